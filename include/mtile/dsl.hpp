@@ -1,0 +1,318 @@
+// The kernel DSL: C++ functions that, when traced, record mtile IR.
+//
+//   template <class T>
+//   void scale(In<T> x, Out<T> y, Constexpr n) {
+//     Val i = program_id(0) * lsize() + tid();
+//     if_(i < n, [&] { store(y[i], (load(x[i]).cast<f32>() * 2.0f).cast<T>()); });
+//   }
+//
+// Every operation on a Val appends an instruction to the kernel being traced. Mistakes (mixed
+// types, a store to an input, a value used outside its scope) throw mtile::Error naming the kernel.
+// docs/writing-kernels.md is the guide; docs/IR.md defines what each operation means.
+#pragma once
+#include <functional>
+#include <initializer_list>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "mtile/ir.hpp"
+
+namespace mtile::dsl {
+
+using ir::SourceLoc;
+
+// Element type tags: kernels are templates over one of these.
+struct u32 { static constexpr ScalarType type = ScalarType::u32; };
+struct i32 { static constexpr ScalarType type = ScalarType::i32; };
+struct f32 { static constexpr ScalarType type = ScalarType::f32; };
+struct f16 { static constexpr ScalarType type = ScalarType::f16; };
+struct bf16 { static constexpr ScalarType type = ScalarType::bf16; };
+
+// A traced value: the id of an IR value and its type.
+class Val {
+ public:
+  Val() = default;
+  Val(ir::Id id, ScalarType type, uint32_t trace) : id(id), type(type), trace(trace) {}
+  template <class T>
+  Val cast() const { return cast(T::type); }
+  Val cast(ScalarType to) const;
+
+  ir::Id id = ir::kNoId;
+  ScalarType type = ScalarType::boolean;
+  uint32_t trace = 0;  // which trace made it: values never cross kernels
+};
+
+template <class L>
+concept Literal = std::is_arithmetic_v<L> && !std::is_same_v<L, bool>;
+
+namespace detail {
+Val emit(ir::Op op, ScalarType type, std::initializer_list<Val> args, uint64_t bits = 0);
+Val binary(ir::Op op, const Val& a, const Val& b);
+Val literal(ScalarType t, double v);
+// A literal written next to a typed value takes that value's type, if it fits it.
+Val literal_like(const Val& ref, double v, bool float_literal);
+void note_location(SourceLoc loc);
+[[noreturn]] void trace_error(const std::string& what);
+}  // namespace detail
+
+// Constants with an explicit type.
+Val lit(float v);
+Val lit(uint32_t v);
+Val lit(int32_t v);
+Val lit(bool v);
+Val lit(ScalarType t, double v);
+
+#define MTILE_DSL_BINARY(sym, op)                                                                    \
+  inline Val operator sym(const Val& a, const Val& b) { return detail::binary(ir::Op::op, a, b); } \
+  template <Literal L>                                                                             \
+  Val operator sym(const Val& a, L b) {                                                            \
+    return detail::binary(ir::Op::op, a,                                                           \
+                          detail::literal_like(a, static_cast<double>(b), std::is_floating_point_v<L>)); \
+  }                                                                                                \
+  template <Literal L>                                                                             \
+  Val operator sym(L a, const Val& b) {                                                            \
+    return detail::binary(ir::Op::op,                                                              \
+                          detail::literal_like(b, static_cast<double>(a), std::is_floating_point_v<L>), b); \
+  }
+MTILE_DSL_BINARY(+, Add)
+MTILE_DSL_BINARY(-, Sub)
+MTILE_DSL_BINARY(*, Mul)
+MTILE_DSL_BINARY(/, Div)
+MTILE_DSL_BINARY(%, Rem)
+MTILE_DSL_BINARY(&, BitAnd)
+MTILE_DSL_BINARY(|, BitOr)
+MTILE_DSL_BINARY(^, BitXor)
+MTILE_DSL_BINARY(<<, Shl)
+MTILE_DSL_BINARY(>>, Shr)
+MTILE_DSL_BINARY(<, Lt)
+MTILE_DSL_BINARY(<=, Le)
+MTILE_DSL_BINARY(>, Gt)
+MTILE_DSL_BINARY(>=, Ge)
+MTILE_DSL_BINARY(==, Eq)
+MTILE_DSL_BINARY(!=, Ne)
+#undef MTILE_DSL_BINARY
+// Logical and/or on bool values (both sides are evaluated).
+Val operator&&(const Val& a, const Val& b);
+Val operator||(const Val& a, const Val& b);
+Val operator!(const Val& a);
+Val operator-(const Val& a);
+
+// Math: float operands, computed in f32 for f16/bf16 and rounded back (docs/IR.md).
+Val rsqrt(const Val& a);
+Val sqrt(const Val& a);
+Val exp(const Val& a);
+Val exp2(const Val& a);
+Val log(const Val& a);
+Val tanh(const Val& a);
+Val erf(const Val& a);
+Val sin(const Val& a);
+Val cos(const Val& a);
+Val abs(const Val& a);
+Val floor(const Val& a);
+Val min(const Val& a, const Val& b);
+Val max(const Val& a, const Val& b);
+Val fma(const Val& a, const Val& b, const Val& c);
+Val select(const Val& cond, const Val& a, const Val& b);
+
+// Builtins (u32).
+Val program_id(int axis = 0);  // index of this threadgroup in the grid
+Val grid_size(int axis = 0);   // threadgroups along the axis
+Val tid();                     // thread index inside the threadgroup
+Val lsize();                   // threads per threadgroup
+Val simd_lane();               // tid() % 32
+Val simd_group();              // tid() / 32
+
+// A u32 operand that may be written as a literal.
+struct U32 {
+  U32(const Val& v) : val(v) {}
+  U32(uint32_t v) : val(lit(v)) {}
+  U32(int v);
+  Val val;
+};
+
+// Memory. A Tensor is a kernel parameter; a TgArray is threadgroup memory.
+struct MemRef {
+  ir::MemSpace space;
+  int slot;  // parameter index or array id
+  ScalarType elem;
+  Val index;
+};
+
+class Tensor {
+ public:
+  MemRef operator[](U32 i) const { return {ir::MemSpace::Device, index, elem, i.val}; }
+  int index = -1;
+  ScalarType elem = ScalarType::f32;
+  ir::Role role = ir::Role::In;
+};
+template <class T>
+struct In : Tensor {
+  static constexpr ir::Role role_v = ir::Role::In;
+  using elem_t = T;
+};
+template <class T>
+struct Out : Tensor {
+  static constexpr ir::Role role_v = ir::Role::Out;
+  using elem_t = T;
+};
+template <class T>
+struct InOut : Tensor {
+  static constexpr ir::Role role_v = ir::Role::InOut;
+  using elem_t = T;
+};
+// A u32 kernel parameter known before launch: baked into the code or passed at launch.
+struct Constexpr : Val {};
+
+class TgArray {
+ public:
+  MemRef operator[](U32 i) const { return {ir::MemSpace::Threadgroup, id, elem, i.val}; }
+  ir::Id id = ir::kNoId;
+  ScalarType elem = ScalarType::f32;
+};
+TgArray threadgroup_array(ScalarType elem, uint32_t count, SourceLoc loc = SourceLoc::current());
+template <class T>
+TgArray threadgroup_array(uint32_t count, SourceLoc loc = SourceLoc::current()) {
+  return threadgroup_array(T::type, count, loc);
+}
+
+Val load(const MemRef& ref, SourceLoc loc = SourceLoc::current());
+void store(const MemRef& ref, const Val& v, SourceLoc loc = SourceLoc::current());
+// Orders threadgroup memory: every thread of the threadgroup must reach it.
+void barrier(SourceLoc loc = SourceLoc::current());
+
+// Cross-lane operations on the 32-lane simdgroup (all its lanes must take part).
+Val simd_sum(const Val& v);
+Val simd_max(const Val& v);
+Val simd_min(const Val& v);
+Val simd_shuffle_xor(const Val& v, U32 lane_mask);
+Val simd_shuffle_down(const Val& v, U32 delta);
+// Threadgroup-wide reductions: every thread gets the result.
+Val reduce_sum(const Val& v, SourceLoc loc = SourceLoc::current());
+Val reduce_max(const Val& v, SourceLoc loc = SourceLoc::current());
+Val reduce_min(const Val& v, SourceLoc loc = SourceLoc::current());
+
+// A mutable local. Reading it (conversion to Val) reads its current value.
+class Var {
+ public:
+  explicit Var(const Val& init, SourceLoc loc = SourceLoc::current());
+  Var(const Var&) = delete;
+  Var& operator=(const Val& v);
+  Var& operator=(const Var& v) { return *this = v.get(); }
+  Var& operator+=(const Val& v) { return *this = get() + v; }
+  Var& operator*=(const Val& v) { return *this = get() * v; }
+  operator Val() const { return get(); }
+  Val get() const;
+
+ private:
+  ir::Id id_;
+  ScalarType type_;
+  uint32_t trace_;
+};
+
+// Structured control flow. Values made inside a branch or loop body stay there.
+void if_(const Val& cond, const std::function<void()>& then_body, SourceLoc loc = SourceLoc::current());
+void if_(const Val& cond, const std::function<void()>& then_body, const std::function<void()>& else_body,
+         SourceLoc loc = SourceLoc::current());
+// for (i = start; i < end; i += step): bounds are u32 and may differ between threads.
+void for_(U32 start, U32 end, U32 step, const std::function<void(Val)>& body, SourceLoc loc = SourceLoc::current());
+
+// ---------------------------------------------------------------------------------------------
+// Kernel definitions.
+
+// Traces one variant of a kernel. `names` names the parameters in order.
+using TraceFn = std::function<ir::Function(ScalarType dtype)>;
+
+struct KernelDef {
+  std::string name;
+  ir::Mode mode = ir::Mode::Reduction;
+  std::vector<ScalarType> dtypes;  // the T values it is defined for
+  TraceFn trace;
+};
+
+// A kernel argument of a cross-kernel call: a value, a tensor parameter, or a u32 literal.
+struct CallArg {
+  CallArg(const Val& v) : value(v) {}
+  CallArg(const Tensor& t) : tensor(&t) {}
+  CallArg(uint32_t v) : value(lit(v)) {}
+  Val value;
+  const Tensor* tensor = nullptr;
+};
+// Calls `callee` (traced with this kernel's dtype where it is generic): its non-output
+// parameters take `args` in order; its single output store becomes the returned value.
+Val call(const KernelDef& callee, std::initializer_list<CallArg> args, SourceLoc loc = SourceLoc::current());
+
+namespace detail {
+struct ParamDesc {
+  ir::ParamKind kind;
+  ScalarType elem;
+  ir::Role role;
+};
+template <class P>
+ParamDesc describe() {
+  if constexpr (std::is_same_v<P, Constexpr>)
+    return {ir::ParamKind::Constexpr, ScalarType::u32, ir::Role::In};
+  else
+    return {ir::ParamKind::Tensor, P::elem_t::type, P::role_v};
+}
+// Starts a trace: records the parameters and returns the argument objects' raw parts.
+class TraceScope {
+ public:
+  TraceScope(const std::string& name, ir::Mode mode, ScalarType dtype, const std::vector<std::string>& names,
+             const std::vector<ParamDesc>& params);
+  ~TraceScope();
+  TraceScope(const TraceScope&) = delete;
+  Tensor tensor_arg(int index) const;
+  Constexpr constexpr_arg(int index) const;
+  ir::Function finish();  // verifies and returns the traced function
+};
+template <class P>
+P make_arg(const TraceScope& scope, int index) {
+  if constexpr (std::is_same_v<P, Constexpr>) {
+    return scope.constexpr_arg(index);
+  } else {
+    P p;
+    static_cast<Tensor&>(p) = scope.tensor_arg(index);
+    return p;
+  }
+}
+template <class... P, size_t... I>
+ir::Function trace_fn(const std::string& name, ir::Mode mode, ScalarType dtype, const std::vector<std::string>& names,
+                      void (*fn)(P...), std::index_sequence<I...>) {
+  TraceScope scope(name, mode, dtype, names, {describe<P>()...});
+  fn(make_arg<P>(scope, static_cast<int>(I))...);
+  return scope.finish();
+}
+}  // namespace detail
+
+// A kernel with one variant (its tensors' types are fixed), e.g. mt_rms_inv_scalar on f32.
+template <class... P>
+KernelDef define_kernel(std::string name, ir::Mode mode, std::vector<std::string> names, void (*fn)(P...),
+                        ScalarType dtype = ScalarType::f32) {
+  return {name, mode, {dtype}, [=](ScalarType) {
+            return detail::trace_fn(name, mode, dtype, names, fn, std::index_sequence_for<P...>{});
+          }};
+}
+
+// A kernel generic over T, from its f32, f16 and bf16 instantiations (see MTILE_FLOAT_VARIANTS).
+template <class... P32, class... P16, class... PB16>
+KernelDef define_generic_kernel(std::string name, ir::Mode mode, std::vector<std::string> names, void (*f32fn)(P32...),
+                                void (*f16fn)(P16...), void (*bf16fn)(PB16...)) {
+  return {name, mode, {ScalarType::f32, ScalarType::f16, ScalarType::bf16}, [=](ScalarType t) {
+            switch (t) {
+              case ScalarType::f16:
+                return detail::trace_fn(name, mode, t, names, f16fn, std::index_sequence_for<P16...>{});
+              case ScalarType::bf16:
+                return detail::trace_fn(name, mode, t, names, bf16fn, std::index_sequence_for<PB16...>{});
+              case ScalarType::f32:
+                return detail::trace_fn(name, mode, t, names, f32fn, std::index_sequence_for<P32...>{});
+              default:
+                throw Error("kernel " + name + ": no variant for dtype " + type_name(t) + " (has f32, f16, bf16)");
+            }
+          }};
+}
+#define MTILE_FLOAT_VARIANTS(fn) &fn<::mtile::dsl::f32>, &fn<::mtile::dsl::f16>, &fn<::mtile::dsl::bf16>
+
+}  // namespace mtile::dsl

@@ -1,0 +1,499 @@
+// The tracing front end: DSL calls append instructions to the kernel being traced.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+
+#include "mtile/dsl.hpp"
+
+namespace mtile::dsl {
+namespace {
+
+struct TraceState {
+  ir::Function fn;
+  uint32_t serial = 0;
+  std::vector<ir::Block*> blocks;   // insertion points, innermost last
+  std::vector<int> active_scopes;   // scope serials of the open blocks
+  int next_scope = 0;
+  std::vector<int> scope_of;        // id -> scope serial that defined it
+  SourceLoc last_loc;
+};
+
+thread_local std::vector<TraceState*> g_traces;
+std::atomic<uint32_t> g_next_serial{1};
+
+TraceState& cur() {
+  if (g_traces.empty()) throw Error("mtile DSL used outside a kernel trace (call it from a kernel body)");
+  return *g_traces.back();
+}
+
+ir::Id new_id(TraceState& s) {
+  ir::Id id = s.fn.fresh_id();
+  s.scope_of.resize(id + 1, -1);
+  s.scope_of[id] = s.active_scopes.back();
+  return id;
+}
+
+void check_id(TraceState& s, ir::Id id, uint32_t trace, const char* what) {
+  if (id == ir::kNoId) detail::trace_error(fmt::format("{} is used before it was given a value", what));
+  if (trace != s.serial) detail::trace_error(fmt::format("{} %{} comes from another kernel's trace", what, id));
+  int scope = s.scope_of.at(id);
+  for (int open : s.active_scopes)
+    if (open == scope) return;
+  detail::trace_error(fmt::format("{} %{} is used outside the if_/for_ body that made it", what, id));
+}
+
+void check(const Val& v) { check_id(cur(), v.id, v.trace, "a value"); }
+
+ir::Inst& append(ir::Inst in) {
+  TraceState& s = cur();
+  in.loc = s.last_loc;
+  s.blocks.back()->insts.push_back(std::move(in));
+  return s.blocks.back()->insts.back();
+}
+
+// Runs `body` with `block` as the insertion point, in a fresh scope.
+template <class F>
+void in_block(ir::Block* block, F&& body) {
+  TraceState& s = cur();
+  s.blocks.push_back(block);
+  s.active_scopes.push_back(s.next_scope++);
+  body();
+  s.active_scopes.pop_back();
+  s.blocks.pop_back();
+}
+
+Val unary(ir::Op op, const Val& a, bool float_only) {
+  check(a);
+  if (float_only && !is_float(a.type))
+    detail::trace_error(fmt::format("{} needs a float operand, got {} (cast it first)", ir::op_name(op), type_name(a.type)));
+  return detail::emit(op, a.type, {a});
+}
+
+}  // namespace
+
+namespace detail {
+
+void trace_error(const std::string& what) {
+  if (g_traces.empty()) throw Error(what);
+  TraceState& s = *g_traces.back();
+  std::string near = s.last_loc.file ? fmt::format(" (near {})", s.last_loc.str()) : "";
+  throw Error(fmt::format("kernel {}<{}>{}: {}", s.fn.name, type_name(s.fn.dtype), near, what));
+}
+
+void note_location(SourceLoc loc) {
+  if (loc.file) cur().last_loc = loc;
+}
+
+Val emit(ir::Op op, ScalarType type, std::initializer_list<Val> args, uint64_t bits) {
+  TraceState& s = cur();
+  ir::Inst in;
+  in.op = op;
+  in.type = type;
+  in.bits = bits;
+  for (const Val& a : args) {
+    check(a);
+    in.args.push_back(a.id);
+  }
+  in.result = new_id(s);
+  append(std::move(in));
+  return Val(s.fn.next_id - 1, type, s.serial);
+}
+
+Val binary(ir::Op op, const Val& a, const Val& b) {
+  check(a);
+  check(b);
+  const char* sym = ir::op_name(op);
+  if (a.type != b.type)
+    trace_error(fmt::format("operator '{}' on {} and {}: operand types differ; convert one with .cast<T>()", sym,
+                            type_name(a.type), type_name(b.type)));
+  bool bitwise = op == ir::Op::BitAnd || op == ir::Op::BitOr || op == ir::Op::BitXor;
+  if ((bitwise || op == ir::Op::Shl || op == ir::Op::Shr) && is_float(a.type))
+    trace_error(fmt::format("operator '{}' needs integer or bool operands, got {}", sym, type_name(a.type)));
+  if ((op == ir::Op::Shl || op == ir::Op::Shr) && a.type == ScalarType::boolean)
+    trace_error("shift of a bool value");
+  if (!bitwise && !ir::is_comparison(op) && op != ir::Op::Min && op != ir::Op::Max && a.type == ScalarType::boolean)
+    trace_error(fmt::format("arithmetic '{}' on bool values", sym));
+  return emit(op, ir::is_comparison(op) ? ScalarType::boolean : a.type, {a, b});
+}
+
+Val literal(ScalarType t, double v) { return emit(ir::Op::Const, t, {}, ir::const_bits(t, v)); }
+
+Val literal_like(const Val& ref, double v, bool float_literal) {
+  if (ref.type == ScalarType::boolean) trace_error(fmt::format("literal {} next to a bool value", v));
+  if (float_literal && is_integer(ref.type))
+    trace_error(fmt::format("float literal {} next to a {} value; cast one side", v, type_name(ref.type)));
+  if (ref.type == ScalarType::u32 && v < 0) trace_error(fmt::format("negative literal {} next to a u32 value", v));
+  return literal(ref.type, v);
+}
+
+TraceScope::TraceScope(const std::string& name, ir::Mode mode, ScalarType dtype, const std::vector<std::string>& names,
+                       const std::vector<ParamDesc>& params) {
+  auto* s = new TraceState;
+  s->fn.name = name;
+  s->fn.mode = mode;
+  s->fn.dtype = dtype;
+  s->serial = g_next_serial++;
+  s->blocks.push_back(&s->fn.body);
+  s->active_scopes.push_back(s->next_scope++);
+  g_traces.push_back(s);
+  if (names.size() != params.size())
+    trace_error(fmt::format("{} parameter names given for {} parameters", names.size(), params.size()));
+  for (size_t i = 0; i < params.size(); ++i) {
+    for (size_t j = 0; j < i; ++j)
+      if (names[j] == names[i]) trace_error(fmt::format("parameter name '{}' is used twice", names[i]));
+    s->fn.params.push_back({names[i], params[i].kind, params[i].elem, params[i].role});
+  }
+}
+
+TraceScope::~TraceScope() {
+  // On an exception the trace is abandoned; finish() has already popped it otherwise.
+  if (!g_traces.empty()) {
+    delete g_traces.back();
+    g_traces.pop_back();
+  }
+}
+
+Tensor TraceScope::tensor_arg(int index) const {
+  const ir::Param& p = cur().fn.params.at(index);
+  Tensor t;
+  t.index = index;
+  t.elem = p.elem;
+  t.role = p.role;
+  return t;
+}
+
+Constexpr TraceScope::constexpr_arg(int index) const {
+  ir::Inst in;
+  in.op = ir::Op::ConstexprRef;
+  in.type = ScalarType::u32;
+  in.param = index;
+  TraceState& s = cur();
+  in.result = new_id(s);
+  append(std::move(in));
+  Constexpr c;
+  static_cast<Val&>(c) = Val(s.fn.next_id - 1, ScalarType::u32, s.serial);
+  return c;
+}
+
+ir::Function TraceScope::finish() {
+  TraceState* s = g_traces.back();
+  ir::Function fn = std::move(s->fn);
+  delete s;
+  g_traces.pop_back();
+  ir::verify(fn);
+  return fn;
+}
+
+}  // namespace detail
+
+Val Val::cast(ScalarType to) const {
+  check(*this);
+  if (to == type) return *this;
+  if (type == ScalarType::boolean && is_float(to))
+    detail::trace_error(fmt::format("cast from bool to {}: select between two constants instead", type_name(to)));
+  return detail::emit(ir::Op::Cast, to, {*this});
+}
+
+Val lit(float v) { return detail::literal(ScalarType::f32, v); }
+Val lit(uint32_t v) { return detail::literal(ScalarType::u32, v); }
+Val lit(int32_t v) { return detail::literal(ScalarType::i32, v); }
+Val lit(bool v) { return detail::literal(ScalarType::boolean, v ? 1 : 0); }
+Val lit(ScalarType t, double v) { return detail::literal(t, v); }
+
+U32::U32(int v) {
+  if (v < 0) detail::trace_error(fmt::format("negative value {} where a u32 is expected", v));
+  val = lit(static_cast<uint32_t>(v));
+}
+
+static Val logical(ir::Op op, const Val& a, const Val& b) {
+  if (a.type != ScalarType::boolean || b.type != ScalarType::boolean)
+    detail::trace_error(fmt::format("logical {} needs bool operands, got {} and {}", op == ir::Op::BitAnd ? "&&" : "||",
+                                    type_name(a.type), type_name(b.type)));
+  return detail::binary(op, a, b);
+}
+Val operator&&(const Val& a, const Val& b) { return logical(ir::Op::BitAnd, a, b); }
+Val operator||(const Val& a, const Val& b) { return logical(ir::Op::BitOr, a, b); }
+Val operator!(const Val& a) {
+  if (is_float(a.type)) detail::trace_error("operator '!' on a float value");
+  return unary(ir::Op::Not, a, false);
+}
+Val operator-(const Val& a) {
+  if (a.type == ScalarType::u32 || a.type == ScalarType::boolean)
+    detail::trace_error(fmt::format("unary minus on {}", type_name(a.type)));
+  return unary(ir::Op::Neg, a, false);
+}
+
+Val rsqrt(const Val& a) { return unary(ir::Op::Rsqrt, a, true); }
+Val sqrt(const Val& a) { return unary(ir::Op::Sqrt, a, true); }
+Val exp(const Val& a) { return unary(ir::Op::Exp, a, true); }
+Val exp2(const Val& a) { return unary(ir::Op::Exp2, a, true); }
+Val log(const Val& a) { return unary(ir::Op::Log, a, true); }
+Val tanh(const Val& a) { return unary(ir::Op::Tanh, a, true); }
+Val erf(const Val& a) { return unary(ir::Op::Erf, a, true); }
+Val sin(const Val& a) { return unary(ir::Op::Sin, a, true); }
+Val cos(const Val& a) { return unary(ir::Op::Cos, a, true); }
+Val floor(const Val& a) { return unary(ir::Op::Floor, a, true); }
+Val abs(const Val& a) {
+  if (a.type == ScalarType::u32) return a;
+  if (a.type == ScalarType::boolean) detail::trace_error("abs of a bool value");
+  return unary(ir::Op::Abs, a, false);
+}
+Val min(const Val& a, const Val& b) { return detail::binary(ir::Op::Min, a, b); }
+Val max(const Val& a, const Val& b) { return detail::binary(ir::Op::Max, a, b); }
+Val fma(const Val& a, const Val& b, const Val& c) {
+  if (a.type != b.type || a.type != c.type || !is_float(a.type))
+    detail::trace_error(fmt::format("fma needs three operands of one float type, got {}, {}, {}", type_name(a.type),
+                                    type_name(b.type), type_name(c.type)));
+  return detail::emit(ir::Op::Fma, a.type, {a, b, c});
+}
+Val select(const Val& cond, const Val& a, const Val& b) {
+  if (cond.type != ScalarType::boolean)
+    detail::trace_error(fmt::format("select condition must be bool, got {}", type_name(cond.type)));
+  if (a.type != b.type)
+    detail::trace_error(fmt::format("select between {} and {}: both choices need one type", type_name(a.type),
+                                    type_name(b.type)));
+  return detail::emit(ir::Op::Select, a.type, {cond, a, b});
+}
+
+static Val builtin(ir::Op op, int axis = 0) {
+  if (axis < 0 || axis > 2) detail::trace_error(fmt::format("{} axis {} (must be 0, 1 or 2)", ir::op_name(op), axis));
+  return detail::emit(op, ScalarType::u32, {}, static_cast<uint64_t>(axis));
+}
+Val program_id(int axis) { return builtin(ir::Op::ProgramId, axis); }
+Val grid_size(int axis) { return builtin(ir::Op::GridSize, axis); }
+Val tid() { return builtin(ir::Op::ThreadId); }
+Val lsize() { return builtin(ir::Op::ThreadgroupSize); }
+Val simd_lane() { return builtin(ir::Op::SimdLane); }
+Val simd_group() { return builtin(ir::Op::SimdGroup); }
+
+TgArray threadgroup_array(ScalarType elem, uint32_t count, SourceLoc loc) {
+  detail::note_location(loc);
+  if (count == 0) detail::trace_error("threadgroup_array of zero elements");
+  if (elem == ScalarType::boolean) detail::trace_error("threadgroup_array of bool: use u32");
+  TraceState& s = cur();
+  ir::Inst in;
+  in.op = ir::Op::TgArrayDecl;
+  in.type = elem;
+  in.bits = count;
+  in.result = new_id(s);
+  append(std::move(in));
+  TgArray a;
+  a.id = s.fn.next_id - 1;
+  a.elem = elem;
+  return a;
+}
+
+static void check_ref(const MemRef& ref, const char* what) {
+  TraceState& s = cur();
+  check(ref.index);
+  if (ref.index.type != ScalarType::u32)
+    detail::trace_error(fmt::format("{} index must be u32, got {}", what, type_name(ref.index.type)));
+  if (ref.space == ir::MemSpace::Threadgroup) {
+    check_id(s, ref.slot, s.serial, "a threadgroup array");
+  } else if (ref.slot < 0 || ref.slot >= static_cast<int>(s.fn.params.size())) {
+    detail::trace_error(fmt::format("{} of a tensor that is not a parameter of this kernel", what));
+  }
+}
+
+static std::string mem_name(const MemRef& ref) {
+  if (ref.space == ir::MemSpace::Threadgroup) return fmt::format("threadgroup array %{}", ref.slot);
+  return fmt::format("'{}'", cur().fn.params.at(ref.slot).name);
+}
+
+Val load(const MemRef& ref, SourceLoc loc) {
+  detail::note_location(loc);
+  check_ref(ref, "load");
+  TraceState& s = cur();
+  ir::Inst in;
+  in.op = ir::Op::Load;
+  in.type = ref.elem;
+  in.space = ref.space;
+  in.param = ref.slot;
+  in.args = {ref.index.id};
+  in.result = new_id(s);
+  append(std::move(in));
+  return Val(s.fn.next_id - 1, ref.elem, s.serial);
+}
+
+void store(const MemRef& ref, const Val& v, SourceLoc loc) {
+  detail::note_location(loc);
+  check_ref(ref, "store");
+  check(v);
+  TraceState& s = cur();
+  if (ref.space == ir::MemSpace::Device && s.fn.params[ref.slot].role == ir::Role::In)
+    detail::trace_error(fmt::format("store to {}, which is an input (declare it Out<T> or InOut<T>)", mem_name(ref)));
+  if (v.type != ref.elem)
+    detail::trace_error(fmt::format("store of a {} value into {} of {}: cast it with .cast<T>()", type_name(v.type),
+                                    mem_name(ref), type_name(ref.elem)));
+  ir::Inst in;
+  in.op = ir::Op::Store;
+  in.type = ref.elem;
+  in.space = ref.space;
+  in.param = ref.slot;
+  in.args = {ref.index.id, v.id};
+  append(std::move(in));
+}
+
+void barrier(SourceLoc loc) {
+  detail::note_location(loc);
+  ir::Inst in;
+  in.op = ir::Op::Barrier;
+  append(std::move(in));
+}
+
+static Val simd_op(ir::Op op, const Val& v) {
+  check(v);
+  if (v.type == ScalarType::boolean) detail::trace_error(fmt::format("{} of a bool value", ir::op_name(op)));
+  return detail::emit(op, v.type, {v});
+}
+Val simd_sum(const Val& v) { return simd_op(ir::Op::SimdSum, v); }
+Val simd_max(const Val& v) { return simd_op(ir::Op::SimdMax, v); }
+Val simd_min(const Val& v) { return simd_op(ir::Op::SimdMin, v); }
+Val simd_shuffle_xor(const Val& v, U32 lane_mask) { return detail::emit(ir::Op::ShuffleXor, v.type, {v, lane_mask.val}); }
+Val simd_shuffle_down(const Val& v, U32 delta) { return detail::emit(ir::Op::ShuffleDown, v.type, {v, delta.val}); }
+Val reduce_sum(const Val& v, SourceLoc loc) {
+  detail::note_location(loc);
+  return simd_op(ir::Op::TgReduceSum, v);
+}
+Val reduce_max(const Val& v, SourceLoc loc) {
+  detail::note_location(loc);
+  return simd_op(ir::Op::TgReduceMax, v);
+}
+Val reduce_min(const Val& v, SourceLoc loc) {
+  detail::note_location(loc);
+  return simd_op(ir::Op::TgReduceMin, v);
+}
+
+Var::Var(const Val& init, SourceLoc loc) {
+  detail::note_location(loc);
+  check(init);
+  TraceState& s = cur();
+  ir::Inst in;
+  in.op = ir::Op::LocalDecl;
+  in.type = init.type;
+  in.args = {init.id};
+  in.result = new_id(s);
+  id_ = in.result;
+  type_ = init.type;
+  trace_ = s.serial;
+  append(std::move(in));
+}
+
+Var& Var::operator=(const Val& v) {
+  TraceState& s = cur();
+  check_id(s, id_, trace_, "a Var");
+  check(v);
+  if (v.type != type_)
+    detail::trace_error(fmt::format("assigning a {} value to a {} Var: cast it first", type_name(v.type), type_name(type_)));
+  ir::Inst in;
+  in.op = ir::Op::LocalSet;
+  in.type = type_;
+  in.param = id_;
+  in.args = {v.id};
+  append(std::move(in));
+  return *this;
+}
+
+Val Var::get() const {
+  TraceState& s = cur();
+  check_id(s, id_, trace_, "a Var");
+  ir::Inst in;
+  in.op = ir::Op::LocalGet;
+  in.type = type_;
+  in.param = id_;
+  in.result = new_id(s);
+  append(std::move(in));
+  return Val(s.fn.next_id - 1, type_, s.serial);
+}
+
+void if_(const Val& cond, const std::function<void()>& then_body, SourceLoc loc) { if_(cond, then_body, {}, loc); }
+
+void if_(const Val& cond, const std::function<void()>& then_body, const std::function<void()>& else_body, SourceLoc loc) {
+  detail::note_location(loc);
+  check(cond);
+  if (cond.type != ScalarType::boolean)
+    detail::trace_error(fmt::format("if_ condition must be bool, got {} (compare it first)", type_name(cond.type)));
+  ir::Inst in;
+  in.op = ir::Op::If;
+  in.args = {cond.id};
+  in.blocks.resize(2);
+  ir::Inst& placed = append(std::move(in));
+  in_block(&placed.blocks[0], [&] { then_body(); });
+  if (else_body) in_block(&placed.blocks[1], [&] { else_body(); });
+}
+
+void for_(U32 start, U32 end, U32 step, const std::function<void(Val)>& body, SourceLoc loc) {
+  detail::note_location(loc);
+  for (const Val* v : {&start.val, &end.val, &step.val}) {
+    check(*v);
+    if (v->type != ScalarType::u32) detail::trace_error(fmt::format("for_ bounds must be u32, got {}", type_name(v->type)));
+  }
+  TraceState& s = cur();
+  ir::Inst in;
+  in.op = ir::Op::For;
+  in.type = ScalarType::u32;
+  in.args = {start.val.id, end.val.id, step.val.id};
+  in.blocks.resize(1);
+  ir::Inst& placed = append(std::move(in));
+  in_block(&placed.blocks[0], [&] {
+    placed.result = new_id(s);  // the induction value belongs to the body's scope
+    body(Val(placed.result, ScalarType::u32, s.serial));
+  });
+}
+
+Val call(const KernelDef& callee, std::initializer_list<CallArg> args, SourceLoc loc) {
+  detail::note_location(loc);
+  TraceState& s = cur();
+  ScalarType dt = s.fn.dtype;
+  bool generic = std::find(callee.dtypes.begin(), callee.dtypes.end(), dt) != callee.dtypes.end();
+  auto fn = std::make_shared<const ir::Function>(callee.trace(generic ? dt : callee.dtypes.at(0)));
+  int out = fn->output_param();
+  if (out < 0)
+    detail::trace_error(fmt::format("call of {}: a callee needs exactly one Out/InOut tensor (its result)", callee.name));
+  int stores = 0;
+  ir::for_each_inst(fn->body, [&](const ir::Inst& in) {
+    if (in.op == ir::Op::Store && in.space == ir::MemSpace::Device && in.param == out) ++stores;
+  });
+  if (stores != 1)
+    detail::trace_error(fmt::format("call of {}: its output '{}' must be stored exactly once, found {} stores", callee.name,
+                                    fn->params[out].name, stores));
+  ir::Inst in;
+  in.op = ir::Op::Call;
+  in.type = fn->params[out].elem;
+  size_t want = fn->params.size() - 1;
+  if (args.size() != want)
+    detail::trace_error(fmt::format("call of {}: {} arguments given, it takes {} (its parameters but '{}')", callee.name,
+                                    args.size(), want, fn->params[out].name));
+  size_t k = 0;
+  for (size_t i = 0; i < fn->params.size(); ++i) {
+    if (static_cast<int>(i) == out) continue;
+    const ir::Param& p = fn->params[i];
+    const CallArg& a = args.begin()[k++];
+    ir::CallArg ca;
+    if (a.tensor) {
+      if (p.kind != ir::ParamKind::Tensor)
+        detail::trace_error(fmt::format("call of {}: parameter '{}' is a constexpr, got a tensor", callee.name, p.name));
+      if (a.tensor->elem != p.elem)
+        detail::trace_error(fmt::format("call of {}: tensor for '{}' holds {}, the callee expects {}", callee.name, p.name,
+                                        type_name(a.tensor->elem), type_name(p.elem)));
+      ca.kind = ir::CallArg::Kind::Tensor;
+      ca.param = a.tensor->index;
+    } else {
+      check(a.value);
+      ScalarType want_t = p.kind == ir::ParamKind::Constexpr ? ScalarType::u32 : p.elem;
+      if (a.value.type != want_t)
+        detail::trace_error(fmt::format("call of {}: value for '{}' is {}, the callee expects {}", callee.name, p.name,
+                                        type_name(a.value.type), type_name(want_t)));
+      ca.value = a.value.id;
+    }
+    in.call_args.push_back(ca);
+  }
+  in.callee = std::move(fn);
+  in.result = new_id(s);
+  ScalarType t = in.type;
+  append(std::move(in));
+  return Val(s.fn.next_id - 1, t, s.serial);
+}
+
+}  // namespace mtile::dsl

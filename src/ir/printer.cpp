@@ -1,0 +1,126 @@
+// Stable text form of the IR: one instruction a line, ids as %N, callees printed after their caller.
+#include <fmt/format.h>
+
+#include <set>
+
+#include "mtile/ir.hpp"
+
+namespace mtile::ir {
+namespace {
+
+std::string const_text(ScalarType t, uint64_t bits) {
+  switch (t) {
+    case ScalarType::u32: return fmt::format("{}", static_cast<uint32_t>(bits));
+    case ScalarType::i32: return fmt::format("{}", static_cast<int32_t>(static_cast<uint32_t>(bits)));
+    case ScalarType::boolean: return bits ? "true" : "false";
+    default: return fmt::format("{}", bits_float(static_cast<uint32_t>(bits)));
+  }
+}
+
+class Printer {
+ public:
+  explicit Printer(const Function& f) : f_(f) {}
+
+  void function(std::string& out, std::vector<const Function*>& callees) {
+    out += fmt::format("kernel {}<{}> {}(", f_.name, type_name(f_.dtype), mode_name(f_.mode));
+    for (size_t i = 0; i < f_.params.size(); ++i) {
+      const Param& p = f_.params[i];
+      if (i) out += ", ";
+      if (p.kind == ParamKind::Tensor)
+        out += fmt::format("{}: {} {}*", p.name, role_name(p.role), type_name(p.elem));
+      else
+        out += fmt::format("{}: constexpr u32", p.name);
+    }
+    out += ") {\n";
+    block(out, f_.body, 1, callees);
+    out += "}\n";
+  }
+
+ private:
+  std::string mem(const Inst& in) const {
+    if (in.space == MemSpace::Threadgroup) return fmt::format("tg %{}", in.param);
+    if (in.param >= 0 && in.param < static_cast<int>(f_.params.size())) return f_.params[in.param].name;
+    return fmt::format("param#{}", in.param);
+  }
+
+  static std::string ids(const std::vector<Id>& a) {
+    std::string s;
+    for (size_t i = 0; i < a.size(); ++i) s += fmt::format("{}%{}", i ? ", " : "", a[i]);
+    return s;
+  }
+
+  void block(std::string& out, const Block& b, int depth, std::vector<const Function*>& callees) {
+    std::string pad(2 * depth, ' ');
+    for (const Inst& in : b.insts) {
+      out += pad;
+      const char* ty = type_name(in.type);
+      switch (in.op) {
+        case Op::Const: out += fmt::format("%{} = const {} : {}", in.result, const_text(in.type, in.bits), ty); break;
+        case Op::ConstexprRef:
+          out += fmt::format("%{} = constexpr {} : u32", in.result, f_.params.at(in.param).name);
+          break;
+        case Op::ProgramId:
+        case Op::GridSize:
+          out += fmt::format("%{} = {}.{} : {}", in.result, op_name(in.op), "xyz"[in.bits % 3], ty);
+          break;
+        case Op::Load: out += fmt::format("%{} = load {}[%{}] : {}", in.result, mem(in), in.args[0], ty); break;
+        case Op::Store: out += fmt::format("store {}[%{}], %{} : {}", mem(in), in.args[0], in.args[1], ty); break;
+        case Op::LocalDecl: out += fmt::format("local %{} : {} = %{}", in.result, ty, in.args[0]); break;
+        case Op::LocalGet: out += fmt::format("%{} = get %{} : {}", in.result, in.param, ty); break;
+        case Op::LocalSet: out += fmt::format("set %{}, %{}", in.param, in.args[0]); break;
+        case Op::TgArrayDecl: out += fmt::format("threadgroup_array %{} : {}[{}]", in.result, ty, in.bits); break;
+        case Op::Barrier: out += "barrier"; break;
+        case Op::If:
+          out += fmt::format("if %{} {{\n", in.args[0]);
+          block(out, in.blocks[0], depth + 1, callees);
+          if (!in.blocks[1].insts.empty()) {
+            out += pad + "} else {\n";
+            block(out, in.blocks[1], depth + 1, callees);
+          }
+          out += pad + "}";
+          break;
+        case Op::For:
+          out += fmt::format("for %{} = %{} to %{} step %{} {{\n", in.result, in.args[0], in.args[1], in.args[2]);
+          block(out, in.blocks[0], depth + 1, callees);
+          out += pad + "}";
+          break;
+        case Op::Call: {
+          std::string args;
+          for (size_t i = 0; i < in.call_args.size(); ++i) {
+            const CallArg& a = in.call_args[i];
+            if (i) args += ", ";
+            args += a.kind == CallArg::Kind::Tensor ? f_.params.at(a.param).name : fmt::format("%{}", a.value);
+          }
+          out += fmt::format("%{} = call @{}({}) : {}", in.result, in.callee->name, args, ty);
+          callees.push_back(in.callee.get());
+          break;
+        }
+        default:
+          out += fmt::format("%{} = {} {} : {}", in.result, op_name(in.op), ids(in.args), ty);
+          break;
+      }
+      out += "\n";
+    }
+  }
+
+  const Function& f_;
+};
+
+}  // namespace
+
+std::string print(const Function& f) {
+  std::string out;
+  std::vector<const Function*> pending;
+  Printer(f).function(out, pending);
+  std::set<const Function*> done{&f};
+  while (!pending.empty()) {
+    const Function* c = pending.back();
+    pending.pop_back();
+    if (!done.insert(c).second) continue;
+    out += "\n";
+    Printer(*c).function(out, pending);
+  }
+  return out;
+}
+
+}  // namespace mtile::ir

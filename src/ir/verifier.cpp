@@ -1,0 +1,233 @@
+// Verifier: ids defined once and used only where visible, operand types as docs/IR.md states,
+// memory operations on parameters and arrays that exist with the right roles.
+#include <fmt/format.h>
+
+#include <unordered_map>
+
+#include "mtile/ir.hpp"
+
+namespace mtile::ir {
+namespace {
+
+enum class IdKind { Value, Local, Array };
+struct IdInfo {
+  IdKind kind;
+  ScalarType type;
+  bool visible;
+};
+
+class Verifier {
+ public:
+  explicit Verifier(const Function& f) : f_(f) {}
+
+  void run() {
+    for (const Param& p : f_.params)
+      if (p.kind == ParamKind::Constexpr && p.elem != ScalarType::u32) fail(nullptr, "constexpr '{}' must be u32", p.name);
+    block(f_.body);
+  }
+
+ private:
+  template <class... A>
+  [[noreturn]] void fail(const Inst* in, fmt::format_string<A...> fs, A&&... a) {
+    std::string where;
+    if (in) {
+      where = fmt::format(" at '{}'", op_name(in->op));
+      if (in->result != kNoId) where += fmt::format(" %{}", in->result);
+      if (auto loc = in->loc.str(); !loc.empty()) where += " (" + loc + ")";
+    }
+    throw Error(fmt::format("IR verifier: kernel {}{}: {}", f_.name, where, fmt::format(fs, std::forward<A>(a)...)));
+  }
+
+  const IdInfo& use(const Inst& in, Id id, IdKind kind) {
+    auto it = ids_.find(id);
+    if (it == ids_.end()) fail(&in, "uses %{} which is never defined before it", id);
+    if (!it->second.visible) fail(&in, "uses %{} outside the block that defines it", id);
+    if (it->second.kind != kind) fail(&in, "%{} is not a {}", id, kind == IdKind::Value ? "value" : kind == IdKind::Local ? "local" : "threadgroup array");
+    return it->second;
+  }
+  ScalarType value(const Inst& in, size_t arg) {
+    if (arg >= in.args.size()) fail(&in, "expects at least {} operands, has {}", arg + 1, in.args.size());
+    return use(in, in.args[arg], IdKind::Value).type;
+  }
+  void expect(const Inst& in, size_t arg, ScalarType want, const char* what) {
+    ScalarType got = value(in, arg);
+    if (got != want) fail(&in, "{} must be {}, got {}", what, type_name(want), type_name(got));
+  }
+  void arity(const Inst& in, size_t n) {
+    if (in.args.size() != n) fail(&in, "expects {} operands, has {}", n, in.args.size());
+  }
+  void define(const Inst& in, IdKind kind, std::vector<Id>& scope) {
+    if (in.result == kNoId) fail(&in, "defines no id");
+    if (in.result >= f_.next_id) fail(&in, "id %{} is not below the function's next_id {}", in.result, f_.next_id);
+    if (!ids_.emplace(in.result, IdInfo{kind, in.type, true}).second) fail(&in, "defines %{} twice", in.result);
+    scope.push_back(in.result);
+  }
+  const Param& tensor(const Inst& in) {
+    if (in.param < 0 || in.param >= static_cast<int>(f_.params.size())) fail(&in, "refers to parameter #{} which does not exist", in.param);
+    const Param& p = f_.params[in.param];
+    if (p.kind != ParamKind::Tensor) fail(&in, "parameter '{}' is not a tensor", p.name);
+    return p;
+  }
+
+  void block(const Block& b) {
+    std::vector<Id> scope;
+    for (const Inst& in : b.insts) inst(in, scope);
+    for (Id id : scope) ids_[id].visible = false;
+  }
+
+  void inst(const Inst& in, std::vector<Id>& scope) {
+    Op op = in.op;
+    ScalarType t = in.type;
+    if (is_unary(op)) {
+      arity(in, 1);
+      ScalarType a = value(in, 0);
+      if (op == Op::Cast) {
+        if (a == ScalarType::boolean && is_float(t)) fail(&in, "cast from bool to {} is not defined", type_name(t));
+      } else if (a != t) {
+        fail(&in, "operand is {}, result {}", type_name(a), type_name(t));
+      } else if (op == Op::Not && is_float(t)) {
+        fail(&in, "not on {} (needs bool or integer)", type_name(t));
+      } else if (op == Op::Neg && (t == ScalarType::u32 || t == ScalarType::boolean)) {
+        fail(&in, "neg on {}", type_name(t));
+      } else if (op >= Op::Floor && op <= Op::Cos && !is_float(t)) {
+        fail(&in, "math function on {} (needs a float type)", type_name(t));
+      }
+    } else if (is_binary(op)) {
+      arity(in, 2);
+      ScalarType a = value(in, 0), c = value(in, 1);
+      if (a != c) fail(&in, "operands differ in type: {} and {}", type_name(a), type_name(c));
+      if (is_comparison(op) ? t != ScalarType::boolean : t != a) fail(&in, "result type {} does not fit operands of {}", type_name(t), type_name(a));
+      bool bitwise = op == Op::BitAnd || op == Op::BitOr || op == Op::BitXor;
+      if (bitwise && is_float(a)) fail(&in, "bitwise op on {}", type_name(a));
+      if ((op == Op::Shl || op == Op::Shr) && !is_integer(a)) fail(&in, "shift on {}", type_name(a));
+      if (!bitwise && !is_comparison(op) && op != Op::Min && op != Op::Max && a == ScalarType::boolean) fail(&in, "arithmetic on bool");
+    } else {
+      switch (op) {
+        case Op::Const: arity(in, 0); break;
+        case Op::ConstexprRef:
+          if (in.param < 0 || in.param >= static_cast<int>(f_.params.size()) || f_.params[in.param].kind != ParamKind::Constexpr)
+            fail(&in, "refers to parameter #{} which is not a constexpr", in.param);
+          if (t != ScalarType::u32) fail(&in, "constexpr values are u32");
+          break;
+        case Op::ProgramId:
+        case Op::GridSize:
+          if (in.bits > 2) fail(&in, "axis {} (0..2)", in.bits);
+          [[fallthrough]];
+        case Op::ThreadId:
+        case Op::ThreadgroupSize:
+        case Op::SimdLane:
+        case Op::SimdGroup:
+          if (t != ScalarType::u32) fail(&in, "builtins are u32");
+          break;
+        case Op::Select:
+          arity(in, 3);
+          expect(in, 0, ScalarType::boolean, "condition");
+          expect(in, 1, t, "first choice");
+          expect(in, 2, t, "second choice");
+          break;
+        case Op::Fma:
+          arity(in, 3);
+          if (!is_float(t)) fail(&in, "fma on {}", type_name(t));
+          for (size_t i = 0; i < 3; ++i) expect(in, i, t, "operand");
+          break;
+        case Op::Load:
+        case Op::Store: {
+          arity(in, op == Op::Load ? 1 : 2);
+          expect(in, 0, ScalarType::u32, "index");
+          ScalarType elem;
+          if (in.space == MemSpace::Threadgroup) {
+            elem = use(in, in.param, IdKind::Array).type;
+          } else {
+            const Param& p = tensor(in);
+            elem = p.elem;
+            if (op == Op::Store && p.role == Role::In) fail(&in, "stores to '{}', an input", p.name);
+          }
+          if (t != elem) fail(&in, "type {} but the memory holds {}", type_name(t), type_name(elem));
+          if (op == Op::Store) expect(in, 1, elem, "stored value");
+          break;
+        }
+        case Op::LocalDecl: arity(in, 1); expect(in, 0, t, "initial value"); break;
+        case Op::LocalGet:
+          if (use(in, in.param, IdKind::Local).type != t) fail(&in, "type differs from the local's");
+          break;
+        case Op::LocalSet:
+          arity(in, 1);
+          expect(in, 0, use(in, in.param, IdKind::Local).type, "assigned value");
+          break;
+        case Op::TgArrayDecl:
+          if (in.bits == 0) fail(&in, "threadgroup array of zero elements");
+          if (t == ScalarType::boolean) fail(&in, "threadgroup arrays of bool are not supported");
+          break;
+        case Op::Barrier: arity(in, 0); break;
+        case Op::SimdSum:
+        case Op::SimdMax:
+        case Op::SimdMin:
+        case Op::TgReduceSum:
+        case Op::TgReduceMax:
+        case Op::TgReduceMin:
+          arity(in, 1);
+          expect(in, 0, t, "operand");
+          if (t == ScalarType::boolean) fail(&in, "reduction of bool");
+          break;
+        case Op::ShuffleXor:
+        case Op::ShuffleDown:
+          arity(in, 2);
+          expect(in, 0, t, "value");
+          expect(in, 1, ScalarType::u32, "lane operand");
+          break;
+        case Op::If:
+          arity(in, 1);
+          expect(in, 0, ScalarType::boolean, "condition");
+          if (in.blocks.size() != 2) fail(&in, "needs then and else blocks");
+          break;
+        case Op::For:
+          arity(in, 3);
+          for (size_t i = 0; i < 3; ++i) expect(in, i, ScalarType::u32, "loop bound");
+          if (t != ScalarType::u32) fail(&in, "induction must be u32");
+          if (in.blocks.size() != 1) fail(&in, "needs one body block");
+          break;
+        case Op::Call:
+          if (!in.callee) fail(&in, "call without a callee");
+          for (const CallArg& a : in.call_args) {
+            if (a.kind == CallArg::Kind::Value) {
+              use(in, a.value, IdKind::Value);
+            } else if (a.param < 0 || a.param >= static_cast<int>(f_.params.size()) || f_.params[a.param].kind != ParamKind::Tensor) {
+              fail(&in, "tensor argument #{} is not a tensor parameter", a.param);
+            }
+          }
+          break;
+        default: fail(&in, "unknown op");
+      }
+    }
+    if (in.op != Op::If && in.op != Op::For && !in.blocks.empty()) fail(&in, "has nested blocks");
+    if (in.op == Op::For) {
+      // The induction value is visible in the body only.
+      if (in.result == kNoId || in.result >= f_.next_id) fail(&in, "induction id %{} is out of range", in.result);
+      if (!ids_.emplace(in.result, IdInfo{IdKind::Value, ScalarType::u32, true}).second) fail(&in, "defines %{} twice", in.result);
+      block(in.blocks[0]);
+      ids_[in.result].visible = false;
+      return;
+    }
+    for (const Block& b : in.blocks) block(b);
+    switch (in.op) {
+      case Op::Store:
+      case Op::LocalSet:
+      case Op::Barrier:
+      case Op::If:
+        if (in.result != kNoId) fail(&in, "defines an id but has no result");
+        break;
+      case Op::LocalDecl: define(in, IdKind::Local, scope); break;
+      case Op::TgArrayDecl: define(in, IdKind::Array, scope); break;
+      default: define(in, IdKind::Value, scope); break;
+    }
+  }
+
+  const Function& f_;
+  std::unordered_map<Id, IdInfo> ids_;
+};
+
+}  // namespace
+
+void verify(const Function& f) { Verifier(f).run(); }
+
+}  // namespace mtile::ir
