@@ -58,6 +58,13 @@ void note_location(SourceLoc loc);
 [[noreturn]] void trace_error(const std::string& what);
 }  // namespace detail
 
+// cast<T>(v): the free form of v.cast<T>(), for expressions whose type depends on a template
+// parameter (where C++ would otherwise need `.template cast<T>()`).
+template <class T>
+Val cast(const Val& v) {
+  return v.cast(T::type);
+}
+
 // Constants with an explicit type.
 Val lit(float v);
 Val lit(uint32_t v);
@@ -179,6 +186,11 @@ TgArray threadgroup_array(uint32_t count, SourceLoc loc = SourceLoc::current()) 
 }
 
 Val load(const MemRef& ref, SourceLoc loc = SourceLoc::current());
+// Loads and converts: load<f32>(x[i]) reads a T element and widens it to f32.
+template <class T>
+Val load(const MemRef& ref, SourceLoc loc = SourceLoc::current()) {
+  return load(ref, loc).cast(T::type);
+}
 void store(const MemRef& ref, const Val& v, SourceLoc loc = SourceLoc::current());
 // Orders threadgroup memory: every thread of the threadgroup must reach it.
 void barrier(SourceLoc loc = SourceLoc::current());
@@ -267,6 +279,9 @@ class TraceScope {
   Tensor tensor_arg(int index) const;
   Constexpr constexpr_arg(int index) const;
   ir::Function finish();  // verifies and returns the traced function
+
+ private:
+  void* state_;  // the trace this scope opened
 };
 template <class P>
 P make_arg(const TraceScope& scope, int index) {

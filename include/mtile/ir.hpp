@@ -150,6 +150,9 @@ void for_each_inst(Block& b, F&& f) {
 std::string print(const Function& f);
 // Throws Error naming the function and the first broken rule.
 void verify(const Function& f);
+// Reorders side-effect-free instructions into one canonical order and renumbers ids, so that a
+// kernel prints the same whichever order the C++ compiler traced its operands in.
+void canonicalize(Function& f);
 // Structural hash: equal for functions that print the same, ignoring source locations.
 uint64_t structural_hash(const Function& f);
 

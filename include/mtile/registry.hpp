@@ -62,6 +62,7 @@ struct KernelSpec {
   std::function<void(const Shape&, HostTensors&)> reference;
   std::map<ScalarType, Tolerance> tolerance;
   std::function<uint64_t(const Shape&, ScalarType)> bytes;  // minimal device traffic
+  Shape example_shape;                                  // `mtile run` without --shape
   std::vector<Shape> test_shapes;
   std::vector<Shape> bench_shapes;
 
@@ -73,6 +74,8 @@ struct KernelSpec {
 const std::vector<KernelSpec>& kernels();
 const KernelSpec& find_kernel(const std::string& name);  // throws Error listing known names
 
+// Throws Error unless `s` names exactly the kernel's dims.
+void validate_shape(const KernelSpec& k, const Shape& s);
 // Contract check: the values the rules see, and a throw naming kernel, rule and values.
 std::map<std::string, uint64_t> contract_bindings(const KernelSpec& k, const Shape& s, const Geometry& g);
 void check_contract(const KernelSpec& k, const Shape& s, const Geometry& g);

@@ -29,7 +29,10 @@ class Executable {
 
 class Backend {
  public:
+  Backend();
   virtual ~Backend() = default;
+  // Unique for the process lifetime: caches key on it, never on the address.
+  uint64_t instance() const { return instance_; }
   virtual std::string name() const = 0;         // "cpu", "cuda"
   virtual std::string device_name() const = 0;  // "NVIDIA H100 80GB HBM3 (sm_90a)", "CPU engine, 2 threads"
   virtual Buffer alloc(ScalarType elem, uint64_t count) = 0;
@@ -43,6 +46,9 @@ class Backend {
   virtual void run(Executable& exe, const Geometry& g, const std::vector<Buffer*>& tensors,
                    const std::vector<uint32_t>& constexprs) = 0;
   virtual void synchronize() = 0;
+
+ private:
+  uint64_t instance_;
 };
 
 // "cpu" or "cuda"; throws Error saying why a backend is unavailable.

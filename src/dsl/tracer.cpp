@@ -137,6 +137,7 @@ TraceScope::TraceScope(const std::string& name, ir::Mode mode, ScalarType dtype,
   s->blocks.push_back(&s->fn.body);
   s->active_scopes.push_back(s->next_scope++);
   g_traces.push_back(s);
+  state_ = s;
   if (names.size() != params.size())
     trace_error(fmt::format("{} parameter names given for {} parameters", names.size(), params.size()));
   for (size_t i = 0; i < params.size(); ++i) {
@@ -148,7 +149,7 @@ TraceScope::TraceScope(const std::string& name, ir::Mode mode, ScalarType dtype,
 
 TraceScope::~TraceScope() {
   // On an exception the trace is abandoned; finish() has already popped it otherwise.
-  if (!g_traces.empty()) {
+  if (state_ && !g_traces.empty() && g_traces.back() == state_) {
     delete g_traces.back();
     g_traces.pop_back();
   }
@@ -181,6 +182,9 @@ ir::Function TraceScope::finish() {
   ir::Function fn = std::move(s->fn);
   delete s;
   g_traces.pop_back();
+  state_ = nullptr;
+  ir::verify(fn);
+  ir::canonicalize(fn);
   ir::verify(fn);
   return fn;
 }

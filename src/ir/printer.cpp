@@ -96,7 +96,7 @@ class Printer {
           break;
         }
         default:
-          out += fmt::format("%{} = {} {} : {}", in.result, op_name(in.op), ids(in.args), ty);
+          out += fmt::format("%{} = {}{}{} : {}", in.result, op_name(in.op), in.args.empty() ? "" : " ", ids(in.args), ty);
           break;
       }
       out += "\n";

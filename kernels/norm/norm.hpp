@@ -1,0 +1,15 @@
+// The RMS-norm family. mt_rms_inv_scalar is a standalone kernel and the shared callee of the others.
+#pragma once
+#include "mtile/registry.hpp"
+
+namespace mtile::lib {
+
+const dsl::KernelDef& mt_rms_inv_scalar_def();
+
+KernelSpec mt_rms_inv_scalar_spec();
+KernelSpec mt_rms_norm_spec();
+KernelSpec ffai_rms_norm_residual_spec();
+KernelSpec mt_rms_norm_small_spec();
+KernelSpec mt_rms_norm_wide_spec();
+
+}  // namespace mtile::lib

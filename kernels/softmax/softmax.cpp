@@ -1,0 +1,64 @@
+// softmax: out[r, :] = exp(x[r, :] - max) / sum(exp(x[r, :] - max)), rows of any length.
+#include <cmath>
+
+#include "kernels/spec_helpers.hpp"
+#include "kernels/softmax/softmax.hpp"
+
+namespace mtile::lib {
+namespace {
+
+using namespace dsl;
+
+template <class T>
+void softmax(In<T> x, Out<T> out, Constexpr n) {
+  Val base = program_id(0) * n;
+  Var local_max(lit(-INFINITY));
+  for_(tid(), n, lsize(), [&](Val i) { local_max = max(local_max, load<f32>(x[base + i])); });
+  Val row_max = reduce_max(local_max.get());
+  Var local_sum(lit(0.0f));
+  for_(tid(), n, lsize(), [&](Val i) { local_sum += exp(load<f32>(x[base + i]) - row_max); });
+  Val inv_sum = 1.0f / reduce_sum(local_sum.get());
+  for_(tid(), n, lsize(), [&](Val i) {
+    store(out[base + i], cast<T>(exp(load<f32>(x[base + i]) - row_max) * inv_sum));
+  });
+}
+
+}  // namespace
+
+KernelSpec softmax_spec() {
+  KernelSpec k;
+  k.def = define_generic_kernel("softmax", ir::Mode::Reduction, {"x", "out", "n"}, MTILE_FLOAT_VARIANTS(softmax));
+  k.family = "softmax";
+  k.summary = "row-wise softmax of rows of any length";
+  k.dims = {"rows", "n"};
+  k.dispatch_rule = "grid = rows, tpg = min(1024, max(32, round_up(ceil(n / 8), 32)))";
+  k.dispatch = [](const Shape& s) {
+    Geometry g;
+    g.grid[0] = dim(s, "rows");
+    g.tpg = strided_row_threads(dim(s, "n"));
+    return g;
+  };
+  k.preconditions = {{"n >= 1", {"n"}, [](const auto& v) { return v.at("n") >= 1; }}};
+  k.constexprs = [](const Shape& s) { return std::map<std::string, uint32_t>{{"n", dim(s, "n")}}; };
+  k.elements = [](const std::string&, const Shape& s) -> uint64_t { return uint64_t(dim(s, "rows")) * dim(s, "n"); };
+  k.inits = {{"x", Init::uniform(-4.0, 4.0)}};
+  k.reference = [](const Shape& s, HostTensors& t) {
+    uint32_t rows = dim(s, "rows"), n = dim(s, "n");
+    for (uint32_t r = 0; r < rows; ++r) {
+      const double* x = &t[0][uint64_t(r) * n];
+      double m = -INFINITY, sum = 0;
+      for (uint32_t i = 0; i < n; ++i) m = std::max(m, x[i]);
+      for (uint32_t i = 0; i < n; ++i) sum += std::exp(x[i] - m);
+      for (uint32_t i = 0; i < n; ++i) t[1][uint64_t(r) * n + i] = std::exp(x[i] - m) / sum;
+    }
+  };
+  k.tolerance = float_tolerances();
+  k.bytes = [](const Shape& s, ScalarType t) { return 2 * uint64_t(dim(s, "rows")) * dim(s, "n") * storage_bytes(t); };
+  k.example_shape = {{"rows", 64}, {"n", 4096}};
+  k.test_shapes = {{{"rows", 3}, {"n", 1}}, {{"rows", 4}, {"n", 77}}, {{"rows", 2}, {"n", 1000}},
+                   {{"rows", 2}, {"n", 9000}}};
+  k.bench_shapes = {{{"rows", 4096}, {"n", 4096}}, {{"rows", 1024}, {"n", 32768}}};
+  return k;
+}
+
+}  // namespace mtile::lib

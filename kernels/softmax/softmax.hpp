@@ -1,0 +1,6 @@
+#pragma once
+#include "mtile/registry.hpp"
+
+namespace mtile::lib {
+KernelSpec softmax_spec();
+}

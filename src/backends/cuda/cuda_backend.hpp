@@ -1,0 +1,152 @@
+// The CUDA backend: generated CUDA C++ compiled with NVRTC for the device's arch, cached in memory
+// and on disk, launched through the driver API on one stream per backend. Launches never
+// synchronize, so a sequence of them can be captured into a CUDA graph.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "backends/cuda/driver_api.hpp"
+#include "backends/cuda/module_cache.hpp"
+#include "backends/cuda/nvrtc.hpp"
+#include "mtile/runtime.hpp"
+
+namespace mtile::cuda {
+
+class CudaBackend;
+
+// A loaded kernel. Valid while the backend that prepared it lives (the backend owns the module).
+class CudaExecutable final : public Executable {
+ public:
+  const CudaBackend* owner = nullptr;
+  std::string entry;              // the extern "C" kernel symbol
+  std::vector<ir::Param> params;  // one kernel parameter each: tensor pointer or u32
+  CUmodule module = nullptr;
+  CUfunction function = nullptr;
+};
+
+// An event of a backend's context. Move-only.
+class CudaEvent {
+ public:
+  explicit CudaEvent(CUevent e) : event_(e) {}
+  CudaEvent(CudaEvent&& o) noexcept : event_(std::exchange(o.event_, nullptr)) {}
+  CudaEvent& operator=(CudaEvent&&) = delete;
+  ~CudaEvent();
+  CUevent get() const { return event_; }
+
+ private:
+  CUevent event_;
+};
+
+// An instantiated CUDA graph of captured launches. Move-only; replays on the backend's stream.
+class CudaGraph {
+ public:
+  CudaGraph(const CudaBackend& backend, CUgraph graph, CUgraphExec exec)
+      : backend_(&backend), graph_(graph), exec_(exec) {}
+  CudaGraph(CudaGraph&& o) noexcept;
+  CudaGraph& operator=(CudaGraph&&) = delete;
+  ~CudaGraph();
+  void replay();  // enqueues every captured launch; does not synchronize
+  CUgraphExec exec() const { return exec_; }
+
+ private:
+  const CudaBackend* backend_;
+  CUgraph graph_;
+  CUgraphExec exec_;
+};
+
+struct CopyBandwidth {
+  uint64_t bytes = 0;  // size of one copy
+  int repetitions = 0;
+  double median_ms = 0;  // of one copy
+  double gb_per_s = 0;   // (bytes read + bytes written) / median time, 1 GB = 1e9 bytes
+};
+
+class CudaBackend final : public Backend {
+ public:
+  // Opens device `ordinal`. Throws Error saying why CUDA can't be used: no libcuda.so.1, no
+  // device, no NVRTC.
+  explicit CudaBackend(int ordinal = 0, CacheConfig cache = CacheConfig::from_env());
+  ~CudaBackend() override;
+  CudaBackend(const CudaBackend&) = delete;
+  CudaBackend& operator=(const CudaBackend&) = delete;
+
+  std::string name() const override { return "cuda"; }
+  std::string device_name() const override;  // "NVIDIA H100 80GB HBM3 (sm_90a)"
+  Buffer alloc(ScalarType elem, uint64_t count) override;
+  void release(Buffer& b) override;
+  void upload(Buffer& dst, const void* host) override;
+  void download(const Buffer& src, void* host) override;  // waits for the stream
+  // Generates, compiles (or finds in the cache) and loads `lowered`; cached per structural hash,
+  // which costs a print of the IR: callers that launch often should keep the Executable.
+  std::shared_ptr<Executable> prepare(const ir::Function& lowered) override;
+  void run(Executable& exe, const Geometry& g, const std::vector<Buffer*>& tensors,
+           const std::vector<uint32_t>& constexprs) override;
+  void synchronize() override;
+
+  // Hand-written CUDA source with `entry` as its extern "C" kernel and one kernel parameter per
+  // entry of `params` (the ABI of generated code). Goes through the same caches as prepare().
+  std::shared_ptr<Executable> prepare_source(const std::string& src, const std::string& entry,
+                                             const std::vector<ir::Param>& params);
+
+  // Device facts.
+  int ordinal() const { return ordinal_; }
+  const std::string& arch() const { return arch_; }  // "sm_90a"
+  int compute_capability() const { return cc_major_ * 10 + cc_minor_; }
+  int multiprocessors() const { return multiprocessors_; }
+  CUcontext context() const { return context_; }
+  CUstream stream() const { return stream_; }
+  CacheStats cache_stats() const { return cache_.stats(); }
+  const ModuleCache& module_cache() const { return cache_; }
+
+  // Stream-ordered extras for tests and benchmarks.
+  void fill_bytes(Buffer& b, uint8_t value);  // cuMemsetD8Async
+  void copy(Buffer& dst, const Buffer& src);  // device to device, dst.bytes() == src.bytes()
+  CudaEvent create_event();
+  void record(const CudaEvent& e);                                 // on this backend's stream
+  float elapsed_ms(const CudaEvent& start, const CudaEvent& end);  // waits for `end`
+  float time_ms(const std::function<void()>& work);                // events around `work`, waits
+  // Captures the launches `work` makes on this backend's stream into a graph. Prepare and upload
+  // before: nothing in `work` may allocate, copy from the host or synchronize.
+  CudaGraph capture(const std::function<void()>& work);
+  // The driver's own launch of a prepared kernel, for measuring what run() adds: `args` as
+  // cuLaunchKernel takes them (a pointer to each parameter's value).
+  static CUfunction cu_function(const Executable& exe);
+  void launch_raw(CUfunction f, const Geometry& g, void** args);
+  // Device-to-device copy of `bytes` timed with events (median of `repetitions`).
+  CopyBandwidth measure_copy_bandwidth(uint64_t bytes = 512ull << 20, int repetitions = 20);
+
+  // Makes this backend's context current on the calling thread (every entry point does this).
+  void make_current() const;
+
+ private:
+  std::shared_ptr<CudaExecutable> load(const std::string& src, const std::string& entry,
+                                       const std::vector<ir::Param>& params, const CacheKeyInputs& key_inputs);
+  void check_owned(const Buffer& b, const char* what) const;
+
+  int ordinal_;
+  CUdevice device_ = 0;
+  CUcontext context_ = nullptr;
+  CUstream stream_ = nullptr;
+  int cc_major_ = 0, cc_minor_ = 0, multiprocessors_ = 0;
+  std::string arch_, device_name_, nvrtc_version_;
+  const DriverApi* api_ = nullptr;  // the hot path skips driver()'s checks
+  ModuleCache cache_;
+  std::mutex mutex_;  // guards the maps below
+  std::map<uint64_t, std::shared_ptr<CudaExecutable>> by_ir_hash_;
+  std::map<CacheKey, std::shared_ptr<CudaExecutable>> by_key_;
+};
+
+// The backend as the runtime sees it; throws Error saying why CUDA can't be used.
+std::unique_ptr<Backend> make_cuda_backend();
+
+// Generates and compiles `lowered` for `arch` without a device (the NVRTC test of every kernel).
+NvrtcResult compile_for_arch(const ir::Function& lowered, const std::string& arch);
+// False when mtile was built without the CUDA code generator (prepare() then throws).
+bool codegen_available();
+
+}  // namespace mtile::cuda

@@ -1,0 +1,112 @@
+// The CUDA driver API, loaded from libcuda.so.1 at run time: mtile builds without the CUDA toolkit
+// and starts on machines without a driver. Only the types, values and functions mtile uses are
+// declared here; they match cuda.h (tests/unit/cuda_abi_test.cpp checks them against the header).
+#pragma once
+#include <cstddef>
+#include <string>
+#include <type_traits>
+
+// Opaque handles, spelled as in cuda.h so that handles pass between the two without casts.
+struct CUctx_st;
+struct CUmod_st;
+struct CUfunc_st;
+struct CUstream_st;
+struct CUevent_st;
+struct CUgraph_st;
+struct CUgraphExec_st;
+
+namespace mtile::cuda {
+
+using CUresult = int;
+using CUdevice = int;
+using CUdeviceptr = unsigned long long;
+using CUcontext = CUctx_st*;
+using CUmodule = CUmod_st*;
+using CUfunction = CUfunc_st*;
+using CUstream = CUstream_st*;
+using CUevent = CUevent_st*;
+using CUgraph = CUgraph_st*;
+using CUgraphExec = CUgraphExec_st*;
+using CUdevice_attribute = int;
+using CUfunction_attribute = int;
+using CUstreamCaptureMode = int;
+
+constexpr CUresult CUDA_SUCCESS = 0;
+constexpr CUresult CUDA_ERROR_NO_DEVICE = 100;
+constexpr CUdevice_attribute CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK = 1;
+constexpr CUdevice_attribute CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
+constexpr CUdevice_attribute CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
+constexpr CUdevice_attribute CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
+constexpr CUdevice_attribute CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97;
+constexpr CUfunction_attribute CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
+constexpr unsigned CU_STREAM_NON_BLOCKING = 0x1;
+constexpr unsigned CU_EVENT_DEFAULT = 0x0;
+constexpr CUstreamCaptureMode CU_STREAM_CAPTURE_MODE_GLOBAL = 0;
+constexpr CUstreamCaptureMode CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
+constexpr CUstreamCaptureMode CU_STREAM_CAPTURE_MODE_RELAXED = 2;
+
+// Every function mtile calls, as X(exported symbol, signature). Versioned symbols (_v2) are the
+// ones cuda.h maps the plain names to; cuEventElapsedTime stays v1, which every driver exports.
+#define MTILE_CUDA_DRIVER_FUNCTIONS(X)                                                                         \
+  X(cuInit, CUresult(unsigned int))                                                                            \
+  X(cuDriverGetVersion, CUresult(int*))                                                                        \
+  X(cuGetErrorName, CUresult(CUresult, const char**))                                                          \
+  X(cuGetErrorString, CUresult(CUresult, const char**))                                                        \
+  X(cuDeviceGetCount, CUresult(int*))                                                                          \
+  X(cuDeviceGet, CUresult(CUdevice*, int))                                                                     \
+  X(cuDeviceGetName, CUresult(char*, int, CUdevice))                                                           \
+  X(cuDeviceGetAttribute, CUresult(int*, CUdevice_attribute, CUdevice))                                        \
+  X(cuDevicePrimaryCtxRetain, CUresult(CUcontext*, CUdevice))                                                  \
+  X(cuDevicePrimaryCtxRelease_v2, CUresult(CUdevice))                                                          \
+  X(cuCtxGetCurrent, CUresult(CUcontext*))                                                                     \
+  X(cuCtxSetCurrent, CUresult(CUcontext))                                                                      \
+  X(cuModuleLoadData, CUresult(CUmodule*, const void*))                                                        \
+  X(cuModuleUnload, CUresult(CUmodule))                                                                        \
+  X(cuModuleGetFunction, CUresult(CUfunction*, CUmodule, const char*))                                         \
+  X(cuFuncSetAttribute, CUresult(CUfunction, CUfunction_attribute, int))                                       \
+  X(cuLaunchKernel, CUresult(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, \
+                             CUstream, void**, void**))                                                        \
+  X(cuMemAlloc_v2, CUresult(CUdeviceptr*, size_t))                                                             \
+  X(cuMemFree_v2, CUresult(CUdeviceptr))                                                                       \
+  X(cuMemcpyHtoDAsync_v2, CUresult(CUdeviceptr, const void*, size_t, CUstream))                                \
+  X(cuMemcpyDtoHAsync_v2, CUresult(void*, CUdeviceptr, size_t, CUstream))                                      \
+  X(cuMemcpyDtoDAsync_v2, CUresult(CUdeviceptr, CUdeviceptr, size_t, CUstream))                                \
+  X(cuMemsetD8Async, CUresult(CUdeviceptr, unsigned char, size_t, CUstream))                                   \
+  X(cuStreamCreate, CUresult(CUstream*, unsigned))                                                             \
+  X(cuStreamSynchronize, CUresult(CUstream))                                                                   \
+  X(cuStreamDestroy_v2, CUresult(CUstream))                                                                    \
+  X(cuEventCreate, CUresult(CUevent*, unsigned))                                                               \
+  X(cuEventRecord, CUresult(CUevent, CUstream))                                                                \
+  X(cuEventSynchronize, CUresult(CUevent))                                                                     \
+  X(cuEventElapsedTime, CUresult(float*, CUevent, CUevent))                                                    \
+  X(cuEventDestroy_v2, CUresult(CUevent))                                                                      \
+  X(cuStreamBeginCapture_v2, CUresult(CUstream, CUstreamCaptureMode))                                          \
+  X(cuStreamEndCapture, CUresult(CUstream, CUgraph*))                                                          \
+  X(cuGraphInstantiateWithFlags, CUresult(CUgraphExec*, CUgraph, unsigned long long))                          \
+  X(cuGraphLaunch, CUresult(CUgraphExec, CUstream))                                                            \
+  X(cuGraphExecDestroy, CUresult(CUgraphExec))                                                                 \
+  X(cuGraphDestroy, CUresult(CUgraph))
+
+// The loaded functions; members are named by their exported symbols.
+struct DriverApi {
+#define MTILE_CUDA_DRIVER_MEMBER(name, signature) std::add_pointer_t<signature> name = nullptr;
+  MTILE_CUDA_DRIVER_FUNCTIONS(MTILE_CUDA_DRIVER_MEMBER)
+#undef MTILE_CUDA_DRIVER_MEMBER
+};
+
+// Loads libcuda.so.1 and calls cuInit(0), once per process. Throws Error saying why the driver
+// can't be used (no library, a driver too old for a symbol, cuInit failing e.g. with no device).
+const DriverApi& driver();
+// Like driver(), but reports the reason instead of throwing.
+bool driver_available(std::string* why);
+// "CUDA_ERROR_INVALID_VALUE (invalid argument)".
+std::string result_text(CUresult r);
+// Throws Error "<call> failed: <result_text>" unless r is CUDA_SUCCESS.
+void check(CUresult r, const char* call);
+// "12.4" from cuDriverGetVersion (the newest CUDA the driver supports).
+std::string driver_version();
+
+}  // namespace mtile::cuda
+
+// Calls a driver function and throws Error naming it when it fails: MTILE_CU(cuMemFree_v2, ptr).
+#define MTILE_CU(fn, ...) ::mtile::cuda::check(::mtile::cuda::driver().fn(__VA_ARGS__), #fn)

@@ -1,0 +1,155 @@
+// inline_calls: splices each callee's body in place of its Call.
+//  - a tensor parameter bound to a value argument: its loads become that value;
+//  - a tensor parameter bound to a tensor argument: renamed to the caller's parameter;
+//  - a constexpr parameter: its reads become the argument value;
+//  - the callee's single store to its output: becomes the call's result (through a local, so a
+//    store under control flow works). Nested calls are inlined first.
+#include <fmt/format.h>
+
+#include <unordered_map>
+
+#include "passes/pipeline.hpp"
+
+namespace mtile::passes {
+namespace {
+
+using namespace ir;
+
+struct Binding {
+  bool is_value = false;
+  Id value = kNoId;  // caller value
+  int param = -1;    // caller tensor parameter
+};
+
+class Splicer {
+ public:
+  Splicer(Function& caller, const Function& callee, const Inst& call, Id result_local)
+      : caller_(caller), callee_(callee), call_(call), result_local_(result_local), out_(callee.output_param()) {
+    size_t k = 0;
+    bindings_.resize(callee.params.size());
+    for (size_t i = 0; i < callee.params.size(); ++i) {
+      if (static_cast<int>(i) == out_) continue;
+      const CallArg& a = call.call_args.at(k++);
+      if (a.kind == CallArg::Kind::Tensor) bindings_[i] = {false, kNoId, a.param};
+      else bindings_[i] = {true, a.value, -1};
+    }
+  }
+
+  void block(const Block& src, Block& dst) {
+    for (const Inst& in : src.insts) inst(in, dst);
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    throw Error(fmt::format("inline_calls: kernel {} calling {}: {}", caller_.name, callee_.name, what));
+  }
+  Id map(Id id) {
+    auto it = ids_.find(id);
+    if (it != ids_.end()) return it->second;
+    Id fresh = caller_.fresh_id();
+    ids_[id] = fresh;
+    return fresh;
+  }
+
+  void inst(const Inst& in, Block& dst) {
+    const Param* p = in.space == MemSpace::Device && in.param >= 0 && (in.op == Op::Load || in.op == Op::Store)
+                         ? &callee_.params.at(in.param)
+                         : nullptr;
+    if (in.op == Op::ConstexprRef) {
+      const Binding& b = bindings_.at(in.param);
+      ids_[in.result] = b.value;  // constexpr arguments are always values
+      return;
+    }
+    if (p && in.param == out_) {
+      if (in.op == Op::Load) fail(fmt::format("the callee reads its output '{}'", p->name));
+      Inst set;
+      set.op = Op::LocalSet;
+      set.type = in.type;
+      set.param = result_local_;
+      set.args = {map(in.args[1])};
+      set.loc = in.loc;
+      dst.insts.push_back(std::move(set));
+      return;
+    }
+    if (p && bindings_[in.param].is_value) {
+      if (in.op == Op::Store) fail(fmt::format("the callee stores to '{}', which the call binds to a value", p->name));
+      ids_[in.result] = bindings_[in.param].value;
+      return;
+    }
+    Inst copy = in;
+    for (Id& a : copy.args) a = map(a);
+    if (copy.result != kNoId) copy.result = map(in.result);
+    if (p) copy.param = bindings_[in.param].param;
+    if (in.op == Op::LocalGet || in.op == Op::LocalSet || (in.space == MemSpace::Threadgroup && (in.op == Op::Load || in.op == Op::Store)))
+      copy.param = map(in.param);
+    if (in.op == Op::Call) {
+      for (CallArg& a : copy.call_args) {
+        if (a.kind == CallArg::Kind::Value) a.value = map(a.value);
+        else if (bindings_.at(a.param).is_value) fail("a nested call passes a value-bound tensor on as a tensor");
+        else a.param = bindings_[a.param].param;
+      }
+    }
+    for (size_t i = 0; i < in.blocks.size(); ++i) {
+      copy.blocks[i].insts.clear();
+      block(in.blocks[i], copy.blocks[i]);
+    }
+    dst.insts.push_back(std::move(copy));
+  }
+
+  Function& caller_;
+  const Function& callee_;
+  const Inst& call_;
+  Id result_local_;
+  int out_;
+  std::vector<Binding> bindings_;
+  std::unordered_map<Id, Id> ids_;
+};
+
+void inline_block(Function& f, Block& b) {
+  std::vector<Inst> out;
+  out.reserve(b.insts.size());
+  for (Inst& in : b.insts) {
+    for (Block& sub : in.blocks) inline_block(f, sub);
+    if (in.op != Op::Call) {
+      out.push_back(std::move(in));
+      continue;
+    }
+    Function callee = inline_calls(*in.callee);  // nested calls first
+    // result local, initialised to zero, set by the callee's output store
+    Inst zero;
+    zero.op = Op::Const;
+    zero.type = in.type;
+    zero.bits = const_bits(in.type, 0);
+    zero.result = f.fresh_id();
+    Inst local;
+    local.op = Op::LocalDecl;
+    local.type = in.type;
+    local.result = f.fresh_id();
+    local.args = {zero.result};
+    local.loc = in.loc;
+    Id local_id = local.result;
+    out.push_back(std::move(zero));
+    out.push_back(std::move(local));
+    Block body;
+    Splicer(f, callee, in, local_id).block(callee.body, body);
+    for (Inst& bi : body.insts) out.push_back(std::move(bi));
+    Inst get;
+    get.op = Op::LocalGet;
+    get.type = in.type;
+    get.param = local_id;
+    get.result = in.result;
+    get.loc = in.loc;
+    out.push_back(std::move(get));
+  }
+  b.insts = std::move(out);
+}
+
+}  // namespace
+
+ir::Function inline_calls(const ir::Function& f) {
+  Function g = f;
+  inline_block(g, g.body);
+  return g;
+}
+
+}  // namespace mtile::passes

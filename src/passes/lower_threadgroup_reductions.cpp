@@ -1,0 +1,130 @@
+// lower_threadgroup_reductions: rewrites threadgroup_reduce_{sum,max,min} into a simd reduction,
+// one partial per simdgroup in threadgroup memory, a barrier, and a second simd reduction that
+// every simdgroup performs, so every thread gets the same result:
+//
+//   s = simd_op(v);  if (lane == 0) scratch[simd_group] = s;  barrier;
+//   r = simd_op(lane < ceil(tpg / 32) ? scratch[lane] : identity);  barrier;
+//
+// The trailing barrier lets the next reduction reuse nothing early. Requires tpg % 32 == 0 and
+// tpg <= 1024 (checked at launch for every kernel that uses simd operations).
+#include "ir/eval.hpp"
+#include "passes/pipeline.hpp"
+
+namespace mtile::passes {
+namespace {
+
+using namespace ir;
+
+class Lowerer {
+ public:
+  explicit Lowerer(Function& f) : f_(f) {}
+
+  void block(Block& b) {
+    std::vector<Inst> out;
+    for (Inst& in : b.insts) {
+      for (Block& sub : in.blocks) block(sub);
+      if (in.op == Op::TgReduceSum || in.op == Op::TgReduceMax || in.op == Op::TgReduceMin) {
+        lower(in, out);
+      } else {
+        out.push_back(std::move(in));
+      }
+    }
+    b.insts = std::move(out);
+  }
+
+  std::vector<Inst> arrays;  // hoisted to the top of the function
+
+ private:
+  Id emit(std::vector<Inst>& out, Op op, ScalarType t, std::vector<Id> args, uint64_t bits, const SourceLoc& loc) {
+    Inst in;
+    in.op = op;
+    in.type = t;
+    in.args = std::move(args);
+    in.bits = bits;
+    in.result = f_.fresh_id();
+    in.loc = loc;
+    out.push_back(std::move(in));
+    return out.back().result;
+  }
+
+  void lower(const Inst& red, std::vector<Inst>& out) {
+    const ScalarType t = red.type, u = ScalarType::u32;
+    const SourceLoc& loc = red.loc;
+    Op simd = red.op == Op::TgReduceSum ? Op::SimdSum : red.op == Op::TgReduceMax ? Op::SimdMax : Op::SimdMin;
+
+    Inst arr;
+    arr.op = Op::TgArrayDecl;
+    arr.type = t;
+    arr.bits = 32;
+    arr.result = f_.fresh_id();
+    arr.loc = loc;
+    Id scratch = arr.result;
+    arrays.push_back(std::move(arr));
+
+    Id partial = emit(out, simd, t, {red.args[0]}, 0, loc);
+    Id lane = emit(out, Op::SimdLane, u, {}, 0, loc);
+    Id group = emit(out, Op::SimdGroup, u, {}, 0, loc);
+    Id zero = emit(out, Op::Const, u, {}, 0, loc);
+    Id first = emit(out, Op::Eq, ScalarType::boolean, {lane, zero}, 0, loc);
+    Inst guard;
+    guard.op = Op::If;
+    guard.args = {first};
+    guard.blocks.resize(2);
+    guard.loc = loc;
+    Inst st;
+    st.op = Op::Store;
+    st.type = t;
+    st.space = MemSpace::Threadgroup;
+    st.param = scratch;
+    st.args = {group, partial};
+    st.loc = loc;
+    guard.blocks[0].insts.push_back(std::move(st));
+    out.push_back(std::move(guard));
+    Inst bar;
+    bar.op = Op::Barrier;
+    bar.loc = loc;
+    out.push_back(bar);
+
+    Id size = emit(out, Op::ThreadgroupSize, u, {}, 0, loc);
+    Id c31 = emit(out, Op::Const, u, {}, 31, loc);
+    Id c5 = emit(out, Op::Const, u, {}, 5, loc);
+    Id padded = emit(out, Op::Add, u, {size, c31}, 0, loc);
+    Id groups = emit(out, Op::Shr, u, {padded, c5}, 0, loc);
+    Id live = emit(out, Op::Lt, ScalarType::boolean, {lane, groups}, 0, loc);
+    Id index = emit(out, Op::Select, u, {live, lane, zero}, 0, loc);
+    Inst ld;
+    ld.op = Op::Load;
+    ld.type = t;
+    ld.space = MemSpace::Threadgroup;
+    ld.param = scratch;
+    ld.args = {index};
+    ld.result = f_.fresh_id();
+    ld.loc = loc;
+    Id loaded = ld.result;
+    out.push_back(std::move(ld));
+    Id ident = emit(out, Op::Const, t, {}, reduce_identity(simd, t).u, loc);
+    Id chosen = emit(out, Op::Select, t, {live, loaded, ident}, 0, loc);
+    Inst total;
+    total.op = simd;
+    total.type = t;
+    total.args = {chosen};
+    total.result = red.result;  // uses of the reduction see the total
+    total.loc = loc;
+    out.push_back(std::move(total));
+    out.push_back(bar);
+  }
+
+  Function& f_;
+};
+
+}  // namespace
+
+ir::Function lower_threadgroup_reductions(const ir::Function& f) {
+  Function g = f;
+  Lowerer low(g);
+  low.block(g.body);
+  g.body.insts.insert(g.body.insts.begin(), low.arrays.begin(), low.arrays.end());
+  return g;
+}
+
+}  // namespace mtile::passes

@@ -1,0 +1,16 @@
+# Runs one mtile command and checks its exit status and output, as a user would see them.
+#   cmake -DCMD="mtile;run;..." -DEXPECT=pass|fail -DREGEX="..." -P cli_check.cmake
+execute_process(COMMAND ${CMD} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+set(all "${out}${err}")
+message("${all}")
+if(EXPECT STREQUAL "pass" AND NOT rc EQUAL 0)
+  message(FATAL_ERROR "expected exit status 0, got ${rc}")
+endif()
+if(EXPECT STREQUAL "fail" AND rc EQUAL 0)
+  message(FATAL_ERROR "expected a non-zero exit status, got 0")
+endif()
+foreach(re IN LISTS REGEX)
+  if(NOT all MATCHES "${re}")
+    message(FATAL_ERROR "output does not match '${re}'")
+  endif()
+endforeach()

@@ -1,0 +1,106 @@
+// DSL misuse fails at trace time with the kernel's name and what was wrong.
+#include "test_util.hpp"
+
+using namespace mtile;
+using namespace mtile::dsl;
+using mtile::testing::contains;
+
+namespace {
+
+std::string trace_error(KernelDef def) {
+  try {
+    def.trace(def.dtypes[0]);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+void mixed_types(In<f32> x, Out<f32> y) { store(y[tid()], load(x[tid()]) + tid()); }
+void store_to_input(In<f32> x, Out<f32> y) {
+  store(x[tid()], load(x[tid()]));
+  store(y[tid()], lit(0.0f));
+}
+void store_wrong_type(In<f32> x, Out<f16> y) { store(y[tid()], load(x[tid()])); }
+void escaped_value(In<f32> x, Out<f32> y) {
+  Val inner;
+  if_(tid() < 4u, [&] { inner = load(x[tid()]); });
+  store(y[tid()], inner);
+}
+void float_literal_on_u32(In<f32> x, Out<f32> y) { store(y[tid() * 1.5f], load(x[tid()])); }
+void float_index(In<f32> x, Out<f32> y) { store(y[load(x[0u])], lit(1.0f)); }
+void non_bool_if(In<f32> x, Out<f32> y) {
+  if_(tid(), [&] { store(y[tid()], load(x[tid()])); });
+}
+void callee(In<f32> v, Out<f32> r, Constexpr n) { store(r[0u], load(v[0u]) * n.cast<f32>()); }
+KernelDef callee_def() { return define_kernel("callee", ir::Mode::Reduction, {"v", "r", "n"}, &callee); }
+void bad_call(In<f32> x, Out<f32> y) { store(y[tid()], call(callee_def(), {load(x[tid()])})); }
+void call_wrong_type(In<f32> x, Out<f32> y) { store(y[tid()], call(callee_def(), {tid(), 4u}) + load(x[0u])); }
+
+}  // namespace
+
+TEST(DslErrors, MixedTypesNeedACast) {
+  auto msg = trace_error(define_kernel("mixed", ir::Mode::Reduction, {"x", "y"}, &mixed_types));
+  EXPECT_TRUE(contains(msg, "kernel mixed<f32>")) << msg;
+  EXPECT_TRUE(contains(msg, "f32 and u32")) << msg;
+  EXPECT_TRUE(contains(msg, "cast")) << msg;
+}
+
+TEST(DslErrors, StoreToAnInput) {
+  auto msg = trace_error(define_kernel("writes_input", ir::Mode::Reduction, {"x", "y"}, &store_to_input));
+  EXPECT_TRUE(contains(msg, "kernel writes_input<f32>")) << msg;
+  EXPECT_TRUE(contains(msg, "store to 'x', which is an input")) << msg;
+  EXPECT_TRUE(contains(msg, "dsl_errors_test.cpp")) << msg;  // names the source line
+}
+
+TEST(DslErrors, StoreOfWrongElementType) {
+  auto msg = trace_error(define_kernel("narrow", ir::Mode::Reduction, {"x", "y"}, &store_wrong_type));
+  EXPECT_TRUE(contains(msg, "store of a f32 value into 'y' of f16")) << msg;
+}
+
+TEST(DslErrors, ValueUsedOutsideItsScope) {
+  auto msg = trace_error(define_kernel("escape", ir::Mode::Reduction, {"x", "y"}, &escaped_value));
+  EXPECT_TRUE(contains(msg, "kernel escape<f32>")) << msg;
+  EXPECT_TRUE(contains(msg, "outside the if_/for_ body that made it")) << msg;
+}
+
+TEST(DslErrors, LiteralsMustFitTheirNeighbour) {
+  auto msg = trace_error(define_kernel("lit", ir::Mode::Reduction, {"x", "y"}, &float_literal_on_u32));
+  EXPECT_TRUE(contains(msg, "float literal 1.5 next to a u32 value")) << msg;
+  msg = trace_error(define_kernel("idx", ir::Mode::Reduction, {"x", "y"}, &float_index));
+  EXPECT_TRUE(contains(msg, "index must be u32, got f32")) << msg;
+  msg = trace_error(define_kernel("cond", ir::Mode::Reduction, {"x", "y"}, &non_bool_if));
+  EXPECT_TRUE(contains(msg, "if_ condition must be bool, got u32")) << msg;
+}
+
+TEST(DslErrors, CallArgumentsAreChecked) {
+  auto msg = trace_error(define_kernel("caller", ir::Mode::Reduction, {"x", "y"}, &bad_call));
+  EXPECT_TRUE(contains(msg, "call of callee: 1 arguments given, it takes 2")) << msg;
+  msg = trace_error(define_kernel("caller2", ir::Mode::Reduction, {"x", "y"}, &call_wrong_type));
+  EXPECT_TRUE(contains(msg, "value for 'v' is u32, the callee expects f32")) << msg;
+}
+
+TEST(DslErrors, ParameterNamesMustMatch) {
+  auto msg = trace_error(define_kernel("names", ir::Mode::Reduction, {"x"}, &mixed_types));
+  EXPECT_TRUE(contains(msg, "1 parameter names given for 2 parameters")) << msg;
+}
+
+TEST(DslErrors, UndeclaredConstexprIsRejected) {
+  ir::Function f = callee_def().trace(ScalarType::f32);
+  try {
+    passes::specialize_constexprs(f, {{"m", 3}});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_TRUE(contains(e.what(), "kernel callee: no constexpr parameter 'm'")) << e.what();
+    EXPECT_TRUE(contains(e.what(), "constexprs: n")) << e.what();
+  }
+}
+
+TEST(DslErrors, DslOutsideATrace) {
+  try {
+    tid();
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_TRUE(contains(e.what(), "outside a kernel trace")) << e.what();
+  }
+}

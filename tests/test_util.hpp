@@ -1,0 +1,42 @@
+// Helpers shared by the tests: trace small kernels, run them on the CPU engine.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include <string>
+#include <vector>
+
+#include "backends/cpu/engine.hpp"
+#include "mtile/dsl.hpp"
+#include "passes/pipeline.hpp"
+
+namespace mtile::testing {
+
+// Runs a lowered function over f32 tensors (one vector per tensor parameter, in order) on the CPU.
+inline void run_f32(const ir::Function& f, Geometry g, std::vector<std::vector<float>*> tensors,
+                    std::vector<uint32_t> constexprs = {}) {
+  std::vector<cpu::TensorView> views;
+  size_t k = 0;
+  for (const ir::Param& p : f.params) {
+    if (p.kind == ir::ParamKind::Tensor) {
+      auto* v = tensors.at(k++);
+      views.push_back({v->data(), ScalarType::f32, v->size()});
+    } else {
+      views.push_back({});
+    }
+  }
+  constexprs.resize(f.params.size(), 0);
+  cpu::execute(f, g, views, constexprs);
+}
+
+inline Geometry geometry(uint32_t groups, uint32_t tpg) {
+  Geometry g;
+  g.grid[0] = groups;
+  g.tpg = tpg;
+  return g;
+}
+
+inline bool contains(const std::string& s, const std::string& sub) { return s.find(sub) != std::string::npos; }
+
+}  // namespace mtile::testing

@@ -1,0 +1,95 @@
+// mtile declares the driver API and NVRTC itself, so that it builds without CUDA. Where the toolkit
+// is installed, this checks those declarations against cuda.h and nvrtc.h (at compile time) and
+// the symbol names against the toolkit's stub libcuda.so (which exports every driver function).
+#include "backends/cuda/driver_api.hpp"  // before cuda.h, whose macros rename cuMemAlloc & co.
+#include "backends/cuda/nvrtc.hpp"
+// clang-format off
+#include <cuda.h>
+#include <nvrtc.h>
+// clang-format on
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+
+#include <type_traits>
+
+namespace {
+
+// A cuda.h / nvrtc.h type as mtile spells it: their enums are mtile's ints, all else is shared.
+template <class T>
+struct Mine {
+  using type = T;
+};
+template <>
+struct Mine<::CUresult> {
+  using type = int;
+};
+template <>
+struct Mine<::CUdevice_attribute> {
+  using type = int;
+};
+template <>
+struct Mine<::CUfunction_attribute> {
+  using type = int;
+};
+template <>
+struct Mine<::CUstreamCaptureMode> {
+  using type = int;
+};
+template <>
+struct Mine<::nvrtcResult> {
+  using type = int;
+};
+template <class T>
+struct Mine<T*> {
+  using type = typename Mine<T>::type*;
+};
+template <class T>
+struct Mine<const T> {
+  using type = const typename Mine<T>::type;
+};
+template <class R, class... A>
+struct Mine<R(A...)> {
+  using type = typename Mine<R>::type(typename Mine<A>::type...);
+};
+template <class F>
+using MineOf = typename Mine<std::remove_pointer_t<F>>::type;
+
+}  // namespace
+
+// Inside mtile::cuda the signatures' names resolve to mtile's declarations.
+namespace mtile::cuda {
+#define MTILE_CHECK_SIGNATURE(name, signature) \
+  static_assert(std::is_same_v<MineOf<decltype(&::name)>, signature>, #name " differs from the header");
+MTILE_CUDA_DRIVER_FUNCTIONS(MTILE_CHECK_SIGNATURE)
+MTILE_NVRTC_FUNCTIONS(MTILE_CHECK_SIGNATURE)
+#undef MTILE_CHECK_SIGNATURE
+
+static_assert(std::is_same_v<CUdeviceptr, ::CUdeviceptr>);
+static_assert(std::is_same_v<CUdevice, ::CUdevice>);
+static_assert(std::is_same_v<CUcontext, ::CUcontext> && std::is_same_v<CUstream, ::CUstream> &&
+              std::is_same_v<CUmodule, ::CUmodule> && std::is_same_v<CUfunction, ::CUfunction> &&
+              std::is_same_v<CUevent, ::CUevent> && std::is_same_v<CUgraph, ::CUgraph> &&
+              std::is_same_v<CUgraphExec, ::CUgraphExec> && std::is_same_v<nvrtcProgram, ::nvrtcProgram>);
+static_assert(CUDA_SUCCESS == ::CUDA_SUCCESS && CUDA_ERROR_NO_DEVICE == ::CUDA_ERROR_NO_DEVICE);
+static_assert(NVRTC_SUCCESS == ::NVRTC_SUCCESS);
+static_assert(CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK == ::CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK);
+static_assert(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT == ::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
+static_assert(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR == ::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR);
+static_assert(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR == ::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
+static_assert(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN ==
+              ::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN);
+static_assert(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES == ::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES);
+static_assert(CU_STREAM_NON_BLOCKING == ::CU_STREAM_NON_BLOCKING && CU_EVENT_DEFAULT == ::CU_EVENT_DEFAULT);
+static_assert(CU_STREAM_CAPTURE_MODE_GLOBAL == ::CU_STREAM_CAPTURE_MODE_GLOBAL &&
+              CU_STREAM_CAPTURE_MODE_THREAD_LOCAL == ::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL &&
+              CU_STREAM_CAPTURE_MODE_RELAXED == ::CU_STREAM_CAPTURE_MODE_RELAXED);
+}  // namespace mtile::cuda
+
+TEST(CudaAbi, DriverSymbolsAreExported) {
+  void* stub = dlopen(MTILE_CUDA_STUB_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+  if (!stub) GTEST_SKIP() << "no stub driver at " MTILE_CUDA_STUB_LIBRARY;
+#define MTILE_CHECK_SYMBOL(name, signature) EXPECT_NE(dlsym(stub, #name), nullptr) << #name;
+  MTILE_CUDA_DRIVER_FUNCTIONS(MTILE_CHECK_SYMBOL)
+#undef MTILE_CHECK_SYMBOL
+  dlclose(stub);
+}

@@ -1,0 +1,414 @@
+// The CUDA backend on a real GPU: buffers, launches, the kernel ABI, graph capture, timing, and the
+// disk cache serving a second backend without NVRTC. Skips (with the reason) where no device opens.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <iostream>
+
+#include "backends/cuda/cuda_backend.hpp"
+#include "mtile/dsl.hpp"
+#include "passes/pipeline.hpp"
+
+namespace mtile::cuda {
+namespace {
+
+namespace fs = std::filesystem;
+
+// y[i] += 2 * x[i] for i < n: exact in f32 (doubling is exact), so results compare with ==.
+constexpr const char* kScaleAdd = R"(
+extern "C" __global__ void scale_add(const float* x, float* y, unsigned int n) {
+  unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) y[i] = 2.0f * x[i] + y[i];
+}
+)";
+const std::vector<ir::Param> kScaleAddParams = {{"x", ir::ParamKind::Tensor, ScalarType::f32, ir::Role::In},
+                                                {"y", ir::ParamKind::Tensor, ScalarType::f32, ir::Role::InOut},
+                                                {"n", ir::ParamKind::Constexpr, ScalarType::u32, ir::Role::In}};
+
+// Each thread writes where it is: checks grid x/y/z and threads per threadgroup.
+constexpr const char* kWhere = R"(
+extern "C" __global__ void where(unsigned int* out) {
+  unsigned int block = (blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x;
+  out[block * blockDim.x + threadIdx.x] = blockIdx.x | blockIdx.y << 8 | blockIdx.z << 16 | threadIdx.x << 24;
+}
+)";
+
+// Constexprs are unsigned ints, in parameter order, around tensors.
+constexpr const char* kConstexprs = R"(
+extern "C" __global__ void constexprs(unsigned int a, unsigned int* out, unsigned int b) {
+  out[0] = a;
+  out[1] = b;
+}
+)";
+
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value)
+      setenv(name, value, 1);
+    else
+      unsetenv(name);
+  }
+  ~ScopedEnv() {
+    if (old_)
+      setenv(name_.c_str(), old_->c_str(), 1);
+    else
+      unsetenv(name_.c_str());
+  }
+
+ private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
+
+class CudaDeviceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("mtile_cuda_device_test_" + std::to_string(getpid()));
+    fs::remove_all(dir_);
+    env_dir_.emplace("MTILE_CACHE_DIR", dir_.c_str());
+    env_switch_.emplace("MTILE_CACHE", nullptr);
+    try {
+      backend_ = std::make_unique<CudaBackend>();
+    } catch (const Error& e) {
+      GTEST_SKIP() << "no CUDA device: " << e.what();
+    }
+    static bool printed = false;
+    if (!printed) {
+      printed = true;
+      std::cout << "[ device   ] " << backend_->device_name() << ", " << backend_->multiprocessors() << " SMs, NVRTC "
+                << nvrtc_version() << ", driver for CUDA " << driver_version() << "\n";
+    }
+  }
+  void TearDown() override {
+    backend_.reset();
+    fs::remove_all(dir_);
+  }
+
+  Buffer upload(const std::vector<float>& v) {
+    Buffer b = backend_->alloc(ScalarType::f32, v.size());
+    backend_->upload(b, v.data());
+    return b;
+  }
+  template <class T>
+  std::vector<T> download(const Buffer& b) {
+    std::vector<T> v(b.bytes() / sizeof(T));
+    backend_->download(b, v.data());
+    return v;
+  }
+  static Geometry cover(uint32_t n, uint32_t tpg = 256) { return {{(n + tpg - 1) / tpg, 1, 1}, tpg}; }
+
+  // Runs scale_add (y += 2x) through `exe` once and checks y.
+  void check_scale_add(CudaBackend& b, Executable& exe, uint32_t n = 10000) {
+    std::vector<float> x(n), y(n);
+    for (uint32_t i = 0; i < n; ++i) {
+      x[i] = static_cast<float>(i % 97) - 40.0f;
+      y[i] = static_cast<float>(i % 13);
+    }
+    Buffer bx = b.alloc(ScalarType::f32, n), by = b.alloc(ScalarType::f32, n);
+    b.upload(bx, x.data());
+    b.upload(by, y.data());
+    b.run(exe, cover(n), {&bx, &by, nullptr}, {0, 0, n});
+    std::vector<float> got(n);
+    b.download(by, got.data());
+    int wrong = 0;
+    for (uint32_t i = 0; i < n; ++i) wrong += got[i] != 2 * x[i] + y[i];
+    EXPECT_EQ(wrong, 0) << "elements of y = 2x + y wrong, e.g. y[1] = " << got[1] << ", expected " << 2 * x[1] + y[1];
+    b.release(bx);
+    b.release(by);
+  }
+
+  fs::path dir_;
+  std::optional<ScopedEnv> env_dir_, env_switch_;
+  std::unique_ptr<CudaBackend> backend_;
+};
+
+TEST_F(CudaDeviceTest, DescribesTheDevice) {
+  EXPECT_EQ(backend_->name(), "cuda");
+  EXPECT_NE(backend_->device_name().find(" (" + backend_->arch() + ")"), std::string::npos);
+  EXPECT_EQ(backend_->arch(), arch_for(backend_->compute_capability() / 10, backend_->compute_capability() % 10));
+  EXPECT_GT(backend_->multiprocessors(), 0);
+  EXPECT_NE(backend_->stream(), nullptr);
+  EXPECT_NE(backend_->context(), nullptr);
+}
+
+TEST_F(CudaDeviceTest, BuffersRoundTrip) {
+  std::vector<float> v(1 << 20);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i) * 0.5f;
+  Buffer a = upload(v);
+  EXPECT_EQ(a.owner, backend_.get());
+  EXPECT_NE(a.handle, 0u);
+  EXPECT_EQ(download<float>(a), v);
+
+  Buffer b = backend_->alloc(ScalarType::f32, v.size());
+  backend_->copy(b, a);
+  EXPECT_EQ(download<float>(b), v);
+  backend_->fill_bytes(b, 0xff);
+  for (uint32_t word : download<uint32_t>(b)) ASSERT_EQ(word, 0xffffffffu);
+
+  Buffer h = backend_->alloc(ScalarType::bf16, 3);
+  EXPECT_EQ(h.bytes(), 6u);
+  std::vector<uint16_t> bits = {f32_to_bf16_bits(1.5f), f32_to_bf16_bits(-2.0f), 0x7fc0};
+  backend_->upload(h, bits.data());
+  EXPECT_EQ(download<uint16_t>(h), bits);
+
+  Buffer empty = backend_->alloc(ScalarType::f32, 0);
+  backend_->upload(empty, nullptr);
+  backend_->download(empty, nullptr);
+
+  for (Buffer* x : {&a, &b, &h, &empty}) backend_->release(*x);
+  EXPECT_EQ(a.handle, 0u);
+  EXPECT_EQ(a.owner, nullptr);
+
+  Buffer foreign;
+  foreign.count = 4;
+  foreign.owner = reinterpret_cast<Backend*>(&foreign);
+  EXPECT_THROW(backend_->upload(foreign, v.data()), Error);
+  EXPECT_THROW(backend_->release(foreign), Error);
+}
+
+TEST_F(CudaDeviceTest, RunsAHandWrittenKernel) {
+  auto exe = backend_->prepare_source(kScaleAdd, "scale_add", kScaleAddParams);
+  check_scale_add(*backend_, *exe);
+  check_scale_add(*backend_, *exe, 1);  // a partial threadgroup
+  EXPECT_EQ(backend_->prepare_source(kScaleAdd, "scale_add", kScaleAddParams), exe) << "loaded once";
+}
+
+TEST_F(CudaDeviceTest, GridAndThreadgroupMapToBlocks) {
+  auto exe =
+      backend_->prepare_source(kWhere, "where", {{"out", ir::ParamKind::Tensor, ScalarType::u32, ir::Role::Out}});
+  Geometry g{{3, 2, 4}, 96};
+  Buffer out = backend_->alloc(ScalarType::u32, g.threadgroups() * g.tpg);
+  backend_->fill_bytes(out, 0xff);
+  backend_->run(*exe, g, {&out}, {0});
+  std::vector<uint32_t> got = download<uint32_t>(out);
+  size_t i = 0;
+  for (uint32_t z = 0; z < 4; ++z)
+    for (uint32_t y = 0; y < 2; ++y)
+      for (uint32_t x = 0; x < 3; ++x)
+        for (uint32_t t = 0; t < 96; ++t, ++i) ASSERT_EQ(got[i], x | y << 8 | z << 16 | t << 24) << "element " << i;
+  backend_->release(out);
+}
+
+TEST_F(CudaDeviceTest, ConstexprsAreU32InParameterOrder) {
+  auto exe = backend_->prepare_source(kConstexprs, "constexprs",
+                                      {{"a", ir::ParamKind::Constexpr, ScalarType::u32, ir::Role::In},
+                                       {"out", ir::ParamKind::Tensor, ScalarType::u32, ir::Role::Out},
+                                       {"b", ir::ParamKind::Constexpr, ScalarType::u32, ir::Role::In}});
+  Buffer out = backend_->alloc(ScalarType::u32, 2);
+  backend_->run(*exe, {{1, 1, 1}, 1}, {nullptr, &out, nullptr}, {0xdeadbeef, 0, 7});
+  EXPECT_EQ(download<uint32_t>(out), (std::vector<uint32_t>{0xdeadbeef, 7}));
+  backend_->release(out);
+}
+
+TEST_F(CudaDeviceTest, RunChecksItsArguments) {
+  auto exe = backend_->prepare_source(kScaleAdd, "scale_add", kScaleAddParams);
+  Buffer x = backend_->alloc(ScalarType::f32, 16), y = backend_->alloc(ScalarType::f32, 16);
+  Buffer h = backend_->alloc(ScalarType::f16, 16);
+  Buffer stray;
+  stray.count = 16;
+  auto message = [&](const std::vector<Buffer*>& t, const std::vector<uint32_t>& c) -> std::string {
+    try {
+      backend_->run(*exe, cover(16), t, c);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  EXPECT_NE(message({&x, &y}, {0, 0}).find("3 parameters"), std::string::npos);
+  EXPECT_NE(message({&x, nullptr, nullptr}, {0, 0, 16}).find("parameter y"), std::string::npos);
+  EXPECT_NE(message({&x, &h, nullptr}, {0, 0, 16}).find("got f16"), std::string::npos);
+  EXPECT_NE(message({&stray, &y, nullptr}, {0, 0, 16}).find("an unallocated buffer"), std::string::npos);
+  CudaBackend other;
+  Buffer theirs_x = other.alloc(ScalarType::f32, 16);
+  EXPECT_NE(message({&theirs_x, &y, nullptr}, {0, 0, 16}).find("another backend's buffer"), std::string::npos);
+  other.release(theirs_x);
+  // A launch the device refuses names the kernel and the geometry; the context stays usable.
+  std::string refused;
+  try {
+    backend_->run(*exe, {{1, 1, 1}, 4096}, {&x, &y, nullptr}, {0, 0, 16});
+  } catch (const Error& e) {
+    refused = e.what();
+  }
+  EXPECT_NE(refused.find("cuLaunchKernel of scale_add (grid 1x1x1, 4096 threads"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("CUDA_ERROR_"), std::string::npos) << refused;
+  check_scale_add(*backend_, *exe);
+  // An executable from another backend is refused.
+  auto theirs = other.prepare_source(kScaleAdd, "scale_add", kScaleAddParams);
+  EXPECT_THROW(backend_->run(*theirs, cover(16), {&x, &y, nullptr}, {0, 0, 16}), Error);
+  for (Buffer* b : {&x, &y, &h}) backend_->release(*b);
+}
+
+TEST_F(CudaDeviceTest, GraphCaptureReplays) {
+  auto exe = backend_->prepare_source(kScaleAdd, "scale_add", kScaleAddParams);
+  const uint32_t n = 4096;
+  std::vector<float> x(n), zeros(n, 0.0f);
+  for (uint32_t i = 0; i < n; ++i) x[i] = static_cast<float>(i % 50);
+  Buffer bx = upload(x), by = upload(zeros);
+  backend_->synchronize();
+  CudaGraph graph = backend_->capture([&] {
+    for (int i = 0; i < 5; ++i) backend_->run(*exe, cover(n), {&bx, &by, nullptr}, {0, 0, n});
+  });
+  EXPECT_EQ(download<float>(by), zeros) << "capturing runs nothing";
+  for (int r = 0; r < 3; ++r) graph.replay();
+  std::vector<float> got = download<float>(by);
+  int wrong = 0;
+  for (uint32_t i = 0; i < n; ++i) wrong += got[i] != 30 * x[i];
+  EXPECT_EQ(wrong, 0) << "3 replays of 5 launches of y += 2x; y[1] = " << got[1];
+  // The graph holds the buffers, not their contents.
+  std::vector<float> ones(n, 1.0f);
+  backend_->upload(bx, ones.data());
+  backend_->upload(by, zeros.data());
+  graph.replay();
+  EXPECT_EQ(download<float>(by), std::vector<float>(n, 10.0f));
+  // A throw inside the capture ends it; the stream works after.
+  EXPECT_THROW(backend_->capture([] { throw Error("inside capture"); }), Error);
+  check_scale_add(*backend_, *exe);
+  backend_->release(bx);
+  backend_->release(by);
+}
+
+TEST_F(CudaDeviceTest, TimesWithEventsAndComparesWithRawLaunches) {
+  auto exe = backend_->prepare_source(kScaleAdd, "scale_add", kScaleAddParams);
+  const uint32_t n = 256;
+  Buffer bx = upload(std::vector<float>(n, 1.0f)), by = upload(std::vector<float>(n, 0.0f));
+  const int launches = 2000;
+  auto host_us = [&](const std::function<void()>& launch) {
+    backend_->synchronize();
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < launches; ++i) launch();
+    auto t1 = std::chrono::steady_clock::now();
+    backend_->synchronize();
+    return std::chrono::duration<double, std::micro>(t1 - t0).count() / launches;
+  };
+  std::vector<Buffer*> tensors = {&bx, &by, nullptr};
+  std::vector<uint32_t> constexprs = {0, 0, n};
+  double run_us = host_us([&] { backend_->run(*exe, cover(n), tensors, constexprs); });
+  CUfunction f = CudaBackend::cu_function(*exe);
+  CUdeviceptr px = bx.handle, py = by.handle;
+  unsigned pn = n;
+  void* args[] = {&px, &py, &pn};
+  double raw_us = host_us([&] { backend_->launch_raw(f, cover(n), args); });
+  std::cout << "[ timing   ] host time per launch: run() " << run_us << " us, raw cuLaunchKernel " << raw_us << " us\n";
+  EXPECT_EQ(download<float>(by), std::vector<float>(n, 2.0f * 2 * launches)) << "raw launches ran the kernel";
+
+  float ms = backend_->time_ms([&] {
+    for (int i = 0; i < 100; ++i) backend_->run(*exe, cover(n), tensors, constexprs);
+  });
+  EXPECT_GT(ms, 0.0f);
+  CudaEvent a = backend_->create_event(), b = backend_->create_event();
+  backend_->record(a);
+  backend_->record(b);
+  EXPECT_GE(backend_->elapsed_ms(a, b), 0.0f);
+  backend_->release(bx);
+  backend_->release(by);
+}
+
+TEST_F(CudaDeviceTest, MeasuresCopyBandwidth) {
+  CopyBandwidth bw = backend_->measure_copy_bandwidth(64ull << 20, 5);
+  std::cout << "[ timing   ] device-to-device copy of 64 MiB: " << bw.median_ms << " ms, " << bw.gb_per_s
+            << " GB/s (read + write)\n";
+  EXPECT_EQ(bw.bytes, 64ull << 20);
+  EXPECT_GT(bw.gb_per_s, 10.0);
+}
+
+TEST_F(CudaDeviceTest, DiskCacheServesASecondBackendWithoutNvrtc) {
+  auto exe = backend_->prepare_source(kScaleAdd, "scale_add", kScaleAddParams);
+  CacheStats first = backend_->cache_stats();
+  EXPECT_EQ(first.compiles, 1u);
+  EXPECT_EQ(first.disk_writes, 1u);
+  CudaBackend second;  // same MTILE_CACHE_DIR, as a second process would have
+  auto again = second.prepare_source(kScaleAdd, "scale_add", kScaleAddParams);
+  CacheStats s = second.cache_stats();
+  EXPECT_EQ(s.compiles, 0u) << "NVRTC was called";
+  EXPECT_EQ(s.disk_hits, 1u);
+  check_scale_add(second, *again);
+  // A different source is a different module.
+  std::string changed = std::string(kScaleAdd) + "// changed\n";
+  second.prepare_source(changed, "scale_add", kScaleAddParams);
+  EXPECT_EQ(second.cache_stats().compiles, 1u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernels written in the DSL, through the code generator.
+
+void dsl_scale_add(dsl::In<dsl::f32> x, dsl::InOut<dsl::f32> y, dsl::Constexpr n) {
+  using namespace dsl;
+  Val i = program_id(0) * lsize() + tid();
+  if_(i < n, [&] { store(y[i], load(x[i]) * 2.0f + load(y[i])); });
+}
+
+void dsl_double_bf16(dsl::In<dsl::bf16> x, dsl::Out<dsl::bf16> y, dsl::Constexpr n) {
+  using namespace dsl;
+  Val i = program_id(0) * lsize() + tid();
+  if_(i < n, [&] { store(y[i], (load(x[i]).cast<f32>() * 2.0f).cast<bf16>()); });
+}
+
+class CudaDslTest : public CudaDeviceTest {
+ protected:
+  void SetUp() override {
+    CudaDeviceTest::SetUp();
+    if (IsSkipped()) return;
+    if (!codegen_available()) GTEST_SKIP() << "mtile was built without the CUDA code generator";
+  }
+};
+
+TEST_F(CudaDslTest, RunsATracedKernelEndToEnd) {
+  auto def = dsl::define_kernel("dsl_scale_add", ir::Mode::Elementwise, {"x", "y", "n"}, &dsl_scale_add);
+  ir::Function f = passes::run_pipeline(def.trace(ScalarType::f32));
+  auto exe = backend_->prepare(f);
+  check_scale_add(*backend_, *exe);
+  EXPECT_EQ(backend_->prepare(f), exe) << "cached per structural hash";
+}
+
+TEST_F(CudaDslTest, RunsABf16Kernel) {
+  auto def =
+      dsl::define_kernel("dsl_double_bf16", ir::Mode::Elementwise, {"x", "y", "n"}, &dsl_double_bf16, ScalarType::bf16);
+  auto exe = backend_->prepare(passes::run_pipeline(def.trace(ScalarType::bf16)));
+  const uint32_t n = 1000;
+  std::vector<uint16_t> x(n);
+  for (uint32_t i = 0; i < n; ++i) x[i] = f32_to_bf16_bits(static_cast<float>(i) * 0.37f - 100.0f);
+  Buffer bx = backend_->alloc(ScalarType::bf16, n), by = backend_->alloc(ScalarType::bf16, n);
+  backend_->upload(bx, x.data());
+  backend_->fill_bytes(by, 0xff);  // poison: every element must be written
+  backend_->run(*exe, cover(n), {&bx, &by, nullptr}, {0, 0, n});
+  std::vector<uint16_t> got = download<uint16_t>(by);
+  int wrong = 0;
+  for (uint32_t i = 0; i < n; ++i) wrong += got[i] != f32_to_bf16_bits(2.0f * bf16_bits_to_f32(x[i]));
+  EXPECT_EQ(wrong, 0);
+  backend_->release(bx);
+  backend_->release(by);
+}
+
+TEST_F(CudaDslTest, GraphOfATracedKernelAndASecondBackendFromDisk) {
+  auto def = dsl::define_kernel("dsl_scale_add", ir::Mode::Elementwise, {"x", "y", "n"}, &dsl_scale_add);
+  ir::Function f = passes::run_pipeline(def.trace(ScalarType::f32));
+  auto exe = backend_->prepare(f);
+  const uint32_t n = 3000;
+  std::vector<float> x(n);
+  for (uint32_t i = 0; i < n; ++i) x[i] = static_cast<float>(i % 7);
+  Buffer bx = upload(x), by = upload(std::vector<float>(n, 0.0f));
+  CudaGraph graph = backend_->capture([&] {
+    for (int i = 0; i < 4; ++i) backend_->run(*exe, cover(n), {&bx, &by, nullptr}, {0, 0, n});
+  });
+  graph.replay();
+  graph.replay();
+  std::vector<float> got = download<float>(by);
+  int wrong = 0;
+  for (uint32_t i = 0; i < n; ++i) wrong += got[i] != 16 * x[i];
+  EXPECT_EQ(wrong, 0) << "2 replays of 4 launches of y += 2x";
+  backend_->release(bx);
+  backend_->release(by);
+
+  CudaBackend second;
+  auto again = second.prepare(f);
+  EXPECT_EQ(second.cache_stats().compiles, 0u) << "NVRTC was called";
+  EXPECT_EQ(second.cache_stats().disk_hits, 1u);
+  check_scale_add(second, *again);
+}
+
+}  // namespace
+}  // namespace mtile::cuda

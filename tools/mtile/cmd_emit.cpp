@@ -1,0 +1,77 @@
+#include <fmt/format.h>
+
+#include "commands.hpp"
+#include "passes/pipeline.hpp"
+
+namespace mtile::cli {
+
+Action add_emit(CLI::App& app) {
+  struct Opts {
+    std::string kernel, target = "ir", dtype;
+    std::vector<std::string> sets;
+    bool traced = false;
+  };
+  auto o = std::make_shared<Opts>();
+  app.add_option("kernel", o->kernel, "kernel name (see `mtile list`)")->required();
+  app.add_option("--target", o->target, "what to print: ir")->check(CLI::IsMember({"ir"}));
+  app.add_option("--dtype", o->dtype, "element type T (default: the kernel's first)");
+  app.add_option("--set", o->sets, "bake a constexpr into the code, NAME=VALUE (repeatable)");
+  app.add_flag("--traced", o->traced, "print the IR as traced, before the pass pipeline");
+  return [o] {
+    const KernelSpec& k = find_kernel(o->kernel);
+    ScalarType t = parse_dtype_option(o->dtype, k);
+    ir::Function traced = k.def.trace(t);
+    passes::PipelineOptions opts;
+    opts.bake = parse_set_options(o->sets);
+    if (o->traced) {
+      if (!opts.bake.empty()) traced = passes::specialize_constexprs(traced, opts.bake);
+      fmt::print("{}", ir::print(traced));
+      return 0;
+    }
+    fmt::print("{}", ir::print(passes::run_pipeline(traced, opts)));
+    return 0;
+  };
+}
+
+Action add_inspect(CLI::App& app) {
+  struct Opts {
+    std::string kernel, dtype, pass = "all";
+    std::vector<std::string> sets;
+    bool stats = false;
+  };
+  auto o = std::make_shared<Opts>();
+  app.add_option("kernel", o->kernel, "kernel name")->required();
+  app.add_option("--dtype", o->dtype, "element type T");
+  app.add_option("--pass", o->pass, "'all', or the pass after which to print (trace, inline_calls, ...)");
+  app.add_option("--set", o->sets, "bake a constexpr, NAME=VALUE (repeatable)");
+  app.add_flag("--stats", o->stats, "print instruction counts after each pass instead of the IR");
+  return [o] {
+    const KernelSpec& k = find_kernel(o->kernel);
+    ScalarType t = parse_dtype_option(o->dtype, k);
+    const auto& names = passes::pipeline_pass_names();
+    if (o->pass != "all" && o->pass != "trace" && std::find(names.begin(), names.end(), o->pass) == names.end())
+      throw Error(fmt::format("--pass {}: not a pass (passes: trace, {})", o->pass, fmt::join(names, ", ")));
+    passes::PipelineOptions opts;
+    opts.bake = parse_set_options(o->sets);
+    opts.after_each = [&](const std::string& pass, const ir::Function& f) {
+      if (o->pass != "all" && o->pass != pass) return;
+      if (o->stats) {
+        size_t insts = 0, loads = 0, stores = 0, barriers = 0;
+        ir::for_each_inst(f.body, [&](const ir::Inst& in) {
+          ++insts;
+          loads += in.op == ir::Op::Load;
+          stores += in.op == ir::Op::Store;
+          barriers += in.op == ir::Op::Barrier;
+        });
+        fmt::print("{:<30} {:>5} instructions {:>4} loads {:>4} stores {:>3} barriers  hash {:016x}\n", pass, insts,
+                   loads, stores, barriers, ir::structural_hash(f));
+      } else {
+        fmt::print("// ---- after {} ----\n{}\n", pass, ir::print(f));
+      }
+    };
+    passes::run_pipeline(k.def.trace(t), opts);
+    return 0;
+  };
+}
+
+}  // namespace mtile::cli

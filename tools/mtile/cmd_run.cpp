@@ -1,0 +1,84 @@
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "mtile/harness.hpp"
+
+namespace mtile::cli {
+
+nlohmann::json result_json(const CheckResult& r, const std::string& device) {
+  nlohmann::json outs = nlohmann::json::array();
+  for (const OutputCheck& o : r.outputs)
+    outs.push_back({{"param", o.param}, {"rel_l2", o.rel_l2}, {"max_abs", o.max_abs}, {"unwritten", o.unwritten},
+                    {"non_finite", o.non_finite}});
+  return {{"kernel", r.kernel},
+          {"dtype", type_name(r.dtype)},
+          {"shape", r.shape},
+          {"backend", r.backend},
+          {"device", device},
+          {"grid", r.geometry.grid},
+          {"tpg", r.geometry.tpg},
+          {"outputs", outs},
+          {"tolerance", {{"rel_l2", r.tolerance.rel_l2}, {"max_abs", r.tolerance.max_abs}}},
+          {"passed", r.passed},
+          {"seconds", r.seconds},
+          {"bytes", r.bytes},
+          {"gb_per_s", r.seconds > 0 ? r.bytes / r.seconds / 1e9 : 0.0}};
+}
+
+Action add_run(CLI::App& app) {
+  struct Opts {
+    std::string kernel, backend, dtype, shape;
+    uint32_t tpg = 0;
+    uint64_t seed = 1;
+    bool json = false;
+  };
+  auto o = std::make_shared<Opts>();
+  app.add_option("kernel", o->kernel, "kernel name (see `mtile list`)")->required();
+  app.add_option("--backend", o->backend, "cpu or cuda (default: cuda when a GPU is present, else cpu)");
+  app.add_option("--dtype", o->dtype, "element type T: f32, f16 or bf16 (default: the kernel's first)");
+  app.add_option("--shape", o->shape, "problem size, e.g. rows=64,n=4096 (default: the kernel's example)");
+  app.add_option("--tpg", o->tpg, "override the threads per threadgroup of the dispatch rule (still checked)");
+  app.add_option("--seed", o->seed, "random seed of the inputs");
+  app.add_flag("--json", o->json, "machine-readable output");
+  return [o] {
+    const KernelSpec& k = find_kernel(o->kernel);
+    ScalarType t = parse_dtype_option(o->dtype, k);
+    Shape shape = o->shape.empty() ? k.example_shape : parse_shape(o->shape);
+    validate_shape(k, shape);
+    CheckOptions opts;
+    opts.seed = o->seed;
+    if (o->tpg) {
+      Geometry g = k.dispatch(shape);
+      g.tpg = o->tpg;
+      opts.launch.geometry = g;
+    }
+    Geometry g = opts.launch.geometry ? *opts.launch.geometry : k.dispatch(shape);
+    check_contract(k, shape, g);  // before a device is opened
+    auto backend = make_backend(o->backend.empty() ? default_backend_name() : o->backend);
+    run_and_check(*backend, k, t, shape, opts);  // warm-up: trace, lower, compile
+    CheckResult r = run_and_check(*backend, k, t, shape, opts);
+    if (o->json) {
+      fmt::print("{}\n", result_json(r, backend->device_name()).dump(2));
+      return r.passed ? 0 : 1;
+    }
+    fmt::print("kernel    {}<{}>  ({})\n", r.kernel, type_name(t), k.summary);
+    fmt::print("backend   {}  ({})\n", r.backend, backend->device_name());
+    fmt::print("shape     {}  grid {}x{}x{}, tpg {}  ({})\n", shape_text(shape), g.grid[0], g.grid[1], g.grid[2],
+               g.tpg, k.dispatch_rule);
+    for (const OutputCheck& oc : r.outputs) {
+      fmt::print("check     {}: rel_l2 {:.3e} (tol {:.0e}), max_abs {:.3e} (tol {:.0e})", oc.param, oc.rel_l2,
+                 r.tolerance.rel_l2, oc.max_abs, r.tolerance.max_abs);
+      if (oc.unwritten) fmt::print(", {} elements never written", oc.unwritten);
+      if (oc.non_finite) fmt::print(", {} non-finite", oc.non_finite);
+      fmt::print("\n");
+    }
+    fmt::print("time      {:.3f} ms wall (launch to completion), {:.2f} MB moved, {:.2f} GB/s\n", r.seconds * 1e3,
+               r.bytes / 1e6, r.bytes / r.seconds / 1e9);
+    fmt::print("result    {}\n", r.passed ? "PASS" : "FAIL");
+    return r.passed ? 0 : 1;
+  };
+}
+
+}  // namespace mtile::cli

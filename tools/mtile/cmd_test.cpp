@@ -1,0 +1,62 @@
+#include <fmt/format.h>
+
+#include <regex>
+
+#include "commands.hpp"
+#include "mtile/harness.hpp"
+
+namespace mtile::cli {
+
+Action add_test(CLI::App& app) {
+  struct Opts {
+    std::vector<std::string> backends;
+    std::string filter;
+  };
+  auto o = std::make_shared<Opts>();
+  app.add_option("--backend", o->backends, "backends to test (default: every one available here)");
+  app.add_option("--filter", o->filter, "only kernels whose name matches this regular expression");
+  return [o] {
+    std::regex re;
+    try {
+      re = std::regex(o->filter.empty() ? ".*" : o->filter);
+    } catch (const std::regex_error& e) {
+      throw Error(fmt::format("--filter '{}': not a regular expression ({})", o->filter, e.what()));
+    }
+    std::vector<std::unique_ptr<Backend>> backends;
+    if (o->backends.empty()) {
+      for (const std::string& name : backend_names()) {
+        try {
+          backends.push_back(make_backend(name));
+        } catch (const Error& e) {
+          fmt::print("skipping backend {}: {}\n", name, e.what());
+        }
+      }
+    } else {
+      for (const std::string& name : o->backends) backends.push_back(make_backend(name));
+    }
+    int passed = 0, failed = 0;
+    for (auto& b : backends) {
+      fmt::print("== backend {} ({})\n", b->name(), b->device_name());
+      for (const KernelSpec& k : kernels()) {
+        if (!std::regex_search(k.name(), re)) continue;
+        for (ScalarType t : k.def.dtypes) {
+          for (const Shape& s : k.test_shapes) {
+            try {
+              CheckResult r = run_and_check(*b, k, t, s);
+              fmt::print("{}\n", r.summary());
+              (r.passed ? passed : failed)++;
+            } catch (const Error& e) {
+              fmt::print("{:<24} {:<5} {:<22} ERROR {}\n", k.name(), type_name(t), shape_text(s), e.what());
+              ++failed;
+            }
+          }
+        }
+      }
+    }
+    if (passed + failed == 0) throw Error(fmt::format("no kernel matches --filter '{}'", o->filter));
+    fmt::print("{} passed, {} failed\n", passed, failed);
+    return failed ? 1 : 0;
+  };
+}
+
+}  // namespace mtile::cli
