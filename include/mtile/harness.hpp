@@ -25,13 +25,14 @@ struct CheckResult {
   std::vector<OutputCheck> outputs;
   Tolerance tolerance{};
   bool passed = false;
-  double seconds = 0;  // wall time of the launch and its completion
+  double seconds = 0;  // the launch's time: median of the timed runs, else one wall-clock run
   uint64_t bytes = 0;  // the kernel's minimal traffic
   std::string summary() const;  // one line: errors, tolerance, pass/fail, time
 };
 
 struct CheckOptions {
   uint64_t seed = 1;
+  int timed_runs = 0;  // > 0: after the check, time this many launches (Backend::measure_ms)
   LaunchOptions launch;
 };
 

@@ -1,5 +1,6 @@
 // Runtime: backends (CPU engine, CUDA), buffers, and the checked launch of a registered kernel.
 #pragma once
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,6 +47,9 @@ class Backend {
   virtual void run(Executable& exe, const Geometry& g, const std::vector<Buffer*>& tensors,
                    const std::vector<uint32_t>& constexprs) = 0;
   virtual void synchronize() = 0;
+  // Milliseconds `work` (launches on this backend) takes to complete: device events on GPUs,
+  // the wall clock around work + synchronize on the CPU.
+  virtual double measure_ms(const std::function<void()>& work);
 
  private:
   uint64_t instance_;

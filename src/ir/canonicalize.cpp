@@ -5,8 +5,8 @@
 // Within each run of instructions between side effects (stores, locals, barriers, control
 // flow), the side-effect-free instructions are re-emitted depth-first, operands left to right:
 // first the trees of values used after the run, in trace order (they come from separate
-// statements), then the trees the closing instruction uses, in operand order. Ids are then
-// renumbered in order of definition.
+// statements), then the trees the closing instruction uses, in operand order, then the trees
+// its nested blocks use. Ids are then renumbered in order of definition.
 #include <functional>
 #include <unordered_map>
 #include <unordered_set>
@@ -88,7 +88,9 @@ void schedule_block(Block& b) {
         auto it = def.find(id);
         if (it != def.end()) emit(it->second);
       }
-      for (size_t i = start; i < end; ++i) emit(i);  // values only the anchor's blocks use
+      // Values only the anchor's nested blocks use: their roots in trace order, depth-first.
+      for (size_t i = start; i < end; ++i)
+        if (!used_inside.count(b.insts[i].result)) emit(i);
       out.push_back(std::move(b.insts[end]));
     }
     start = end + 1;

@@ -87,8 +87,8 @@ class Verifier {
         fail(&in, "operand is {}, result {}", type_name(a), type_name(t));
       } else if (op == Op::Not && is_float(t)) {
         fail(&in, "not on {} (needs bool or integer)", type_name(t));
-      } else if (op == Op::Neg && (t == ScalarType::u32 || t == ScalarType::boolean)) {
-        fail(&in, "neg on {}", type_name(t));
+      } else if ((op == Op::Neg || op == Op::Abs) && (t == ScalarType::u32 || t == ScalarType::boolean)) {
+        fail(&in, "{} on {}", op_name(op), type_name(t));
       } else if (op >= Op::Floor && op <= Op::Cos && !is_float(t)) {
         fail(&in, "math function on {} (needs a float type)", type_name(t));
       }

@@ -2,8 +2,9 @@
 //  - a tensor parameter bound to a value argument: its loads become that value;
 //  - a tensor parameter bound to a tensor argument: renamed to the caller's parameter;
 //  - a constexpr parameter: its reads become the argument value;
-//  - the callee's single store to its output: becomes the call's result (through a local, so a
-//    store under control flow works). Nested calls are inlined first.
+//  - the callee's single store to its output: becomes the call's result (directly when the store
+//    is in the callee's top-level block, through a local when it is under control flow).
+// Nested calls are inlined first.
 #include <fmt/format.h>
 
 #include <unordered_map>
@@ -23,8 +24,9 @@ struct Binding {
 
 class Splicer {
  public:
+  // result_local == kNoId: the output store is at the top level; its value becomes `result`.
   Splicer(Function& caller, const Function& callee, const Inst& call, Id result_local)
-      : caller_(caller), callee_(callee), call_(call), result_local_(result_local), out_(callee.output_param()) {
+      : caller_(caller), callee_(callee), result_local_(result_local), out_(callee.output_param()) {
     size_t k = 0;
     bindings_.resize(callee.params.size());
     for (size_t i = 0; i < callee.params.size(); ++i) {
@@ -38,6 +40,8 @@ class Splicer {
   void block(const Block& src, Block& dst) {
     for (const Inst& in : src.insts) inst(in, dst);
   }
+
+  Id result = kNoId;  // the stored value, in direct mode
 
  private:
   [[noreturn]] void fail(const std::string& what) const {
@@ -62,6 +66,10 @@ class Splicer {
     }
     if (p && in.param == out_) {
       if (in.op == Op::Load) fail(fmt::format("the callee reads its output '{}'", p->name));
+      if (result_local_ == kNoId) {
+        result = map(in.args[1]);
+        return;
+      }
       Inst set;
       set.op = Op::LocalSet;
       set.type = in.type;
@@ -98,23 +106,37 @@ class Splicer {
 
   Function& caller_;
   const Function& callee_;
-  const Inst& call_;
   Id result_local_;
   int out_;
   std::vector<Binding> bindings_;
   std::unordered_map<Id, Id> ids_;
 };
 
-void inline_block(Function& f, Block& b) {
+bool stores_output_at_top_level(const Function& callee) {
+  int out = callee.output_param();
+  for (const Inst& in : callee.body.insts)
+    if (in.op == Op::Store && in.space == MemSpace::Device && in.param == out) return true;
+  return false;
+}
+
+void inline_block(Function& f, Block& b, std::unordered_map<Id, Id>& subst) {
   std::vector<Inst> out;
   out.reserve(b.insts.size());
   for (Inst& in : b.insts) {
-    for (Block& sub : in.blocks) inline_block(f, sub);
+    for (Block& sub : in.blocks) inline_block(f, sub, subst);
     if (in.op != Op::Call) {
       out.push_back(std::move(in));
       continue;
     }
     Function callee = inline_calls(*in.callee);  // nested calls first
+    if (stores_output_at_top_level(callee)) {
+      Block body;
+      Splicer sp(f, callee, in, kNoId);
+      sp.block(callee.body, body);
+      for (Inst& bi : body.insts) out.push_back(std::move(bi));
+      subst[in.result] = sp.result;
+      continue;
+    }
     // result local, initialised to zero, set by the callee's output store
     Inst zero;
     zero.op = Op::Const;
@@ -148,7 +170,16 @@ void inline_block(Function& f, Block& b) {
 
 ir::Function inline_calls(const ir::Function& f) {
   Function g = f;
-  inline_block(g, g.body);
+  std::unordered_map<Id, Id> subst;  // call result -> the callee's stored value
+  inline_block(g, g.body, subst);
+  if (!subst.empty()) {
+    for_each_inst(g.body, [&](Inst& in) {
+      for (Id& a : in.args)
+        if (auto it = subst.find(a); it != subst.end()) a = it->second;
+      for (CallArg& a : in.call_args)
+        if (auto it = subst.find(a.value); a.kind == CallArg::Kind::Value && it != subst.end()) a.value = it->second;
+    });
+  }
   return g;
 }
 

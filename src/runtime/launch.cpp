@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 
 #include "mtile/runtime.hpp"
@@ -40,6 +41,13 @@ std::map<ExeKey, std::shared_ptr<Executable>> g_exes;
 Backend::Backend() {
   static std::atomic<uint64_t> next{1};
   instance_ = next++;
+}
+
+double Backend::measure_ms(const std::function<void()>& work) {
+  auto t0 = std::chrono::steady_clock::now();
+  work();
+  synchronize();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
 std::shared_ptr<const ir::Function> lowered_kernel(const KernelSpec& k, ScalarType dtype,

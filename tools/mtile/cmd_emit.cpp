@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include "codegen/codegen.hpp"
 #include "commands.hpp"
 #include "passes/pipeline.hpp"
 
@@ -7,13 +8,17 @@ namespace mtile::cli {
 
 Action add_emit(CLI::App& app) {
   struct Opts {
-    std::string kernel, target = "ir", dtype;
+    std::string kernel, target = "ir", dtype, metal_version = "3.1";
     std::vector<std::string> sets;
-    bool traced = false;
+    bool traced = false, constexpr_buffers = false;
   };
   auto o = std::make_shared<Opts>();
   app.add_option("kernel", o->kernel, "kernel name (see `mtile list`)")->required();
-  app.add_option("--target", o->target, "what to print: ir")->check(CLI::IsMember({"ir"}));
+  app.add_option("--target", o->target, "what to print: ir (after the pass pipeline), cuda or msl")
+      ->check(CLI::IsMember({"ir", "cuda", "msl"}));
+  app.add_option("--metal-version", o->metal_version, "msl: 3.1 (bfloat) or 3.0 (bf16 held as ushort)")
+      ->check(CLI::IsMember({"3.0", "3.1"}));
+  app.add_flag("--constexpr-buffers", o->constexpr_buffers, "msl: pass every constexpr as a constant buffer");
   app.add_option("--dtype", o->dtype, "element type T (default: the kernel's first)");
   app.add_option("--set", o->sets, "bake a constexpr into the code, NAME=VALUE (repeatable)");
   app.add_flag("--traced", o->traced, "print the IR as traced, before the pass pipeline");
@@ -24,11 +29,22 @@ Action add_emit(CLI::App& app) {
     passes::PipelineOptions opts;
     opts.bake = parse_set_options(o->sets);
     if (o->traced) {
+      if (o->target != "ir") throw Error("--traced prints IR: use it with --target ir");
       if (!opts.bake.empty()) traced = passes::specialize_constexprs(traced, opts.bake);
       fmt::print("{}", ir::print(traced));
       return 0;
     }
-    fmt::print("{}", ir::print(passes::run_pipeline(traced, opts)));
+    ir::Function lowered = passes::run_pipeline(traced, opts);
+    if (o->target == "cuda") {
+      fmt::print("{}", codegen::emit_cuda(lowered));
+    } else if (o->target == "msl") {
+      codegen::MslOptions mo;
+      mo.version = o->metal_version == "3.0" ? codegen::MslOptions::Version::V3_0 : codegen::MslOptions::Version::V3_1;
+      mo.constexprs_as_buffers = o->constexpr_buffers;
+      fmt::print("{}", codegen::emit_msl(lowered, mo));
+    } else {
+      fmt::print("{}", ir::print(lowered));
+    }
     return 0;
   };
 }

@@ -87,6 +87,7 @@ class CudaBackend final : public Backend {
   void run(Executable& exe, const Geometry& g, const std::vector<Buffer*>& tensors,
            const std::vector<uint32_t>& constexprs) override;
   void synchronize() override;
+  double measure_ms(const std::function<void()>& work) override { return time_ms(work); }
 
   // Hand-written CUDA source with `entry` as its extern "C" kernel and one kernel parameter per
   // entry of `params` (the ABI of generated code). Goes through the same caches as prepare().

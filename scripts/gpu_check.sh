@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine (device tool) from the repo root, with build-dev/ carried from
+# scripts/build_device_bundle.sh. Every log goes under $OUT; a summary table is printed last.
+set -uo pipefail
+OUT=${OUT:-/tmp/mtile-gpu-out}
+mkdir -p "$OUT"
+B=build-dev
+export LD_LIBRARY_PATH=$PWD/$B/lib:${LD_LIBRARY_PATH:-}
+export MTILE_CACHE_DIR=/tmp/mtile-cache
+rm -rf "$MTILE_CACHE_DIR"
+summary=()
+step() {  # step NAME LOG COMMAND...: runs and records pass/fail
+  local name=$1 log=$2
+  shift 2
+  local t0=$SECONDS
+  "$@" >"$OUT/$log" 2>&1
+  local rc=$?
+  summary+=("$(printf '%-34s rc=%-3s %4ss  %s' "$name" "$rc" "$((SECONDS - t0))" "$log")")
+  return $rc
+}
+{ nvidia-smi; cat /etc/os-release; ldd --version | head -1; } >"$OUT/machine.txt" 2>&1
+
+tests=""
+for t in "$B"/tests/cuda_*_test; do [ -x "$t" ] && tests="$tests $t"; done
+: >"$OUT/gtest.log"
+for t in $tests; do
+  step "$(basename "$t")" "gtest_$(basename "$t").log" "$t" --gtest_brief=1
+  tail -3 "$OUT/gtest_$(basename "$t").log" >>"$OUT/gtest.log"
+done
+step "mtile test --backend cuda" mtile_test_cuda.log "$B/mtile" test --backend cuda
+step "mtile run seed bf16 16384x4096" run_seed.log "$B/mtile" run ffai_rms_norm_residual --backend cuda --dtype bf16 --shape rows=16384,n=4096
+step "mtile run wide bf16 4096x8192" run_wide.log "$B/mtile" run mt_rms_norm_wide --backend cuda --dtype bf16 --shape rows=4096,n=8192
+for tool in memcheck racecheck; do
+  step "compute-sanitizer $tool seed" "sanitizer_$tool.log" compute-sanitizer --tool "$tool" --error-exitcode 9 \
+    "$B/mtile" run ffai_rms_norm_residual --backend cuda --dtype bf16 --shape rows=64,n=4096 --reps 1
+done
+rm -rf "$MTILE_CACHE_DIR"
+step "figures (cold cache)" figures_cold.log "$B/mtile_cuda_figures"
+step "figures (warm: disk cache)" figures_warm.log "$B/mtile_cuda_figures"
+
+echo "==== gtest tails"; cat "$OUT/gtest.log"
+echo "==== mtile test --backend cuda"; tail -4 "$OUT/mtile_test_cuda.log"
+echo "==== runs"; cat "$OUT/run_seed.log" "$OUT/run_wide.log"
+echo "==== sanitizers"; tail -2 "$OUT/sanitizer_memcheck.log" "$OUT/sanitizer_racecheck.log"
+echo "==== figures cold"; cat "$OUT/figures_cold.log"
+echo "==== figures warm"; head -3 "$OUT/figures_warm.log"
+echo "==== summary"; printf '%s\n' "${summary[@]}"

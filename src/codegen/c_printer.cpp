@@ -1,0 +1,427 @@
+// The shared C-family printer; see c_printer.hpp.
+//
+// Every operand a statement reads is an atom (a name, or a literal that is parenthesised when
+// negative) and every statement's right-hand side is one operation, so no precedence rules are
+// needed beyond parenthesising templates' own operands.
+#include "codegen/c_printer.hpp"
+
+#include <fmt/format.h>
+
+#include <cctype>
+#include <cmath>
+#include <cstdint>
+#include <unordered_map>
+
+namespace mtile::codegen {
+namespace {
+
+using ir::Id;
+using ir::Inst;
+using ir::Op;
+using ST = ScalarType;
+
+bool is_identifier(const std::string& s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  return true;
+}
+
+// Words a parameter may not be called in either language; identifiers the dialect's templates
+// use are added per dialect.
+const std::set<std::string>& keywords() {
+  static const std::set<std::string> k = {
+      "alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break", "case", "catch", "char",
+      "class", "compl", "concept", "const", "consteval", "constexpr", "constinit", "const_cast", "continue", "decltype",
+      "default", "delete", "do", "double", "dynamic_cast", "else", "enum", "explicit", "export", "extern", "false",
+      "float", "for", "friend", "goto", "if", "inline", "int", "long", "mutable", "namespace", "new", "noexcept", "not",
+      "not_eq", "nullptr", "operator", "or", "or_eq", "private", "protected", "public", "register", "reinterpret_cast",
+      "requires", "return", "short", "signed", "sizeof", "static", "static_assert", "static_cast", "struct", "switch",
+      "template", "this", "thread_local", "throw", "true", "try", "typedef", "typeid", "typename", "union", "unsigned",
+      "using", "virtual", "void", "volatile", "wchar_t", "while", "xor", "xor_eq",
+      // CUDA and Metal.
+      "blockIdx", "threadIdx", "blockDim", "gridDim", "warpSize", "kernel", "vertex", "fragment", "device", "constant",
+      "threadgroup", "thread", "half", "bfloat", "uint", "ushort", "uchar", "metal", "precise", "fast"};
+  return k;
+}
+
+// Adds the names a spelling refers to (not members after '.', not number suffixes).
+void add_identifiers(const std::string& text, std::set<std::string>& out) {
+  auto word = [&](size_t i) { return std::isalnum(static_cast<unsigned char>(text[i])) || text[i] == '_'; };
+  for (size_t i = 0; i < text.size();) {
+    if (!word(i)) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < text.size() && word(j)) ++j;
+    if (!std::isdigit(static_cast<unsigned char>(text[i])) && (i == 0 || text[i - 1] != '.'))
+      out.insert(text.substr(i, j - i));
+    i = j;
+  }
+}
+
+// Parameter names as the source shows them, unless they could clash with a keyword, a name the
+// printer generates (v12, l3, tg4, mt_*) or a reserved identifier: those get a "p_" prefix.
+std::vector<std::string> param_names(const ir::Function& f, const Dialect& d) {
+  std::set<std::string> reserved = keywords();
+  auto add_table = [&](const TypeTable& t) {
+    for (const auto& s : t) add_identifiers(s, reserved);
+  };
+  for (const TypeTable* t : {&d.value_type, &d.storage_type, &d.load, &d.store, &d.round}) add_table(*t);
+  for (const auto& [op, s] : d.ops) add_identifiers(s, reserved);
+  for (const std::string* s : {&d.f32_to_u32, &d.f32_to_i32, &d.float_from_bits, &d.shuffle_lane, &d.simd_reduce})
+    add_identifiers(*s, reserved);
+  std::vector<std::string> names;
+  std::set<std::string> taken;
+  for (const ir::Param& p : f.params) {
+    std::string n = p.name;
+    bool generated = n.size() > 1 && (n[0] == 'v' || n[0] == 'l') && std::isdigit(static_cast<unsigned char>(n[1]));
+    generated |= n.rfind("tg", 0) == 0 && n.size() > 2 && std::isdigit(static_cast<unsigned char>(n[2]));
+    if (!is_identifier(n)) {
+      std::string clean;
+      for (char c : n) clean += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+      n = "p_" + clean;
+    } else if (generated || reserved.count(n) || n[0] == '_' || n.rfind("mt_", 0) == 0) {
+      n = "p_" + n;
+    }
+    while (taken.count(n) || reserved.count(n)) n += "_";
+    taken.insert(n);
+    names.push_back(n);
+  }
+  return names;
+}
+
+// C literals, identical in CUDA and MSL; negative ones are parenthesised so they stay atoms.
+std::string literal(ST t, uint64_t bits, const Dialect& d) {
+  uint32_t u = static_cast<uint32_t>(bits);
+  switch (t) {
+    case ST::boolean: return bits ? "true" : "false";
+    case ST::u32: return fmt::format("{}u", u);
+    case ST::i32: {
+      auto v = static_cast<int32_t>(u);
+      if (v == INT32_MIN) return "(-2147483647 - 1)";
+      return v < 0 ? fmt::format("({})", v) : fmt::format("{}", v);
+    }
+    default: {
+      // f16/bf16 constants hold the float bits of their rounded value (ir::const_bits).
+      float v = bits_float(u);
+      if (!std::isfinite(v)) return fmt::format(fmt::runtime(d.float_from_bits), fmt::format("0x{:08x}u", u));
+      std::string s = fmt::format("{}", v);  // shortest text that reads back as the same float
+      if (s.find_first_of(".e") == std::string::npos) s += ".0";
+      return std::signbit(v) ? "(" + s + "f)" : s + "f";
+    }
+  }
+}
+
+const char* reduce_name(Op op) {
+  return op == Op::SimdSum ? "sum" : op == Op::SimdMax ? "max" : "min";
+}
+
+// f16/bf16 results of these ops are rounded to their type; the others are exact on values that
+// already are of the type (neg, abs, min, max, select, shuffles, loads).
+bool rounds(Op op) {
+  static const std::set<Op> ops = {Op::Add,   Op::Sub, Op::Mul,  Op::Div, Op::Rem,  Op::Fma, Op::Floor, Op::Sqrt,
+                                   Op::Rsqrt, Op::Exp, Op::Exp2, Op::Log, Op::Tanh, Op::Erf, Op::Sin,   Op::Cos};
+  return ops.count(op) > 0;
+}
+
+class Printer {
+ public:
+  Printer(const ir::Function& f, const Dialect& d) : f_(f), d_(d) {}
+
+  std::string run() {
+    uses_.param_names = param_names(f_, d_);
+    uses_.constexpr_read.assign(f_.params.size(), false);
+    scan(f_.body);
+    out_ = d_.head(f_, uses_) + " {\n";
+    // MSL allows threadgroup arrays only at kernel scope; CUDA gets the same layout.
+    for (const Inst* a : arrays_)
+      line(1, fmt::format(fmt::runtime(d_.tg_array), at(d_.storage_type, a->type), name(a->result), a->bits));
+    block(f_.body, 1);
+    out_ += "}\n";
+    return out_;
+  }
+
+ private:
+  template <class... A>
+  [[noreturn]] void fail(const Inst& in, fmt::format_string<A...> fs, A&&... a) const {
+    std::string loc = in.loc.str();
+    throw Error(fmt::format("codegen: kernel {}<{}>: '{}'{}: {}", f_.name, type_name(f_.dtype), ir::op_name(in.op),
+                            loc.empty() ? "" : " (" + loc + ")", fmt::format(fs, std::forward<A>(a)...)));
+  }
+
+  // Names every id, records constants, builtins, constexprs and arrays, rejects what must be gone.
+  void scan(const ir::Block& b) {
+    for (const Inst& in : b.insts) {
+      std::string suffix = is_identifier(in.name) ? "_" + in.name : "";
+      switch (in.op) {
+        case Op::Call:
+        case Op::TgReduceSum:
+        case Op::TgReduceMax:
+        case Op::TgReduceMin: fail(in, "not lowered; run passes::run_pipeline before codegen");
+        case Op::Const:
+          expr_[in.result] = literal(in.type, in.bits, d_);
+          consts_[in.result] = &in;
+          break;
+        case Op::ConstexprRef:
+          expr_[in.result] = uses_.param_names.at(in.param);
+          uses_.constexpr_read.at(in.param) = true;
+          break;
+        case Op::LocalDecl: expr_[in.result] = fmt::format("l{}{}", in.result, suffix); break;
+        case Op::TgArrayDecl:
+          expr_[in.result] = fmt::format("tg{}{}", in.result, suffix);
+          arrays_.push_back(&in);
+          break;
+        case Op::ShuffleXor:
+        case Op::ShuffleDown:
+          if (!constant(in.args[1])) uses_.builtins.insert(Op::SimdLane);  // the lane is computed
+          [[fallthrough]];
+        default:
+          if (in.op >= Op::ProgramId && in.op <= Op::SimdGroup) uses_.builtins.insert(in.op);
+          if (in.result != ir::kNoId) expr_[in.result] = fmt::format("v{}{}", in.result, suffix);
+      }
+      if (in.result != ir::kNoId) type_[in.result] = in.type;
+      for (const ir::Block& sub : in.blocks) scan(sub);
+    }
+  }
+
+  const std::string& name(Id id) const { return expr_.at(id); }
+  const std::string& arg(const Inst& in, size_t i) const { return name(in.args.at(i)); }
+  ST arg_type(const Inst& in, size_t i) const { return type_.at(in.args.at(i)); }
+  const Inst* constant(Id id) const {
+    auto it = consts_.find(id);
+    return it == consts_.end() ? nullptr : it->second;
+  }
+  const std::string& op(const Inst& in, Op o) const {
+    auto it = d_.ops.find(o);
+    if (it == d_.ops.end()) fail(in, "the dialect has no spelling for '{}'", ir::op_name(o));
+    return it->second;
+  }
+  template <class... A>
+  std::string spell(const std::string& tmpl, const A&... a) const {
+    return fmt::format(fmt::runtime(tmpl), a...);
+  }
+  const std::string& vtype(ST t) const { return at(d_.value_type, t); }
+
+  void line(int depth, const std::string& s) {
+    out_.append(2 * depth, ' ');
+    out_ += s;
+    out_ += '\n';
+  }
+
+  void block(const ir::Block& b, int depth) {
+    for (const Inst& in : b.insts) inst(in, depth);
+  }
+
+  void inst(const Inst& in, int depth) {
+    switch (in.op) {
+      case Op::Const:
+      case Op::ConstexprRef:
+      case Op::TgArrayDecl: return;  // inlined where used, or hoisted
+      case Op::Store:
+        line(depth, fmt::format("{} = {};", element(in), spell(at(d_.store, in.type), arg(in, 1))));
+        return;
+      case Op::LocalDecl: line(depth, fmt::format("{} {} = {};", vtype(in.type), name(in.result), arg(in, 0))); return;
+      case Op::LocalSet: line(depth, fmt::format("{} = {};", name(in.param), arg(in, 0))); return;
+      case Op::Barrier: line(depth, op(in, Op::Barrier) + ";"); return;
+      case Op::If:
+        line(depth, fmt::format("if ({}) {{", arg(in, 0)));
+        block(in.blocks.at(0), depth + 1);
+        if (!in.blocks.at(1).insts.empty()) {
+          line(depth, "} else {");
+          block(in.blocks[1], depth + 1);
+        }
+        line(depth, "}");
+        return;
+      case Op::For: {
+        const std::string& i = name(in.result);
+        line(depth, fmt::format("for ({} {} = {}; {} < {}; {} += {}) {{", vtype(ST::u32), i, arg(in, 0), i, arg(in, 1),
+                                i, arg(in, 2)));
+        block(in.blocks.at(0), depth + 1);
+        line(depth, "}");
+        return;
+      }
+      case Op::ShuffleDown:
+        if (!constant(in.args[1])) {
+          // Lanes whose source lane lane + d is past 31 keep their own value; the lane operand
+          // may differ between lanes, so the source lane is computed and read by index.
+          const std::string lane = op(in, Op::SimdLane), &dv = arg(in, 1);
+          std::string src = fmt::format("{1} < 32u - {0} ? {0} + {1} : {0}", lane, dv);
+          line(depth, fmt::format("{} {} = {};", vtype(in.type), name(in.result), shuffle(in, d_.shuffle_lane, src)));
+          return;
+        }
+        break;
+      default: break;
+    }
+    if (in.result == ir::kNoId) fail(in, "unsupported instruction");
+    line(depth, fmt::format("{} {} = {};", vtype(in.type), name(in.result), value(in)));
+  }
+
+  std::string element(const Inst& in) const {
+    const std::string& base = in.space == ir::MemSpace::Threadgroup ? name(in.param) : uses_.param_names.at(in.param);
+    return fmt::format("{}[{}]", base, arg(in, 0));
+  }
+
+  std::string round(ST t, const std::string& e) const { return spell(at(d_.round, t), e); }
+
+  // The right-hand side of a value-defining instruction.
+  std::string value(const Inst& in) {
+    ST t = in.type;
+    if (in.op >= Op::ProgramId && in.op <= Op::SimdGroup) return spell(op(in, in.op), "xyz"[in.bits % 3]);
+    if (ir::is_unary(in.op)) return unary(in, t, arg(in, 0));
+    if (ir::is_binary(in.op)) {
+      std::string e = binary(in, arg_type(in, 0), arg(in, 0), arg(in, 1));
+      return is_float(t) && rounds(in.op) ? round(t, e) : e;
+    }
+    switch (in.op) {
+      case Op::Select: return fmt::format("{} ? {} : {}", arg(in, 0), arg(in, 1), arg(in, 2));
+      case Op::Fma: return round(t, spell(op(in, Op::Fma), arg(in, 0), arg(in, 1), arg(in, 2)));
+      case Op::Load: return spell(at(d_.load, t), element(in));
+      case Op::LocalGet: return name(in.param);
+      case Op::SimdSum:
+      case Op::SimdMax:
+      case Op::SimdMin: {
+        std::string e = spell(d_.simd_reduce, arg(in, 0), reduce_name(in.op), type_name(t));
+        return in.op == Op::SimdSum && !d_.simd_reduce_rounds_each_step ? round(t, e) : e;
+      }
+      case Op::ShuffleXor: {
+        uint64_t m = constant(in.args[1]) ? constant(in.args[1])->bits & 31u : 32;
+        if (m < 32) return shuffle(in, op(in, Op::ShuffleXor), fmt::format("{}u", m));
+        return shuffle(in, d_.shuffle_lane, fmt::format("{} ^ ({} & 31u)", op(in, Op::SimdLane), arg(in, 1)));
+      }
+      case Op::ShuffleDown: {
+        uint64_t delta = constant(in.args[1])->bits & 0xffffffffu;
+        if (delta >= 32) return arg(in, 0);  // every lane's source is past the last lane
+        return shuffle(in, op(in, Op::ShuffleDown), fmt::format("{}u", delta));
+      }
+      default: fail(in, "unsupported instruction");
+    }
+  }
+
+  // Shuffles move 32-bit values; bools travel as 0/1.
+  std::string shuffle(const Inst& in, const std::string& tmpl, const std::string& lane) const {
+    if (in.type != ST::boolean) return spell(tmpl, arg(in, 0), lane);
+    return spell(tmpl, fmt::format("({} ? 1u : 0u)", arg(in, 0)), lane) + " != 0u";
+  }
+
+  std::string unary(const Inst& in, ST t, const std::string& a) {
+    const std::string& u = vtype(ST::u32);
+    switch (in.op) {
+      case Op::Neg: return t == ST::i32 ? fmt::format("({})(0u - ({}){})", vtype(t), u, a) : "-" + a;
+      case Op::Not: return t == ST::boolean ? "!" + a : "~" + a;
+      case Op::Abs:
+        if (is_float(t)) return spell(op(in, Op::Abs), a);
+        if (t == ST::i32) return fmt::format("{0} < 0 ? ({1})(0u - ({2}){0}) : {0}", a, vtype(t), u);
+        return a;
+      case Op::Cast: return cast(arg_type(in, 0), t, a);
+      default: return round(t, spell(op(in, in.op), a));  // float math: Floor .. Cos
+    }
+  }
+
+  std::string cast(ST from, ST to, const std::string& a) const {
+    if (from == to) return a;
+    switch (to) {
+      case ST::boolean: return fmt::format("{} != {}", a, is_float(from) ? "0.0f" : from == ST::u32 ? "0u" : "0");
+      case ST::u32:
+      case ST::i32:
+        // Floats truncate toward zero and saturate, NaN -> 0; u32 <-> i32 keep the bits.
+        if (is_float(from)) return spell(to == ST::u32 ? d_.f32_to_u32 : d_.f32_to_i32, a);
+        return fmt::format("({}){}", vtype(to), a);
+      default:
+        // f16/bf16 values already are floats; integers convert to f32, then round to the type.
+        return round(to, is_float(from) ? a : fmt::format("({}){}", vtype(ST::f32), a));
+    }
+  }
+
+  std::string binary(const Inst& in, ST t, const std::string& a, const std::string& b) {
+    Op o = in.op;
+    if (ir::is_comparison(o)) {
+      static const std::map<Op, const char*> cmp = {{Op::Lt, "<"},  {Op::Le, "<="}, {Op::Gt, ">"},
+                                                    {Op::Ge, ">="}, {Op::Eq, "=="}, {Op::Ne, "!="}};
+      return fmt::format("{} {} {}", a, cmp.at(o), b);
+    }
+    if (is_float(t)) return spell(op(in, o), a, b);  // Add .. Max, Rem: dialect spellings
+    if (t == ST::boolean) {
+      switch (o) {
+        case Op::BitAnd:
+        case Op::Min: return fmt::format("{} && {}", a, b);
+        case Op::BitOr:
+        case Op::Max: return fmt::format("{} || {}", a, b);
+        case Op::BitXor: return fmt::format("{} != {}", a, b);
+        default: fail(in, "on bool");
+      }
+    }
+    const std::string& u = vtype(ST::u32);
+    const char* sym = nullptr;
+    switch (o) {
+      case Op::Add: sym = "+"; break;
+      case Op::Sub: sym = "-"; break;
+      case Op::Mul: sym = "*"; break;
+      case Op::Div:
+      case Op::Rem: {
+        // By zero: undefined (the CPU engine reports it). i32 INT_MIN / -1 wraps to INT_MIN
+        // (remainder 0) as on the CPU engine, instead of C++'s undefined behaviour.
+        std::string e = fmt::format("{} {} {}", a, o == Op::Div ? "/" : "%", b);
+        const Inst* c = constant(in.args[1]);
+        if (t != ST::i32 || (c && static_cast<int32_t>(c->bits) != -1)) return e;
+        std::string wrapped = o == Op::Div ? fmt::format("({})(0u - ({}){})", vtype(t), u, a) : "0";
+        return c ? wrapped : fmt::format("{} == -1 ? {} : {}", b, wrapped, e);
+      }
+      case Op::Min: return fmt::format("{0} < {1} ? {0} : {1}", a, b);
+      case Op::Max: return fmt::format("{0} > {1} ? {0} : {1}", a, b);
+      case Op::BitAnd: return fmt::format("{} & {}", a, b);
+      case Op::BitOr: return fmt::format("{} | {}", a, b);
+      case Op::BitXor: return fmt::format("{} ^ {}", a, b);
+      case Op::Shl:
+      case Op::Shr: {
+        // The count is taken modulo 32; i32 shifts left through u32 (no UB), right arithmetically.
+        const Inst* c = constant(in.args[1]);
+        std::string n = c ? literal(t, c->bits & 31u, d_) : fmt::format("({} & {})", b, t == ST::u32 ? "31u" : "31");
+        if (o == Op::Shr) return fmt::format("{} >> {}", a, n);
+        if (t == ST::u32) return fmt::format("{} << {}", a, n);
+        return fmt::format("({})(({}){} << {})", vtype(t), u, a, n);
+      }
+      default: fail(in, "on {}", type_name(t));
+    }
+    // u32 wraps; i32 add/sub/mul wrap too, computed in u32 because signed overflow is UB in C++.
+    if (t == ST::u32) return fmt::format("{} {} {}", a, sym, b);
+    return fmt::format("({})(({}){} {} ({}){})", vtype(t), u, a, sym, u, b);
+  }
+
+  const ir::Function& f_;
+  const Dialect& d_;
+  KernelUses uses_;
+  std::unordered_map<Id, std::string> expr_;  // C expression of each id: a name or a literal
+  std::unordered_map<Id, ST> type_;
+  std::unordered_map<Id, const Inst*> consts_;
+  std::vector<const Inst*> arrays_;
+  std::string out_;
+};
+
+}  // namespace
+
+std::string print_kernel(const ir::Function& f, const Dialect& d) {
+  ir::verify(f);
+  return Printer(f, d).run();
+}
+
+std::string entry_name(const ir::Function& f) {
+  if (!is_identifier(f.name) || f.name.rfind("__", 0) == 0)
+    throw Error(fmt::format("codegen: kernel name '{}' is not a C identifier", f.name));
+  return fmt::format("{}_{}", f.name, type_name(f.dtype));
+}
+
+std::string param_summary(const ir::Function& f) {
+  std::string s;
+  for (const ir::Param& p : f.params) {
+    if (!s.empty()) s += ", ";
+    if (p.kind == ir::ParamKind::Tensor)
+      s += fmt::format("{}: {} {}*", p.name, ir::role_name(p.role), type_name(p.elem));
+    else
+      s += fmt::format("{}: constexpr u32", p.name);
+  }
+  return s;
+}
+
+}  // namespace mtile::codegen

@@ -1,0 +1,59 @@
+// The C-family printer shared by the CUDA and MSL backends (tinygrad-style): it walks the IR once,
+// writes one statement per instruction and takes from a Dialect only the spellings in which the
+// two languages differ. Everything semantic (integer wrapping, f16/bf16 rounding after each
+// operation, shift masking, shuffle lane rules) is decided here, once, for both.
+#pragma once
+#include <array>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "mtile/ir.hpp"
+
+namespace mtile::codegen {
+
+// A spelling per ScalarType, indexed by its value: u32, i32, f32, f16, bf16, bool.
+using TypeTable = std::array<std::string, 6>;
+inline const std::string& at(const TypeTable& t, ScalarType s) {
+  return t[static_cast<size_t>(s)];
+}
+
+// What the body refers to; the dialect declares it in the kernel's signature.
+struct KernelUses {
+  std::vector<std::string> param_names;  // legal, collision-free identifiers, by parameter index
+  std::vector<bool> constexpr_read;      // by parameter index: a ConstexprRef still reads it
+  std::set<ir::Op> builtins;             // ProgramId, ThreadId, ... the body reads
+};
+
+// Templates are fmt format strings; {0}, {1}, {2} are the operands' C expressions.
+struct Dialect {
+  TypeTable value_type;    // a value in a register (f16 and bf16 values live in float)
+  TypeTable storage_type;  // an element of device or threadgroup memory
+  TypeTable load;          // storage element {0} -> value
+  TypeTable store;         // value {0} (already rounded to its type) -> storage element
+  TypeTable round;         // float {0} rounded to the type; "{0}" where nothing rounds
+  // Builtins ({0}: axis letter), Barrier, float math and float Add..Max, Fma, and ShuffleXor /
+  // ShuffleDown with a constant lane operand {1} below 32.
+  std::map<ir::Op, std::string> ops;
+  std::string f32_to_u32, f32_to_i32;  // toward zero, saturating, NaN -> 0
+  std::string float_from_bits;         // a float from its bits {0}, for inf and NaN literals
+  std::string shuffle_lane;            // value {0} of lane {1}, any lane per thread
+  std::string simd_reduce;             // {0} value, {1} "sum" | "max" | "min", {2} type name
+  bool simd_reduce_rounds_each_step;   // else the printer rounds an f16/bf16 sum once
+  std::string tg_array;                // {0} element type, {1} name, {2} element count
+  // Everything before the body: header comment, prelude, signature (without " {").
+  std::function<std::string(const ir::Function&, const KernelUses&)> head;
+};
+
+// The whole kernel in the dialect. Throws Error naming the kernel for input it cannot print.
+std::string print_kernel(const ir::Function& f, const Dialect& d);
+
+// "<name>_<dtype>"; throws Error if the kernel's name is not a C identifier.
+std::string entry_name(const ir::Function& f);
+
+// "x: in bf16*, n: constexpr u32, ..." for header comments.
+std::string param_summary(const ir::Function& f);
+
+}  // namespace mtile::codegen
