@@ -17,7 +17,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double since_us(Clock::time_point t0) { return std::chrono::duration<double, std::micro>(Clock::now() - t0).count(); }
+double since_us(Clock::time_point t0) {
+  return std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+}
 
 struct Args {
   std::vector<Buffer> buffers;
@@ -96,9 +98,10 @@ void host_overhead(cuda::CudaBackend& b) {
   double run = per_call([&] { b.run(*exe, g, a.ptrs, cvals); });
   double full = per_call([&] { launch(b, k, ScalarType::f32, s, a.ptrs); });
   b.synchronize();
-  fmt::print("host overhead per launch (median of {} batches of {}): raw cuLaunchKernel {:.2f} us, "
-             "Backend::run {:.2f} us (+{:.2f}), mtile::launch with contract checks {:.2f} us (+{:.2f})\n",
-             batches, batch, raw, run, run - raw, full, full - raw);
+  fmt::print(
+      "host overhead per launch (median of {} batches of {}): raw cuLaunchKernel {:.2f} us, "
+      "Backend::run {:.2f} us (+{:.2f}), mtile::launch with contract checks {:.2f} us (+{:.2f})\n",
+      batches, batch, raw, run, run - raw, full, full - raw);
   for (Buffer& x : a.buffers)
     if (x.owner) b.release(x);
 }
@@ -141,9 +144,10 @@ int main() {
     b.prepare(*fn);
     double prep_us = since_us(t2);
     cuda::CacheStats st = b.cache_stats();
-    fmt::print("compile ffai_rms_norm_residual<bf16>: trace+passes {:.2f} ms, codegen+{}+load {:.2f} ms "
-               "(nvrtc compiles {}, disk hits {})\n",
-               trace_us / 1e3, st.compiles ? "NVRTC" : "disk cache", prep_us / 1e3, st.compiles, st.disk_hits);
+    fmt::print(
+        "compile ffai_rms_norm_residual<bf16>: trace+passes {:.2f} ms, codegen+{}+load {:.2f} ms "
+        "(nvrtc compiles {}, disk hits {})\n",
+        trace_us / 1e3, st.compiles ? "NVRTC" : "disk cache", prep_us / 1e3, st.compiles, st.disk_hits);
     cuda::CopyBandwidth copy = b.measure_copy_bandwidth(512ull << 20, 20);
     fmt::print("device-to-device copy 512 MiB: {:.3f} ms, {:.1f} GB/s (read + write)\n", copy.median_ms, copy.gb_per_s);
     Buffer flush = b.alloc(ScalarType::f32, 64ull << 20);  // 256 MiB

@@ -1,9 +1,9 @@
 // The standard library, in the order `mtile list` shows it.
+#include <fmt/format.h>
+
 #include "kernels/elementwise/elementwise.hpp"
 #include "kernels/norm/norm.hpp"
 #include "kernels/softmax/softmax.hpp"
-
-#include <fmt/format.h>
 
 namespace mtile {
 
@@ -11,8 +11,9 @@ const std::vector<KernelSpec>& kernels() {
   static const std::vector<KernelSpec> all = [] {
     using namespace mtile::lib;
     return std::vector<KernelSpec>{
-        mt_rms_inv_scalar_spec(), mt_rms_norm_spec(),  ffai_rms_norm_residual_spec(), mt_rms_norm_small_spec(),
-        mt_rms_norm_wide_spec(),  softmax_spec(),      vector_add_spec(),
+        mt_rms_inv_scalar_spec(), mt_rms_norm_spec(),      ffai_rms_norm_residual_spec(),
+        mt_rms_norm_small_spec(), mt_rms_norm_wide_spec(), softmax_spec(),
+        vector_add_spec(),
     };
   }();
   return all;

@@ -20,12 +20,35 @@ inline std::map<ScalarType, Tolerance> float_tolerances() {
   return {{ScalarType::f32, {1e-5, 1e-4}}, {ScalarType::f16, {5e-4, 4e-3}}, {ScalarType::bf16, {4e-3, 3e-2}}};
 }
 
-inline uint64_t round_up(uint64_t v, uint64_t m) { return (v + m - 1) / m * m; }
+inline uint64_t round_up(uint64_t v, uint64_t m) {
+  return (v + m - 1) / m * m;
+}
 
 // Threads for kernels whose threads stride over a row: a multiple of 32, at most 1024, about
 // 8 elements a thread.
 inline uint32_t strided_row_threads(uint32_t n) {
   return static_cast<uint32_t>(std::min<uint64_t>(1024, std::max<uint64_t>(32, round_up((n + 7) / 8, 32))));
+}
+
+// Row kernels whose threads stride over a row of any length: one threadgroup per row.
+inline void strided_row_contract(KernelSpec& k) {
+  k.dims = {"rows", "n"};
+  k.dispatch_rule = "grid = rows, tpg = min(1024, max(32, round_up(ceil(n / 8), 32)))";
+  k.dispatch = [](const Shape& s) {
+    Geometry g;
+    g.grid[0] = dim(s, "rows");
+    g.tpg = strided_row_threads(dim(s, "n"));
+    return g;
+  };
+  k.preconditions = {{"n >= 1", {"n"}, [](const auto& v) { return v.at("n") >= 1; }}};
+  k.constexprs = [](const Shape& s) { return std::map<std::string, uint32_t>{{"n", dim(s, "n")}}; };
+}
+
+// Tensor sizes of the norm kernels: w has n elements, eps_buf one, the rest rows * n.
+inline uint64_t norm_elements(const std::string& param, const Shape& s) {
+  if (param == "w") return dim(s, "n");
+  if (param == "eps_buf") return 1;
+  return uint64_t(dim(s, "rows")) * dim(s, "n");
 }
 
 // RMS-norm reference: out[r, i] = (residual[r, i] +) w[i] * x[r, i] / sqrt(mean(x[r]^2) + eps).

@@ -3,8 +3,8 @@
 # The CUDA toolkit is optional: without it everything builds, and the CUDA backend loads the
 # driver and NVRTC at run time where they exist.
 set -euo pipefail
-pkgs=(cmake ninja-build g++ pkg-config libgtest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
-      libfmt-dev libxxhash-dev libdlpack-dev)
+pkgs=(cmake ninja-build g++ pkg-config libgtest-dev libcli11-dev nlohmann-json3-dev
+      libfmt-dev libxxhash-dev)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

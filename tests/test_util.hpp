@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-
 #include <string>
 #include <vector>
 
@@ -37,6 +36,8 @@ inline Geometry geometry(uint32_t groups, uint32_t tpg) {
   return g;
 }
 
-inline bool contains(const std::string& s, const std::string& sub) { return s.find(sub) != std::string::npos; }
+inline bool contains(const std::string& s, const std::string& sub) {
+  return s.find(sub) != std::string::npos;
+}
 
 }  // namespace mtile::testing

@@ -25,11 +25,21 @@ namespace mtile::dsl {
 using ir::SourceLoc;
 
 // Element type tags: kernels are templates over one of these.
-struct u32 { static constexpr ScalarType type = ScalarType::u32; };
-struct i32 { static constexpr ScalarType type = ScalarType::i32; };
-struct f32 { static constexpr ScalarType type = ScalarType::f32; };
-struct f16 { static constexpr ScalarType type = ScalarType::f16; };
-struct bf16 { static constexpr ScalarType type = ScalarType::bf16; };
+struct u32 {
+  static constexpr ScalarType type = ScalarType::u32;
+};
+struct i32 {
+  static constexpr ScalarType type = ScalarType::i32;
+};
+struct f32 {
+  static constexpr ScalarType type = ScalarType::f32;
+};
+struct f16 {
+  static constexpr ScalarType type = ScalarType::f16;
+};
+struct bf16 {
+  static constexpr ScalarType type = ScalarType::bf16;
+};
 
 // A traced value: the id of an IR value and its type.
 class Val {
@@ -37,7 +47,9 @@ class Val {
   Val() = default;
   Val(ir::Id id, ScalarType type, uint32_t trace) : id(id), type(type), trace(trace) {}
   template <class T>
-  Val cast() const { return cast(T::type); }
+  Val cast() const {
+    return cast(T::type);
+  }
   Val cast(ScalarType to) const;
 
   ir::Id id = ir::kNoId;
@@ -72,17 +84,19 @@ Val lit(int32_t v);
 Val lit(bool v);
 Val lit(ScalarType t, double v);
 
-#define MTILE_DSL_BINARY(sym, op)                                                                    \
-  inline Val operator sym(const Val& a, const Val& b) { return detail::binary(ir::Op::op, a, b); } \
-  template <Literal L>                                                                             \
-  Val operator sym(const Val& a, L b) {                                                            \
-    return detail::binary(ir::Op::op, a,                                                           \
-                          detail::literal_like(a, static_cast<double>(b), std::is_floating_point_v<L>)); \
-  }                                                                                                \
-  template <Literal L>                                                                             \
-  Val operator sym(L a, const Val& b) {                                                            \
-    return detail::binary(ir::Op::op,                                                              \
-                          detail::literal_like(b, static_cast<double>(a), std::is_floating_point_v<L>), b); \
+#define MTILE_DSL_BINARY(sym, op)                                                                                   \
+  inline Val operator sym(const Val& a, const Val& b) {                                                             \
+    return detail::binary(ir::Op::op, a, b);                                                                        \
+  }                                                                                                                 \
+  template <Literal L>                                                                                              \
+  Val operator sym(const Val& a, L b) {                                                                             \
+    return detail::binary(ir::Op::op, a,                                                                            \
+                          detail::literal_like(a, static_cast<double>(b), std::is_floating_point_v<L>));            \
+  }                                                                                                                 \
+  template <Literal L>                                                                                              \
+  Val operator sym(L a, const Val& b) {                                                                             \
+    return detail::binary(ir::Op::op, detail::literal_like(b, static_cast<double>(a), std::is_floating_point_v<L>), \
+                          b);                                                                                       \
   }
 MTILE_DSL_BINARY(+, Add)
 MTILE_DSL_BINARY(-, Sub)

@@ -10,9 +10,9 @@ namespace mtile {
 
 struct OutputCheck {
   std::string param;
-  double rel_l2 = 0;      // ||out - ref|| / ||ref||
-  double max_abs = 0;     // max |out - ref|
-  uint64_t unwritten = 0; // elements still holding the poison pattern
+  double rel_l2 = 0;       // ||out - ref|| / ||ref||
+  double max_abs = 0;      // max |out - ref|
+  uint64_t unwritten = 0;  // elements still holding the poison pattern
   uint64_t non_finite = 0;
 };
 
@@ -25,8 +25,8 @@ struct CheckResult {
   std::vector<OutputCheck> outputs;
   Tolerance tolerance{};
   bool passed = false;
-  double seconds = 0;  // the launch's time: median of the timed runs, else one wall-clock run
-  uint64_t bytes = 0;  // the kernel's minimal traffic
+  double seconds = 0;           // the launch's time: median of the timed runs, else one wall-clock run
+  uint64_t bytes = 0;           // the kernel's minimal traffic
   std::string summary() const;  // one line: errors, tolerance, pass/fail, time
 };
 

@@ -19,41 +19,78 @@ constexpr Id kNoId = -1;
 
 enum class Op : uint8_t {
   // Leaves.
-  Const,          // bits: u32/i32 bits, float bits for float types, 0/1 for bool
-  ConstexprRef,   // param: index of a Constexpr parameter; type u32
-  ProgramId,      // bits: axis 0..2; index of this threadgroup in the grid
-  ThreadId,       // index of this thread in its threadgroup (x)
+  Const,         // bits: u32/i32 bits, float bits for float types, 0/1 for bool
+  ConstexprRef,  // param: index of a Constexpr parameter; type u32
+  ProgramId,     // bits: axis 0..2; index of this threadgroup in the grid
+  ThreadId,      // index of this thread in its threadgroup (x)
   ThreadgroupSize,
-  GridSize,       // bits: axis; number of threadgroups along the axis
-  SimdLane,       // tid % 32
-  SimdGroup,      // tid / 32
+  GridSize,   // bits: axis; number of threadgroups along the axis
+  SimdLane,   // tid % 32
+  SimdGroup,  // tid / 32
   // Unary (args[0]).
-  Neg, Not, Abs, Floor, Sqrt, Rsqrt, Exp, Exp2, Log, Tanh, Erf, Sin, Cos,
-  Cast,           // to `type`
+  Neg,
+  Not,
+  Abs,
+  Floor,
+  Sqrt,
+  Rsqrt,
+  Exp,
+  Exp2,
+  Log,
+  Tanh,
+  Erf,
+  Sin,
+  Cos,
+  Cast,  // to `type`
   // Binary (args[0], args[1]), same operand types.
-  Add, Sub, Mul, Div, Rem, Min, Max, BitAnd, BitOr, BitXor, Shl, Shr,
-  Lt, Le, Gt, Ge, Eq, Ne,  // result bool
+  Add,
+  Sub,
+  Mul,
+  Div,
+  Rem,
+  Min,
+  Max,
+  BitAnd,
+  BitOr,
+  BitXor,
+  Shl,
+  Shr,
+  Lt,
+  Le,
+  Gt,
+  Ge,
+  Eq,
+  Ne,  // result bool
   // Ternary.
-  Select,         // args: cond (bool), a, b
-  Fma,            // args: a, b, c -> a * b + c, one rounding
+  Select,  // args: cond (bool), a, b
+  Fma,     // args: a, b, c -> a * b + c, one rounding
   // Memory. `space` picks device (param = tensor parameter index) or threadgroup (param = array id).
-  Load,           // args: index (u32)
-  Store,          // args: index (u32), value
-  LocalDecl,      // defines local `result` of `type`; args: initial value
-  LocalGet,       // param: local id
-  LocalSet,       // param: local id; args: value
-  TgArrayDecl,    // defines threadgroup array `result` of `type`, bits = element count
-  Barrier,        // threadgroup barrier (threadgroup memory)
+  Load,   // args: index (u32)
+  Store,  // args: index (u32), value
+  // Vector memory (device tensors only; vectorize_memory forms them): `lanes` consecutive
+  // elements from index args[0], which must be a multiple of `lanes`. `type` is the element type.
+  LoadVector,   // args: index (u32); defines a vector value that only Extract reads
+  Extract,      // args: vector value; bits: lane; defines a scalar of `type`
+  StoreVector,  // args: index (u32), one value per lane
+  LocalDecl,    // defines local `result` of `type`; args: initial value
+  LocalGet,     // param: local id
+  LocalSet,     // param: local id; args: value
+  TgArrayDecl,  // defines threadgroup array `result` of `type`, bits = element count
+  Barrier,      // threadgroup barrier (threadgroup memory)
   // Cross-lane operations over the 32-lane simdgroup; all lanes of the simdgroup take part.
-  SimdSum, SimdMax, SimdMin,
-  ShuffleXor,     // args: value, lane mask (u32)
-  ShuffleDown,    // args: value, delta (u32); lanes past the end keep their own value
+  SimdSum,
+  SimdMax,
+  SimdMin,
+  ShuffleXor,   // args: value, lane mask (u32)
+  ShuffleDown,  // args: value, delta (u32); lanes past the end keep their own value
   // Threadgroup-wide reductions; lower_threadgroup_reductions rewrites them before any backend.
-  TgReduceSum, TgReduceMax, TgReduceMin,
+  TgReduceSum,
+  TgReduceMax,
+  TgReduceMin,
   // Structured control flow.
-  If,             // args: cond; blocks[0] then, blocks[1] else
-  For,            // args: start, end, step (u32); defines induction `result`; blocks[0] body
-  Call,           // call of `callee`; see CallArg; inline_calls removes it
+  If,    // args: cond; blocks[0] then, blocks[1] else
+  For,   // args: start, end, step (u32); defines induction `result`; blocks[0] body
+  Call,  // call of `callee`; see CallArg; inline_calls removes it
 };
 
 const char* op_name(Op op);
@@ -106,6 +143,7 @@ struct Inst {
   uint64_t bits = 0;
   int param = -1;
   MemSpace space = MemSpace::Device;
+  uint8_t lanes = 1;  // LoadVector, StoreVector: 2, 4 or 8
   std::vector<Block> blocks;
   std::shared_ptr<const Function> callee;
   std::vector<CallArg> call_args;
@@ -123,7 +161,7 @@ struct Function {
 
   Id fresh_id() { return next_id++; }
   int param_index(const std::string& n) const;  // -1 if absent
-  int output_param() const;  // the single Out parameter, or -1 (used by calls)
+  int output_param() const;                     // the single Out parameter, or -1 (used by calls)
 };
 
 // Constants.

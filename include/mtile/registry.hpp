@@ -14,8 +14,8 @@ namespace mtile {
 
 // Named problem sizes, e.g. {rows: 64, n: 4096}.
 using Shape = std::map<std::string, uint32_t>;
-std::string shape_text(const Shape& s);                     // "rows=64,n=4096"
-Shape parse_shape(const std::string& text);                  // throws Error on bad text
+std::string shape_text(const Shape& s);      // "rows=64,n=4096"
+Shape parse_shape(const std::string& text);  // throws Error on bad text
 
 // Launch geometry: threadgroups along x, y, z and threads per threadgroup.
 struct Geometry {
@@ -26,8 +26,8 @@ struct Geometry {
 
 // One rule of a kernel's contract, over the shape's sizes and the geometry ("tpg", "grid").
 struct Precondition {
-  std::string rule;                  // as the user reads it: "n % 128 == 0"
-  std::vector<std::string> uses;     // names whose values an error shows: {"n"}
+  std::string rule;               // as the user reads it: "n % 128 == 0"
+  std::vector<std::string> uses;  // names whose values an error shows: {"n"}
   std::function<bool(const std::map<std::string, uint64_t>&)> holds;
 };
 
@@ -51,18 +51,18 @@ struct KernelSpec {
   dsl::KernelDef def;
   std::string family;
   std::string summary;
-  std::vector<std::string> dims;                        // shape names it takes, e.g. {"rows", "n"}
-  std::string dispatch_rule;                            // "grid = rows, tpg = n / 4"
+  std::vector<std::string> dims;  // shape names it takes, e.g. {"rows", "n"}
+  std::string dispatch_rule;      // "grid = rows, tpg = n / 4"
   std::function<Geometry(const Shape&)> dispatch;
   std::vector<Precondition> preconditions;
-  std::function<std::map<std::string, uint32_t>(const Shape&)> constexprs;  // constexpr values
-  std::function<uint64_t(const std::string& param, const Shape&)> elements; // tensor sizes
-  std::map<std::string, Init> inits;                    // by parameter; default uniform(-1, 1)
+  std::function<std::map<std::string, uint32_t>(const Shape&)> constexprs;   // constexpr values
+  std::function<uint64_t(const std::string& param, const Shape&)> elements;  // tensor sizes
+  std::map<std::string, Init> inits;                                         // by parameter; default uniform(-1, 1)
   // Fills the outputs (by parameter index) from the inputs, in float64.
   std::function<void(const Shape&, HostTensors&)> reference;
   std::map<ScalarType, Tolerance> tolerance;
   std::function<uint64_t(const Shape&, ScalarType)> bytes;  // minimal device traffic
-  Shape example_shape;                                  // `mtile run` without --shape
+  Shape example_shape;                                      // `mtile run` without --shape
   std::vector<Shape> test_shapes;
   std::vector<Shape> bench_shapes;
 

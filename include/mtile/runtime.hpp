@@ -38,8 +38,8 @@ class Backend {
   virtual std::string device_name() const = 0;  // "NVIDIA H100 80GB HBM3 (sm_90a)", "CPU engine, 2 threads"
   virtual Buffer alloc(ScalarType elem, uint64_t count) = 0;
   virtual void release(Buffer& b) = 0;
-  virtual void upload(Buffer& dst, const void* host) = 0;      // b.bytes() from host
-  virtual void download(const Buffer& src, void* host) = 0;    // b.bytes() to host
+  virtual void upload(Buffer& dst, const void* host) = 0;    // b.bytes() from host
+  virtual void download(const Buffer& src, void* host) = 0;  // b.bytes() to host
   // `lowered` is the output of passes::run_pipeline. Backends may cache by structural hash.
   virtual std::shared_ptr<Executable> prepare(const ir::Function& lowered) = 0;
   // Runs it. `tensors` has one entry per parameter (nullptr for constexprs); `constexprs` has one
@@ -63,8 +63,8 @@ std::vector<std::string> backend_names();  // compiled in
 
 // Options of a launch through the registry.
 struct LaunchOptions {
-  std::optional<Geometry> geometry;   // override the kernel's dispatch rule (still checked)
-  bool bake_constexprs = true;        // specialise constexprs into the code
+  std::optional<Geometry> geometry;  // override the kernel's dispatch rule (still checked)
+  bool bake_constexprs = true;       // specialise constexprs into the code
 };
 
 // Traces `k` for `dtype`, lowers it, checks contract and buffers, and runs it on `backend`.

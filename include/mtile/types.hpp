@@ -22,7 +22,9 @@ std::optional<ScalarType> parse_type(std::string_view s);
 inline bool is_float(ScalarType t) {
   return t == ScalarType::f32 || t == ScalarType::f16 || t == ScalarType::bf16;
 }
-inline bool is_integer(ScalarType t) { return t == ScalarType::u32 || t == ScalarType::i32; }
+inline bool is_integer(ScalarType t) {
+  return t == ScalarType::u32 || t == ScalarType::i32;
+}
 // Bytes one element occupies in a buffer.
 size_t storage_bytes(ScalarType t);
 

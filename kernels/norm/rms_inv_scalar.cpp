@@ -1,8 +1,8 @@
 // mt_rms_inv_scalar: 1 / sqrt(sum(partial_ssq[row, :]) / n + eps), one threadgroup per row.
 // Callers pass their per-thread partial sum of squares as a value: the inliner turns the load
 // below into that value and the store into the call's result.
-#include "kernels/spec_helpers.hpp"
 #include "kernels/norm/norm.hpp"
+#include "kernels/spec_helpers.hpp"
 
 namespace mtile::lib {
 namespace {
@@ -59,7 +59,8 @@ KernelSpec mt_rms_inv_scalar_spec() {
     return (uint64_t(dim(s, "rows")) * dim(s, "threads") + dim(s, "rows") + 1) * 4;
   };
   k.example_shape = {{"rows", 64}, {"threads", 1024}, {"n", 4096}};
-  k.test_shapes = {{{"rows", 3}, {"threads", 32}, {"n", 128}}, {{"rows", 5}, {"threads", 1024}, {"n", 4096}},
+  k.test_shapes = {{{"rows", 3}, {"threads", 32}, {"n", 128}},
+                   {{"rows", 5}, {"threads", 1024}, {"n", 4096}},
                    {{"rows", 2}, {"threads", 96}, {"n", 384}}};
   k.bench_shapes = {{{"rows", 4096}, {"threads", 1024}, {"n", 4096}}};
   return k;

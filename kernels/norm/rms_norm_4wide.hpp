@@ -25,9 +25,14 @@ inline void four_per_thread_contract(KernelSpec& k) {
   k.inits = {{"eps_buf", Init::constant(1e-6)}};
   k.tolerance = float_tolerances();
   k.example_shape = {{"rows", 64}, {"n", 4096}};
-  k.test_shapes = {{{"rows", 1}, {"n", 128}}, {{"rows", 7}, {"n", 128}}, {{"rows", 3}, {"n", 512}},
-                   {{"rows", 2}, {"n", 4096}}, {{"rows", 9}, {"n", 4096}}};
-  k.bench_shapes = {{{"rows", 1}, {"n", 4096}}, {{"rows", 256}, {"n", 4096}}, {{"rows", 2048}, {"n", 4096}},
+  k.test_shapes = {{{"rows", 1}, {"n", 128}},
+                   {{"rows", 7}, {"n", 128}},
+                   {{"rows", 3}, {"n", 512}},
+                   {{"rows", 2}, {"n", 4096}},
+                   {{"rows", 9}, {"n", 4096}}};
+  k.bench_shapes = {{{"rows", 1}, {"n", 4096}},
+                    {{"rows", 256}, {"n", 4096}},
+                    {{"rows", 2048}, {"n", 4096}},
                     {{"rows", 16384}, {"n", 4096}}};
 }
 

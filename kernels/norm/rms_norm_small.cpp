@@ -54,11 +54,7 @@ KernelSpec mt_rms_norm_small_spec() {
       {"tpg == 32", {"tpg"}, [](const auto& v) { return v.at("tpg") == 32; }},
   };
   k.constexprs = [](const Shape& s) { return std::map<std::string, uint32_t>{{"n", dim(s, "n")}}; };
-  k.elements = [](const std::string& p, const Shape& s) -> uint64_t {
-    if (p == "w") return dim(s, "n");
-    if (p == "eps_buf") return 1;
-    return uint64_t(dim(s, "rows")) * dim(s, "n");
-  };
+  k.elements = norm_elements;
   k.inits = {{"eps_buf", Init::constant(1e-6)}};
   k.reference = [](const Shape& s, HostTensors& t) { rms_norm_reference(s, t, 0, -1, 1, 2, 3); };
   k.tolerance = float_tolerances();

@@ -1,8 +1,9 @@
 // softmax: out[r, :] = exp(x[r, :] - max) / sum(exp(x[r, :] - max)), rows of any length.
+#include "kernels/softmax/softmax.hpp"
+
 #include <cmath>
 
 #include "kernels/spec_helpers.hpp"
-#include "kernels/softmax/softmax.hpp"
 
 namespace mtile::lib {
 namespace {
@@ -18,9 +19,8 @@ void softmax(In<T> x, Out<T> out, Constexpr n) {
   Var local_sum(lit(0.0f));
   for_(tid(), n, lsize(), [&](Val i) { local_sum += exp(load<f32>(x[base + i]) - row_max); });
   Val inv_sum = 1.0f / reduce_sum(local_sum.get());
-  for_(tid(), n, lsize(), [&](Val i) {
-    store(out[base + i], cast<T>(exp(load<f32>(x[base + i]) - row_max) * inv_sum));
-  });
+  for_(tid(), n, lsize(),
+       [&](Val i) { store(out[base + i], cast<T>(exp(load<f32>(x[base + i]) - row_max) * inv_sum)); });
 }
 
 }  // namespace
@@ -30,16 +30,7 @@ KernelSpec softmax_spec() {
   k.def = define_generic_kernel("softmax", ir::Mode::Reduction, {"x", "out", "n"}, MTILE_FLOAT_VARIANTS(softmax));
   k.family = "softmax";
   k.summary = "row-wise softmax of rows of any length";
-  k.dims = {"rows", "n"};
-  k.dispatch_rule = "grid = rows, tpg = min(1024, max(32, round_up(ceil(n / 8), 32)))";
-  k.dispatch = [](const Shape& s) {
-    Geometry g;
-    g.grid[0] = dim(s, "rows");
-    g.tpg = strided_row_threads(dim(s, "n"));
-    return g;
-  };
-  k.preconditions = {{"n >= 1", {"n"}, [](const auto& v) { return v.at("n") >= 1; }}};
-  k.constexprs = [](const Shape& s) { return std::map<std::string, uint32_t>{{"n", dim(s, "n")}}; };
+  strided_row_contract(k);
   k.elements = [](const std::string&, const Shape& s) -> uint64_t { return uint64_t(dim(s, "rows")) * dim(s, "n"); };
   k.inits = {{"x", Init::uniform(-4.0, 4.0)}};
   k.reference = [](const Shape& s, HostTensors& t) {
@@ -55,8 +46,8 @@ KernelSpec softmax_spec() {
   k.tolerance = float_tolerances();
   k.bytes = [](const Shape& s, ScalarType t) { return 2 * uint64_t(dim(s, "rows")) * dim(s, "n") * storage_bytes(t); };
   k.example_shape = {{"rows", 64}, {"n", 4096}};
-  k.test_shapes = {{{"rows", 3}, {"n", 1}}, {{"rows", 4}, {"n", 77}}, {{"rows", 2}, {"n", 1000}},
-                   {{"rows", 2}, {"n", 9000}}};
+  k.test_shapes = {
+      {{"rows", 3}, {"n", 1}}, {{"rows", 4}, {"n", 77}}, {{"rows", 2}, {"n", 1000}}, {{"rows", 2}, {"n", 9000}}};
   k.bench_shapes = {{{"rows", 4096}, {"n", 4096}}, {{"rows", 1024}, {"n", 32768}}};
   return k;
 }

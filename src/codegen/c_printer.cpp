@@ -6,6 +6,7 @@
 #include "codegen/c_printer.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cctype>
 #include <cmath>
@@ -70,8 +71,14 @@ std::vector<std::string> param_names(const ir::Function& f, const Dialect& d) {
   };
   for (const TypeTable* t : {&d.value_type, &d.storage_type, &d.load, &d.store, &d.round}) add_table(*t);
   for (const auto& [op, s] : d.ops) add_identifiers(s, reserved);
-  for (const std::string* s : {&d.f32_to_u32, &d.f32_to_i32, &d.float_from_bits, &d.shuffle_lane, &d.simd_reduce})
+  for (const std::string* s : {&d.f32_to_u32, &d.f32_to_i32, &d.float_from_bits, &d.shuffle_lane, &d.simd_reduce,
+                               &d.vector_load, &d.vector_store})
     add_identifiers(*s, reserved);
+  // Packed types ("uint2") and their constructors ("make_uint2") are names too.
+  for (const auto& stem : d.vector_stem)
+    if (!stem.empty())
+      for (const char* words : {"2", "4"})
+        add_identifiers(fmt::format(fmt::runtime(d.vector_make), stem + words, ""), reserved);
   std::vector<std::string> names;
   std::set<std::string> taken;
   for (const ir::Param& p : f.params) {
@@ -173,6 +180,10 @@ class Printer {
           expr_[in.result] = fmt::format("tg{}{}", in.result, suffix);
           arrays_.push_back(&in);
           break;
+        case Op::LoadVector:
+          vectors_[in.result] = &in;
+          expr_[in.result] = fmt::format("v{}{}", in.result, suffix);
+          break;
         case Op::ShuffleXor:
         case Op::ShuffleDown:
           if (!constant(in.args[1])) uses_.builtins.insert(Op::SimdLane);  // the lane is computed
@@ -222,6 +233,8 @@ class Printer {
       case Op::Store:
         line(depth, fmt::format("{} = {};", element(in), spell(at(d_.store, in.type), arg(in, 1))));
         return;
+      case Op::LoadVector: load_vector(in, depth); return;
+      case Op::StoreVector: store_vector(in, depth); return;
       case Op::LocalDecl: line(depth, fmt::format("{} {} = {};", vtype(in.type), name(in.result), arg(in, 0))); return;
       case Op::LocalSet: line(depth, fmt::format("{} = {};", name(in.param), arg(in, 0))); return;
       case Op::Barrier: line(depth, op(in, Op::Barrier) + ";"); return;
@@ -265,6 +278,72 @@ class Printer {
 
   std::string round(ST t, const std::string& e) const { return spell(at(d_.round, t), e); }
 
+  // Vector memory; see Dialect::vector_stem. 16-bit elements are taken out of a word by a C cast
+  // to their storage type, which must therefore be a 16-bit integer type.
+  static bool halves(ST t) { return storage_bytes(t) == 2; }
+  std::string packed_type(ST t, unsigned lanes) const {
+    const std::string& stem = at(d_.vector_stem, t);
+    if (stem.empty()) return "";
+    unsigned words = halves(t) ? lanes / 2 : lanes;
+    if (words > 1) return fmt::format("{}{}", stem, words);
+    return at(d_.storage_type, halves(t) ? ST::u32 : t);
+  }
+  std::string pointer(const Inst& in) const {
+    return fmt::format("{} + {}", uses_.param_names.at(in.param), arg(in, 0));
+  }
+  // The scalar element `lane` of a vector access, for dialects that print them as scalar ones.
+  std::string lane_element(const Inst& in, unsigned lane) const {
+    const std::string& base = uses_.param_names.at(in.param);
+    if (lane == 0) return fmt::format("{}[{}]", base, arg(in, 0));
+    return fmt::format("{}[{} + {}]", base, arg(in, 0), literal(ST::u32, lane, d_));
+  }
+
+  void load_vector(const Inst& in, int depth) {
+    std::string packed = packed_type(in.type, in.lanes);
+    if (!packed.empty()) {
+      line(depth, fmt::format("{} {} = {};", packed, name(in.result), spell(d_.vector_load, packed, pointer(in))));
+      return;
+    }
+    std::string lanes;
+    for (unsigned l = 0; l < in.lanes; ++l) lanes += (l ? ", " : "") + spell(at(d_.load, in.type), lane_element(in, l));
+    line(depth, fmt::format("{} {}[{}] = {{{}}};", vtype(in.type), name(in.result), in.lanes, lanes));
+  }
+
+  std::string extract(const Inst& in) const {
+    const Inst& v = *vectors_.at(in.args.at(0));
+    const std::string& vec = name(in.args[0]);
+    auto lane = static_cast<unsigned>(in.bits);
+    std::string packed = packed_type(in.type, v.lanes);
+    if (packed.empty()) return fmt::format("{}[{}]", vec, lane);
+    unsigned words = halves(in.type) ? v.lanes / 2u : v.lanes;
+    unsigned word = halves(in.type) ? lane / 2 : lane;
+    std::string w = words == 1 ? vec : fmt::format("{}.{}", vec, "xyzw"[word]);
+    if (!halves(in.type)) return spell(at(d_.load, in.type), w);
+    const std::string& bits16 = at(d_.storage_type, in.type);
+    std::string e = lane % 2 ? fmt::format("({})({} >> 16)", bits16, w) : fmt::format("({}){}", bits16, w);
+    return spell(at(d_.load, in.type), e);
+  }
+
+  void store_vector(const Inst& in, int depth) {
+    auto stored = [&](unsigned l) { return spell(at(d_.store, in.type), arg(in, 1 + l)); };
+    std::string packed = packed_type(in.type, in.lanes);
+    if (packed.empty()) {
+      for (unsigned l = 0; l < in.lanes; ++l) line(depth, fmt::format("{} = {};", lane_element(in, l), stored(l)));
+      return;
+    }
+    std::vector<std::string> words;
+    if (halves(in.type)) {
+      const std::string& u = at(d_.storage_type, ST::u32);
+      for (unsigned l = 0; l < in.lanes; l += 2)
+        words.push_back(fmt::format("({0}){1} | (({0}){2} << 16)", u, stored(l), stored(l + 1)));
+    } else {
+      for (unsigned l = 0; l < in.lanes; ++l) words.push_back(stored(l));
+    }
+    std::string value =
+        words.size() == 1 ? words[0] : spell(d_.vector_make, packed, fmt::format("{}", fmt::join(words, ", ")));
+    line(depth, spell(d_.vector_store, packed, pointer(in), value) + ";");
+  }
+
   // The right-hand side of a value-defining instruction.
   std::string value(const Inst& in) {
     ST t = in.type;
@@ -278,6 +357,7 @@ class Printer {
       case Op::Select: return fmt::format("{} ? {} : {}", arg(in, 0), arg(in, 1), arg(in, 2));
       case Op::Fma: return round(t, spell(op(in, Op::Fma), arg(in, 0), arg(in, 1), arg(in, 2)));
       case Op::Load: return spell(at(d_.load, t), element(in));
+      case Op::Extract: return extract(in);
       case Op::LocalGet: return name(in.param);
       case Op::SimdSum:
       case Op::SimdMax:
@@ -395,6 +475,7 @@ class Printer {
   std::unordered_map<Id, std::string> expr_;  // C expression of each id: a name or a literal
   std::unordered_map<Id, ST> type_;
   std::unordered_map<Id, const Inst*> consts_;
+  std::unordered_map<Id, const Inst*> vectors_;  // LoadVector by its id
   std::vector<const Inst*> arrays_;
   std::string out_;
 };

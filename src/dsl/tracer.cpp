@@ -12,10 +12,10 @@ namespace {
 struct TraceState {
   ir::Function fn;
   uint32_t serial = 0;
-  std::vector<ir::Block*> blocks;   // insertion points, innermost last
-  std::vector<int> active_scopes;   // scope serials of the open blocks
+  std::vector<ir::Block*> blocks;  // insertion points, innermost last
+  std::vector<int> active_scopes;  // scope serials of the open blocks
   int next_scope = 0;
-  std::vector<int> scope_of;        // id -> scope serial that defined it
+  std::vector<int> scope_of;  // id -> scope serial that defined it
   SourceLoc last_loc;
 };
 
@@ -43,7 +43,9 @@ void check_id(TraceState& s, ir::Id id, uint32_t trace, const char* what) {
   detail::trace_error(fmt::format("{} %{} is used outside the if_/for_ body that made it", what, id));
 }
 
-void check(const Val& v) { check_id(cur(), v.id, v.trace, "a value"); }
+void check(const Val& v) {
+  check_id(cur(), v.id, v.trace, "a value");
+}
 
 ir::Inst& append(ir::Inst in) {
   TraceState& s = cur();
@@ -66,7 +68,8 @@ void in_block(ir::Block* block, F&& body) {
 Val unary(ir::Op op, const Val& a, bool float_only) {
   check(a);
   if (float_only && !is_float(a.type))
-    detail::trace_error(fmt::format("{} needs a float operand, got {} (cast it first)", ir::op_name(op), type_name(a.type)));
+    detail::trace_error(
+        fmt::format("{} needs a float operand, got {} (cast it first)", ir::op_name(op), type_name(a.type)));
   return detail::emit(op, a.type, {a});
 }
 
@@ -110,14 +113,15 @@ Val binary(ir::Op op, const Val& a, const Val& b) {
   bool bitwise = op == ir::Op::BitAnd || op == ir::Op::BitOr || op == ir::Op::BitXor;
   if ((bitwise || op == ir::Op::Shl || op == ir::Op::Shr) && is_float(a.type))
     trace_error(fmt::format("operator '{}' needs integer or bool operands, got {}", sym, type_name(a.type)));
-  if ((op == ir::Op::Shl || op == ir::Op::Shr) && a.type == ScalarType::boolean)
-    trace_error("shift of a bool value");
+  if ((op == ir::Op::Shl || op == ir::Op::Shr) && a.type == ScalarType::boolean) trace_error("shift of a bool value");
   if (!bitwise && !ir::is_comparison(op) && op != ir::Op::Min && op != ir::Op::Max && a.type == ScalarType::boolean)
     trace_error(fmt::format("arithmetic '{}' on bool values", sym));
   return emit(op, ir::is_comparison(op) ? ScalarType::boolean : a.type, {a, b});
 }
 
-Val literal(ScalarType t, double v) { return emit(ir::Op::Const, t, {}, ir::const_bits(t, v)); }
+Val literal(ScalarType t, double v) {
+  return emit(ir::Op::Const, t, {}, ir::const_bits(t, v));
+}
 
 Val literal_like(const Val& ref, double v, bool float_literal) {
   if (ref.type == ScalarType::boolean) trace_error(fmt::format("literal {} next to a bool value", v));
@@ -199,11 +203,21 @@ Val Val::cast(ScalarType to) const {
   return detail::emit(ir::Op::Cast, to, {*this});
 }
 
-Val lit(float v) { return detail::literal(ScalarType::f32, v); }
-Val lit(uint32_t v) { return detail::literal(ScalarType::u32, v); }
-Val lit(int32_t v) { return detail::literal(ScalarType::i32, v); }
-Val lit(bool v) { return detail::literal(ScalarType::boolean, v ? 1 : 0); }
-Val lit(ScalarType t, double v) { return detail::literal(t, v); }
+Val lit(float v) {
+  return detail::literal(ScalarType::f32, v);
+}
+Val lit(uint32_t v) {
+  return detail::literal(ScalarType::u32, v);
+}
+Val lit(int32_t v) {
+  return detail::literal(ScalarType::i32, v);
+}
+Val lit(bool v) {
+  return detail::literal(ScalarType::boolean, v ? 1 : 0);
+}
+Val lit(ScalarType t, double v) {
+  return detail::literal(t, v);
+}
 
 U32::U32(int v) {
   if (v < 0) detail::trace_error(fmt::format("negative value {} where a u32 is expected", v));
@@ -216,8 +230,12 @@ static Val logical(ir::Op op, const Val& a, const Val& b) {
                                     type_name(a.type), type_name(b.type)));
   return detail::binary(op, a, b);
 }
-Val operator&&(const Val& a, const Val& b) { return logical(ir::Op::BitAnd, a, b); }
-Val operator||(const Val& a, const Val& b) { return logical(ir::Op::BitOr, a, b); }
+Val operator&&(const Val& a, const Val& b) {
+  return logical(ir::Op::BitAnd, a, b);
+}
+Val operator||(const Val& a, const Val& b) {
+  return logical(ir::Op::BitOr, a, b);
+}
 Val operator!(const Val& a) {
   if (is_float(a.type)) detail::trace_error("operator '!' on a float value");
   return unary(ir::Op::Not, a, false);
@@ -228,23 +246,47 @@ Val operator-(const Val& a) {
   return unary(ir::Op::Neg, a, false);
 }
 
-Val rsqrt(const Val& a) { return unary(ir::Op::Rsqrt, a, true); }
-Val sqrt(const Val& a) { return unary(ir::Op::Sqrt, a, true); }
-Val exp(const Val& a) { return unary(ir::Op::Exp, a, true); }
-Val exp2(const Val& a) { return unary(ir::Op::Exp2, a, true); }
-Val log(const Val& a) { return unary(ir::Op::Log, a, true); }
-Val tanh(const Val& a) { return unary(ir::Op::Tanh, a, true); }
-Val erf(const Val& a) { return unary(ir::Op::Erf, a, true); }
-Val sin(const Val& a) { return unary(ir::Op::Sin, a, true); }
-Val cos(const Val& a) { return unary(ir::Op::Cos, a, true); }
-Val floor(const Val& a) { return unary(ir::Op::Floor, a, true); }
+Val rsqrt(const Val& a) {
+  return unary(ir::Op::Rsqrt, a, true);
+}
+Val sqrt(const Val& a) {
+  return unary(ir::Op::Sqrt, a, true);
+}
+Val exp(const Val& a) {
+  return unary(ir::Op::Exp, a, true);
+}
+Val exp2(const Val& a) {
+  return unary(ir::Op::Exp2, a, true);
+}
+Val log(const Val& a) {
+  return unary(ir::Op::Log, a, true);
+}
+Val tanh(const Val& a) {
+  return unary(ir::Op::Tanh, a, true);
+}
+Val erf(const Val& a) {
+  return unary(ir::Op::Erf, a, true);
+}
+Val sin(const Val& a) {
+  return unary(ir::Op::Sin, a, true);
+}
+Val cos(const Val& a) {
+  return unary(ir::Op::Cos, a, true);
+}
+Val floor(const Val& a) {
+  return unary(ir::Op::Floor, a, true);
+}
 Val abs(const Val& a) {
   if (a.type == ScalarType::u32) return a;
   if (a.type == ScalarType::boolean) detail::trace_error("abs of a bool value");
   return unary(ir::Op::Abs, a, false);
 }
-Val min(const Val& a, const Val& b) { return detail::binary(ir::Op::Min, a, b); }
-Val max(const Val& a, const Val& b) { return detail::binary(ir::Op::Max, a, b); }
+Val min(const Val& a, const Val& b) {
+  return detail::binary(ir::Op::Min, a, b);
+}
+Val max(const Val& a, const Val& b) {
+  return detail::binary(ir::Op::Max, a, b);
+}
 Val fma(const Val& a, const Val& b, const Val& c) {
   if (a.type != b.type || a.type != c.type || !is_float(a.type))
     detail::trace_error(fmt::format("fma needs three operands of one float type, got {}, {}, {}", type_name(a.type),
@@ -255,8 +297,8 @@ Val select(const Val& cond, const Val& a, const Val& b) {
   if (cond.type != ScalarType::boolean)
     detail::trace_error(fmt::format("select condition must be bool, got {}", type_name(cond.type)));
   if (a.type != b.type)
-    detail::trace_error(fmt::format("select between {} and {}: both choices need one type", type_name(a.type),
-                                    type_name(b.type)));
+    detail::trace_error(
+        fmt::format("select between {} and {}: both choices need one type", type_name(a.type), type_name(b.type)));
   return detail::emit(ir::Op::Select, a.type, {cond, a, b});
 }
 
@@ -264,12 +306,24 @@ static Val builtin(ir::Op op, int axis = 0) {
   if (axis < 0 || axis > 2) detail::trace_error(fmt::format("{} axis {} (must be 0, 1 or 2)", ir::op_name(op), axis));
   return detail::emit(op, ScalarType::u32, {}, static_cast<uint64_t>(axis));
 }
-Val program_id(int axis) { return builtin(ir::Op::ProgramId, axis); }
-Val grid_size(int axis) { return builtin(ir::Op::GridSize, axis); }
-Val tid() { return builtin(ir::Op::ThreadId); }
-Val lsize() { return builtin(ir::Op::ThreadgroupSize); }
-Val simd_lane() { return builtin(ir::Op::SimdLane); }
-Val simd_group() { return builtin(ir::Op::SimdGroup); }
+Val program_id(int axis) {
+  return builtin(ir::Op::ProgramId, axis);
+}
+Val grid_size(int axis) {
+  return builtin(ir::Op::GridSize, axis);
+}
+Val tid() {
+  return builtin(ir::Op::ThreadId);
+}
+Val lsize() {
+  return builtin(ir::Op::ThreadgroupSize);
+}
+Val simd_lane() {
+  return builtin(ir::Op::SimdLane);
+}
+Val simd_group() {
+  return builtin(ir::Op::SimdGroup);
+}
 
 TgArray threadgroup_array(ScalarType elem, uint32_t count, SourceLoc loc) {
   detail::note_location(loc);
@@ -351,11 +405,21 @@ static Val simd_op(ir::Op op, const Val& v) {
   if (v.type == ScalarType::boolean) detail::trace_error(fmt::format("{} of a bool value", ir::op_name(op)));
   return detail::emit(op, v.type, {v});
 }
-Val simd_sum(const Val& v) { return simd_op(ir::Op::SimdSum, v); }
-Val simd_max(const Val& v) { return simd_op(ir::Op::SimdMax, v); }
-Val simd_min(const Val& v) { return simd_op(ir::Op::SimdMin, v); }
-Val simd_shuffle_xor(const Val& v, U32 lane_mask) { return detail::emit(ir::Op::ShuffleXor, v.type, {v, lane_mask.val}); }
-Val simd_shuffle_down(const Val& v, U32 delta) { return detail::emit(ir::Op::ShuffleDown, v.type, {v, delta.val}); }
+Val simd_sum(const Val& v) {
+  return simd_op(ir::Op::SimdSum, v);
+}
+Val simd_max(const Val& v) {
+  return simd_op(ir::Op::SimdMax, v);
+}
+Val simd_min(const Val& v) {
+  return simd_op(ir::Op::SimdMin, v);
+}
+Val simd_shuffle_xor(const Val& v, U32 lane_mask) {
+  return detail::emit(ir::Op::ShuffleXor, v.type, {v, lane_mask.val});
+}
+Val simd_shuffle_down(const Val& v, U32 delta) {
+  return detail::emit(ir::Op::ShuffleDown, v.type, {v, delta.val});
+}
 Val reduce_sum(const Val& v, SourceLoc loc) {
   detail::note_location(loc);
   return simd_op(ir::Op::TgReduceSum, v);
@@ -389,7 +453,8 @@ Var& Var::operator=(const Val& v) {
   check_id(s, id_, trace_, "a Var");
   check(v);
   if (v.type != type_)
-    detail::trace_error(fmt::format("assigning a {} value to a {} Var: cast it first", type_name(v.type), type_name(type_)));
+    detail::trace_error(
+        fmt::format("assigning a {} value to a {} Var: cast it first", type_name(v.type), type_name(type_)));
   ir::Inst in;
   in.op = ir::Op::LocalSet;
   in.type = type_;
@@ -411,9 +476,12 @@ Val Var::get() const {
   return Val(s.fn.next_id - 1, type_, s.serial);
 }
 
-void if_(const Val& cond, const std::function<void()>& then_body, SourceLoc loc) { if_(cond, then_body, {}, loc); }
+void if_(const Val& cond, const std::function<void()>& then_body, SourceLoc loc) {
+  if_(cond, then_body, {}, loc);
+}
 
-void if_(const Val& cond, const std::function<void()>& then_body, const std::function<void()>& else_body, SourceLoc loc) {
+void if_(const Val& cond, const std::function<void()>& then_body, const std::function<void()>& else_body,
+         SourceLoc loc) {
   detail::note_location(loc);
   check(cond);
   if (cond.type != ScalarType::boolean)
@@ -431,7 +499,8 @@ void for_(U32 start, U32 end, U32 step, const std::function<void(Val)>& body, So
   detail::note_location(loc);
   for (const Val* v : {&start.val, &end.val, &step.val}) {
     check(*v);
-    if (v->type != ScalarType::u32) detail::trace_error(fmt::format("for_ bounds must be u32, got {}", type_name(v->type)));
+    if (v->type != ScalarType::u32)
+      detail::trace_error(fmt::format("for_ bounds must be u32, got {}", type_name(v->type)));
   }
   TraceState& s = cur();
   ir::Inst in;
@@ -454,21 +523,22 @@ Val call(const KernelDef& callee, std::initializer_list<CallArg> args, SourceLoc
   auto fn = std::make_shared<const ir::Function>(callee.trace(generic ? dt : callee.dtypes.at(0)));
   int out = fn->output_param();
   if (out < 0)
-    detail::trace_error(fmt::format("call of {}: a callee needs exactly one Out/InOut tensor (its result)", callee.name));
+    detail::trace_error(
+        fmt::format("call of {}: a callee needs exactly one Out/InOut tensor (its result)", callee.name));
   int stores = 0;
   ir::for_each_inst(fn->body, [&](const ir::Inst& in) {
     if (in.op == ir::Op::Store && in.space == ir::MemSpace::Device && in.param == out) ++stores;
   });
   if (stores != 1)
-    detail::trace_error(fmt::format("call of {}: its output '{}' must be stored exactly once, found {} stores", callee.name,
-                                    fn->params[out].name, stores));
+    detail::trace_error(fmt::format("call of {}: its output '{}' must be stored exactly once, found {} stores",
+                                    callee.name, fn->params[out].name, stores));
   ir::Inst in;
   in.op = ir::Op::Call;
   in.type = fn->params[out].elem;
   size_t want = fn->params.size() - 1;
   if (args.size() != want)
-    detail::trace_error(fmt::format("call of {}: {} arguments given, it takes {} (its parameters but '{}')", callee.name,
-                                    args.size(), want, fn->params[out].name));
+    detail::trace_error(fmt::format("call of {}: {} arguments given, it takes {} (its parameters but '{}')",
+                                    callee.name, args.size(), want, fn->params[out].name));
   size_t k = 0;
   for (size_t i = 0; i < fn->params.size(); ++i) {
     if (static_cast<int>(i) == out) continue;
@@ -477,10 +547,11 @@ Val call(const KernelDef& callee, std::initializer_list<CallArg> args, SourceLoc
     ir::CallArg ca;
     if (a.tensor) {
       if (p.kind != ir::ParamKind::Tensor)
-        detail::trace_error(fmt::format("call of {}: parameter '{}' is a constexpr, got a tensor", callee.name, p.name));
+        detail::trace_error(
+            fmt::format("call of {}: parameter '{}' is a constexpr, got a tensor", callee.name, p.name));
       if (a.tensor->elem != p.elem)
-        detail::trace_error(fmt::format("call of {}: tensor for '{}' holds {}, the callee expects {}", callee.name, p.name,
-                                        type_name(a.tensor->elem), type_name(p.elem)));
+        detail::trace_error(fmt::format("call of {}: tensor for '{}' holds {}, the callee expects {}", callee.name,
+                                        p.name, type_name(a.tensor->elem), type_name(p.elem)));
       ca.kind = ir::CallArg::Kind::Tensor;
       ca.param = a.tensor->index;
     } else {

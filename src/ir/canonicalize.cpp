@@ -19,6 +19,7 @@ namespace {
 bool is_anchor(Op op) {
   switch (op) {
     case Op::Store:
+    case Op::StoreVector:
     case Op::LocalDecl:
     case Op::LocalSet:
     case Op::Barrier:

@@ -6,7 +6,9 @@
 namespace mtile::ir {
 namespace {
 
-float rounded(ScalarType t, double v) { return round_to(t, static_cast<float>(v)); }
+float rounded(ScalarType t, double v) {
+  return round_to(t, static_cast<float>(v));
+}
 
 uint32_t float_to_u32(float f) {
   if (std::isnan(f) || f <= 0.0f) return 0;
@@ -27,15 +29,22 @@ Scalar eval_unary(Op op, ScalarType from, ScalarType to, Scalar a) {
   r.u = 0;
   if (op == Op::Cast) {
     if (is_float(from)) {
-      if (is_float(to)) r.f = round_to(to, a.f);
-      else if (to == ScalarType::u32) r.u = float_to_u32(a.f);
-      else if (to == ScalarType::i32) r.i = float_to_i32(a.f);
-      else r.u = a.f != 0.0f;  // bool
+      if (is_float(to))
+        r.f = round_to(to, a.f);
+      else if (to == ScalarType::u32)
+        r.u = float_to_u32(a.f);
+      else if (to == ScalarType::i32)
+        r.i = float_to_i32(a.f);
+      else
+        r.u = a.f != 0.0f;  // bool
     } else {
       double v = from == ScalarType::i32 ? static_cast<double>(a.i) : static_cast<double>(a.u);
-      if (is_float(to)) r.f = rounded(to, v);
-      else if (to == ScalarType::boolean) r.u = a.u != 0;
-      else r.u = a.u;  // u32 <-> i32 keep the bits; bool -> int is 0/1
+      if (is_float(to))
+        r.f = rounded(to, v);
+      else if (to == ScalarType::boolean)
+        r.u = a.u != 0;
+      else
+        r.u = a.u;  // u32 <-> i32 keep the bits; bool -> int is 0/1
     }
     return r;
   }

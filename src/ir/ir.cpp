@@ -1,8 +1,9 @@
 // Op tables and small helpers of the IR.
-#include <cmath>
+#include "mtile/ir.hpp"
+
 #include <fmt/format.h>
 
-#include "mtile/ir.hpp"
+#include <cmath>
 
 namespace mtile::ir {
 
@@ -52,6 +53,9 @@ const char* op_name(Op op) {
     case Op::Fma: return "fma";
     case Op::Load: return "load";
     case Op::Store: return "store";
+    case Op::LoadVector: return "load_vector";
+    case Op::Extract: return "extract";
+    case Op::StoreVector: return "store_vector";
     case Op::LocalDecl: return "local";
     case Op::LocalGet: return "get";
     case Op::LocalSet: return "set";
@@ -72,13 +76,19 @@ const char* op_name(Op op) {
   return "?";
 }
 
-bool is_unary(Op op) { return op >= Op::Neg && op <= Op::Cast; }
-bool is_binary(Op op) { return op >= Op::Add && op <= Op::Ne; }
-bool is_comparison(Op op) { return op >= Op::Lt && op <= Op::Ne; }
+bool is_unary(Op op) {
+  return op >= Op::Neg && op <= Op::Cast;
+}
+bool is_binary(Op op) {
+  return op >= Op::Add && op <= Op::Ne;
+}
+bool is_comparison(Op op) {
+  return op >= Op::Lt && op <= Op::Ne;
+}
 
 bool is_pure(Op op) {
   if (op <= Op::Fma) return true;  // leaves, arithmetic, select, fma
-  return op == Op::Load || op == Op::LocalGet;
+  return op == Op::Load || op == Op::LoadVector || op == Op::Extract || op == Op::LocalGet;
 }
 
 const char* role_name(Role r) {
@@ -90,7 +100,9 @@ const char* role_name(Role r) {
   return "?";
 }
 
-const char* mode_name(Mode m) { return m == Mode::Elementwise ? "elementwise" : "reduction"; }
+const char* mode_name(Mode m) {
+  return m == Mode::Elementwise ? "elementwise" : "reduction";
+}
 
 std::string SourceLoc::str() const {
   if (!file) return "";

@@ -65,6 +65,15 @@ class Printer {
           break;
         case Op::Load: out += fmt::format("%{} = load {}[%{}] : {}", in.result, mem(in), in.args[0], ty); break;
         case Op::Store: out += fmt::format("store {}[%{}], %{} : {}", mem(in), in.args[0], in.args[1], ty); break;
+        case Op::LoadVector:
+          out += fmt::format("%{} = load {}[%{}] x{} : {}", in.result, mem(in), in.args[0], in.lanes, ty);
+          break;
+        case Op::Extract: out += fmt::format("%{} = extract %{}.{} : {}", in.result, in.args[0], in.bits, ty); break;
+        case Op::StoreVector: {
+          std::vector<Id> values(in.args.begin() + (in.args.empty() ? 0 : 1), in.args.end());
+          out += fmt::format("store {}[%{}] x{}, {} : {}", mem(in), in.args[0], in.lanes, ids(values), ty);
+          break;
+        }
         case Op::LocalDecl: out += fmt::format("local %{} : {} = %{}", in.result, ty, in.args[0]); break;
         case Op::LocalGet: out += fmt::format("%{} = get %{} : {}", in.result, in.param, ty); break;
         case Op::LocalSet: out += fmt::format("set %{}, %{}", in.param, in.args[0]); break;
@@ -96,7 +105,8 @@ class Printer {
           break;
         }
         default:
-          out += fmt::format("%{} = {}{}{} : {}", in.result, op_name(in.op), in.args.empty() ? "" : " ", ids(in.args), ty);
+          out +=
+              fmt::format("%{} = {}{}{} : {}", in.result, op_name(in.op), in.args.empty() ? "" : " ", ids(in.args), ty);
           break;
       }
       out += "\n";

@@ -17,8 +17,8 @@ const char* type_name(ScalarType t) {
 }
 
 std::optional<ScalarType> parse_type(std::string_view s) {
-  for (auto t : {ScalarType::u32, ScalarType::i32, ScalarType::f32, ScalarType::f16, ScalarType::bf16,
-                 ScalarType::boolean})
+  for (auto t :
+       {ScalarType::u32, ScalarType::i32, ScalarType::f32, ScalarType::f16, ScalarType::bf16, ScalarType::boolean})
     if (s == type_name(t)) return t;
   return std::nullopt;
 }
@@ -39,18 +39,20 @@ uint16_t f32_to_bf16_bits(float f) {
   return static_cast<uint16_t>((u + rounding) >> 16);
 }
 
-float bf16_bits_to_f32(uint16_t h) { return bits_float(static_cast<uint32_t>(h) << 16); }
+float bf16_bits_to_f32(uint16_t h) {
+  return bits_float(static_cast<uint32_t>(h) << 16);
+}
 
 uint16_t f32_to_f16_bits(float f) {
   uint32_t u = float_bits(f);
   uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
   uint32_t abs = u & 0x7fffffffu;
-  if (abs > 0x7f800000u) return sign | 0x7e00u;           // NaN
-  if (abs >= 0x477ff000u) return sign | 0x7c00u;          // rounds to inf (>= 65520)
-  if (abs < 0x38800000u) {                                // f16 subnormal or zero
+  if (abs > 0x7f800000u) return sign | 0x7e00u;   // NaN
+  if (abs >= 0x477ff000u) return sign | 0x7c00u;  // rounds to inf (>= 65520)
+  if (abs < 0x38800000u) {                        // f16 subnormal or zero
     // Scale into the subnormal grid (2^-24 units) and round half to even.
     float a = bits_float(abs);
-    float scaled = a * 16777216.0f;  // exact: power of two
+    float scaled = a * 16777216.0f;    // exact: power of two
     float r = std::nearbyint(scaled);  // default rounding mode: nearest even
     return sign | static_cast<uint16_t>(r);
   }

@@ -9,12 +9,24 @@
 namespace mtile::ir {
 namespace {
 
-enum class IdKind { Value, Local, Array };
+// A Vector is what LoadVector defines: `lanes` elements that only Extract may read.
+enum class IdKind { Value, Local, Array, Vector };
 struct IdInfo {
   IdKind kind;
   ScalarType type;
   bool visible;
+  int lanes = 1;
 };
+
+const char* kind_name(IdKind k) {
+  switch (k) {
+    case IdKind::Value: return "value";
+    case IdKind::Local: return "local";
+    case IdKind::Array: return "threadgroup array";
+    case IdKind::Vector: return "vector (only extract reads it)";
+  }
+  return "?";
+}
 
 class Verifier {
  public:
@@ -22,7 +34,8 @@ class Verifier {
 
   void run() {
     for (const Param& p : f_.params)
-      if (p.kind == ParamKind::Constexpr && p.elem != ScalarType::u32) fail(nullptr, "constexpr '{}' must be u32", p.name);
+      if (p.kind == ParamKind::Constexpr && p.elem != ScalarType::u32)
+        fail(nullptr, "constexpr '{}' must be u32", p.name);
     block(f_.body);
   }
 
@@ -42,7 +55,7 @@ class Verifier {
     auto it = ids_.find(id);
     if (it == ids_.end()) fail(&in, "uses %{} which is never defined before it", id);
     if (!it->second.visible) fail(&in, "uses %{} outside the block that defines it", id);
-    if (it->second.kind != kind) fail(&in, "%{} is not a {}", id, kind == IdKind::Value ? "value" : kind == IdKind::Local ? "local" : "threadgroup array");
+    if (it->second.kind != kind) fail(&in, "%{} is a {}, not a {}", id, kind_name(it->second.kind), kind_name(kind));
     return it->second;
   }
   ScalarType value(const Inst& in, size_t arg) {
@@ -59,11 +72,13 @@ class Verifier {
   void define(const Inst& in, IdKind kind, std::vector<Id>& scope) {
     if (in.result == kNoId) fail(&in, "defines no id");
     if (in.result >= f_.next_id) fail(&in, "id %{} is not below the function's next_id {}", in.result, f_.next_id);
-    if (!ids_.emplace(in.result, IdInfo{kind, in.type, true}).second) fail(&in, "defines %{} twice", in.result);
+    if (!ids_.emplace(in.result, IdInfo{kind, in.type, true, in.lanes}).second)
+      fail(&in, "defines %{} twice", in.result);
     scope.push_back(in.result);
   }
   const Param& tensor(const Inst& in) {
-    if (in.param < 0 || in.param >= static_cast<int>(f_.params.size())) fail(&in, "refers to parameter #{} which does not exist", in.param);
+    if (in.param < 0 || in.param >= static_cast<int>(f_.params.size()))
+      fail(&in, "refers to parameter #{} which does not exist", in.param);
     const Param& p = f_.params[in.param];
     if (p.kind != ParamKind::Tensor) fail(&in, "parameter '{}' is not a tensor", p.name);
     return p;
@@ -96,16 +111,19 @@ class Verifier {
       arity(in, 2);
       ScalarType a = value(in, 0), c = value(in, 1);
       if (a != c) fail(&in, "operands differ in type: {} and {}", type_name(a), type_name(c));
-      if (is_comparison(op) ? t != ScalarType::boolean : t != a) fail(&in, "result type {} does not fit operands of {}", type_name(t), type_name(a));
+      if (is_comparison(op) ? t != ScalarType::boolean : t != a)
+        fail(&in, "result type {} does not fit operands of {}", type_name(t), type_name(a));
       bool bitwise = op == Op::BitAnd || op == Op::BitOr || op == Op::BitXor;
       if (bitwise && is_float(a)) fail(&in, "bitwise op on {}", type_name(a));
       if ((op == Op::Shl || op == Op::Shr) && !is_integer(a)) fail(&in, "shift on {}", type_name(a));
-      if (!bitwise && !is_comparison(op) && op != Op::Min && op != Op::Max && a == ScalarType::boolean) fail(&in, "arithmetic on bool");
+      if (!bitwise && !is_comparison(op) && op != Op::Min && op != Op::Max && a == ScalarType::boolean)
+        fail(&in, "arithmetic on bool");
     } else {
       switch (op) {
         case Op::Const: arity(in, 0); break;
         case Op::ConstexprRef:
-          if (in.param < 0 || in.param >= static_cast<int>(f_.params.size()) || f_.params[in.param].kind != ParamKind::Constexpr)
+          if (in.param < 0 || in.param >= static_cast<int>(f_.params.size()) ||
+              f_.params[in.param].kind != ParamKind::Constexpr)
             fail(&in, "refers to parameter #{} which is not a constexpr", in.param);
           if (t != ScalarType::u32) fail(&in, "constexpr values are u32");
           break;
@@ -146,7 +164,30 @@ class Verifier {
           if (op == Op::Store) expect(in, 1, elem, "stored value");
           break;
         }
-        case Op::LocalDecl: arity(in, 1); expect(in, 0, t, "initial value"); break;
+        case Op::LoadVector:
+        case Op::StoreVector: {
+          if (in.lanes != 2 && in.lanes != 4 && in.lanes != 8) fail(&in, "{} lanes (2, 4 or 8)", in.lanes);
+          arity(in, op == Op::LoadVector ? 1 : 1 + size_t{in.lanes});
+          expect(in, 0, ScalarType::u32, "index");
+          if (in.space != MemSpace::Device) fail(&in, "vector access to threadgroup memory");
+          const Param& p = tensor(in);
+          if (op == Op::StoreVector && p.role == Role::In) fail(&in, "stores to '{}', an input", p.name);
+          if (t != p.elem) fail(&in, "type {} but the memory holds {}", type_name(t), type_name(p.elem));
+          if (t == ScalarType::boolean) fail(&in, "vector of bool");
+          for (size_t i = 1; i < in.args.size(); ++i) expect(in, i, t, "stored value");
+          break;
+        }
+        case Op::Extract: {
+          arity(in, 1);
+          const IdInfo& v = use(in, in.args[0], IdKind::Vector);
+          if (v.type != t) fail(&in, "type {} but the vector holds {}", type_name(t), type_name(v.type));
+          if (in.bits >= static_cast<uint64_t>(v.lanes)) fail(&in, "lane {} of a {}-lane vector", in.bits, v.lanes);
+          break;
+        }
+        case Op::LocalDecl:
+          arity(in, 1);
+          expect(in, 0, t, "initial value");
+          break;
         case Op::LocalGet:
           if (use(in, in.param, IdKind::Local).type != t) fail(&in, "type differs from the local's");
           break;
@@ -191,7 +232,8 @@ class Verifier {
           for (const CallArg& a : in.call_args) {
             if (a.kind == CallArg::Kind::Value) {
               use(in, a.value, IdKind::Value);
-            } else if (a.param < 0 || a.param >= static_cast<int>(f_.params.size()) || f_.params[a.param].kind != ParamKind::Tensor) {
+            } else if (a.param < 0 || a.param >= static_cast<int>(f_.params.size()) ||
+                       f_.params[a.param].kind != ParamKind::Tensor) {
               fail(&in, "tensor argument #{} is not a tensor parameter", a.param);
             }
           }
@@ -200,10 +242,13 @@ class Verifier {
       }
     }
     if (in.op != Op::If && in.op != Op::For && !in.blocks.empty()) fail(&in, "has nested blocks");
+    if (in.lanes != 1 && in.op != Op::LoadVector && in.op != Op::StoreVector)
+      fail(&in, "lanes {} on a scalar op", in.lanes);
     if (in.op == Op::For) {
       // The induction value is visible in the body only.
       if (in.result == kNoId || in.result >= f_.next_id) fail(&in, "induction id %{} is out of range", in.result);
-      if (!ids_.emplace(in.result, IdInfo{IdKind::Value, ScalarType::u32, true}).second) fail(&in, "defines %{} twice", in.result);
+      if (!ids_.emplace(in.result, IdInfo{IdKind::Value, ScalarType::u32, true}).second)
+        fail(&in, "defines %{} twice", in.result);
       block(in.blocks[0]);
       ids_[in.result].visible = false;
       return;
@@ -211,6 +256,7 @@ class Verifier {
     for (const Block& b : in.blocks) block(b);
     switch (in.op) {
       case Op::Store:
+      case Op::StoreVector:
       case Op::LocalSet:
       case Op::Barrier:
       case Op::If:
@@ -218,6 +264,7 @@ class Verifier {
         break;
       case Op::LocalDecl: define(in, IdKind::Local, scope); break;
       case Op::TgArrayDecl: define(in, IdKind::Array, scope); break;
+      case Op::LoadVector: define(in, IdKind::Vector, scope); break;
       default: define(in, IdKind::Value, scope); break;
     }
   }
@@ -228,6 +275,8 @@ class Verifier {
 
 }  // namespace
 
-void verify(const Function& f) { Verifier(f).run(); }
+void verify(const Function& f) {
+  Verifier(f).run();
+}
 
 }  // namespace mtile::ir

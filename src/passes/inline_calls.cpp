@@ -32,8 +32,10 @@ class Splicer {
     for (size_t i = 0; i < callee.params.size(); ++i) {
       if (static_cast<int>(i) == out_) continue;
       const CallArg& a = call.call_args.at(k++);
-      if (a.kind == CallArg::Kind::Tensor) bindings_[i] = {false, kNoId, a.param};
-      else bindings_[i] = {true, a.value, -1};
+      if (a.kind == CallArg::Kind::Tensor)
+        bindings_[i] = {false, kNoId, a.param};
+      else
+        bindings_[i] = {true, a.value, -1};
     }
   }
 
@@ -56,9 +58,13 @@ class Splicer {
   }
 
   void inst(const Inst& in, Block& dst) {
-    const Param* p = in.space == MemSpace::Device && in.param >= 0 && (in.op == Op::Load || in.op == Op::Store)
-                         ? &callee_.params.at(in.param)
-                         : nullptr;
+    bool vector = in.op == Op::LoadVector || in.op == Op::StoreVector;
+    bool memory = in.op == Op::Load || in.op == Op::Store || vector;
+    const Param* p = in.space == MemSpace::Device && in.param >= 0 && memory ? &callee_.params.at(in.param) : nullptr;
+    // Vector accesses come from vectorize_memory, which runs after this pass; only a tensor
+    // argument (a rename) can stand for them.
+    if (vector && p && (in.param == out_ || bindings_[in.param].is_value))
+      fail(fmt::format("a vector access to '{}', which the call binds to a value or returns", p->name));
     if (in.op == Op::ConstexprRef) {
       const Binding& b = bindings_.at(in.param);
       ids_[in.result] = b.value;  // constexpr arguments are always values
@@ -88,13 +94,17 @@ class Splicer {
     for (Id& a : copy.args) a = map(a);
     if (copy.result != kNoId) copy.result = map(in.result);
     if (p) copy.param = bindings_[in.param].param;
-    if (in.op == Op::LocalGet || in.op == Op::LocalSet || (in.space == MemSpace::Threadgroup && (in.op == Op::Load || in.op == Op::Store)))
+    if (in.op == Op::LocalGet || in.op == Op::LocalSet ||
+        (in.space == MemSpace::Threadgroup && (in.op == Op::Load || in.op == Op::Store)))
       copy.param = map(in.param);
     if (in.op == Op::Call) {
       for (CallArg& a : copy.call_args) {
-        if (a.kind == CallArg::Kind::Value) a.value = map(a.value);
-        else if (bindings_.at(a.param).is_value) fail("a nested call passes a value-bound tensor on as a tensor");
-        else a.param = bindings_[a.param].param;
+        if (a.kind == CallArg::Kind::Value)
+          a.value = map(a.value);
+        else if (bindings_.at(a.param).is_value)
+          fail("a nested call passes a value-bound tensor on as a tensor");
+        else
+          a.param = bindings_[a.param].param;
       }
     }
     for (size_t i = 0; i < in.blocks.size(); ++i) {

@@ -16,6 +16,7 @@ const Step kSteps[] = {
     {"lower_threadgroup_reductions",
      [](const ir::Function& f, const PipelineOptions&) { return lower_threadgroup_reductions(f); }},
     {"fold_constants", [](const ir::Function& f, const PipelineOptions&) { return fold_constants(f); }},
+    {"vectorize_memory", [](const ir::Function& f, const PipelineOptions&) { return vectorize_memory(f); }},
     {"eliminate_dead_code", [](const ir::Function& f, const PipelineOptions&) { return eliminate_dead_code(f); }},
 };
 

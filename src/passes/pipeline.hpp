@@ -23,6 +23,7 @@ ir::Function inline_calls(const ir::Function& f);
 ir::Function specialize_constexprs(const ir::Function& f, const std::map<std::string, uint32_t>& values);
 ir::Function lower_threadgroup_reductions(const ir::Function& f);
 ir::Function fold_constants(const ir::Function& f);
+ir::Function vectorize_memory(const ir::Function& f);
 ir::Function eliminate_dead_code(const ir::Function& f);
 
 // Names of the passes in order, for `mtile inspect --pass`.

@@ -13,8 +13,8 @@ ir::Function specialize_constexprs(const ir::Function& f, const std::map<std::st
       std::string have;
       for (const ir::Param& p : f.params)
         if (p.kind == ir::ParamKind::Constexpr) have += (have.empty() ? "" : ", ") + p.name;
-      throw Error(fmt::format("kernel {}: no constexpr parameter '{}' to set to {} (constexprs: {})", f.name, name, value,
-                              have.empty() ? "none" : have));
+      throw Error(fmt::format("kernel {}: no constexpr parameter '{}' to set to {} (constexprs: {})", f.name, name,
+                              value, have.empty() ? "none" : have));
     }
   }
   ir::Function g = f;

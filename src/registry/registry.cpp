@@ -1,9 +1,9 @@
 // Registry lookups, shape text, and the contract check every launch goes through.
+#include "mtile/registry.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
-
-#include "mtile/registry.hpp"
 
 namespace mtile {
 
@@ -23,7 +23,8 @@ Shape parse_shape(const std::string& text) {
     if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
       throw Error(fmt::format("bad shape '{}': expected NAME=VALUE[,NAME=VALUE...], e.g. rows=64,n=4096", text));
     std::string name = item.substr(0, eq), value = item.substr(eq + 1);
-    if (value.find_first_not_of("0123456789") != std::string::npos || value.size() > 10 || std::stoull(value) > 0xffffffffull)
+    if (value.find_first_not_of("0123456789") != std::string::npos || value.size() > 10 ||
+        std::stoull(value) > 0xffffffffull)
       throw Error(fmt::format("bad shape '{}': '{}' is not a u32 number", text, value));
     s[name] = static_cast<uint32_t>(std::stoull(value));
     if (comma == std::string::npos) break;

@@ -5,7 +5,6 @@
 
 namespace mtile {
 
-
 std::unique_ptr<Backend> make_cpu_backend();
 #ifdef MTILE_WITH_CUDA_BACKEND
 namespace cuda {

@@ -17,9 +17,12 @@ std::vector<uint8_t> encode(ScalarType t, const std::vector<double>& v) {
   std::vector<uint8_t> bytes(v.size() * storage_bytes(t));
   for (size_t i = 0; i < v.size(); ++i) {
     ir::Scalar s;
-    if (t == ScalarType::u32) s.u = static_cast<uint32_t>(v[i]);
-    else if (t == ScalarType::i32) s.i = static_cast<int32_t>(v[i]);
-    else s.f = static_cast<float>(v[i]);
+    if (t == ScalarType::u32)
+      s.u = static_cast<uint32_t>(v[i]);
+    else if (t == ScalarType::i32)
+      s.i = static_cast<int32_t>(v[i]);
+    else
+      s.f = static_cast<float>(v[i]);
     ir::store_element(t, bytes.data(), i, s);
   }
   return bytes;
@@ -142,8 +145,8 @@ CheckResult run_and_check(Backend& backend, const KernelSpec& k, ScalarType dtyp
       o.max_abs = std::max(o.max_abs, std::fabs(got - want));
     }
     o.rel_l2 = ref2 > 0 ? std::sqrt(diff2 / ref2) : std::sqrt(diff2);
-    res.passed &= o.unwritten == 0 && o.non_finite == 0 && o.rel_l2 <= res.tolerance.rel_l2 &&
-                  o.max_abs <= res.tolerance.max_abs;
+    res.passed &=
+        o.unwritten == 0 && o.non_finite == 0 && o.rel_l2 <= res.tolerance.rel_l2 && o.max_abs <= res.tolerance.max_abs;
     res.outputs.push_back(o);
   }
   return res;

@@ -56,7 +56,8 @@ std::shared_ptr<const ir::Function> lowered_kernel(const KernelSpec& k, ScalarTy
   if (!k.has_dtype(dtype)) {
     std::vector<std::string> have;
     for (ScalarType t : k.def.dtypes) have.push_back(type_name(t));
-    throw Error(fmt::format("kernel {}: no {} variant (dtypes: {})", k.name(), type_name(dtype), fmt::join(have, ", ")));
+    throw Error(
+        fmt::format("kernel {}: no {} variant (dtypes: {})", k.name(), type_name(dtype), fmt::join(have, ", ")));
   }
   std::string key = fmt::format("{}<{}>", k.name(), type_name(dtype));
   for (const auto& [n, v] : bake) key += fmt::format(",{}={}", n, v);
@@ -80,7 +81,7 @@ struct PlanKey {
   const KernelSpec* kernel;
   ScalarType dtype;
   bool bake;
-  std::vector<uint32_t> shape;     // values in the spec's dims order
+  std::vector<uint32_t> shape;       // values in the spec's dims order
   std::array<uint32_t, 4> geometry;  // override, or zeros
   bool operator<(const PlanKey& o) const {
     return std::tie(backend, kernel, dtype, bake, shape, geometry) <
@@ -98,7 +99,8 @@ struct Plan {
 
 std::map<PlanKey, std::shared_ptr<const Plan>> g_plans;
 
-PlanKey plan_key(const Backend& b, const KernelSpec& k, ScalarType dtype, const Shape& shape, const LaunchOptions& opts) {
+PlanKey plan_key(const Backend& b, const KernelSpec& k, ScalarType dtype, const Shape& shape,
+                 const LaunchOptions& opts) {
   PlanKey key{b.instance(), &k, dtype, opts.bake_constexprs, {}, {0, 0, 0, 0}};
   if (shape.size() != k.dims.size()) validate_shape(k, shape);  // throws the precise message
   for (const std::string& d : k.dims) {
@@ -106,7 +108,8 @@ PlanKey plan_key(const Backend& b, const KernelSpec& k, ScalarType dtype, const 
     if (it == shape.end()) validate_shape(k, shape);
     key.shape.push_back(it->second);
   }
-  if (opts.geometry) key.geometry = {opts.geometry->grid[0], opts.geometry->grid[1], opts.geometry->grid[2], opts.geometry->tpg};
+  if (opts.geometry)
+    key.geometry = {opts.geometry->grid[0], opts.geometry->grid[1], opts.geometry->grid[2], opts.geometry->tpg};
   return key;
 }
 
@@ -121,8 +124,10 @@ std::shared_ptr<const Plan> make_plan(Backend& backend, const KernelSpec& k, Sca
   plan->fn = lowered_kernel(k, dtype, opts.bake_constexprs ? values : std::map<std::string, uint32_t>{});
   const ir::Function& fn = *plan->fn;
   if (uses_simdgroups(fn) && g.tpg % 32 != 0)
-    throw Error(fmt::format("kernel {}: contract violated: tpg % 32 == 0 (tpg = {}): it uses simdgroup operations, "
-                            "which need whole simdgroups of 32. Nothing was launched.", k.name(), g.tpg));
+    throw Error(
+        fmt::format("kernel {}: contract violated: tpg % 32 == 0 (tpg = {}): it uses simdgroup operations, "
+                    "which need whole simdgroups of 32. Nothing was launched.",
+                    k.name(), g.tpg));
   plan->constexprs.assign(fn.params.size(), 0);
   plan->elements.assign(fn.params.size(), 0);
   for (size_t i = 0; i < fn.params.size(); ++i) {
@@ -158,6 +163,10 @@ void check_buffers(const Backend& backend, const KernelSpec& k, const Plan& plan
     if (b->elem != p.elem)
       throw Error(fmt::format("kernel {}: buffer for '{}' holds {}, the kernel expects {}", k.name(), p.name,
                               type_name(b->elem), type_name(p.elem)));
+    // Vector accesses (vectorize_memory) rely on it; every backend's allocator gives it.
+    if (b->handle % 16 != 0)
+      throw Error(fmt::format("kernel {}: buffer for '{}' is not 16-byte aligned (address 0x{:x})", k.name(), p.name,
+                              b->handle));
     if (b->count < plan.elements[i])
       throw Error(fmt::format("kernel {}: buffer for '{}' has {} elements, shape {} needs {}", k.name(), p.name,
                               b->count, shape_text(shape), plan.elements[i]));

@@ -23,7 +23,9 @@ std::vector<Case> all_cases() {
   return cases;
 }
 
-void PrintTo(const Case& c, std::ostream* os) { *os << c.kernel << "<" << type_name(c.dtype) << "> " << shape_text(c.shape); }
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.kernel << "<" << type_name(c.dtype) << "> " << shape_text(c.shape);
+}
 
 class KernelCase : public ::testing::TestWithParam<Case> {};
 

@@ -16,26 +16,42 @@ std::string trace_error(KernelDef def) {
   return "no error";
 }
 
-void mixed_types(In<f32> x, Out<f32> y) { store(y[tid()], load(x[tid()]) + tid()); }
+void mixed_types(In<f32> x, Out<f32> y) {
+  store(y[tid()], load(x[tid()]) + tid());
+}
 void store_to_input(In<f32> x, Out<f32> y) {
   store(x[tid()], load(x[tid()]));
   store(y[tid()], lit(0.0f));
 }
-void store_wrong_type(In<f32> x, Out<f16> y) { store(y[tid()], load(x[tid()])); }
+void store_wrong_type(In<f32> x, Out<f16> y) {
+  store(y[tid()], load(x[tid()]));
+}
 void escaped_value(In<f32> x, Out<f32> y) {
   Val inner;
   if_(tid() < 4u, [&] { inner = load(x[tid()]); });
   store(y[tid()], inner);
 }
-void float_literal_on_u32(In<f32> x, Out<f32> y) { store(y[tid() * 1.5f], load(x[tid()])); }
-void float_index(In<f32> x, Out<f32> y) { store(y[load(x[0u])], lit(1.0f)); }
+void float_literal_on_u32(In<f32> x, Out<f32> y) {
+  store(y[tid() * 1.5f], load(x[tid()]));
+}
+void float_index(In<f32> x, Out<f32> y) {
+  store(y[load(x[0u])], lit(1.0f));
+}
 void non_bool_if(In<f32> x, Out<f32> y) {
   if_(tid(), [&] { store(y[tid()], load(x[tid()])); });
 }
-void callee(In<f32> v, Out<f32> r, Constexpr n) { store(r[0u], load(v[0u]) * n.cast<f32>()); }
-KernelDef callee_def() { return define_kernel("callee", ir::Mode::Reduction, {"v", "r", "n"}, &callee); }
-void bad_call(In<f32> x, Out<f32> y) { store(y[tid()], call(callee_def(), {load(x[tid()])})); }
-void call_wrong_type(In<f32> x, Out<f32> y) { store(y[tid()], call(callee_def(), {tid(), 4u}) + load(x[0u])); }
+void callee(In<f32> v, Out<f32> r, Constexpr n) {
+  store(r[0u], load(v[0u]) * n.cast<f32>());
+}
+KernelDef callee_def() {
+  return define_kernel("callee", ir::Mode::Reduction, {"v", "r", "n"}, &callee);
+}
+void bad_call(In<f32> x, Out<f32> y) {
+  store(y[tid()], call(callee_def(), {load(x[tid()])}));
+}
+void call_wrong_type(In<f32> x, Out<f32> y) {
+  store(y[tid()], call(callee_def(), {tid(), 4u}) + load(x[0u]));
+}
 
 }  // namespace
 

@@ -18,20 +18,26 @@ void leaf(In<f32> v, In<f32> table, Out<f32> r, Constexpr n) {
   for_(0u, n, 1u, [&](Val i) { sum += load(table[i]); });
   store(r[program_id(0)], a * n.cast<f32>() + sum);
 }
-KernelDef leaf_def() { return define_kernel("leaf", ir::Mode::Reduction, {"v", "table", "r", "n"}, &leaf); }
+KernelDef leaf_def() {
+  return define_kernel("leaf", ir::Mode::Reduction, {"v", "table", "r", "n"}, &leaf);
+}
 
 // Nested: calls leaf with 2 * v, then adds 1.
 void middle(In<f32> v, In<f32> table, Out<f32> r, Constexpr n) {
   Val twice = load(v[0u]) * 2.0f;
   store(r[0u], call(leaf_def(), {twice, table, n}) + 1.0f);
 }
-KernelDef middle_def() { return define_kernel("middle", ir::Mode::Reduction, {"v", "table", "r", "n"}, &middle); }
+KernelDef middle_def() {
+  return define_kernel("middle", ir::Mode::Reduction, {"v", "table", "r", "n"}, &middle);
+}
 
 void top(In<f32> x, In<f32> tab, Out<f32> y, Constexpr m) {
   Val i = tid();
   store(y[i], call(middle_def(), {load(x[i]), tab, m}));
 }
-KernelDef top_def() { return define_kernel("top", ir::Mode::Reduction, {"x", "tab", "y", "m"}, &top); }
+KernelDef top_def() {
+  return define_kernel("top", ir::Mode::Reduction, {"x", "tab", "y", "m"}, &top);
+}
 
 }  // namespace
 

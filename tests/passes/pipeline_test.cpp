@@ -22,21 +22,22 @@ void reduce_all(In<f32> x, Out<f32> s, Out<f32> mx, Out<f32> mn) {
 void constant_branch(In<f32> x, Out<f32> y, Constexpr n) {
   Val dead = load(x[0u]) * 3.0f;  // never used: removed
   (void)dead;
-  if_(n > 4u, [&] { store(y[tid()], load(x[tid()]) + 1.0f); }, [&] { store(y[tid()], lit(0.0f)); });
+  if_(
+      n > 4u, [&] { store(y[tid()], load(x[tid()]) + 1.0f); }, [&] { store(y[tid()], lit(0.0f)); });
 }
 
 }  // namespace
 
 TEST(Pipeline, ListsPassesInOrder) {
   auto names = passes::pipeline_pass_names();
-  ASSERT_EQ(names.size(), 5u);
+  ASSERT_EQ(names.size(), 6u);
   EXPECT_EQ(names.front(), "inline_calls");
   EXPECT_EQ(names.back(), "eliminate_dead_code");
 }
 
 TEST(Pipeline, LowersThreadgroupReductionsToSimdAndSharedMemory) {
-  ir::Function f = define_kernel("reduce_all", ir::Mode::Reduction, {"x", "s", "mx", "mn"}, &reduce_all)
-                       .trace(ScalarType::f32);
+  ir::Function f =
+      define_kernel("reduce_all", ir::Mode::Reduction, {"x", "s", "mx", "mn"}, &reduce_all).trace(ScalarType::f32);
   ir::Function g = passes::run_pipeline(f);
   std::string text = ir::print(g);
   EXPECT_FALSE(contains(text, "threadgroup_reduce")) << text;
@@ -69,9 +70,9 @@ TEST(Pipeline, BakedConstexprFoldsBranchesAndDeadCodeGoes) {
   passes::PipelineOptions opts;
   opts.bake = {{"n", 8}};
   std::string text = ir::print(passes::run_pipeline(def.trace(ScalarType::f32), opts));
-  EXPECT_FALSE(contains(text, "if ")) << text;        // n > 4 folded to true: the if is gone
-  EXPECT_FALSE(contains(text, "const 3 ")) << text;   // the unused load * 3 is gone
-  EXPECT_TRUE(contains(text, "load x[%")) << text;  // the live load stays
+  EXPECT_FALSE(contains(text, "if ")) << text;       // n > 4 folded to true: the if is gone
+  EXPECT_FALSE(contains(text, "const 3 ")) << text;  // the unused load * 3 is gone
+  EXPECT_TRUE(contains(text, "load x[%")) << text;   // the live load stays
   EXPECT_FALSE(contains(text, "constexpr n")) << text;
   std::string passed = ir::print(passes::run_pipeline(def.trace(ScalarType::f32)));
   EXPECT_TRUE(contains(passed, "constexpr n")) << passed;  // not baked: a launch argument
@@ -84,7 +85,7 @@ TEST(Pipeline, AfterEachSeesEveryStep) {
   passes::PipelineOptions opts;
   opts.after_each = [&](const std::string& pass, const ir::Function&) { seen.push_back(pass); };
   passes::run_pipeline(def.trace(ScalarType::f32), opts);
-  ASSERT_EQ(seen.size(), 6u);
+  ASSERT_EQ(seen.size(), 7u);
   EXPECT_EQ(seen[0], "trace");
   EXPECT_EQ(seen[1], "inline_calls");
 }

@@ -72,15 +72,16 @@ Action add_inspect(CLI::App& app) {
     opts.after_each = [&](const std::string& pass, const ir::Function& f) {
       if (o->pass != "all" && o->pass != pass) return;
       if (o->stats) {
-        size_t insts = 0, loads = 0, stores = 0, barriers = 0;
+        size_t insts = 0, loads = 0, stores = 0, wide = 0, barriers = 0;
         ir::for_each_inst(f.body, [&](const ir::Inst& in) {
           ++insts;
-          loads += in.op == ir::Op::Load;
-          stores += in.op == ir::Op::Store;
+          loads += in.op == ir::Op::Load || in.op == ir::Op::LoadVector;
+          stores += in.op == ir::Op::Store || in.op == ir::Op::StoreVector;
+          wide += in.op == ir::Op::LoadVector || in.op == ir::Op::StoreVector;
           barriers += in.op == ir::Op::Barrier;
         });
-        fmt::print("{:<30} {:>5} instructions {:>4} loads {:>4} stores {:>3} barriers  hash {:016x}\n", pass, insts,
-                   loads, stores, barriers, ir::structural_hash(f));
+        fmt::print("{:<30} {:>5} instructions {:>4} loads {:>4} stores ({} vector) {:>3} barriers  hash {:016x}\n",
+                   pass, insts, loads, stores, wide, barriers, ir::structural_hash(f));
       } else {
         fmt::print("// ---- after {} ----\n{}\n", pass, ir::print(f));
       }

@@ -26,7 +26,8 @@ Action add_list(CLI::App& app) {
                        {"preconditions", rules},
                        {"summary", k.summary}});
       } else {
-        fmt::print("{:<24} {:<12} {:<16} {}\n", k.name(), k.family, fmt::format("{}", fmt::join(dtypes, ",")), k.summary);
+        fmt::print("{:<24} {:<12} {:<16} {}\n", k.name(), k.family, fmt::format("{}", fmt::join(dtypes, ",")),
+                   k.summary);
         fmt::print("{:<24} dims {}; {}; requires {}\n", "", fmt::join(k.dims, ","), k.dispatch_rule,
                    rules.empty() ? "nothing more" : fmt::format("{}", fmt::join(rules, ", ")));
       }

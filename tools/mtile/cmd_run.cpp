@@ -10,7 +10,10 @@ namespace mtile::cli {
 nlohmann::json result_json(const CheckResult& r, const std::string& device) {
   nlohmann::json outs = nlohmann::json::array();
   for (const OutputCheck& o : r.outputs)
-    outs.push_back({{"param", o.param}, {"rel_l2", o.rel_l2}, {"max_abs", o.max_abs}, {"unwritten", o.unwritten},
+    outs.push_back({{"param", o.param},
+                    {"rel_l2", o.rel_l2},
+                    {"max_abs", o.max_abs},
+                    {"unwritten", o.unwritten},
                     {"non_finite", o.non_finite}});
   return {{"kernel", r.kernel},
           {"dtype", type_name(r.dtype)},
@@ -68,8 +71,8 @@ Action add_run(CLI::App& app) {
     }
     fmt::print("kernel    {}<{}>  ({})\n", r.kernel, type_name(t), k.summary);
     fmt::print("backend   {}  ({})\n", r.backend, backend->device_name());
-    fmt::print("shape     {}  grid {}x{}x{}, tpg {}  ({})\n", shape_text(shape), g.grid[0], g.grid[1], g.grid[2],
-               g.tpg, k.dispatch_rule);
+    fmt::print("shape     {}  grid {}x{}x{}, tpg {}  ({})\n", shape_text(shape), g.grid[0], g.grid[1], g.grid[2], g.tpg,
+               k.dispatch_rule);
     for (const OutputCheck& oc : r.outputs) {
       fmt::print("check     {}: rel_l2 {:.3e} (tol {:.0e}), max_abs {:.3e} (tol {:.0e})", oc.param, oc.rel_l2,
                  r.tolerance.rel_l2, oc.max_abs, r.tolerance.max_abs);

@@ -10,7 +10,8 @@ ScalarType parse_dtype_option(const std::string& text, const KernelSpec& k) {
   if (text.empty()) return k.def.dtypes.at(0);
   auto t = parse_type(text);
   if (!t || !k.has_dtype(*t))
-    throw Error(fmt::format("kernel {}: --dtype {} is not one of its dtypes ({})", k.name(), text, fmt::join(have, ", ")));
+    throw Error(
+        fmt::format("kernel {}: --dtype {} is not one of its dtypes ({})", k.name(), text, fmt::join(have, ", ")));
   return *t;
 }
 

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <cstring>
+#include <new>
 #include <thread>
 
 #include "backends/cpu/engine.hpp"
@@ -9,6 +10,8 @@
 
 namespace mtile {
 namespace {
+
+constexpr std::align_val_t kAlign{16};
 
 class CpuExecutable : public Executable {
  public:
@@ -24,11 +27,12 @@ class CpuBackend : public Backend {
   }
   Buffer alloc(ScalarType elem, uint64_t count) override {
     Buffer b{elem, count, 0, this};
-    b.handle = reinterpret_cast<uint64_t>(new uint8_t[std::max<uint64_t>(b.bytes(), 1)]);
+    // 16-byte aligned, as the IR promises (vector accesses rely on it).
+    b.handle = reinterpret_cast<uint64_t>(new (kAlign) uint8_t[std::max<uint64_t>(b.bytes(), 1)]);
     return b;
   }
   void release(Buffer& b) override {
-    delete[] reinterpret_cast<uint8_t*>(b.handle);
+    ::operator delete[](reinterpret_cast<uint8_t*>(b.handle), kAlign);
     b.handle = 0;
   }
   void upload(Buffer& dst, const void* host) override { std::memcpy(ptr(dst), host, dst.bytes()); }
@@ -50,6 +54,8 @@ class CpuBackend : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+std::unique_ptr<Backend> make_cpu_backend() {
+  return std::make_unique<CpuBackend>();
+}
 
 }  // namespace mtile

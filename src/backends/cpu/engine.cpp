@@ -23,7 +23,11 @@ class Threadgroup {
  public:
   Threadgroup(const Function& f, const Geometry& g, const std::vector<TensorView>& tensors,
               const std::vector<uint32_t>& constexprs)
-      : f_(f), g_(g), tensors_(tensors), constexprs_(constexprs), n_(g.tpg),
+      : f_(f),
+        g_(g),
+        tensors_(tensors),
+        constexprs_(constexprs),
+        n_(g.tpg),
         regs_(static_cast<size_t>(f.next_id) * g.tpg) {}
 
   void run(uint64_t linear) {
@@ -83,6 +87,14 @@ class Threadgroup {
       }
       case Op::Load: load(in, m, r); return;
       case Op::Store: store(in, m); return;
+      case Op::LoadVector: load_vector(in, m); return;
+      case Op::StoreVector: store_vector(in, m); return;
+      case Op::Extract: {
+        const VectorReg& v = vectors_.at(in.args[0]);
+        const uint32_t lane = static_cast<uint32_t>(in.bits), lanes = v.lanes;
+        each(m, [&](uint32_t t) { r[t] = v.values[t * lanes + lane]; });
+        return;
+      }
       case Op::LocalDecl: {
         Scalar* a = arg(0);
         each(m, [&](uint32_t t) { r[t] = a[t]; });
@@ -108,8 +120,10 @@ class Threadgroup {
         uint32_t active = static_cast<uint32_t>(std::count(m.begin(), m.end(), 1));
         if (active != n_) {
           uint32_t missing = static_cast<uint32_t>(std::find(m.begin(), m.end(), 0) - m.begin());
-          fault(in, missing, fmt::format("barrier reached by {} of {} threads: a barrier must be reached by every thread "
-                                         "of the threadgroup (it is inside divergent control flow)", active, n_));
+          fault(in, missing,
+                fmt::format("barrier reached by {} of {} threads: a barrier must be reached by every thread "
+                            "of the threadgroup (it is inside divergent control flow)",
+                            active, n_));
         }
         return;
       }
@@ -189,7 +203,8 @@ class Threadgroup {
     const uint64_t c = count;
     Scalar* idx = reg(in.args[0]);
     each(m, [&](uint32_t t) {
-      if (idx[t].u >= c) fault(in, t, fmt::format("load of {} at index {} is out of bounds ({} elements)", name, idx[t].u, c));
+      if (idx[t].u >= c)
+        fault(in, t, fmt::format("load of {} at index {} is out of bounds ({} elements)", name, idx[t].u, c));
       r[t] = load_element(in.type, b, idx[t].u);
     });
   }
@@ -201,8 +216,50 @@ class Threadgroup {
     const uint64_t c = count;
     Scalar *idx = reg(in.args[0]), *v = reg(in.args[1]);
     each(m, [&](uint32_t t) {
-      if (idx[t].u >= c) fault(in, t, fmt::format("store to {} at index {} is out of bounds ({} elements)", name, idx[t].u, c));
+      if (idx[t].u >= c)
+        fault(in, t, fmt::format("store to {} at index {} is out of bounds ({} elements)", name, idx[t].u, c));
       store_element(in.type, b, idx[t].u, v[t]);
+    });
+  }
+
+  // A vector access's range: in bounds and aligned to its lanes (docs/IR.md), else a fault.
+  void check_vector(const Inst& in, uint32_t t, uint32_t index, uint64_t count, const std::string& name) const {
+    const char* what = in.op == Op::LoadVector ? "vector load of" : "vector store to";
+    if (index % in.lanes != 0)
+      fault(
+          in, t,
+          fmt::format("{} {} at index {} is not a multiple of its {} lanes (misaligned)", what, name, index, in.lanes));
+    if (uint64_t{index} + in.lanes > count)
+      fault(in, t,
+            fmt::format("{} {} at indices {}..{} is out of bounds ({} elements)", what, name, index,
+                        uint64_t{index} + in.lanes - 1, count));
+  }
+
+  void load_vector(const Inst& in, const Mask& m) {
+    std::string name;
+    const auto [base, count] = target(in, &name);
+    void* const b = base;
+    const uint64_t c = count;
+    const uint32_t lanes = in.lanes;
+    VectorReg& v = vectors_[in.result];
+    v.lanes = lanes;
+    v.values.resize(size_t{n_} * lanes);
+    Scalar* idx = reg(in.args[0]);
+    each(m, [&](uint32_t t) {
+      check_vector(in, t, idx[t].u, c, name);
+      for (uint32_t l = 0; l < lanes; ++l) v.values[t * lanes + l] = load_element(in.type, b, idx[t].u + l);
+    });
+  }
+
+  void store_vector(const Inst& in, const Mask& m) {
+    std::string name;
+    const auto [base, count] = target(in, &name);
+    void* const b = base;
+    const uint64_t c = count;
+    Scalar* idx = reg(in.args[0]);
+    each(m, [&](uint32_t t) {
+      check_vector(in, t, idx[t].u, c, name);
+      for (uint32_t l = 0; l < in.lanes; ++l) store_element(in.type, b, idx[t].u + l, reg(in.args[1 + l])[t]);
     });
   }
 
@@ -215,8 +272,9 @@ class Threadgroup {
       for (uint32_t l = 0; l < kSimdWidth && base + l < n_; ++l) active += m[base + l];
       if (active == 0) continue;
       if (active != kSimdWidth)
-        fault(in, base, fmt::format("{} in simdgroup {} with {} of 32 lanes taking part: every lane must take part",
-                                    op_name(in.op), base / kSimdWidth, active));
+        fault(in, base,
+              fmt::format("{} in simdgroup {} with {} of 32 lanes taking part: every lane must take part",
+                          op_name(in.op), base / kSimdWidth, active));
       for (uint32_t l = 0; l < kSimdWidth; ++l) cur[l] = v[base + l];
       if (in.op == Op::ShuffleXor || in.op == Op::ShuffleDown) {
         for (uint32_t l = 0; l < kSimdWidth; ++l) {
@@ -268,6 +326,12 @@ class Threadgroup {
   uint32_t group_[3] = {0, 0, 0};
   std::vector<Scalar> regs_;
   std::unordered_map<Id, std::vector<uint8_t>> arrays_;
+  // LoadVector results: `lanes` values per thread, thread t's at [t * lanes, (t + 1) * lanes).
+  struct VectorReg {
+    uint32_t lanes = 1;
+    std::vector<Scalar> values;
+  };
+  std::unordered_map<Id, VectorReg> vectors_;
   std::vector<ScalarType> types_;
 };
 

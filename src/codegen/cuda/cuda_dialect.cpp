@@ -83,6 +83,12 @@ const Dialect& cuda_dialect() {
       .simd_reduce = "mt_simd_{1}_{2}({0})",
       .simd_reduce_rounds_each_step = true,
       .tg_array = "__shared__ {0} {1}[{2}];",
+      // 8- and 16-byte accesses need that alignment: vectorize_memory proves the index is a
+      // multiple of the lanes, and tensors are 16-byte aligned (docs/IR.md).
+      .vector_stem = {"uint", "int", "float", "uint", "uint", ""},
+      .vector_load = "*reinterpret_cast<const {0}*>({1})",
+      .vector_store = "*reinterpret_cast<{0}*>({1}) = {2}",
+      .vector_make = "make_{0}({1})",
       .head = cuda_head,
   };
   return d;

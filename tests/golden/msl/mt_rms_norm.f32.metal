@@ -112,26 +112,24 @@ kernel void mt_rms_norm_f32(
   float v54 = precise::rsqrt(v53);
   if (v13) {
     float v55 = v17 * v54;
-    float v56 = w[v6];
-    float v57 = v55 * v56;
-    out[v7] = v57;
-    uint v59 = v7 + 1u;
-    float v60 = v21 * v54;
-    uint v62 = v6 + 1u;
-    float v63 = w[v62];
-    float v64 = v60 * v63;
-    out[v59] = v64;
-    uint v66 = v7 + 2u;
-    float v67 = v26 * v54;
-    uint v69 = v6 + 2u;
-    float v70 = w[v69];
-    float v71 = v67 * v70;
-    out[v66] = v71;
-    uint v73 = v7 + 3u;
-    float v74 = v31 * v54;
-    uint v76 = v6 + 3u;
-    float v77 = w[v76];
-    float v78 = v74 * v77;
-    out[v73] = v78;
+    float v56[4] = {w[v6], w[v6 + 1u], w[v6 + 2u], w[v6 + 3u]};
+    float v57 = v56[0];
+    float v58 = v55 * v57;
+    out[v7] = v58;
+    uint v60 = v7 + 1u;
+    float v61 = v21 * v54;
+    float v62 = v56[1];
+    float v63 = v61 * v62;
+    out[v60] = v63;
+    uint v65 = v7 + 2u;
+    float v66 = v26 * v54;
+    float v67 = v56[2];
+    float v68 = v66 * v67;
+    out[v65] = v68;
+    uint v70 = v7 + 3u;
+    float v71 = v31 * v54;
+    float v72 = v56[3];
+    float v73 = v71 * v72;
+    out[v70] = v73;
   }
 }

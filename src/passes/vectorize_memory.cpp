@@ -1,0 +1,284 @@
+// vectorize_memory: turns runs of scalar device loads (stores) of consecutive elements into one
+// LoadVector (StoreVector) of 2, 4 or 8 lanes, at most 16 bytes, so a GPU moves them in one
+// access instead of one per element.
+//
+// A group is the accesses of one block to one tensor at B, B+1, ..., B+(L-1), where "B+k" is
+// `add %B, const k` (either operand order) and B itself is k = 0. It is formed only when:
+//  - B is provably a multiple of L (the divisibility analysis below), so the vector access is
+//    aligned: tensors are 16-byte aligned and L * element size divides 16;
+//  - nothing between the first and the last access of the group (nested blocks included) could
+//    observe the change of order: for loads no store to the tensor; for stores no load and no
+//    other store of the tensor; and no barrier for either.
+// Loads: a LoadVector goes where the first load was (B is defined before it, since every load's
+// index is B or is computed from B) and each load becomes an Extract that keeps its id, so no
+// use needs rewriting. Stores: one StoreVector where the last store was, when every stored value
+// exists. Indices that are not provably aligned (e.g. `row * n` with n a launch argument) leave
+// the code as it was.
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+
+#include "passes/pipeline.hpp"
+
+namespace mtile::passes {
+namespace {
+
+using namespace ir;
+
+constexpr uint32_t kMaxFactor = 16;  // the widest access: 16 bytes, at most 8 lanes
+constexpr uint32_t kMaxBytes = 16;
+
+// What the analysis needs of a value's definition (copied: the pass moves instructions around).
+struct Def {
+  Op op;
+  ScalarType type;
+  std::vector<Id> args;
+  uint64_t bits;
+};
+
+// The largest power of two, capped at kMaxFactor, that provably divides a u32 value. Arithmetic
+// wraps modulo 2^32, which keeps divisibility by any power of two up to 2^32.
+class Divisibility {
+ public:
+  explicit Divisibility(const Function& f) {
+    for_each_inst(f.body, [&](const Inst& in) {
+      if (in.result != kNoId) def_[in.result] = Def{in.op, in.type, in.args, in.bits};
+    });
+  }
+
+  uint32_t factor(Id id) {
+    if (auto it = memo_.find(id); it != memo_.end()) return it->second;
+    uint32_t f = compute(id);
+    memo_[id] = f;
+    return f;
+  }
+
+  const Def* def(Id id) const {
+    auto it = def_.find(id);
+    return it == def_.end() ? nullptr : &it->second;
+  }
+
+  const Def* constant(Id id) const {
+    const Def* d = def(id);
+    return d && d->op == Op::Const && d->type == ScalarType::u32 ? d : nullptr;
+  }
+
+ private:
+  static uint32_t of_constant(uint32_t c) { return c == 0 ? kMaxFactor : std::min(kMaxFactor, c & (~c + 1)); }
+
+  uint32_t compute(Id id) {
+    const Def* in = def(id);
+    if (!in || in->type != ScalarType::u32) return 1;
+    switch (in->op) {
+      case Op::Const: return of_constant(static_cast<uint32_t>(in->bits));
+      case Op::Mul: return std::min(kMaxFactor, factor(in->args[0]) * factor(in->args[1]));
+      case Op::Add:
+      case Op::Sub: return std::min(factor(in->args[0]), factor(in->args[1]));
+      case Op::Select: return std::min(factor(in->args[1]), factor(in->args[2]));
+      // The induction value: start + j * step.
+      case Op::For: return std::min(factor(in->args[0]), factor(in->args[2]));
+      // Low bits that are zero in either operand are zero in the result (a mask like ~3u).
+      case Op::BitAnd: return std::max(factor(in->args[0]), factor(in->args[1]));
+      case Op::Shl: {
+        const Def* s = constant(in->args[1]);
+        if (!s) return 1;
+        uint32_t shift = static_cast<uint32_t>(s->bits) & 31u;
+        return shift >= 5 ? kMaxFactor : std::min(kMaxFactor, factor(in->args[0]) << shift);
+      }
+      default: return 1;  // builtins, constexpr reads, loads, locals: nothing known
+    }
+  }
+
+  std::unordered_map<Id, Def> def_;
+  std::unordered_map<Id, uint32_t> memo_;
+};
+
+struct Member {
+  size_t pos;  // in the block
+  uint32_t lane;
+};
+
+struct Group {
+  int tensor;
+  Id base;
+  uint8_t lanes;
+  std::vector<Member> members;
+  size_t first() const {
+    size_t p = members[0].pos;
+    for (const Member& m : members) p = std::min(p, m.pos);
+    return p;
+  }
+  size_t last() const {
+    size_t p = members[0].pos;
+    for (const Member& m : members) p = std::max(p, m.pos);
+    return p;
+  }
+};
+
+class Vectorizer {
+ public:
+  explicit Vectorizer(Function& f) : f_(f), div_(f) {}
+
+  void block(Block& b) {
+    for (Inst& in : b.insts)
+      for (Block& sub : in.blocks) block(sub);
+    group_loads(b);
+    group_stores(b);
+  }
+
+ private:
+  // The readings of an index as (B, k): itself at k = 0, and B at k for `add %B, const k`
+  // (k = 0 included: the folder leaves `x + 0`).
+  std::vector<std::pair<Id, uint32_t>> readings(Id index) const {
+    std::vector<std::pair<Id, uint32_t>> r = {{index, 0}};
+    const Def* in = div_.def(index);
+    if (in && in->op == Op::Add && in->type == ScalarType::u32) {
+      for (int side = 0; side < 2; ++side)
+        if (const Def* c = div_.constant(in->args[side]); c && c->bits < 8)
+          r.push_back({in->args[1 - side], static_cast<uint32_t>(c->bits)});
+    }
+    return r;
+  }
+
+  static bool is_access(const Inst& in, Op op) {
+    return in.op == op && in.space == MemSpace::Device && in.type != ScalarType::boolean;
+  }
+
+  // Whether an instruction between a group's first and last member could observe their reordering.
+  static bool conflicts(const Inst& in, int tensor, bool for_stores) {
+    bool conflict = false;
+    auto check = [&](const Inst& i) {
+      bool same = i.space == MemSpace::Device && i.param == tensor;
+      bool store = i.op == Op::Store || i.op == Op::StoreVector;
+      bool load = i.op == Op::Load || i.op == Op::LoadVector;
+      conflict |= i.op == Op::Barrier || i.op == Op::Call || (same && (store || (for_stores && load)));
+    };
+    check(in);
+    for (const Block& sub : in.blocks) for_each_inst(sub, check);
+    return conflict;
+  }
+
+  // Groups among the device accesses `op` of b, each access in at most one group, widest first.
+  std::vector<Group> find(const Block& b, Op op) {
+    bool stores = op == Op::Store;
+    std::vector<std::pair<int, Id>> keys;  // (tensor, B) in order of first appearance
+    std::map<std::pair<int, Id>, std::vector<Member>> candidates;
+    for (size_t i = 0; i < b.insts.size(); ++i) {
+      const Inst& in = b.insts[i];
+      if (!is_access(in, op)) continue;
+      for (auto [base, k] : readings(in.args[0])) {
+        auto& c = candidates[{in.param, base}];
+        if (c.empty()) keys.push_back({in.param, base});
+        c.push_back({i, k});
+      }
+    }
+    std::vector<bool> used(b.insts.size(), false);
+    std::vector<Group> groups;
+    for (const auto& key : keys) {
+      size_t bytes = storage_bytes(f_.params.at(key.first).elem);
+      for (uint32_t lanes : {8u, 4u, 2u}) {
+        if (lanes * bytes > kMaxBytes || div_.factor(key.second) < lanes) continue;
+        Group g{key.first, key.second, static_cast<uint8_t>(lanes), {}};
+        std::vector<int> seen(lanes, 0);
+        for (const Member& m : candidates[key]) {
+          if (m.lane >= lanes || used[m.pos]) continue;
+          g.members.push_back(m);
+          ++seen[m.lane];
+        }
+        // Loads of one element may repeat (all become extracts); a repeated store's order matters.
+        bool complete = true;
+        for (int n : seen) complete &= stores ? n == 1 : n >= 1;
+        if (!complete) continue;
+        std::vector<bool> member(b.insts.size(), false);
+        for (const Member& m : g.members) member[m.pos] = true;
+        bool clear = true;
+        for (size_t i = g.first() + 1; i < g.last() && clear; ++i)
+          clear = member[i] || !conflicts(b.insts[i], g.tensor, stores);
+        if (!clear) continue;
+        for (const Member& m : g.members) used[m.pos] = true;
+        groups.push_back(std::move(g));
+        break;
+      }
+    }
+    return groups;
+  }
+
+  void group_loads(Block& b) {
+    std::vector<Group> groups = find(b, Op::Load);
+    if (groups.empty()) return;
+    std::unordered_map<size_t, Inst> vector_before;               // position -> the LoadVector to insert
+    std::unordered_map<size_t, std::pair<Id, uint32_t>> extract;  // position -> (vector, lane)
+    for (const Group& g : groups) {
+      const Inst& first = b.insts[g.first()];
+      Inst v;
+      v.op = Op::LoadVector;
+      v.type = first.type;
+      v.result = f_.fresh_id();
+      v.args = {g.base};
+      v.param = g.tensor;
+      v.space = MemSpace::Device;
+      v.lanes = g.lanes;
+      v.loc = first.loc;
+      for (const Member& m : g.members) extract[m.pos] = {v.result, m.lane};
+      vector_before.emplace(g.first(), std::move(v));
+    }
+    std::vector<Inst> out;
+    out.reserve(b.insts.size() + groups.size());
+    for (size_t i = 0; i < b.insts.size(); ++i) {
+      if (auto it = vector_before.find(i); it != vector_before.end()) out.push_back(std::move(it->second));
+      Inst& in = b.insts[i];
+      if (auto it = extract.find(i); it != extract.end()) {
+        in.op = Op::Extract;
+        in.args = {it->second.first};
+        in.bits = it->second.second;
+        in.param = -1;
+      }
+      out.push_back(std::move(in));
+    }
+    b.insts = std::move(out);
+  }
+
+  void group_stores(Block& b) {
+    std::vector<Group> groups = find(b, Op::Store);
+    if (groups.empty()) return;
+    std::unordered_map<size_t, Inst> vector_at;  // the last store's position -> the StoreVector
+    std::vector<bool> gone(b.insts.size(), false);
+    for (const Group& g : groups) {
+      const Inst& last = b.insts[g.last()];
+      Inst v;
+      v.op = Op::StoreVector;
+      v.type = last.type;
+      v.args.assign(1 + g.lanes, kNoId);
+      v.args[0] = g.base;
+      v.param = g.tensor;
+      v.space = MemSpace::Device;
+      v.lanes = g.lanes;
+      v.loc = last.loc;
+      for (const Member& m : g.members) {
+        v.args[1 + m.lane] = b.insts[m.pos].args[1];
+        gone[m.pos] = true;
+      }
+      vector_at.emplace(g.last(), std::move(v));
+    }
+    std::vector<Inst> out;
+    out.reserve(b.insts.size());
+    for (size_t i = 0; i < b.insts.size(); ++i) {
+      if (auto it = vector_at.find(i); it != vector_at.end()) out.push_back(std::move(it->second));
+      if (!gone[i]) out.push_back(std::move(b.insts[i]));
+    }
+    b.insts = std::move(out);
+  }
+
+  Function& f_;
+  Divisibility div_;
+};
+
+}  // namespace
+
+ir::Function vectorize_memory(const ir::Function& f) {
+  Function g = f;
+  Vectorizer(g).block(g.body);
+  return g;
+}
+
+}  // namespace mtile::passes
