@@ -12,19 +12,25 @@ void mt_rms_norm(In<T> x, In<T> w, Out<T> out, In<f32> eps_buf, Constexpr n) {
   Val rs = program_id(0) * n;
   Val col = tid() * 4u;
   Val in_bounds = col + 3u < n;
-  Val safe_base = rs + select(in_bounds, col, lit(0u));  // freeze-safe: masked lanes read row[0..3]
+  Val safe_col = select(in_bounds, col, lit(0u));  // freeze-safe: masked lanes read row[0..3]
+  Val safe_base = rs + safe_col;
   Val base = rs + col;
   Val x0 = load<f32>(x[safe_base]);
   Val x1 = load<f32>(x[safe_base + 1u]);
   Val x2 = load<f32>(x[safe_base + 2u]);
   Val x3 = load<f32>(x[safe_base + 3u]);
+  // w is read before the reduction's barriers so that its latency overlaps them.
+  Val w0 = load<f32>(w[safe_col]);
+  Val w1 = load<f32>(w[safe_col + 1u]);
+  Val w2 = load<f32>(w[safe_col + 2u]);
+  Val w3 = load<f32>(w[safe_col + 3u]);
   Val partial_ssq = select(in_bounds, x0 * x0 + x1 * x1 + x2 * x2 + x3 * x3, lit(0.0f));
   Val rms = call(mt_rms_inv_scalar_def(), {partial_ssq, eps_buf, n});
   if_(in_bounds, [&] {
-    store(out[base], cast<T>(x0 * rms * load<f32>(w[col])));
-    store(out[base + 1u], cast<T>(x1 * rms * load<f32>(w[col + 1u])));
-    store(out[base + 2u], cast<T>(x2 * rms * load<f32>(w[col + 2u])));
-    store(out[base + 3u], cast<T>(x3 * rms * load<f32>(w[col + 3u])));
+    store(out[base], (x0 * rms * w0).cast<T>());
+    store(out[base + 1u], (x1 * rms * w1).cast<T>());
+    store(out[base + 2u], (x2 * rms * w2).cast<T>());
+    store(out[base + 3u], (x3 * rms * w3).cast<T>());
   });
 }
 

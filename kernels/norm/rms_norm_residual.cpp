@@ -23,19 +23,25 @@ void ffai_rms_norm_residual(In<T> x, In<T> residual, In<T> w, Out<T> out, In<f32
   Val x1 = load<f32>(x[safe_base + 1u]);
   Val x2 = load<f32>(x[safe_base + 2u]);
   Val x3 = load<f32>(x[safe_base + 3u]);
+  // residual and w are read here, before the reduction's barriers, so that their latency
+  // overlaps it (through the same safe indices: masked lanes read row[0..3] and discard it).
+  Val r0 = load<f32>(residual[safe_base]);
+  Val r1 = load<f32>(residual[safe_base + 1u]);
+  Val r2 = load<f32>(residual[safe_base + 2u]);
+  Val r3 = load<f32>(residual[safe_base + 3u]);
+  Val w0 = load<f32>(w[safe_col]);
+  Val w1 = load<f32>(w[safe_col + 1u]);
+  Val w2 = load<f32>(w[safe_col + 2u]);
+  Val w3 = load<f32>(w[safe_col + 3u]);
   Val raw_ssq = x0 * x0 + x1 * x1 + x2 * x2 + x3 * x3;
   Val partial_ssq = select(in_bounds, raw_ssq, lit(0.0f));
   // Cross-kernel call: inline_calls splices mt_rms_inv_scalar's body here.
   Val rms = call(mt_rms_inv_scalar_def(), {partial_ssq, eps_buf, n});
   if_(in_bounds, [&] {
-    Val o0 = load<f32>(residual[base]) + x0 * rms * load<f32>(w[col]);
-    Val o1 = load<f32>(residual[base + 1u]) + x1 * rms * load<f32>(w[col + 1u]);
-    Val o2 = load<f32>(residual[base + 2u]) + x2 * rms * load<f32>(w[col + 2u]);
-    Val o3 = load<f32>(residual[base + 3u]) + x3 * rms * load<f32>(w[col + 3u]);
-    store(out[base], o0.cast<T>());
-    store(out[base + 1u], o1.cast<T>());
-    store(out[base + 2u], o2.cast<T>());
-    store(out[base + 3u], o3.cast<T>());
+    store(out[base], (r0 + x0 * rms * w0).cast<T>());
+    store(out[base + 1u], (r1 + x1 * rms * w1).cast<T>());
+    store(out[base + 2u], (r2 + x2 * rms * w2).cast<T>());
+    store(out[base + 3u], (r3 + x3 * rms * w3).cast<T>());
   });
 }
 
