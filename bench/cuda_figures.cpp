@@ -106,8 +106,8 @@ void host_overhead(cuda::CudaBackend& b) {
     if (x.owner) b.release(x);
 }
 
-void graph_replay(cuda::CudaBackend& b) {
-  const KernelSpec& k = find_kernel("ffai_rms_norm_residual");
+void graph_replay(cuda::CudaBackend& b, const std::string& name) {
+  const KernelSpec& k = find_kernel(name);
   Shape s{{"rows", 1}, {"n", 4096}};
   Args a = make_args(b, k, ScalarType::bf16, s);
   launch(b, k, ScalarType::bf16, s, a.ptrs);
@@ -120,7 +120,7 @@ void graph_replay(cuda::CudaBackend& b) {
   std::vector<double> ms;
   for (int i = 0; i < 50; ++i) ms.push_back(b.time_ms([&] { graph.replay(); }));
   std::sort(ms.begin(), ms.end());
-  fmt::print("ffai_rms_norm_residual bf16 rows=1,n=4096 in a CUDA graph: {:.2f} us per launch ({} launches a graph)\n",
+  fmt::print("{} bf16 rows=1,n=4096 in a CUDA graph: {:.2f} us per launch ({} launches a graph)\n", name,
              ms[ms.size() / 2] * 1e3 / per_graph, per_graph);
   for (Buffer& x : a.buffers)
     if (x.owner) b.release(x);
@@ -156,9 +156,12 @@ int main() {
     bandwidth(b, "mt_rms_norm_wide", {{"rows", 4096}, {"n", 8192}}, copy.gb_per_s, flush);
     bandwidth(b, "mt_rms_norm_wide", {{"rows", 2048}, {"n", 16384}}, copy.gb_per_s, flush);
     bandwidth(b, "mt_rms_norm", {{"rows", 16384}, {"n", 4096}}, copy.gb_per_s, flush);
+    for (const Shape& s : find_kernel("rms_norm_residual").bench_shapes)
+      if (uint64_t(s.at("rows")) * s.at("n") >= (1u << 23)) bandwidth(b, "rms_norm_residual", s, copy.gb_per_s, flush);
     b.release(flush);
     host_overhead(b);
-    graph_replay(b);
+    graph_replay(b, "ffai_rms_norm_residual");
+    graph_replay(b, "rms_norm_residual");
     return 0;
   } catch (const Error& e) {
     fmt::print(stderr, "mtile_cuda_figures: {}\n", e.what());

@@ -11,5 +11,6 @@ KernelSpec mt_rms_norm_spec();
 KernelSpec ffai_rms_norm_residual_spec();
 KernelSpec mt_rms_norm_small_spec();
 KernelSpec mt_rms_norm_wide_spec();
+KernelSpec rms_norm_residual_spec();
 
 }  // namespace mtile::lib
