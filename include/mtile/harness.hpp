@@ -23,6 +23,7 @@ struct CheckResult {
   std::string backend;
   Geometry geometry;
   std::vector<OutputCheck> outputs;
+  std::vector<std::vector<double>> output_values;  // with CheckOptions::keep_outputs, per output
   Tolerance tolerance{};
   bool passed = false;
   double seconds = 0;           // the launch's time: median of the timed runs, else one wall-clock run
@@ -32,7 +33,8 @@ struct CheckResult {
 
 struct CheckOptions {
   uint64_t seed = 1;
-  int timed_runs = 0;  // > 0: after the check, time this many launches (Backend::measure_ms)
+  int timed_runs = 0;
+  bool keep_outputs = false;  // copy each output's values into CheckResult::output_values  // > 0: after the check, time this many launches (Backend::measure_ms)
   LaunchOptions launch;
 };
 

@@ -63,7 +63,9 @@ Action add_run(CLI::App& app) {
     check_contract(k, shape, g);  // before a device is opened
     auto backend = make_backend(o->backend.empty() ? default_backend_name() : o->backend);
     opts.timed_runs = o->reps > 0 ? o->reps : backend->name() == "cpu" ? 1 : 20;
-    run_and_check(*backend, k, t, shape, CheckOptions{opts.seed, 0, opts.launch});  // warm-up: compile
+    CheckOptions warm_up = opts;
+    warm_up.timed_runs = 0;
+    run_and_check(*backend, k, t, shape, warm_up);  // compiles and caches the variant
     CheckResult r = run_and_check(*backend, k, t, shape, opts);
     if (o->json) {
       fmt::print("{}\n", result_json(r, backend->device_name()).dump(2));
