@@ -12,8 +12,8 @@ const std::vector<KernelSpec>& kernels() {
     using namespace mtile::lib;
     return std::vector<KernelSpec>{
         mt_rms_inv_scalar_spec(), mt_rms_norm_spec(),      ffai_rms_norm_residual_spec(),
-        mt_rms_norm_small_spec(), mt_rms_norm_wide_spec(),  rms_norm_residual_spec(), softmax_spec(),
-        vector_add_spec(),
+        mt_rms_norm_small_spec(), mt_rms_norm_wide_spec(), rms_norm_residual_spec(),
+        softmax_spec(),           vector_add_spec(),
     };
   }();
   return all;

@@ -2,9 +2,10 @@
 // LoadVector (StoreVector) of 2, 4 or 8 lanes, at most 16 bytes, so a GPU moves them in one
 // access instead of one per element.
 //
-// A group is the accesses of one block to one tensor at B, B+1, ..., B+(L-1), where "B+k" is
-// `add %B, const k` (either operand order) and B itself is k = 0. It is formed only when:
-//  - B is provably a multiple of L (the divisibility analysis below), so the vector access is
+// A group is the accesses of one block to one tensor at B+o, B+o+1, ..., B+o+(L-1), where "B+k"
+// is `add %B, const k` (either operand order, k < 8), B itself is k = 0, and o is a multiple of
+// L (so 8 f32 values at B+0..B+7 make two groups of 4). It is formed only when:
+//  - B is provably a multiple of L (the divisibility analysis below), so B+o and the vector access are
 //    aligned: tensors are 16-byte aligned and L * element size divides 16;
 //  - nothing between the first and the last access of the group (nested blocks included) could
 //    observe the change of order: for loads no store to the tensor; for stores no load and no
@@ -102,7 +103,8 @@ struct Group {
   int tensor;
   Id base;
   uint8_t lanes;
-  std::vector<Member> members;
+  uint32_t offset;              // the group covers B+offset .. B+offset+lanes-1; offset % lanes == 0
+  std::vector<Member> members;  // lanes relative to offset
   size_t first() const {
     size_t p = members[0].pos;
     for (const Member& m : members) p = std::min(p, m.pos);
@@ -176,56 +178,83 @@ class Vectorizer {
     std::vector<Group> groups;
     for (const auto& key : keys) {
       size_t bytes = storage_bytes(f_.params.at(key.first).elem);
-      for (uint32_t lanes : {8u, 4u, 2u}) {
-        if (lanes * bytes > kMaxBytes || div_.factor(key.second) < lanes) continue;
-        Group g{key.first, key.second, static_cast<uint8_t>(lanes), {}};
-        std::vector<int> seen(lanes, 0);
-        for (const Member& m : candidates[key]) {
-          if (m.lane >= lanes || used[m.pos]) continue;
-          g.members.push_back(m);
-          ++seen[m.lane];
+      // Windows along B+0 .. B+7: B+4..B+7 of 8 f32 values is a group of its own.
+      for (uint32_t offset = 0; offset < 8;) {
+        uint32_t taken = 0;
+        for (uint32_t lanes : {8u, 4u, 2u}) {
+          if (lanes * bytes > kMaxBytes || div_.factor(key.second) < lanes || offset % lanes != 0) continue;
+          Group g{key.first, key.second, static_cast<uint8_t>(lanes), offset, {}};
+          std::vector<int> seen(lanes, 0);
+          for (const Member& m : candidates[key]) {
+            if (m.lane < offset || m.lane >= offset + lanes || used[m.pos]) continue;
+            g.members.push_back({m.pos, m.lane - offset});
+            ++seen[m.lane - offset];
+          }
+          // Loads of one element may repeat (all become extracts); a repeated store's order matters.
+          bool complete = true;
+          for (int n : seen) complete &= stores ? n == 1 : n >= 1;
+          if (!complete) continue;
+          std::vector<bool> member(b.insts.size(), false);
+          for (const Member& m : g.members) member[m.pos] = true;
+          bool clear = true;
+          for (size_t i = g.first() + 1; i < g.last() && clear; ++i)
+            clear = member[i] || !conflicts(b.insts[i], g.tensor, stores);
+          if (!clear) continue;
+          for (const Member& m : g.members) used[m.pos] = true;
+          groups.push_back(std::move(g));
+          taken = lanes;
+          break;
         }
-        // Loads of one element may repeat (all become extracts); a repeated store's order matters.
-        bool complete = true;
-        for (int n : seen) complete &= stores ? n == 1 : n >= 1;
-        if (!complete) continue;
-        std::vector<bool> member(b.insts.size(), false);
-        for (const Member& m : g.members) member[m.pos] = true;
-        bool clear = true;
-        for (size_t i = g.first() + 1; i < g.last() && clear; ++i)
-          clear = member[i] || !conflicts(b.insts[i], g.tensor, stores);
-        if (!clear) continue;
-        for (const Member& m : g.members) used[m.pos] = true;
-        groups.push_back(std::move(g));
-        break;
+        offset += taken ? taken : 1;
       }
     }
     return groups;
   }
 
+  // The vector's first index, B + offset: new instructions (appended to `out`) when offset > 0,
+  // since an existing `add B, offset` may be defined after the group's first member.
+  Id first_index(const Group& g, std::vector<Inst>& out) {
+    if (g.offset == 0) return g.base;
+    Inst c;
+    c.op = Op::Const;
+    c.type = ScalarType::u32;
+    c.bits = g.offset;
+    c.result = f_.fresh_id();
+    Inst add;
+    add.op = Op::Add;
+    add.type = ScalarType::u32;
+    add.args = {g.base, c.result};
+    add.result = f_.fresh_id();
+    out.push_back(std::move(c));
+    out.push_back(std::move(add));
+    return out.back().result;
+  }
+
   void group_loads(Block& b) {
     std::vector<Group> groups = find(b, Op::Load);
     if (groups.empty()) return;
-    std::unordered_map<size_t, Inst> vector_before;               // position -> the LoadVector to insert
+    std::unordered_map<size_t, std::vector<Inst>> vector_before;  // position -> the LoadVector (and its index)
     std::unordered_map<size_t, std::pair<Id, uint32_t>> extract;  // position -> (vector, lane)
     for (const Group& g : groups) {
       const Inst& first = b.insts[g.first()];
+      std::vector<Inst>& before = vector_before[g.first()];
       Inst v;
       v.op = Op::LoadVector;
       v.type = first.type;
+      v.args = {first_index(g, before)};
       v.result = f_.fresh_id();
-      v.args = {g.base};
       v.param = g.tensor;
       v.space = MemSpace::Device;
       v.lanes = g.lanes;
       v.loc = first.loc;
       for (const Member& m : g.members) extract[m.pos] = {v.result, m.lane};
-      vector_before.emplace(g.first(), std::move(v));
+      before.push_back(std::move(v));
     }
     std::vector<Inst> out;
     out.reserve(b.insts.size() + groups.size());
     for (size_t i = 0; i < b.insts.size(); ++i) {
-      if (auto it = vector_before.find(i); it != vector_before.end()) out.push_back(std::move(it->second));
+      if (auto it = vector_before.find(i); it != vector_before.end())
+        for (Inst& v : it->second) out.push_back(std::move(v));
       Inst& in = b.insts[i];
       if (auto it = extract.find(i); it != extract.end()) {
         in.op = Op::Extract;
@@ -241,15 +270,16 @@ class Vectorizer {
   void group_stores(Block& b) {
     std::vector<Group> groups = find(b, Op::Store);
     if (groups.empty()) return;
-    std::unordered_map<size_t, Inst> vector_at;  // the last store's position -> the StoreVector
+    std::unordered_map<size_t, std::vector<Inst>> vector_at;  // last store's position -> the StoreVector
     std::vector<bool> gone(b.insts.size(), false);
     for (const Group& g : groups) {
       const Inst& last = b.insts[g.last()];
+      std::vector<Inst>& at = vector_at[g.last()];
       Inst v;
       v.op = Op::StoreVector;
       v.type = last.type;
       v.args.assign(1 + g.lanes, kNoId);
-      v.args[0] = g.base;
+      v.args[0] = first_index(g, at);
       v.param = g.tensor;
       v.space = MemSpace::Device;
       v.lanes = g.lanes;
@@ -258,12 +288,13 @@ class Vectorizer {
         v.args[1 + m.lane] = b.insts[m.pos].args[1];
         gone[m.pos] = true;
       }
-      vector_at.emplace(g.last(), std::move(v));
+      at.push_back(std::move(v));
     }
     std::vector<Inst> out;
     out.reserve(b.insts.size());
     for (size_t i = 0; i < b.insts.size(); ++i) {
-      if (auto it = vector_at.find(i); it != vector_at.end()) out.push_back(std::move(it->second));
+      if (auto it = vector_at.find(i); it != vector_at.end())
+        for (Inst& v : it->second) out.push_back(std::move(v));
       if (!gone[i]) out.push_back(std::move(b.insts[i]));
     }
     b.insts = std::move(out);
