@@ -184,82 +184,80 @@ class Threadgroup {
     return types_[id];
   }
 
-  // Memory: the base pointer and element count of a load/store's target.
-  std::pair<void*, uint64_t> target(const Inst& in, std::string* name) {
+  // The memory a load/store reaches. Its name is only formatted for a fault (a hot path).
+  struct Target {
+    void* base;
+    uint64_t count;
+  };
+  Target target(const Inst& in) {
     if (in.space == MemSpace::Threadgroup) {
       std::vector<uint8_t>& a = arrays_.at(in.param);
-      *name = fmt::format("threadgroup array %{}", in.param);
       return {a.data(), a.size() / storage_bytes(in.type)};
     }
     const TensorView& tv = tensors_.at(in.param);
-    *name = fmt::format("'{}'", f_.params[in.param].name);
     return {tv.data, tv.count};
+  }
+  std::string target_name(const Inst& in) const {
+    if (in.space == MemSpace::Threadgroup) return fmt::format("threadgroup array %{}", in.param);
+    return fmt::format("'{}'", f_.params[in.param].name);
   }
 
   void load(const Inst& in, const Mask& m, Scalar* r) {
-    std::string name;
-    const auto [base, count] = target(in, &name);
-    void* const b = base;
-    const uint64_t c = count;
+    const Target mem = target(in);
     Scalar* idx = reg(in.args[0]);
     each(m, [&](uint32_t t) {
-      if (idx[t].u >= c)
-        fault(in, t, fmt::format("load of {} at index {} is out of bounds ({} elements)", name, idx[t].u, c));
-      r[t] = load_element(in.type, b, idx[t].u);
+      if (idx[t].u >= mem.count)
+        fault(
+            in, t,
+            fmt::format("load of {} at index {} is out of bounds ({} elements)", target_name(in), idx[t].u, mem.count));
+      r[t] = load_element(in.type, mem.base, idx[t].u);
     });
   }
 
   void store(const Inst& in, const Mask& m) {
-    std::string name;
-    const auto [base, count] = target(in, &name);
-    void* const b = base;
-    const uint64_t c = count;
+    const Target mem = target(in);
     Scalar *idx = reg(in.args[0]), *v = reg(in.args[1]);
     each(m, [&](uint32_t t) {
-      if (idx[t].u >= c)
-        fault(in, t, fmt::format("store to {} at index {} is out of bounds ({} elements)", name, idx[t].u, c));
-      store_element(in.type, b, idx[t].u, v[t]);
+      if (idx[t].u >= mem.count)
+        fault(in, t,
+              fmt::format("store to {} at index {} is out of bounds ({} elements)", target_name(in), idx[t].u,
+                          mem.count));
+      store_element(in.type, mem.base, idx[t].u, v[t]);
     });
   }
 
   // A vector access's range: in bounds and aligned to its lanes (docs/IR.md), else a fault.
-  void check_vector(const Inst& in, uint32_t t, uint32_t index, uint64_t count, const std::string& name) const {
+  void check_vector(const Inst& in, uint32_t t, uint32_t index, uint64_t count) const {
     const char* what = in.op == Op::LoadVector ? "vector load of" : "vector store to";
     if (index % in.lanes != 0)
-      fault(
-          in, t,
-          fmt::format("{} {} at index {} is not a multiple of its {} lanes (misaligned)", what, name, index, in.lanes));
+      fault(in, t,
+            fmt::format("{} {} at index {} is not a multiple of its {} lanes (misaligned)", what, target_name(in),
+                        index, in.lanes));
     if (uint64_t{index} + in.lanes > count)
       fault(in, t,
-            fmt::format("{} {} at indices {}..{} is out of bounds ({} elements)", what, name, index,
+            fmt::format("{} {} at indices {}..{} is out of bounds ({} elements)", what, target_name(in), index,
                         uint64_t{index} + in.lanes - 1, count));
   }
 
   void load_vector(const Inst& in, const Mask& m) {
-    std::string name;
-    const auto [base, count] = target(in, &name);
-    void* const b = base;
-    const uint64_t c = count;
+    const Target mem = target(in);
     const uint32_t lanes = in.lanes;
     VectorReg& v = vectors_[in.result];
     v.lanes = lanes;
     v.values.resize(size_t{n_} * lanes);
     Scalar* idx = reg(in.args[0]);
     each(m, [&](uint32_t t) {
-      check_vector(in, t, idx[t].u, c, name);
-      for (uint32_t l = 0; l < lanes; ++l) v.values[t * lanes + l] = load_element(in.type, b, idx[t].u + l);
+      check_vector(in, t, idx[t].u, mem.count);
+      for (uint32_t l = 0; l < lanes; ++l) v.values[t * lanes + l] = load_element(in.type, mem.base, idx[t].u + l);
     });
   }
 
   void store_vector(const Inst& in, const Mask& m) {
-    std::string name;
-    const auto [base, count] = target(in, &name);
-    void* const b = base;
-    const uint64_t c = count;
+    const Target mem = target(in);
     Scalar* idx = reg(in.args[0]);
     each(m, [&](uint32_t t) {
-      check_vector(in, t, idx[t].u, c, name);
-      for (uint32_t l = 0; l < in.lanes; ++l) store_element(in.type, b, idx[t].u + l, reg(in.args[1 + l])[t]);
+      check_vector(in, t, idx[t].u, mem.count);
+      for (uint32_t l = 0; l < in.lanes; ++l) store_element(in.type, mem.base, idx[t].u + l, reg(in.args[1 + l])[t]);
     });
   }
 
