@@ -26,16 +26,17 @@ struct Args {
   std::vector<Buffer*> ptrs;
 };
 
-Args make_args(cuda::CudaBackend& b, const KernelSpec& k, ScalarType t, const Shape& s) {
-  auto fn = lowered_kernel(k, t, {});
+Args make_args(cuda::CudaBackend& b, const Kernel& k, ScalarType t, const Shape& s) {
+  auto plan = Context::global().plan(b, k, t, s);
+  const auto& params = plan->params();
   Args a;
-  a.buffers.resize(fn->params.size());
-  a.ptrs.assign(fn->params.size(), nullptr);
+  a.buffers.resize(params.size());
+  a.ptrs.assign(params.size(), nullptr);
   std::mt19937 rng(7);
-  for (size_t i = 0; i < fn->params.size(); ++i) {
-    const ir::Param& p = fn->params[i];
+  for (size_t i = 0; i < params.size(); ++i) {
+    const ir::Param& p = params[i];
     if (p.kind != ir::ParamKind::Tensor) continue;
-    uint64_t n = k.elements(p.name, s);
+    uint64_t n = plan->elements[i];
     a.buffers[i] = b.alloc(p.elem, n);
     std::vector<uint8_t> bytes(a.buffers[i].bytes());
     for (auto& x : bytes) x = static_cast<uint8_t>(rng() & 0x3f);  // small finite values
@@ -50,7 +51,7 @@ Args make_args(cuda::CudaBackend& b, const KernelSpec& k, ScalarType t, const Sh
 }
 
 void bandwidth(cuda::CudaBackend& b, const std::string& name, const Shape& s, double copy_gbs, Buffer& flush) {
-  const KernelSpec& k = find_kernel(name);
+  Kernel k = find_kernel(name);
   CheckResult check = run_and_check(b, k, ScalarType::bf16, s);
   Args a = make_args(b, k, ScalarType::bf16, s);
   launch(b, k, ScalarType::bf16, s, a.ptrs);
@@ -60,7 +61,7 @@ void bandwidth(cuda::CudaBackend& b, const std::string& name, const Shape& s, do
     ms.push_back(b.time_ms([&] { launch(b, k, ScalarType::bf16, s, a.ptrs); }));
   }
   std::sort(ms.begin(), ms.end());
-  double med = ms[ms.size() / 2], gbs = k.bytes(s, ScalarType::bf16) / (med * 1e-3) / 1e9;
+  double med = ms[ms.size() / 2], gbs = check.bytes / (med * 1e-3) / 1e9;
   fmt::print("{:<24} bf16 {:<18} check {} (rel_l2 {:.2e})  median {:8.2f} us  {:7.1f} GB/s  {:5.1f}% of copy\n", name,
              shape_text(s), check.passed ? "PASS" : "FAIL", check.outputs[0].rel_l2, med * 1e3, gbs,
              100 * gbs / copy_gbs);
@@ -69,18 +70,18 @@ void bandwidth(cuda::CudaBackend& b, const std::string& name, const Shape& s, do
 }
 
 void host_overhead(cuda::CudaBackend& b) {
-  const KernelSpec& k = find_kernel("vector_add");
+  Kernel k = find_kernel("vector_add");
   Shape s{{"n", 256}};
   Args a = make_args(b, k, ScalarType::f32, s);
   launch(b, k, ScalarType::f32, s, a.ptrs);  // compiles, caches the executable
   b.synchronize();
-  auto fn = lowered_kernel(k, ScalarType::f32, k.constexprs(s));
-  auto exe = b.prepare(*fn);
+  auto plan = Context::global().plan(b, k, ScalarType::f32, s);
+  auto exe = plan->exe;
   cuda::CUfunction f = cuda::CudaBackend::cu_function(*exe);
   cuda::CUdeviceptr p0 = a.buffers[0].handle, p1 = a.buffers[1].handle, p2 = a.buffers[2].handle;
   uint32_t n = 256;
   void* raw_args[] = {&p0, &p1, &p2, &n};
-  Geometry g = k.dispatch(s);
+  Geometry g = plan->geometry();
   const int batch = 200, batches = 50;
   auto per_call = [&](const std::function<void()>& one) {
     std::vector<double> us;
@@ -107,7 +108,7 @@ void host_overhead(cuda::CudaBackend& b) {
 }
 
 void graph_replay(cuda::CudaBackend& b, const std::string& name) {
-  const KernelSpec& k = find_kernel(name);
+  Kernel k = find_kernel(name);
   Shape s{{"rows", 1}, {"n", 4096}};
   Args a = make_args(b, k, ScalarType::bf16, s);
   launch(b, k, ScalarType::bf16, s, a.ptrs);
@@ -131,17 +132,18 @@ void graph_replay(cuda::CudaBackend& b, const std::string& name) {
 int main() {
   try {
     auto t0 = Clock::now();
-    cuda::CudaBackend b;
+    cuda::CudaBackend b(0);
     double open_us = since_us(t0);
     fmt::print("device {}  (context and stream opened in {:.0f} ms)\n", b.device_name(), open_us / 1e3);
     // Compile (cold, or warm from the disk cache if a previous run filled MTILE_CACHE_DIR).
-    const KernelSpec& seed = find_kernel("ffai_rms_norm_residual");
+    Kernel seed = find_kernel("ffai_rms_norm_residual");
     Shape s{{"rows", 16384}, {"n", 4096}};
     auto t1 = Clock::now();
-    auto fn = lowered_kernel(seed, ScalarType::bf16, seed.constexprs(s));
+    Resolved r = resolve(seed.spec(), s, b.target());
+    auto lowered = Context::global().lowered(seed, ScalarType::bf16, r.config, b.target(), r.constexprs);
     double trace_us = since_us(t1);
     auto t2 = Clock::now();
-    b.prepare(*fn);
+    b.prepare(lowered->fn);
     double prep_us = since_us(t2);
     cuda::CacheStats st = b.cache_stats();
     fmt::print(
@@ -156,7 +158,7 @@ int main() {
     bandwidth(b, "mt_rms_norm_wide", {{"rows", 4096}, {"n", 8192}}, copy.gb_per_s, flush);
     bandwidth(b, "mt_rms_norm_wide", {{"rows", 2048}, {"n", 16384}}, copy.gb_per_s, flush);
     bandwidth(b, "mt_rms_norm", {{"rows", 16384}, {"n", 4096}}, copy.gb_per_s, flush);
-    for (const Shape& s : find_kernel("rms_norm_residual").bench_shapes)
+    for (const Shape& s : find_kernel("rms_norm_residual")->bench_shapes)
       if (uint64_t(s.at("rows")) * s.at("n") >= (1u << 23)) bandwidth(b, "rms_norm_residual", s, copy.gb_per_s, flush);
     b.release(flush);
     host_overhead(b);

@@ -7,15 +7,9 @@ include(GoogleTest)
 
 foreach(test cuda_cache_test cuda_nvrtc_test cuda_device_test)
   add_executable(${test} ${CMAKE_CURRENT_LIST_DIR}/unit/${test}.cpp)
-  target_link_libraries(${test} PRIVATE mtile_cuda GTest::gtest_main)
+  target_link_libraries(${test} PRIVATE mtile_internal GTest::gtest_main)
   gtest_discover_tests(${test} DISCOVERY_MODE PRE_TEST)
 endforeach()
-# mtile_core's runtime (Backend's constructor, in launch.cpp) refers to the kernel registry.
-if(TARGET mtile_kernels)
-  foreach(test cuda_nvrtc_test cuda_device_test)
-    target_link_libraries(${test} PRIVATE mtile_core mtile_kernels mtile_core)
-  endforeach()
-endif()
 
 # Where the toolkit's headers exist, check mtile's driver and NVRTC declarations against them.
 if(CUDAToolkit_FOUND)
@@ -23,6 +17,6 @@ if(CUDAToolkit_FOUND)
   target_include_directories(cuda_abi_test PRIVATE ${CUDAToolkit_INCLUDE_DIRS})
   target_compile_definitions(cuda_abi_test PRIVATE
     MTILE_CUDA_STUB_LIBRARY="${CUDAToolkit_LIBRARY_DIR}/stubs/libcuda.so")
-  target_link_libraries(cuda_abi_test PRIVATE mtile_cuda GTest::gtest_main)
+  target_link_libraries(cuda_abi_test PRIVATE mtile_internal GTest::gtest_main)
   gtest_discover_tests(cuda_abi_test DISCOVERY_MODE PRE_TEST)
 endif()

@@ -12,6 +12,8 @@
 #pragma once
 #include <functional>
 #include <initializer_list>
+#include <map>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -248,14 +250,44 @@ void for_(U32 start, U32 end, U32 step, const std::function<void(Val)>& body, So
 // ---------------------------------------------------------------------------------------------
 // Kernel definitions.
 
-// Traces one variant of a kernel. `names` names the parameters in order.
-using TraceFn = std::function<ir::Function(ScalarType dtype)>;
+// A kernel's meta-parameters for one launch (threads per threadgroup, elements per thread, ...),
+// chosen by its spec's rules from the shape and the target, or overridden (`--config k=v`).
+using Config = std::map<std::string, uint32_t>;
 
-struct KernelDef {
-  std::string name;
-  ir::Mode mode = ir::Mode::Reduction;
-  std::vector<ScalarType> dtypes;  // the T values it is defined for
-  TraceFn trace;
+// The value of meta-parameter `name` in the Config this trace was started with: a C++ value, for
+// trace-time decisions (how far to unroll, how many rows a threadgroup takes). Throws naming the
+// kernel when the Config has no such name.
+uint32_t config(const std::string& name);
+
+// Traces one variant of a kernel for an element type and a Config.
+using TraceFn = std::function<ir::Function(ScalarType dtype, const Config& config)>;
+
+// A kernel definition: its name, mode, the element types it is defined for and how to trace it.
+// Immutable and cheap to copy; copies are the same definition (serial()).
+class KernelDef {
+ public:
+  KernelDef() = default;
+  // `params` are the parameters as traced for dtypes[0] (names, kinds and roles are the same for
+  // every dtype); a trace that gives others is an error.
+  KernelDef(std::string name, ir::Mode mode, std::vector<ScalarType> dtypes, std::vector<ir::Param> params,
+            TraceFn trace);
+
+  const std::string& name() const;
+  const std::vector<ir::Param>& params() const;
+  ir::Mode mode() const;
+  const std::vector<ScalarType>& dtypes() const;  // the T values it is defined for
+  bool has_dtype(ScalarType t) const;
+  bool empty() const { return impl_ == nullptr; }
+  // Runs the kernel body and returns the verified, canonical IR. Throws Error naming the kernel
+  // for a dtype it lacks or a mistake in the body; a failed trace leaves nothing behind.
+  ir::Function trace(ScalarType dtype, const Config& config = {}) const;
+  // Unique for the process's lifetime: what caches of traces key on before they know the IR.
+  uint64_t serial() const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<const Impl> impl_;
 };
 
 // A kernel argument of a cross-kernel call: a value, a tensor parameter, or a u32 literal.
@@ -286,8 +318,8 @@ ParamDesc describe() {
 // Starts a trace: records the parameters and returns the argument objects' raw parts.
 class TraceScope {
  public:
-  TraceScope(const std::string& name, ir::Mode mode, ScalarType dtype, const std::vector<std::string>& names,
-             const std::vector<ParamDesc>& params);
+  TraceScope(const std::string& name, ir::Mode mode, ScalarType dtype, const Config& config,
+             const std::vector<std::string>& names, const std::vector<ParamDesc>& params);
   ~TraceScope();
   TraceScope(const TraceScope&) = delete;
   Tensor tensor_arg(int index) const;
@@ -297,6 +329,15 @@ class TraceScope {
  private:
   void* state_;  // the trace this scope opened
 };
+template <class... P>
+std::vector<ir::Param> describe_params(const std::vector<std::string>& names, ScalarType dtype) {
+  std::vector<ParamDesc> d = {describe<P>()...};
+  std::vector<ir::Param> out;
+  for (size_t i = 0; i < d.size(); ++i)
+    out.push_back({i < names.size() ? names[i] : "", d[i].kind, d[i].elem, d[i].role});
+  (void)dtype;
+  return out;
+}
 template <class P>
 P make_arg(const TraceScope& scope, int index) {
   if constexpr (std::is_same_v<P, Constexpr>) {
@@ -308,9 +349,9 @@ P make_arg(const TraceScope& scope, int index) {
   }
 }
 template <class... P, size_t... I>
-ir::Function trace_fn(const std::string& name, ir::Mode mode, ScalarType dtype, const std::vector<std::string>& names,
-                      void (*fn)(P...), std::index_sequence<I...>) {
-  TraceScope scope(name, mode, dtype, names, {describe<P>()...});
+ir::Function trace_fn(const std::string& name, ir::Mode mode, ScalarType dtype, const Config& config,
+                      const std::vector<std::string>& names, void (*fn)(P...), std::index_sequence<I...>) {
+  TraceScope scope(name, mode, dtype, config, names, {describe<P>()...});
   fn(make_arg<P>(scope, static_cast<int>(I))...);
   return scope.finish();
 }
@@ -320,27 +361,27 @@ ir::Function trace_fn(const std::string& name, ir::Mode mode, ScalarType dtype, 
 template <class... P>
 KernelDef define_kernel(std::string name, ir::Mode mode, std::vector<std::string> names, void (*fn)(P...),
                         ScalarType dtype = ScalarType::f32) {
-  return {name, mode, {dtype}, [=](ScalarType) {
-            return detail::trace_fn(name, mode, dtype, names, fn, std::index_sequence_for<P...>{});
-          }};
+  return KernelDef(name, mode, {dtype}, detail::describe_params<P...>(names, dtype),
+                   [=](ScalarType, const Config& config) {
+                     return detail::trace_fn(name, mode, dtype, config, names, fn, std::index_sequence_for<P...>{});
+                   });
 }
 
 // A kernel generic over T, from its f32, f16 and bf16 instantiations (see MTILE_FLOAT_VARIANTS).
 template <class... P32, class... P16, class... PB16>
 KernelDef define_generic_kernel(std::string name, ir::Mode mode, std::vector<std::string> names, void (*f32fn)(P32...),
                                 void (*f16fn)(P16...), void (*bf16fn)(PB16...)) {
-  return {name, mode, {ScalarType::f32, ScalarType::f16, ScalarType::bf16}, [=](ScalarType t) {
-            switch (t) {
-              case ScalarType::f16:
-                return detail::trace_fn(name, mode, t, names, f16fn, std::index_sequence_for<P16...>{});
-              case ScalarType::bf16:
-                return detail::trace_fn(name, mode, t, names, bf16fn, std::index_sequence_for<PB16...>{});
-              case ScalarType::f32:
-                return detail::trace_fn(name, mode, t, names, f32fn, std::index_sequence_for<P32...>{});
-              default:
-                throw Error("kernel " + name + ": no variant for dtype " + type_name(t) + " (has f32, f16, bf16)");
-            }
-          }};
+  return KernelDef(name, mode, {ScalarType::f32, ScalarType::f16, ScalarType::bf16},
+                   detail::describe_params<P32...>(names, ScalarType::f32), [=](ScalarType t, const Config& c) {
+                     switch (t) {
+                       case ScalarType::f16:
+                         return detail::trace_fn(name, mode, t, c, names, f16fn, std::index_sequence_for<P16...>{});
+                       case ScalarType::bf16:
+                         return detail::trace_fn(name, mode, t, c, names, bf16fn, std::index_sequence_for<PB16...>{});
+                       default:
+                         return detail::trace_fn(name, mode, t, c, names, f32fn, std::index_sequence_for<P32...>{});
+                     }
+                   });
 }
 #define MTILE_FLOAT_VARIANTS(fn) &fn<::mtile::dsl::f32>, &fn<::mtile::dsl::f16>, &fn<::mtile::dsl::bf16>
 

@@ -1,5 +1,6 @@
-// The correctness harness: random inputs, poisoned outputs, a run, and a comparison with the
-// kernel's float64 reference. Drives `mtile run`, `mtile test` and the kernel tests.
+// The correctness harness: random inputs, poisoned outputs, one launch, and a comparison with the
+// kernel's float64 reference; then, if asked, timed launches. Drives `mtile run`, `mtile test`,
+// `mtile bench` and the kernel tests.
 #pragma once
 #include <string>
 #include <vector>
@@ -10,37 +11,53 @@ namespace mtile {
 
 struct OutputCheck {
   std::string param;
-  double rel_l2 = 0;       // ||out - ref|| / ||ref||
-  double max_abs = 0;      // max |out - ref|
-  uint64_t unwritten = 0;  // elements still holding the poison pattern
-  uint64_t non_finite = 0;
+  double rel_l2 = 0;       // ||out - ref|| / ||ref|| over the finite elements
+  double max_abs = 0;      // max |out - ref| over the finite elements
+  uint64_t unwritten = 0;  // elements still holding the poison pattern (Out tensors)
+  uint64_t nan = 0;        // NaN the kernel wrote
+  uint64_t inf = 0;        // infinities the kernel wrote
+  bool passed = false;
 };
 
 struct CheckResult {
   std::string kernel;
   ScalarType dtype = ScalarType::f32;
   Shape shape;
+  Config config;
   std::string backend;
   Geometry geometry;
-  std::vector<OutputCheck> outputs;
+  std::vector<OutputCheck> outputs;                // one per Out and InOut tensor, checked after the first launch
   std::vector<std::vector<double>> output_values;  // with CheckOptions::keep_outputs, per output
   Tolerance tolerance{};
   bool passed = false;
-  double seconds = 0;           // the launch's time: median of the timed runs, else one wall-clock run
-  uint64_t bytes = 0;           // the kernel's minimal traffic
-  std::string summary() const;  // one line: errors, tolerance, pass/fail, time
+  double first_seconds = 0;  // wall clock of the checked launch (compile excluded, synchronize included)
+  double seconds = 0;        // median of the timed launches, or first_seconds when none
+  int timed_runs = 0;
+  uint64_t bytes = 0;  // the kernel's minimal traffic
+  uint64_t flops = 0;
+  std::string summary() const;  // one line: errors per output, tolerance, pass/fail, time
 };
 
 struct CheckOptions {
   uint64_t seed = 1;
-  int timed_runs = 0;
-  bool keep_outputs = false;  // copy each output's values into CheckResult::output_values  // > 0: after the check, time this many launches (Backend::measure_ms)
+  int timed_runs = 0;         // launches timed after the check (Backend::measure_ms each); 0: none
+  bool keep_outputs = false;  // copy each output's values into CheckResult::output_values
   LaunchOptions launch;
 };
 
-// Fills inputs (rounded to their dtype), poisons outputs with all-ones bytes (NaN in every float
-// type), launches, and compares every output with the reference. Contract errors propagate.
-CheckResult run_and_check(Backend& backend, const KernelSpec& k, ScalarType dtype, const Shape& shape,
+// Plans the launch (the contract is checked before anything is allocated), fills inputs (rounded
+// to their dtype, InOut tensors too), poisons Out tensors with a signalling-NaN pattern no
+// arithmetic produces, launches once, and compares every Out and InOut tensor with the
+// reference: unwritten elements, NaN and infinities each fail. Then the timed launches.
+CheckResult run_and_check(Context& ctx, Backend& backend, const Kernel& k, ScalarType dtype, const Shape& shape,
                           const CheckOptions& opts = {});
+// The same on Context::global().
+CheckResult run_and_check(Backend& backend, const Kernel& k, ScalarType dtype, const Shape& shape,
+                          const CheckOptions& opts = {});
+
+// The kernel's minimal traffic and work for a launch: its bytes rule, else every tensor once
+// (InOut twice) at its element size; its flops rule, else 0.
+uint64_t traffic_bytes(const LaunchPlan& plan);
+uint64_t work_flops(const LaunchPlan& plan);
 
 }  // namespace mtile

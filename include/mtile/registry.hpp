@@ -1,83 +1,165 @@
-// The kernel registry: each kernel with its contract, reference, inputs, tolerances and shapes.
-// One registry drives `mtile test`, `mtile bench`, the CTest cases and golden files.
+// Kernel specs and the registry: each kernel with its contract, Config rules, reference, inputs,
+// tolerances and shapes. A spec is written once: its rules are rule::Expr values that compute
+// and print themselves, so the text an error or `mtile list` shows is the rule that ran.
+// One registry drives `mtile test`, `mtile bench`, the CTest cases and golden files; kernels
+// from outside the repo join it with register_kernel().
 #pragma once
 #include <array>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "mtile/dsl.hpp"
+#include "mtile/rule.hpp"
+#include "mtile/target.hpp"
 
 namespace mtile {
+
+using dsl::Config;
 
 // Named problem sizes, e.g. {rows: 64, n: 4096}.
 using Shape = std::map<std::string, uint32_t>;
 std::string shape_text(const Shape& s);      // "rows=64,n=4096"
 Shape parse_shape(const std::string& text);  // throws Error on bad text
+std::string config_text(const Config& c);    // "threads=256", "-" when empty
 
 // Launch geometry: threadgroups along x, y, z and threads per threadgroup.
 struct Geometry {
   std::array<uint32_t, 3> grid{1, 1, 1};
   uint32_t tpg = 1;
   uint64_t threadgroups() const { return uint64_t(grid[0]) * grid[1] * grid[2]; }
-};
-
-// One rule of a kernel's contract, over the shape's sizes and the geometry ("tpg", "grid").
-struct Precondition {
-  std::string rule;               // as the user reads it: "n % 128 == 0"
-  std::vector<std::string> uses;  // names whose values an error shows: {"n"}
-  std::function<bool(const std::map<std::string, uint64_t>&)> holds;
+  friend bool operator==(const Geometry&, const Geometry&) = default;
 };
 
 // How a tensor's initial contents are drawn.
 struct Init {
-  enum class Kind { Uniform, Constant, Poison } kind = Kind::Uniform;
+  enum class Kind { Uniform, Constant } kind = Kind::Uniform;
   double lo = -1.0, hi = 1.0;  // Uniform range; Constant uses lo
   static Init uniform(double lo, double hi) { return {Kind::Uniform, lo, hi}; }
   static Init constant(double v) { return {Kind::Constant, v, v}; }
 };
 
-// Host tensors in float64, one per parameter (empty for constexprs), for references.
-using HostTensors = std::vector<std::vector<double>>;
+// Host tensors in float64, one per tensor parameter, read and written by name in references.
+class HostTensors {
+ public:
+  HostTensors() = default;
+  // `names` by parameter index ("" for constexprs); `dtype` is the launch's element type.
+  HostTensors(std::string kernel, ScalarType dtype, std::vector<std::string> names);
+  ScalarType dtype() const { return dtype_; }
+  // `v` as a tensor of the launch's dtype stores it (rounded to f32, f16 or bf16).
+  double round(double v) const;
+  // Throws Error naming the kernel and its tensors when `name` is not one of them.
+  std::vector<double>& operator[](const std::string& name);
+  const std::vector<double>& operator[](const std::string& name) const;
+  std::vector<double>& at(size_t param) { return data_.at(param); }  // by parameter index
+  size_t size() const { return data_.size(); }
+
+ private:
+  size_t index(const std::string& name) const;
+  std::string kernel_;
+  ScalarType dtype_ = ScalarType::f32;
+  std::vector<std::string> names_;  // by parameter index ("" for constexprs)
+  std::vector<std::vector<double>> data_;
+};
 
 struct Tolerance {
   double rel_l2;   // ||out - ref|| / ||ref||
   double max_abs;  // largest |out - ref|
 };
 
+// Threadgroups along x, y, z and threads per threadgroup, as rules over the shape's dims, the
+// Config and the target's facts.
+struct Dispatch {
+  rule::Expr grid, grid_y = 1, grid_z = 1, tpg;
+  std::string text() const;  // "grid = rows, tpg = n / 4"
+};
+
+// One meta-parameter: its name and the rule that chooses it from the shape's dims, the target's
+// facts (sm_count, max_tpg, ...) and the meta-parameters declared before it.
+struct ConfigParam {
+  std::string name;
+  rule::Expr choice;
+};
+
 struct KernelSpec {
   dsl::KernelDef def;
   std::string family;
   std::string summary;
-  std::vector<std::string> dims;  // shape names it takes, e.g. {"rows", "n"}
-  std::string dispatch_rule;      // "grid = rows, tpg = n / 4"
-  std::function<Geometry(const Shape&)> dispatch;
-  std::vector<Precondition> preconditions;
-  std::function<std::map<std::string, uint32_t>(const Shape&)> constexprs;   // constexpr values
-  std::function<uint64_t(const std::string& param, const Shape&)> elements;  // tensor sizes
-  std::map<std::string, Init> inits;                                         // by parameter; default uniform(-1, 1)
-  // Fills the outputs (by parameter index) from the inputs, in float64.
+  std::vector<std::string> dims;    // shape names it takes, e.g. {"rows", "n"}
+  std::vector<ConfigParam> config;  // meta-parameters, chosen in order
+  Dispatch dispatch;
+  // Rules over dims, config, target facts and the geometry (grid, grid_y, grid_z, tpg), checked
+  // before every launch; each fails with its own text and the values it read.
+  std::vector<rule::Expr> preconditions;
+  // Values of constexpr parameters; one named like a dim defaults to that dim.
+  std::map<std::string, rule::Expr> constexprs;
+  std::map<std::string, rule::Expr> sizes;  // elements of every tensor parameter
+  std::map<std::string, Init> inits;        // by parameter; default uniform(-1, 1)
+  // Fills the outputs from the inputs, in float64, by name: t["out"][i] = f(t["x"][i]).
   std::function<void(const Shape&, HostTensors&)> reference;
   std::map<ScalarType, Tolerance> tolerance;
-  std::function<uint64_t(const Shape&, ScalarType)> bytes;  // minimal device traffic
-  Shape example_shape;                                      // `mtile run` without --shape
+  // Minimal device traffic in bytes; by default every tensor once (in-out twice) at its element
+  // size. A rule may read `dtype_bytes`, the kernel's element size.
+  rule::Expr bytes;
+  rule::Expr flops;     // by default none counted
+  Shape example_shape;  // `mtile run` without --shape
   std::vector<Shape> test_shapes;
   std::vector<Shape> bench_shapes;
 
-  const std::string& name() const { return def.name; }
-  bool has_dtype(ScalarType t) const;
+  const std::string& name() const { return def.name(); }
+  bool has_dtype(ScalarType t) const { return def.has_dtype(t); }
 };
 
-// Registry of the standard library, in registration order.
-const std::vector<KernelSpec>& kernels();
-const KernelSpec& find_kernel(const std::string& name);  // throws Error listing known names
+// A checked, immutable spec: what the registry holds, launches take and caches key on (by
+// serial(), unique for the process; never by name or address).
+class Kernel {
+ public:
+  Kernel() = default;
+  const KernelSpec& spec() const { return *spec_; }
+  const KernelSpec* operator->() const { return spec_.get(); }
+  const std::string& name() const { return spec_->name(); }
+  uint64_t serial() const { return serial_; }
+  explicit operator bool() const { return spec_ != nullptr; }
+
+ private:
+  friend Kernel make_kernel(KernelSpec spec);
+  std::shared_ptr<const KernelSpec> spec_;
+  uint64_t serial_ = 0;
+};
+
+// Checks a spec and seals it. Throws Error naming the kernel and the field for a missing field
+// (no definition, dispatch rule, size of a tensor, reference, tolerance, test shape) or a rule
+// that reads a name no launch binds.
+Kernel make_kernel(KernelSpec spec);
+// make_kernel, then adds it to the process's registry (thread-safe). A taken name is an Error.
+Kernel register_kernel(KernelSpec spec);
+// The standard library, then registered kernels, in registration order.
+std::vector<Kernel> kernels();
+Kernel find_kernel(const std::string& name);  // throws Error listing known names
 
 // Throws Error unless `s` names exactly the kernel's dims.
 void validate_shape(const KernelSpec& k, const Shape& s);
-// Contract check: the values the rules see, and a throw naming kernel, rule and values.
-std::map<std::string, uint64_t> contract_bindings(const KernelSpec& k, const Shape& s, const Geometry& g);
-void check_contract(const KernelSpec& k, const Shape& s, const Geometry& g);
+
+// What a kernel's rules give for one launch, before anything is compiled or allocated.
+struct Resolved {
+  Config config;
+  Geometry geometry;
+  rule::Bindings bindings;                     // everything the rules read: dims, config, target facts, geometry
+  std::map<std::string, uint32_t> constexprs;  // by parameter name
+  std::map<std::string, uint64_t> elements;    // by tensor parameter name
+};
+// Chooses the Config (overrides replace the rules' choices; an unknown name is an Error), the
+// geometry (or takes `geometry`), and evaluates constexprs and sizes. Checks nothing else.
+Resolved resolve(const KernelSpec& k, const Shape& shape, const Target& target, const Config& overrides = {},
+                 const std::optional<Geometry>& geometry = {});
+// The contract: the target's limits (1 <= tpg <= max_tpg, 1 <= grid <= max_grid on each axis),
+// the kernel's preconditions, and 32-bit addressing of every tensor. Throws Error naming the
+// kernel, every broken rule and the values it read, and "Nothing was launched".
+void check_contract(const KernelSpec& k, const Shape& shape, const Resolved& r);
+// The message check_contract throws, for rules found broken elsewhere (after lowering).
+[[noreturn]] void contract_violation(const KernelSpec& k, const Shape& shape, const std::vector<std::string>& broken);
 
 }  // namespace mtile

@@ -1,25 +1,45 @@
-// Runtime: backends (CPU engine, CUDA), buffers, and the checked launch of a registered kernel.
+// Runtime: backends (CPU engine, CUDA), buffers and streams (the backend's or the caller's), the
+// Context that owns everything compiled, and the checked launch of a kernel.
+//
+//   mtile::Context ctx;                                   // or Context::global()
+//   mtile::Backend& gpu = ctx.backend("cuda");
+//   mtile::Buffer x = gpu.wrap(ptr, ScalarType::bf16, rows * n);   // memory you own
+//   ctx.launch(gpu, mtile::find_kernel("rms_norm_residual"), ScalarType::bf16,
+//              {{"rows", rows}, {"n", n}}, {&x, &res, &w, &out, &eps, nullptr});
 #pragma once
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "mtile/ir.hpp"
 #include "mtile/registry.hpp"
+#include "mtile/target.hpp"
 
 namespace mtile {
 
 class Backend;
 
-// Typed storage owned by a backend. `handle` is a host pointer (cpu) or a device address (cuda).
+// Typed storage on a backend. `handle` is a host pointer (cpu) or a device address (cuda).
 struct Buffer {
   ScalarType elem = ScalarType::f32;
   uint64_t count = 0;
   uint64_t handle = 0;
   Backend* owner = nullptr;
+  uint64_t id = 0;  // the backend's allocation serial; 0 for memory the caller owns (wrap)
   uint64_t bytes() const { return count * storage_bytes(elem); }
+  bool borrowed() const { return owner != nullptr && id == 0; }
+};
+
+// An ordered queue of device work. `handle` is the native stream (a CUstream on CUDA; 0 is the
+// legacy default stream there); the CPU engine runs everything at once and has only its own.
+struct Stream {
+  uint64_t handle = 0;
+  Backend* owner = nullptr;
 };
 
 // A lowered function made ready to run on one backend (CUDA: a loaded module and function).
@@ -32,48 +52,149 @@ class Backend {
  public:
   Backend();
   virtual ~Backend() = default;
+  Backend(const Backend&) = delete;
+  Backend& operator=(const Backend&) = delete;
   // Unique for the process lifetime: caches key on it, never on the address.
   uint64_t instance() const { return instance_; }
   virtual std::string name() const = 0;         // "cpu", "cuda"
   virtual std::string device_name() const = 0;  // "NVIDIA H100 80GB HBM3 (sm_90a)", "CPU engine, 2 threads"
+  virtual const Target& target() const = 0;     // the facts passes, contracts and rules use
+
+  // Memory. alloc throws DeviceError when the memory is not there. wrap takes memory the caller
+  // owns and keeps alive while launches use it (a host pointer on the CPU engine, a device
+  // pointer of this backend's device on CUDA, which the driver confirms); releasing a wrapped
+  // buffer forgets it and frees nothing.
   virtual Buffer alloc(ScalarType elem, uint64_t count) = 0;
+  virtual Buffer wrap(uint64_t address, ScalarType elem, uint64_t count) = 0;
   virtual void release(Buffer& b) = 0;
+  // Throws Error naming `what` unless `b` can be used here: allocated by or wrapped for this
+  // backend and not released since.
+  virtual void check_usable(const Buffer& b, const std::string& what) const;
   virtual void upload(Buffer& dst, const void* host) = 0;    // b.bytes() from host
   virtual void download(const Buffer& src, void* host) = 0;  // b.bytes() to host
-  // `lowered` is the output of passes::run_pipeline. Backends may cache by structural hash.
+
+  // Streams: the backend's own, or the caller's native stream (CUDA: a CUstream of this device,
+  // e.g. PyTorch's current stream, so launches join its order and its graph captures).
+  virtual Stream default_stream();
+  virtual Stream wrap_stream(uint64_t native);
+
+  // `lowered` is the output of passes::run_pipeline for target(). Backends do not cache: the
+  // Context does.
   virtual std::shared_ptr<Executable> prepare(const ir::Function& lowered) = 0;
   // Runs it. `tensors` has one entry per parameter (nullptr for constexprs); `constexprs` has one
   // value per parameter (ignored for tensors). Contract and sizes are checked before this.
   virtual void run(Executable& exe, const Geometry& g, const std::vector<Buffer*>& tensors,
-                   const std::vector<uint32_t>& constexprs) = 0;
+                   const std::vector<uint32_t>& constexprs, const Stream* stream = nullptr) = 0;
   virtual void synchronize() = 0;
   // Milliseconds `work` (launches on this backend) takes to complete: device events on GPUs,
   // the wall clock around work + synchronize on the CPU.
   virtual double measure_ms(const std::function<void()>& work);
 
+ protected:
+  // Allocation bookkeeping for check_usable: a fresh id for an allocation; release() forgets it
+  // (false when it was not live: released twice, or never this backend's).
+  uint64_t track_allocation();
+  bool forget_allocation(uint64_t id);
+  [[noreturn]] void unusable(const Buffer& b, const std::string& what, const std::string& why) const;
+
  private:
   uint64_t instance_;
+  mutable std::mutex live_mu_;
+  std::unordered_set<uint64_t> live_;
+  uint64_t next_id_ = 1;
 };
 
-// "cpu" or "cuda"; throws Error saying why a backend is unavailable.
+// "cpu", "cuda" or "cuda:N" (device N); throws Error saying why a backend is unavailable.
 std::unique_ptr<Backend> make_backend(const std::string& name);
 // "cuda" when a CUDA device can be opened, else "cpu".
 std::string default_backend_name();
 std::vector<std::string> backend_names();  // compiled in
 
-// Options of a launch through the registry.
+// Options of a launch.
 struct LaunchOptions {
-  std::optional<Geometry> geometry;  // override the kernel's dispatch rule (still checked)
+  Config config;                     // meta-parameter overrides (still checked by the contract)
+  std::optional<Geometry> geometry;  // override the dispatch rule (still checked)
   bool bake_constexprs = true;       // specialise constexprs into the code
+  const Stream* stream = nullptr;    // default: the backend's own stream
 };
 
-// Traces `k` for `dtype`, lowers it, checks contract and buffers, and runs it on `backend`.
-// A violated contract throws Error before anything reaches the device.
-void launch(Backend& backend, const KernelSpec& k, ScalarType dtype, const Shape& shape,
-            const std::vector<Buffer*>& tensors, const LaunchOptions& opts = {});
+// A kernel lowered for one target: its IR after the pipeline and that IR's structural hash.
+struct Lowered {
+  ir::Function fn;
+  uint64_t hash = 0;
+};
 
-// The lowered IR of one variant (cached per kernel, dtype and baked values).
-std::shared_ptr<const ir::Function> lowered_kernel(const KernelSpec& k, ScalarType dtype,
-                                                   const std::map<std::string, uint32_t>& bake);
+// Everything a launch derives from (backend, kernel, dtype, shape, options), before buffers:
+// the rules' results, the lowered code and the loaded executable.
+struct LaunchPlan {
+  Kernel kernel;
+  ScalarType dtype = ScalarType::f32;
+  Shape shape;
+  Resolved resolved;  // config, geometry, constexprs, sizes
+  std::shared_ptr<const Lowered> lowered;
+  std::shared_ptr<Executable> exe;
+  std::vector<uint32_t> constexpr_args;  // per parameter (0 for tensors)
+  std::vector<uint64_t> elements;        // per parameter (0 for constexprs)
+  const Geometry& geometry() const { return resolved.geometry; }
+  const std::vector<ir::Param>& params() const { return lowered->fn.params; }
+};
+
+struct CacheCounts {
+  size_t entries = 0, capacity = 0;
+  uint64_t hits = 0, misses = 0, evictions = 0;
+};
+
+// The one owner of compiled state: traces (per kernel definition, dtype and Config), lowered IR
+// (per kernel identity, i.e. name and traced IR's hash, and Target), executables (per lowered
+// IR's hash and backend) and launch plans, each cache bounded (least recently used goes first).
+// Thread-safe: a value is computed once per key while callers of that key wait, and no lock is
+// held while it is computed, so a compile never stalls launches of other kernels.
+class Context {
+ public:
+  struct Limits {
+    size_t traced = 512, lowered = 512, compiled = 512, plans = 4096;
+  };
+  Context();
+  explicit Context(Limits limits);
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  // The context of the CLI and of the free launch(); never destroyed.
+  static Context& global();
+
+  // A backend this context opens on first use and owns: "cpu", "cuda", "cuda:N"; "" = the default
+  // (cuda when a GPU opens, else cpu).
+  Backend& backend(const std::string& name = "");
+
+  std::shared_ptr<const ir::Function> traced(const Kernel& k, ScalarType dtype, const Config& config);
+  std::shared_ptr<const Lowered> lowered(const Kernel& k, ScalarType dtype, const Config& config, const Target& target,
+                                         const std::map<std::string, uint32_t>& bake);
+  std::shared_ptr<Executable> compiled(Backend& backend, const Lowered& lowered);
+  // Resolves the rules, checks the contract (before anything is compiled), lowers and prepares.
+  // Throws Error for a violated contract: nothing reaches the device.
+  std::shared_ptr<const LaunchPlan> plan(Backend& backend, const Kernel& k, ScalarType dtype, const Shape& shape,
+                                         const LaunchOptions& opts = {});
+  // Checks the buffers against the plan (count, type, owner, alignment, not released) and runs.
+  void run(Backend& backend, const LaunchPlan& plan, const std::vector<Buffer*>& tensors,
+           const Stream* stream = nullptr);
+  // plan() (cached) and run().
+  void launch(Backend& backend, const Kernel& k, ScalarType dtype, const Shape& shape,
+              const std::vector<Buffer*>& tensors, const LaunchOptions& opts = {});
+
+  struct Counts {
+    CacheCounts traced, lowered, compiled, plans;
+  };
+  Counts counts() const;
+  void clear();  // drops every cached value (backends stay open)
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Context::global().launch(...).
+void launch(Backend& backend, const Kernel& k, ScalarType dtype, const Shape& shape,
+            const std::vector<Buffer*>& tensors, const LaunchOptions& opts = {});
 
 }  // namespace mtile

@@ -9,10 +9,32 @@
 
 namespace mtile {
 
-// Every error mtile reports to a user: the message names the kernel and what was wrong.
+// Who has to act on an error. The CLI exits with 2, 3 and 4 for them.
+enum class ErrorKind : uint8_t {
+  User,      // a bad request: unknown kernel, malformed shape, trace error, violated contract
+  Internal,  // mtile broke its own rules (a pass produced invalid IR): a bug to report
+  Device,    // the device or the host ran out of something or failed (driver, memory)
+};
+const char* error_kind_name(ErrorKind k);  // "user", "internal", "device"
+
+// Every error mtile reports: the message names the kernel and what was wrong.
 class Error : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit Error(const std::string& what, ErrorKind kind = ErrorKind::User) : std::runtime_error(what), kind_(kind) {}
+  ErrorKind kind() const { return kind_; }
+
+ private:
+  ErrorKind kind_;
+};
+// mtile's own fault: a pass broke the IR, generated code did not compile.
+class InternalError : public Error {
+ public:
+  explicit InternalError(const std::string& what) : Error(what, ErrorKind::Internal) {}
+};
+// The device (or the host's memory) failed: a driver call, an allocation.
+class DeviceError : public Error {
+ public:
+  explicit DeviceError(const std::string& what) : Error(what, ErrorKind::Device) {}
 };
 
 enum class ScalarType : uint8_t { u32, i32, f32, f16, bf16, boolean };

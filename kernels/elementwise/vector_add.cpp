@@ -7,8 +7,6 @@ namespace {
 
 using namespace dsl;
 
-constexpr uint32_t kThreads = 256;
-
 template <class T>
 void vector_add(In<T> a, In<T> b, Out<T> c, Constexpr n) {
   Val i = program_id(0) * lsize() + tid();
@@ -23,25 +21,19 @@ KernelSpec vector_add_spec() {
                                 MTILE_FLOAT_VARIANTS(vector_add));
   k.family = "elementwise";
   k.summary = "c = a + b over n elements";
+  using rule::var;
+  rule::Expr n = var("n");
   k.dims = {"n"};
-  k.dispatch_rule = "grid = ceil(n / 256), tpg = 256";
-  k.dispatch = [](const Shape& s) {
-    Geometry g;
-    g.grid[0] = (dim(s, "n") + kThreads - 1) / kThreads;
-    g.tpg = kThreads;
-    return g;
-  };
-  k.preconditions = {
-      {"n >= 1", {"n"}, [](const auto& v) { return v.at("n") >= 1; }},
-      {"grid * tpg >= n", {"grid", "tpg", "n"}, [](const auto& v) { return v.at("grid") * v.at("tpg") >= v.at("n"); }},
-  };
-  k.constexprs = [](const Shape& s) { return std::map<std::string, uint32_t>{{"n", dim(s, "n")}}; };
-  k.elements = [](const std::string&, const Shape& s) -> uint64_t { return dim(s, "n"); };
+  k.config = {{"threads", 256}};
+  k.dispatch = {.grid = rule::ceil_div(n, var("threads")), .tpg = var("threads")};
+  k.preconditions = {n >= 1, var("grid") * var("tpg") >= n, var("grid_y") == 1, var("grid_z") == 1};
+  k.sizes = {{"a", n}, {"b", n}, {"c", n}};
   k.reference = [](const Shape& s, HostTensors& t) {
-    for (uint32_t i = 0; i < dim(s, "n"); ++i) t[2][i] = t[0][i] + t[1][i];
+    const auto &a = t["a"], &b = t["b"];
+    auto& c = t["c"];
+    for (uint64_t i = 0; i < dim(s, "n"); ++i) c[i] = a[i] + b[i];
   };
   k.tolerance = float_tolerances();
-  k.bytes = [](const Shape& s, ScalarType t) { return 3 * uint64_t(dim(s, "n")) * storage_bytes(t); };
   k.example_shape = {{"n", 1u << 20}};
   k.test_shapes = {{{"n", 1}}, {{"n", 256}}, {{"n", 1000}}, {{"n", 70001}}};
   k.bench_shapes = {{{"n", 1u << 26}}};

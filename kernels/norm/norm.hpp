@@ -12,5 +12,9 @@ KernelSpec ffai_rms_norm_residual_spec();
 KernelSpec mt_rms_norm_small_spec();
 KernelSpec mt_rms_norm_wide_spec();
 KernelSpec rms_norm_residual_spec();
+KernelSpec add_rms_norm_spec();
+
+// The contract, inputs, tolerances and test shapes of the strided norm kernels.
+KernelSpec strided_norm_spec(dsl::KernelDef def, std::string summary);
 
 }  // namespace mtile::lib

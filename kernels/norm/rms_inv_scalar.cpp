@@ -30,34 +30,24 @@ KernelSpec mt_rms_inv_scalar_spec() {
   k.def = mt_rms_inv_scalar_def();
   k.family = "norm";
   k.summary = "inverse RMS of a row from per-thread partial sums of squares (shared callee)";
+  using rule::var;
   k.dims = {"rows", "threads", "n"};
-  k.dispatch_rule = "grid = rows, tpg = threads";
-  k.dispatch = [](const Shape& s) {
-    Geometry g;
-    g.grid[0] = dim(s, "rows");
-    g.tpg = dim(s, "threads");
-    return g;
-  };
-  k.preconditions = {{"n >= 1", {"n"}, [](const auto& v) { return v.at("n") >= 1; }}};
-  k.constexprs = [](const Shape& s) { return std::map<std::string, uint32_t>{{"n", dim(s, "n")}}; };
-  k.elements = [](const std::string& p, const Shape& s) -> uint64_t {
-    if (p == "partial_ssq") return uint64_t(dim(s, "rows")) * dim(s, "threads");
-    if (p == "eps_buf") return 1;
-    return dim(s, "rows");
-  };
+  k.dispatch = {.grid = var("rows"), .tpg = var("threads")};
+  k.preconditions = spec::one_threadgroup_per_row();
+  k.preconditions.push_back(var("tpg") == var("threads"));
+  k.preconditions.push_back(var("n") >= 1);
+  k.sizes = {{"partial_ssq", var("rows") * var("threads")}, {"eps_buf", 1}, {"out", var("rows")}};
   k.inits = {{"partial_ssq", Init::uniform(0.0, 4.0)}, {"eps_buf", Init::constant(1e-6)}};
   k.reference = [](const Shape& s, HostTensors& t) {
-    uint32_t rows = dim(s, "rows"), threads = dim(s, "threads"), n = dim(s, "n");
-    for (uint32_t r = 0; r < rows; ++r) {
+    uint64_t rows = dim(s, "rows"), threads = dim(s, "threads"), n = dim(s, "n");
+    const auto& partial = t["partial_ssq"];
+    for (uint64_t r = 0; r < rows; ++r) {
       double sum = 0;
-      for (uint32_t i = 0; i < threads; ++i) sum += t[0][r * threads + i];
-      t[2][r] = 1.0 / std::sqrt(sum / n + t[1][0]);
+      for (uint64_t i = 0; i < threads; ++i) sum += partial[r * threads + i];
+      t["out"][r] = 1.0 / std::sqrt(sum / static_cast<double>(n) + t["eps_buf"][0]);
     }
   };
   k.tolerance = {{ScalarType::f32, {1e-5, 1e-4}}};
-  k.bytes = [](const Shape& s, ScalarType) {
-    return (uint64_t(dim(s, "rows")) * dim(s, "threads") + dim(s, "rows") + 1) * 4;
-  };
   k.example_shape = {{"rows", 64}, {"threads", 1024}, {"n", 4096}};
   k.test_shapes = {{{"rows", 3}, {"threads", 32}, {"n", 128}},
                    {{"rows", 5}, {"threads", 1024}, {"n", 4096}},

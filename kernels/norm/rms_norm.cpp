@@ -43,11 +43,8 @@ KernelSpec mt_rms_norm_spec() {
   k.family = "norm";
   k.summary = "RMSNorm: out = w * x * rsqrt(mean(x^2) + eps), 4 elements a thread";
   four_per_thread_contract(k);
-  k.elements = norm_elements;
-  k.reference = [](const Shape& s, HostTensors& t) { rms_norm_reference(s, t, 0, -1, 1, 2, 3); };
-  k.bytes = [](const Shape& s, ScalarType t) {
-    return (2 * uint64_t(dim(s, "rows")) * dim(s, "n") + dim(s, "n")) * storage_bytes(t) + 4;
-  };
+  k.sizes = norm_sizes({"x", "out"});
+  k.reference = [](const Shape& s, HostTensors& t) { rms_norm_reference(s, t, false); };
   return k;
 }
 

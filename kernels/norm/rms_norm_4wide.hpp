@@ -6,22 +6,12 @@
 namespace mtile::lib {
 
 inline void four_per_thread_contract(KernelSpec& k) {
+  using rule::var;
+  rule::Expr n = var("n"), tpg = var("tpg");
   k.dims = {"rows", "n"};
-  k.dispatch_rule = "grid = rows, tpg = n / 4";
-  k.dispatch = [](const Shape& s) {
-    Geometry g;
-    g.grid[0] = dim(s, "rows");
-    g.tpg = dim(s, "n") / 4;
-    return g;
-  };
-  k.preconditions = {
-      {"n % 128 == 0", {"n"}, [](const auto& v) { return v.at("n") % 128 == 0; }},
-      {"n <= 4096", {"n"}, [](const auto& v) { return v.at("n") <= 4096; }},
-      {"tpg * 4 == n", {"tpg", "n"}, [](const auto& v) { return v.at("tpg") * 4 == v.at("n"); }},
-      {"tpg % 32 == 0", {"tpg"}, [](const auto& v) { return v.at("tpg") % 32 == 0; }},
-      {"grid == rows", {"grid", "rows"}, [](const auto& v) { return v.at("grid") == v.at("rows"); }},
-  };
-  k.constexprs = [](const Shape& s) { return std::map<std::string, uint32_t>{{"n", dim(s, "n")}}; };
+  k.dispatch = {.grid = var("rows"), .tpg = n / 4};
+  k.preconditions = {n % 128 == 0, n <= 4096, tpg * 4 == n, tpg % 32 == 0};
+  for (const rule::Expr& e : spec::one_threadgroup_per_row()) k.preconditions.push_back(e);
   k.inits = {{"eps_buf", Init::constant(1e-6)}};
   k.tolerance = float_tolerances();
   k.example_shape = {{"rows", 64}, {"n", 4096}};

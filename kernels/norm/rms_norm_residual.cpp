@@ -55,11 +55,8 @@ KernelSpec ffai_rms_norm_residual_spec() {
   k.family = "norm";
   k.summary = "fused RMSNorm + residual add: out = residual + w * x * rsqrt(mean(x^2) + eps)";
   four_per_thread_contract(k);
-  k.elements = norm_elements;
-  k.reference = [](const Shape& s, HostTensors& t) { rms_norm_reference(s, t, 0, 1, 2, 3, 4); };
-  k.bytes = [](const Shape& s, ScalarType t) {
-    return (3 * uint64_t(dim(s, "rows")) * dim(s, "n") + dim(s, "n")) * storage_bytes(t) + 4;
-  };
+  k.sizes = norm_sizes({"x", "residual", "out"});
+  k.reference = [](const Shape& s, HostTensors& t) { rms_norm_reference(s, t, true); };
   return k;
 }
 

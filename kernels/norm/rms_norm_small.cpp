@@ -40,27 +40,16 @@ KernelSpec mt_rms_norm_small_spec() {
                                 MTILE_FLOAT_VARIANTS(mt_rms_norm_small));
   k.family = "norm";
   k.summary = "RMSNorm of rows of at most 64 (attention heads): one simdgroup a row, 2 elements a thread";
+  using rule::var;
+  rule::Expr n = var("n");
   k.dims = {"rows", "n"};
-  k.dispatch_rule = "grid = rows, tpg = 32";
-  k.dispatch = [](const Shape& s) {
-    Geometry g;
-    g.grid[0] = dim(s, "rows");
-    g.tpg = 32;
-    return g;
-  };
-  k.preconditions = {
-      {"n % 2 == 0", {"n"}, [](const auto& v) { return v.at("n") % 2 == 0; }},
-      {"2 <= n <= 64", {"n"}, [](const auto& v) { return v.at("n") >= 2 && v.at("n") <= 64; }},
-      {"tpg == 32", {"tpg"}, [](const auto& v) { return v.at("tpg") == 32; }},
-  };
-  k.constexprs = [](const Shape& s) { return std::map<std::string, uint32_t>{{"n", dim(s, "n")}}; };
-  k.elements = norm_elements;
+  k.dispatch = {.grid = var("rows"), .tpg = var("simd_width")};
+  k.preconditions = spec::one_threadgroup_per_row();
+  for (const rule::Expr& e : {n % 2 == 0, n >= 2, n <= 64, var("tpg") == 32}) k.preconditions.push_back(e);
+  k.sizes = norm_sizes({"x", "out"});
   k.inits = {{"eps_buf", Init::constant(1e-6)}};
-  k.reference = [](const Shape& s, HostTensors& t) { rms_norm_reference(s, t, 0, -1, 1, 2, 3); };
+  k.reference = [](const Shape& s, HostTensors& t) { rms_norm_reference(s, t, false); };
   k.tolerance = float_tolerances();
-  k.bytes = [](const Shape& s, ScalarType t) {
-    return (2 * uint64_t(dim(s, "rows")) * dim(s, "n") + dim(s, "n")) * storage_bytes(t) + 4;
-  };
   k.example_shape = {{"rows", 256}, {"n", 64}};
   k.test_shapes = {{{"rows", 4}, {"n", 64}}, {{"rows", 3}, {"n", 48}}, {{"rows", 1}, {"n", 2}}};
   k.bench_shapes = {{{"rows", 65536}, {"n", 64}}};

@@ -10,26 +10,23 @@ using namespace dsl;
 
 template <class T>
 void mt_rms_norm_wide(In<T> x, In<T> w, Out<T> out, In<f32> eps_buf, Constexpr n) {
-  strided_rms_norm<T>(x, nullptr, w, out, eps_buf, n);
+  strided_rms_norm<T, NormForm::Plain>(x, nullptr, w, out, eps_buf, n);
 }
 
 template <class T>
 void rms_norm_residual(In<T> x, In<T> residual, In<T> w, Out<T> out, In<f32> eps_buf, Constexpr n) {
-  strided_rms_norm<T>(x, &residual, w, out, eps_buf, n);
+  strided_rms_norm<T, NormForm::PostResidual>(x, &residual, w, out, eps_buf, n);
 }
 
 }  // namespace
 
-namespace {
-
-// What the two specs share: contract, sizes, inputs, tolerances, test shapes.
+// What the strided norm specs share: contract, inputs, tolerances, test shapes.
 KernelSpec strided_norm_spec(dsl::KernelDef def, std::string summary) {
   KernelSpec k;
   k.def = std::move(def);
   k.family = "norm";
   k.summary = std::move(summary);
   strided_row_contract(k);
-  k.elements = norm_elements;
   k.inits = {{"eps_buf", Init::constant(1e-6)}};
   k.tolerance = float_tolerances();
   k.example_shape = {{"rows", 32}, {"n", 8192}};
@@ -38,17 +35,13 @@ KernelSpec strided_norm_spec(dsl::KernelDef def, std::string summary) {
   return k;
 }
 
-}  // namespace
-
 KernelSpec mt_rms_norm_wide_spec() {
   KernelSpec k = strided_norm_spec(
       define_generic_kernel("mt_rms_norm_wide", ir::Mode::Reduction, {"x", "w", "out", "eps_buf", "n"},
                             MTILE_FLOAT_VARIANTS(mt_rms_norm_wide)),
       "RMSNorm of rows of any length: threads stride over the row in chunks of 8");
-  k.reference = [](const Shape& s, HostTensors& t) { rms_norm_reference(s, t, 0, -1, 1, 2, 3); };
-  k.bytes = [](const Shape& s, ScalarType t) {
-    return (2 * uint64_t(dim(s, "rows")) * dim(s, "n") + dim(s, "n")) * storage_bytes(t) + 4;
-  };
+  k.sizes = norm_sizes({"x", "out"});
+  k.reference = [](const Shape& s, HostTensors& t) { rms_norm_reference(s, t, false); };
   k.bench_shapes = {{{"rows", 4096}, {"n", 8192}}, {{"rows", 2048}, {"n", 16384}}};
   return k;
 }
@@ -58,10 +51,8 @@ KernelSpec rms_norm_residual_spec() {
       define_generic_kernel("rms_norm_residual", ir::Mode::Reduction, {"x", "residual", "w", "out", "eps_buf", "n"},
                             MTILE_FLOAT_VARIANTS(rms_norm_residual)),
       "fused RMSNorm + residual add (the seed's math) for rows of any length");
-  k.reference = [](const Shape& s, HostTensors& t) { rms_norm_reference(s, t, 0, 1, 2, 3, 4); };
-  k.bytes = [](const Shape& s, ScalarType t) {
-    return (3 * uint64_t(dim(s, "rows")) * dim(s, "n") + dim(s, "n")) * storage_bytes(t) + 4;
-  };
+  k.sizes = norm_sizes({"x", "residual", "out"});
+  k.reference = [](const Shape& s, HostTensors& t) { rms_norm_reference(s, t, true); };
   k.bench_shapes = {{{"rows", 1}, {"n", 4096}},    {{"rows", 32}, {"n", 4096}},    {{"rows", 256}, {"n", 4096}},
                     {{"rows", 2048}, {"n", 4096}}, {{"rows", 16384}, {"n", 4096}}, {{"rows", 4096}, {"n", 5120}},
                     {{"rows", 4096}, {"n", 7168}}, {{"rows", 4096}, {"n", 8192}},  {{"rows", 2048}, {"n", 16384}}};

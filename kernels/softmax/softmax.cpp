@@ -31,20 +31,20 @@ KernelSpec softmax_spec() {
   k.family = "softmax";
   k.summary = "row-wise softmax of rows of any length";
   strided_row_contract(k);
-  k.elements = [](const std::string&, const Shape& s) -> uint64_t { return uint64_t(dim(s, "rows")) * dim(s, "n"); };
+  k.sizes = {{"x", rule::var("rows") * rule::var("n")}, {"out", rule::var("rows") * rule::var("n")}};
   k.inits = {{"x", Init::uniform(-4.0, 4.0)}};
   k.reference = [](const Shape& s, HostTensors& t) {
-    uint32_t rows = dim(s, "rows"), n = dim(s, "n");
-    for (uint32_t r = 0; r < rows; ++r) {
-      const double* x = &t[0][uint64_t(r) * n];
+    uint64_t rows = dim(s, "rows"), n = dim(s, "n");
+    const auto& x = t["x"];
+    auto& out = t["out"];
+    for (uint64_t r = 0; r < rows; ++r) {
       double m = -INFINITY, sum = 0;
-      for (uint32_t i = 0; i < n; ++i) m = std::max(m, x[i]);
-      for (uint32_t i = 0; i < n; ++i) sum += std::exp(x[i] - m);
-      for (uint32_t i = 0; i < n; ++i) t[1][uint64_t(r) * n + i] = std::exp(x[i] - m) / sum;
+      for (uint64_t i = 0; i < n; ++i) m = std::max(m, x[r * n + i]);
+      for (uint64_t i = 0; i < n; ++i) sum += std::exp(x[r * n + i] - m);
+      for (uint64_t i = 0; i < n; ++i) out[r * n + i] = std::exp(x[r * n + i] - m) / sum;
     }
   };
   k.tolerance = float_tolerances();
-  k.bytes = [](const Shape& s, ScalarType t) { return 2 * uint64_t(dim(s, "rows")) * dim(s, "n") * storage_bytes(t); };
   k.example_shape = {{"rows", 64}, {"n", 4096}};
   k.test_shapes = {
       {{"rows", 3}, {"n", 1}}, {{"rows", 4}, {"n", 77}}, {{"rows", 2}, {"n", 1000}}, {{"rows", 2}, {"n", 9000}}};

@@ -281,9 +281,14 @@ class Printer {
   // Vector memory; see Dialect::vector_stem. 16-bit elements are taken out of a word by a C cast
   // to their storage type, which must therefore be a 16-bit integer type.
   static bool halves(ST t) { return storage_bytes(t) == 2; }
-  std::string packed_type(ST t, unsigned lanes) const {
+  std::string packed_type(const Inst& in, unsigned lanes) const {
+    ST t = in.type;
     const std::string& stem = at(d_.vector_stem, t);
-    if (stem.empty()) return "";
+    if (stem.empty())
+      fail(in,
+           "this language takes no {}-lane {} access: lower the kernel for its target (run_pipeline), "
+           "which forms none",
+           lanes, type_name(t));
     unsigned words = halves(t) ? lanes / 2 : lanes;
     if (words > 1) return fmt::format("{}{}", stem, words);
     return at(d_.storage_type, halves(t) ? ST::u32 : t);
@@ -291,30 +296,15 @@ class Printer {
   std::string pointer(const Inst& in) const {
     return fmt::format("{} + {}", uses_.param_names.at(in.param), arg(in, 0));
   }
-  // The scalar element `lane` of a vector access, for dialects that print them as scalar ones.
-  std::string lane_element(const Inst& in, unsigned lane) const {
-    const std::string& base = uses_.param_names.at(in.param);
-    if (lane == 0) return fmt::format("{}[{}]", base, arg(in, 0));
-    return fmt::format("{}[{} + {}]", base, arg(in, 0), literal(ST::u32, lane, d_));
-  }
-
   void load_vector(const Inst& in, int depth) {
-    std::string packed = packed_type(in.type, in.lanes);
-    if (!packed.empty()) {
-      line(depth, fmt::format("{} {} = {};", packed, name(in.result), spell(d_.vector_load, packed, pointer(in))));
-      return;
-    }
-    std::string lanes;
-    for (unsigned l = 0; l < in.lanes; ++l) lanes += (l ? ", " : "") + spell(at(d_.load, in.type), lane_element(in, l));
-    line(depth, fmt::format("{} {}[{}] = {{{}}};", vtype(in.type), name(in.result), in.lanes, lanes));
+    std::string packed = packed_type(in, in.lanes);
+    line(depth, fmt::format("{} {} = {};", packed, name(in.result), spell(d_.vector_load, packed, pointer(in))));
   }
 
   std::string extract(const Inst& in) const {
     const Inst& v = *vectors_.at(in.args.at(0));
     const std::string& vec = name(in.args[0]);
     auto lane = static_cast<unsigned>(in.bits);
-    std::string packed = packed_type(in.type, v.lanes);
-    if (packed.empty()) return fmt::format("{}[{}]", vec, lane);
     unsigned words = halves(in.type) ? v.lanes / 2u : v.lanes;
     unsigned word = halves(in.type) ? lane / 2 : lane;
     std::string w = words == 1 ? vec : fmt::format("{}.{}", vec, "xyzw"[word]);
@@ -326,11 +316,7 @@ class Printer {
 
   void store_vector(const Inst& in, int depth) {
     auto stored = [&](unsigned l) { return spell(at(d_.store, in.type), arg(in, 1 + l)); };
-    std::string packed = packed_type(in.type, in.lanes);
-    if (packed.empty()) {
-      for (unsigned l = 0; l < in.lanes; ++l) line(depth, fmt::format("{} = {};", lane_element(in, l), stored(l)));
-      return;
-    }
+    std::string packed = packed_type(in, in.lanes);
     std::vector<std::string> words;
     if (halves(in.type)) {
       const std::string& u = at(d_.storage_type, ST::u32);

@@ -45,8 +45,8 @@ struct Dialect {
   std::string tg_array;                // {0} element type, {1} name, {2} element count
   // Vector memory (LoadVector, StoreVector) as one access of a packed type: 32-bit words, 16-bit
   // elements two to a word (the lower index in the low half). The packed type of `w` words is
-  // "<stem><w>" for 2 and 4 words and the word itself for one; members .x .y .z .w. An empty
-  // stem prints the type's vector accesses as scalar ones (a LoadVector into a local array).
+  // "<stem><w>" for 2 and 4 words and the word itself for one; members .x .y .z .w. A dialect
+  // without vector accesses (empty stems) gets code lowered for a target that forms none.
   TypeTable vector_stem;
   std::string vector_load;   // {0} packed type, {1} pointer to the first element -> the packed value
   std::string vector_store;  // {0} packed type, {1} pointer to the first element, {2} packed value

@@ -1,5 +1,6 @@
 // The tracing front end: DSL calls append instructions to the kernel being traced.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <atomic>
@@ -11,6 +12,7 @@ namespace {
 
 struct TraceState {
   ir::Function fn;
+  Config config;
   uint32_t serial = 0;
   std::vector<ir::Block*> blocks;  // insertion points, innermost last
   std::vector<int> active_scopes;  // scope serials of the open blocks
@@ -131,32 +133,39 @@ Val literal_like(const Val& ref, double v, bool float_literal) {
   return literal(ref.type, v);
 }
 
-TraceScope::TraceScope(const std::string& name, ir::Mode mode, ScalarType dtype, const std::vector<std::string>& names,
-                       const std::vector<ParamDesc>& params) {
+TraceScope::TraceScope(const std::string& name, ir::Mode mode, ScalarType dtype, const Config& config,
+                       const std::vector<std::string>& names, const std::vector<ParamDesc>& params) {
+  // Checked before the trace opens, so a throw here leaves no trace behind.
+  auto fail = [&](const std::string& what) {
+    throw Error(fmt::format("kernel {}<{}>: {}", name, type_name(dtype), what));
+  };
+  if (names.size() != params.size())
+    fail(fmt::format("{} parameter names given for {} parameters", names.size(), params.size()));
+  for (size_t i = 0; i < names.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (names[j] == names[i]) fail(fmt::format("parameter name '{}' is used twice", names[i]));
   auto* s = new TraceState;
   s->fn.name = name;
   s->fn.mode = mode;
   s->fn.dtype = dtype;
+  s->config = config;
   s->serial = g_next_serial++;
   s->blocks.push_back(&s->fn.body);
   s->active_scopes.push_back(s->next_scope++);
+  for (size_t i = 0; i < params.size(); ++i)
+    s->fn.params.push_back({names[i], params[i].kind, params[i].elem, params[i].role});
   g_traces.push_back(s);
   state_ = s;
-  if (names.size() != params.size())
-    trace_error(fmt::format("{} parameter names given for {} parameters", names.size(), params.size()));
-  for (size_t i = 0; i < params.size(); ++i) {
-    for (size_t j = 0; j < i; ++j)
-      if (names[j] == names[i]) trace_error(fmt::format("parameter name '{}' is used twice", names[i]));
-    s->fn.params.push_back({names[i], params[i].kind, params[i].elem, params[i].role});
-  }
 }
 
 TraceScope::~TraceScope() {
-  // On an exception the trace is abandoned; finish() has already popped it otherwise.
-  if (state_ && !g_traces.empty() && g_traces.back() == state_) {
-    delete g_traces.back();
-    g_traces.pop_back();
-  }
+  // On an exception the trace is abandoned; finish() has already popped it otherwise. Traces
+  // nest (a call traces its callee), so this scope's trace is the innermost one left.
+  if (!state_) return;
+  auto it = std::find(g_traces.begin(), g_traces.end(), static_cast<TraceState*>(state_));
+  if (it != g_traces.end()) g_traces.erase(it);
+  delete static_cast<TraceState*>(state_);
+  state_ = nullptr;
 }
 
 Tensor TraceScope::tensor_arg(int index) const {
@@ -182,18 +191,91 @@ Constexpr TraceScope::constexpr_arg(int index) const {
 }
 
 ir::Function TraceScope::finish() {
-  TraceState* s = g_traces.back();
+  auto* s = static_cast<TraceState*>(state_);
   ir::Function fn = std::move(s->fn);
+  g_traces.erase(std::find(g_traces.begin(), g_traces.end(), s));
   delete s;
-  g_traces.pop_back();
   state_ = nullptr;
   ir::verify(fn);
   ir::canonicalize(fn);
-  ir::verify(fn);
   return fn;
 }
 
 }  // namespace detail
+
+uint32_t config(const std::string& name) {
+  TraceState& s = cur();
+  auto it = s.config.find(name);
+  if (it == s.config.end()) {
+    std::vector<std::string> have;
+    for (const auto& [k, v] : s.config) have.push_back(k);
+    detail::trace_error(fmt::format("config('{}'): the kernel's Config has no '{}' (it has: {})", name, name,
+                                    have.empty() ? "nothing" : fmt::format("{}", fmt::join(have, ", "))));
+  }
+  return it->second;
+}
+
+struct KernelDef::Impl {
+  std::string name;
+  ir::Mode mode;
+  std::vector<ScalarType> dtypes;
+  std::vector<ir::Param> params;
+  TraceFn trace;
+  uint64_t serial;
+};
+
+KernelDef::KernelDef(std::string name, ir::Mode mode, std::vector<ScalarType> dtypes, std::vector<ir::Param> params,
+                     TraceFn trace) {
+  static std::atomic<uint64_t> next{1};
+  if (name.empty()) throw Error("a kernel definition needs a name");
+  if (dtypes.empty()) throw Error(fmt::format("kernel {}: defined for no dtype", name));
+  if (!trace) throw Error(fmt::format("kernel {}: no trace function", name));
+  impl_ = std::make_shared<const Impl>(
+      Impl{std::move(name), mode, std::move(dtypes), std::move(params), std::move(trace), next++});
+}
+
+static const KernelDef::Impl& impl_of(const std::shared_ptr<const KernelDef::Impl>& p) {
+  if (!p) throw Error("an empty kernel definition (KernelDef{}) was used");
+  return *p;
+}
+
+const std::string& KernelDef::name() const {
+  return impl_of(impl_).name;
+}
+ir::Mode KernelDef::mode() const {
+  return impl_of(impl_).mode;
+}
+const std::vector<ir::Param>& KernelDef::params() const {
+  return impl_of(impl_).params;
+}
+const std::vector<ScalarType>& KernelDef::dtypes() const {
+  return impl_of(impl_).dtypes;
+}
+uint64_t KernelDef::serial() const {
+  return impl_of(impl_).serial;
+}
+bool KernelDef::has_dtype(ScalarType t) const {
+  const auto& d = dtypes();
+  return std::find(d.begin(), d.end(), t) != d.end();
+}
+
+ir::Function KernelDef::trace(ScalarType dtype, const Config& config) const {
+  const Impl& k = impl_of(impl_);
+  if (!has_dtype(dtype)) {
+    std::vector<std::string> have;
+    for (ScalarType t : k.dtypes) have.push_back(type_name(t));
+    throw Error(fmt::format("kernel {}: no {} variant (dtypes: {})", k.name, type_name(dtype), fmt::join(have, ", ")));
+  }
+  ir::Function f = k.trace(dtype, config);
+  bool same = f.params.size() == k.params.size();
+  for (size_t i = 0; same && i < f.params.size(); ++i)
+    same = f.params[i].name == k.params[i].name && f.params[i].kind == k.params[i].kind &&
+           f.params[i].role == k.params[i].role;
+  if (!same)
+    throw Error(
+        fmt::format("kernel {}<{}>: the trace's parameters differ from the definition's", k.name, type_name(dtype)));
+  return f;
+}
 
 Val Val::cast(ScalarType to) const {
   check(*this);
@@ -519,26 +601,26 @@ Val call(const KernelDef& callee, std::initializer_list<CallArg> args, SourceLoc
   detail::note_location(loc);
   TraceState& s = cur();
   ScalarType dt = s.fn.dtype;
-  bool generic = std::find(callee.dtypes.begin(), callee.dtypes.end(), dt) != callee.dtypes.end();
-  auto fn = std::make_shared<const ir::Function>(callee.trace(generic ? dt : callee.dtypes.at(0)));
+  // A callee has its own meta-parameters (none today): it is traced with an empty Config.
+  auto fn = std::make_shared<const ir::Function>(callee.trace(callee.has_dtype(dt) ? dt : callee.dtypes().at(0)));
   int out = fn->output_param();
   if (out < 0)
     detail::trace_error(
-        fmt::format("call of {}: a callee needs exactly one Out/InOut tensor (its result)", callee.name));
+        fmt::format("call of {}: a callee needs exactly one Out/InOut tensor (its result)", callee.name()));
   int stores = 0;
   ir::for_each_inst(fn->body, [&](const ir::Inst& in) {
     if (in.op == ir::Op::Store && in.space == ir::MemSpace::Device && in.param == out) ++stores;
   });
   if (stores != 1)
     detail::trace_error(fmt::format("call of {}: its output '{}' must be stored exactly once, found {} stores",
-                                    callee.name, fn->params[out].name, stores));
+                                    callee.name(), fn->params[out].name, stores));
   ir::Inst in;
   in.op = ir::Op::Call;
   in.type = fn->params[out].elem;
   size_t want = fn->params.size() - 1;
   if (args.size() != want)
     detail::trace_error(fmt::format("call of {}: {} arguments given, it takes {} (its parameters but '{}')",
-                                    callee.name, args.size(), want, fn->params[out].name));
+                                    callee.name(), args.size(), want, fn->params[out].name));
   size_t k = 0;
   for (size_t i = 0; i < fn->params.size(); ++i) {
     if (static_cast<int>(i) == out) continue;
@@ -548,9 +630,9 @@ Val call(const KernelDef& callee, std::initializer_list<CallArg> args, SourceLoc
     if (a.tensor) {
       if (p.kind != ir::ParamKind::Tensor)
         detail::trace_error(
-            fmt::format("call of {}: parameter '{}' is a constexpr, got a tensor", callee.name, p.name));
+            fmt::format("call of {}: parameter '{}' is a constexpr, got a tensor", callee.name(), p.name));
       if (a.tensor->elem != p.elem)
-        detail::trace_error(fmt::format("call of {}: tensor for '{}' holds {}, the callee expects {}", callee.name,
+        detail::trace_error(fmt::format("call of {}: tensor for '{}' holds {}, the callee expects {}", callee.name(),
                                         p.name, type_name(a.tensor->elem), type_name(p.elem)));
       ca.kind = ir::CallArg::Kind::Tensor;
       ca.param = a.tensor->index;
@@ -558,8 +640,8 @@ Val call(const KernelDef& callee, std::initializer_list<CallArg> args, SourceLoc
       check(a.value);
       ScalarType want_t = p.kind == ir::ParamKind::Constexpr ? ScalarType::u32 : p.elem;
       if (a.value.type != want_t)
-        detail::trace_error(fmt::format("call of {}: value for '{}' is {}, the callee expects {}", callee.name, p.name,
-                                        type_name(a.value.type), type_name(want_t)));
+        detail::trace_error(fmt::format("call of {}: value for '{}' is {}, the callee expects {}", callee.name(),
+                                        p.name, type_name(a.value.type), type_name(want_t)));
       ca.value = a.value.id;
     }
     in.call_args.push_back(ca);

@@ -4,6 +4,15 @@
 
 namespace mtile {
 
+const char* error_kind_name(ErrorKind k) {
+  switch (k) {
+    case ErrorKind::User: return "user";
+    case ErrorKind::Internal: return "internal";
+    case ErrorKind::Device: return "device";
+  }
+  return "?";
+}
+
 const char* type_name(ScalarType t) {
   switch (t) {
     case ScalarType::u32: return "u32";

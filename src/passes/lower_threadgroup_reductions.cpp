@@ -3,10 +3,15 @@
 // every simdgroup performs, so every thread gets the same result:
 //
 //   s = simd_op(v);  if (lane == 0) scratch[simd_group] = s;  barrier;
-//   r = simd_op(lane < ceil(tpg / 32) ? scratch[lane] : identity);  barrier;
+//   r = simd_op(lane < ceil(tpg / W) ? scratch[lane] : identity);  barrier;
 //
-// The trailing barrier lets the next reduction reuse nothing early. Requires tpg % 32 == 0 and
-// tpg <= 1024 (checked at launch for every kernel that uses simd operations).
+// with W the target's simd width. The trailing barrier lets the next reduction reuse nothing
+// early. Requires tpg % W == 0 and tpg <= W * W (checked at launch for every kernel that uses
+// simd operations: the target's max threadgroup size is at most W * W).
+#include <fmt/format.h>
+
+#include <bit>
+
 #include "ir/eval.hpp"
 #include "passes/pipeline.hpp"
 
@@ -17,7 +22,7 @@ using namespace ir;
 
 class Lowerer {
  public:
-  explicit Lowerer(Function& f) : f_(f) {}
+  Lowerer(Function& f, uint32_t simd_width) : f_(f), width_(simd_width) {}
 
   void block(Block& b) {
     std::vector<Inst> out;
@@ -55,7 +60,7 @@ class Lowerer {
     Inst arr;
     arr.op = Op::TgArrayDecl;
     arr.type = t;
-    arr.bits = 32;
+    arr.bits = width_;
     arr.result = f_.fresh_id();
     arr.loc = loc;
     Id scratch = arr.result;
@@ -86,10 +91,10 @@ class Lowerer {
     out.push_back(bar);
 
     Id size = emit(out, Op::ThreadgroupSize, u, {}, 0, loc);
-    Id c31 = emit(out, Op::Const, u, {}, 31, loc);
-    Id c5 = emit(out, Op::Const, u, {}, 5, loc);
-    Id padded = emit(out, Op::Add, u, {size, c31}, 0, loc);
-    Id groups = emit(out, Op::Shr, u, {padded, c5}, 0, loc);
+    Id below = emit(out, Op::Const, u, {}, width_ - 1, loc);
+    Id shift = emit(out, Op::Const, u, {}, std::countr_zero(width_), loc);
+    Id padded = emit(out, Op::Add, u, {size, below}, 0, loc);
+    Id groups = emit(out, Op::Shr, u, {padded, shift}, 0, loc);
     Id live = emit(out, Op::Lt, ScalarType::boolean, {lane, groups}, 0, loc);
     Id index = emit(out, Op::Select, u, {live, lane, zero}, 0, loc);
     Inst ld;
@@ -115,13 +120,16 @@ class Lowerer {
   }
 
   Function& f_;
+  uint32_t width_;
 };
 
 }  // namespace
 
-ir::Function lower_threadgroup_reductions(const ir::Function& f) {
+ir::Function lower_threadgroup_reductions(const ir::Function& f, uint32_t simd_width) {
+  if (simd_width < 2 || !std::has_single_bit(simd_width))
+    throw Error(fmt::format("lower_threadgroup_reductions: simd width {} is not a power of two", simd_width));
   Function g = f;
-  Lowerer low(g);
+  Lowerer low(g, simd_width);
   low.block(g.body);
   g.body.insts.insert(g.body.insts.begin(), low.arrays.begin(), low.arrays.end());
   return g;

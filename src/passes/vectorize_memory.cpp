@@ -1,12 +1,13 @@
 // vectorize_memory: turns runs of scalar device loads (stores) of consecutive elements into one
-// LoadVector (StoreVector) of 2, 4 or 8 lanes, at most 16 bytes, so a GPU moves them in one
-// access instead of one per element.
+// LoadVector (StoreVector) of 2, 4 or 8 lanes, at most the target's widest access (16 bytes on
+// CUDA; none for Metal), so a GPU moves them in one access instead of one per element.
 //
 // A group is the accesses of one block to one tensor at B+o, B+o+1, ..., B+o+(L-1), where "B+k"
 // is `add %B, const k` (either operand order, k < 8), B itself is k = 0, and o is a multiple of
 // L (so 8 f32 values at B+0..B+7 make two groups of 4). It is formed only when:
 //  - B is provably a multiple of L (the divisibility analysis below), so B+o and the vector access are
-//    aligned: tensors are 16-byte aligned and L * element size divides 16;
+//    aligned: tensors are aligned to the widest access (every launch checks it) and L * element
+//    size divides it;
 //  - nothing between the first and the last access of the group (nested blocks included) could
 //    observe the change of order: for loads no store to the tensor; for stores no load and no
 //    other store of the tensor; and no barrier for either.
@@ -26,8 +27,7 @@ namespace {
 
 using namespace ir;
 
-constexpr uint32_t kMaxFactor = 16;  // the widest access: 16 bytes, at most 8 lanes
-constexpr uint32_t kMaxBytes = 16;
+constexpr uint32_t kMaxFactor = 16;  // divisibility is tracked up to 16 (8 lanes at most)
 
 // What the analysis needs of a value's definition (copied: the pass moves instructions around).
 struct Def {
@@ -119,7 +119,7 @@ struct Group {
 
 class Vectorizer {
  public:
-  explicit Vectorizer(Function& f) : f_(f), div_(f) {}
+  Vectorizer(Function& f, uint32_t max_bytes) : f_(f), div_(f), max_bytes_(max_bytes) {}
 
   void block(Block& b) {
     for (Inst& in : b.insts)
@@ -182,7 +182,7 @@ class Vectorizer {
       for (uint32_t offset = 0; offset < 8;) {
         uint32_t taken = 0;
         for (uint32_t lanes : {8u, 4u, 2u}) {
-          if (lanes * bytes > kMaxBytes || div_.factor(key.second) < lanes || offset % lanes != 0) continue;
+          if (lanes * bytes > max_bytes_ || div_.factor(key.second) < lanes || offset % lanes != 0) continue;
           Group g{key.first, key.second, static_cast<uint8_t>(lanes), offset, {}};
           std::vector<int> seen(lanes, 0);
           for (const Member& m : candidates[key]) {
@@ -302,13 +302,15 @@ class Vectorizer {
 
   Function& f_;
   Divisibility div_;
+  uint32_t max_bytes_;
 };
 
 }  // namespace
 
-ir::Function vectorize_memory(const ir::Function& f) {
+ir::Function vectorize_memory(const ir::Function& f, uint32_t max_bytes) {
   Function g = f;
-  Vectorizer(g).block(g.body);
+  if (max_bytes < 4) return g;  // the target takes no vector accesses (Metal: its compiler merges them)
+  Vectorizer(g, max_bytes).block(g.body);
   return g;
 }
 

@@ -1,9 +1,16 @@
-// Registry lookups, shape text, and the contract check every launch goes through.
+// The registry, spec checks, and resolving a kernel's rules for one launch (the contract check
+// every launch goes through).
 #include "mtile/registry.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <set>
+
+#include "registry/standard_library.hpp"
 
 namespace mtile {
 
@@ -11,6 +18,10 @@ std::string shape_text(const Shape& s) {
   std::string out;
   for (const auto& [k, v] : s) out += fmt::format("{}{}={}", out.empty() ? "" : ",", k, v);
   return out;
+}
+
+std::string config_text(const Config& c) {
+  return c.empty() ? "-" : shape_text(c);
 }
 
 Shape parse_shape(const std::string& text) {
@@ -26,6 +37,7 @@ Shape parse_shape(const std::string& text) {
     if (value.find_first_not_of("0123456789") != std::string::npos || value.size() > 10 ||
         std::stoull(value) > 0xffffffffull)
       throw Error(fmt::format("bad shape '{}': '{}' is not a u32 number", text, value));
+    if (s.count(name)) throw Error(fmt::format("bad shape '{}': '{}' is given twice", text, name));
     s[name] = static_cast<uint32_t>(std::stoull(value));
     if (comma == std::string::npos) break;
     pos = comma + 1;
@@ -34,52 +46,333 @@ Shape parse_shape(const std::string& text) {
   return s;
 }
 
-bool KernelSpec::has_dtype(ScalarType t) const {
-  return std::find(def.dtypes.begin(), def.dtypes.end(), t) != def.dtypes.end();
+// ---------------------------------------------------------------------------------------------
+// Host tensors.
+
+HostTensors::HostTensors(std::string kernel, ScalarType dtype, std::vector<std::string> names)
+    : kernel_(std::move(kernel)), dtype_(dtype), names_(std::move(names)), data_(names_.size()) {}
+
+double HostTensors::round(double v) const {
+  return is_float(dtype_) ? round_to(dtype_, static_cast<float>(v)) : v;
+}
+
+size_t HostTensors::index(const std::string& name) const {
+  for (size_t i = 0; i < names_.size(); ++i)
+    if (!names_[i].empty() && names_[i] == name) return i;
+  std::vector<std::string> have;
+  for (const auto& n : names_)
+    if (!n.empty()) have.push_back(n);
+  throw Error(fmt::format("kernel {}: the reference reads tensor '{}', which it does not have (tensors: {})", kernel_,
+                          name, fmt::join(have, ", ")));
+}
+
+std::vector<double>& HostTensors::operator[](const std::string& name) {
+  return data_[index(name)];
+}
+const std::vector<double>& HostTensors::operator[](const std::string& name) const {
+  return data_[index(name)];
+}
+
+std::string Dispatch::text() const {
+  std::string s = "grid = " + grid.text();
+  if (grid_y.text() != "1") s += ", grid_y = " + grid_y.text();
+  if (grid_z.text() != "1") s += ", grid_z = " + grid_z.text();
+  return s + ", tpg = " + tpg.text();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking a spec.
+
+namespace {
+
+const std::vector<std::string>& geometry_names() {
+  static const std::vector<std::string> n = {"grid", "grid_y", "grid_z", "tpg"};
+  return n;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+class SpecChecker {
+ public:
+  explicit SpecChecker(const KernelSpec& k) : k_(k) {}
+
+  void run() {
+    if (k_.def.empty()) throw Error("a kernel spec has no definition (field 'def')");
+    name_ = k_.name();
+    std::vector<std::string> names;
+    for (const std::string& d : k_.dims) add_name(names, d, "dim");
+    for (const ConfigParam& c : k_.config) {
+      if (c.choice.empty()) fail("config", fmt::format("meta-parameter '{}' has no rule choosing it", c.name));
+      reads(c.choice, names, fmt::format("the rule choosing '{}'", c.name));
+      add_name(names, c.name, "meta-parameter");
+    }
+    if (k_.dispatch.grid.empty()) fail("dispatch.grid", "missing (threadgroups along x, a rule)");
+    if (k_.dispatch.tpg.empty()) fail("dispatch.tpg", "missing (threads per threadgroup, a rule)");
+    for (const rule::Expr* e : {&k_.dispatch.grid, &k_.dispatch.grid_y, &k_.dispatch.grid_z, &k_.dispatch.tpg})
+      reads(*e, names, "the dispatch rule");
+    std::vector<std::string> sized = names;
+    for (const std::string& g : geometry_names()) sized.push_back(g);
+    for (const rule::Expr& p : k_.preconditions) reads(p, sized, "a precondition");
+
+    const auto& params = k_.def.params();
+    for (const ir::Param& p : params) {
+      if (p.kind == ir::ParamKind::Tensor) {
+        auto it = k_.sizes.find(p.name);
+        if (it == k_.sizes.end() || it->second.empty())
+          fail("sizes", fmt::format("tensor '{}' has no size (elements, a rule over the dims)", p.name));
+        reads(it->second, names, fmt::format("the size of '{}'", p.name));
+      } else if (auto it = k_.constexprs.find(p.name); it != k_.constexprs.end()) {
+        reads(it->second, names, fmt::format("the value of constexpr '{}'", p.name));
+      } else if (!contains(k_.dims, p.name)) {
+        fail("constexprs", fmt::format("constexpr '{}' has no value (give a rule, or name a dim after it)", p.name));
+      }
+    }
+    auto param_named = [&](const std::string& n, ir::ParamKind kind) {
+      for (const ir::Param& p : params)
+        if (p.name == n && p.kind == kind) return true;
+      return false;
+    };
+    for (const auto& [n, e] : k_.sizes)
+      if (!param_named(n, ir::ParamKind::Tensor)) fail("sizes", fmt::format("'{}' is not a tensor parameter", n));
+    for (const auto& [n, e] : k_.constexprs)
+      if (!param_named(n, ir::ParamKind::Constexpr))
+        fail("constexprs", fmt::format("'{}' is not a constexpr parameter", n));
+    for (const auto& [n, init] : k_.inits)
+      if (!param_named(n, ir::ParamKind::Tensor)) fail("inits", fmt::format("'{}' is not a tensor parameter", n));
+    std::vector<std::string> with_dtype = names;
+    with_dtype.push_back("dtype_bytes");
+    reads(k_.bytes, with_dtype, "the bytes rule");
+    reads(k_.flops, names, "the flops rule");
+
+    if (!k_.reference) fail("reference", "missing (a float64 reference that fills the outputs)");
+    for (ScalarType t : k_.def.dtypes())
+      if (!k_.tolerance.count(t)) fail("tolerance", fmt::format("none for dtype {}", type_name(t)));
+    if (k_.test_shapes.empty()) fail("test_shapes", "empty (the shapes `mtile test` and CI check)");
+    for (const Shape& s : k_.test_shapes) shape(s, "test_shapes");
+    for (const Shape& s : k_.bench_shapes) shape(s, "bench_shapes");
+    if (!k_.example_shape.empty()) shape(k_.example_shape, "example_shape");
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& field, const std::string& what) const {
+    throw Error(fmt::format("kernel {}: spec field '{}': {}", name_, field, what));
+  }
+
+  void add_name(std::vector<std::string>& names, const std::string& n, const char* what) {
+    const auto& target = Target::binding_names();
+    if (n.empty()) fail(what == std::string("dim") ? "dims" : "config", fmt::format("a {} without a name", what));
+    if (contains(names, n) || contains(geometry_names(), n) || contains(target, n) || n == "dtype_bytes")
+      fail(what == std::string("dim") ? "dims" : "config",
+           fmt::format("{} '{}' is taken (by another dim or meta-parameter, the geometry or the target's facts)", what,
+                       n));
+    names.push_back(n);
+  }
+
+  // Every name `e` reads must be one of `known` or a target fact.
+  void reads(const rule::Expr& e, const std::vector<std::string>& known, const std::string& where) const {
+    for (const std::string& n : e.names())
+      if (!contains(known, n) && !contains(Target::binding_names(), n))
+        fail("rules", fmt::format("{} ({}) reads '{}', which no launch gives it (it can read: {}, {})", where, e.text(),
+                                  n, fmt::join(known, ", "), fmt::join(Target::binding_names(), ", ")));
+  }
+
+  void shape(const Shape& s, const char* field) const {
+    try {
+      validate_shape(k_, s);
+    } catch (const Error& e) {
+      fail(field, e.what());
+    }
+  }
+
+  const KernelSpec& k_;
+  std::string name_;
+};
+
+struct Registry {
+  std::mutex mu;
+  std::vector<Kernel> all;
+  bool loaded = false;
+};
+
+Registry& registry() {
+  static Registry r;  // the registry of definitions (caches live in a Context)
+  return r;
+}
+
+// Loads the standard library once; the caller holds the registry's lock.
+void load_standard_library(Registry& r) {
+  if (r.loaded) return;
+  r.loaded = true;
+  for (KernelSpec& s : lib::standard_library()) r.all.push_back(make_kernel(std::move(s)));
+}
+
+}  // namespace
+
+Kernel make_kernel(KernelSpec spec) {
+  static std::atomic<uint64_t> next{1};
+  SpecChecker(spec).run();
+  if (spec.example_shape.empty()) spec.example_shape = spec.test_shapes.front();
+  Kernel k;
+  k.spec_ = std::make_shared<const KernelSpec>(std::move(spec));
+  k.serial_ = next++;
+  return k;
+}
+
+Kernel register_kernel(KernelSpec spec) {
+  Kernel k = make_kernel(std::move(spec));
+  Registry& r = registry();
+  std::lock_guard lock(r.mu);
+  load_standard_library(r);
+  for (const Kernel& other : r.all)
+    if (other.name() == k.name())
+      throw Error(fmt::format("register_kernel: a kernel named '{}' is already registered", k.name()));
+  r.all.push_back(k);
+  return k;
+}
+
+std::vector<Kernel> kernels() {
+  Registry& r = registry();
+  std::lock_guard lock(r.mu);
+  load_standard_library(r);
+  return r.all;
+}
+
+Kernel find_kernel(const std::string& name) {
+  std::vector<Kernel> all = kernels();
+  for (const Kernel& k : all)
+    if (k.name() == name) return k;
+  std::vector<std::string> known;
+  for (const Kernel& k : all) known.push_back(k.name());
+  throw Error(fmt::format("unknown kernel '{}' (known: {})", name, fmt::join(known, ", ")));
 }
 
 void validate_shape(const KernelSpec& k, const Shape& s) {
-  for (const std::string& d : k.dims) {
-    auto it = s.find(d);
-    if (it == s.end())
+  for (const std::string& d : k.dims)
+    if (!s.count(d))
       throw Error(fmt::format("kernel {}: shape {} lacks '{}' (it takes {})", k.name(), shape_text(s), d,
                               fmt::join(k.dims, ", ")));
-  }
-  for (const auto& [name, value] : s) {
-    (void)value;
-    if (std::find(k.dims.begin(), k.dims.end(), name) == k.dims.end())
+  for (const auto& [name, value] : s)
+    if (!contains(k.dims, name))
       throw Error(fmt::format("kernel {}: shape has '{}', which it does not take (it takes {})", k.name(), name,
                               fmt::join(k.dims, ", ")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resolving the rules of one launch.
+
+namespace {
+
+uint64_t eval(const KernelSpec& k, const rule::Expr& e, const rule::Bindings& b) {
+  try {
+    return e.eval(b);
+  } catch (const Error& err) {
+    throw Error(fmt::format("kernel {}: {}", k.name(), err.what()));
   }
 }
 
-std::map<std::string, uint64_t> contract_bindings(const KernelSpec& k, const Shape& s, const Geometry& g) {
-  validate_shape(k, s);
-  std::map<std::string, uint64_t> v(s.begin(), s.end());
-  v["tpg"] = g.tpg;
-  v["grid"] = g.grid[0];
-  v["grid_y"] = g.grid[1];
-  v["grid_z"] = g.grid[2];
-  return v;
+uint32_t as_u32(const KernelSpec& k, uint64_t v, const std::string& what, const rule::Expr& e) {
+  if (v > UINT32_MAX)
+    throw Error(fmt::format("kernel {}: {} = {} = {} does not fit 32 bits", k.name(), what, e.text(), v));
+  return static_cast<uint32_t>(v);
 }
 
-void check_contract(const KernelSpec& k, const Shape& s, const Geometry& g) {
-  auto v = contract_bindings(k, s, g);
-  std::vector<std::string> broken;
-  auto show = [&](const std::vector<std::string>& uses) {
-    std::vector<std::string> parts;
-    for (const std::string& u : uses) parts.push_back(fmt::format("{} = {}", u, v.at(u)));
-    return fmt::format("{}", fmt::join(parts, ", "));
-  };
-  // Rules every kernel has: a real geometry the hardware can run.
-  if (g.tpg < 1 || g.tpg > 1024) broken.push_back(fmt::format("1 <= tpg <= 1024 (tpg = {})", g.tpg));
-  if (g.grid[0] < 1 || g.grid[1] < 1 || g.grid[2] < 1)
-    broken.push_back(fmt::format("grid >= 1 on every axis (grid = {}x{}x{})", g.grid[0], g.grid[1], g.grid[2]));
-  for (const Precondition& p : k.preconditions)
-    if (!p.holds(v)) broken.push_back(fmt::format("{} ({})", p.rule, show(p.uses)));
-  if (broken.empty()) return;
+std::string values(const rule::Expr& e, const rule::Bindings& b) {
+  std::vector<std::string> parts;
+  for (const std::string& n : e.names())
+    if (auto it = b.find(n); it != b.end()) parts.push_back(fmt::format("{} = {}", n, it->second));
+  return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+// The rules every kernel has: a geometry the target can run.
+const std::vector<rule::Expr>& target_rules() {
+  using rule::var;
+  static const std::vector<rule::Expr> r = {var("tpg") >= 1,
+                                            var("tpg") <= var("max_tpg"),
+                                            var("grid") >= 1,
+                                            var("grid_y") >= 1,
+                                            var("grid_z") >= 1,
+                                            var("grid") <= var("max_grid"),
+                                            var("grid_y") <= var("max_grid_y"),
+                                            var("grid_z") <= var("max_grid_z")};
+  return r;
+}
+
+}  // namespace
+
+Resolved resolve(const KernelSpec& k, const Shape& shape, const Target& target, const Config& overrides,
+                 const std::optional<Geometry>& geometry) {
+  validate_shape(k, shape);
+  Resolved r;
+  r.bindings.insert(shape.begin(), shape.end());
+  target.bind(r.bindings);
+  for (const auto& [name, value] : overrides) {
+    bool known = false;
+    for (const ConfigParam& c : k.config) known |= c.name == name;
+    if (!known) {
+      std::vector<std::string> have;
+      for (const ConfigParam& c : k.config) have.push_back(c.name);
+      throw Error(fmt::format("kernel {}: config '{}' is not one of its meta-parameters ({})", k.name(), name,
+                              have.empty() ? "it has none" : fmt::format("it has: {}", fmt::join(have, ", "))));
+    }
+  }
+  for (const ConfigParam& c : k.config) {
+    auto o = overrides.find(c.name);
+    uint32_t v = o != overrides.end() ? o->second : as_u32(k, eval(k, c.choice, r.bindings), c.name, c.choice);
+    r.config[c.name] = v;
+    r.bindings[c.name] = v;
+  }
+  if (geometry) {
+    r.geometry = *geometry;
+    r.bindings["grid"] = geometry->grid[0];
+    r.bindings["grid_y"] = geometry->grid[1];
+    r.bindings["grid_z"] = geometry->grid[2];
+    r.bindings["tpg"] = geometry->tpg;
+  } else {
+    const Dispatch& d = k.dispatch;
+    const rule::Expr* exprs[] = {&d.grid, &d.grid_y, &d.grid_z, &d.tpg};
+    for (int i = 0; i < 4; ++i) {
+      uint64_t v = eval(k, *exprs[i], r.bindings);
+      r.bindings[geometry_names()[i]] = v;  // the contract sees the full value
+      uint32_t saturated = static_cast<uint32_t>(std::min<uint64_t>(v, UINT32_MAX));
+      if (i < 3)
+        r.geometry.grid[i] = saturated;
+      else
+        r.geometry.tpg = saturated;
+    }
+  }
+  for (const ir::Param& p : k.def.params()) {
+    if (p.kind == ir::ParamKind::Tensor) {
+      r.elements[p.name] = eval(k, k.sizes.at(p.name), r.bindings);
+    } else {
+      auto it = k.constexprs.find(p.name);
+      rule::Expr e = it != k.constexprs.end() ? it->second : rule::var(p.name);
+      r.constexprs[p.name] = as_u32(k, eval(k, e, r.bindings), "constexpr " + p.name, e);
+    }
+  }
+  return r;
+}
+
+void contract_violation(const KernelSpec& k, const Shape& shape, const std::vector<std::string>& broken) {
   throw Error(fmt::format("kernel {}: contract violated: {}. Dispatch rule: {}; shape {}. Nothing was launched.",
-                          k.name(), fmt::join(broken, "; "), k.dispatch_rule, shape_text(s)));
+                          k.name(), fmt::join(broken, "; "), k.dispatch.text(), shape_text(shape)));
+}
+
+void check_contract(const KernelSpec& k, const Shape& shape, const Resolved& r) {
+  std::vector<std::string> broken;
+  auto check = [&](const rule::Expr& e) {
+    if (eval(k, e, r.bindings) == 0) broken.push_back(fmt::format("{} ({})", e.text(), values(e, r.bindings)));
+  };
+  for (const rule::Expr& e : target_rules()) check(e);
+  for (const rule::Expr& e : k.preconditions) check(e);
+  // Indices are u32: a tensor of more elements would be addressed with wrapped offsets.
+  constexpr uint64_t kMaxElements = uint64_t{1} << 32;
+  for (const auto& [name, count] : r.elements)
+    if (count > kMaxElements)
+      broken.push_back(fmt::format("elements of '{}' <= 2^32, what 32-bit indices address ({} = {})", name,
+                                   k.sizes.at(name).text(), count));
+  if (!broken.empty()) contract_violation(k, shape, broken);
 }
 
 }  // namespace mtile

@@ -1,47 +1,39 @@
 // Backend selection: the CPU engine always; CUDA when its backend is built and a device opens.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "mtile/runtime.hpp"
 
 namespace mtile {
 
 std::unique_ptr<Backend> make_cpu_backend();
-#ifdef MTILE_WITH_CUDA_BACKEND
 namespace cuda {
-std::unique_ptr<Backend> make_cuda_backend();
+std::unique_ptr<Backend> make_cuda_backend(int ordinal);
 }
-using cuda::make_cuda_backend;
-#endif
 
 std::vector<std::string> backend_names() {
-#ifdef MTILE_WITH_CUDA_BACKEND
   return {"cpu", "cuda"};
-#else
-  return {"cpu"};
-#endif
 }
 
 std::unique_ptr<Backend> make_backend(const std::string& name) {
   if (name == "cpu") return make_cpu_backend();
-  if (name == "cuda") {
-#ifdef MTILE_WITH_CUDA_BACKEND
-    return make_cuda_backend();
-#else
-    throw Error("backend 'cuda' is not built into this mtile");
-#endif
+  if (name == "cuda") return cuda::make_cuda_backend(0);
+  if (name.rfind("cuda:", 0) == 0) {
+    std::string n = name.substr(5);
+    if (n.empty() || n.size() > 4 || n.find_first_not_of("0123456789") != std::string::npos)
+      throw Error(fmt::format("backend '{}': expected cuda:N with N a device number", name));
+    return cuda::make_cuda_backend(std::stoi(n));
   }
-  throw Error(fmt::format("unknown backend '{}' (known: {})", name, fmt::join(backend_names(), ", ")));
+  throw Error(fmt::format("unknown backend '{}' (known: {}, cuda:N)", name, fmt::join(backend_names(), ", ")));
 }
 
 std::string default_backend_name() {
-#ifdef MTILE_WITH_CUDA_BACKEND
   try {
-    make_cuda_backend();
+    cuda::make_cuda_backend(0);
     return "cuda";
   } catch (const Error&) {
+    return "cpu";
   }
-#endif
-  return "cpu";
 }
 
 }  // namespace mtile

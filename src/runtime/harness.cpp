@@ -1,6 +1,7 @@
 #include "mtile/harness.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <chrono>
@@ -35,46 +36,96 @@ double decode(ScalarType t, const std::vector<uint8_t>& bytes, size_t i) {
   return s.f;
 }
 
+// Signalling NaNs with a payload (integers: a pattern): no arithmetic or conversion produces them,
+// so an element that still holds one was never written, and a NaN the kernel wrote is a NaN.
+uint32_t poison_bits(ScalarType t) {
+  switch (t) {
+    case ScalarType::f32: return 0x7fa5a5a5u;
+    case ScalarType::f16: return 0x7d5au;
+    case ScalarType::bf16: return 0x7fa5u;
+    default: return 0xa5a5a5a5u;
+  }
+}
+
+std::vector<uint8_t> poisoned(ScalarType t, uint64_t count) {
+  size_t w = storage_bytes(t);
+  uint32_t bits = poison_bits(t);
+  std::vector<uint8_t> bytes(count * w);
+  for (uint64_t i = 0; i < count; ++i) std::memcpy(&bytes[i * w], &bits, w);
+  return bytes;
+}
+
 bool is_poison(ScalarType t, const std::vector<uint8_t>& bytes, size_t i) {
   size_t w = storage_bytes(t);
-  for (size_t b = 0; b < w; ++b)
-    if (bytes[i * w + b] != 0xff) return false;
-  return true;
+  uint32_t bits = 0, want = poison_bits(t);
+  std::memcpy(&bits, &bytes[i * w], w);
+  return w == 4 ? bits == want : (bits & 0xffffu) == (want & 0xffffu);
 }
 
 }  // namespace
 
-std::string CheckResult::summary() const {
-  std::string errs;
-  for (const OutputCheck& o : outputs) {
-    errs += fmt::format("{}: rel_l2 {:.3e} max_abs {:.3e}", o.param, o.rel_l2, o.max_abs);
-    if (o.unwritten) errs += fmt::format(" UNWRITTEN {}", o.unwritten);
-    if (o.non_finite) errs += fmt::format(" NON-FINITE {}", o.non_finite);
+uint64_t traffic_bytes(const LaunchPlan& plan) {
+  const KernelSpec& k = plan.kernel.spec();
+  if (!k.bytes.empty()) {
+    rule::Bindings b = plan.resolved.bindings;
+    b["dtype_bytes"] = storage_bytes(plan.dtype);
+    return k.bytes.eval(b);
   }
-  return fmt::format("{:<24} {:<5} {:<22} {}  (tol {:.0e}/{:.0e})  {}  {:.3f} ms", kernel, type_name(dtype),
-                     shape_text(shape), errs, tolerance.rel_l2, tolerance.max_abs, passed ? "PASS" : "FAIL",
-                     seconds * 1e3);
+  uint64_t bytes = 0;
+  const auto& params = plan.params();
+  for (size_t i = 0; i < params.size(); ++i)
+    if (params[i].kind == ir::ParamKind::Tensor)
+      bytes += plan.elements[i] * storage_bytes(params[i].elem) * (params[i].role == ir::Role::InOut ? 2 : 1);
+  return bytes;
 }
 
-CheckResult run_and_check(Backend& backend, const KernelSpec& k, ScalarType dtype, const Shape& shape,
+uint64_t work_flops(const LaunchPlan& plan) {
+  const KernelSpec& k = plan.kernel.spec();
+  return k.flops.empty() ? 0 : k.flops.eval(plan.resolved.bindings);
+}
+
+std::string CheckResult::summary() const {
+  std::vector<std::string> errs;
+  for (const OutputCheck& o : outputs) {
+    std::string e = fmt::format("{}: rel_l2 {:.3e} max_abs {:.3e}", o.param, o.rel_l2, o.max_abs);
+    if (o.unwritten) e += fmt::format(" UNWRITTEN {}", o.unwritten);
+    if (o.nan) e += fmt::format(" NaN {}", o.nan);
+    if (o.inf) e += fmt::format(" INF {}", o.inf);
+    errs.push_back(e);
+  }
+  return fmt::format("{:<24} {:<5} {:<22} {}  (tol {:.0e}/{:.0e})  {}  {:.3f} ms", kernel, type_name(dtype),
+                     shape_text(shape), fmt::join(errs, "; "), tolerance.rel_l2, tolerance.max_abs,
+                     passed ? "PASS" : "FAIL", seconds * 1e3);
+}
+
+CheckResult run_and_check(Backend& backend, const Kernel& k, ScalarType dtype, const Shape& shape,
                           const CheckOptions& opts) {
+  return run_and_check(Context::global(), backend, k, dtype, shape, opts);
+}
+
+CheckResult run_and_check(Context& ctx, Backend& backend, const Kernel& k, ScalarType dtype, const Shape& shape,
+                          const CheckOptions& opts) {
+  const KernelSpec& spec = k.spec();
+  auto tol = spec.tolerance.find(dtype);
+  if (spec.has_dtype(dtype) && tol == spec.tolerance.end())
+    throw Error(fmt::format("kernel {}: no tolerance for {}", k.name(), type_name(dtype)));
+  // The contract is checked here, before any buffer exists.
+  auto plan = ctx.plan(backend, k, dtype, shape, opts.launch);
   CheckResult res;
   res.kernel = k.name();
   res.dtype = dtype;
   res.shape = shape;
+  res.config = plan->resolved.config;
   res.backend = backend.name();
-  validate_shape(k, shape);
-  res.geometry = opts.launch.geometry ? *opts.launch.geometry : k.dispatch(shape);
-  check_contract(k, shape, res.geometry);  // before any allocation
-  auto it = k.tolerance.find(dtype);
-  if (it == k.tolerance.end()) throw Error(fmt::format("kernel {}: no tolerance for {}", k.name(), type_name(dtype)));
-  res.tolerance = it->second;
-  res.bytes = k.bytes(shape, dtype);
+  res.geometry = plan->geometry();
+  res.tolerance = tol->second;
+  res.bytes = traffic_bytes(*plan);
+  res.flops = work_flops(*plan);
 
-  auto fn = lowered_kernel(k, dtype, {});
-  const auto& params = fn->params;
-  std::mt19937_64 rng(opts.seed);
-  HostTensors host(params.size());
+  const auto& params = plan->params();
+  std::vector<std::string> names;
+  for (const ir::Param& p : params) names.push_back(p.kind == ir::ParamKind::Tensor ? p.name : "");
+  HostTensors host(k.name(), dtype, names);
   std::vector<Buffer> buffers(params.size());
   std::vector<Buffer*> args(params.size(), nullptr);
   struct Releaser {
@@ -82,76 +133,91 @@ CheckResult run_and_check(Backend& backend, const KernelSpec& k, ScalarType dtyp
     std::vector<Buffer>& bufs;
     ~Releaser() {
       for (Buffer& x : bufs)
-        if (x.owner) b.release(x);
+        if (x.owner) try {
+            b.release(x);
+          } catch (...) {
+          }
     }
   } releaser{backend, buffers};
 
+  std::mt19937_64 rng(opts.seed);
   for (size_t i = 0; i < params.size(); ++i) {
     const ir::Param& p = params[i];
     if (p.kind != ir::ParamKind::Tensor) continue;
-    uint64_t count = k.elements(p.name, shape);
-    host[i].assign(count, 0.0);
+    uint64_t count = plan->elements[i];
     buffers[i] = backend.alloc(p.elem, count);
     args[i] = &buffers[i];
+    std::vector<double>& values = host.at(i);
+    values.assign(count, 0.0);
     std::vector<uint8_t> bytes;
     if (p.role == ir::Role::Out) {
-      bytes.assign(count * storage_bytes(p.elem), 0xff);
+      bytes = poisoned(p.elem, count);
     } else {
-      auto init_it = k.inits.find(p.name);
-      Init init = init_it == k.inits.end() ? Init{} : init_it->second;
+      auto init_it = spec.inits.find(p.name);
+      Init init = init_it == spec.inits.end() ? Init{} : init_it->second;
       std::uniform_real_distribution<double> dist(init.lo, init.hi);
-      for (double& v : host[i]) v = init.kind == Init::Kind::Constant ? init.lo : dist(rng);
-      bytes = encode(p.elem, host[i]);
-      for (size_t e = 0; e < count; ++e) host[i][e] = decode(p.elem, bytes, e);  // what the kernel sees
+      for (double& v : values) v = init.kind == Init::Kind::Constant ? init.lo : dist(rng);
+      bytes = encode(p.elem, values);
+      for (size_t e = 0; e < count; ++e) values[e] = decode(p.elem, bytes, e);  // what the kernel sees
     }
     backend.upload(buffers[i], bytes.data());
   }
 
-  auto t0 = std::chrono::steady_clock::now();
-  launch(backend, k, dtype, shape, args, opts.launch);
+  // The checked launch comes first, so in-place (InOut) kernels are checked on fresh inputs.
   backend.synchronize();
-  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  auto t0 = std::chrono::steady_clock::now();
+  ctx.run(backend, *plan, args, opts.launch.stream);
+  backend.synchronize();
+  res.first_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  res.seconds = res.first_seconds;
 
-  if (opts.timed_runs > 0) {
-    std::vector<double> ms;
-    for (int i = 0; i < opts.timed_runs; ++i)
-      ms.push_back(backend.measure_ms([&] { launch(backend, k, dtype, shape, args, opts.launch); }));
-    std::sort(ms.begin(), ms.end());
-    res.seconds = ms[ms.size() / 2] / 1e3;
-  }
-
-  k.reference(shape, host);
+  spec.reference(shape, host);
   res.passed = true;
   for (size_t i = 0; i < params.size(); ++i) {
     const ir::Param& p = params[i];
     if (p.kind != ir::ParamKind::Tensor || p.role == ir::Role::In) continue;
     std::vector<uint8_t> bytes(buffers[i].bytes());
     backend.download(buffers[i], bytes.data());
+    const std::vector<double>& want = host.at(i);
     OutputCheck o;
     o.param = p.name;
     double diff2 = 0, ref2 = 0;
-    for (size_t e = 0; e < host[i].size(); ++e) {
-      if (is_poison(p.elem, bytes, e)) {
+    for (size_t e = 0; e < want.size(); ++e) {
+      if (p.role == ir::Role::Out && is_poison(p.elem, bytes, e)) {
         ++o.unwritten;
         continue;
       }
-      double got = decode(p.elem, bytes, e), want = host[i][e];
-      if (!std::isfinite(got)) {
-        ++o.non_finite;
+      double got = decode(p.elem, bytes, e);
+      if (std::isnan(got)) {
+        ++o.nan;
         continue;
       }
-      diff2 += (got - want) * (got - want);
-      ref2 += want * want;
-      o.max_abs = std::max(o.max_abs, std::fabs(got - want));
+      if (std::isinf(got)) {
+        ++o.inf;
+        continue;
+      }
+      diff2 += (got - want[e]) * (got - want[e]);
+      ref2 += want[e] * want[e];
+      o.max_abs = std::max(o.max_abs, std::fabs(got - want[e]));
     }
     o.rel_l2 = ref2 > 0 ? std::sqrt(diff2 / ref2) : std::sqrt(diff2);
     if (opts.keep_outputs) {
-      std::vector<double>& kept = res.output_values.emplace_back(host[i].size());
+      std::vector<double>& kept = res.output_values.emplace_back(want.size());
       for (size_t e = 0; e < kept.size(); ++e) kept[e] = decode(p.elem, bytes, e);
     }
-    res.passed &=
-        o.unwritten == 0 && o.non_finite == 0 && o.rel_l2 <= res.tolerance.rel_l2 && o.max_abs <= res.tolerance.max_abs;
+    o.passed = o.unwritten == 0 && o.nan == 0 && o.inf == 0 && o.rel_l2 <= res.tolerance.rel_l2 &&
+               o.max_abs <= res.tolerance.max_abs;
+    res.passed &= o.passed;
     res.outputs.push_back(o);
+  }
+
+  if (opts.timed_runs > 0) {
+    std::vector<double> ms;
+    for (int i = 0; i < opts.timed_runs; ++i)
+      ms.push_back(backend.measure_ms([&] { ctx.run(backend, *plan, args, opts.launch.stream); }));
+    std::sort(ms.begin(), ms.end());
+    res.seconds = ms[ms.size() / 2] / 1e3;
+    res.timed_runs = opts.timed_runs;
   }
   return res;
 }

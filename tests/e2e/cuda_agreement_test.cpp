@@ -19,9 +19,9 @@ TEST(CudaAgreesWithCpuEngine, EveryKernelDtypeAndTestShape) {
   }
   auto cpu = make_backend("cpu");
   int compared = 0;
-  for (const KernelSpec& k : kernels()) {
-    for (ScalarType t : k.def.dtypes) {
-      for (const Shape& s : k.test_shapes) {
+  for (const Kernel& k : kernels()) {
+    for (ScalarType t : k->def.dtypes()) {
+      for (const Shape& s : k->test_shapes) {
         CheckOptions opts;
         opts.seed = 11;
         opts.keep_outputs = true;

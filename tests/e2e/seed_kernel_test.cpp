@@ -6,7 +6,7 @@
 using namespace mtile;
 
 TEST(SeedKernel, MatchesReferenceForEveryDtypeAndSize) {
-  const KernelSpec& k = find_kernel("ffai_rms_norm_residual");
+  Kernel k = find_kernel("ffai_rms_norm_residual");
   auto cpu = make_backend("cpu");
   const std::map<ScalarType, double> bound = {
       {ScalarType::f32, 1e-5}, {ScalarType::f16, 5e-4}, {ScalarType::bf16, 4e-3}};
@@ -26,7 +26,7 @@ TEST(SeedKernel, MatchesReferenceForEveryDtypeAndSize) {
 
 TEST(SeedKernel, RelativeErrorReflectsTheDtype) {
   // bf16 has 8 significant bits, f16 11, f32 24: the errors must be ordered that way.
-  const KernelSpec& k = find_kernel("ffai_rms_norm_residual");
+  Kernel k = find_kernel("ffai_rms_norm_residual");
   auto cpu = make_backend("cpu");
   Shape s{{"rows", 8}, {"n", 1024}};
   double e32 = run_and_check(*cpu, k, ScalarType::f32, s).outputs[0].rel_l2;

@@ -9,7 +9,7 @@ namespace {
 
 std::string trace_error(KernelDef def) {
   try {
-    def.trace(def.dtypes[0]);
+    def.trace(def.dtypes()[0]);
   } catch (const Error& e) {
     return e.what();
   }

@@ -73,7 +73,7 @@ std::string diff(const std::string& want, const std::string& got) {
 }
 
 struct Golden {
-  const KernelSpec* kernel;
+  Kernel kernel;
   ScalarType dtype;
   std::string file() const { return fmt::format("{}.{}.metal", kernel->name(), type_name(dtype)); }
 };
@@ -83,8 +83,8 @@ void PrintTo(const Golden& g, std::ostream* os) {
 
 std::vector<Golden> goldens() {
   std::vector<Golden> out;
-  for (const KernelSpec& k : kernels())
-    for (ScalarType t : k.def.dtypes) out.push_back({&k, t});
+  for (const Kernel& k : kernels())
+    for (ScalarType t : k->def.dtypes()) out.push_back({k, t});
   return out;
 }
 
@@ -92,7 +92,9 @@ class MslGolden : public ::testing::TestWithParam<Golden> {};
 
 TEST_P(MslGolden, MatchesItsFile) {
   const Golden& g = GetParam();
-  std::string got = emit_msl(passes::run_pipeline(g.kernel->def.trace(g.dtype)));
+  Target metal = Target::metal("apple9");
+  Config config = resolve(g.kernel.spec(), g.kernel->example_shape, metal).config;
+  std::string got = emit_msl(passes::run_pipeline(g.kernel->def.trace(g.dtype, config), metal));
   fs::path path = fs::path(MTILE_GOLDEN_DIR) / g.file();
   if (regenerating()) {
     std::ofstream(path, std::ios::binary) << got;
@@ -102,7 +104,7 @@ TEST_P(MslGolden, MatchesItsFile) {
   ASSERT_TRUE(in) << "no golden file " << path.string()
                   << "; create it with MTILE_REGEN_GOLDEN=1 (tests/golden/msl/README.md)";
   std::string want((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_TRUE(want == got) << "the MSL of " << g.kernel->name() << "<" << type_name(g.dtype) << "> differs from "
+  EXPECT_TRUE(want == got) << "the MSL of " << g.kernel.name() << "<" << type_name(g.dtype) << "> differs from "
                            << path.string() << " (- golden, + emitted now):\n"
                            << diff(want, got)
                            << "If the change is intended, regenerate: see tests/golden/msl/README.md";

@@ -38,7 +38,7 @@ TEST(Pipeline, ListsPassesInOrder) {
 TEST(Pipeline, LowersThreadgroupReductionsToSimdAndSharedMemory) {
   ir::Function f =
       define_kernel("reduce_all", ir::Mode::Reduction, {"x", "s", "mx", "mn"}, &reduce_all).trace(ScalarType::f32);
-  ir::Function g = passes::run_pipeline(f);
+  ir::Function g = passes::run_pipeline(f, Target::cpu());
   std::string text = ir::print(g);
   EXPECT_FALSE(contains(text, "threadgroup_reduce")) << text;
   EXPECT_TRUE(contains(text, "simd_sum") && contains(text, "simd_max") && contains(text, "simd_min")) << text;
@@ -69,12 +69,12 @@ TEST(Pipeline, BakedConstexprFoldsBranchesAndDeadCodeGoes) {
   KernelDef def = define_kernel("constant_branch", ir::Mode::Reduction, {"x", "y", "n"}, &constant_branch);
   passes::PipelineOptions opts;
   opts.bake = {{"n", 8}};
-  std::string text = ir::print(passes::run_pipeline(def.trace(ScalarType::f32), opts));
+  std::string text = ir::print(passes::run_pipeline(def.trace(ScalarType::f32), Target::cpu(), opts));
   EXPECT_FALSE(contains(text, "if ")) << text;       // n > 4 folded to true: the if is gone
   EXPECT_FALSE(contains(text, "const 3 ")) << text;  // the unused load * 3 is gone
   EXPECT_TRUE(contains(text, "load x[%")) << text;   // the live load stays
   EXPECT_FALSE(contains(text, "constexpr n")) << text;
-  std::string passed = ir::print(passes::run_pipeline(def.trace(ScalarType::f32)));
+  std::string passed = ir::print(passes::run_pipeline(def.trace(ScalarType::f32), Target::cpu()));
   EXPECT_TRUE(contains(passed, "constexpr n")) << passed;  // not baked: a launch argument
   EXPECT_TRUE(contains(passed, "if ")) << passed;
 }
@@ -84,7 +84,7 @@ TEST(Pipeline, AfterEachSeesEveryStep) {
   std::vector<std::string> seen;
   passes::PipelineOptions opts;
   opts.after_each = [&](const std::string& pass, const ir::Function&) { seen.push_back(pass); };
-  passes::run_pipeline(def.trace(ScalarType::f32), opts);
+  passes::run_pipeline(def.trace(ScalarType::f32), Target::cpu(), opts);
   ASSERT_EQ(seen.size(), 7u);
   EXPECT_EQ(seen[0], "trace");
   EXPECT_EQ(seen[1], "inline_calls");

@@ -2,6 +2,7 @@
 // that the grouped code computes the same bits on the CPU engine, and the vector ops' verifier
 // rules and launch-time alignment check.
 #include <cstring>
+#include <optional>
 #include <random>
 
 #include "backends/cuda/nvrtc.hpp"
@@ -47,14 +48,14 @@ int vector_ops(const ir::Function& f) {
 ir::Function seed(ScalarType t, bool bake) {
   passes::PipelineOptions opts;
   if (bake) opts.bake = {{"n", 4096}};
-  return passes::run_pipeline(find_kernel("ffai_rms_norm_residual").def.trace(t), opts);
+  return passes::run_pipeline(find_kernel("ffai_rms_norm_residual")->def.trace(t), Target::cpu(), opts);
 }
 
 // The pipeline without vectorize_memory, for comparisons.
 ir::Function unvectorized(const ir::Function& traced, const std::map<std::string, uint32_t>& bake) {
   ir::Function f = passes::inline_calls(traced);
   f = passes::specialize_constexprs(f, bake);
-  f = passes::lower_threadgroup_reductions(f);
+  f = passes::lower_threadgroup_reductions(f, 32);
   f = passes::fold_constants(f);
   f = passes::eliminate_dead_code(f);
   ir::canonicalize(f);
@@ -62,8 +63,8 @@ ir::Function unvectorized(const ir::Function& traced, const std::map<std::string
   return f;
 }
 
-ir::Function lowered(const KernelDef& def, ScalarType t = ScalarType::f32) {
-  return passes::run_pipeline(def.trace(t));
+ir::Function lowered(const KernelDef& def, std::optional<ScalarType> t = {}) {
+  return passes::run_pipeline(def.trace(t.value_or(def.dtypes()[0])), Target::cpu());
 }
 
 // Four consecutive elements per thread, copied with a scale; the stores in shuffled order.
@@ -142,7 +143,8 @@ TEST(VectorizeMemory, SplitsEightF32ValuesIntoTwoGroupsOfFour) {
   // rms_norm_residual's chunks of 8: for f32 (16 bytes = 4 lanes) B+0..3 and B+4..7 are groups.
   passes::PipelineOptions opts;
   opts.bake = {{"n", 4096}};
-  ir::Function f = passes::run_pipeline(find_kernel("rms_norm_residual").def.trace(ScalarType::f32), opts);
+  ir::Function f =
+      passes::run_pipeline(find_kernel("rms_norm_residual")->def.trace(ScalarType::f32), Target::cpu(), opts);
   auto ops = memory_ops(f);
   // x is read in both passes (8 values = 2 groups each), residual and w once, out written once.
   EXPECT_EQ(ops["x load x4"], 4) << ir::print(f);
@@ -152,7 +154,8 @@ TEST(VectorizeMemory, SplitsEightF32ValuesIntoTwoGroupsOfFour) {
   // The n % 8 tail loop keeps its scalar accesses.
   EXPECT_EQ(ops["out store"], 1);
   // bf16: one 16-byte group of 8.
-  ir::Function h = passes::run_pipeline(find_kernel("rms_norm_residual").def.trace(ScalarType::bf16), opts);
+  ir::Function h =
+      passes::run_pipeline(find_kernel("rms_norm_residual")->def.trace(ScalarType::bf16), Target::cpu(), opts);
   EXPECT_EQ(memory_ops(h)["x load x8"], 2);
   EXPECT_EQ(memory_ops(h)["out store x8"], 1);
 }
@@ -214,13 +217,13 @@ TEST(VectorizeMemory, DoesNotMoveStoresAcrossALoadOfTheTensor) {
 
 // The vectorised seed against the same pipeline without vectorize_memory, on random inputs.
 TEST(VectorizeMemory, SeedGivesBitIdenticalResultsOnTheCpuEngine) {
-  const KernelSpec& k = find_kernel("ffai_rms_norm_residual");
+  Kernel k = find_kernel("ffai_rms_norm_residual");
   const uint32_t rows = 5, n = 4096;
   Shape shape{{"rows", rows}, {"n", n}};
   std::map<std::string, uint32_t> bake = {{"n", n}};
   for (ScalarType t : {ScalarType::bf16, ScalarType::f16, ScalarType::f32}) {
     ir::Function vec = seed(t, true);
-    ir::Function ref = unvectorized(k.def.trace(t), bake);
+    ir::Function ref = unvectorized(k->def.trace(t), bake);
     ASSERT_GT(vector_ops(vec), 0);
     ASSERT_EQ(vector_ops(ref), 0);
     std::mt19937 rng(7);
@@ -229,7 +232,7 @@ TEST(VectorizeMemory, SeedGivesBitIdenticalResultsOnTheCpuEngine) {
     for (size_t i = 0; i < ref.params.size(); ++i) {
       const ir::Param& p = ref.params[i];
       if (p.kind != ir::ParamKind::Tensor) continue;
-      data[i].resize(k.elements(p.name, shape) * storage_bytes(p.elem));
+      data[i].resize(resolve(k.spec(), shape, Target::cpu()).elements.at(p.name) * storage_bytes(p.elem));
       for (size_t e = 0; e < data[i].size() / storage_bytes(p.elem); ++e) {
         float v = p.name == "eps_buf" ? 1e-6f : dist(rng);
         if (p.elem == ScalarType::f32) std::memcpy(&data[i][e * 4], &v, 4);
@@ -250,7 +253,7 @@ TEST(VectorizeMemory, SeedGivesBitIdenticalResultsOnTheCpuEngine) {
           constexprs[i] = n;
         }
       }
-      cpu::execute(f, k.dispatch(shape), views, constexprs);
+      cpu::execute(f, resolve(k.spec(), shape, Target::cpu()).geometry, views, constexprs);
     };
     run(vec, a);
     run(ref, b);
@@ -324,13 +327,15 @@ TEST(VectorizeMemory, VerifierChecksVectorOps) {
 }
 
 TEST(VectorizeMemory, LaunchRefusesABufferThatIsNot16ByteAligned) {
-  const KernelSpec& k = find_kernel("ffai_rms_norm_residual");
+  Kernel k = find_kernel("ffai_rms_norm_residual");
   auto cpu = make_backend("cpu");
   Shape shape{{"rows", 1}, {"n", 128}};
   std::vector<Buffer> bufs;
   std::vector<Buffer*> ptrs;
-  for (const ir::Param& p : k.def.trace(ScalarType::f32).params)
-    bufs.push_back(p.kind == ir::ParamKind::Tensor ? cpu->alloc(p.elem, k.elements(p.name, shape) + 4) : Buffer{});
+  for (const ir::Param& p : k->def.trace(ScalarType::f32).params)
+    bufs.push_back(p.kind == ir::ParamKind::Tensor
+                       ? cpu->alloc(p.elem, resolve(k.spec(), shape, Target::cpu()).elements.at(p.name) + 4)
+                       : Buffer{});
   for (Buffer& b : bufs) {
     if (b.owner) {
       EXPECT_EQ(b.handle % 16, 0u);
@@ -345,14 +350,15 @@ TEST(VectorizeMemory, LaunchRefusesABufferThatIsNot16ByteAligned) {
     ADD_FAILURE() << "launched";
   } catch (const Error& e) {
     EXPECT_TRUE(contains(e.what(), "ffai_rms_norm_residual")) << e.what();
-    EXPECT_TRUE(contains(e.what(), "'residual' is not 16-byte aligned")) << e.what();
+    EXPECT_TRUE(contains(e.what(), "buffer for 'residual' at 0x")) << e.what();
+    EXPECT_TRUE(contains(e.what(), "is not 16-byte aligned")) << e.what();
   }
   for (Buffer& b : bufs)
     if (b.owner) cpu->release(b);
 }
 
 // Every packed type the CUDA printer can write (1, 2 and 4 words; f32, u32, i32, f16, bf16)
-// through NVRTC for sm_90a; MSL prints scalar accesses.
+// through NVRTC for sm_90a. Metal targets get no vector accesses, and the MSL printer refuses them.
 TEST(VectorizeMemory, VectorCodeCompilesWithNvrtc) {
   std::vector<ir::Function> fs = {
       lowered(define_kernel("copy4_f32", ir::Mode::Elementwise, {"x", "y"}, &copy4<f32>)),
@@ -365,8 +371,16 @@ TEST(VectorizeMemory, VectorCodeCompilesWithNvrtc) {
   std::string cuda_text = codegen::emit_cuda(fs[4]);
   EXPECT_TRUE(contains(cuda_text, "uint4 v")) << cuda_text;
   EXPECT_TRUE(contains(cuda_text, "*reinterpret_cast<uint4*>(y + ")) << cuda_text;
-  std::string msl = codegen::emit_msl(fs[0]);
-  EXPECT_TRUE(contains(msl, "[4] = {x[")) << msl;
+  try {
+    codegen::emit_msl(fs[0]);
+    ADD_FAILURE() << "MSL printed a vector access";
+  } catch (const Error& e) {
+    EXPECT_TRUE(contains(e.what(), "lower the kernel for its target")) << e.what();
+  }
+  KernelDef copy = define_kernel("copy4_f32", ir::Mode::Elementwise, {"x", "y"}, &copy4<f32>);
+  ir::Function metal = passes::run_pipeline(copy.trace(ScalarType::f32), Target::metal("apple9"));
+  EXPECT_EQ(vector_ops(metal), 0) << ir::print(metal);
+  EXPECT_TRUE(contains(codegen::emit_msl(metal), "y[")) << codegen::emit_msl(metal);
   std::string why;
   if (!cuda::nvrtc_available(&why)) GTEST_SKIP() << "NVRTC can't be loaded: " << why;
   for (const ir::Function& f : fs) {

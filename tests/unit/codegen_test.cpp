@@ -82,7 +82,7 @@ std::string msl(const KernelDef& k, ScalarType t, MslOptions o = {}) {
   return emit_msl(k.trace(t), o);
 }
 std::string lowered_cuda(const KernelDef& k, ScalarType t) {
-  return emit_cuda(passes::run_pipeline(k.trace(t)));
+  return emit_cuda(passes::run_pipeline(k.trace(t), Target::cuda("sm_90a")));
 }
 
 TEST(CudaCodegen, EntryPointTakesEveryParameterInOrder) {

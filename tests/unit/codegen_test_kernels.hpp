@@ -67,23 +67,25 @@ inline void PrintTo(const Variant& v, std::ostream* os) {
   *os << v.name;
 }
 
-// Every registered kernel and dtype lowered as the runtime does it (constexprs passed, and baked
-// with the values of the kernel's example shape), then all_ops for each float type.
-inline std::vector<Variant> variants() {
+// Every registered kernel and dtype lowered for `target` as the runtime does it (constexprs
+// passed, and baked with the values of the kernel's example shape, Config as the rules choose it),
+// then all_ops for each float type.
+inline std::vector<Variant> variants(const Target& target) {
   std::vector<Variant> out;
-  for (const KernelSpec& k : kernels()) {
-    for (ScalarType t : k.def.dtypes) {
+  for (const Kernel& k : kernels()) {
+    for (ScalarType t : k->def.dtypes()) {
       std::string name = k.name() + "_" + type_name(t);
-      out.push_back({name, [&k, t] { return passes::run_pipeline(k.def.trace(t)); }});
-      if (!k.constexprs || k.example_shape.empty()) continue;
-      out.push_back({name + "_baked", [&k, t] {
+      Resolved r = resolve(k.spec(), k->example_shape, target);
+      out.push_back({name, [k, t, r, target] { return passes::run_pipeline(k->def.trace(t, r.config), target); }});
+      if (r.constexprs.empty()) continue;
+      out.push_back({name + "_baked", [k, t, r, target] {
                        passes::PipelineOptions o;
-                       o.bake = k.constexprs(k.example_shape);
-                       return passes::run_pipeline(k.def.trace(t), o);
+                       o.bake = r.constexprs;
+                       return passes::run_pipeline(k->def.trace(t, r.config), target, o);
                      }});
     }
   }
-  for (ScalarType t : all_ops_kernel().dtypes)
+  for (ScalarType t : all_ops_kernel().dtypes())
     out.push_back({std::string("all_ops_") + type_name(t), [t] { return all_ops_kernel().trace(t); }});
   return out;
 }

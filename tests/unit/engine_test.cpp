@@ -11,7 +11,7 @@ using mtile::testing::run_f32;
 namespace {
 
 ir::Function lowered(KernelDef def) {
-  return passes::run_pipeline(def.trace(def.dtypes[0]));
+  return passes::run_pipeline(def.trace(def.dtypes()[0]), Target::cpu());
 }
 
 std::string fault(const ir::Function& f, Geometry g, std::vector<std::vector<float>*> t) {

@@ -25,7 +25,7 @@ void PrintTo(const MslCase& c, std::ostream* os) {
 
 std::vector<MslCase> cases() {
   std::vector<MslCase> out;
-  for (const auto& v : codegen_test::variants())
+  for (const auto& v : codegen_test::variants(Target::metal("apple9")))
     for (auto version : {MslOptions::Version::V3_0, MslOptions::Version::V3_1}) out.push_back({v, version});
   return out;
 }

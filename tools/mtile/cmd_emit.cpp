@@ -1,74 +1,116 @@
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "codegen/codegen.hpp"
 #include "commands.hpp"
 #include "passes/pipeline.hpp"
 
 namespace mtile::cli {
+namespace {
+
+// What `emit` and `inspect` share: the kernel, dtype, target, Config and constexprs to bake.
+struct Selection {
+  std::string kernel, dtype, shape, arch;
+  std::vector<std::string> sets, configs;
+};
+
+void add_selection(CLI::App& app, Selection& s) {
+  app.add_option("kernel", s.kernel, "kernel name (see `mtile list`)")->required();
+  app.add_option("--dtype", s.dtype, "element type T (default: the kernel's first)");
+  app.add_option("--shape", s.shape,
+                 "lower as a launch of this shape would: its Config, constexprs baked (default: Config chosen "
+                 "for the kernel's example shape, constexprs left as parameters)");
+  app.add_option("--config", s.configs, "set a meta-parameter, NAME=VALUE (repeatable; still checked)");
+  app.add_option("--set", s.sets, "bake a constexpr into the code, NAME=VALUE (repeatable)");
+  app.add_option("--arch", s.arch, "the part to lower for: sm_90a, sm_80, apple7, apple8, apple9, cpu");
+}
+
+struct Chosen {
+  Kernel kernel;
+  ScalarType dtype;
+  Target target;
+  Config config;
+  std::map<std::string, uint32_t> bake;
+  std::string note;  // one comment line saying what was chosen
+};
+
+Chosen choose(const Selection& s, const std::string& print) {
+  Chosen c{find_kernel(s.kernel), ScalarType::f32, emit_target(print, s.arch), {}, {}, ""};
+  c.dtype = parse_dtype_option(s.dtype, c.kernel);
+  const KernelSpec& k = c.kernel.spec();
+  Config overrides = parse_assignments(s.configs, "--config");
+  Shape shape = s.shape.empty() ? k.example_shape : parse_shape(s.shape);
+  Resolved r = resolve(k, shape, c.target, overrides);
+  if (!s.shape.empty()) {
+    check_contract(k, shape, r);
+    c.bake = r.constexprs;
+  }
+  c.config = r.config;
+  for (const auto& [name, value] : parse_assignments(s.sets, "--set")) c.bake[name] = value;
+  c.note = fmt::format("// mtile emit {}<{}> for {}: config {} (chosen for shape {}){}\n", k.name(), type_name(c.dtype),
+                       c.target.name, config_text(c.config), shape_text(shape),
+                       c.bake.empty() ? "" : fmt::format(", baked {}", shape_text(c.bake)));
+  return c;
+}
+
+}  // namespace
 
 Action add_emit(CLI::App& app) {
-  struct Opts {
-    std::string kernel, target = "ir", dtype, metal_version = "3.1";
-    std::vector<std::string> sets;
+  struct Opts : Selection {
+    std::string target = "ir", metal_version = "3.1";
     bool traced = false, constexpr_buffers = false;
   };
   auto o = std::make_shared<Opts>();
-  app.add_option("kernel", o->kernel, "kernel name (see `mtile list`)")->required();
+  add_selection(app, *o);
   app.add_option("--target", o->target, "what to print: ir (after the pass pipeline), cuda or msl")
       ->check(CLI::IsMember({"ir", "cuda", "msl"}));
   app.add_option("--metal-version", o->metal_version, "msl: 3.1 (bfloat) or 3.0 (bf16 held as ushort)")
       ->check(CLI::IsMember({"3.0", "3.1"}));
   app.add_flag("--constexpr-buffers", o->constexpr_buffers, "msl: pass every constexpr as a constant buffer");
-  app.add_option("--dtype", o->dtype, "element type T (default: the kernel's first)");
-  app.add_option("--set", o->sets, "bake a constexpr into the code, NAME=VALUE (repeatable)");
   app.add_flag("--traced", o->traced, "print the IR as traced, before the pass pipeline");
   return [o] {
-    const KernelSpec& k = find_kernel(o->kernel);
-    ScalarType t = parse_dtype_option(o->dtype, k);
-    ir::Function traced = k.def.trace(t);
-    passes::PipelineOptions opts;
-    opts.bake = parse_set_options(o->sets);
+    Chosen c = choose(*o, o->target);
+    ir::Function traced = c.kernel->def.trace(c.dtype, c.config);
     if (o->traced) {
       if (o->target != "ir") throw Error("--traced prints IR: use it with --target ir");
-      if (!opts.bake.empty()) traced = passes::specialize_constexprs(traced, opts.bake);
-      fmt::print("{}", ir::print(traced));
+      if (!c.bake.empty()) traced = passes::specialize_constexprs(traced, c.bake);
+      fmt::print("{}{}", c.note, ir::print(traced));
       return 0;
     }
-    ir::Function lowered = passes::run_pipeline(traced, opts);
+    passes::PipelineOptions opts;
+    opts.bake = c.bake;
+    ir::Function lowered = passes::run_pipeline(traced, c.target, opts);
     if (o->target == "cuda") {
-      fmt::print("{}", codegen::emit_cuda(lowered));
+      fmt::print("{}{}", c.note, codegen::emit_cuda(lowered));
     } else if (o->target == "msl") {
       codegen::MslOptions mo;
       mo.version = o->metal_version == "3.0" ? codegen::MslOptions::Version::V3_0 : codegen::MslOptions::Version::V3_1;
       mo.constexprs_as_buffers = o->constexpr_buffers;
-      fmt::print("{}", codegen::emit_msl(lowered, mo));
+      fmt::print("{}{}", c.note, codegen::emit_msl(lowered, mo));
     } else {
-      fmt::print("{}", ir::print(lowered));
+      fmt::print("{}{}", c.note, ir::print(lowered));
     }
     return 0;
   };
 }
 
 Action add_inspect(CLI::App& app) {
-  struct Opts {
-    std::string kernel, dtype, pass = "all";
-    std::vector<std::string> sets;
+  struct Opts : Selection {
+    std::string pass = "all";
     bool stats = false;
   };
   auto o = std::make_shared<Opts>();
-  app.add_option("kernel", o->kernel, "kernel name")->required();
-  app.add_option("--dtype", o->dtype, "element type T");
+  add_selection(app, *o);
   app.add_option("--pass", o->pass, "'all', or the pass after which to print (trace, inline_calls, ...)");
-  app.add_option("--set", o->sets, "bake a constexpr, NAME=VALUE (repeatable)");
   app.add_flag("--stats", o->stats, "print instruction counts after each pass instead of the IR");
   return [o] {
-    const KernelSpec& k = find_kernel(o->kernel);
-    ScalarType t = parse_dtype_option(o->dtype, k);
+    Chosen c = choose(*o, "ir");
     const auto& names = passes::pipeline_pass_names();
     if (o->pass != "all" && o->pass != "trace" && std::find(names.begin(), names.end(), o->pass) == names.end())
       throw Error(fmt::format("--pass {}: not a pass (passes: trace, {})", o->pass, fmt::join(names, ", ")));
     passes::PipelineOptions opts;
-    opts.bake = parse_set_options(o->sets);
+    opts.bake = c.bake;
+    fmt::print("{}", c.note);
     opts.after_each = [&](const std::string& pass, const ir::Function& f) {
       if (o->pass != "all" && o->pass != pass) return;
       if (o->stats) {
@@ -86,7 +128,7 @@ Action add_inspect(CLI::App& app) {
         fmt::print("// ---- after {} ----\n{}\n", pass, ir::print(f));
       }
     };
-    passes::run_pipeline(k.def.trace(t), opts);
+    passes::run_pipeline(c.kernel->def.trace(c.dtype, c.config), c.target, opts);
     return 0;
   };
 }

@@ -22,27 +22,28 @@ Action add_test(CLI::App& app) {
     } catch (const std::regex_error& e) {
       throw Error(fmt::format("--filter '{}': not a regular expression ({})", o->filter, e.what()));
     }
-    std::vector<std::unique_ptr<Backend>> backends;
+    Context& ctx = Context::global();
+    std::vector<Backend*> backends;
     if (o->backends.empty()) {
       for (const std::string& name : backend_names()) {
         try {
-          backends.push_back(make_backend(name));
+          backends.push_back(&ctx.backend(name));
         } catch (const Error& e) {
           fmt::print("skipping backend {}: {}\n", name, e.what());
         }
       }
     } else {
-      for (const std::string& name : o->backends) backends.push_back(make_backend(name));
+      for (const std::string& name : o->backends) backends.push_back(&ctx.backend(name));
     }
     int passed = 0, failed = 0;
-    for (auto& b : backends) {
+    for (Backend* b : backends) {
       fmt::print("== backend {} ({})\n", b->name(), b->device_name());
-      for (const KernelSpec& k : kernels()) {
+      for (const Kernel& k : kernels()) {
         if (!std::regex_search(k.name(), re)) continue;
-        for (ScalarType t : k.def.dtypes) {
-          for (const Shape& s : k.test_shapes) {
+        for (ScalarType t : k->def.dtypes()) {
+          for (const Shape& s : k->test_shapes) {
             try {
-              CheckResult r = run_and_check(*b, k, t, s);
+              CheckResult r = run_and_check(ctx, *b, k, t, s);
               fmt::print("{}\n", r.summary());
               (r.passed ? passed : failed)++;
             } catch (const Error& e) {

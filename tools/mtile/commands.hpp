@@ -5,6 +5,7 @@
 #include <string>
 
 #include "mtile/registry.hpp"
+#include "mtile/target.hpp"
 
 namespace mtile::cli {
 
@@ -17,7 +18,11 @@ Action add_run(CLI::App& app);
 Action add_test(CLI::App& app);
 
 // Shared parsing with errors that name the option and the choices.
-ScalarType parse_dtype_option(const std::string& text, const KernelSpec& k);
-std::map<std::string, uint32_t> parse_set_options(const std::vector<std::string>& items);
+ScalarType parse_dtype_option(const std::string& text, const Kernel& k);
+// NAME=VALUE items (--set, --config), each a u32.
+std::map<std::string, uint32_t> parse_assignments(const std::vector<std::string>& items, const char* option);
+// The target code is printed for: `print` is ir, cuda or msl; `arch` (optional) names the part:
+// sm_90a, sm_80 (cuda), apple7..apple9 (msl), cpu (ir only).
+Target emit_target(const std::string& print, const std::string& arch);
 
 }  // namespace mtile::cli

@@ -1,27 +1,42 @@
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "commands.hpp"
 
 namespace mtile::cli {
 
-ScalarType parse_dtype_option(const std::string& text, const KernelSpec& k) {
+ScalarType parse_dtype_option(const std::string& text, const Kernel& k) {
   std::vector<std::string> have;
-  for (ScalarType t : k.def.dtypes) have.push_back(type_name(t));
-  if (text.empty()) return k.def.dtypes.at(0);
+  for (ScalarType t : k->def.dtypes()) have.push_back(type_name(t));
+  if (text.empty()) return k->def.dtypes().at(0);
   auto t = parse_type(text);
-  if (!t || !k.has_dtype(*t))
+  if (!t || !k->has_dtype(*t))
     throw Error(
         fmt::format("kernel {}: --dtype {} is not one of its dtypes ({})", k.name(), text, fmt::join(have, ", ")));
   return *t;
 }
 
-std::map<std::string, uint32_t> parse_set_options(const std::vector<std::string>& items) {
+std::map<std::string, uint32_t> parse_assignments(const std::vector<std::string>& items, const char* option) {
   std::map<std::string, uint32_t> out;
   for (const std::string& item : items) {
-    Shape one = parse_shape(item);  // same NAME=VALUE syntax and checks
+    Shape one;
+    try {
+      one = parse_shape(item);  // same NAME=VALUE syntax and checks
+    } catch (const Error& e) {
+      throw Error(fmt::format("{} {}: {}", option, item, e.what()));
+    }
     out.insert(one.begin(), one.end());
   }
   return out;
+}
+
+Target emit_target(const std::string& print, const std::string& arch) {
+  if (print == "cuda") return Target::cuda(arch.empty() ? "sm_90a" : arch);
+  if (print == "msl") return Target::metal(arch.empty() ? "apple9" : arch);
+  if (arch.empty() || arch == "cpu") return Target::cpu();
+  if (arch.rfind("sm_", 0) == 0) return Target::cuda(arch);
+  if (arch.rfind("apple", 0) == 0) return Target::metal(arch);
+  throw Error(fmt::format("--arch {}: not a known target (known: {})", arch, fmt::join(Target::known_names(), ", ")));
 }
 
 }  // namespace mtile::cli

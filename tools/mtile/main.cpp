@@ -1,8 +1,33 @@
-// mtile: list, emit, inspect, run and test the kernels of the standard library.
-// Exit status: 0 success, 1 a failed check, 2 a bad request (unknown kernel, broken contract, ...).
+// mtile: list, emit, inspect, run and test kernels.
+// Exit status: 0 success, 1 a failed check, 2 a bad request (unknown kernel, malformed shape,
+// trace error, broken contract), 3 an internal error (an mtile bug), 4 a device error (driver,
+// out of memory). With --json an error is printed as JSON on stdout too.
 #include <fmt/format.h>
 
+#include <new>
+#include <nlohmann/json.hpp>
+
 #include "commands.hpp"
+
+namespace {
+
+int exit_code(mtile::ErrorKind k) {
+  switch (k) {
+    case mtile::ErrorKind::User: return 2;
+    case mtile::ErrorKind::Internal: return 3;
+    case mtile::ErrorKind::Device: return 4;
+  }
+  return 3;
+}
+
+int report(bool json, mtile::ErrorKind kind, const std::string& what) {
+  if (json)
+    fmt::print("{}\n", nlohmann::json{{"error", {{"kind", mtile::error_kind_name(kind)}, {"message", what}}}}.dump(2));
+  fmt::print(stderr, "mtile: {} error: {}\n", mtile::error_kind_name(kind), what);
+  return exit_code(kind);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"mtile: C++ GPU kernels, traced to IR, run on the CPU engine or emitted for CUDA and Metal"};
@@ -24,12 +49,21 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
+  bool json = false;
+  for (auto& [sub, action] : actions)
+    if (sub->parsed())
+      if (auto* opt = sub->get_option_no_throw("--json")) json = opt->count() > 0;
   try {
     for (auto& [sub, action] : actions)
       if (sub->parsed()) return action();
   } catch (const mtile::Error& e) {
-    fmt::print(stderr, "mtile: error: {}\n", e.what());
-    return 2;
+    return report(json, e.kind(), e.what());
+  } catch (const std::bad_alloc&) {
+    return report(json, mtile::ErrorKind::Device, "out of host memory");
+  } catch (const std::exception& e) {
+    return report(json, mtile::ErrorKind::Internal, std::string("unexpected: ") + e.what());
+  } catch (...) {
+    return report(json, mtile::ErrorKind::Internal, "unexpected exception of unknown type");
   }
   return 2;
 }

@@ -11,8 +11,6 @@
 namespace mtile {
 namespace {
 
-constexpr std::align_val_t kAlign{16};
-
 class CpuExecutable : public Executable {
  public:
   explicit CpuExecutable(const ir::Function& f) : fn(f) {}
@@ -21,27 +19,49 @@ class CpuExecutable : public Executable {
 
 class CpuBackend : public Backend {
  public:
+  CpuBackend() : target_(Target::cpu()) {}
   std::string name() const override { return "cpu"; }
   std::string device_name() const override {
-    return fmt::format("CPU engine, {} host threads", std::max(1u, std::thread::hardware_concurrency()));
+    return fmt::format("CPU engine, {} host threads", target_.multiprocessors);
   }
+  const Target& target() const override { return target_; }
+
   Buffer alloc(ScalarType elem, uint64_t count) override {
-    Buffer b{elem, count, 0, this};
-    // 16-byte aligned, as the IR promises (vector accesses rely on it).
-    b.handle = reinterpret_cast<uint64_t>(new (kAlign) uint8_t[std::max<uint64_t>(b.bytes(), 1)]);
+    Buffer b{elem, count, 0, this, 0};
+    // Aligned as the target promises (vector accesses rely on it).
+    void* p = ::operator new[](std::max<uint64_t>(b.bytes(), 1), align(), std::nothrow);
+    if (!p)
+      throw DeviceError(
+          fmt::format("cpu: can't allocate {} bytes ({} x {}): out of host memory", b.bytes(), count, type_name(elem)));
+    b.handle = reinterpret_cast<uint64_t>(p);
+    b.id = track_allocation();
     return b;
   }
-  void release(Buffer& b) override {
-    ::operator delete[](reinterpret_cast<uint8_t*>(b.handle), kAlign);
-    b.handle = 0;
+  Buffer wrap(uint64_t address, ScalarType elem, uint64_t count) override {
+    if (address == 0 && count > 0) throw Error("cpu wrap: a null pointer for a non-empty buffer");
+    return Buffer{elem, count, address, this, 0};
   }
-  void upload(Buffer& dst, const void* host) override { std::memcpy(ptr(dst), host, dst.bytes()); }
-  void download(const Buffer& src, void* host) override { std::memcpy(host, ptr(src), src.bytes()); }
+  void release(Buffer& b) override {
+    check_usable(b, "cpu release");
+    if (b.id) {
+      forget_allocation(b.id);
+      ::operator delete[](reinterpret_cast<uint8_t*>(b.handle), align());
+    }
+    b = Buffer{};
+  }
+  void upload(Buffer& dst, const void* host) override {
+    check_usable(dst, "cpu upload");
+    if (dst.bytes()) std::memcpy(ptr(dst), host, dst.bytes());
+  }
+  void download(const Buffer& src, void* host) override {
+    check_usable(src, "cpu download");
+    if (src.bytes()) std::memcpy(host, ptr(src), src.bytes());
+  }
   std::shared_ptr<Executable> prepare(const ir::Function& lowered) override {
     return std::make_shared<CpuExecutable>(lowered);
   }
   void run(Executable& exe, const Geometry& g, const std::vector<Buffer*>& tensors,
-           const std::vector<uint32_t>& constexprs) override {
+           const std::vector<uint32_t>& constexprs, const Stream*) override {
     std::vector<cpu::TensorView> views;
     for (Buffer* b : tensors) views.push_back(b ? cpu::TensorView{ptr(*b), b->elem, b->count} : cpu::TensorView{});
     cpu::execute(static_cast<CpuExecutable&>(exe).fn, g, views, constexprs);
@@ -49,7 +69,9 @@ class CpuBackend : public Backend {
   void synchronize() override {}
 
  private:
+  std::align_val_t align() const { return std::align_val_t{target_.buffer_alignment}; }
   static void* ptr(const Buffer& b) { return reinterpret_cast<void*>(b.handle); }
+  Target target_;
 };
 
 }  // namespace

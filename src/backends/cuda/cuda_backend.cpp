@@ -7,9 +7,7 @@
 #include <algorithm>
 #include <array>
 
-#if MTILE_CUDA_HAVE_CODEGEN
 #include "codegen/codegen.hpp"
-#endif
 
 namespace mtile::cuda {
 namespace {
@@ -18,13 +16,8 @@ constexpr size_t kMaxParams = 64;
 
 // The generated source of `f` and its kernel symbol.
 std::string generate(const ir::Function& f, std::string* entry) {
-#if MTILE_CUDA_HAVE_CODEGEN
   *entry = codegen::cuda_entry_name(f);
   return codegen::emit_cuda(f);
-#else
-  (void)entry;
-  throw Error("kernel " + f.name + ": mtile was built without the CUDA code generator (mtile_codegen)");
-#endif
 }
 
 std::string unavailable(const std::string& why) {
@@ -33,18 +26,14 @@ std::string unavailable(const std::string& why) {
 
 }  // namespace
 
-bool codegen_available() {
-  return MTILE_CUDA_HAVE_CODEGEN;
-}
-
 NvrtcResult compile_for_arch(const ir::Function& lowered, const std::string& arch) {
   std::string entry;
   std::string src = generate(lowered, &entry);
   return nvrtc_compile(src, entry + ".cu", arch);
 }
 
-std::unique_ptr<Backend> make_cuda_backend() {
-  return std::make_unique<CudaBackend>();
+std::unique_ptr<Backend> make_cuda_backend(int ordinal) {
+  return std::make_unique<CudaBackend>(ordinal);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -70,6 +59,23 @@ void CudaGraph::replay() {
 // ---------------------------------------------------------------------------------------------
 // Device, context and stream.
 
+DeviceContext::~DeviceContext() {
+  if (context) api->cuDevicePrimaryCtxRelease_v2(device);
+}
+
+void DeviceContext::make_current() const {
+  CUcontext current = nullptr;
+  check(api->cuCtxGetCurrent(&current), "cuCtxGetCurrent");
+  if (current != context) check(api->cuCtxSetCurrent(context), "cuCtxSetCurrent");
+}
+
+CudaExecutable::~CudaExecutable() {
+  if (module && device) {
+    device->api->cuCtxSetCurrent(device->context);  // errors ignored: a destructor can't report them
+    device->api->cuModuleUnload(module);
+  }
+}
+
 CudaBackend::CudaBackend(int ordinal, CacheConfig cache) : ordinal_(ordinal), cache_(std::move(cache)) {
   std::string why;
   if (!driver_available(&why)) throw Error(unavailable(why));
@@ -82,43 +88,56 @@ CudaBackend::CudaBackend(int ordinal, CacheConfig cache) : ordinal_(ordinal), ca
   if (!nvrtc_available(&why)) throw Error(unavailable(why));
   nvrtc_version_ = nvrtc_version();
 
-  MTILE_CU(cuDeviceGet, &device_, ordinal);
+  auto dev = std::make_shared<DeviceContext>();
+  dev->api = api_;
+  MTILE_CU(cuDeviceGet, &dev->device, ordinal);
   char name[256] = {};
-  MTILE_CU(cuDeviceGetName, name, static_cast<int>(sizeof name - 1), device_);
+  MTILE_CU(cuDeviceGetName, name, static_cast<int>(sizeof name - 1), dev->device);
   device_name_ = name;
-  MTILE_CU(cuDeviceGetAttribute, &cc_major_, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device_);
-  MTILE_CU(cuDeviceGetAttribute, &cc_minor_, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device_);
-  MTILE_CU(cuDeviceGetAttribute, &multiprocessors_, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device_);
+  auto attr = [&](CUdevice_attribute a) {
+    int v = 0;
+    MTILE_CU(cuDeviceGetAttribute, &v, a, dev->device);
+    return v;
+  };
+  cc_major_ = attr(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR);
+  cc_minor_ = attr(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
   arch_ = arch_for(cc_major_, cc_minor_);
+  target_.backend = "cuda";
+  target_.name = arch_;
+  target_.device = device_name_;
+  target_.simd_width = static_cast<uint32_t>(attr(CU_DEVICE_ATTRIBUTE_WARP_SIZE));
+  target_.max_threads_per_threadgroup = static_cast<uint32_t>(attr(CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK));
+  target_.max_grid = {static_cast<uint64_t>(attr(CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X)),
+                      static_cast<uint64_t>(attr(CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y)),
+                      static_cast<uint64_t>(attr(CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z))};
+  target_.max_vector_bytes = 16;   // ld/st.global.v4.b32
+  target_.buffer_alignment = 256;  // cuMemAlloc's alignment; wrapped memory is checked per access width
+  target_.shared_memory_per_threadgroup = static_cast<uint32_t>(attr(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK));
+  target_.multiprocessors = static_cast<uint32_t>(attr(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT));
+  target_.max_threads_per_multiprocessor =
+      static_cast<uint32_t>(attr(CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR));
+  target_.max_threadgroups_per_multiprocessor =
+      static_cast<uint32_t>(attr(CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR));
 
   // The primary context is the one the CUDA runtime (and so PyTorch) uses: buffers and streams
   // pass between them.
-  MTILE_CU(cuDevicePrimaryCtxRetain, &context_, device_);
-  try {
-    make_current();
-    // Non-blocking: no implicit ordering with the legacy default stream, which graph capture forbids.
-    MTILE_CU(cuStreamCreate, &stream_, CU_STREAM_NON_BLOCKING);
-  } catch (...) {
-    api_->cuDevicePrimaryCtxRelease_v2(device_);
-    throw;
-  }
+  MTILE_CU(cuDevicePrimaryCtxRetain, &dev->context, dev->device);
+  device_ = std::move(dev);
+  make_current();
+  // Non-blocking: no implicit ordering with the legacy default stream, which graph capture forbids.
+  MTILE_CU(cuStreamCreate, &stream_, CU_STREAM_NON_BLOCKING);
 }
 
 CudaBackend::~CudaBackend() {
   // Errors are ignored: a destructor can't report them (a sticky error would repeat anyway).
-  api_->cuCtxSetCurrent(context_);
+  // Loaded modules are unloaded by their executables, which keep the context alive.
+  api_->cuCtxSetCurrent(device_->context);
   api_->cuStreamSynchronize(stream_);
-  for (auto& [key, exe] : by_key_) api_->cuModuleUnload(exe->module);
   api_->cuStreamDestroy_v2(stream_);
-  api_->cuCtxSetCurrent(nullptr);
-  api_->cuDevicePrimaryCtxRelease_v2(device_);
 }
 
 void CudaBackend::make_current() const {
-  // The current context is per thread and other code (PyTorch, another backend) may change it.
-  CUcontext current = nullptr;
-  check(api_->cuCtxGetCurrent(&current), "cuCtxGetCurrent");
-  if (current != context_) check(api_->cuCtxSetCurrent(context_), "cuCtxSetCurrent");
+  device_->make_current();
 }
 
 std::string CudaBackend::device_name() const {
@@ -130,37 +149,82 @@ void CudaBackend::synchronize() {
   MTILE_CU(cuStreamSynchronize, stream_);
 }
 
+Stream CudaBackend::default_stream() {
+  return Stream{reinterpret_cast<uint64_t>(stream_), this};
+}
+
+Stream CudaBackend::wrap_stream(uint64_t native) {
+  if (native == 0) return Stream{0, this};  // the legacy default stream of the current context
+  make_current();
+  CUcontext ctx = nullptr;
+  CUresult r = api_->cuStreamGetCtx(reinterpret_cast<CUstream>(native), &ctx);
+  if (r != CUDA_SUCCESS)
+    throw Error(fmt::format("cuda wrap_stream: 0x{:x} is not a stream the driver knows: {}", native, result_text(r)));
+  if (ctx != device_->context)
+    throw Error(fmt::format("cuda wrap_stream: stream 0x{:x} belongs to another context than device {}'s primary one",
+                            native, ordinal_));
+  return Stream{native, this};
+}
+
 // ---------------------------------------------------------------------------------------------
 // Buffers.
-
-void CudaBackend::check_owned(const Buffer& b, const char* what) const {
-  if (b.owner != this)
-    throw Error(fmt::format("cuda {}: the buffer ({} x {}) belongs to {}", what, b.count, type_name(b.elem),
-                            b.owner ? "another backend" : "no backend (not allocated)"));
-}
 
 Buffer CudaBackend::alloc(ScalarType elem, uint64_t count) {
   Buffer b;
   b.elem = elem;
   b.count = count;
   b.owner = this;
+  b.id = track_allocation();
   if (b.bytes() == 0) return b;
   make_current();
   CUdeviceptr ptr = 0;
   CUresult r = api_->cuMemAlloc_v2(&ptr, b.bytes());
-  if (r != CUDA_SUCCESS)
-    throw Error(fmt::format("cuMemAlloc_v2 of {} bytes ({} x {}) failed: {}", b.bytes(), count, type_name(elem),
-                            result_text(r)));
+  if (r != CUDA_SUCCESS) {
+    forget_allocation(b.id);
+    size_t free = 0, total = 0;
+    api_->cuMemGetInfo_v2(&free, &total);
+    throw DeviceError(fmt::format("cuda: can't allocate {} bytes ({} x {}) on device {} ({} of {} bytes free): {}",
+                                  b.bytes(), count, type_name(elem), ordinal_, free, total, result_text(r)));
+  }
   b.handle = ptr;
   return b;
 }
 
+Buffer CudaBackend::wrap(uint64_t address, ScalarType elem, uint64_t count) {
+  Buffer b{elem, count, address, this, 0};
+  if (b.bytes() == 0) return b;
+  make_current();
+  auto fail = [&](const std::string& why) {
+    throw Error(fmt::format("cuda wrap: 0x{:x} ({} x {}) {}", address, count, type_name(elem), why));
+  };
+  unsigned type = 0;
+  CUresult r = api_->cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, address);
+  if (r != CUDA_SUCCESS) fail("is not memory the CUDA driver knows (a host pointer, or freed): " + result_text(r));
+  if (type != CU_MEMORYTYPE_DEVICE) fail("is not device memory (host or managed memory is not taken)");
+  CUcontext ctx = nullptr;
+  MTILE_CU(cuPointerGetAttribute, &ctx, CU_POINTER_ATTRIBUTE_CONTEXT, address);
+  if (ctx != device_->context) {
+    int other = -1;
+    api_->cuPointerGetAttribute(&other, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, address);
+    fail(fmt::format("belongs to device {}, not device {}", other, ordinal_));
+  }
+  CUdeviceptr start = 0;
+  size_t size = 0;
+  MTILE_CU(cuPointerGetAttribute, &start, CU_POINTER_ATTRIBUTE_RANGE_START_ADDR, address);
+  MTILE_CU(cuPointerGetAttribute, &size, CU_POINTER_ATTRIBUTE_RANGE_SIZE, address);
+  if (address + b.bytes() > start + size)
+    fail(fmt::format("runs past the end of its allocation ({} bytes from 0x{:x})", size, start));
+  return b;
+}
+
 void CudaBackend::release(Buffer& b) {
-  if (!b.owner && !b.handle) return;
-  check_owned(b, "release");
-  if (b.handle) {
-    make_current();
-    MTILE_CU(cuMemFree_v2, b.handle);
+  check_usable(b, "cuda release");
+  if (b.id) {
+    forget_allocation(b.id);
+    if (b.handle) {
+      make_current();
+      MTILE_CU(cuMemFree_v2, b.handle);
+    }
   }
   b = Buffer{};
 }
@@ -168,7 +232,7 @@ void CudaBackend::release(Buffer& b) {
 // From pageable memory the driver stages the data before returning, so `host` may be reused at
 // once; page-locked memory is read later, in stream order.
 void CudaBackend::upload(Buffer& dst, const void* host) {
-  check_owned(dst, "upload");
+  check_usable(dst, "cuda upload");
   if (dst.bytes() == 0) return;
   if (!host) throw Error("cuda upload: the host pointer is null");
   make_current();
@@ -176,7 +240,7 @@ void CudaBackend::upload(Buffer& dst, const void* host) {
 }
 
 void CudaBackend::download(const Buffer& src, void* host) {
-  check_owned(src, "download");
+  check_usable(src, "cuda download");
   if (src.bytes() == 0) return;
   if (!host) throw Error("cuda download: the host pointer is null");
   make_current();
@@ -185,15 +249,15 @@ void CudaBackend::download(const Buffer& src, void* host) {
 }
 
 void CudaBackend::fill_bytes(Buffer& b, uint8_t value) {
-  check_owned(b, "fill_bytes");
+  check_usable(b, "cuda fill_bytes");
   if (b.bytes() == 0) return;
   make_current();
   MTILE_CU(cuMemsetD8Async, b.handle, value, b.bytes(), stream_);
 }
 
 void CudaBackend::copy(Buffer& dst, const Buffer& src) {
-  check_owned(dst, "copy");
-  check_owned(src, "copy");
+  check_usable(dst, "cuda copy");
+  check_usable(src, "cuda copy");
   if (dst.bytes() != src.bytes())
     throw Error(fmt::format("cuda copy: {} bytes into a buffer of {}", src.bytes(), dst.bytes()));
   if (dst.bytes() == 0) return;
@@ -205,28 +269,22 @@ void CudaBackend::copy(Buffer& dst, const Buffer& src) {
 // Modules.
 
 std::shared_ptr<Executable> CudaBackend::prepare(const ir::Function& lowered) {
-  uint64_t hash = ir::structural_hash(lowered);
-  {
-    std::lock_guard lock(mutex_);
-    if (auto it = by_ir_hash_.find(hash); it != by_ir_hash_.end()) return it->second;
-  }
   std::string entry;
   std::string src = generate(lowered, &entry);
   CacheKeyInputs key;
-  key.ir_hash = hash;
+  key.ir_hash = ir::structural_hash(lowered);
   key.dtype = lowered.dtype;
-  auto exe = load(src, entry, lowered.params, key);
-  std::lock_guard lock(mutex_);
-  return by_ir_hash_.emplace(hash, exe).first->second;
+  return load(src, entry, lowered.params, key, true);
 }
 
 std::shared_ptr<Executable> CudaBackend::prepare_source(const std::string& src, const std::string& entry,
                                                         const std::vector<ir::Param>& params) {
-  return load(src, entry, params, CacheKeyInputs{});
+  return load(src, entry, params, CacheKeyInputs{}, false);
 }
 
 std::shared_ptr<CudaExecutable> CudaBackend::load(const std::string& src, const std::string& entry,
-                                                  const std::vector<ir::Param>& params, const CacheKeyInputs& inputs) {
+                                                  const std::vector<ir::Param>& params, const CacheKeyInputs& inputs,
+                                                  bool generated) {
   if (params.size() > kMaxParams)
     throw Error(
         fmt::format("kernel {}: {} parameters, the CUDA backend takes at most {}", entry, params.size(), kMaxParams));
@@ -237,37 +295,38 @@ std::shared_ptr<CudaExecutable> CudaBackend::load(const std::string& src, const 
   in.options = nvrtc_options(arch_);
   in.nvrtc_version = nvrtc_version_;
   CacheKey key = cache_key(in);
-  {
-    std::lock_guard lock(mutex_);
-    if (auto it = by_key_.find(key); it != by_key_.end()) return it->second;
-  }
-  ModuleCache::Payload cubin = cache_.get_or_build(key, [&] { return nvrtc_compile(src, entry + ".cu", arch_).cubin; });
+  ModuleCache::Payload cubin = cache_.get_or_build(key, [&] {
+    try {
+      return nvrtc_compile(src, entry + ".cu", arch_).cubin;
+    } catch (const Error& e) {
+      if (!generated) throw;
+      throw InternalError(
+          fmt::format("mtile generated CUDA that NVRTC rejects (an mtile bug; please report it): {}", e.what()));
+    }
+  });
 
   auto exe = std::make_shared<CudaExecutable>();
   exe->owner = this;
+  exe->device = device_;
   exe->entry = entry;
   exe->params = params;
   make_current();
   CUresult r = api_->cuModuleLoadData(&exe->module, cubin->data());
-  if (r != CUDA_SUCCESS)
-    throw Error(fmt::format("cuModuleLoadData of kernel {} ({}, NVRTC {}, driver for CUDA {}) failed: {}", entry, arch_,
-                            nvrtc_version_, driver_version(), result_text(r)));
-  r = api_->cuModuleGetFunction(&exe->function, exe->module, entry.c_str());
   if (r != CUDA_SUCCESS) {
-    api_->cuModuleUnload(exe->module);
-    throw Error(fmt::format("cuModuleGetFunction({}) failed: {}", entry, result_text(r)));
+    exe->module = nullptr;
+    throw DeviceError(fmt::format("cuModuleLoadData of kernel {} ({}, NVRTC {}, driver for CUDA {}) failed: {}", entry,
+                                  arch_, nvrtc_version_, driver_version(), result_text(r)));
   }
-  std::lock_guard lock(mutex_);
-  auto [it, inserted] = by_key_.emplace(key, exe);
-  if (!inserted) api_->cuModuleUnload(exe->module);  // another thread loaded it meanwhile
-  return it->second;
+  r = api_->cuModuleGetFunction(&exe->function, exe->module, entry.c_str());
+  if (r != CUDA_SUCCESS) throw Error(fmt::format("cuModuleGetFunction({}) failed: {}", entry, result_text(r)));
+  return exe;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Launches.
 
 void CudaBackend::run(Executable& exe, const Geometry& g, const std::vector<Buffer*>& tensors,
-                      const std::vector<uint32_t>& constexprs) {
+                      const std::vector<uint32_t>& constexprs, const Stream* stream) {
   auto* ce = dynamic_cast<CudaExecutable*>(&exe);
   if (!ce || ce->owner != this) throw Error("cuda run: the executable was not prepared by this backend");
   const size_t n = ce->params.size();
@@ -296,12 +355,15 @@ void CudaBackend::run(Executable& exe, const Geometry& g, const std::vector<Buff
     pointers[i] = b->handle;
     args[i] = &pointers[i];
   }
+  if (stream && stream->owner != this)
+    throw Error(fmt::format("cuda run {}: the stream belongs to another backend", ce->entry));
+  CUstream s = stream ? reinterpret_cast<CUstream>(stream->handle) : stream_;
   make_current();
-  CUresult r = api_->cuLaunchKernel(ce->function, g.grid[0], g.grid[1], g.grid[2], g.tpg, 1, 1, 0, stream_, args.data(),
-                                    nullptr);
+  CUresult r =
+      api_->cuLaunchKernel(ce->function, g.grid[0], g.grid[1], g.grid[2], g.tpg, 1, 1, 0, s, args.data(), nullptr);
   if (r != CUDA_SUCCESS)
-    throw Error(fmt::format("cuLaunchKernel of {} (grid {}x{}x{}, {} threads per threadgroup) failed: {}", ce->entry,
-                            g.grid[0], g.grid[1], g.grid[2], g.tpg, result_text(r)));
+    throw DeviceError(fmt::format("cuLaunchKernel of {} (grid {}x{}x{}, {} threads per threadgroup) failed: {}",
+                                  ce->entry, g.grid[0], g.grid[1], g.grid[2], g.tpg, result_text(r)));
 }
 
 CUfunction CudaBackend::cu_function(const Executable& exe) {

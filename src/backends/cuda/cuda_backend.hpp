@@ -1,6 +1,7 @@
-// The CUDA backend: generated CUDA C++ compiled with NVRTC for the device's arch, cached in memory
-// and on disk, launched through the driver API on one stream per backend. Launches never
-// synchronize, so a sequence of them can be captured into a CUDA graph.
+// The CUDA backend: generated CUDA C++ compiled with NVRTC for the device's arch (the CUBIN cached
+// on disk; loaded executables are cached by the Context), launched through the driver API on the
+// backend's stream or the caller's. Launches never synchronize, so a sequence of them can be
+// captured into a CUDA graph.
 #pragma once
 #include <functional>
 #include <map>
@@ -19,10 +20,21 @@ namespace mtile::cuda {
 
 class CudaBackend;
 
-// A loaded kernel. Valid while the backend that prepared it lives (the backend owns the module).
+// The device's primary context, held while a backend or any module loaded in it lives.
+struct DeviceContext {
+  const DriverApi* api = nullptr;
+  CUdevice device = 0;
+  CUcontext context = nullptr;
+  ~DeviceContext();
+  void make_current() const;  // the current context is per thread, and others (PyTorch) change it
+};
+
+// A loaded kernel. Owns its module, and keeps the device context alive while it lives.
 class CudaExecutable final : public Executable {
  public:
+  ~CudaExecutable() override;
   const CudaBackend* owner = nullptr;
+  std::shared_ptr<const DeviceContext> device;
   std::string entry;              // the extern "C" kernel symbol
   std::vector<ir::Param> params;  // one kernel parameter each: tensor pointer or u32
   CUmodule module = nullptr;
@@ -76,16 +88,24 @@ class CudaBackend final : public Backend {
   CudaBackend& operator=(const CudaBackend&) = delete;
 
   std::string name() const override { return "cuda"; }
-  std::string device_name() const override;  // "NVIDIA H100 80GB HBM3 (sm_90a)"
+  std::string device_name() const override;                  // "NVIDIA H100 80GB HBM3 (sm_90a)"
+  const Target& target() const override { return target_; }  // read off the device
   Buffer alloc(ScalarType elem, uint64_t count) override;
+  // A device pointer the caller owns (cudaMalloc, PyTorch): the driver must confirm that it is
+  // device memory of this device and that the whole range lies in one allocation.
+  Buffer wrap(uint64_t address, ScalarType elem, uint64_t count) override;
   void release(Buffer& b) override;
   void upload(Buffer& dst, const void* host) override;
   void download(const Buffer& src, void* host) override;  // waits for the stream
-  // Generates, compiles (or finds in the cache) and loads `lowered`; cached per structural hash,
-  // which costs a print of the IR: callers that launch often should keep the Executable.
+  Stream default_stream() override;
+  // A CUstream of this device's primary context (the driver confirms it); 0 is the legacy
+  // default stream.
+  Stream wrap_stream(uint64_t native) override;
+  // Generates, compiles (or finds the CUBIN on disk) and loads `lowered`. NVRTC rejecting the
+  // generated code is an InternalError.
   std::shared_ptr<Executable> prepare(const ir::Function& lowered) override;
   void run(Executable& exe, const Geometry& g, const std::vector<Buffer*>& tensors,
-           const std::vector<uint32_t>& constexprs) override;
+           const std::vector<uint32_t>& constexprs, const Stream* stream = nullptr) override;
   void synchronize() override;
   double measure_ms(const std::function<void()>& work) override { return time_ms(work); }
 
@@ -98,8 +118,8 @@ class CudaBackend final : public Backend {
   int ordinal() const { return ordinal_; }
   const std::string& arch() const { return arch_; }  // "sm_90a"
   int compute_capability() const { return cc_major_ * 10 + cc_minor_; }
-  int multiprocessors() const { return multiprocessors_; }
-  CUcontext context() const { return context_; }
+  int multiprocessors() const { return static_cast<int>(target_.multiprocessors); }
+  CUcontext context() const { return device_->context; }
   CUstream stream() const { return stream_; }
   CacheStats cache_stats() const { return cache_.stats(); }
   const ModuleCache& module_cache() const { return cache_; }
@@ -126,28 +146,23 @@ class CudaBackend final : public Backend {
 
  private:
   std::shared_ptr<CudaExecutable> load(const std::string& src, const std::string& entry,
-                                       const std::vector<ir::Param>& params, const CacheKeyInputs& key_inputs);
-  void check_owned(const Buffer& b, const char* what) const;
+                                       const std::vector<ir::Param>& params, const CacheKeyInputs& key_inputs,
+                                       bool generated);
 
   int ordinal_;
-  CUdevice device_ = 0;
-  CUcontext context_ = nullptr;
+  std::shared_ptr<DeviceContext> device_;
   CUstream stream_ = nullptr;
-  int cc_major_ = 0, cc_minor_ = 0, multiprocessors_ = 0;
+  int cc_major_ = 0, cc_minor_ = 0;
   std::string arch_, device_name_, nvrtc_version_;
+  Target target_;
   const DriverApi* api_ = nullptr;  // the hot path skips driver()'s checks
   ModuleCache cache_;
-  std::mutex mutex_;  // guards the maps below
-  std::map<uint64_t, std::shared_ptr<CudaExecutable>> by_ir_hash_;
-  std::map<CacheKey, std::shared_ptr<CudaExecutable>> by_key_;
 };
 
-// The backend as the runtime sees it; throws Error saying why CUDA can't be used.
-std::unique_ptr<Backend> make_cuda_backend();
+// The backend of device `ordinal` as the runtime sees it; throws Error saying why CUDA can't be used.
+std::unique_ptr<Backend> make_cuda_backend(int ordinal = 0);
 
 // Generates and compiles `lowered` for `arch` without a device (the NVRTC test of every kernel).
 NvrtcResult compile_for_arch(const ir::Function& lowered, const std::string& arch);
-// False when mtile was built without the CUDA code generator (prepare() then throws).
-bool codegen_available();
 
 }  // namespace mtile::cuda

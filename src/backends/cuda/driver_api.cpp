@@ -84,7 +84,7 @@ std::string result_text(CUresult r) {
 }
 
 void check(CUresult r, const char* call) {
-  if (r != CUDA_SUCCESS) throw Error(fmt::format("{} failed: {}", call, result_text(r)));
+  if (r != CUDA_SUCCESS) throw DeviceError(fmt::format("{} failed: {}", call, result_text(r)));
 }
 
 std::string driver_version() {

@@ -30,15 +30,30 @@ using CUgraphExec = CUgraphExec_st*;
 using CUdevice_attribute = int;
 using CUfunction_attribute = int;
 using CUstreamCaptureMode = int;
+using CUpointer_attribute = int;
 
 constexpr CUresult CUDA_SUCCESS = 0;
 constexpr CUresult CUDA_ERROR_NO_DEVICE = 100;
+constexpr CUresult CUDA_ERROR_INVALID_VALUE = 1;
 constexpr CUdevice_attribute CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK = 1;
+constexpr CUdevice_attribute CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X = 5;
+constexpr CUdevice_attribute CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y = 6;
+constexpr CUdevice_attribute CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z = 7;
+constexpr CUdevice_attribute CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK = 8;
+constexpr CUdevice_attribute CU_DEVICE_ATTRIBUTE_WARP_SIZE = 10;
+constexpr CUdevice_attribute CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR = 39;
+constexpr CUdevice_attribute CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR = 106;
 constexpr CUdevice_attribute CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
 constexpr CUdevice_attribute CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
 constexpr CUdevice_attribute CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
 constexpr CUdevice_attribute CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97;
 constexpr CUfunction_attribute CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
+constexpr CUpointer_attribute CU_POINTER_ATTRIBUTE_CONTEXT = 1;
+constexpr CUpointer_attribute CU_POINTER_ATTRIBUTE_MEMORY_TYPE = 2;
+constexpr CUpointer_attribute CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL = 9;
+constexpr CUpointer_attribute CU_POINTER_ATTRIBUTE_RANGE_START_ADDR = 11;
+constexpr CUpointer_attribute CU_POINTER_ATTRIBUTE_RANGE_SIZE = 12;
+constexpr unsigned CU_MEMORYTYPE_DEVICE = 0x2;
 constexpr unsigned CU_STREAM_NON_BLOCKING = 0x1;
 constexpr unsigned CU_EVENT_DEFAULT = 0x0;
 constexpr CUstreamCaptureMode CU_STREAM_CAPTURE_MODE_GLOBAL = 0;
@@ -72,6 +87,9 @@ constexpr CUstreamCaptureMode CU_STREAM_CAPTURE_MODE_RELAXED = 2;
   X(cuMemcpyDtoHAsync_v2, CUresult(void*, CUdeviceptr, size_t, CUstream))                                      \
   X(cuMemcpyDtoDAsync_v2, CUresult(CUdeviceptr, CUdeviceptr, size_t, CUstream))                                \
   X(cuMemsetD8Async, CUresult(CUdeviceptr, unsigned char, size_t, CUstream))                                   \
+  X(cuMemGetInfo_v2, CUresult(size_t*, size_t*))                                                               \
+  X(cuPointerGetAttribute, CUresult(void*, CUpointer_attribute, CUdeviceptr))                                  \
+  X(cuStreamGetCtx, CUresult(CUstream, CUcontext*))                                                            \
   X(cuStreamCreate, CUresult(CUstream*, unsigned))                                                             \
   X(cuStreamSynchronize, CUresult(CUstream))                                                                   \
   X(cuStreamDestroy_v2, CUresult(CUstream))                                                                    \
@@ -101,7 +119,7 @@ const DriverApi& driver();
 bool driver_available(std::string* why);
 // "CUDA_ERROR_INVALID_VALUE (invalid argument)".
 std::string result_text(CUresult r);
-// Throws Error "<call> failed: <result_text>" unless r is CUDA_SUCCESS.
+// Throws DeviceError "<call> failed: <result_text>" unless r is CUDA_SUCCESS.
 void check(CUresult r, const char* call);
 // "12.4" from cuDriverGetVersion (the newest CUDA the driver supports).
 std::string driver_version();

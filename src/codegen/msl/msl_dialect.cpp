@@ -79,8 +79,8 @@ Dialect make_msl_dialect(const MslOptions& opts) {
       .simd_reduce = "simd_{1}({0})",
       .simd_reduce_rounds_each_step = false,
       .tg_array = "threadgroup {0} {1}[{2}];",
-      // Vector accesses print as scalar ones (a LoadVector into a local array): always correct,
-      // and Metal's compiler may merge them.
+      // No vector accesses: Metal targets have max_vector_bytes 0, so the pipeline forms none
+      // (Metal's compiler merges adjacent scalar accesses itself).
       .vector_stem = {},
       .vector_load = "",
       .vector_store = "",

@@ -119,18 +119,18 @@ kernel void mt_rms_norm_small_bf16(
   if (v6) {
     uint v62 = v8 + v2;
     float v63 = v13 * v61;
-    float v64[2] = {float(w[v2]), float(w[v2 + 1u])};
-    float v65 = v64[0];
-    float v66 = v65;
-    float v67 = v63 * v66;
-    float v68 = mt_round_bf16(v67);
-    out[v62] = bfloat(v68);
-    uint v70 = v62 + 1u;
-    float v71 = v18 * v61;
-    float v72 = v64[1];
-    float v73 = v72;
-    float v74 = v71 * v73;
-    float v75 = mt_round_bf16(v74);
-    out[v70] = bfloat(v75);
+    float v64 = float(w[v2]);
+    float v65 = v64;
+    float v66 = v63 * v65;
+    float v67 = mt_round_bf16(v66);
+    out[v62] = bfloat(v67);
+    uint v69 = v62 + 1u;
+    float v70 = v18 * v61;
+    uint v72 = v2 + 1u;
+    float v73 = float(w[v72]);
+    float v74 = v73;
+    float v75 = v70 * v74;
+    float v76 = mt_round_bf16(v75);
+    out[v69] = bfloat(v76);
   }
 }

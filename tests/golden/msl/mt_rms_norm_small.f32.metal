@@ -117,14 +117,14 @@ kernel void mt_rms_norm_small_f32(
   if (v6) {
     uint v60 = v8 + v2;
     float v61 = v12 * v59;
-    float v62[2] = {w[v2], w[v2 + 1u]};
-    float v63 = v62[0];
-    float v64 = v61 * v63;
-    out[v60] = v64;
-    uint v66 = v60 + 1u;
-    float v67 = v16 * v59;
-    float v68 = v62[1];
-    float v69 = v67 * v68;
-    out[v66] = v69;
+    float v62 = w[v2];
+    float v63 = v61 * v62;
+    out[v60] = v63;
+    uint v65 = v60 + 1u;
+    float v66 = v16 * v59;
+    uint v68 = v2 + 1u;
+    float v69 = w[v68];
+    float v70 = v66 * v69;
+    out[v65] = v70;
   }
 }

@@ -1,0 +1,54 @@
+// Compiling a kernel by hand: the pass pipeline and the code generators, for tools and for
+// looking at what a kernel becomes (`mtile emit` and `mtile inspect` are built on these).
+// A launch (mtile/runtime.hpp) does all of this itself, cached in its Context.
+#pragma once
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "mtile/ir.hpp"
+#include "mtile/target.hpp"
+
+namespace mtile {
+
+namespace passes {
+
+struct PipelineOptions {
+  // Constexpr values to bake into the code (specialize_constexprs); others stay launch arguments.
+  std::map<std::string, uint32_t> bake;
+  // Run the verifier after every pass (on in debug and test builds and in the CLI).
+  bool verify = true;
+  // Called with the pass name and the IR after each step ("trace" first); used by `mtile inspect`.
+  std::function<void(const std::string& pass, const ir::Function&)> after_each;
+};
+
+// Names of the passes in order, for `mtile inspect --pass`.
+const std::vector<std::string>& pipeline_pass_names();
+// Runs every pass in order for `target`. The result has no Call and no threadgroup_reduce_*
+// instructions. A pass that leaves invalid IR is an InternalError naming the pass, with the IR.
+ir::Function run_pipeline(const ir::Function& f, const Target& target, const PipelineOptions& opts = {});
+
+}  // namespace passes
+
+namespace codegen {
+
+// The kernel's symbol in both languages: "<name>_<dtype>", e.g. "ffai_rms_norm_residual_bf16".
+std::string cuda_entry_name(const ir::Function& f);
+
+// One self-contained CUDA C++ translation unit (no #include) with an extern "C" __global__ entry
+// taking every IR parameter in order: tensors as pointers, constexprs as unsigned int.
+std::string emit_cuda(const ir::Function& f);
+
+struct MslOptions {
+  enum class Version { V3_0, V3_1 } version = Version::V3_1;  // 3.1 has the bfloat type
+  // Pass every constexpr as `constant uint&` even where the code no longer reads it.
+  bool constexprs_as_buffers = false;
+};
+// One MSL source; buffer index i is IR parameter i. The function must be lowered for a Metal
+// target (no vector accesses).
+std::string emit_msl(const ir::Function& f, const MslOptions& opts = {});
+
+}  // namespace codegen
+
+}  // namespace mtile

@@ -1,0 +1,236 @@
+// The Context: traces, lowered IR, executables and launch plans, each in a bounded once-per-key
+// cache; and the checked launch.
+#include <fmt/format.h>
+
+#include <tuple>
+
+#include "passes/pipeline.hpp"
+#include "runtime/once_cache.hpp"
+
+namespace mtile {
+namespace {
+
+using Bake = std::map<std::string, uint32_t>;
+using TraceKey = std::tuple<uint64_t, ScalarType, Config>;                          // definition serial
+using LowerKey = std::tuple<std::string, uint64_t, ScalarType, std::string, Bake>;  // name, IR hash
+using CompiledKey = std::pair<uint64_t, uint64_t>;                                  // backend, lowered hash
+
+struct PlanKey {
+  uint64_t backend, kernel;
+  ScalarType dtype;
+  std::vector<uint32_t> shape;  // in the spec's dims order
+  Config config;
+  std::array<uint32_t, 4> geometry;  // override, or zeros
+  bool bake;
+  auto tie() const { return std::tie(backend, kernel, dtype, shape, config, geometry, bake); }
+  bool operator<(const PlanKey& o) const { return tie() < o.tie(); }
+};
+
+bool uses_simdgroups(const ir::Function& f) {
+  bool found = false;
+  ir::for_each_inst(f.body, [&](const ir::Inst& in) {
+    found |= in.op == ir::Op::SimdSum || in.op == ir::Op::SimdMax || in.op == ir::Op::SimdMin ||
+             in.op == ir::Op::ShuffleXor || in.op == ir::Op::ShuffleDown;
+  });
+  return found;
+}
+
+uint64_t threadgroup_bytes(const ir::Function& f) {
+  uint64_t bytes = 0;
+  ir::for_each_inst(f.body, [&](const ir::Inst& in) {
+    if (in.op == ir::Op::TgArrayDecl) bytes += in.bits * storage_bytes(in.type);
+  });
+  return bytes;
+}
+
+// The alignment each tensor's address needs: its widest access, at least one element.
+std::vector<uint64_t> alignments(const ir::Function& f) {
+  std::vector<uint64_t> a(f.params.size(), 1);
+  for (size_t i = 0; i < f.params.size(); ++i)
+    if (f.params[i].kind == ir::ParamKind::Tensor) a[i] = storage_bytes(f.params[i].elem);
+  ir::for_each_inst(f.body, [&](const ir::Inst& in) {
+    if ((in.op == ir::Op::LoadVector || in.op == ir::Op::StoreVector) && in.space == ir::MemSpace::Device)
+      a[in.param] = std::max<uint64_t>(a[in.param], in.lanes * storage_bytes(in.type));
+  });
+  return a;
+}
+
+struct Plan : LaunchPlan {
+  std::vector<uint64_t> align;  // per parameter
+};
+
+}  // namespace
+
+struct Context::Impl {
+  explicit Impl(const Limits& l) : traced(l.traced), lowered(l.lowered), compiled(l.compiled), plans(l.plans) {}
+  OnceCache<TraceKey, const Lowered> traced;
+  OnceCache<LowerKey, const Lowered> lowered;
+  OnceCache<CompiledKey, Executable> compiled;
+  OnceCache<PlanKey, const Plan> plans;
+  std::mutex backends_mu;
+  std::map<std::string, std::unique_ptr<Backend>> backends;
+};
+
+Context::Context() : Context(Limits{}) {}
+Context::Context(Limits limits) : impl_(std::make_unique<Impl>(limits)) {}
+Context::~Context() = default;
+
+Context& Context::global() {
+  static Context* ctx = new Context();  // never destroyed: backends outlive static destruction order
+  return *ctx;
+}
+
+Backend& Context::backend(const std::string& name) {
+  std::string key = name.empty() ? default_backend_name() : name;
+  std::lock_guard lock(impl_->backends_mu);
+  auto& slot = impl_->backends[key];
+  if (!slot) {
+    try {
+      slot = make_backend(key);
+    } catch (...) {
+      impl_->backends.erase(key);
+      throw;
+    }
+  }
+  return *slot;
+}
+
+namespace {
+
+// The traced IR of one (definition, dtype, Config), with its structural hash.
+std::shared_ptr<const Lowered> trace_entry(OnceCache<TraceKey, const Lowered>& cache, const Kernel& k, ScalarType dtype,
+                                           const Config& config) {
+  return cache.get({k->def.serial(), dtype, config}, [&] {
+    auto out = std::make_shared<Lowered>();
+    out->fn = k->def.trace(dtype, config);
+    out->hash = ir::structural_hash(out->fn);
+    return out;
+  });
+}
+
+}  // namespace
+
+std::shared_ptr<const ir::Function> Context::traced(const Kernel& k, ScalarType dtype, const Config& config) {
+  auto t = trace_entry(impl_->traced, k, dtype, config);
+  return std::shared_ptr<const ir::Function>(t, &t->fn);
+}
+
+std::shared_ptr<const Lowered> Context::lowered(const Kernel& k, ScalarType dtype, const Config& config,
+                                                const Target& target, const Bake& bake) {
+  auto t = trace_entry(impl_->traced, k, dtype, config);
+  // Identity is the definition itself: its name and its traced IR (by hash), never an address.
+  return impl_->lowered.get({k.name(), t->hash, dtype, target.pipeline_key(), bake}, [&] {
+    auto out = std::make_shared<Lowered>();
+    passes::PipelineOptions opts;
+    opts.bake = bake;
+    out->fn = passes::run_pipeline(t->fn, target, opts);
+    out->hash = ir::structural_hash(out->fn);
+    return out;
+  });
+}
+
+std::shared_ptr<Executable> Context::compiled(Backend& backend, const Lowered& lowered) {
+  return impl_->compiled.get({backend.instance(), lowered.hash}, [&] { return backend.prepare(lowered.fn); });
+}
+
+std::shared_ptr<const LaunchPlan> Context::plan(Backend& backend, const Kernel& k, ScalarType dtype, const Shape& shape,
+                                                const LaunchOptions& opts) {
+  if (!k) throw Error("launch of an empty Kernel handle");
+  const KernelSpec& spec = k.spec();
+  PlanKey key{backend.instance(), k.serial(), dtype, {}, opts.config, {0, 0, 0, 0}, opts.bake_constexprs};
+  if (shape.size() != spec.dims.size()) validate_shape(spec, shape);
+  for (const std::string& d : spec.dims) {
+    auto it = shape.find(d);
+    if (it == shape.end()) validate_shape(spec, shape);  // throws the precise message
+    key.shape.push_back(it->second);
+  }
+  if (opts.geometry)
+    key.geometry = {opts.geometry->grid[0], opts.geometry->grid[1], opts.geometry->grid[2], opts.geometry->tpg};
+  return impl_->plans.get(key, [&] {
+    if (!spec.has_dtype(dtype)) k->def.trace(dtype);  // throws: no such variant
+    const Target& target = backend.target();
+    auto p = std::make_shared<Plan>();
+    p->kernel = k;
+    p->dtype = dtype;
+    p->shape = shape;
+    p->resolved = resolve(spec, shape, target, opts.config, opts.geometry);
+    check_contract(spec, shape, p->resolved);  // before anything is traced, compiled or allocated
+    p->lowered = lowered(k, dtype, p->resolved.config, target, opts.bake_constexprs ? p->resolved.constexprs : Bake{});
+    const ir::Function& fn = p->lowered->fn;
+    const Geometry& g = p->resolved.geometry;
+    std::vector<std::string> broken;
+    if (uses_simdgroups(fn) && g.tpg % target.simd_width != 0)
+      broken.push_back(
+          fmt::format("tpg % simd_width == 0, as its simdgroup operations need whole simdgroups (tpg = {}, "
+                      "simd_width = {})",
+                      g.tpg, target.simd_width));
+    if (uint64_t bytes = threadgroup_bytes(fn); bytes > target.shared_memory_per_threadgroup)
+      broken.push_back(fmt::format("threadgroup memory <= shared_memory ({} bytes, shared_memory = {})", bytes,
+                                   target.shared_memory_per_threadgroup));
+    if (!broken.empty()) contract_violation(spec, shape, broken);
+    p->align = alignments(fn);
+    p->constexpr_args.assign(fn.params.size(), 0);
+    p->elements.assign(fn.params.size(), 0);
+    for (size_t i = 0; i < fn.params.size(); ++i) {
+      const ir::Param& prm = fn.params[i];
+      if (prm.kind == ir::ParamKind::Constexpr)
+        p->constexpr_args[i] = p->resolved.constexprs.at(prm.name);
+      else
+        p->elements[i] = p->resolved.elements.at(prm.name);
+    }
+    p->exe = compiled(backend, *p->lowered);
+    return p;
+  });
+}
+
+void Context::run(Backend& backend, const LaunchPlan& lp, const std::vector<Buffer*>& tensors, const Stream* stream) {
+  const auto& plan = static_cast<const Plan&>(lp);
+  const auto& params = plan.params();
+  const std::string& name = plan.kernel.name();
+  if (tensors.size() != params.size())
+    throw Error(fmt::format("kernel {}: {} buffers given for {} parameters (pass nullptr for constexprs)", name,
+                            tensors.size(), params.size()));
+  for (size_t i = 0; i < params.size(); ++i) {
+    const ir::Param& p = params[i];
+    if (p.kind == ir::ParamKind::Constexpr) continue;
+    const Buffer* b = tensors[i];
+    if (!b) throw Error(fmt::format("kernel {}: no buffer for tensor '{}'", name, p.name));
+    backend.check_usable(*b, fmt::format("kernel {}: buffer for '{}'", name, p.name));
+    if (b->elem != p.elem)
+      throw Error(fmt::format("kernel {}: buffer for '{}' holds {}, the kernel expects {}", name, p.name,
+                              type_name(b->elem), type_name(p.elem)));
+    if (b->handle % plan.align[i] != 0)
+      throw Error(fmt::format("kernel {}: buffer for '{}' at 0x{:x} is not {}-byte aligned, as its widest access needs",
+                              name, p.name, b->handle, plan.align[i]));
+    if (b->count < plan.elements[i])
+      throw Error(fmt::format("kernel {}: buffer for '{}' has {} elements, shape {} needs {}", name, p.name, b->count,
+                              shape_text(plan.shape), plan.elements[i]));
+  }
+  if (stream && stream->owner != &backend)
+    throw Error(fmt::format("kernel {}: the stream belongs to another backend", name));
+  backend.run(*plan.exe, plan.geometry(), tensors, plan.constexpr_args, stream);
+}
+
+void Context::launch(Backend& backend, const Kernel& k, ScalarType dtype, const Shape& shape,
+                     const std::vector<Buffer*>& tensors, const LaunchOptions& opts) {
+  auto p = plan(backend, k, dtype, shape, opts);
+  run(backend, *p, tensors, opts.stream);
+}
+
+Context::Counts Context::counts() const {
+  return {impl_->traced.counts(), impl_->lowered.counts(), impl_->compiled.counts(), impl_->plans.counts()};
+}
+
+void Context::clear() {
+  impl_->plans.clear();
+  impl_->compiled.clear();
+  impl_->lowered.clear();
+  impl_->traced.clear();
+}
+
+void launch(Backend& backend, const Kernel& k, ScalarType dtype, const Shape& shape,
+            const std::vector<Buffer*>& tensors, const LaunchOptions& opts) {
+  Context::global().launch(backend, k, dtype, shape, tensors, opts);
+}
+
+}  // namespace mtile
