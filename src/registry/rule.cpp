@@ -61,9 +61,11 @@ std::string print(const Node& n) {
       const Node &a = *n.args[0].node(), &b = *n.args[1].node();
       int p = precedence(n);
       std::string l = print(a), r = print(b);
-      if (precedence(a) < p) l = "(" + l + ")";
+      // && under || gets parentheses too, as compilers ask of C code.
+      auto and_under_or = [&](const Node& c) { return n.name == "||" && c.kind == Kind::Binary && c.name == "&&"; };
+      if (precedence(a) < p || and_under_or(a)) l = "(" + l + ")";
       // The right operand of the same level needs parentheses: a - (b - c), a / (b * c).
-      if (precedence(b) < p || (precedence(b) == p && b.kind == Kind::Binary)) r = "(" + r + ")";
+      if (precedence(b) < p || (precedence(b) == p && b.kind == Kind::Binary) || and_under_or(b)) r = "(" + r + ")";
       return l + " " + n.name + " " + r;
     }
   }

@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "ir/eval.hpp"
+#include "runtime/host_memory.hpp"
 
 namespace mtile {
 namespace {
@@ -123,6 +125,16 @@ CheckResult run_and_check(Context& ctx, Backend& backend, const Kernel& k, Scala
   res.flops = work_flops(*plan);
 
   const auto& params = plan->params();
+  // The check holds every tensor on the host in float64 and in its storage format, twice.
+  uint64_t host_bytes = 0;
+  for (size_t i = 0; i < params.size(); ++i)
+    if (params[i].kind == ir::ParamKind::Tensor)
+      host_bytes += plan->elements[i] * (8 + 2 * storage_bytes(params[i].elem));
+  if (host_bytes > host_memory_bytes() / 2)
+    throw DeviceError(
+        fmt::format("kernel {}: checking shape {} needs {:.1f} GB of host memory, more than half of this "
+                    "host's {:.1f} GB",
+                    k.name(), shape_text(shape), host_bytes / 1e9, host_memory_bytes() / 1e9));
   std::vector<std::string> names;
   for (const ir::Param& p : params) names.push_back(p.kind == ir::ParamKind::Tensor ? p.name : "");
   HostTensors host(k.name(), dtype, names);

@@ -1,5 +1,5 @@
 # Runs one mtile command and checks its exit status and output, as a user would see them.
-#   cmake -DCMD="mtile;run;..." -DEXPECT=pass|fail -DREGEX="..." -P cli_check.cmake
+#   cmake -DCMD="mtile;run;..." -DEXPECT=pass|fail|<exit status> -DREGEX="..." -P cli_check.cmake
 execute_process(COMMAND ${CMD} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 set(all "${out}${err}")
 message("${all}")
@@ -8,6 +8,9 @@ if(EXPECT STREQUAL "pass" AND NOT rc EQUAL 0)
 endif()
 if(EXPECT STREQUAL "fail" AND rc EQUAL 0)
   message(FATAL_ERROR "expected a non-zero exit status, got 0")
+endif()
+if(EXPECT MATCHES "^[0-9]+$" AND NOT rc EQUAL EXPECT)
+  message(FATAL_ERROR "expected exit status ${EXPECT}, got ${rc}")
 endif()
 foreach(re IN LISTS REGEX)
   if(NOT all MATCHES "${re}")

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "mtile/harness.hpp"
+#include "mtile/spec.hpp"
 #include "test_util.hpp"
 
 using namespace mtile;
@@ -81,6 +82,46 @@ TEST(Kernels, HarnessCatchesUnwrittenOutputs) {
   Shape s{{"n", 256}};
   CheckResult ok = run_and_check(*cpu, k, ScalarType::f32, s);
   EXPECT_TRUE(ok.passed);
+}
+
+// y[i] = x[i] except y[3] = 0 / 0 (NaN) and y[5], never written.
+void holes(dsl::In<dsl::f32> x, dsl::Out<dsl::f32> y) {
+  using namespace dsl;
+  Val i = tid();
+  if_(
+      i == 3u, [&] { store(y[i], lit(0.0f) / lit(0.0f)); }, [&] { if_(i != 5u, [&] { store(y[i], load(x[i])); }); });
+}
+
+TEST(Kernels, HarnessReportsNaNAndUnwrittenElementsApart) {
+  using rule::var;
+  KernelSpec s;
+  s.def = dsl::define_kernel("holes", ir::Mode::Reduction, {"x", "y"}, &holes);
+  s.dims = {"n"};
+  s.dispatch = {.grid = 1, .tpg = var("n")};
+  s.sizes = {{"x", var("n")}, {"y", var("n")}};
+  s.reference = [](const Shape&, HostTensors& t) { t["y"] = t["x"]; };
+  s.tolerance = spec::float_tolerances();
+  s.test_shapes = {{{"n", 32}}};
+  Kernel k = make_kernel(std::move(s));
+  auto cpu = make_backend("cpu");
+  CheckResult r = run_and_check(*cpu, k, ScalarType::f32, {{"n", 32}});
+  ASSERT_EQ(r.outputs.size(), 1u);
+  EXPECT_EQ(r.outputs[0].nan, 1u) << r.summary();
+  EXPECT_EQ(r.outputs[0].unwritten, 1u) << r.summary();
+  EXPECT_EQ(r.outputs[0].rel_l2, 0.0) << "the other 30 elements are exact";
+  EXPECT_FALSE(r.passed);
+  EXPECT_TRUE(mtile::testing::contains(r.summary(), "UNWRITTEN 1 NaN 1")) << r.summary();
+}
+
+TEST(Kernels, InPlaceKernelsAreCheckedOnTheirFirstLaunch) {
+  // Timed launches after the check run add_rms_norm again on its own output; the check must not see them.
+  auto cpu = make_backend("cpu");
+  CheckOptions opts;
+  opts.timed_runs = 3;
+  CheckResult r = run_and_check(*cpu, find_kernel("add_rms_norm"), ScalarType::f32, {{"rows", 3}, {"n", 300}}, opts);
+  EXPECT_TRUE(r.passed) << r.summary();
+  EXPECT_EQ(r.outputs.size(), 2u);
+  EXPECT_EQ(r.timed_runs, 3);
 }
 
 }  // namespace

@@ -101,6 +101,55 @@ TEST(DslErrors, ParameterNamesMustMatch) {
   EXPECT_TRUE(contains(msg, "1 parameter names given for 2 parameters")) << msg;
 }
 
+void copy_kernel(In<f32> x, Out<f32> y) {
+  store(y[tid()], load(x[tid()]));
+}
+
+TEST(DslErrors, AFailedTraceLeavesNothingBehind) {
+  // A trace that fails in its set-up, then one that fails in its body: neither may leave a
+  // trace open (the DSL would then append to it, or report it as the kernel being traced).
+  trace_error(define_kernel("names", ir::Mode::Reduction, {"x"}, &mixed_types));
+  trace_error(define_kernel("mixed", ir::Mode::Reduction, {"x", "y"}, &mixed_types));
+  try {
+    tid();
+    FAIL() << "a trace was left open";
+  } catch (const Error& e) {
+    EXPECT_TRUE(contains(e.what(), "outside a kernel trace")) << e.what();
+  }
+  ir::Function f = define_kernel("copy", ir::Mode::Reduction, {"x", "y"}, &copy_kernel).trace(ScalarType::f32);
+  EXPECT_EQ(f.name, "copy");
+  EXPECT_TRUE(contains(ir::print(f), "store y[")) << ir::print(f);
+}
+
+void reads_config(In<f32> x, Out<f32> y) {
+  uint32_t k = config("unroll");
+  for (uint32_t i = 0; i < k; ++i) store(y[tid() * k + i], load(x[tid() * k + i]));
+}
+
+TEST(DslErrors, ConfigValuesAreReadAtTraceTime) {
+  KernelDef def = define_kernel("unrolled", ir::Mode::Reduction, {"x", "y"}, &reads_config);
+  int stores2 = 0, stores4 = 0;
+  ir::for_each_inst(def.trace(ScalarType::f32, {{"unroll", 2}}).body,
+                    [&](const ir::Inst& in) { stores2 += in.op == ir::Op::Store; });
+  ir::for_each_inst(def.trace(ScalarType::f32, {{"unroll", 4}}).body,
+                    [&](const ir::Inst& in) { stores4 += in.op == ir::Op::Store; });
+  EXPECT_EQ(stores2, 2);
+  EXPECT_EQ(stores4, 4);
+  auto msg = trace_error(def);  // no Config at all
+  EXPECT_TRUE(contains(msg, "kernel unrolled<f32>")) << msg;
+  EXPECT_TRUE(contains(msg, "config('unroll'): the kernel's Config has no 'unroll'")) << msg;
+}
+
+TEST(DslErrors, AVariantThatDoesNotExist) {
+  KernelDef def = define_kernel("copy", ir::Mode::Reduction, {"x", "y"}, &copy_kernel);
+  try {
+    def.trace(ScalarType::bf16);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_TRUE(contains(e.what(), "kernel copy: no bf16 variant (dtypes: f32)")) << e.what();
+  }
+}
+
 TEST(DslErrors, UndeclaredConstexprIsRejected) {
   ir::Function f = callee_def().trace(ScalarType::f32);
   try {

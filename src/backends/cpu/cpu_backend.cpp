@@ -7,6 +7,7 @@
 
 #include "backends/cpu/engine.hpp"
 #include "mtile/runtime.hpp"
+#include "runtime/host_memory.hpp"
 
 namespace mtile {
 namespace {
@@ -28,6 +29,10 @@ class CpuBackend : public Backend {
 
   Buffer alloc(ScalarType elem, uint64_t count) override {
     Buffer b{elem, count, 0, this, 0};
+    // More than the host has would be granted (overcommit) and end in the OOM killer on first use.
+    if (count > UINT64_MAX / 8 || b.bytes() > host_memory_bytes())
+      throw DeviceError(fmt::format("cpu: can't allocate {} x {}: more than the host's {} bytes of memory", count,
+                                    type_name(elem), host_memory_bytes()));
     // Aligned as the target promises (vector accesses rely on it).
     void* p = ::operator new[](std::max<uint64_t>(b.bytes(), 1), align(), std::nothrow);
     if (!p)

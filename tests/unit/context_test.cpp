@@ -1,0 +1,248 @@
+// The Context: kernel identity is the definition (not the name), caches are bounded and counted,
+// launches from many host threads share one context, Config overrides are checked, and memory
+// the caller owns is launched on directly.
+#include <atomic>
+#include <thread>
+
+#include "mtile/harness.hpp"
+#include "mtile/spec.hpp"
+#include "test_util.hpp"
+
+namespace mtile {
+namespace {
+
+using namespace dsl;
+using mtile::testing::contains;
+
+// y = K * x over n elements: one body per K, each defined under the same name "twin".
+template <int K>
+void scale_by(In<f32> x, Out<f32> y, Constexpr n) {
+  Val i = program_id(0) * lsize() + tid();
+  if_(i < n, [&] { store(y[i], load(x[i]) * static_cast<float>(K)); });
+}
+
+template <int K>
+Kernel twin() {
+  using rule::var;
+  KernelSpec k;
+  k.def = define_kernel("twin", ir::Mode::Elementwise, {"x", "y", "n"}, &scale_by<K>);
+  k.dims = {"n"};
+  k.config = {{"threads", 64}};
+  k.dispatch = {.grid = rule::ceil_div(var("n"), var("threads")), .tpg = var("threads")};
+  k.sizes = {{"x", var("n")}, {"y", var("n")}};
+  k.reference = [](const Shape&, HostTensors& t) {
+    for (size_t i = 0; i < t["x"].size(); ++i) t["y"][i] = K * t["x"][i];
+  };
+  k.tolerance = spec::float_tolerances();
+  k.test_shapes = {{{"n", 100}}};
+  return make_kernel(std::move(k));
+}
+
+TEST(Context, TwoKernelsWithOneNameEachRunTheirOwnCode) {
+  Context ctx;
+  Backend& cpu = ctx.backend("cpu");
+  Kernel two = twin<2>(), three = twin<3>();
+  ASSERT_EQ(two.name(), three.name());
+  CheckOptions opts;
+  opts.keep_outputs = true;
+  for (int round = 0; round < 2; ++round) {  // the second round is served from the caches
+    CheckResult a = run_and_check(ctx, cpu, two, ScalarType::f32, {{"n", 100}}, opts);
+    CheckResult b = run_and_check(ctx, cpu, three, ScalarType::f32, {{"n", 100}}, opts);
+    EXPECT_TRUE(a.passed) << a.summary();
+    EXPECT_TRUE(b.passed) << b.summary();
+    // Same inputs (same seed): the outputs are 2x and 3x of them.
+    for (size_t i = 0; i < 100; ++i) ASSERT_FLOAT_EQ(b.output_values[0][i] * 2, a.output_values[0][i] * 3) << i;
+  }
+  Context::Counts c = ctx.counts();
+  EXPECT_EQ(c.traced.misses, 2u);
+  EXPECT_EQ(c.lowered.misses, 2u);
+  EXPECT_EQ(c.compiled.misses, 2u);
+  EXPECT_EQ(c.plans.misses, 2u);
+  EXPECT_EQ(c.plans.hits, 2u);
+}
+
+TEST(Context, CachesAreBoundedLeastRecentlyUsedFirst) {
+  Context::Limits limits;
+  limits.plans = 2;
+  limits.lowered = 3;
+  Context ctx(limits);
+  Backend& cpu = ctx.backend("cpu");
+  Kernel k = find_kernel("vector_add");
+  for (uint32_t n : {64u, 65u, 66u, 67u, 68u})
+    EXPECT_TRUE(run_and_check(ctx, cpu, k, ScalarType::f32, {{"n", n}}).passed);
+  Context::Counts c = ctx.counts();
+  EXPECT_EQ(c.plans.entries, 2u);
+  EXPECT_EQ(c.plans.capacity, 2u);
+  EXPECT_EQ(c.plans.evictions, 3u);
+  EXPECT_EQ(c.lowered.entries, 3u);  // n is baked: one lowered variant per n
+  EXPECT_EQ(c.lowered.evictions, 2u);
+  EXPECT_EQ(c.traced.entries, 1u);  // one definition, dtype and Config
+  // The most recent plan is still there; the oldest was dropped and is made again.
+  uint64_t misses = c.plans.misses;
+  run_and_check(ctx, cpu, k, ScalarType::f32, {{"n", 68u}});
+  EXPECT_EQ(ctx.counts().plans.misses, misses);
+  run_and_check(ctx, cpu, k, ScalarType::f32, {{"n", 64u}});
+  EXPECT_EQ(ctx.counts().plans.misses, misses + 1);
+  ctx.clear();
+  EXPECT_EQ(ctx.counts().plans.entries, 0u);
+}
+
+// Launches from many host threads on one context, with lowering in flight: every result right,
+// and each variant lowered exactly once.
+TEST(Context, LaunchesFromEightThreadsShareOneContext) {
+  Context ctx;
+  Backend& cpu = ctx.backend("cpu");
+  Kernel add = find_kernel("vector_add"), two = twin<2>(), three = twin<3>();
+  const std::vector<uint32_t> sizes = {33, 64, 100, 257, 1000, 4099};
+  std::atomic<int> wrong{0}, errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      try {
+        for (int it = 0; it < 12; ++it) {
+          uint32_t n = sizes[(t + it) % sizes.size()];
+          std::vector<float> x(n), y(n), z(n, -1.0f);
+          for (uint32_t i = 0; i < n; ++i) x[i] = static_cast<float>(i % 17) - 8.0f + t, y[i] = 0.5f * i;
+          Buffer bx = cpu.wrap(reinterpret_cast<uint64_t>(x.data()), ScalarType::f32, n);
+          Buffer by = cpu.wrap(reinterpret_cast<uint64_t>(y.data()), ScalarType::f32, n);
+          Buffer bz = cpu.wrap(reinterpret_cast<uint64_t>(z.data()), ScalarType::f32, n);
+          const Kernel& k = it % 3 == 0 ? add : it % 3 == 1 ? two : three;
+          float factor = it % 3 == 1 ? 2.0f : 3.0f;
+          if (it % 3 == 0) {
+            ctx.launch(cpu, k, ScalarType::f32, {{"n", n}}, {&bx, &by, &bz, nullptr});
+            for (uint32_t i = 0; i < n; ++i) wrong += z[i] != x[i] + y[i];
+          } else {
+            ctx.launch(cpu, k, ScalarType::f32, {{"n", n}}, {&bx, &bz, nullptr});
+            for (uint32_t i = 0; i < n; ++i) wrong += z[i] != factor * x[i];
+          }
+        }
+      } catch (const std::exception& e) {
+        ++errors;
+        ADD_FAILURE() << e.what();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(errors.load(), 0);
+  Context::Counts c = ctx.counts();
+  EXPECT_EQ(c.traced.misses, 3u);                  // three definitions
+  EXPECT_EQ(c.lowered.misses, 3u * sizes.size());  // n is baked into each
+  EXPECT_EQ(c.plans.misses, 3u * sizes.size());
+  EXPECT_EQ(c.plans.hits + c.plans.misses, 8u * 12u);
+}
+
+TEST(Context, ConfigOverridesAreCheckedLikeTheRulesChoice) {
+  Context ctx;
+  Backend& cpu = ctx.backend("cpu");
+  Kernel k = find_kernel("rms_norm_residual");
+  Shape s{{"rows", 3}, {"n", 1000}};
+  CheckOptions opts;
+  CheckResult chosen = run_and_check(ctx, cpu, k, ScalarType::f32, s, opts);
+  EXPECT_EQ(chosen.config.at("threads"), 128u);  // ceil(1000 / 16) = 63 -> 64 -> at least 4 simdgroups
+  opts.launch.config = {{"threads", 256}};
+  CheckResult wider = run_and_check(ctx, cpu, k, ScalarType::f32, s, opts);
+  EXPECT_TRUE(wider.passed) << wider.summary();
+  EXPECT_EQ(wider.geometry.tpg, 256u);
+  opts.launch.config = {{"threads", 100}};
+  try {
+    run_and_check(ctx, cpu, k, ScalarType::f32, s, opts);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_TRUE(contains(e.what(), "tpg % simd_width == 0")) << e.what();
+    EXPECT_TRUE(contains(e.what(), "tpg = 100")) << e.what();
+  }
+  opts.launch.config = {{"warps", 4}};
+  try {
+    run_and_check(ctx, cpu, k, ScalarType::f32, s, opts);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_TRUE(contains(e.what(), "config 'warps' is not one of its meta-parameters (it has: threads)")) << e.what();
+  }
+}
+
+TEST(Context, TheContractIncludesTheTargetsLimits) {
+  Context ctx;
+  Backend& cpu = ctx.backend("cpu");
+  Kernel k = find_kernel("vector_add");
+  LaunchOptions opts;
+  opts.geometry = Geometry{{4, 70000, 1}, 2048};
+  try {
+    ctx.plan(cpu, k, ScalarType::f32, {{"n", 1000}}, opts);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::User);
+    EXPECT_TRUE(contains(e.what(), "tpg <= max_tpg (tpg = 2048, max_tpg = 1024)")) << e.what();
+    EXPECT_TRUE(contains(e.what(), "grid_y <= max_grid_y (grid_y = 70000, max_grid_y = 65535)")) << e.what();
+    EXPECT_TRUE(contains(e.what(), "grid_y == 1 (grid_y = 70000)")) << e.what();
+    EXPECT_TRUE(contains(e.what(), "Nothing was launched")) << e.what();
+  }
+  EXPECT_EQ(ctx.counts().compiled.misses, 0u) << "nothing may be compiled for a broken contract";
+}
+
+TEST(Context, LaunchesOnMemoryTheCallerOwns) {
+  Context ctx;
+  Backend& cpu = ctx.backend("cpu");
+  Kernel k = find_kernel("vector_add");
+  const uint32_t n = 1000;
+  std::vector<float> a(n), b(n), c(n, 0.0f);
+  for (uint32_t i = 0; i < n; ++i) a[i] = 0.25f * i, b[i] = 1.0f - i;
+  Buffer ba = cpu.wrap(reinterpret_cast<uint64_t>(a.data()), ScalarType::f32, n);
+  Buffer bb = cpu.wrap(reinterpret_cast<uint64_t>(b.data()), ScalarType::f32, n);
+  Buffer bc = cpu.wrap(reinterpret_cast<uint64_t>(c.data()), ScalarType::f32, n);
+  EXPECT_TRUE(bc.borrowed());
+  Stream s = cpu.default_stream();
+  LaunchOptions opts;
+  opts.stream = &s;
+  ctx.launch(cpu, k, ScalarType::f32, {{"n", n}}, {&ba, &bb, &bc, nullptr}, opts);
+  for (uint32_t i = 0; i < n; ++i) ASSERT_EQ(c[i], a[i] + b[i]) << i;
+  cpu.release(bc);  // forgets it; the memory stays the caller's
+  EXPECT_EQ(c[5], a[5] + b[5]);
+  EXPECT_THROW(cpu.wrap_stream(0x1234), Error);
+}
+
+TEST(Context, ReleasedAndForeignBuffersAreClearErrors) {
+  Context ctx;
+  Backend& cpu = ctx.backend("cpu");
+  auto other = make_backend("cpu");
+  Kernel k = find_kernel("vector_add");
+  const uint32_t n = 64;
+  Buffer a = cpu.alloc(ScalarType::f32, n), b = cpu.alloc(ScalarType::f32, n), c = cpu.alloc(ScalarType::f32, n);
+  Buffer stale = b;  // a copy kept across the release
+  cpu.release(b);
+  auto error = [&](std::vector<Buffer*> args) {
+    try {
+      ctx.launch(cpu, k, ScalarType::f32, {{"n", n}}, args);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  std::string msg = error({&a, &stale, &c, nullptr});
+  EXPECT_TRUE(contains(msg, "kernel vector_add: buffer for 'b'")) << msg;
+  EXPECT_TRUE(contains(msg, "was released")) << msg;
+  msg = error({&a, &b, &c, nullptr});  // the released handle itself
+  EXPECT_TRUE(contains(msg, "belongs to no backend")) << msg;
+  Buffer foreign = other->alloc(ScalarType::f32, n);
+  msg = error({&a, &foreign, &c, nullptr});
+  EXPECT_TRUE(contains(msg, "belongs to another backend (cpu)")) << msg;
+  EXPECT_THROW(cpu.release(stale), Error);  // released twice
+  other->release(foreign);
+  cpu.release(a);
+  cpu.release(c);
+}
+
+TEST(Context, AllocatingMoreThanTheHostHasIsADeviceError) {
+  Context ctx;
+  Backend& cpu = ctx.backend("cpu");
+  try {
+    cpu.alloc(ScalarType::f32, uint64_t{1} << 45);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Device);
+    EXPECT_TRUE(contains(e.what(), "can't allocate")) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace mtile
