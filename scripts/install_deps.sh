@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages mtile builds with (CI runs this; so can you, as root).
+# Installs the Debian packages mtile builds with (CI and the README's quick start run this; as root,
+# or through sudo). Nothing is done when they are all there.
 # The CUDA toolkit is optional: without it everything builds, and the CUDA backend loads the
 # driver and NVRTC at run time where they exist.
 set -euo pipefail
@@ -8,7 +9,9 @@ pkgs=(cmake ninja-build g++ pkg-config libgtest-dev libcli11-dev nlohmann-json3-
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
+  sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${missing[@]}"
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq "${missing[@]}"
 fi

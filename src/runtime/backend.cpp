@@ -37,10 +37,11 @@ void Backend::unusable(const Buffer& b, const std::string& what, const std::stri
 }
 
 void Backend::check_usable(const Buffer& b, const std::string& what) const {
+  // The owner is only compared, never called: it may be gone.
   if (b.owner != this)
-    unusable(b, what,
-             b.owner ? fmt::format("belongs to another backend ({})", b.owner->name())
-                     : "belongs to no backend (never allocated or wrapped, or released)");
+    unusable(
+        b, what,
+        b.owner ? "belongs to another backend" : "belongs to no backend (never allocated or wrapped, or released)");
   if (b.count > 0 && b.handle == 0) unusable(b, what, "has no memory (released)");
   if (b.id != 0) {
     std::lock_guard lock(live_mu_);

@@ -9,6 +9,7 @@
 
 #include "backends/cuda/cuda_backend.hpp"
 #include "mtile/dsl.hpp"
+#include "mtile/runtime.hpp"
 #include "passes/pipeline.hpp"
 
 namespace mtile::cuda {
@@ -133,6 +134,17 @@ TEST_F(CudaDeviceTest, DescribesTheDevice) {
   EXPECT_GT(backend_->multiprocessors(), 0);
   EXPECT_NE(backend_->stream(), nullptr);
   EXPECT_NE(backend_->context(), nullptr);
+  const Target& t = backend_->target();
+  EXPECT_EQ(t.backend, "cuda");
+  EXPECT_EQ(t.name, backend_->arch());
+  EXPECT_EQ(t.multiprocessors, static_cast<uint32_t>(backend_->multiprocessors()));
+  EXPECT_EQ(t.simd_width, 32u);
+  EXPECT_EQ(t.max_threads_per_threadgroup, 1024u);
+  EXPECT_EQ(t.max_grid[1], 65535u);
+  EXPECT_GE(t.shared_memory_per_threadgroup, 48u * 1024);
+  EXPECT_GE(t.max_threads_per_multiprocessor, 1024u);
+  EXPECT_GT(t.resident_threadgroups(256), 0u);
+  std::cout << "[ target   ] " << t.describe() << "\n";
 }
 
 TEST_F(CudaDeviceTest, BuffersRoundTrip) {
@@ -174,7 +186,8 @@ TEST_F(CudaDeviceTest, RunsAHandWrittenKernel) {
   auto exe = backend_->prepare_source(kScaleAdd, "scale_add", kScaleAddParams);
   check_scale_add(*backend_, *exe);
   check_scale_add(*backend_, *exe, 1);  // a partial threadgroup
-  EXPECT_EQ(backend_->prepare_source(kScaleAdd, "scale_add", kScaleAddParams), exe) << "loaded once";
+  backend_->prepare_source(kScaleAdd, "scale_add", kScaleAddParams);
+  EXPECT_EQ(backend_->cache_stats().compiles, 1u) << "compiled once";
 }
 
 TEST_F(CudaDeviceTest, GridAndThreadgroupMapToBlocks) {
@@ -332,6 +345,74 @@ TEST_F(CudaDeviceTest, DiskCacheServesASecondBackendWithoutNvrtc) {
   EXPECT_EQ(second.cache_stats().compiles, 1u);
 }
 
+TEST_F(CudaDeviceTest, WrapsDeviceMemoryTheCallerOwnsAndChecksIt) {
+  const uint32_t n = 5000;
+  backend_->make_current();
+  CUdeviceptr mine = 0;
+  ASSERT_EQ(driver().cuMemAlloc_v2(&mine, 3 * n * sizeof(float) + 256), CUDA_SUCCESS);
+  // Three tensors inside one allocation, as a framework's caching allocator hands them out.
+  Buffer a = backend_->wrap(mine, ScalarType::f32, n), b = backend_->wrap(mine + 4 * n, ScalarType::f32, n),
+         c = backend_->wrap(mine + 8 * n, ScalarType::f32, n);
+  EXPECT_TRUE(a.borrowed());
+  std::vector<float> va(n), vb(n);
+  for (uint32_t i = 0; i < n; ++i) va[i] = 0.5f * i, vb[i] = 3.0f - i;
+  backend_->upload(a, va.data());
+  backend_->upload(b, vb.data());
+  Context ctx;
+  ctx.launch(*backend_, find_kernel("vector_add"), ScalarType::f32, {{"n", n}}, {&a, &b, &c, nullptr});
+  std::vector<float> got = download<float>(c);
+  int wrong = 0;
+  for (uint32_t i = 0; i < n; ++i) wrong += got[i] != va[i] + vb[i];
+  EXPECT_EQ(wrong, 0);
+  auto error = [&](uint64_t address, uint64_t count) {
+    try {
+      backend_->wrap(address, ScalarType::f32, count);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error(mine + 8 * n, n + 100).find("runs past the end of its allocation"), std::string::npos)
+      << error(mine + 8 * n, n + 100);
+  std::vector<float> host(16);
+  EXPECT_NE(error(reinterpret_cast<uint64_t>(host.data()), 16).find("is not memory the CUDA driver knows"),
+            std::string::npos)
+      << error(reinterpret_cast<uint64_t>(host.data()), 16);
+  backend_->release(a);  // forgets it: the memory stays the caller's
+  ASSERT_EQ(driver().cuMemFree_v2(mine), CUDA_SUCCESS);
+  EXPECT_NE(error(mine, 16).find("is not memory the CUDA driver knows"), std::string::npos) << error(mine, 16);
+}
+
+TEST_F(CudaDeviceTest, LaunchesOnTheCallersStream) {
+  backend_->make_current();
+  CUstream theirs = nullptr;
+  ASSERT_EQ(driver().cuStreamCreate(&theirs, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
+  Stream s = backend_->wrap_stream(reinterpret_cast<uint64_t>(theirs));
+  EXPECT_EQ(s.owner, backend_.get());
+  const uint32_t n = 4096;
+  std::vector<float> x(n);
+  for (uint32_t i = 0; i < n; ++i) x[i] = static_cast<float>(i % 13);
+  Buffer bx = upload(x), by = backend_->alloc(ScalarType::f32, n), bz = backend_->alloc(ScalarType::f32, n);
+  backend_->synchronize();  // the uploads are on the backend's stream
+  Context ctx;
+  LaunchOptions opts;
+  opts.stream = &s;
+  ctx.launch(*backend_, find_kernel("vector_add"), ScalarType::f32, {{"n", n}}, {&bx, &bx, &bz, nullptr}, opts);
+  ASSERT_EQ(driver().cuStreamSynchronize(theirs), CUDA_SUCCESS);
+  std::vector<float> got = download<float>(bz);
+  int wrong = 0;
+  for (uint32_t i = 0; i < n; ++i) wrong += got[i] != 2 * x[i];
+  EXPECT_EQ(wrong, 0);
+  CudaBackend other(0);
+  Stream foreign = other.default_stream();
+  opts.stream = &foreign;
+  EXPECT_THROW(
+      ctx.launch(*backend_, find_kernel("vector_add"), ScalarType::f32, {{"n", n}}, {&bx, &bx, &bz, nullptr}, opts),
+      Error);
+  for (Buffer* b : {&bx, &by, &bz}) backend_->release(*b);
+  driver().cuStreamDestroy_v2(theirs);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Kernels written in the DSL, through the code generator.
 
@@ -357,16 +438,15 @@ class CudaDslTest : public CudaDeviceTest {
 
 TEST_F(CudaDslTest, RunsATracedKernelEndToEnd) {
   auto def = dsl::define_kernel("dsl_scale_add", ir::Mode::Elementwise, {"x", "y", "n"}, &dsl_scale_add);
-  ir::Function f = passes::run_pipeline(def.trace(ScalarType::f32), Target::cpu());
+  ir::Function f = passes::run_pipeline(def.trace(ScalarType::f32), backend_->target());
   auto exe = backend_->prepare(f);
   check_scale_add(*backend_, *exe);
-  EXPECT_EQ(backend_->prepare(f), exe) << "cached per structural hash";
 }
 
 TEST_F(CudaDslTest, RunsABf16Kernel) {
   auto def =
       dsl::define_kernel("dsl_double_bf16", ir::Mode::Elementwise, {"x", "y", "n"}, &dsl_double_bf16, ScalarType::bf16);
-  auto exe = backend_->prepare(passes::run_pipeline(def.trace(ScalarType::bf16), Target::cpu()));
+  auto exe = backend_->prepare(passes::run_pipeline(def.trace(ScalarType::bf16), backend_->target()));
   const uint32_t n = 1000;
   std::vector<uint16_t> x(n);
   for (uint32_t i = 0; i < n; ++i) x[i] = f32_to_bf16_bits(static_cast<float>(i) * 0.37f - 100.0f);
@@ -384,7 +464,7 @@ TEST_F(CudaDslTest, RunsABf16Kernel) {
 
 TEST_F(CudaDslTest, GraphOfATracedKernelAndASecondBackendFromDisk) {
   auto def = dsl::define_kernel("dsl_scale_add", ir::Mode::Elementwise, {"x", "y", "n"}, &dsl_scale_add);
-  ir::Function f = passes::run_pipeline(def.trace(ScalarType::f32), Target::cpu());
+  ir::Function f = passes::run_pipeline(def.trace(ScalarType::f32), backend_->target());
   auto exe = backend_->prepare(f);
   const uint32_t n = 3000;
   std::vector<float> x(n);
