@@ -20,7 +20,7 @@ step() {  # step NAME LOG COMMAND...: runs and records pass/fail
 }
 { nvidia-smi; cat /etc/os-release; ldd --version | head -1; } >"$OUT/machine.txt" 2>&1
 
-tests=""
+tests="$B/tests/context_test"
 for t in "$B"/tests/cuda_*_test; do [ -x "$t" ] && tests="$tests $t"; done
 : >"$OUT/gtest.log"
 for t in $tests; do
@@ -30,6 +30,7 @@ done
 step "mtile test --backend cuda" mtile_test_cuda.log "$B/mtile" test --backend cuda
 step "mtile run seed bf16 16384x4096" run_seed.log "$B/mtile" run ffai_rms_norm_residual --backend cuda --dtype bf16 --shape rows=16384,n=4096
 step "mtile run wide bf16 4096x8192" run_wide.log "$B/mtile" run mt_rms_norm_wide --backend cuda --dtype bf16 --shape rows=4096,n=8192
+step "mtile run add_rms_norm (in place)" run_inplace.log "$B/mtile" run add_rms_norm --backend cuda --dtype bf16 --shape rows=4096,n=7168
 for tool in memcheck racecheck; do
   step "compute-sanitizer $tool seed" "sanitizer_$tool.log" compute-sanitizer --tool "$tool" --error-exitcode 9 \
     "$B/mtile" run ffai_rms_norm_residual --backend cuda --dtype bf16 --shape rows=64,n=4096 --reps 1
@@ -40,7 +41,7 @@ step "figures (warm: disk cache)" figures_warm.log "$B/mtile_cuda_figures"
 
 echo "==== gtest tails"; cat "$OUT/gtest.log"
 echo "==== mtile test --backend cuda"; tail -4 "$OUT/mtile_test_cuda.log"
-echo "==== runs"; cat "$OUT/run_seed.log" "$OUT/run_wide.log"
+echo "==== runs"; cat "$OUT/run_seed.log" "$OUT/run_wide.log" "$OUT/run_inplace.log"
 echo "==== sanitizers"; tail -n 2 "$OUT/sanitizer_memcheck.log" "$OUT/sanitizer_racecheck.log"
 echo "==== figures cold"; cat "$OUT/figures_cold.log"
 echo "==== figures warm"; head -3 "$OUT/figures_warm.log"

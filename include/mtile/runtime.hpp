@@ -67,9 +67,10 @@ class Backend {
   virtual Buffer alloc(ScalarType elem, uint64_t count) = 0;
   virtual Buffer wrap(uint64_t address, ScalarType elem, uint64_t count) = 0;
   virtual void release(Buffer& b) = 0;
-  // Throws Error naming `what` unless `b` can be used here: allocated by or wrapped for this
-  // backend and not released since.
-  virtual void check_usable(const Buffer& b, const std::string& what) const;
+  // Why `b` can't be used here, or "" when it can: it must be allocated by or wrapped for this
+  // backend and not released since. check_usable throws Error with `what` and the reason.
+  virtual std::string why_unusable(const Buffer& b) const;
+  void check_usable(const Buffer& b, const std::string& what) const;
   virtual void upload(Buffer& dst, const void* host) = 0;    // b.bytes() from host
   virtual void download(const Buffer& src, void* host) = 0;  // b.bytes() to host
 
@@ -95,7 +96,6 @@ class Backend {
   // (false when it was not live: released twice, or never this backend's).
   uint64_t track_allocation();
   bool forget_allocation(uint64_t id);
-  [[noreturn]] void unusable(const Buffer& b, const std::string& what, const std::string& why) const;
 
  private:
   uint64_t instance_;

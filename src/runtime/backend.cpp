@@ -32,21 +32,22 @@ bool Backend::forget_allocation(uint64_t id) {
   return live_.erase(id) > 0;
 }
 
-void Backend::unusable(const Buffer& b, const std::string& what, const std::string& why) const {
-  throw Error(fmt::format("{}: the buffer ({} x {} at 0x{:x}) {}", what, b.count, type_name(b.elem), b.handle, why));
+std::string Backend::why_unusable(const Buffer& b) const {
+  // The owner is only compared, never called: it may be gone.
+  if (b.owner != this)
+    return b.owner ? "belongs to another backend" : "belongs to no backend (never allocated or wrapped, or released)";
+  if (b.count > 0 && b.handle == 0) return "has no memory (released)";
+  if (b.id != 0) {
+    std::lock_guard lock(live_mu_);
+    if (!live_.count(b.id)) return "was released";
+  }
+  return {};
 }
 
 void Backend::check_usable(const Buffer& b, const std::string& what) const {
-  // The owner is only compared, never called: it may be gone.
-  if (b.owner != this)
-    unusable(
-        b, what,
-        b.owner ? "belongs to another backend" : "belongs to no backend (never allocated or wrapped, or released)");
-  if (b.count > 0 && b.handle == 0) unusable(b, what, "has no memory (released)");
-  if (b.id != 0) {
-    std::lock_guard lock(live_mu_);
-    if (!live_.count(b.id)) unusable(b, what, "was released");
-  }
+  std::string why = why_unusable(b);
+  if (!why.empty())
+    throw Error(fmt::format("{}: the buffer ({} x {} at 0x{:x}) {}", what, b.count, type_name(b.elem), b.handle, why));
 }
 
 Stream Backend::default_stream() {

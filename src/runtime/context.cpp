@@ -195,7 +195,8 @@ void Context::run(Backend& backend, const LaunchPlan& lp, const std::vector<Buff
     if (p.kind == ir::ParamKind::Constexpr) continue;
     const Buffer* b = tensors[i];
     if (!b) throw Error(fmt::format("kernel {}: no buffer for tensor '{}'", name, p.name));
-    backend.check_usable(*b, fmt::format("kernel {}: buffer for '{}'", name, p.name));
+    if (std::string why = backend.why_unusable(*b); !why.empty())  // the message is made only on failure
+      backend.check_usable(*b, fmt::format("kernel {}: buffer for '{}'", name, p.name));
     if (b->elem != p.elem)
       throw Error(fmt::format("kernel {}: buffer for '{}' holds {}, the kernel expects {}", name, p.name,
                               type_name(b->elem), type_name(p.elem)));

@@ -21,7 +21,9 @@ class OnceCache {
   using Ptr = std::shared_ptr<Value>;
   explicit OnceCache(size_t capacity) : capacity_(capacity < 1 ? 1 : capacity) {}
 
-  Ptr get(const Key& key, const std::function<Ptr()>& make) {
+  // `make` is any callable returning Ptr (a template: no std::function on the launch path).
+  template <class Make>
+  Ptr get(const Key& key, Make&& make) {
     std::shared_future<Ptr> found;
     std::promise<Ptr> promise;
     {

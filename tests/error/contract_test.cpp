@@ -21,9 +21,7 @@ class CountingBackend : public Backend {
   }
   Buffer wrap(uint64_t a, ScalarType e, uint64_t c) override { return adopt(inner_->wrap(a, e, c)); }
   void release(Buffer& b) override { inner_->release(*inner(b)); }
-  void check_usable(const Buffer& b, const std::string& what) const override {
-    if (b.owner != this) Backend::check_usable(b, what);
-  }
+  std::string why_unusable(const Buffer& b) const override { return b.owner == this ? "" : Backend::why_unusable(b); }
   void upload(Buffer& d, const void* h) override { inner_->upload(*inner(d), h); }
   void download(const Buffer& s, void* h) override { inner_->download(*inner(s), h); }
   std::shared_ptr<Executable> prepare(const ir::Function& f) override {
