@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "backends/cpu/engine.hpp"
+#include "codegen/codegen.hpp"
 #include "mtile/dsl.hpp"
 #include "passes/pipeline.hpp"
 

@@ -123,6 +123,10 @@ Val operator||(const Val& a, const Val& b);
 Val operator!(const Val& a);
 Val operator-(const Val& a);
 
+// Gives `v` a name that the IR and the generated CUDA and Metal show (a C identifier); returns v.
+//   Val rms = named("rms", rsqrt(ssq / n.cast<f32>() + eps));
+Val named(const std::string& name, const Val& v);
+
 // Math: float operands, computed in f32 for f16/bf16 and rounded back (docs/IR.md).
 Val rsqrt(const Val& a);
 Val sqrt(const Val& a);
@@ -226,6 +230,8 @@ Val reduce_min(const Val& v, SourceLoc loc = SourceLoc::current());
 class Var {
  public:
   explicit Var(const Val& init, SourceLoc loc = SourceLoc::current());
+  // A named local: the name shows in the IR and in the generated CUDA and Metal.
+  Var(const std::string& name, const Val& init, SourceLoc loc = SourceLoc::current());
   Var(const Var&) = delete;
   Var& operator=(const Val& v);
   Var& operator=(const Var& v) { return *this = v.get(); }

@@ -12,7 +12,7 @@ using namespace dsl;
 void mt_rms_inv_scalar(In<f32> partial_ssq, In<f32> eps_buf, Out<f32> out, Constexpr n) {
   Val row = program_id(0);
   Val partial = load(partial_ssq[row * lsize() + tid()]);
-  Val total = reduce_sum(partial);
+  Val total = named("ssq_total", reduce_sum(partial));
   Val inv = rsqrt(total / n.cast<f32>() + load(eps_buf[0u]));
   store(out[row], inv);  // every thread holds the same value
 }

@@ -21,9 +21,9 @@ template <class T, NormForm form>
 void strided_rms_norm(const dsl::Tensor& x, const dsl::Tensor* residual, const dsl::Tensor& w, const dsl::Tensor& out,
                       const dsl::Tensor& eps_buf, const dsl::Constexpr& n) {
   using namespace dsl;
-  Val base = program_id(0) * n;
-  Val chunked = n - n % kRowChunk;
-  Var ssq(lit(0.0f));
+  Val base = named("row_start", program_id(0) * n);
+  Val chunked = named("chunked", n - n % kRowChunk);
+  Var ssq("ssq", lit(0.0f));
   // The value the norm is taken of, at element `at`; PreAdd also stores the sum.
   auto source = [&](Val at) {
     if constexpr (form == NormForm::PreAdd) {
@@ -50,7 +50,7 @@ void strided_rms_norm(const dsl::Tensor& x, const dsl::Tensor* residual, const d
     ssq = fma(v, v, ssq);
     if constexpr (form == NormForm::PreAdd) store((*residual)[base + i], stored);
   });
-  Val rms = call(mt_rms_inv_scalar_def(), {ssq.get(), eps_buf, n});
+  Val rms = named("rms", call(mt_rms_inv_scalar_def(), {ssq.get(), eps_buf, n}));
   const Tensor& normed = form == NormForm::PreAdd ? *residual : x;
   const Tensor& dest = form == NormForm::PreAdd ? x : out;
   auto value = [&](Val at, Val col) {

@@ -21,6 +21,14 @@ using ir::Inst;
 using ir::Op;
 using ST = ScalarType;
 
+// An identifier, or members of one: `threadIdx.x`, `mt_tg_pos.x`.
+bool is_name(const std::string& s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.') return false;
+  return true;
+}
+
 bool is_identifier(const std::string& s) {
   if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
   for (char c : s)
@@ -62,9 +70,9 @@ void add_identifiers(const std::string& text, std::set<std::string>& out) {
   }
 }
 
-// Parameter names as the source shows them, unless they could clash with a keyword, a name the
-// printer generates (v12, l3, tg4, mt_*) or a reserved identifier: those get a "p_" prefix.
-std::vector<std::string> param_names(const ir::Function& f, const Dialect& d) {
+// Identifiers the generated code must not use for a parameter or a named value: keywords, and
+// the names the dialect's spellings refer to.
+std::set<std::string> reserved_names(const Dialect& d) {
   std::set<std::string> reserved = keywords();
   auto add_table = [&](const TypeTable& t) {
     for (const auto& s : t) add_identifiers(s, reserved);
@@ -79,17 +87,28 @@ std::vector<std::string> param_names(const ir::Function& f, const Dialect& d) {
     if (!stem.empty())
       for (const char* words : {"2", "4"})
         add_identifiers(fmt::format(fmt::runtime(d.vector_make), stem + words, ""), reserved);
+  return reserved;
+}
+
+// A name the printer itself makes (v12, l3, tg4), or one C or the dialect keeps for itself.
+bool clashes(const std::string& n, const std::set<std::string>& reserved) {
+  bool generated = n.size() > 1 && (n[0] == 'v' || n[0] == 'l') && std::isdigit(static_cast<unsigned char>(n[1]));
+  generated |= n.rfind("tg", 0) == 0 && n.size() > 2 && std::isdigit(static_cast<unsigned char>(n[2]));
+  return generated || reserved.count(n) || n[0] == '_' || n.rfind("mt_", 0) == 0;
+}
+
+// Parameter names as the source shows them, unless they could clash (a keyword, a generated
+// name, a reserved identifier): those get a "p_" prefix. Adds them to `taken`.
+std::vector<std::string> param_names(const ir::Function& f, const std::set<std::string>& reserved,
+                                     std::set<std::string>& taken) {
   std::vector<std::string> names;
-  std::set<std::string> taken;
   for (const ir::Param& p : f.params) {
     std::string n = p.name;
-    bool generated = n.size() > 1 && (n[0] == 'v' || n[0] == 'l') && std::isdigit(static_cast<unsigned char>(n[1]));
-    generated |= n.rfind("tg", 0) == 0 && n.size() > 2 && std::isdigit(static_cast<unsigned char>(n[2]));
     if (!is_identifier(n)) {
       std::string clean;
       for (char c : n) clean += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
       n = "p_" + clean;
-    } else if (generated || reserved.count(n) || n[0] == '_' || n.rfind("mt_", 0) == 0) {
+    } else if (clashes(n, reserved)) {
       n = "p_" + n;
     }
     while (taken.count(n) || reserved.count(n)) n += "_";
@@ -97,6 +116,26 @@ std::vector<std::string> param_names(const ir::Function& f, const Dialect& d) {
     names.push_back(n);
   }
   return names;
+}
+
+// The names the kernel's author gave values and locals (named(), named Vars): as written where
+// the name is used once and clashes with nothing, else "<name>_<id>".
+std::unordered_map<ir::Id, std::string> value_names(const ir::Function& f, const std::set<std::string>& reserved,
+                                                    std::set<std::string>& taken) {
+  std::map<std::string, int> count;
+  ir::for_each_inst(f.body, [&](const ir::Inst& in) {
+    if (in.result != ir::kNoId && is_identifier(in.name)) ++count[in.name];
+  });
+  std::unordered_map<ir::Id, std::string> out;
+  ir::for_each_inst(f.body, [&](const ir::Inst& in) {
+    if (in.result == ir::kNoId || !is_identifier(in.name)) return;
+    std::string n = in.name;
+    if (count[n] > 1 || clashes(n, reserved) || taken.count(n)) n = fmt::format("{}_{}", in.name, in.result);
+    while (taken.count(n) || reserved.count(n)) n += "_";
+    taken.insert(n);
+    out[in.result] = n;
+  });
+  return out;
 }
 
 // C literals, identical in CUDA and MSL; negative ones are parenthesised so they stay atoms.
@@ -138,9 +177,13 @@ class Printer {
   Printer(const ir::Function& f, const Dialect& d) : f_(f), d_(d) {}
 
   std::string run() {
-    uses_.param_names = param_names(f_, d_);
+    std::set<std::string> reserved = reserved_names(d_), taken;
+    uses_.param_names = param_names(f_, reserved, taken);
+    named_ = value_names(f_, reserved, taken);
     uses_.constexpr_read.assign(f_.params.size(), false);
     scan(f_.body);
+    int position = 0;
+    order(f_.body, position);
     out_ = d_.head(f_, uses_) + " {\n";
     // MSL allows threadgroup arrays only at kernel scope; CUDA gets the same layout.
     for (const Inst* a : arrays_)
@@ -161,7 +204,10 @@ class Printer {
   // Names every id, records constants, builtins, constexprs and arrays, rejects what must be gone.
   void scan(const ir::Block& b) {
     for (const Inst& in : b.insts) {
-      std::string suffix = is_identifier(in.name) ? "_" + in.name : "";
+      auto name_or = [&](const char* prefix) {
+        auto it = named_.find(in.result);
+        return it != named_.end() ? it->second : fmt::format("{}{}", prefix, in.result);
+      };
       switch (in.op) {
         case Op::Call:
         case Op::TgReduceSum:
@@ -175,14 +221,14 @@ class Printer {
           expr_[in.result] = uses_.param_names.at(in.param);
           uses_.constexpr_read.at(in.param) = true;
           break;
-        case Op::LocalDecl: expr_[in.result] = fmt::format("l{}{}", in.result, suffix); break;
+        case Op::LocalDecl: expr_[in.result] = name_or("l"); break;
         case Op::TgArrayDecl:
-          expr_[in.result] = fmt::format("tg{}{}", in.result, suffix);
+          expr_[in.result] = name_or("tg");
           arrays_.push_back(&in);
           break;
         case Op::LoadVector:
           vectors_[in.result] = &in;
-          expr_[in.result] = fmt::format("v{}{}", in.result, suffix);
+          expr_[in.result] = name_or("v");
           break;
         case Op::ShuffleXor:
         case Op::ShuffleDown:
@@ -190,7 +236,7 @@ class Printer {
           [[fallthrough]];
         default:
           if (in.op >= Op::ProgramId && in.op <= Op::SimdGroup) uses_.builtins.insert(in.op);
-          if (in.result != ir::kNoId) expr_[in.result] = fmt::format("v{}{}", in.result, suffix);
+          if (in.result != ir::kNoId) expr_[in.result] = name_or("v");
       }
       if (in.result != ir::kNoId) type_[in.result] = in.type;
       for (const ir::Block& sub : in.blocks) scan(sub);
@@ -221,8 +267,61 @@ class Printer {
     out_ += '\n';
   }
 
+  // Program order of every instruction, and for each value its uses; for each local the
+  // positions that assign it. For the copies the printer leaves out (below).
+  void order(const ir::Block& b, int& position) {
+    for (const Inst& in : b.insts) {
+      int here = position++;
+      for (Id a : in.args) {
+        ++use_count_[a];
+        last_use_[a] = std::max(last_use_[a], here);
+      }
+      if (in.op == Op::LocalSet) local_sets_[in.param].push_back(here);
+      if (in.result != ir::kNoId) position_[in.result] = here;
+      for (const ir::Block& sub : in.blocks) order(sub, position);
+      // A value from before a loop that the loop uses is used as long as the loop runs (values
+      // made inside are made again each iteration).
+      if (in.op == Op::For)
+        for (auto& [id, last] : last_use_)
+          if (last > here && last < position && position_.count(id) && position_[id] < here) last = position;
+    }
+  }
+
+  // A read of a local that no assignment can change before its last use prints as the local
+  // itself: no `float v18 = acc;` line.
+  bool reads_local_in_place(const Inst& get) const {
+    auto sets = local_sets_.find(get.param);
+    if (sets == local_sets_.end()) return true;
+    auto last = last_use_.find(get.result);
+    int from = position_.at(get.result), to = last == last_use_.end() ? from : last->second;
+    for (int p : sets->second)
+      if (p > from && p <= to) return false;
+    return true;
+  }
+
   void block(const ir::Block& b, int depth) {
-    for (const Inst& in : b.insts) inst(in, depth);
+    for (size_t i = 0; i < b.insts.size(); ++i) {
+      const Inst& in = b.insts[i];
+      // A value whose one use is the next statement's initial or new value of a local is written
+      // there: no `float acc = v12;` copy line.
+      const Inst* next = i + 1 < b.insts.size() ? &b.insts[i + 1] : nullptr;
+      if (next && inlinable(in) && use_count_[in.result] == 1 && stores_value(*next, in.result)) {
+        expr_[in.result] = value(in);  // the whole right-hand side there: no parentheses needed
+        continue;
+      }
+      inst(in, depth);
+    }
+  }
+
+  static bool stores_value(const Inst& in, Id v) {
+    return (in.op == Op::LocalDecl || in.op == Op::LocalSet) && in.args.at(0) == v;
+  }
+  // Values the printer may write as an expression in place of a statement.
+  static bool inlinable(const Inst& in) {
+    if (in.result == ir::kNoId || in.op == Op::LoadVector || in.op == Op::LocalGet) return false;
+    if (in.op == Op::Const || in.op == Op::ConstexprRef) return false;      // already written where used
+    if (in.op == Op::ShuffleDown || in.op == Op::ShuffleXor) return false;  // printed with lane arithmetic
+    return ir::is_pure(in.op) || in.op == Op::Load;
   }
 
   void inst(const Inst& in, int depth) {
@@ -248,9 +347,15 @@ class Printer {
         line(depth, "}");
         return;
       case Op::For: {
+        // The induction never wraps past 2^32 (docs/IR.md): a step that would pass the end ends the
+        // loop. Where the end and the step are constants that cannot wrap, the plain form.
         const std::string& i = name(in.result);
-        line(depth, fmt::format("for ({} {} = {}; {} < {}; {} += {}) {{", vtype(ST::u32), i, arg(in, 0), i, arg(in, 1),
-                                i, arg(in, 2)));
+        const Inst *end = constant(in.args[1]), *step = constant(in.args[2]);
+        std::string next = end && step && (end->bits & 0xffffffffu) + (step->bits & 0xffffffffu) <= 0x100000000ull
+                               ? fmt::format("{} += {}", i, arg(in, 2))
+                               : fmt::format("{0} = {1} - {0} > {2} ? {0} + {2} : {1}", i, arg(in, 1), arg(in, 2));
+        line(depth,
+             fmt::format("for ({} {} = {}; {} < {}; {}) {{", vtype(ST::u32), i, arg(in, 0), i, arg(in, 1), next));
         block(in.blocks.at(0), depth + 1);
         line(depth, "}");
         return;
@@ -268,7 +373,18 @@ class Printer {
       default: break;
     }
     if (in.result == ir::kNoId) fail(in, "unsupported instruction");
-    line(depth, fmt::format("{} {} = {};", vtype(in.type), name(in.result), value(in)));
+    if (in.op == Op::LocalGet && reads_local_in_place(in)) {
+      expr_[in.result] = name(in.param);
+      return;
+    }
+    std::string rhs = value(in);
+    bool copy = in.op >= Op::ProgramId && in.op <= Op::SimdGroup && is_name(rhs);  // threadIdx.x, mt_tid
+    for (Id a : in.args) copy |= rhs == name(a);  // a no-op in C: bf16 -> f32 widening, a shuffle of no lanes
+    if (copy) {                                   // no `float v18 = v17;` line: uses read the expression itself
+      expr_[in.result] = rhs;
+      return;
+    }
+    line(depth, fmt::format("{} {} = {};", vtype(in.type), name(in.result), rhs));
   }
 
   std::string element(const Inst& in) const {
@@ -458,6 +574,9 @@ class Printer {
   const ir::Function& f_;
   const Dialect& d_;
   KernelUses uses_;
+  std::unordered_map<Id, std::string> named_;  // the author's names, made safe
+  std::unordered_map<Id, int> use_count_, last_use_, position_;
+  std::unordered_map<Id, std::vector<int>> local_sets_;
   std::unordered_map<Id, std::string> expr_;  // C expression of each id: a name or a literal
   std::unordered_map<Id, ST> type_;
   std::unordered_map<Id, const Inst*> consts_;

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
+#include <map>
 
 #include "mtile/dsl.hpp"
 
@@ -17,9 +19,16 @@ struct TraceState {
   std::vector<ir::Block*> blocks;  // insertion points, innermost last
   std::vector<int> active_scopes;  // scope serials of the open blocks
   int next_scope = 0;
-  std::vector<int> scope_of;  // id -> scope serial that defined it
+  std::vector<int> scope_of;            // id -> scope serial that defined it
+  std::map<ir::Id, std::string> names;  // named() and named Vars, applied when the trace finishes
   SourceLoc last_loc;
 };
+
+bool is_identifier(const std::string& s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
 
 thread_local std::vector<TraceState*> g_traces;
 std::atomic<uint32_t> g_next_serial{1};
@@ -193,6 +202,10 @@ Constexpr TraceScope::constexpr_arg(int index) const {
 ir::Function TraceScope::finish() {
   auto* s = static_cast<TraceState*>(state_);
   ir::Function fn = std::move(s->fn);
+  if (!s->names.empty())
+    ir::for_each_inst(fn.body, [&](ir::Inst& in) {
+      if (auto it = s->names.find(in.result); in.result != ir::kNoId && it != s->names.end()) in.name = it->second;
+    });
   g_traces.erase(std::find(g_traces.begin(), g_traces.end(), s));
   delete s;
   state_ = nullptr;
@@ -513,6 +526,20 @@ Val reduce_max(const Val& v, SourceLoc loc) {
 Val reduce_min(const Val& v, SourceLoc loc) {
   detail::note_location(loc);
   return simd_op(ir::Op::TgReduceMin, v);
+}
+
+Val named(const std::string& name, const Val& v) {
+  check(v);
+  if (!is_identifier(name))
+    detail::trace_error(fmt::format("named(\"{}\"): a name must be a C identifier (letters, digits, _)", name));
+  cur().names[v.id] = name;
+  return v;
+}
+
+Var::Var(const std::string& name, const Val& init, SourceLoc loc) : Var(init, loc) {
+  if (!is_identifier(name))
+    detail::trace_error(fmt::format("Var \"{}\": a name must be a C identifier (letters, digits, _)", name));
+  cur().names[id_] = name;
 }
 
 Var::Var(const Val& init, SourceLoc loc) {

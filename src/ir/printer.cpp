@@ -1,6 +1,7 @@
 // Stable text form of the IR: one instruction a line, ids as %N, callees printed after their caller.
 #include <fmt/format.h>
 
+#include <map>
 #include <set>
 
 #include "mtile/ir.hpp"
@@ -19,7 +20,18 @@ std::string const_text(ScalarType t, uint64_t bits) {
 
 class Printer {
  public:
-  explicit Printer(const Function& f) : f_(f) {}
+  // Ids print as %N, or as %name when the DSL named them (named(), named Vars): %name.N where
+  // two values share a name.
+  explicit Printer(const Function& f) : f_(f) {
+    std::map<std::string, int> count;
+    for_each_inst(f.body, [&](const Inst& in) {
+      if (in.result != kNoId && !in.name.empty()) ++count[in.name];
+    });
+    for_each_inst(f.body, [&](const Inst& in) {
+      if (in.result == kNoId || in.name.empty()) return;
+      refs_[in.result] = count[in.name] == 1 ? "%" + in.name : fmt::format("%{}.{}", in.name, in.result);
+    });
+  }
 
   void function(std::string& out, std::vector<const Function*>& callees) {
     out += fmt::format("kernel {}<{}> {}(", f_.name, type_name(f_.dtype), mode_name(f_.mode));
@@ -37,15 +49,20 @@ class Printer {
   }
 
  private:
+  std::string ref(Id id) const {
+    auto it = refs_.find(id);
+    return it != refs_.end() ? it->second : fmt::format("%{}", id);
+  }
+
   std::string mem(const Inst& in) const {
-    if (in.space == MemSpace::Threadgroup) return fmt::format("tg %{}", in.param);
+    if (in.space == MemSpace::Threadgroup) return "tg " + ref(in.param);
     if (in.param >= 0 && in.param < static_cast<int>(f_.params.size())) return f_.params[in.param].name;
     return fmt::format("param#{}", in.param);
   }
 
-  static std::string ids(const std::vector<Id>& a) {
+  std::string ids(const std::vector<Id>& a) const {
     std::string s;
-    for (size_t i = 0; i < a.size(); ++i) s += fmt::format("{}%{}", i ? ", " : "", a[i]);
+    for (size_t i = 0; i < a.size(); ++i) s += (i ? ", " : "") + ref(a[i]);
     return s;
   }
 
@@ -55,32 +72,38 @@ class Printer {
       out += pad;
       const char* ty = type_name(in.type);
       switch (in.op) {
-        case Op::Const: out += fmt::format("%{} = const {} : {}", in.result, const_text(in.type, in.bits), ty); break;
+        case Op::Const:
+          out += fmt::format("{} = const {} : {}", ref(in.result), const_text(in.type, in.bits), ty);
+          break;
         case Op::ConstexprRef:
-          out += fmt::format("%{} = constexpr {} : u32", in.result, f_.params.at(in.param).name);
+          out += fmt::format("{} = constexpr {} : u32", ref(in.result), f_.params.at(in.param).name);
           break;
         case Op::ProgramId:
         case Op::GridSize:
-          out += fmt::format("%{} = {}.{} : {}", in.result, op_name(in.op), "xyz"[in.bits % 3], ty);
+          out += fmt::format("{} = {}.{} : {}", ref(in.result), op_name(in.op), "xyz"[in.bits % 3], ty);
           break;
-        case Op::Load: out += fmt::format("%{} = load {}[%{}] : {}", in.result, mem(in), in.args[0], ty); break;
-        case Op::Store: out += fmt::format("store {}[%{}], %{} : {}", mem(in), in.args[0], in.args[1], ty); break;
+        case Op::Load: out += fmt::format("{} = load {}[{}] : {}", ref(in.result), mem(in), ref(in.args[0]), ty); break;
+        case Op::Store:
+          out += fmt::format("store {}[{}], {} : {}", mem(in), ref(in.args[0]), ref(in.args[1]), ty);
+          break;
         case Op::LoadVector:
-          out += fmt::format("%{} = load {}[%{}] x{} : {}", in.result, mem(in), in.args[0], in.lanes, ty);
+          out += fmt::format("{} = load {}[{}] x{} : {}", ref(in.result), mem(in), ref(in.args[0]), in.lanes, ty);
           break;
-        case Op::Extract: out += fmt::format("%{} = extract %{}.{} : {}", in.result, in.args[0], in.bits, ty); break;
+        case Op::Extract:
+          out += fmt::format("{} = extract {}.{} : {}", ref(in.result), ref(in.args[0]), in.bits, ty);
+          break;
         case Op::StoreVector: {
           std::vector<Id> values(in.args.begin() + (in.args.empty() ? 0 : 1), in.args.end());
-          out += fmt::format("store {}[%{}] x{}, {} : {}", mem(in), in.args[0], in.lanes, ids(values), ty);
+          out += fmt::format("store {}[{}] x{}, {} : {}", mem(in), ref(in.args[0]), in.lanes, ids(values), ty);
           break;
         }
-        case Op::LocalDecl: out += fmt::format("local %{} : {} = %{}", in.result, ty, in.args[0]); break;
-        case Op::LocalGet: out += fmt::format("%{} = get %{} : {}", in.result, in.param, ty); break;
-        case Op::LocalSet: out += fmt::format("set %{}, %{}", in.param, in.args[0]); break;
-        case Op::TgArrayDecl: out += fmt::format("threadgroup_array %{} : {}[{}]", in.result, ty, in.bits); break;
+        case Op::LocalDecl: out += fmt::format("local {} : {} = {}", ref(in.result), ty, ref(in.args[0])); break;
+        case Op::LocalGet: out += fmt::format("{} = get {} : {}", ref(in.result), ref(in.param), ty); break;
+        case Op::LocalSet: out += fmt::format("set {}, {}", ref(in.param), ref(in.args[0])); break;
+        case Op::TgArrayDecl: out += fmt::format("threadgroup_array {} : {}[{}]", ref(in.result), ty, in.bits); break;
         case Op::Barrier: out += "barrier"; break;
         case Op::If:
-          out += fmt::format("if %{} {{\n", in.args[0]);
+          out += fmt::format("if {} {{\n", ref(in.args[0]));
           block(out, in.blocks[0], depth + 1, callees);
           if (!in.blocks[1].insts.empty()) {
             out += pad + "} else {\n";
@@ -89,7 +112,8 @@ class Printer {
           out += pad + "}";
           break;
         case Op::For:
-          out += fmt::format("for %{} = %{} to %{} step %{} {{\n", in.result, in.args[0], in.args[1], in.args[2]);
+          out += fmt::format("for {} = {} to {} step {} {{\n", ref(in.result), ref(in.args[0]), ref(in.args[1]),
+                             ref(in.args[2]));
           block(out, in.blocks[0], depth + 1, callees);
           out += pad + "}";
           break;
@@ -98,15 +122,15 @@ class Printer {
           for (size_t i = 0; i < in.call_args.size(); ++i) {
             const CallArg& a = in.call_args[i];
             if (i) args += ", ";
-            args += a.kind == CallArg::Kind::Tensor ? f_.params.at(a.param).name : fmt::format("%{}", a.value);
+            args += a.kind == CallArg::Kind::Tensor ? f_.params.at(a.param).name : ref(a.value);
           }
-          out += fmt::format("%{} = call @{}({}) : {}", in.result, in.callee->name, args, ty);
+          out += fmt::format("{} = call @{}({}) : {}", ref(in.result), in.callee->name, args, ty);
           callees.push_back(in.callee.get());
           break;
         }
         default:
-          out +=
-              fmt::format("%{} = {}{}{} : {}", in.result, op_name(in.op), in.args.empty() ? "" : " ", ids(in.args), ty);
+          out += fmt::format("{} = {}{}{} : {}", ref(in.result), op_name(in.op), in.args.empty() ? "" : " ",
+                             ids(in.args), ty);
           break;
       }
       out += "\n";
@@ -114,6 +138,7 @@ class Printer {
   }
 
   const Function& f_;
+  std::map<Id, std::string> refs_;
 };
 
 }  // namespace

@@ -129,11 +129,12 @@ bool stores_output_at_top_level(const Function& callee) {
   return false;
 }
 
-void inline_block(Function& f, Block& b, std::unordered_map<Id, Id>& subst) {
+void inline_block(Function& f, Block& b, std::unordered_map<Id, Id>& subst,
+                  std::unordered_map<Id, std::string>& names) {
   std::vector<Inst> out;
   out.reserve(b.insts.size());
   for (Inst& in : b.insts) {
-    for (Block& sub : in.blocks) inline_block(f, sub, subst);
+    for (Block& sub : in.blocks) inline_block(f, sub, subst, names);
     if (in.op != Op::Call) {
       out.push_back(std::move(in));
       continue;
@@ -145,6 +146,7 @@ void inline_block(Function& f, Block& b, std::unordered_map<Id, Id>& subst) {
       sp.block(callee.body, body);
       for (Inst& bi : body.insts) out.push_back(std::move(bi));
       subst[in.result] = sp.result;
+      if (!in.name.empty()) names[sp.result] = in.name;  // the call's name goes to its value
       continue;
     }
     // result local, initialised to zero, set by the callee's output store
@@ -170,6 +172,7 @@ void inline_block(Function& f, Block& b, std::unordered_map<Id, Id>& subst) {
     get.type = in.type;
     get.param = local_id;
     get.result = in.result;
+    get.name = in.name;
     get.loc = in.loc;
     out.push_back(std::move(get));
   }
@@ -181,7 +184,13 @@ void inline_block(Function& f, Block& b, std::unordered_map<Id, Id>& subst) {
 ir::Function inline_calls(const ir::Function& f) {
   Function g = f;
   std::unordered_map<Id, Id> subst;  // call result -> the callee's stored value
-  inline_block(g, g.body, subst);
+  std::unordered_map<Id, std::string> names;
+  inline_block(g, g.body, subst, names);
+  if (!names.empty())
+    for_each_inst(g.body, [&](Inst& in) {
+      if (auto it = names.find(in.result); in.result != kNoId && it != names.end() && in.name.empty())
+        in.name = it->second;
+    });
   if (!subst.empty()) {
     for_each_inst(g.body, [&](Inst& in) {
       for (Id& a : in.args)

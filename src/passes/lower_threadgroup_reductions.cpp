@@ -114,6 +114,7 @@ class Lowerer {
     total.type = t;
     total.args = {chosen};
     total.result = red.result;  // uses of the reduction see the total
+    total.name = red.name;
     total.loc = loc;
     out.push_back(std::move(total));
     out.push_back(bar);

@@ -22,6 +22,10 @@ const Step kSteps[] = {
        return lower_threadgroup_reductions(f, t.simd_width);
      }},
     {"fold_constants", [](const ir::Function& f, const Target&, const PipelineOptions&) { return fold_constants(f); }},
+    {"propagate_copies",
+     [](const ir::Function& f, const Target&, const PipelineOptions&) { return propagate_copies(f); }},
+    {"eliminate_common_subexpressions",
+     [](const ir::Function& f, const Target&, const PipelineOptions&) { return eliminate_common_subexpressions(f); }},
     {"vectorize_memory", [](const ir::Function& f, const Target& t,
                             const PipelineOptions&) { return vectorize_memory(f, t.max_vector_bytes); }},
     {"eliminate_dead_code",

@@ -16,6 +16,8 @@ ir::Function specialize_constexprs(const ir::Function& f, const std::map<std::st
 // simd_width: lanes of a simdgroup on the target.
 ir::Function lower_threadgroup_reductions(const ir::Function& f, uint32_t simd_width);
 ir::Function fold_constants(const ir::Function& f);
+ir::Function propagate_copies(const ir::Function& f);
+ir::Function eliminate_common_subexpressions(const ir::Function& f);
 // max_bytes: the target's widest access (16 on CUDA); 0 forms none.
 ir::Function vectorize_memory(const ir::Function& f, uint32_t max_bytes);
 ir::Function eliminate_dead_code(const ir::Function& f);

@@ -307,11 +307,8 @@ class Threadgroup {
       });
       if (!any) break;
       block(in.blocks[0], body_m);
-      each(body_m, [&](uint32_t t) {
-        uint32_t nextv = iv[t].u + step[t].u;
-        if (nextv < iv[t].u) fault(in, t, fmt::format("for_ induction wraps past 2^32 ({} + {})", iv[t].u, step[t].u));
-        iv[t].u = nextv;
-      });
+      // A step that would pass the end ends the loop: the induction never wraps past 2^32.
+      each(body_m, [&](uint32_t t) { iv[t].u = end[t].u - iv[t].u > step[t].u ? iv[t].u + step[t].u : end[t].u; });
       std::fill(body_m.begin(), body_m.end(), 0);
     }
   }

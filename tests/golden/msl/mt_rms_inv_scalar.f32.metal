@@ -63,33 +63,27 @@ kernel void mt_rms_inv_scalar_f32(
     uint mt_simd_lane [[thread_index_in_simdgroup]],
     uint mt_simd_group [[simdgroup_index_in_threadgroup]]) {
   threadgroup float tg0[32];
-  uint v2 = mt_simd_lane;
-  bool v4 = v2 == 0u;
-  uint v5 = mt_tg_pos.x;
-  uint v6 = mt_tg_size.x;
-  uint v7 = v5 * v6;
-  uint v8 = mt_tid;
-  uint v9 = v7 + v8;
+  bool v4 = mt_simd_lane == 0u;
+  uint v7 = mt_tg_pos.x * mt_tg_size.x;
+  uint v9 = v7 + mt_tid;
   float v10 = partial_ssq[v9];
   float v11 = simd_sum(v10);
-  uint v12 = mt_simd_group;
   if (v4) {
-    tg0[v12] = v11;
+    tg0[mt_simd_group] = v11;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  uint v13 = mt_tg_size.x;
-  uint v15 = v13 + 31u;
-  uint v17 = v15 >> 5u;
-  bool v18 = v2 < v17;
-  uint v19 = v18 ? v2 : 0u;
-  float v20 = tg0[v19];
-  float v22 = v18 ? v20 : 0.0f;
-  float v23 = simd_sum(v22);
+  uint v14 = mt_tg_size.x + 31u;
+  uint v16 = v14 >> 5u;
+  bool v17 = mt_simd_lane < v16;
+  uint v18 = v17 ? mt_simd_lane : 0u;
+  float v19 = tg0[v18];
+  float v21 = v17 ? v19 : 0.0f;
+  float ssq_total = simd_sum(v21);
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  float v24 = (float)n;
-  float v25 = precise::divide(v23, v24);
-  float v27 = eps_buf[0u];
-  float v28 = v25 + v27;
-  float v29 = precise::rsqrt(v28);
-  out[v5] = v29;
+  float v23 = (float)n;
+  float v24 = precise::divide(ssq_total, v23);
+  float v25 = eps_buf[0u];
+  float v26 = v24 + v25;
+  float v27 = precise::rsqrt(v26);
+  out[mt_tg_pos.x] = v27;
 }

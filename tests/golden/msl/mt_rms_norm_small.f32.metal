@@ -60,71 +60,51 @@ kernel void mt_rms_norm_small_f32(
     constant uint& n [[buffer(4)]],
     uint3 mt_tg_pos [[threadgroup_position_in_grid]],
     uint mt_tid [[thread_index_in_threadgroup]]) {
-  threadgroup float tg47[1];
-  uint v0 = mt_tid;
-  uint v2 = v0 * 2u;
+  threadgroup float tg39[1];
+  uint v2 = mt_tid * 2u;
   uint v4 = v2 + 1u;
   bool v6 = v4 < n;
-  uint v7 = mt_tg_pos.x;
-  uint v8 = v7 * n;
+  uint v8 = mt_tg_pos.x * n;
   uint v10 = v6 ? v2 : 0u;
   uint v11 = v8 + v10;
   float v12 = x[v11];
   float v13 = v12 * v12;
-  uint v15 = v11 + 1u;
-  float v16 = x[v15];
-  float v17 = v16 * v16;
-  float v18 = v13 + v17;
-  float v20 = v6 ? v18 : 0.0f;
-  float l21 = v20;
-  float v22 = l21;
-  float v23 = l21;
-  float v25 = simd_shuffle_down(v23, ushort(16u));
-  float v26 = v22 + v25;
-  l21 = v26;
-  float v27 = l21;
-  float v28 = l21;
-  float v30 = simd_shuffle_down(v28, ushort(8u));
-  float v31 = v27 + v30;
-  l21 = v31;
-  float v32 = l21;
-  float v33 = l21;
-  float v35 = simd_shuffle_down(v33, ushort(4u));
-  float v36 = v32 + v35;
-  l21 = v36;
-  float v37 = l21;
-  float v38 = l21;
-  float v40 = simd_shuffle_down(v38, ushort(2u));
-  float v41 = v37 + v40;
-  l21 = v41;
-  float v42 = l21;
-  float v43 = l21;
-  float v45 = simd_shuffle_down(v43, ushort(1u));
-  float v46 = v42 + v45;
-  l21 = v46;
-  bool v49 = v0 == 0u;
-  if (v49) {
-    float v51 = l21;
-    tg47[0u] = v51;
+  uint v14 = v11 + 1u;
+  float v15 = x[v14];
+  float v16 = v15 * v15;
+  float v17 = v13 + v16;
+  float l20 = v6 ? v17 : 0.0f;
+  float v23 = simd_shuffle_down(l20, ushort(16u));
+  l20 = l20 + v23;
+  float v27 = simd_shuffle_down(l20, ushort(8u));
+  l20 = l20 + v27;
+  float v31 = simd_shuffle_down(l20, ushort(4u));
+  l20 = l20 + v31;
+  float v34 = simd_shuffle_down(l20, ushort(2u));
+  l20 = l20 + v34;
+  float v37 = simd_shuffle_down(l20, ushort(1u));
+  l20 = l20 + v37;
+  bool v40 = mt_tid == 0u;
+  if (v40) {
+    tg39[0u] = l20;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  float v53 = tg47[0u];
-  float v54 = (float)n;
-  float v55 = precise::divide(v53, v54);
-  float v57 = eps_buf[0u];
-  float v58 = v55 + v57;
-  float v59 = precise::rsqrt(v58);
+  float v42 = tg39[0u];
+  float v43 = (float)n;
+  float v44 = precise::divide(v42, v43);
+  float v45 = eps_buf[0u];
+  float v46 = v44 + v45;
+  float v47 = precise::rsqrt(v46);
   if (v6) {
-    uint v60 = v8 + v2;
-    float v61 = v12 * v59;
-    float v62 = w[v2];
-    float v63 = v61 * v62;
-    out[v60] = v63;
-    uint v65 = v60 + 1u;
-    float v66 = v16 * v59;
-    uint v68 = v2 + 1u;
-    float v69 = w[v68];
-    float v70 = v66 * v69;
-    out[v65] = v70;
+    uint v48 = v8 + v2;
+    float v49 = v12 * v47;
+    float v50 = w[v2];
+    float v51 = v49 * v50;
+    out[v48] = v51;
+    uint v52 = v48 + 1u;
+    float v53 = v15 * v47;
+    float v54 = w[v4];
+    float v55 = v53 * v54;
+    out[v52] = v55;
   }
 }

@@ -63,80 +63,52 @@ kernel void softmax_f16(
     uint mt_simd_group [[simdgroup_index_in_threadgroup]]) {
   threadgroup float tg0[32];
   threadgroup float tg1[32];
-  uint v2 = mt_tg_pos.x;
-  uint v4 = v2 * n;
+  uint v4 = mt_tg_pos.x * n;
   float l6 = as_type<float>(0xff800000u);
-  uint v7 = mt_tid;
-  uint v8 = mt_tg_size.x;
-  for (uint v9 = v7; v9 < n; v9 += v8) {
-    float v10 = l6;
+  for (uint v9 = mt_tid; v9 < n; v9 = n - v9 > mt_tg_size.x ? v9 + mt_tg_size.x : n) {
     uint v11 = v4 + v9;
     float v12 = float(x[v11]);
-    float v13 = v12;
-    float v14 = precise::fmax(v10, v13);
-    l6 = v14;
+    l6 = precise::fmax(l6, v12);
   }
-  uint v15 = mt_simd_lane;
-  bool v17 = v15 == 0u;
-  float v18 = l6;
-  float v19 = simd_max(v18);
-  uint v20 = mt_simd_group;
+  bool v17 = mt_simd_lane == 0u;
+  float v19 = simd_max(l6);
   if (v17) {
-    tg0[v20] = v19;
+    tg0[mt_simd_group] = v19;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  uint v21 = mt_tg_size.x;
-  uint v23 = v21 + 31u;
-  uint v25 = v23 >> 5u;
-  bool v26 = v15 < v25;
-  uint v27 = v26 ? v15 : 0u;
-  float v28 = tg0[v27];
-  float v30 = v26 ? v28 : as_type<float>(0xff800000u);
-  float v31 = simd_max(v30);
+  uint v22 = mt_tg_size.x + 31u;
+  uint v24 = v22 >> 5u;
+  bool v25 = mt_simd_lane < v24;
+  uint v26 = v25 ? mt_simd_lane : 0u;
+  float v27 = tg0[v26];
+  float v28 = v25 ? v27 : as_type<float>(0xff800000u);
+  float v29 = simd_max(v28);
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  float l33 = 0.0f;
-  uint v34 = mt_tid;
-  uint v35 = mt_tg_size.x;
-  for (uint v36 = v34; v36 < n; v36 += v35) {
-    float v37 = l33;
-    uint v38 = v4 + v36;
-    float v39 = float(x[v38]);
-    float v40 = v39;
-    float v41 = v40 - v31;
-    float v42 = precise::exp(v41);
-    float v43 = v37 + v42;
-    l33 = v43;
+  float l31 = 0.0f;
+  for (uint v32 = mt_tid; v32 < n; v32 = n - v32 > mt_tg_size.x ? v32 + mt_tg_size.x : n) {
+    uint v34 = v4 + v32;
+    float v35 = float(x[v34]);
+    float v37 = v35 - v29;
+    float v38 = precise::exp(v37);
+    l31 = l31 + v38;
   }
-  uint v44 = mt_simd_lane;
-  bool v46 = v44 == 0u;
-  float v47 = l33;
-  float v48 = simd_sum(v47);
-  uint v49 = mt_simd_group;
-  if (v46) {
-    tg1[v49] = v48;
+  float v41 = simd_sum(l31);
+  if (v17) {
+    tg1[mt_simd_group] = v41;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  uint v50 = mt_tg_size.x;
-  uint v52 = v50 + 31u;
-  uint v54 = v52 >> 5u;
-  bool v55 = v44 < v54;
-  uint v56 = v55 ? v44 : 0u;
-  float v57 = tg1[v56];
-  float v59 = v55 ? v57 : 0.0f;
-  float v60 = simd_sum(v59);
+  float v42 = tg1[v26];
+  float v43 = v25 ? v42 : 0.0f;
+  float v44 = simd_sum(v43);
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  uint v61 = mt_tid;
-  uint v62 = mt_tg_size.x;
-  float v64 = precise::divide(1.0f, v60);
-  for (uint v65 = v61; v65 < n; v65 += v62) {
-    uint v66 = v4 + v65;
-    uint v67 = v4 + v65;
-    float v68 = float(x[v67]);
-    float v69 = v68;
-    float v70 = v69 - v31;
-    float v71 = precise::exp(v70);
-    float v72 = v71 * v64;
-    float v73 = mt_round_f16(v72);
-    out[v66] = half(v73);
+  float v46 = precise::divide(1.0f, v44);
+  for (uint v47 = mt_tid; v47 < n; v47 = n - v47 > mt_tg_size.x ? v47 + mt_tg_size.x : n) {
+    uint v48 = v4 + v47;
+    float v49 = float(x[v48]);
+    float v51 = v49 - v29;
+    float v52 = precise::exp(v51);
+    float v53 = v52 * v46;
+    float v54 = mt_round_f16(v53);
+    out[v48] = half(v54);
   }
 }

@@ -63,76 +63,51 @@ kernel void softmax_f32(
     uint mt_simd_group [[simdgroup_index_in_threadgroup]]) {
   threadgroup float tg0[32];
   threadgroup float tg1[32];
-  uint v2 = mt_tg_pos.x;
-  uint v4 = v2 * n;
+  uint v4 = mt_tg_pos.x * n;
   float l6 = as_type<float>(0xff800000u);
-  uint v7 = mt_tid;
-  uint v8 = mt_tg_size.x;
-  for (uint v9 = v7; v9 < n; v9 += v8) {
-    float v10 = l6;
+  for (uint v9 = mt_tid; v9 < n; v9 = n - v9 > mt_tg_size.x ? v9 + mt_tg_size.x : n) {
     uint v11 = v4 + v9;
     float v12 = x[v11];
-    float v13 = precise::fmax(v10, v12);
-    l6 = v13;
+    l6 = precise::fmax(l6, v12);
   }
-  uint v14 = mt_simd_lane;
-  bool v16 = v14 == 0u;
-  float v17 = l6;
-  float v18 = simd_max(v17);
-  uint v19 = mt_simd_group;
+  bool v16 = mt_simd_lane == 0u;
+  float v18 = simd_max(l6);
   if (v16) {
-    tg0[v19] = v18;
+    tg0[mt_simd_group] = v18;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  uint v20 = mt_tg_size.x;
-  uint v22 = v20 + 31u;
-  uint v24 = v22 >> 5u;
-  bool v25 = v14 < v24;
-  uint v26 = v25 ? v14 : 0u;
-  float v27 = tg0[v26];
-  float v29 = v25 ? v27 : as_type<float>(0xff800000u);
-  float v30 = simd_max(v29);
+  uint v21 = mt_tg_size.x + 31u;
+  uint v23 = v21 >> 5u;
+  bool v24 = mt_simd_lane < v23;
+  uint v25 = v24 ? mt_simd_lane : 0u;
+  float v26 = tg0[v25];
+  float v27 = v24 ? v26 : as_type<float>(0xff800000u);
+  float v28 = simd_max(v27);
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  float l32 = 0.0f;
-  uint v33 = mt_tid;
-  uint v34 = mt_tg_size.x;
-  for (uint v35 = v33; v35 < n; v35 += v34) {
-    float v36 = l32;
-    uint v37 = v4 + v35;
-    float v38 = x[v37];
-    float v39 = v38 - v30;
-    float v40 = precise::exp(v39);
-    float v41 = v36 + v40;
-    l32 = v41;
+  float l30 = 0.0f;
+  for (uint v31 = mt_tid; v31 < n; v31 = n - v31 > mt_tg_size.x ? v31 + mt_tg_size.x : n) {
+    uint v33 = v4 + v31;
+    float v34 = x[v33];
+    float v35 = v34 - v28;
+    float v36 = precise::exp(v35);
+    l30 = l30 + v36;
   }
-  uint v42 = mt_simd_lane;
-  bool v44 = v42 == 0u;
-  float v45 = l32;
-  float v46 = simd_sum(v45);
-  uint v47 = mt_simd_group;
-  if (v44) {
-    tg1[v47] = v46;
+  float v39 = simd_sum(l30);
+  if (v16) {
+    tg1[mt_simd_group] = v39;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  uint v48 = mt_tg_size.x;
-  uint v50 = v48 + 31u;
-  uint v52 = v50 >> 5u;
-  bool v53 = v42 < v52;
-  uint v54 = v53 ? v42 : 0u;
-  float v55 = tg1[v54];
-  float v57 = v53 ? v55 : 0.0f;
-  float v58 = simd_sum(v57);
+  float v40 = tg1[v25];
+  float v41 = v24 ? v40 : 0.0f;
+  float v42 = simd_sum(v41);
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  uint v59 = mt_tid;
-  uint v60 = mt_tg_size.x;
-  float v62 = precise::divide(1.0f, v58);
-  for (uint v63 = v59; v63 < n; v63 += v60) {
-    uint v64 = v4 + v63;
-    uint v65 = v4 + v63;
-    float v66 = x[v65];
-    float v67 = v66 - v30;
-    float v68 = precise::exp(v67);
-    float v69 = v68 * v62;
-    out[v64] = v69;
+  float v44 = precise::divide(1.0f, v42);
+  for (uint v45 = mt_tid; v45 < n; v45 = n - v45 > mt_tg_size.x ? v45 + mt_tg_size.x : n) {
+    uint v46 = v4 + v45;
+    float v47 = x[v46];
+    float v48 = v47 - v28;
+    float v49 = precise::exp(v48);
+    float v50 = v49 * v44;
+    out[v46] = v50;
   }
 }

@@ -60,11 +60,8 @@ kernel void vector_add_f32(
     uint3 mt_tg_pos [[threadgroup_position_in_grid]],
     uint mt_tid [[thread_index_in_threadgroup]],
     uint3 mt_tg_size [[threads_per_threadgroup]]) {
-  uint v0 = mt_tg_pos.x;
-  uint v1 = mt_tg_size.x;
-  uint v2 = v0 * v1;
-  uint v3 = mt_tid;
-  uint v4 = v2 + v3;
+  uint v2 = mt_tg_pos.x * mt_tg_size.x;
+  uint v4 = v2 + mt_tid;
   bool v6 = v4 < n;
   if (v6) {
     float v7 = a[v4];
