@@ -95,7 +95,7 @@ void host_overhead(cuda::CudaBackend& b) {
     return us[us.size() / 2];
   };
   double raw = per_call([&] { b.launch_raw(f, g, raw_args); });
-  std::vector<uint32_t> cvals = {0, 0, 0, n};
+  std::vector<uint64_t> cvals = {0, 0, 0, n};
   double run = per_call([&] { b.run(*exe, g, a.ptrs, cvals); });
   double full = per_call([&] { launch(b, k, ScalarType::f32, s, a.ptrs); });
   b.synchronize();

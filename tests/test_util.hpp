@@ -15,7 +15,7 @@ namespace mtile::testing {
 
 // Runs a lowered function over f32 tensors (one vector per tensor parameter, in order) on the CPU.
 inline void run_f32(const ir::Function& f, Geometry g, std::vector<std::vector<float>*> tensors,
-                    std::vector<uint32_t> constexprs = {}) {
+                    std::vector<uint64_t> constexprs = {}) {
   std::vector<cpu::TensorView> views;
   size_t k = 0;
   for (const ir::Param& p : f.params) {

@@ -42,6 +42,32 @@ struct f16 {
 struct bf16 {
   static constexpr ScalarType type = ScalarType::bf16;
 };
+struct u64 {
+  static constexpr ScalarType type = ScalarType::u64;
+};
+struct i64 {
+  static constexpr ScalarType type = ScalarType::i64;
+};
+// Memory-only element types: a load widens them (u8, u16 -> u32; i8, i16 -> i32; fp8 -> f32),
+// a store narrows (docs/IR.md).
+struct u8 {
+  static constexpr ScalarType type = ScalarType::u8;
+};
+struct i8 {
+  static constexpr ScalarType type = ScalarType::i8;
+};
+struct u16 {
+  static constexpr ScalarType type = ScalarType::u16;
+};
+struct i16 {
+  static constexpr ScalarType type = ScalarType::i16;
+};
+struct f8e4m3 {
+  static constexpr ScalarType type = ScalarType::f8e4m3;
+};
+struct f8e5m2 {
+  static constexpr ScalarType type = ScalarType::f8e5m2;
+};
 
 // A traced value: the id of an IR value and its type.
 class Val {
@@ -83,6 +109,8 @@ Val cast(const Val& v) {
 Val lit(float v);
 Val lit(uint32_t v);
 Val lit(int32_t v);
+Val lit(uint64_t v);
+Val lit(int64_t v);
 Val lit(bool v);
 Val lit(ScalarType t, double v);
 
@@ -143,6 +171,19 @@ Val min(const Val& a, const Val& b);
 Val max(const Val& a, const Val& b);
 Val fma(const Val& a, const Val& b, const Val& c);
 Val select(const Val& cond, const Val& a, const Val& b);
+Val pow(const Val& a, const Val& b);                    // floats; a^b
+Val sigmoid(const Val& a);                              // 1 / (1 + exp(-a))
+Val log1p(const Val& a);                                // log(1 + a), accurate near 0
+Val expm1(const Val& a);                                // exp(a) - 1, accurate near 0
+Val isnan(const Val& a);                                // bool
+Val isinf(const Val& a);                                // bool
+Val clamp(const Val& v, const Val& lo, const Val& hi);  // min(max(v, lo), hi), any numeric type
+// The same bits as another 32- or 64-bit value type: bitcast<u32>(f), bitcast<f32>(bits).
+Val bitcast(const Val& v, ScalarType to);
+template <class T>
+Val bitcast(const Val& v) {
+  return bitcast(v, T::type);
+}
 
 // Builtins (u32).
 Val program_id(int axis = 0);  // index of this threadgroup in the grid
@@ -192,6 +233,11 @@ struct InOut : Tensor {
 };
 // A u32 kernel parameter known before launch: baked into the code or passed at launch.
 struct Constexpr : Val {};
+// A kernel parameter passed by value at each launch (LaunchOptions::scalars): Scalar<f32> eps.
+template <class T>
+struct Scalar : Val {
+  using elem_t = T;
+};
 
 class TgArray {
  public:
@@ -212,6 +258,23 @@ Val load(const MemRef& ref, SourceLoc loc = SourceLoc::current()) {
   return load(ref, loc).cast(T::type);
 }
 void store(const MemRef& ref, const Val& v, SourceLoc loc = SourceLoc::current());
+// Masked memory: where `mask` is false the lane touches no memory (a load gives `other`), so a
+// masked-off index may be out of bounds. load<T>(ref, mask, other) widens like load<T>(ref).
+Val load(const MemRef& ref, const Val& mask, const Val& other, SourceLoc loc = SourceLoc::current());
+template <class T>
+Val load(const MemRef& ref, const Val& mask, const Val& other, SourceLoc loc = SourceLoc::current()) {
+  return load(ref, mask, other.cast(value_type(ref.elem)), loc).cast(T::type);
+}
+void store(const MemRef& ref, const Val& v, const Val& mask, SourceLoc loc = SourceLoc::current());
+// Atomics on device and threadgroup memory (u32 and i32; add also on f32): each returns the value
+// the element held before (docs/IR.md).
+Val atomic_add(const MemRef& ref, const Val& v, SourceLoc loc = SourceLoc::current());
+Val atomic_min(const MemRef& ref, const Val& v, SourceLoc loc = SourceLoc::current());
+Val atomic_max(const MemRef& ref, const Val& v, SourceLoc loc = SourceLoc::current());
+Val atomic_exchange(const MemRef& ref, const Val& v, SourceLoc loc = SourceLoc::current());
+// Writes `desired` where the element equals `expected`.
+Val atomic_compare_exchange(const MemRef& ref, const Val& expected, const Val& desired,
+                            SourceLoc loc = SourceLoc::current());
 // Orders threadgroup memory: every thread of the threadgroup must reach it.
 void barrier(SourceLoc loc = SourceLoc::current());
 
@@ -250,8 +313,15 @@ class Var {
 void if_(const Val& cond, const std::function<void()>& then_body, SourceLoc loc = SourceLoc::current());
 void if_(const Val& cond, const std::function<void()>& then_body, const std::function<void()>& else_body,
          SourceLoc loc = SourceLoc::current());
-// for (i = start; i < end; i += step): bounds are u32 and may differ between threads.
+// for (i = start; i < end; i += step): bounds are u32 and may differ between threads. The induction
+// never wraps past 2^32: a step that would pass `end` ends the loop.
 void for_(U32 start, U32 end, U32 step, const std::function<void(Val)>& body, SourceLoc loc = SourceLoc::current());
+// while (cond()) body(): cond is traced once and evaluated before every iteration.
+void while_(const std::function<Val()>& cond, const std::function<void()>& body, SourceLoc loc = SourceLoc::current());
+// Leave the innermost for_/while_; go to its next iteration; end this thread (it runs nothing more).
+void break_(SourceLoc loc = SourceLoc::current());
+void continue_(SourceLoc loc = SourceLoc::current());
+void return_(SourceLoc loc = SourceLoc::current());
 
 // ---------------------------------------------------------------------------------------------
 // Kernel definitions.
@@ -315,9 +385,16 @@ struct ParamDesc {
   ir::Role role;
 };
 template <class P>
+struct is_scalar_param : std::false_type {};
+template <class T>
+struct is_scalar_param<Scalar<T>> : std::true_type {};
+
+template <class P>
 ParamDesc describe() {
   if constexpr (std::is_same_v<P, Constexpr>)
     return {ir::ParamKind::Constexpr, ScalarType::u32, ir::Role::In};
+  else if constexpr (is_scalar_param<P>::value)
+    return {ir::ParamKind::Scalar, P::elem_t::type, ir::Role::In};
   else
     return {ir::ParamKind::Tensor, P::elem_t::type, P::role_v};
 }
@@ -330,6 +407,7 @@ class TraceScope {
   TraceScope(const TraceScope&) = delete;
   Tensor tensor_arg(int index) const;
   Constexpr constexpr_arg(int index) const;
+  Val scalar_arg(int index) const;
   ir::Function finish();  // verifies and returns the traced function
 
  private:
@@ -348,6 +426,10 @@ template <class P>
 P make_arg(const TraceScope& scope, int index) {
   if constexpr (std::is_same_v<P, Constexpr>) {
     return scope.constexpr_arg(index);
+  } else if constexpr (is_scalar_param<P>::value) {
+    P p;
+    static_cast<Val&>(p) = scope.scalar_arg(index);
+    return p;
   } else {
     P p;
     static_cast<Tensor&>(p) = scope.tensor_arg(index);

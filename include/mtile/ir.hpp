@@ -17,91 +17,141 @@ namespace mtile::ir {
 using Id = int32_t;
 constexpr Id kNoId = -1;
 
+// Every IR operation, as X(Name, "text", Kind). docs/IR.md defines what each means; the CPU
+// engine executes them. The kind says how an op takes its operands:
+//   Leaf, Builtin           no operands (Const: `bits`; ConstexprRef, ScalarRef: `param`; builtins: axis in `bits`)
+//   Unary, Math, Test       args[0]; Math ops are float-only and round like arithmetic; Test ops give bool
+//   Binary, Compare         args[0], args[1] of one type (Compare gives bool)
+//   Ternary                 Select (cond, a, b), Fma (a * b + c, one rounding)
+//   Memory                  `space` and `param` (tensor parameter or threadgroup array id), see below
+//   Local, Decl             mutable locals and threadgroup arrays
+//   Sync, Simd, TgReduce    barrier; 32-lane simdgroup ops; threadgroup reductions (lowered by a pass)
+//   Control, Call           structured control flow; calls of other kernels (inlined by a pass)
+#define MTILE_FOR_EACH_IR_OP(X)                                                                         \
+  X(Const, "const", Leaf)                                                                               \
+  X(ConstexprRef, "constexpr", Leaf)                                                                    \
+  X(ScalarRef, "scalar", Leaf) /* a scalar parameter's value, of its type */                            \
+  X(ProgramId, "program_id", Builtin)                                                                   \
+  X(ThreadId, "thread_id", Builtin)                                                                     \
+  X(ThreadgroupSize, "threadgroup_size", Builtin)                                                       \
+  X(GridSize, "grid_size", Builtin)                                                                     \
+  X(SimdLane, "simd_lane", Builtin)                                                                     \
+  X(SimdGroup, "simd_group", Builtin)                                                                   \
+  X(Neg, "neg", Unary)                                                                                  \
+  X(Not, "not", Unary)                                                                                  \
+  X(Abs, "abs", Unary)                                                                                  \
+  X(Cast, "cast", Unary)       /* to `type`, converting the value */                                    \
+  X(Bitcast, "bitcast", Unary) /* to `type` of the same width, keeping the bits */                      \
+  X(Floor, "floor", Math)                                                                               \
+  X(Sqrt, "sqrt", Math)                                                                                 \
+  X(Rsqrt, "rsqrt", Math)                                                                               \
+  X(Exp, "exp", Math)                                                                                   \
+  X(Exp2, "exp2", Math)                                                                                 \
+  X(Log, "log", Math)                                                                                   \
+  X(Log1p, "log1p", Math)                                                                               \
+  X(Expm1, "expm1", Math)                                                                               \
+  X(Tanh, "tanh", Math)                                                                                 \
+  X(Erf, "erf", Math)                                                                                   \
+  X(Sin, "sin", Math)                                                                                   \
+  X(Cos, "cos", Math)                                                                                   \
+  X(Sigmoid, "sigmoid", Math)                                                                           \
+  X(IsNan, "isnan", Test)                                                                               \
+  X(IsInf, "isinf", Test)                                                                               \
+  X(Add, "add", Binary)                                                                                 \
+  X(Sub, "sub", Binary)                                                                                 \
+  X(Mul, "mul", Binary)                                                                                 \
+  X(Div, "div", Binary)                                                                                 \
+  X(Rem, "rem", Binary)                                                                                 \
+  X(Min, "min", Binary)                                                                                 \
+  X(Max, "max", Binary)                                                                                 \
+  X(Pow, "pow", Binary) /* floats only */                                                               \
+  X(BitAnd, "and", Binary)                                                                              \
+  X(BitOr, "or", Binary)                                                                                \
+  X(BitXor, "xor", Binary)                                                                              \
+  X(Shl, "shl", Binary)                                                                                 \
+  X(Shr, "shr", Binary)                                                                                 \
+  X(Lt, "lt", Compare)                                                                                  \
+  X(Le, "le", Compare)                                                                                  \
+  X(Gt, "gt", Compare)                                                                                  \
+  X(Ge, "ge", Compare)                                                                                  \
+  X(Eq, "eq", Compare)                                                                                  \
+  X(Ne, "ne", Compare)                                                                                  \
+  X(Select, "select", Ternary)                                                                          \
+  X(Fma, "fma", Ternary)                                                                                \
+  /* Memory. Load: args index[, mask, other]; Store: index, value[, mask]. A masked access whose */     \
+  /* mask is false touches no memory (Load gives `other`). LoadVector/StoreVector: `lanes` */           \
+  /* consecutive elements from a multiple of `lanes`; Extract reads lane `bits` of a vector value. */   \
+  /* Atomic: args index, value[, compare]; `bits` is the AtomicOp; gives the old value. */              \
+  X(Load, "load", Memory)                                                                               \
+  X(Store, "store", Memory)                                                                             \
+  X(LoadVector, "load_vector", Memory)                                                                  \
+  X(Extract, "extract", Memory)                                                                         \
+  X(StoreVector, "store_vector", Memory)                                                                \
+  X(Atomic, "atomic", Memory)                                                                           \
+  X(LocalDecl, "local", Local)              /* defines local `result` of `type`; args: initial value */ \
+  X(LocalGet, "get", Local)                 /* param: local id */                                       \
+  X(LocalSet, "set", Local)                 /* param: local id; args: value */                          \
+  X(TgArrayDecl, "threadgroup_array", Decl) /* `type`[bits] */                                          \
+  X(Barrier, "barrier", Sync)                                                                           \
+  X(SimdSum, "simd_sum", Simd)                                                                          \
+  X(SimdMax, "simd_max", Simd)                                                                          \
+  X(SimdMin, "simd_min", Simd)                                                                          \
+  X(ShuffleXor, "shuffle_xor", Simd)   /* args: value, lane mask */                                     \
+  X(ShuffleDown, "shuffle_down", Simd) /* args: value, delta; lanes past the end keep their value */    \
+  X(TgReduceSum, "threadgroup_reduce_sum", TgReduce)                                                    \
+  X(TgReduceMax, "threadgroup_reduce_max", TgReduce)                                                    \
+  X(TgReduceMin, "threadgroup_reduce_min", TgReduce)                                                    \
+  X(If, "if", Control)       /* args: cond; blocks[0] then, blocks[1] else */                           \
+  X(For, "for", Control)     /* args: start, end, step; defines the induction; blocks[0] body */        \
+  X(Loop, "loop", Control)   /* blocks[0] runs until a break or return leaves it */                     \
+  X(Break, "break", Control) /* leaves the innermost for or loop */                                     \
+  X(Continue, "continue", Control)                                                                      \
+  X(Return, "return", Control) /* this thread runs nothing more */                                      \
+  X(Call, "call", Call)
+
 enum class Op : uint8_t {
-  // Leaves.
-  Const,         // bits: u32/i32 bits, float bits for float types, 0/1 for bool
-  ConstexprRef,  // param: index of a Constexpr parameter; type u32
-  ProgramId,     // bits: axis 0..2; index of this threadgroup in the grid
-  ThreadId,      // index of this thread in its threadgroup (x)
-  ThreadgroupSize,
-  GridSize,   // bits: axis; number of threadgroups along the axis
-  SimdLane,   // tid % 32
-  SimdGroup,  // tid / 32
-  // Unary (args[0]).
-  Neg,
-  Not,
-  Abs,
-  Floor,
-  Sqrt,
-  Rsqrt,
-  Exp,
-  Exp2,
-  Log,
-  Tanh,
-  Erf,
-  Sin,
-  Cos,
-  Cast,  // to `type`
-  // Binary (args[0], args[1]), same operand types.
-  Add,
-  Sub,
-  Mul,
-  Div,
-  Rem,
-  Min,
-  Max,
-  BitAnd,
-  BitOr,
-  BitXor,
-  Shl,
-  Shr,
-  Lt,
-  Le,
-  Gt,
-  Ge,
-  Eq,
-  Ne,  // result bool
-  // Ternary.
-  Select,  // args: cond (bool), a, b
-  Fma,     // args: a, b, c -> a * b + c, one rounding
-  // Memory. `space` picks device (param = tensor parameter index) or threadgroup (param = array id).
-  Load,   // args: index (u32)
-  Store,  // args: index (u32), value
-  // Vector memory (device tensors only; vectorize_memory forms them): `lanes` consecutive
-  // elements from index args[0], which must be a multiple of `lanes`. `type` is the element type.
-  LoadVector,   // args: index (u32); defines a vector value that only Extract reads
-  Extract,      // args: vector value; bits: lane; defines a scalar of `type`
-  StoreVector,  // args: index (u32), one value per lane
-  LocalDecl,    // defines local `result` of `type`; args: initial value
-  LocalGet,     // param: local id
-  LocalSet,     // param: local id; args: value
-  TgArrayDecl,  // defines threadgroup array `result` of `type`, bits = element count
-  Barrier,      // threadgroup barrier (threadgroup memory)
-  // Cross-lane operations over the 32-lane simdgroup; all lanes of the simdgroup take part.
-  SimdSum,
-  SimdMax,
-  SimdMin,
-  ShuffleXor,   // args: value, lane mask (u32)
-  ShuffleDown,  // args: value, delta (u32); lanes past the end keep their own value
-  // Threadgroup-wide reductions; lower_threadgroup_reductions rewrites them before any backend.
-  TgReduceSum,
-  TgReduceMax,
-  TgReduceMin,
-  // Structured control flow.
-  If,    // args: cond; blocks[0] then, blocks[1] else
-  For,   // args: start, end, step (u32); defines induction `result`; blocks[0] body
-  Call,  // call of `callee`; see CallArg; inline_calls removes it
+#define MTILE_IR_OP_ENUM(name, text, kind) name,
+  MTILE_FOR_EACH_IR_OP(MTILE_IR_OP_ENUM)
+#undef MTILE_IR_OP_ENUM
 };
 
+enum class OpKind : uint8_t {
+  Leaf,
+  Builtin,
+  Unary,
+  Math,
+  Test,
+  Binary,
+  Compare,
+  Ternary,
+  Memory,
+  Local,
+  Decl,
+  Sync,
+  Simd,
+  TgReduce,
+  Control,
+  Call
+};
+
+// What an Atomic does with the memory element m and its value v (and compare c): m = op(m, v).
+enum class AtomicOp : uint8_t { Add, Min, Max, Exchange, CompareExchange };
+const char* atomic_name(AtomicOp a);
+
 const char* op_name(Op op);
-bool is_unary(Op op);
-bool is_binary(Op op);
-bool is_comparison(Op op);
+OpKind op_kind(Op op);
+bool is_unary(Op op);       // Unary, Math and Test kinds
+bool is_binary(Op op);      // Binary and Compare kinds
+bool is_comparison(Op op);  // Compare kind
+bool is_builtin(Op op);
+bool is_float_math(Op op);  // Math kind
 // True for ops whose only effect is their result (safe to remove when unused).
 bool is_pure(Op op);
 
 enum class MemSpace : uint8_t { Device, Threadgroup };
-enum class ParamKind : uint8_t { Tensor, Constexpr };
+// Tensor: a buffer of `elem`. Constexpr: a u32 known before launch (may be baked into the code).
+// Scalar: a value of `elem` passed by value at each launch.
+enum class ParamKind : uint8_t { Tensor, Constexpr, Scalar };
 enum class Role : uint8_t { In, Out, InOut };
 enum class Mode : uint8_t { Elementwise, Reduction };
 
@@ -188,6 +238,10 @@ void for_each_inst(Block& b, F&& f) {
 std::string print(const Function& f);
 // Throws Error naming the function and the first broken rule.
 void verify(const Function& f);
+// Throws Error naming the kernel and the source line when a barrier, a threadgroup reduction or a
+// call that synchronizes is in control flow that differs between threads, or a simdgroup
+// operation in control flow that differs within a simdgroup (src/ir/uniformity.cpp).
+void check_uniformity(const Function& f);
 // Reorders side-effect-free instructions into one canonical order and renumbers ids, so that a
 // kernel prints the same whichever order the C++ compiler traced its operands in.
 void canonicalize(Function& f);

@@ -42,7 +42,8 @@ struct Init {
   static Init constant(double v) { return {Kind::Constant, v, v}; }
 };
 
-// Host tensors in float64, one per tensor parameter, read and written by name in references.
+// Host tensors in float64, one per tensor parameter, read and written by name in references; a
+// scalar parameter is a one-element tensor holding its value.
 class HostTensors {
  public:
   HostTensors() = default;
@@ -97,7 +98,7 @@ struct KernelSpec {
   // Values of constexpr parameters; one named like a dim defaults to that dim.
   std::map<std::string, rule::Expr> constexprs;
   std::map<std::string, rule::Expr> sizes;  // elements of every tensor parameter
-  std::map<std::string, Init> inits;        // by parameter; default uniform(-1, 1)
+  std::map<std::string, Init> inits;        // tensors' and scalars' values in checks; default uniform(-1, 1)
   // Fills the outputs from the inputs, in float64, by name: t["out"][i] = f(t["x"][i]).
   std::function<void(const Shape&, HostTensors&)> reference;
   std::map<ScalarType, Tolerance> tolerance;

@@ -82,10 +82,11 @@ class Backend {
   // `lowered` is the output of passes::run_pipeline for target(). Backends do not cache: the
   // Context does.
   virtual std::shared_ptr<Executable> prepare(const ir::Function& lowered) = 0;
-  // Runs it. `tensors` has one entry per parameter (nullptr for constexprs); `constexprs` has one
-  // value per parameter (ignored for tensors). Contract and sizes are checked before this.
+  // Runs it. `tensors` has one entry per parameter (nullptr for the others); `values` has the bits
+  // of every constexpr (u32) and scalar parameter (its type's bits; f16/bf16 scalars as f32), one
+  // per parameter (ignored for tensors). Contract and sizes are checked before this.
   virtual void run(Executable& exe, const Geometry& g, const std::vector<Buffer*>& tensors,
-                   const std::vector<uint32_t>& constexprs, const Stream* stream = nullptr) = 0;
+                   const std::vector<uint64_t>& values, const Stream* stream = nullptr) = 0;
   virtual void synchronize() = 0;
   // Milliseconds `work` (launches on this backend) takes to complete: device events on GPUs,
   // the wall clock around work + synchronize on the CPU.
@@ -104,7 +105,8 @@ class Backend {
   uint64_t next_id_ = 1;
 };
 
-// "cpu", "cuda" or "cuda:N" (device N); throws Error saying why a backend is unavailable.
+// "cpu", "cpu:sanitize" (the CPU engine with its sanitizer on: races, reads of unwritten memory),
+// "cuda" or "cuda:N" (device N); throws Error saying why a backend is unavailable.
 std::unique_ptr<Backend> make_backend(const std::string& name);
 // "cuda" when a CUDA device can be opened, else "cpu".
 std::string default_backend_name();
@@ -116,6 +118,9 @@ struct LaunchOptions {
   std::optional<Geometry> geometry;  // override the dispatch rule (still checked)
   bool bake_constexprs = true;       // specialise constexprs into the code
   const Stream* stream = nullptr;    // default: the backend's own stream
+  // Values of the kernel's scalar parameters, by name (every one must be given; integers must be
+  // exact). Not part of the plan: each launch may pass others.
+  std::map<std::string, double> scalars;
 };
 
 // A kernel lowered for one target: its IR after the pipeline and that IR's structural hash.
@@ -133,8 +138,8 @@ struct LaunchPlan {
   Resolved resolved;  // config, geometry, constexprs, sizes
   std::shared_ptr<const Lowered> lowered;
   std::shared_ptr<Executable> exe;
-  std::vector<uint32_t> constexpr_args;  // per parameter (0 for tensors)
-  std::vector<uint64_t> elements;        // per parameter (0 for constexprs)
+  std::vector<uint64_t> values;    // per parameter: constexprs' bits (scalars are filled per launch)
+  std::vector<uint64_t> elements;  // per parameter (0 for the others)
   const Geometry& geometry() const { return resolved.geometry; }
   const std::vector<ir::Param>& params() const { return lowered->fn.params; }
 };
@@ -175,9 +180,10 @@ class Context {
   // Throws Error for a violated contract: nothing reaches the device.
   std::shared_ptr<const LaunchPlan> plan(Backend& backend, const Kernel& k, ScalarType dtype, const Shape& shape,
                                          const LaunchOptions& opts = {});
-  // Checks the buffers against the plan (count, type, owner, alignment, not released) and runs.
+  // Checks the buffers against the plan (count, type, owner, alignment, not released), takes the
+  // scalars and the stream from `opts`, and runs.
   void run(Backend& backend, const LaunchPlan& plan, const std::vector<Buffer*>& tensors,
-           const Stream* stream = nullptr);
+           const LaunchOptions& opts = {});
   // plan() (cached) and run().
   void launch(Backend& backend, const Kernel& k, ScalarType dtype, const Shape& shape,
               const std::vector<Buffer*>& tensors, const LaunchOptions& opts = {});

@@ -37,15 +37,46 @@ class DeviceError : public Error {
   explicit DeviceError(const std::string& what) : Error(what, ErrorKind::Device) {}
 };
 
-enum class ScalarType : uint8_t { u32, i32, f32, f16, bf16, boolean };
+// Element and value types. Values (in registers) are u32, i32, u64, i64, f32, f16, bf16 and bool;
+// f16 and bf16 values are held as the f32 they round to. The 8- and 16-bit integers and the fp8
+// formats are memory-only: a load widens them to their value type (u32, i32, f32) and a store
+// narrows (integers keep their low bits; fp8 rounds to nearest even and saturates to its largest
+// finite value, NaN staying NaN). f8e4m3 is the "fn" variant: no infinities, largest 448.
+enum class ScalarType : uint8_t { u32, i32, f32, f16, bf16, boolean, u64, i64, u8, i8, u16, i16, f8e4m3, f8e5m2 };
+constexpr size_t kScalarTypeCount = 14;
 
 const char* type_name(ScalarType t);
 std::optional<ScalarType> parse_type(std::string_view s);
+// Floating formats: f32, f16, bf16, and the memory-only fp8 ones.
 inline bool is_float(ScalarType t) {
-  return t == ScalarType::f32 || t == ScalarType::f16 || t == ScalarType::bf16;
+  return t == ScalarType::f32 || t == ScalarType::f16 || t == ScalarType::bf16 || t == ScalarType::f8e4m3 ||
+         t == ScalarType::f8e5m2;
 }
 inline bool is_integer(ScalarType t) {
-  return t == ScalarType::u32 || t == ScalarType::i32;
+  return t == ScalarType::u32 || t == ScalarType::i32 || t == ScalarType::u64 || t == ScalarType::i64 ||
+         t == ScalarType::u8 || t == ScalarType::i8 || t == ScalarType::u16 || t == ScalarType::i16;
+}
+inline bool is_unsigned(ScalarType t) {
+  return t == ScalarType::u32 || t == ScalarType::u64 || t == ScalarType::u8 || t == ScalarType::u16;
+}
+inline bool is_64bit(ScalarType t) {
+  return t == ScalarType::u64 || t == ScalarType::i64;
+}
+// Types a value (not only memory) can have.
+inline bool is_value_type(ScalarType t) {
+  return static_cast<uint8_t>(t) <= static_cast<uint8_t>(ScalarType::i64);
+}
+// The type a load of an element of `t` gives (and a store takes).
+inline ScalarType value_type(ScalarType t) {
+  switch (t) {
+    case ScalarType::u8:
+    case ScalarType::u16: return ScalarType::u32;
+    case ScalarType::i8:
+    case ScalarType::i16: return ScalarType::i32;
+    case ScalarType::f8e4m3:
+    case ScalarType::f8e5m2: return ScalarType::f32;
+    default: return t;
+  }
 }
 // Bytes one element occupies in a buffer.
 size_t storage_bytes(ScalarType t);
@@ -55,6 +86,11 @@ uint16_t f32_to_f16_bits(float f);
 float f16_bits_to_f32(uint16_t h);
 uint16_t f32_to_bf16_bits(float f);
 float bf16_bits_to_f32(uint16_t h);
+// fp8 conversions: round to nearest even, saturating to the largest finite value; NaN stays NaN.
+uint8_t f32_to_f8e4m3_bits(float f);
+float f8e4m3_bits_to_f32(uint8_t b);
+uint8_t f32_to_f8e5m2_bits(float f);
+float f8e5m2_bits_to_f32(uint8_t b);
 // The value `f` takes once stored as `t` (identity for f32).
 float round_to(ScalarType t, float f);
 

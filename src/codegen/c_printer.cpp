@@ -144,6 +144,12 @@ std::string literal(ST t, uint64_t bits, const Dialect& d) {
   switch (t) {
     case ST::boolean: return bits ? "true" : "false";
     case ST::u32: return fmt::format("{}u", u);
+    case ST::u64: return fmt::format("{}ull", bits);
+    case ST::i64: {
+      auto v = static_cast<int64_t>(bits);
+      if (v == INT64_MIN) return "(-9223372036854775807ll - 1)";
+      return v < 0 ? fmt::format("({}ll)", v) : fmt::format("{}ll", v);
+    }
     case ST::i32: {
       auto v = static_cast<int32_t>(u);
       if (v == INT32_MIN) return "(-2147483647 - 1)";
@@ -167,9 +173,8 @@ const char* reduce_name(Op op) {
 // f16/bf16 results of these ops are rounded to their type; the others are exact on values that
 // already are of the type (neg, abs, min, max, select, shuffles, loads).
 bool rounds(Op op) {
-  static const std::set<Op> ops = {Op::Add,   Op::Sub, Op::Mul,  Op::Div, Op::Rem,  Op::Fma, Op::Floor, Op::Sqrt,
-                                   Op::Rsqrt, Op::Exp, Op::Exp2, Op::Log, Op::Tanh, Op::Erf, Op::Sin,   Op::Cos};
-  return ops.count(op) > 0;
+  static const std::set<Op> arithmetic = {Op::Add, Op::Sub, Op::Mul, Op::Div, Op::Rem, Op::Fma, Op::Pow};
+  return ir::is_float_math(op) || arithmetic.count(op) > 0;
 }
 
 class Printer {
@@ -218,6 +223,7 @@ class Printer {
           consts_[in.result] = &in;
           break;
         case Op::ConstexprRef:
+        case Op::ScalarRef:
           expr_[in.result] = uses_.param_names.at(in.param);
           uses_.constexpr_read.at(in.param) = true;
           break;
@@ -225,6 +231,7 @@ class Printer {
         case Op::TgArrayDecl:
           expr_[in.result] = name_or("tg");
           arrays_.push_back(&in);
+          array_type_[in.result] = in.type;
           break;
         case Op::LoadVector:
           vectors_[in.result] = &in;
@@ -235,7 +242,7 @@ class Printer {
           if (!constant(in.args[1])) uses_.builtins.insert(Op::SimdLane);  // the lane is computed
           [[fallthrough]];
         default:
-          if (in.op >= Op::ProgramId && in.op <= Op::SimdGroup) uses_.builtins.insert(in.op);
+          if (ir::is_builtin(in.op)) uses_.builtins.insert(in.op);
           if (in.result != ir::kNoId) expr_[in.result] = name_or("v");
       }
       if (in.result != ir::kNoId) type_[in.result] = in.type;
@@ -328,10 +335,21 @@ class Printer {
     switch (in.op) {
       case Op::Const:
       case Op::ConstexprRef:
+      case Op::ScalarRef:
       case Op::TgArrayDecl: return;  // inlined where used, or hoisted
-      case Op::Store:
-        line(depth, fmt::format("{} = {};", element(in), spell(at(d_.store, in.type), arg(in, 1))));
+      case Op::Store: {
+        std::string st = fmt::format("{} = {};", element(in), spell(at(d_.store, memory_type(in)), arg(in, 1)));
+        line(depth, in.args.size() == 3 ? fmt::format("if ({}) {}", arg(in, 2), st) : st);  // masked: no access
         return;
+      }
+      case Op::Loop:
+        line(depth, "while (true) {");
+        block(in.blocks.at(0), depth + 1);
+        line(depth, "}");
+        return;
+      case Op::Break: line(depth, "break;"); return;
+      case Op::Continue: line(depth, "continue;"); return;
+      case Op::Return: line(depth, "return;"); return;
       case Op::LoadVector: load_vector(in, depth); return;
       case Op::StoreVector: store_vector(in, depth); return;
       case Op::LocalDecl: line(depth, fmt::format("{} {} = {};", vtype(in.type), name(in.result), arg(in, 0))); return;
@@ -378,13 +396,19 @@ class Printer {
       return;
     }
     std::string rhs = value(in);
-    bool copy = in.op >= Op::ProgramId && in.op <= Op::SimdGroup && is_name(rhs);  // threadIdx.x, mt_tid
-    for (Id a : in.args) copy |= rhs == name(a);  // a no-op in C: bf16 -> f32 widening, a shuffle of no lanes
-    if (copy) {                                   // no `float v18 = v17;` line: uses read the expression itself
+    bool copy = ir::is_builtin(in.op) && is_name(rhs);  // threadIdx.x, mt_tid
+    for (Id a : in.args) copy |= rhs == name(a);        // a no-op in C: bf16 -> f32 widening, a shuffle of no lanes
+    if (copy) {                                         // no `float v18 = v17;` line: uses read the expression itself
       expr_[in.result] = rhs;
       return;
     }
     line(depth, fmt::format("{} {} = {};", vtype(in.type), name(in.result), rhs));
+  }
+
+  // The element type of the memory an access reaches (the instruction's type is its value type).
+  ST memory_type(const Inst& in) const {
+    if (in.space == ir::MemSpace::Threadgroup) return array_type_.at(in.param);
+    return f_.params.at(in.param).elem;
   }
 
   std::string element(const Inst& in) const {
@@ -449,7 +473,7 @@ class Printer {
   // The right-hand side of a value-defining instruction.
   std::string value(const Inst& in) {
     ST t = in.type;
-    if (in.op >= Op::ProgramId && in.op <= Op::SimdGroup) return spell(op(in, in.op), "xyz"[in.bits % 3]);
+    if (ir::is_builtin(in.op)) return spell(op(in, in.op), "xyz"[in.bits % 3]);
     if (ir::is_unary(in.op)) return unary(in, t, arg(in, 0));
     if (ir::is_binary(in.op)) {
       std::string e = binary(in, arg_type(in, 0), arg(in, 0), arg(in, 1));
@@ -458,7 +482,22 @@ class Printer {
     switch (in.op) {
       case Op::Select: return fmt::format("{} ? {} : {}", arg(in, 0), arg(in, 1), arg(in, 2));
       case Op::Fma: return round(t, spell(op(in, Op::Fma), arg(in, 0), arg(in, 1), arg(in, 2)));
-      case Op::Load: return spell(at(d_.load, t), element(in));
+      case Op::Load: {
+        std::string e = spell(at(d_.load, memory_type(in)), element(in));
+        // Masked: the conditional reads memory only where the mask holds.
+        return in.args.size() == 3 ? fmt::format("{} ? {} : {}", arg(in, 1), e, arg(in, 2)) : e;
+      }
+      case Op::Atomic: {
+        auto a = static_cast<ir::AtomicOp>(in.bits);
+        auto it = d_.atomic.find(a);
+        if (it == d_.atomic.end()) fail(in, "the dialect has no atomic {}", ir::atomic_name(a));
+        std::string ptr = spell(d_.atomic_pointer, in.space == ir::MemSpace::Threadgroup ? "threadgroup" : "device",
+                                t == ST::f32   ? "float"
+                                : t == ST::i32 ? "int"
+                                               : "uint",
+                                "&" + element(in));
+        return spell(it->second, ptr, arg(in, 1), in.args.size() > 2 ? arg(in, 2) : "");
+      }
       case Op::Extract: return extract(in);
       case Op::LocalGet: return name(in.param);
       case Op::SimdSum:
@@ -487,28 +526,44 @@ class Printer {
     return spell(tmpl, fmt::format("({} ? 1u : 0u)", arg(in, 0)), lane) + " != 0u";
   }
 
+  // The unsigned type of t's width, through which signed arithmetic wraps without UB.
+  const std::string& unsigned_of(ST t) const { return vtype(is_64bit(t) ? ST::u64 : ST::u32); }
+  static std::string zero(ST t) { return is_64bit(t) ? "0ull" : "0u"; }
+
   std::string unary(const Inst& in, ST t, const std::string& a) {
-    const std::string& u = vtype(ST::u32);
+    bool is_signed = t == ST::i32 || t == ST::i64;
+    const std::string& u = unsigned_of(t);
     switch (in.op) {
-      case Op::Neg: return t == ST::i32 ? fmt::format("({})(0u - ({}){})", vtype(t), u, a) : "-" + a;
+      case Op::Neg: return is_signed ? fmt::format("({})({} - ({}){})", vtype(t), zero(t), u, a) : "-" + a;
       case Op::Not: return t == ST::boolean ? "!" + a : "~" + a;
       case Op::Abs:
         if (is_float(t)) return spell(op(in, Op::Abs), a);
-        if (t == ST::i32) return fmt::format("{0} < 0 ? ({1})(0u - ({2}){0}) : {0}", a, vtype(t), u);
+        if (is_signed) return fmt::format("{0} < 0 ? ({1})({3} - ({2}){0}) : {0}", a, vtype(t), u, zero(t));
         return a;
       case Op::Cast: return cast(arg_type(in, 0), t, a);
-      default: return round(t, spell(op(in, in.op), a));  // float math: Floor .. Cos
+      case Op::Bitcast: return spell(d_.bitcast, a, vtype(t));
+      case Op::IsNan:
+      case Op::IsInf: return spell(op(in, in.op), a);     // bool: nothing to round
+      default: return round(t, spell(op(in, in.op), a));  // float math
     }
   }
 
   std::string cast(ST from, ST to, const std::string& a) const {
     if (from == to) return a;
     switch (to) {
-      case ST::boolean: return fmt::format("{} != {}", a, is_float(from) ? "0.0f" : from == ST::u32 ? "0u" : "0");
+      case ST::boolean: return fmt::format("{} != {}", a, is_float(from) ? "0.0f" : literal(from, 0, d_));
       case ST::u32:
       case ST::i32:
-        // Floats truncate toward zero and saturate, NaN -> 0; u32 <-> i32 keep the bits.
-        if (is_float(from)) return spell(to == ST::u32 ? d_.f32_to_u32 : d_.f32_to_i32, a);
+      case ST::u64:
+      case ST::i64:
+        // Floats truncate toward zero and saturate, NaN -> 0; between integers C's conversions
+        // (keep the low bits, sign- or zero-extend) are the IR's.
+        if (is_float(from))
+          return spell(to == ST::u32   ? d_.f32_to_u32
+                       : to == ST::i32 ? d_.f32_to_i32
+                       : to == ST::u64 ? d_.f32_to_u64
+                                       : d_.f32_to_i64,
+                       a);
         return fmt::format("({}){}", vtype(to), a);
       default:
         // f16/bf16 values already are floats; integers convert to f32, then round to the type.
@@ -534,7 +589,8 @@ class Printer {
         default: fail(in, "on bool");
       }
     }
-    const std::string& u = vtype(ST::u32);
+    const std::string& u = unsigned_of(t);
+    bool is_signed = t == ST::i32 || t == ST::i64;
     const char* sym = nullptr;
     switch (o) {
       case Op::Add: sym = "+"; break;
@@ -542,13 +598,16 @@ class Printer {
       case Op::Mul: sym = "*"; break;
       case Op::Div:
       case Op::Rem: {
-        // By zero: undefined (the CPU engine reports it). i32 INT_MIN / -1 wraps to INT_MIN
+        // By zero: undefined (the CPU engine reports it). A signed MIN / -1 wraps to MIN
         // (remainder 0) as on the CPU engine, instead of C++'s undefined behaviour.
         std::string e = fmt::format("{} {} {}", a, o == Op::Div ? "/" : "%", b);
         const Inst* c = constant(in.args[1]);
-        if (t != ST::i32 || (c && static_cast<int32_t>(c->bits) != -1)) return e;
-        std::string wrapped = o == Op::Div ? fmt::format("({})(0u - ({}){})", vtype(t), u, a) : "0";
-        return c ? wrapped : fmt::format("{} == -1 ? {} : {}", b, wrapped, e);
+        bool minus_one =
+            c && (t == ST::i64 ? static_cast<int64_t>(c->bits) == -1 : static_cast<int32_t>(c->bits) == -1);
+        if (!is_signed || (c && !minus_one)) return e;
+        std::string wrapped =
+            o == Op::Div ? fmt::format("({})({} - ({}){})", vtype(t), zero(t), u, a) : literal(t, 0, d_);
+        return c ? wrapped : fmt::format("{} == {} ? {} : {}", b, literal(t, uint64_t(-1), d_), wrapped, e);
       }
       case Op::Min: return fmt::format("{0} < {1} ? {0} : {1}", a, b);
       case Op::Max: return fmt::format("{0} > {1} ? {0} : {1}", a, b);
@@ -557,17 +616,21 @@ class Printer {
       case Op::BitXor: return fmt::format("{} ^ {}", a, b);
       case Op::Shl:
       case Op::Shr: {
-        // The count is taken modulo 32; i32 shifts left through u32 (no UB), right arithmetically.
+        // The count is taken modulo the width; signed values shift left through their unsigned type
+        // (no UB), right arithmetically.
+        uint64_t width_mask = is_64bit(t) ? 63u : 31u;
         const Inst* c = constant(in.args[1]);
-        std::string n = c ? literal(t, c->bits & 31u, d_) : fmt::format("({} & {})", b, t == ST::u32 ? "31u" : "31");
+        std::string n =
+            c ? literal(t, c->bits & width_mask, d_) : fmt::format("({} & {})", b, literal(t, width_mask, d_));
         if (o == Op::Shr) return fmt::format("{} >> {}", a, n);
-        if (t == ST::u32) return fmt::format("{} << {}", a, n);
+        if (!is_signed) return fmt::format("{} << {}", a, n);
         return fmt::format("({})(({}){} << {})", vtype(t), u, a, n);
       }
       default: fail(in, "on {}", type_name(t));
     }
-    // u32 wraps; i32 add/sub/mul wrap too, computed in u32 because signed overflow is UB in C++.
-    if (t == ST::u32) return fmt::format("{} {} {}", a, sym, b);
+    // Unsigned types wrap; signed add/sub/mul wrap too, computed unsigned because signed overflow
+    // is UB in C++.
+    if (!is_signed) return fmt::format("{} {} {}", a, sym, b);
     return fmt::format("({})(({}){} {} ({}){})", vtype(t), u, a, sym, u, b);
   }
 
@@ -581,6 +644,7 @@ class Printer {
   std::unordered_map<Id, ST> type_;
   std::unordered_map<Id, const Inst*> consts_;
   std::unordered_map<Id, const Inst*> vectors_;  // LoadVector by its id
+  std::unordered_map<Id, ST> array_type_;        // threadgroup arrays' element types
   std::vector<const Inst*> arrays_;
   std::string out_;
 };
@@ -604,6 +668,8 @@ std::string param_summary(const ir::Function& f) {
     if (!s.empty()) s += ", ";
     if (p.kind == ir::ParamKind::Tensor)
       s += fmt::format("{}: {} {}*", p.name, ir::role_name(p.role), type_name(p.elem));
+    else if (p.kind == ir::ParamKind::Scalar)
+      s += fmt::format("{}: scalar {}", p.name, type_name(p.elem));
     else
       s += fmt::format("{}: constexpr u32", p.name);
   }

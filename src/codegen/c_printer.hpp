@@ -14,8 +14,9 @@
 
 namespace mtile::codegen {
 
-// A spelling per ScalarType, indexed by its value: u32, i32, f32, f16, bf16, bool.
-using TypeTable = std::array<std::string, 6>;
+// A spelling per ScalarType, indexed by its value: u32, i32, f32, f16, bf16, bool, u64, i64, u8, i8,
+// u16, i16, f8e4m3, f8e5m2 (the last six exist only in memory; their value-type entries are unused).
+using TypeTable = std::array<std::string, kScalarTypeCount>;
 inline const std::string& at(const TypeTable& t, ScalarType s) {
   return t[static_cast<size_t>(s)];
 }
@@ -23,7 +24,7 @@ inline const std::string& at(const TypeTable& t, ScalarType s) {
 // What the body refers to; the dialect declares it in the kernel's signature.
 struct KernelUses {
   std::vector<std::string> param_names;  // legal, collision-free identifiers, by parameter index
-  std::vector<bool> constexpr_read;      // by parameter index: a ConstexprRef still reads it
+  std::vector<bool> constexpr_read;      // by parameter index: a ConstexprRef or ScalarRef still reads it
   std::set<ir::Op> builtins;             // ProgramId, ThreadId, ... the body reads
 };
 
@@ -38,11 +39,16 @@ struct Dialect {
   // ShuffleDown with a constant lane operand {1} below 32.
   std::map<ir::Op, std::string> ops;
   std::string f32_to_u32, f32_to_i32;  // toward zero, saturating, NaN -> 0
-  std::string float_from_bits;         // a float from its bits {0}, for inf and NaN literals
-  std::string shuffle_lane;            // value {0} of lane {1}, any lane per thread
-  std::string simd_reduce;             // {0} value, {1} "sum" | "max" | "min", {2} type name
-  bool simd_reduce_rounds_each_step;   // else the printer rounds an f16/bf16 sum once
-  std::string tg_array;                // {0} element type, {1} name, {2} element count
+  std::string f32_to_u64, f32_to_i64;
+  // Atomics, {0} a pointer to the element, {1} the value, {2} the compare value; keyed by AtomicOp.
+  std::map<ir::AtomicOp, std::string> atomic;
+  std::string atomic_pointer;         // {0} "device" or "threadgroup", {1} atomic type stem ("uint"), {2} the element
+  std::string bitcast;                // {0} value, {1} the target value type
+  std::string float_from_bits;        // a float from its bits {0}, for inf and NaN literals
+  std::string shuffle_lane;           // value {0} of lane {1}, any lane per thread
+  std::string simd_reduce;            // {0} value, {1} "sum" | "max" | "min", {2} type name
+  bool simd_reduce_rounds_each_step;  // else the printer rounds an f16/bf16 sum once
+  std::string tg_array;               // {0} element type, {1} name, {2} element count
   // Vector memory (LoadVector, StoreVector) as one access of a packed type: 32-bit words, 16-bit
   // elements two to a word (the lower index in the low half). The packed type of `w` words is
   // "<stem><w>" for 2 and 4 words and the word itself for one; members .x .y .z .w. A dialect

@@ -21,6 +21,7 @@ struct TraceState {
   int next_scope = 0;
   std::vector<int> scope_of;            // id -> scope serial that defined it
   std::map<ir::Id, std::string> names;  // named() and named Vars, applied when the trace finishes
+  int loops = 0;                        // for_ and while_ bodies being traced
   SourceLoc last_loc;
 };
 
@@ -199,6 +200,21 @@ Constexpr TraceScope::constexpr_arg(int index) const {
   return c;
 }
 
+Val TraceScope::scalar_arg(int index) const {
+  TraceState& s = cur();
+  ir::Inst in;
+  in.op = ir::Op::ScalarRef;
+  in.type = s.fn.params.at(index).elem;
+  in.param = index;
+  in.result = new_id(s);
+  ScalarType t = in.type;
+  if (!is_value_type(t) || t == ScalarType::boolean)
+    trace_error(fmt::format("scalar parameter '{}' of {}: scalars are u32, i32, u64, i64, f32, f16 or bf16",
+                            s.fn.params.at(index).name, type_name(t)));
+  append(std::move(in));
+  return Val(s.fn.next_id - 1, t, s.serial);
+}
+
 ir::Function TraceScope::finish() {
   auto* s = static_cast<TraceState*>(state_);
   ir::Function fn = std::move(s->fn);
@@ -210,6 +226,7 @@ ir::Function TraceScope::finish() {
   delete s;
   state_ = nullptr;
   ir::verify(fn);
+  ir::check_uniformity(fn);
   ir::canonicalize(fn);
   return fn;
 }
@@ -307,6 +324,12 @@ Val lit(uint32_t v) {
 Val lit(int32_t v) {
   return detail::literal(ScalarType::i32, v);
 }
+Val lit(uint64_t v) {  // from the bits: a double would lose the low ones
+  return detail::emit(ir::Op::Const, ScalarType::u64, {}, v);
+}
+Val lit(int64_t v) {
+  return detail::emit(ir::Op::Const, ScalarType::i64, {}, static_cast<uint64_t>(v));
+}
 Val lit(bool v) {
   return detail::literal(ScalarType::boolean, v ? 1 : 0);
 }
@@ -388,6 +411,46 @@ Val fma(const Val& a, const Val& b, const Val& c) {
                                     type_name(b.type), type_name(c.type)));
   return detail::emit(ir::Op::Fma, a.type, {a, b, c});
 }
+Val pow(const Val& a, const Val& b) {
+  if (!is_float(a.type)) detail::trace_error(fmt::format("pow needs float operands, got {}", type_name(a.type)));
+  return detail::binary(ir::Op::Pow, a, b);
+}
+Val sigmoid(const Val& a) {
+  return unary(ir::Op::Sigmoid, a, true);
+}
+Val log1p(const Val& a) {
+  return unary(ir::Op::Log1p, a, true);
+}
+Val expm1(const Val& a) {
+  return unary(ir::Op::Expm1, a, true);
+}
+static Val test(ir::Op op, const Val& a) {
+  check(a);
+  if (!is_float(a.type))
+    detail::trace_error(fmt::format("{} needs a float operand, got {}", ir::op_name(op), type_name(a.type)));
+  return detail::emit(op, ScalarType::boolean, {a});
+}
+Val isnan(const Val& a) {
+  return test(ir::Op::IsNan, a);
+}
+Val isinf(const Val& a) {
+  return test(ir::Op::IsInf, a);
+}
+Val clamp(const Val& v, const Val& lo, const Val& hi) {
+  return min(max(v, lo), hi);
+}
+Val bitcast(const Val& v, ScalarType to) {
+  check(v);
+  if (!is_value_type(to) || v.type == ScalarType::boolean || to == ScalarType::boolean ||
+      storage_bytes(v.type) != storage_bytes(to) || storage_bytes(to) < 4)
+    detail::trace_error(
+        fmt::format("bitcast from {} to {}: both must be 32-bit (u32, i32, f32) or 64-bit (u64, "
+                    "i64) value types of one width",
+                    type_name(v.type), type_name(to)));
+  if (to == v.type) return v;
+  return detail::emit(ir::Op::Bitcast, to, {v});
+}
+
 Val select(const Val& cond, const Val& a, const Val& b) {
   if (cond.type != ScalarType::boolean)
     detail::trace_error(fmt::format("select condition must be bool, got {}", type_name(cond.type)));
@@ -440,8 +503,8 @@ TgArray threadgroup_array(ScalarType elem, uint32_t count, SourceLoc loc) {
 static void check_ref(const MemRef& ref, const char* what) {
   TraceState& s = cur();
   check(ref.index);
-  if (ref.index.type != ScalarType::u32)
-    detail::trace_error(fmt::format("{} index must be u32, got {}", what, type_name(ref.index.type)));
+  if (ref.index.type != ScalarType::u32 && ref.index.type != ScalarType::u64)
+    detail::trace_error(fmt::format("{} index must be u32 or u64, got {}", what, type_name(ref.index.type)));
   if (ref.space == ir::MemSpace::Threadgroup) {
     check_id(s, ref.slot, s.serial, "a threadgroup array");
   } else if (ref.slot < 0 || ref.slot >= static_cast<int>(s.fn.params.size())) {
@@ -454,38 +517,121 @@ static std::string mem_name(const MemRef& ref) {
   return fmt::format("'{}'", cur().fn.params.at(ref.slot).name);
 }
 
-Val load(const MemRef& ref, SourceLoc loc) {
+static Val load_impl(const MemRef& ref, std::vector<Val> extra, SourceLoc loc) {
   detail::note_location(loc);
   check_ref(ref, "load");
   TraceState& s = cur();
+  ScalarType t = value_type(ref.elem);
   ir::Inst in;
   in.op = ir::Op::Load;
-  in.type = ref.elem;
+  in.type = t;
   in.space = ref.space;
   in.param = ref.slot;
   in.args = {ref.index.id};
+  for (const Val& e : extra) {
+    check(e);
+    in.args.push_back(e.id);
+  }
   in.result = new_id(s);
   append(std::move(in));
-  return Val(s.fn.next_id - 1, ref.elem, s.serial);
+  return Val(s.fn.next_id - 1, t, s.serial);
 }
 
-void store(const MemRef& ref, const Val& v, SourceLoc loc) {
+Val load(const MemRef& ref, SourceLoc loc) {
+  return load_impl(ref, {}, loc);
+}
+
+Val load(const MemRef& ref, const Val& mask, const Val& other, SourceLoc loc) {
+  detail::note_location(loc);
+  check(mask);
+  check(other);
+  if (mask.type != ScalarType::boolean)
+    detail::trace_error(fmt::format("masked load: the mask must be bool, got {}", type_name(mask.type)));
+  if (other.type != value_type(ref.elem))
+    detail::trace_error(fmt::format("masked load of {} memory: the value for masked-off lanes is {}, not {}",
+                                    type_name(ref.elem), type_name(other.type), type_name(value_type(ref.elem))));
+  return load_impl(ref, {mask, other}, loc);
+}
+
+static void store_impl(const MemRef& ref, const Val& v, const Val* mask, SourceLoc loc) {
   detail::note_location(loc);
   check_ref(ref, "store");
   check(v);
   TraceState& s = cur();
   if (ref.space == ir::MemSpace::Device && s.fn.params[ref.slot].role == ir::Role::In)
     detail::trace_error(fmt::format("store to {}, which is an input (declare it Out<T> or InOut<T>)", mem_name(ref)));
-  if (v.type != ref.elem)
-    detail::trace_error(fmt::format("store of a {} value into {} of {}: cast it with .cast<T>()", type_name(v.type),
-                                    mem_name(ref), type_name(ref.elem)));
+  ScalarType t = value_type(ref.elem);
+  if (v.type != t)
+    detail::trace_error(fmt::format("store of a {} value into {} of {}: cast it to {} with .cast<T>()",
+                                    type_name(v.type), mem_name(ref), type_name(ref.elem), type_name(t)));
   ir::Inst in;
   in.op = ir::Op::Store;
-  in.type = ref.elem;
+  in.type = t;
   in.space = ref.space;
   in.param = ref.slot;
   in.args = {ref.index.id, v.id};
+  if (mask) {
+    check(*mask);
+    if (mask->type != ScalarType::boolean)
+      detail::trace_error(fmt::format("masked store: the mask must be bool, got {}", type_name(mask->type)));
+    in.args.push_back(mask->id);
+  }
   append(std::move(in));
+}
+
+void store(const MemRef& ref, const Val& v, SourceLoc loc) {
+  store_impl(ref, v, nullptr, loc);
+}
+void store(const MemRef& ref, const Val& v, const Val& mask, SourceLoc loc) {
+  store_impl(ref, v, &mask, loc);
+}
+
+static Val atomic(ir::AtomicOp op, const MemRef& ref, std::initializer_list<Val> operands, SourceLoc loc) {
+  detail::note_location(loc);
+  check_ref(ref, "atomic");
+  TraceState& s = cur();
+  const char* name = ir::atomic_name(op);
+  if (ref.space == ir::MemSpace::Device && s.fn.params[ref.slot].role == ir::Role::In)
+    detail::trace_error(
+        fmt::format("atomic {} on {}, which is an input (declare it Out<T> or InOut<T>)", name, mem_name(ref)));
+  ScalarType t = ref.elem;
+  bool ints = t == ScalarType::u32 || t == ScalarType::i32;
+  if (!ints && !(t == ScalarType::f32 && op == ir::AtomicOp::Add))
+    detail::trace_error(fmt::format("atomic {} on {} of {}: u32 and i32 memory takes every atomic, f32 only add", name,
+                                    mem_name(ref), type_name(t)));
+  ir::Inst in;
+  in.op = ir::Op::Atomic;
+  in.type = t;
+  in.space = ref.space;
+  in.param = ref.slot;
+  in.bits = static_cast<uint64_t>(op);
+  in.args = {ref.index.id};
+  for (const Val& v : operands) {
+    check(v);
+    if (v.type != t)
+      detail::trace_error(
+          fmt::format("atomic {} on {} of {}: operand is {}", name, mem_name(ref), type_name(t), type_name(v.type)));
+    in.args.push_back(v.id);
+  }
+  in.result = new_id(s);
+  append(std::move(in));
+  return Val(s.fn.next_id - 1, t, s.serial);
+}
+Val atomic_add(const MemRef& ref, const Val& v, SourceLoc loc) {
+  return atomic(ir::AtomicOp::Add, ref, {v}, loc);
+}
+Val atomic_min(const MemRef& ref, const Val& v, SourceLoc loc) {
+  return atomic(ir::AtomicOp::Min, ref, {v}, loc);
+}
+Val atomic_max(const MemRef& ref, const Val& v, SourceLoc loc) {
+  return atomic(ir::AtomicOp::Max, ref, {v}, loc);
+}
+Val atomic_exchange(const MemRef& ref, const Val& v, SourceLoc loc) {
+  return atomic(ir::AtomicOp::Exchange, ref, {v}, loc);
+}
+Val atomic_compare_exchange(const MemRef& ref, const Val& expected, const Val& desired, SourceLoc loc) {
+  // Operands in IR order: the value written, then the value compared.
+  return atomic(ir::AtomicOp::CompareExchange, ref, {desired, expected}, loc);
 }
 
 void barrier(SourceLoc loc) {
@@ -620,8 +766,47 @@ void for_(U32 start, U32 end, U32 step, const std::function<void(Val)>& body, So
   ir::Inst& placed = append(std::move(in));
   in_block(&placed.blocks[0], [&] {
     placed.result = new_id(s);  // the induction value belongs to the body's scope
+    ++s.loops;
     body(Val(placed.result, ScalarType::u32, s.serial));
+    --s.loops;
   });
+}
+
+void while_(const std::function<Val()>& cond, const std::function<void()>& body, SourceLoc loc) {
+  detail::note_location(loc);
+  TraceState& s = cur();
+  ir::Inst in;
+  in.op = ir::Op::Loop;
+  in.blocks.resize(1);
+  ir::Inst& placed = append(std::move(in));
+  in_block(&placed.blocks[0], [&] {
+    ++s.loops;
+    Val c = cond();
+    check(c);
+    if (c.type != ScalarType::boolean)
+      detail::trace_error(fmt::format("while_ condition must be bool, got {}", type_name(c.type)));
+    if_(
+        !c, [&] { break_(loc); }, loc);
+    body();
+    --s.loops;
+  });
+}
+
+static void exit(ir::Op op, const char* what, SourceLoc loc) {
+  detail::note_location(loc);
+  if (op != ir::Op::Return && cur().loops == 0) detail::trace_error(fmt::format("{} outside a for_ or while_", what));
+  ir::Inst in;
+  in.op = op;
+  append(std::move(in));
+}
+void break_(SourceLoc loc) {
+  exit(ir::Op::Break, "break_", loc);
+}
+void continue_(SourceLoc loc) {
+  exit(ir::Op::Continue, "continue_", loc);
+}
+void return_(SourceLoc loc) {
+  exit(ir::Op::Return, "return_", loc);
 }
 
 Val call(const KernelDef& callee, std::initializer_list<CallArg> args, SourceLoc loc) {

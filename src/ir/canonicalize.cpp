@@ -29,7 +29,12 @@ bool is_anchor(Op op) {
     case Op::TgArrayDecl:
     case Op::TgReduceSum:
     case Op::TgReduceMax:
-    case Op::TgReduceMin: return true;
+    case Op::TgReduceMin:
+    case Op::Atomic:
+    case Op::Loop:
+    case Op::Break:
+    case Op::Continue:
+    case Op::Return: return true;
     default: return false;
   }
 }

@@ -7,88 +7,69 @@
 
 namespace mtile::ir {
 
-const char* op_name(Op op) {
-  switch (op) {
-    case Op::Const: return "const";
-    case Op::ConstexprRef: return "constexpr";
-    case Op::ProgramId: return "program_id";
-    case Op::ThreadId: return "thread_id";
-    case Op::ThreadgroupSize: return "threadgroup_size";
-    case Op::GridSize: return "grid_size";
-    case Op::SimdLane: return "simd_lane";
-    case Op::SimdGroup: return "simd_group";
-    case Op::Neg: return "neg";
-    case Op::Not: return "not";
-    case Op::Abs: return "abs";
-    case Op::Floor: return "floor";
-    case Op::Sqrt: return "sqrt";
-    case Op::Rsqrt: return "rsqrt";
-    case Op::Exp: return "exp";
-    case Op::Exp2: return "exp2";
-    case Op::Log: return "log";
-    case Op::Tanh: return "tanh";
-    case Op::Erf: return "erf";
-    case Op::Sin: return "sin";
-    case Op::Cos: return "cos";
-    case Op::Cast: return "cast";
-    case Op::Add: return "add";
-    case Op::Sub: return "sub";
-    case Op::Mul: return "mul";
-    case Op::Div: return "div";
-    case Op::Rem: return "rem";
-    case Op::Min: return "min";
-    case Op::Max: return "max";
-    case Op::BitAnd: return "and";
-    case Op::BitOr: return "or";
-    case Op::BitXor: return "xor";
-    case Op::Shl: return "shl";
-    case Op::Shr: return "shr";
-    case Op::Lt: return "lt";
-    case Op::Le: return "le";
-    case Op::Gt: return "gt";
-    case Op::Ge: return "ge";
-    case Op::Eq: return "eq";
-    case Op::Ne: return "ne";
-    case Op::Select: return "select";
-    case Op::Fma: return "fma";
-    case Op::Load: return "load";
-    case Op::Store: return "store";
-    case Op::LoadVector: return "load_vector";
-    case Op::Extract: return "extract";
-    case Op::StoreVector: return "store_vector";
-    case Op::LocalDecl: return "local";
-    case Op::LocalGet: return "get";
-    case Op::LocalSet: return "set";
-    case Op::TgArrayDecl: return "threadgroup_array";
-    case Op::Barrier: return "barrier";
-    case Op::SimdSum: return "simd_sum";
-    case Op::SimdMax: return "simd_max";
-    case Op::SimdMin: return "simd_min";
-    case Op::ShuffleXor: return "shuffle_xor";
-    case Op::ShuffleDown: return "shuffle_down";
-    case Op::TgReduceSum: return "threadgroup_reduce_sum";
-    case Op::TgReduceMax: return "threadgroup_reduce_max";
-    case Op::TgReduceMin: return "threadgroup_reduce_min";
-    case Op::If: return "if";
-    case Op::For: return "for";
-    case Op::Call: return "call";
-  }
-  return "?";
+namespace {
+
+struct OpInfo {
+  const char* text;
+  OpKind kind;
+};
+constexpr OpInfo kOps[] = {
+#define MTILE_IR_OP_INFO(name, text, kind) {text, OpKind::kind},
+    MTILE_FOR_EACH_IR_OP(MTILE_IR_OP_INFO)
+#undef MTILE_IR_OP_INFO
+};
+
+const OpInfo& info(Op op) {
+  return kOps[static_cast<size_t>(op)];
 }
 
+}  // namespace
+
+const char* op_name(Op op) {
+  return info(op).text;
+}
+OpKind op_kind(Op op) {
+  return info(op).kind;
+}
 bool is_unary(Op op) {
-  return op >= Op::Neg && op <= Op::Cast;
+  OpKind k = op_kind(op);
+  return k == OpKind::Unary || k == OpKind::Math || k == OpKind::Test;
 }
 bool is_binary(Op op) {
-  return op >= Op::Add && op <= Op::Ne;
+  return op_kind(op) == OpKind::Binary || op_kind(op) == OpKind::Compare;
 }
 bool is_comparison(Op op) {
-  return op >= Op::Lt && op <= Op::Ne;
+  return op_kind(op) == OpKind::Compare;
+}
+bool is_builtin(Op op) {
+  return op_kind(op) == OpKind::Builtin;
+}
+bool is_float_math(Op op) {
+  return op_kind(op) == OpKind::Math;
+}
+bool is_pure(Op op) {
+  switch (op_kind(op)) {
+    case OpKind::Leaf:
+    case OpKind::Builtin:
+    case OpKind::Unary:
+    case OpKind::Math:
+    case OpKind::Test:
+    case OpKind::Binary:
+    case OpKind::Compare:
+    case OpKind::Ternary: return true;
+    default: return op == Op::Load || op == Op::LoadVector || op == Op::Extract || op == Op::LocalGet;
+  }
 }
 
-bool is_pure(Op op) {
-  if (op <= Op::Fma) return true;  // leaves, arithmetic, select, fma
-  return op == Op::Load || op == Op::LoadVector || op == Op::Extract || op == Op::LocalGet;
+const char* atomic_name(AtomicOp a) {
+  switch (a) {
+    case AtomicOp::Add: return "add";
+    case AtomicOp::Min: return "min";
+    case AtomicOp::Max: return "max";
+    case AtomicOp::Exchange: return "exchange";
+    case AtomicOp::CompareExchange: return "compare_exchange";
+  }
+  return "?";
 }
 
 const char* role_name(Role r) {
@@ -133,6 +114,8 @@ uint64_t const_bits(ScalarType t, double v) {
   switch (t) {
     case ScalarType::u32: return static_cast<uint32_t>(static_cast<int64_t>(v));
     case ScalarType::i32: return static_cast<uint32_t>(static_cast<int32_t>(v));
+    case ScalarType::u64: return v < 0 ? static_cast<uint64_t>(static_cast<int64_t>(v)) : static_cast<uint64_t>(v);
+    case ScalarType::i64: return static_cast<uint64_t>(static_cast<int64_t>(v));
     case ScalarType::boolean: return v != 0.0 ? 1 : 0;
     default: return float_bits(round_to(t, static_cast<float>(v)));
   }
@@ -142,6 +125,8 @@ double const_value(ScalarType t, uint64_t bits) {
   switch (t) {
     case ScalarType::u32: return static_cast<double>(static_cast<uint32_t>(bits));
     case ScalarType::i32: return static_cast<double>(static_cast<int32_t>(static_cast<uint32_t>(bits)));
+    case ScalarType::u64: return static_cast<double>(bits);
+    case ScalarType::i64: return static_cast<double>(static_cast<int64_t>(bits));
     case ScalarType::boolean: return bits ? 1.0 : 0.0;
     default: return bits_float(static_cast<uint32_t>(bits));
   }

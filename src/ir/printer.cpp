@@ -13,6 +13,8 @@ std::string const_text(ScalarType t, uint64_t bits) {
   switch (t) {
     case ScalarType::u32: return fmt::format("{}", static_cast<uint32_t>(bits));
     case ScalarType::i32: return fmt::format("{}", static_cast<int32_t>(static_cast<uint32_t>(bits)));
+    case ScalarType::u64: return fmt::format("{}", bits);
+    case ScalarType::i64: return fmt::format("{}", static_cast<int64_t>(bits));
     case ScalarType::boolean: return bits ? "true" : "false";
     default: return fmt::format("{}", bits_float(static_cast<uint32_t>(bits)));
   }
@@ -40,6 +42,8 @@ class Printer {
       if (i) out += ", ";
       if (p.kind == ParamKind::Tensor)
         out += fmt::format("{}: {} {}*", p.name, role_name(p.role), type_name(p.elem));
+      else if (p.kind == ParamKind::Scalar)
+        out += fmt::format("{}: scalar {}", p.name, type_name(p.elem));
       else
         out += fmt::format("{}: constexpr u32", p.name);
     }

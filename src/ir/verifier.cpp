@@ -33,9 +33,13 @@ class Verifier {
   explicit Verifier(const Function& f) : f_(f) {}
 
   void run() {
-    for (const Param& p : f_.params)
+    for (const Param& p : f_.params) {
       if (p.kind == ParamKind::Constexpr && p.elem != ScalarType::u32)
         fail(nullptr, "constexpr '{}' must be u32", p.name);
+      if (p.kind == ParamKind::Scalar && (p.elem == ScalarType::boolean || !is_value_type(p.elem)))
+        fail(nullptr, "scalar '{}' of {}: scalars are value types (not bool, not memory-only types)", p.name,
+             type_name(p.elem));
+    }
     block(f_.body);
   }
 
@@ -86,8 +90,10 @@ class Verifier {
 
   void block(const Block& b) {
     std::vector<Id> scope;
+    ++depth_;
     for (const Inst& in : b.insts) inst(in, scope);
     for (Id id : scope) ids_[id].visible = false;
+    --depth_;
   }
 
   void inst(const Inst& in, std::vector<Id>& scope) {
@@ -98,13 +104,20 @@ class Verifier {
       ScalarType a = value(in, 0);
       if (op == Op::Cast) {
         if (a == ScalarType::boolean && is_float(t)) fail(&in, "cast from bool to {} is not defined", type_name(t));
+      } else if (op == Op::Bitcast) {
+        if (storage_bytes(a) != storage_bytes(t) || a == ScalarType::boolean || t == ScalarType::boolean ||
+            storage_bytes(a) < 4)
+          fail(&in, "bitcast from {} to {}: both must be 32- or 64-bit value types of one width", type_name(a),
+               type_name(t));
+      } else if (op_kind(op) == OpKind::Test) {
+        if (!is_float(a) || t != ScalarType::boolean) fail(&in, "{} takes a float and gives bool", op_name(op));
       } else if (a != t) {
         fail(&in, "operand is {}, result {}", type_name(a), type_name(t));
       } else if (op == Op::Not && is_float(t)) {
         fail(&in, "not on {} (needs bool or integer)", type_name(t));
-      } else if ((op == Op::Neg || op == Op::Abs) && (t == ScalarType::u32 || t == ScalarType::boolean)) {
+      } else if ((op == Op::Neg || op == Op::Abs) && (is_unsigned(t) || t == ScalarType::boolean)) {
         fail(&in, "{} on {}", op_name(op), type_name(t));
-      } else if (op >= Op::Floor && op <= Op::Cos && !is_float(t)) {
+      } else if (is_float_math(op) && !is_float(t)) {
         fail(&in, "math function on {} (needs a float type)", type_name(t));
       }
     } else if (is_binary(op)) {
@@ -118,9 +131,17 @@ class Verifier {
       if ((op == Op::Shl || op == Op::Shr) && !is_integer(a)) fail(&in, "shift on {}", type_name(a));
       if (!bitwise && !is_comparison(op) && op != Op::Min && op != Op::Max && a == ScalarType::boolean)
         fail(&in, "arithmetic on bool");
+      if (op == Op::Pow && !is_float(a)) fail(&in, "pow on {} (needs a float type)", type_name(a));
     } else {
       switch (op) {
         case Op::Const: arity(in, 0); break;
+        case Op::ScalarRef:
+          arity(in, 0);
+          if (in.param < 0 || in.param >= static_cast<int>(f_.params.size()) ||
+              f_.params[in.param].kind != ParamKind::Scalar)
+            fail(&in, "refers to parameter #{} which is not a scalar", in.param);
+          if (t != f_.params[in.param].elem) fail(&in, "type differs from the scalar parameter's");
+          break;
         case Op::ConstexprRef:
           if (in.param < 0 || in.param >= static_cast<int>(f_.params.size()) ||
               f_.params[in.param].kind != ParamKind::Constexpr)
@@ -149,30 +170,54 @@ class Verifier {
           for (size_t i = 0; i < 3; ++i) expect(in, i, t, "operand");
           break;
         case Op::Load:
-        case Op::Store: {
-          arity(in, op == Op::Load ? 1 : 2);
-          expect(in, 0, ScalarType::u32, "index");
+        case Op::Store:
+        case Op::Atomic: {
+          // Load: index[, mask, other]; Store: index, value[, mask]; Atomic: index, value[, compare].
+          size_t n = in.args.size();
+          bool masked = (op == Op::Load && n == 3) || (op == Op::Store && n == 3);
+          if (op == Op::Load && n != 1 && n != 3)
+            fail(&in, "expects 1 or 3 operands (index[, mask, other]), has {}", n);
+          if (op == Op::Store && n != 2 && n != 3)
+            fail(&in, "expects 2 or 3 operands (index, value[, mask]), has {}", n);
+          ScalarType index = value(in, 0);
+          if (index != ScalarType::u32 && index != ScalarType::u64) fail(&in, "index must be u32 or u64");
           ScalarType elem;
           if (in.space == MemSpace::Threadgroup) {
             elem = use(in, in.param, IdKind::Array).type;
           } else {
             const Param& p = tensor(in);
             elem = p.elem;
-            if (op == Op::Store && p.role == Role::In) fail(&in, "stores to '{}', an input", p.name);
+            if (op != Op::Load && p.role == Role::In) fail(&in, "writes '{}', an input", p.name);
           }
-          if (t != elem) fail(&in, "type {} but the memory holds {}", type_name(t), type_name(elem));
-          if (op == Op::Store) expect(in, 1, elem, "stored value");
+          if (t != value_type(elem))
+            fail(&in, "type {} but the memory holds {} (read as {})", type_name(t), type_name(elem),
+                 type_name(value_type(elem)));
+          if (op == Op::Store) expect(in, 1, t, "stored value");
+          if (masked) expect(in, op == Op::Load ? 1 : 2, ScalarType::boolean, "mask");
+          if (op == Op::Load && masked) expect(in, 2, t, "value of masked-off lanes");
+          if (op == Op::Atomic) {
+            auto a = static_cast<AtomicOp>(in.bits);
+            if (in.bits > static_cast<uint64_t>(AtomicOp::CompareExchange)) fail(&in, "atomic op {}", in.bits);
+            arity(in, a == AtomicOp::CompareExchange ? 3 : 2);
+            for (size_t i = 1; i < in.args.size(); ++i) expect(in, i, t, "operand");
+            bool ints = t == ScalarType::u32 || t == ScalarType::i32;
+            if (elem != t || !(ints || (t == ScalarType::f32 && a == AtomicOp::Add)))
+              fail(&in, "atomic {} on {} (u32 and i32 take every atomic; f32 only add)", atomic_name(a),
+                   type_name(elem));
+          }
           break;
         }
         case Op::LoadVector:
         case Op::StoreVector: {
           if (in.lanes != 2 && in.lanes != 4 && in.lanes != 8) fail(&in, "{} lanes (2, 4 or 8)", in.lanes);
           arity(in, op == Op::LoadVector ? 1 : 1 + size_t{in.lanes});
-          expect(in, 0, ScalarType::u32, "index");
+          if (ScalarType index = value(in, 0); index != ScalarType::u32 && index != ScalarType::u64)
+            fail(&in, "index must be u32 or u64");
           if (in.space != MemSpace::Device) fail(&in, "vector access to threadgroup memory");
           const Param& p = tensor(in);
           if (op == Op::StoreVector && p.role == Role::In) fail(&in, "stores to '{}', an input", p.name);
-          if (t != p.elem) fail(&in, "type {} but the memory holds {}", type_name(t), type_name(p.elem));
+          if (t != p.elem || !is_value_type(t))
+            fail(&in, "vector access of {} to memory of {}", type_name(t), type_name(p.elem));
           if (t == ScalarType::boolean) fail(&in, "vector of bool");
           for (size_t i = 1; i < in.args.size(); ++i) expect(in, i, t, "stored value");
           break;
@@ -227,6 +272,16 @@ class Verifier {
           if (t != ScalarType::u32) fail(&in, "induction must be u32");
           if (in.blocks.size() != 1) fail(&in, "needs one body block");
           break;
+        case Op::Loop:
+          arity(in, 0);
+          if (in.blocks.size() != 1) fail(&in, "needs one body block");
+          break;
+        case Op::Break:
+        case Op::Continue:
+          arity(in, 0);
+          if (loops_ == 0) fail(&in, "{} outside a for or loop", op_name(op));
+          break;
+        case Op::Return: arity(in, 0); break;
         case Op::Call:
           if (!in.callee) fail(&in, "call without a callee");
           for (const CallArg& a : in.call_args) {
@@ -241,7 +296,7 @@ class Verifier {
         default: fail(&in, "unknown op");
       }
     }
-    if (in.op != Op::If && in.op != Op::For && !in.blocks.empty()) fail(&in, "has nested blocks");
+    if (in.op != Op::If && in.op != Op::For && in.op != Op::Loop && !in.blocks.empty()) fail(&in, "has nested blocks");
     if (in.lanes != 1 && in.op != Op::LoadVector && in.op != Op::StoreVector)
       fail(&in, "lanes {} on a scalar op", in.lanes);
     if (in.op == Op::For) {
@@ -249,17 +304,25 @@ class Verifier {
       if (in.result == kNoId || in.result >= f_.next_id) fail(&in, "induction id %{} is out of range", in.result);
       if (!ids_.emplace(in.result, IdInfo{IdKind::Value, ScalarType::u32, true}).second)
         fail(&in, "defines %{} twice", in.result);
+      ++loops_;
       block(in.blocks[0]);
+      --loops_;
       ids_[in.result].visible = false;
       return;
     }
+    if (in.op == Op::Loop) ++loops_;
     for (const Block& b : in.blocks) block(b);
+    if (in.op == Op::Loop) --loops_;
     switch (in.op) {
       case Op::Store:
       case Op::StoreVector:
       case Op::LocalSet:
       case Op::Barrier:
       case Op::If:
+      case Op::Loop:
+      case Op::Break:
+      case Op::Continue:
+      case Op::Return:
         if (in.result != kNoId) fail(&in, "defines an id but has no result");
         break;
       case Op::LocalDecl: define(in, IdKind::Local, scope); break;
@@ -271,6 +334,7 @@ class Verifier {
 
   const Function& f_;
   std::unordered_map<Id, IdInfo> ids_;
+  int depth_ = 0, loops_ = 0;  // blocks and loops around the instruction being checked
 };
 
 }  // namespace

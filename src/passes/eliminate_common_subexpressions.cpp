@@ -43,7 +43,8 @@ std::optional<Slot> read_slot(const Inst& in) {
 // after which no memory read may be reused.
 void writes(const Inst& in, std::set<Slot>& out, bool& all) {
   auto one = [&](const Inst& i) {
-    if (i.op == Op::Store || i.op == Op::StoreVector) out.insert({i.space == MemSpace::Device ? 0 : 1, i.param});
+    if (i.op == Op::Store || i.op == Op::StoreVector || i.op == Op::Atomic)
+      out.insert({i.space == MemSpace::Device ? 0 : 1, i.param});
     if (i.op == Op::LocalSet) out.insert({2, i.param});
     if (i.op == Op::Barrier || i.op == Op::Call) all = true;
   };
@@ -62,7 +63,7 @@ class Eliminator {
       for (CallArg& a : in.call_args)
         if (a.kind == CallArg::Kind::Value) a.value = resolve(a.value);
       if (!in.blocks.empty() || in.op == Op::Barrier || in.op == Op::Call || in.op == Op::Store ||
-          in.op == Op::StoreVector || in.op == Op::LocalSet) {
+          in.op == Op::StoreVector || in.op == Op::LocalSet || in.op == Op::Atomic) {
         // What it writes is stale from here on, and inside its blocks (a loop runs them again).
         std::set<Slot> w;
         bool all = false;

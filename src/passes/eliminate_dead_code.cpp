@@ -23,6 +23,7 @@ void count_uses(const Block& b, std::unordered_map<Id, int>& uses) {
 bool removable(const Inst& in, const std::unordered_map<Id, int>& uses) {
   auto used = [&](Id id) { return uses.count(id) && uses.at(id) > 0; };
   if (in.op == Op::If) return in.blocks[0].insts.empty() && in.blocks[1].insts.empty();
+  if (in.op == Op::For) return in.blocks[0].insts.empty();  // a counted loop with no body does nothing
   if (in.op == Op::TgArrayDecl || in.op == Op::LocalDecl) return !used(in.result);
   return is_pure(in.op) && !used(in.result);
 }

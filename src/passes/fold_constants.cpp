@@ -55,12 +55,12 @@ class Folder {
     } else if (is_unary(in.op)) {
       r = eval_unary(in.op, types_.at(in.args[0]), in.type, v[0]);
     } else {
-      if ((in.op == Op::Div || in.op == Op::Rem) && !is_float(in.type) && v[1].u == 0) return;
+      if ((in.op == Op::Div || in.op == Op::Rem) && !is_float(in.type) && scalar_bits(in.type, v[1]) == 0) return;
       r = eval_binary(in.op, types_.at(in.args[0]), v[0], v[1]);
     }
     in.op = Op::Const;
     in.args.clear();
-    in.bits = r.u;
+    in.bits = scalar_bits(in.type, r);
   }
 
  public:

@@ -58,8 +58,9 @@ class Splicer {
   }
 
   void inst(const Inst& in, Block& dst) {
+    if (in.op == Op::Return) fail("the callee returns early (return_), which would end the caller's thread");
     bool vector = in.op == Op::LoadVector || in.op == Op::StoreVector;
-    bool memory = in.op == Op::Load || in.op == Op::Store || vector;
+    bool memory = in.op == Op::Load || in.op == Op::Store || in.op == Op::Atomic || vector;
     const Param* p = in.space == MemSpace::Device && in.param >= 0 && memory ? &callee_.params.at(in.param) : nullptr;
     // Vector accesses come from vectorize_memory, which runs after this pass; only a tensor
     // argument (a rename) can stand for them.
@@ -86,7 +87,9 @@ class Splicer {
       return;
     }
     if (p && bindings_[in.param].is_value) {
-      if (in.op == Op::Store) fail(fmt::format("the callee stores to '{}', which the call binds to a value", p->name));
+      if (in.op != Op::Load || in.args.size() != 1)
+        fail(fmt::format("the callee {} '{}', which the call binds to a value (only plain loads may be replaced)",
+                         in.op == Op::Load ? "masks its load of" : "writes", p->name));
       ids_[in.result] = bindings_[in.param].value;
       return;
     }

@@ -142,8 +142,11 @@ class Vectorizer {
     return r;
   }
 
+  // Unmasked device accesses of types that live in memory as they do in registers.
   static bool is_access(const Inst& in, Op op) {
-    return in.op == op && in.space == MemSpace::Device && in.type != ScalarType::boolean;
+    size_t unmasked = op == Op::Load ? 1 : 2;
+    return in.op == op && in.space == MemSpace::Device && in.type != ScalarType::boolean &&
+           in.args.size() == unmasked && in.type != ScalarType::u64 && in.type != ScalarType::i64;
   }
 
   // Whether an instruction between a group's first and last member could observe their reordering.
@@ -151,7 +154,7 @@ class Vectorizer {
     bool conflict = false;
     auto check = [&](const Inst& i) {
       bool same = i.space == MemSpace::Device && i.param == tensor;
-      bool store = i.op == Op::Store || i.op == Op::StoreVector;
+      bool store = i.op == Op::Store || i.op == Op::StoreVector || i.op == Op::Atomic;
       bool load = i.op == Op::Load || i.op == Op::LoadVector;
       conflict |= i.op == Op::Barrier || i.op == Op::Call || (same && (store || (for_stores && load)));
     };

@@ -118,6 +118,7 @@ class SpecChecker {
 
     const auto& params = k_.def.params();
     for (const ir::Param& p : params) {
+      if (p.kind == ir::ParamKind::Scalar) continue;
       if (p.kind == ir::ParamKind::Tensor) {
         auto it = k_.sizes.find(p.name);
         if (it == k_.sizes.end() || it->second.empty())
@@ -140,7 +141,8 @@ class SpecChecker {
       if (!param_named(n, ir::ParamKind::Constexpr))
         fail("constexprs", fmt::format("'{}' is not a constexpr parameter", n));
     for (const auto& [n, init] : k_.inits)
-      if (!param_named(n, ir::ParamKind::Tensor)) fail("inits", fmt::format("'{}' is not a tensor parameter", n));
+      if (!param_named(n, ir::ParamKind::Tensor) && !param_named(n, ir::ParamKind::Scalar))
+        fail("inits", fmt::format("'{}' is neither a tensor nor a scalar parameter", n));
     std::vector<std::string> with_dtype = names;
     with_dtype.push_back("dtype_bytes");
     reads(k_.bytes, with_dtype, "the bytes rule");
@@ -343,6 +345,7 @@ Resolved resolve(const KernelSpec& k, const Shape& shape, const Target& target, 
     }
   }
   for (const ir::Param& p : k.def.params()) {
+    if (p.kind == ir::ParamKind::Scalar) continue;
     if (p.kind == ir::ParamKind::Tensor) {
       r.elements[p.name] = eval(k, k.sizes.at(p.name), r.bindings);
     } else {

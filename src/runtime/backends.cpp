@@ -6,7 +6,7 @@
 
 namespace mtile {
 
-std::unique_ptr<Backend> make_cpu_backend();
+std::unique_ptr<Backend> make_cpu_backend(bool sanitize);
 namespace cuda {
 std::unique_ptr<Backend> make_cuda_backend(int ordinal);
 }
@@ -16,7 +16,8 @@ std::vector<std::string> backend_names() {
 }
 
 std::unique_ptr<Backend> make_backend(const std::string& name) {
-  if (name == "cpu") return make_cpu_backend();
+  if (name == "cpu") return make_cpu_backend(false);
+  if (name == "cpu:sanitize") return make_cpu_backend(true);  // docs/reliability.md
   if (name == "cuda") return cuda::make_cuda_backend(0);
   if (name.rfind("cuda:", 0) == 0) {
     std::string n = name.substr(5);
@@ -24,7 +25,8 @@ std::unique_ptr<Backend> make_backend(const std::string& name) {
       throw Error(fmt::format("backend '{}': expected cuda:N with N a device number", name));
     return cuda::make_cuda_backend(std::stoi(n));
   }
-  throw Error(fmt::format("unknown backend '{}' (known: {}, cuda:N)", name, fmt::join(backend_names(), ", ")));
+  throw Error(
+      fmt::format("unknown backend '{}' (known: {}, cpu:sanitize, cuda:N)", name, fmt::join(backend_names(), ", ")));
 }
 
 std::string default_backend_name() {

@@ -2,6 +2,7 @@
 // cache; and the checked launch.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <tuple>
 
 #include "passes/pipeline.hpp"
@@ -57,7 +58,35 @@ std::vector<uint64_t> alignments(const ir::Function& f) {
 
 struct Plan : LaunchPlan {
   std::vector<uint64_t> align;  // per parameter
+  std::vector<size_t> scalars;  // indices of scalar parameters
 };
+
+// The bits a scalar parameter of type `t` is passed with: floats as f32 (f16/bf16 rounded to their
+// type first), integers exactly or not at all.
+uint64_t scalar_bits(const std::string& kernel, const ir::Param& p, double v) {
+  ScalarType t = p.elem;
+  if (is_float(t)) return float_bits(round_to(t, static_cast<float>(v)));
+  auto refuse = [&] {
+    throw Error(fmt::format("kernel {}: scalar '{}' is {}, and {} is not one", kernel, p.name, type_name(t), v));
+  };
+  if (v != std::floor(v)) refuse();
+  switch (t) {
+    case ScalarType::u32:
+      if (v < 0 || v > 4294967295.0) refuse();
+      return static_cast<uint32_t>(v);
+    case ScalarType::i32:
+      if (v < -2147483648.0 || v > 2147483647.0) refuse();
+      return static_cast<uint32_t>(static_cast<int32_t>(v));
+    case ScalarType::u64:
+      if (v < 0 || v >= 18446744073709551616.0) refuse();
+      return static_cast<uint64_t>(v);
+    case ScalarType::i64:
+      if (v < -9223372036854775808.0 || v >= 9223372036854775808.0) refuse();
+      return static_cast<uint64_t>(static_cast<int64_t>(v));
+    default: refuse();
+  }
+  return 0;
+}
 
 }  // namespace
 
@@ -169,30 +198,33 @@ std::shared_ptr<const LaunchPlan> Context::plan(Backend& backend, const Kernel& 
                                    target.shared_memory_per_threadgroup));
     if (!broken.empty()) contract_violation(spec, shape, broken);
     p->align = alignments(fn);
-    p->constexpr_args.assign(fn.params.size(), 0);
+    p->values.assign(fn.params.size(), 0);
     p->elements.assign(fn.params.size(), 0);
     for (size_t i = 0; i < fn.params.size(); ++i) {
       const ir::Param& prm = fn.params[i];
       if (prm.kind == ir::ParamKind::Constexpr)
-        p->constexpr_args[i] = p->resolved.constexprs.at(prm.name);
-      else
+        p->values[i] = p->resolved.constexprs.at(prm.name);
+      else if (prm.kind == ir::ParamKind::Tensor)
         p->elements[i] = p->resolved.elements.at(prm.name);
+      else
+        p->scalars.push_back(i);
     }
     p->exe = compiled(backend, *p->lowered);
     return p;
   });
 }
 
-void Context::run(Backend& backend, const LaunchPlan& lp, const std::vector<Buffer*>& tensors, const Stream* stream) {
+void Context::run(Backend& backend, const LaunchPlan& lp, const std::vector<Buffer*>& tensors,
+                  const LaunchOptions& opts) {
   const auto& plan = static_cast<const Plan&>(lp);
   const auto& params = plan.params();
   const std::string& name = plan.kernel.name();
   if (tensors.size() != params.size())
-    throw Error(fmt::format("kernel {}: {} buffers given for {} parameters (pass nullptr for constexprs)", name,
+    throw Error(fmt::format("kernel {}: {} buffers given for {} parameters (pass nullptr for the others)", name,
                             tensors.size(), params.size()));
   for (size_t i = 0; i < params.size(); ++i) {
     const ir::Param& p = params[i];
-    if (p.kind == ir::ParamKind::Constexpr) continue;
+    if (p.kind != ir::ParamKind::Tensor) continue;
     const Buffer* b = tensors[i];
     if (!b) throw Error(fmt::format("kernel {}: no buffer for tensor '{}'", name, p.name));
     if (std::string why = backend.why_unusable(*b); !why.empty())  // the message is made only on failure
@@ -207,15 +239,31 @@ void Context::run(Backend& backend, const LaunchPlan& lp, const std::vector<Buff
       throw Error(fmt::format("kernel {}: buffer for '{}' has {} elements, shape {} needs {}", name, p.name, b->count,
                               shape_text(plan.shape), plan.elements[i]));
   }
-  if (stream && stream->owner != &backend)
+  if (opts.stream && opts.stream->owner != &backend)
     throw Error(fmt::format("kernel {}: the stream belongs to another backend", name));
-  backend.run(*plan.exe, plan.geometry(), tensors, plan.constexpr_args, stream);
+  if (plan.scalars.empty()) {
+    backend.run(*plan.exe, plan.geometry(), tensors, plan.values, opts.stream);
+    return;
+  }
+  std::vector<uint64_t> values = plan.values;
+  for (size_t i : plan.scalars) {
+    auto it = opts.scalars.find(params[i].name);
+    if (it == opts.scalars.end())
+      throw Error(fmt::format("kernel {}: no value for scalar '{}' (LaunchOptions::scalars)", name, params[i].name));
+    values[i] = scalar_bits(name, params[i], it->second);
+  }
+  for (const auto& [s, v] : opts.scalars) {
+    bool known = false;
+    for (size_t i : plan.scalars) known |= params[i].name == s;
+    if (!known) throw Error(fmt::format("kernel {}: it has no scalar parameter '{}'", name, s));
+  }
+  backend.run(*plan.exe, plan.geometry(), tensors, values, opts.stream);
 }
 
 void Context::launch(Backend& backend, const Kernel& k, ScalarType dtype, const Shape& shape,
                      const std::vector<Buffer*>& tensors, const LaunchOptions& opts) {
   auto p = plan(backend, k, dtype, shape, opts);
-  run(backend, *p, tensors, opts.stream);
+  run(backend, *p, tensors, opts);
 }
 
 Context::Counts Context::counts() const {

@@ -135,8 +135,8 @@ CheckResult run_and_check(Context& ctx, Backend& backend, const Kernel& k, Scala
         fmt::format("kernel {}: checking shape {} needs {:.1f} GB of host memory, more than half of this "
                     "host's {:.1f} GB",
                     k.name(), shape_text(shape), host_bytes / 1e9, host_memory_bytes() / 1e9));
-  std::vector<std::string> names;
-  for (const ir::Param& p : params) names.push_back(p.kind == ir::ParamKind::Tensor ? p.name : "");
+  std::vector<std::string> names;  // tensors and scalars, which references read by name
+  for (const ir::Param& p : params) names.push_back(p.kind == ir::ParamKind::Constexpr ? "" : p.name);
   HostTensors host(k.name(), dtype, names);
   std::vector<Buffer> buffers(params.size());
   std::vector<Buffer*> args(params.size(), nullptr);
@@ -153,8 +153,25 @@ CheckResult run_and_check(Context& ctx, Backend& backend, const Kernel& k, Scala
   } releaser{backend, buffers};
 
   std::mt19937_64 rng(opts.seed);
+  LaunchOptions launch = opts.launch;
   for (size_t i = 0; i < params.size(); ++i) {
     const ir::Param& p = params[i];
+    if (p.kind == ir::ParamKind::Scalar) {
+      // Drawn like an input (unless the caller gave it), as the kernel sees it.
+      auto given = launch.scalars.find(p.name);
+      double v;
+      if (given != launch.scalars.end()) {
+        v = given->second;
+      } else {
+        auto init_it = spec.inits.find(p.name);
+        Init init = init_it == spec.inits.end() ? Init{} : init_it->second;
+        v = init.kind == Init::Kind::Constant ? init.lo : std::uniform_real_distribution<double>(init.lo, init.hi)(rng);
+        v = is_float(p.elem) ? round_to(p.elem, static_cast<float>(v)) : std::round(v);
+        launch.scalars[p.name] = v;
+      }
+      host.at(i) = {v};
+      continue;
+    }
     if (p.kind != ir::ParamKind::Tensor) continue;
     uint64_t count = plan->elements[i];
     buffers[i] = backend.alloc(p.elem, count);
@@ -178,7 +195,7 @@ CheckResult run_and_check(Context& ctx, Backend& backend, const Kernel& k, Scala
   // The checked launch comes first, so in-place (InOut) kernels are checked on fresh inputs.
   backend.synchronize();
   auto t0 = std::chrono::steady_clock::now();
-  ctx.run(backend, *plan, args, opts.launch.stream);
+  ctx.run(backend, *plan, args, launch);
   backend.synchronize();
   res.first_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   res.seconds = res.first_seconds;
@@ -226,7 +243,7 @@ CheckResult run_and_check(Context& ctx, Backend& backend, const Kernel& k, Scala
   if (opts.timed_runs > 0) {
     std::vector<double> ms;
     for (int i = 0; i < opts.timed_runs; ++i)
-      ms.push_back(backend.measure_ms([&] { ctx.run(backend, *plan, args, opts.launch.stream); }));
+      ms.push_back(backend.measure_ms([&] { ctx.run(backend, *plan, args, launch); }));
     std::sort(ms.begin(), ms.end());
     res.seconds = ms[ms.size() / 2] / 1e3;
     res.timed_runs = opts.timed_runs;

@@ -28,7 +28,7 @@ class CountingBackend : public Backend {
     ++prepares;
     return inner_->prepare(f);
   }
-  void run(Executable& e, const Geometry& g, const std::vector<Buffer*>& t, const std::vector<uint32_t>& c,
+  void run(Executable& e, const Geometry& g, const std::vector<Buffer*>& t, const std::vector<uint64_t>& c,
            const Stream*) override {
     ++runs;
     std::vector<Buffer> copies;

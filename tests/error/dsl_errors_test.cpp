@@ -84,7 +84,7 @@ TEST(DslErrors, LiteralsMustFitTheirNeighbour) {
   auto msg = trace_error(define_kernel("lit", ir::Mode::Reduction, {"x", "y"}, &float_literal_on_u32));
   EXPECT_TRUE(contains(msg, "float literal 1.5 next to a u32 value")) << msg;
   msg = trace_error(define_kernel("idx", ir::Mode::Reduction, {"x", "y"}, &float_index));
-  EXPECT_TRUE(contains(msg, "index must be u32, got f32")) << msg;
+  EXPECT_TRUE(contains(msg, "index must be u32 or u64, got f32")) << msg;
   msg = trace_error(define_kernel("cond", ir::Mode::Reduction, {"x", "y"}, &non_bool_if));
   EXPECT_TRUE(contains(msg, "if_ condition must be bool, got u32")) << msg;
 }
@@ -168,4 +168,92 @@ TEST(DslErrors, DslOutsideATrace) {
   } catch (const Error& e) {
     EXPECT_TRUE(contains(e.what(), "outside a kernel trace")) << e.what();
   }
+}
+
+namespace {
+
+using namespace mtile;
+using namespace mtile::dsl;
+
+void barrier_under_tid(In<f32> x, Out<f32> y) {
+  if_(tid() < 16u, [&] { barrier(); });
+  store(y[tid()], load(x[tid()]));
+}
+void reduce_in_thread_loop(In<f32> x, Out<f32> y) {
+  Var acc(lit(0.0f));
+  for_(tid(), 64u, 32u, [&](Val i) { acc = acc + reduce_sum(load(x[i])); });
+  store(y[tid()], acc.get());
+}
+void barrier_after_divergent_return(In<f32> x, Out<f32> y) {
+  if_(tid() == 3u, [&] { return_(); });
+  barrier();
+  store(y[tid()], load(x[tid()]));
+}
+void local_made_divergent_in_loop(In<f32> x, Out<f32> y) {
+  Var k(lit(0u));
+  for_(0u, 4u, 1u, [&](Val) {
+    if_(k.get() > 2u, [&] { barrier(); });  // k is uniform in the first iteration only
+    k = k.get() + tid();
+  });
+  store(y[tid()], load(x[tid()]));
+}
+void barrier_under_simd_group(In<f32> x, Out<f32> y) {
+  if_(simd_group() == 0u, [&] { barrier(); });
+  store(y[tid()], load(x[tid()]));
+}
+void while_with_divergent_break(In<f32> x, Out<f32> y) {
+  Var i(lit(0u));
+  while_([&] { return i.get() < 8u; },
+         [&] {
+           if_(load(x[tid()]) > 0.5f, [&] { break_(); });
+           barrier();
+           i = i.get() + 1u;
+         });
+  store(y[tid()], load(x[tid()]));
+}
+// Accepted: uniform conditions and bounds, and simd ops under a simdgroup-uniform condition.
+void uniform_enough(In<f32> x, Out<f32> y, Constexpr n) {
+  Var acc(lit(0.0f));
+  if_(program_id(0) < 3u, [&] { barrier(); });
+  for_(0u, n, 1u, [&](Val i) { acc = acc + reduce_sum(load(x[i])); });
+  if_(simd_group() == 1u, [&] { acc = acc + simd_sum(load(x[tid()])); });
+  Var j(lit(0u));
+  while_([&] { return j.get() < n; },
+         [&] {
+           barrier();
+           j = j.get() + 1u;
+         });
+  store(y[tid()], acc.get());
+}
+
+std::string uniformity_error(const KernelDef& def) {
+  try {
+    def.trace(ScalarType::f32);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+}  // namespace
+
+TEST(Uniformity, BarriersAndSimdOpsInDivergentControlFlowAreTraceErrors) {
+  using mtile::testing::contains;
+  auto def = [](const char* name, auto fn) { return define_kernel(name, ir::Mode::Reduction, {"x", "y"}, fn); };
+  std::string msg = uniformity_error(def("a", &barrier_under_tid));
+  EXPECT_TRUE(contains(msg, "kernel a<f32>: barrier at dsl_errors_test.cpp:")) << msg;
+  EXPECT_TRUE(contains(msg, "differs between threads (an if_ whose condition differs between threads")) << msg;
+  msg = uniformity_error(def("b", &reduce_in_thread_loop));
+  EXPECT_TRUE(contains(msg, "threadgroup_reduce_sum")) << msg;
+  EXPECT_TRUE(contains(msg, "a for_ whose bounds differ between threads")) << msg;
+  msg = uniformity_error(def("c", &barrier_after_divergent_return));
+  EXPECT_TRUE(contains(msg, "a return_ that only some threads take")) << msg;
+  msg = uniformity_error(def("d", &local_made_divergent_in_loop));
+  EXPECT_TRUE(contains(msg, "kernel d<f32>: barrier")) << msg;
+  msg = uniformity_error(def("e", &barrier_under_simd_group));
+  EXPECT_TRUE(contains(msg, "differs between simdgroups")) << msg;
+  msg = uniformity_error(def("f", &while_with_divergent_break));
+  EXPECT_TRUE(contains(msg, "kernel f<f32>: barrier")) << msg;
+  EXPECT_TRUE(contains(msg, "some threads leave early")) << msg;
+  EXPECT_EQ(uniformity_error(define_kernel("ok", ir::Mode::Reduction, {"x", "y", "n"}, &uniform_enough)), "no error");
 }

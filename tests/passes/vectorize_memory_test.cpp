@@ -243,7 +243,7 @@ TEST(VectorizeMemory, SeedGivesBitIdenticalResultsOnTheCpuEngine) {
     std::vector<std::vector<uint8_t>> a = data, b = data;
     auto run = [&](const ir::Function& f, std::vector<std::vector<uint8_t>>& bufs) {
       std::vector<cpu::TensorView> views;
-      std::vector<uint32_t> constexprs(f.params.size(), 0);
+      std::vector<uint64_t> constexprs(f.params.size(), 0);
       for (size_t i = 0; i < f.params.size(); ++i) {
         const ir::Param& p = f.params[i];
         if (p.kind == ir::ParamKind::Tensor) {

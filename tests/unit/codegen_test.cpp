@@ -189,8 +189,8 @@ TEST(CudaCodegen, IntegerSemantics) {
   EXPECT_TRUE(matches(s, R"(unsigned int v\d+ = v\d+ << \(v\d+ & 31u\);)"));
   EXPECT_TRUE(matches(s, R"(int v\d+ = v\d+ < 0 \? \(int\)\(0u - \(unsigned int\)v\d+\) : v\d+;)"));
   // i32 INT_MIN / -1 wraps (remainder 0) as on the CPU engine; a constant divisor needs no test.
-  EXPECT_TRUE(matches(s, R"(int v\d+ = (v\d+) == -1 \? \(int\)\(0u - \(unsigned int\)v\d+\) : v\d+ / \1;)"));
-  EXPECT_TRUE(matches(s, R"(int v\d+ = (v\d+) == -1 \? 0 : v\d+ % \1;)"));
+  EXPECT_TRUE(matches(s, R"(int v\d+ = (v\d+) == \(-1\) \? \(int\)\(0u - \(unsigned int\)v\d+\) : v\d+ / \1;)"));
+  EXPECT_TRUE(matches(s, R"(int v\d+ = (v\d+) == \(-1\) \? 0 : v\d+ % \1;)"));
   EXPECT_TRUE(matches(s, R"(int v\d+ = v\d+ / 3;)"));
   EXPECT_TRUE(matches(s, R"(int v\d+ = ~v\d+;)"));
   EXPECT_TRUE(matches(s, R"(bool v\d+ = !v\d+;)"));

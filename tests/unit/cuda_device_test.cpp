@@ -223,7 +223,7 @@ TEST_F(CudaDeviceTest, RunChecksItsArguments) {
   Buffer h = backend_->alloc(ScalarType::f16, 16);
   Buffer stray;
   stray.count = 16;
-  auto message = [&](const std::vector<Buffer*>& t, const std::vector<uint32_t>& c) -> std::string {
+  auto message = [&](const std::vector<Buffer*>& t, const std::vector<uint64_t>& c) -> std::string {
     try {
       backend_->run(*exe, cover(16), t, c);
     } catch (const Error& e) {
@@ -298,7 +298,7 @@ TEST_F(CudaDeviceTest, TimesWithEventsAndComparesWithRawLaunches) {
     return std::chrono::duration<double, std::micro>(t1 - t0).count() / launches;
   };
   std::vector<Buffer*> tensors = {&bx, &by, nullptr};
-  std::vector<uint32_t> constexprs = {0, 0, n};
+  std::vector<uint64_t> constexprs = {0, 0, n};
   double run_us = host_us([&] { backend_->run(*exe, cover(n), tensors, constexprs); });
   CUfunction f = CudaBackend::cu_function(*exe);
   CUdeviceptr px = bx.handle, py = by.handle;

@@ -20,10 +20,11 @@ class CpuExecutable : public Executable {
 
 class CpuBackend : public Backend {
  public:
-  CpuBackend() : target_(Target::cpu()) {}
+  explicit CpuBackend(bool sanitize) : target_(Target::cpu()) { options_.sanitize = sanitize; }
   std::string name() const override { return "cpu"; }
   std::string device_name() const override {
-    return fmt::format("CPU engine, {} host threads", target_.multiprocessors);
+    return fmt::format("CPU engine, {} host threads{}", target_.multiprocessors,
+                       options_.sanitize ? ", sanitizer on" : "");
   }
   const Target& target() const override { return target_; }
 
@@ -65,11 +66,16 @@ class CpuBackend : public Backend {
   std::shared_ptr<Executable> prepare(const ir::Function& lowered) override {
     return std::make_shared<CpuExecutable>(lowered);
   }
-  void run(Executable& exe, const Geometry& g, const std::vector<Buffer*>& tensors,
-           const std::vector<uint32_t>& constexprs, const Stream*) override {
+  void run(Executable& exe, const Geometry& g, const std::vector<Buffer*>& tensors, const std::vector<uint64_t>& values,
+           const Stream*) override {
+    const ir::Function& fn = static_cast<CpuExecutable&>(exe).fn;
     std::vector<cpu::TensorView> views;
-    for (Buffer* b : tensors) views.push_back(b ? cpu::TensorView{ptr(*b), b->elem, b->count} : cpu::TensorView{});
-    cpu::execute(static_cast<CpuExecutable&>(exe).fn, g, views, constexprs);
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      const Buffer* b = tensors[i];
+      bool out = i < fn.params.size() && fn.params[i].role == ir::Role::Out;
+      views.push_back(b ? cpu::TensorView{ptr(*b), b->elem, b->count, out} : cpu::TensorView{});
+    }
+    cpu::execute(fn, g, views, values, options_);
   }
   void synchronize() override {}
 
@@ -77,12 +83,13 @@ class CpuBackend : public Backend {
   std::align_val_t align() const { return std::align_val_t{target_.buffer_alignment}; }
   static void* ptr(const Buffer& b) { return reinterpret_cast<void*>(b.handle); }
   Target target_;
+  cpu::EngineOptions options_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend() {
-  return std::make_unique<CpuBackend>();
+std::unique_ptr<Backend> make_cpu_backend(bool sanitize) {
+  return std::make_unique<CpuBackend>(sanitize);
 }
 
 }  // namespace mtile

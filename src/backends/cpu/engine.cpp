@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <atomic>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "ir/eval.hpp"
 
@@ -16,31 +18,62 @@ namespace {
 using namespace ir;
 using Mask = std::vector<uint8_t>;
 
-constexpr uint32_t kSimdWidth = 32;
+// What the threadgroups of one launch share: with `sanitize`, which Out elements were written.
+struct Launch {
+  std::vector<std::unique_ptr<std::atomic<uint8_t>[]>> written;  // per parameter, Out tensors only
+};
+
+// Sanitizer state of one threadgroup array element (docs/reliability.md).
+struct Shadow {
+  int32_t writer = -1;  // thread of the last write
+  uint32_t write_epoch = 0;
+  int32_t reader = -1;  // a thread that read it in read_epoch
+  uint32_t read_epoch = 0;
+  bool many_readers = false;
+  bool written = false;
+};
+
+struct Array {
+  std::vector<uint8_t> bytes;
+  ScalarType elem;
+  uint64_t count;
+  std::vector<Shadow> shadow;  // with `sanitize`
+};
 
 // Executes one threadgroup at a time; one instance per host thread.
 class Threadgroup {
  public:
   Threadgroup(const Function& f, const Geometry& g, const std::vector<TensorView>& tensors,
-              const std::vector<uint32_t>& constexprs)
+              const std::vector<uint64_t>& values, const EngineOptions& opts, Launch& launch)
       : f_(f),
         g_(g),
         tensors_(tensors),
-        constexprs_(constexprs),
+        values_(values),
+        opts_(opts),
+        launch_(launch),
         n_(g.tpg),
-        regs_(static_cast<size_t>(f.next_id) * g.tpg) {}
+        regs_(static_cast<size_t>(f.next_id) * g.tpg),
+        types_(f.next_id, ScalarType::u32) {
+    for_each_inst(f.body, [&](const Inst& i) {
+      if (i.result != kNoId) types_[i.result] = i.op == Op::For ? ScalarType::u32 : i.type;
+    });
+  }
 
   void run(uint64_t linear) {
     group_[0] = static_cast<uint32_t>(linear % g_.grid[0]);
     group_[1] = static_cast<uint32_t>(linear / g_.grid[0] % g_.grid[1]);
     group_[2] = static_cast<uint32_t>(linear / (uint64_t(g_.grid[0]) * g_.grid[1]));
     arrays_.clear();
-    Mask all(n_, 1);
-    block(f_.body, all);
+    returned_.assign(n_, 0);
+    loops_.clear();
+    iterations_ = 0;
+    epoch_ = 1;
+    block(f_.body, Mask(n_, 1));
   }
 
  private:
   Scalar* reg(Id id) { return &regs_[static_cast<size_t>(id) * n_]; }
+  ScalarType type_of(Id id) const { return types_[id]; }
 
   [[noreturn]] void fault(const Inst& in, uint32_t thread, const std::string& what) const {
     std::string loc = in.loc.str();
@@ -49,14 +82,26 @@ class Threadgroup {
                             loc.empty() ? "" : " from ", loc));
   }
 
-  void block(const Block& b, const Mask& m) {
-    for (const Inst& in : b.insts) inst(in, m);
-  }
-
   template <class F>
   void each(const Mask& m, F&& fn) {
     for (uint32_t t = 0; t < n_; ++t)
       if (m[t]) fn(t);
+  }
+  static bool any(const Mask& m) { return std::find(m.begin(), m.end(), 1) != m.end(); }
+
+  // A thread stops running a block once it returned, or broke out of or continued the loop it is in.
+  bool stopped(uint32_t t) const {
+    if (returned_[t]) return true;
+    return !loops_.empty() && (loops_.back().broken[t] || loops_.back().continued[t]);
+  }
+
+  void block(const Block& b, Mask m) {
+    for (const Inst& in : b.insts) {
+      if (!any(m)) return;
+      inst(in, m);
+      if (!in.blocks.empty() || op_kind(in.op) == OpKind::Control)
+        for (uint32_t t = 0; t < n_; ++t) m[t] = m[t] && !stopped(t);
+    }
   }
 
   void inst(const Inst& in, const Mask& m) {
@@ -68,13 +113,18 @@ class Threadgroup {
         each(m, [&](uint32_t t) { r[t] = c; });
         return;
       }
-      case Op::ConstexprRef: each(m, [&](uint32_t t) { r[t].u = constexprs_.at(in.param); }); return;
-      case Op::ProgramId: each(m, [&](uint32_t t) { r[t].u = group_[in.bits]; }); return;
-      case Op::GridSize: each(m, [&](uint32_t t) { r[t].u = g_.grid[in.bits]; }); return;
-      case Op::ThreadId: each(m, [&](uint32_t t) { r[t].u = t; }); return;
-      case Op::ThreadgroupSize: each(m, [&](uint32_t t) { r[t].u = n_; }); return;
-      case Op::SimdLane: each(m, [&](uint32_t t) { r[t].u = t % kSimdWidth; }); return;
-      case Op::SimdGroup: each(m, [&](uint32_t t) { r[t].u = t / kSimdWidth; }); return;
+      case Op::ConstexprRef:
+      case Op::ScalarRef: {
+        Scalar c = scalar_from_bits(in.type, values_.at(in.param));
+        each(m, [&](uint32_t t) { r[t] = c; });
+        return;
+      }
+      case Op::ProgramId: each(m, [&](uint32_t t) { r[t] = u32(group_[in.bits]); }); return;
+      case Op::GridSize: each(m, [&](uint32_t t) { r[t] = u32(g_.grid[in.bits]); }); return;
+      case Op::ThreadId: each(m, [&](uint32_t t) { r[t] = u32(t); }); return;
+      case Op::ThreadgroupSize: each(m, [&](uint32_t t) { r[t] = u32(n_); }); return;
+      case Op::SimdLane: each(m, [&](uint32_t t) { r[t] = u32(t % kSimdWidth); }); return;
+      case Op::SimdGroup: each(m, [&](uint32_t t) { r[t] = u32(t / kSimdWidth); }); return;
       case Op::Select: {
         Scalar *c = arg(0), *a = arg(1), *b = arg(2);
         each(m, [&](uint32_t t) { r[t] = c[t].u ? a[t] : b[t]; });
@@ -87,6 +137,7 @@ class Threadgroup {
       }
       case Op::Load: load(in, m, r); return;
       case Op::Store: store(in, m); return;
+      case Op::Atomic: atomic(in, m, r); return;
       case Op::LoadVector: load_vector(in, m); return;
       case Op::StoreVector: store_vector(in, m); return;
       case Op::Extract: {
@@ -112,8 +163,11 @@ class Threadgroup {
       }
       case Op::TgArrayDecl: {
         // Poisoned (NaN for floats) so a read before any write shows up in results.
-        std::vector<uint8_t>& a = arrays_[in.result];
-        a.assign(in.bits * storage_bytes(in.type), 0xff);
+        Array& a = arrays_[in.result];
+        a.elem = in.type;
+        a.count = in.bits;
+        a.bytes.assign(in.bits * storage_bytes(in.type), 0xff);
+        if (opts_.sanitize) a.shadow.assign(in.bits, Shadow{});
         return;
       }
       case Op::Barrier: {
@@ -122,9 +176,10 @@ class Threadgroup {
           uint32_t missing = static_cast<uint32_t>(std::find(m.begin(), m.end(), 0) - m.begin());
           fault(in, missing,
                 fmt::format("barrier reached by {} of {} threads: a barrier must be reached by every thread "
-                            "of the threadgroup (it is inside divergent control flow)",
+                            "of the threadgroup (it is inside divergent control flow, or threads returned)",
                             active, n_));
         }
+        ++epoch_;
         return;
       }
       case Op::SimdSum:
@@ -135,16 +190,16 @@ class Threadgroup {
       case Op::If: {
         Scalar* c = arg(0);
         Mask then_m(n_, 0), else_m(n_, 0);
-        bool any_then = false, any_else = false;
-        each(m, [&](uint32_t t) {
-          (c[t].u ? then_m : else_m)[t] = 1;
-          (c[t].u ? any_then : any_else) = true;
-        });
-        if (any_then) block(in.blocks[0], then_m);
-        if (any_else) block(in.blocks[1], else_m);
+        each(m, [&](uint32_t t) { (c[t].u ? then_m : else_m)[t] = 1; });
+        if (any(then_m)) block(in.blocks[0], then_m);
+        if (any(else_m)) block(in.blocks[1], else_m);
         return;
       }
-      case Op::For: loop(in, m); return;
+      case Op::For:
+      case Op::Loop: loop(in, m); return;
+      case Op::Break: each(m, [&](uint32_t t) { loops_.back().broken[t] = 1; }); return;
+      case Op::Continue: each(m, [&](uint32_t t) { loops_.back().continued[t] = 1; }); return;
+      case Op::Return: each(m, [&](uint32_t t) { returned_[t] = 1; }); return;
       case Op::Call:
       case Op::TgReduceSum:
       case Op::TgReduceMax:
@@ -155,13 +210,13 @@ class Threadgroup {
     }
     if (is_unary(in.op)) {
       Scalar* a = arg(0);
-      ScalarType from = f_type(in.args[0]);
+      ScalarType from = type_of(in.args[0]);
       each(m, [&](uint32_t t) { r[t] = eval_unary(in.op, from, in.type, a[t]); });
       return;
     }
     if (is_binary(in.op)) {
       Scalar *a = arg(0), *b = arg(1);
-      ScalarType ty = f_type(in.args[0]);
+      ScalarType ty = type_of(in.args[0]);
       each(m, [&](uint32_t t) {
         try {
           r[t] = eval_binary(in.op, ty, a[t], b[t]);
@@ -174,69 +229,156 @@ class Threadgroup {
     fault(in, 0, "unknown instruction");
   }
 
-  ScalarType f_type(Id id) {
-    if (types_.empty()) {
-      types_.assign(f_.next_id, ScalarType::u32);
-      for_each_inst(f_.body, [&](const Inst& i) {
-        if (i.result != kNoId) types_[i.result] = i.op == Op::For ? ScalarType::u32 : i.type;
-      });
-    }
-    return types_[id];
+  static Scalar u32(uint32_t v) {
+    Scalar s;
+    s.u64 = v;
+    return s;
   }
 
-  // The memory a load/store reaches. Its name is only formatted for a fault (a hot path).
+  // The memory a load, store or atomic reaches. Its name is only formatted for a fault (a hot path).
   struct Target {
     void* base;
+    ScalarType elem;
     uint64_t count;
+    Array* array;                   // threadgroup memory
+    std::atomic<uint8_t>* written;  // an Out tensor under the sanitizer
   };
   Target target(const Inst& in) {
     if (in.space == MemSpace::Threadgroup) {
-      std::vector<uint8_t>& a = arrays_.at(in.param);
-      return {a.data(), a.size() / storage_bytes(in.type)};
+      Array& a = arrays_.at(in.param);
+      return {a.bytes.data(), a.elem, a.count, &a, nullptr};
     }
     const TensorView& tv = tensors_.at(in.param);
-    return {tv.data, tv.count};
+    auto& w = launch_.written[in.param];
+    return {tv.data, tv.elem, tv.count, nullptr, w ? w.get() : nullptr};
   }
   std::string target_name(const Inst& in) const {
     if (in.space == MemSpace::Threadgroup) return fmt::format("threadgroup array %{}", in.param);
     return fmt::format("'{}'", f_.params[in.param].name);
   }
+  uint64_t index(const Inst& in, uint32_t t) { return index_value(type_of(in.args[0]), reg(in.args[0])[t]); }
+
+  void check_bounds(const Inst& in, uint32_t t, uint64_t i, const Target& mem, const char* what) const {
+    if (i >= mem.count)
+      fault(in, t,
+            fmt::format("{} {} at index {} is out of bounds ({} elements)", what, target_name(in), i, mem.count));
+  }
+
+  // The sanitizer's view of one access (docs/reliability.md): races between barriers and reads of
+  // memory no thread wrote in threadgroup arrays, and reads of Out tensors before they are written.
+  void sanitize_read(const Inst& in, uint32_t t, uint64_t i, const Target& mem) {
+    if (mem.written && !mem.written[i].load(std::memory_order_relaxed))
+      fault(in, t,
+            fmt::format("read of {} at index {} before anything wrote it (an Out tensor holds nothing yet)",
+                        target_name(in), i));
+    if (!mem.array || mem.array->shadow.empty()) return;
+    Shadow& s = mem.array->shadow[i];
+    if (!s.written) fault(in, t, fmt::format("read of {} at index {}, which no thread wrote", target_name(in), i));
+    if (s.write_epoch == epoch_ && s.writer != static_cast<int32_t>(t))
+      fault(in, t,
+            fmt::format("race on {} at index {}: thread {} wrote it and thread {} reads it with no barrier "
+                        "between",
+                        target_name(in), i, s.writer, t));
+    if (s.read_epoch != epoch_) {
+      s.read_epoch = epoch_;
+      s.reader = static_cast<int32_t>(t);
+      s.many_readers = false;
+    } else if (s.reader != static_cast<int32_t>(t)) {
+      s.many_readers = true;
+    }
+  }
+  void sanitize_write(const Inst& in, uint32_t t, uint64_t i, const Target& mem) {
+    if (mem.written) mem.written[i].store(1, std::memory_order_relaxed);
+    if (!mem.array || mem.array->shadow.empty()) return;
+    Shadow& s = mem.array->shadow[i];
+    int32_t me = static_cast<int32_t>(t);
+    if (s.write_epoch == epoch_ && s.writer != me)
+      fault(in, t,
+            fmt::format("race on {} at index {}: threads {} and {} both write it with no barrier between",
+                        target_name(in), i, s.writer, t));
+    if (s.read_epoch == epoch_ && (s.many_readers || s.reader != me))
+      fault(in, t,
+            fmt::format("race on {} at index {}: thread {} reads it and thread {} writes it with no barrier "
+                        "between",
+                        target_name(in), i, s.reader == me ? -1 : s.reader, t));
+    s.writer = me;
+    s.write_epoch = epoch_;
+    s.written = true;
+  }
 
   void load(const Inst& in, const Mask& m, Scalar* r) {
     const Target mem = target(in);
-    Scalar* idx = reg(in.args[0]);
+    bool masked = in.args.size() == 3;
+    Scalar *mask = masked ? reg(in.args[1]) : nullptr, *other = masked ? reg(in.args[2]) : nullptr;
     each(m, [&](uint32_t t) {
-      if (idx[t].u >= mem.count)
-        fault(
-            in, t,
-            fmt::format("load of {} at index {} is out of bounds ({} elements)", target_name(in), idx[t].u, mem.count));
-      r[t] = load_element(in.type, mem.base, idx[t].u);
+      if (masked && !mask[t].u) {  // touches no memory
+        r[t] = other[t];
+        return;
+      }
+      uint64_t i = index(in, t);
+      check_bounds(in, t, i, mem, "load of");
+      if (opts_.sanitize) sanitize_read(in, t, i, mem);
+      r[t] = load_element(mem.elem, mem.base, i);
     });
   }
 
   void store(const Inst& in, const Mask& m) {
     const Target mem = target(in);
-    Scalar *idx = reg(in.args[0]), *v = reg(in.args[1]);
+    Scalar* v = reg(in.args[1]);
+    Scalar* mask = in.args.size() == 3 ? reg(in.args[2]) : nullptr;
     each(m, [&](uint32_t t) {
-      if (idx[t].u >= mem.count)
-        fault(in, t,
-              fmt::format("store to {} at index {} is out of bounds ({} elements)", target_name(in), idx[t].u,
-                          mem.count));
-      store_element(in.type, mem.base, idx[t].u, v[t]);
+      if (mask && !mask[t].u) return;
+      uint64_t i = index(in, t);
+      check_bounds(in, t, i, mem, "store to");
+      if (opts_.sanitize) sanitize_write(in, t, i, mem);
+      store_element(mem.elem, mem.base, i, v[t]);
+    });
+  }
+
+  // Atomics: threads of one threadgroup in thread order; threadgroups on other host threads through
+  // the hardware's atomics (docs/IR.md).
+  void atomic(const Inst& in, const Mask& m, Scalar* r) {
+    const Target mem = target(in);
+    auto op = static_cast<AtomicOp>(in.bits);
+    Scalar* v = reg(in.args[1]);
+    Scalar* cmp = op == AtomicOp::CompareExchange ? reg(in.args[2]) : nullptr;
+    each(m, [&](uint32_t t) {
+      uint64_t i = index(in, t);
+      check_bounds(in, t, i, mem, "atomic on");
+      if (mem.written) mem.written[i].store(1, std::memory_order_relaxed);
+      if (mem.array && !mem.array->shadow.empty()) {
+        Shadow& s = mem.array->shadow[i];
+        if (!s.written)
+          fault(in, t, fmt::format("atomic on {} at index {}, which no thread wrote", target_name(in), i));
+      }
+      std::atomic_ref<uint32_t> cell(static_cast<uint32_t*>(mem.base)[i]);
+      uint32_t old = cell.load();
+      for (;;) {
+        Scalar o = u32(old), n = o;
+        switch (op) {
+          case AtomicOp::Add: n = eval_binary(Op::Add, in.type, o, v[t]); break;
+          case AtomicOp::Min: n = eval_binary(Op::Min, in.type, o, v[t]); break;
+          case AtomicOp::Max: n = eval_binary(Op::Max, in.type, o, v[t]); break;
+          case AtomicOp::Exchange: n = v[t]; break;
+          case AtomicOp::CompareExchange: n = old == cmp[t].u ? v[t] : o; break;
+        }
+        if (cell.compare_exchange_weak(old, n.u)) break;
+      }
+      r[t] = u32(old);
     });
   }
 
   // A vector access's range: in bounds and aligned to its lanes (docs/IR.md), else a fault.
-  void check_vector(const Inst& in, uint32_t t, uint32_t index, uint64_t count) const {
+  void check_vector(const Inst& in, uint32_t t, uint64_t i, uint64_t count) const {
     const char* what = in.op == Op::LoadVector ? "vector load of" : "vector store to";
-    if (index % in.lanes != 0)
+    if (i % in.lanes != 0)
       fault(in, t,
-            fmt::format("{} {} at index {} is not a multiple of its {} lanes (misaligned)", what, target_name(in),
-                        index, in.lanes));
-    if (uint64_t{index} + in.lanes > count)
+            fmt::format("{} {} at index {} is not a multiple of its {} lanes (misaligned)", what, target_name(in), i,
+                        in.lanes));
+    if (i + in.lanes > count)
       fault(in, t,
-            fmt::format("{} {} at indices {}..{} is out of bounds ({} elements)", what, target_name(in), index,
-                        uint64_t{index} + in.lanes - 1, count));
+            fmt::format("{} {} at indices {}..{} is out of bounds ({} elements)", what, target_name(in), i,
+                        i + in.lanes - 1, count));
   }
 
   void load_vector(const Inst& in, const Mask& m) {
@@ -245,19 +387,25 @@ class Threadgroup {
     VectorReg& v = vectors_[in.result];
     v.lanes = lanes;
     v.values.resize(size_t{n_} * lanes);
-    Scalar* idx = reg(in.args[0]);
     each(m, [&](uint32_t t) {
-      check_vector(in, t, idx[t].u, mem.count);
-      for (uint32_t l = 0; l < lanes; ++l) v.values[t * lanes + l] = load_element(in.type, mem.base, idx[t].u + l);
+      uint64_t i = index(in, t);
+      check_vector(in, t, i, mem.count);
+      for (uint32_t l = 0; l < lanes; ++l) {
+        if (opts_.sanitize) sanitize_read(in, t, i + l, mem);
+        v.values[t * lanes + l] = load_element(mem.elem, mem.base, i + l);
+      }
     });
   }
 
   void store_vector(const Inst& in, const Mask& m) {
     const Target mem = target(in);
-    Scalar* idx = reg(in.args[0]);
     each(m, [&](uint32_t t) {
-      check_vector(in, t, idx[t].u, mem.count);
-      for (uint32_t l = 0; l < in.lanes; ++l) store_element(in.type, mem.base, idx[t].u + l, reg(in.args[1 + l])[t]);
+      uint64_t i = index(in, t);
+      check_vector(in, t, i, mem.count);
+      for (uint32_t l = 0; l < in.lanes; ++l) {
+        if (opts_.sanitize) sanitize_write(in, t, i + l, mem);
+        store_element(mem.elem, mem.base, i + l, reg(in.args[1 + l])[t]);
+      }
     });
   }
 
@@ -291,53 +439,85 @@ class Threadgroup {
     }
   }
 
+  // for and loop. A thread leaves on its condition (for), a break or a return; a continue ends
+  // only its current iteration.
   void loop(const Inst& in, const Mask& m) {
-    Scalar *start = reg(in.args[0]), *end = reg(in.args[1]), *step = reg(in.args[2]);
-    Scalar* iv = reg(in.result);
-    each(m, [&](uint32_t t) {
-      if (step[t].u == 0 && start[t].u < end[t].u) fault(in, t, "for_ loop with step 0 would never end");
-      iv[t] = start[t];
-    });
-    Mask body_m(n_, 0);
-    for (;;) {
-      bool any = false;
+    bool counted = in.op == Op::For;
+    Scalar *start = nullptr, *end = nullptr, *step = nullptr, *iv = nullptr;
+    if (counted) {
+      start = reg(in.args[0]), end = reg(in.args[1]), step = reg(in.args[2]), iv = reg(in.result);
       each(m, [&](uint32_t t) {
-        body_m[t] = iv[t].u < end[t].u;
-        any |= body_m[t] != 0;
+        if (step[t].u == 0 && start[t].u < end[t].u) fault(in, t, "for_ loop with step 0 would never end");
+        iv[t] = start[t];
       });
-      if (!any) break;
-      block(in.blocks[0], body_m);
-      // A step that would pass the end ends the loop: the induction never wraps past 2^32.
-      each(body_m, [&](uint32_t t) { iv[t].u = end[t].u - iv[t].u > step[t].u ? iv[t].u + step[t].u : end[t].u; });
-      std::fill(body_m.begin(), body_m.end(), 0);
     }
+    loops_.push_back({Mask(n_, 0), Mask(n_, 0)});
+    Mask active = m;
+    for (;;) {
+      Mask body_m = active;
+      if (counted) each(active, [&](uint32_t t) { body_m[t] = active[t] = iv[t].u < end[t].u; });
+      if (!any(body_m)) break;
+      if (++iterations_ > opts_.loop_budget)
+        fault(
+            in, static_cast<uint32_t>(std::find(body_m.begin(), body_m.end(), 1) - body_m.begin()),
+            fmt::format("runaway loop: this threadgroup ran more than {} loop iterations (EngineOptions::loop_budget)",
+                        opts_.loop_budget));
+      std::fill(loops_.back().continued.begin(), loops_.back().continued.end(), 0);
+      block(in.blocks[0], body_m);
+      each(active, [&](uint32_t t) {
+        if (loops_.back().broken[t] || returned_[t]) active[t] = 0;
+      });
+      // A step that would pass the end ends the loop: the induction never wraps past 2^32.
+      if (counted)
+        each(active, [&](uint32_t t) { iv[t].u = end[t].u - iv[t].u > step[t].u ? iv[t].u + step[t].u : end[t].u; });
+    }
+    loops_.pop_back();
   }
+
+  static constexpr uint32_t kSimdWidth = 32;
 
   const Function& f_;
   const Geometry& g_;
   const std::vector<TensorView>& tensors_;
-  const std::vector<uint32_t>& constexprs_;
+  const std::vector<uint64_t>& values_;
+  const EngineOptions& opts_;
+  Launch& launch_;
   uint32_t n_;
   uint32_t group_[3] = {0, 0, 0};
   std::vector<Scalar> regs_;
-  std::unordered_map<Id, std::vector<uint8_t>> arrays_;
+  std::vector<ScalarType> types_;
+  std::unordered_map<Id, Array> arrays_;
   // LoadVector results: `lanes` values per thread, thread t's at [t * lanes, (t + 1) * lanes).
   struct VectorReg {
     uint32_t lanes = 1;
     std::vector<Scalar> values;
   };
   std::unordered_map<Id, VectorReg> vectors_;
-  std::vector<ScalarType> types_;
+  struct LoopState {
+    Mask broken, continued;
+  };
+  std::vector<LoopState> loops_;  // innermost last
+  Mask returned_;
+  uint64_t iterations_ = 0;
+  uint32_t epoch_ = 1;  // barriers passed, for the sanitizer
 };
 
 }  // namespace
 
 void execute(const ir::Function& f, const Geometry& g, const std::vector<TensorView>& tensors,
-             const std::vector<uint32_t>& constexprs, const EngineOptions& opts) {
-  if (tensors.size() != f.params.size() || constexprs.size() != f.params.size())
-    throw Error(fmt::format("CPU engine: kernel {} takes {} parameters, got {} tensors and {} constexprs", f.name,
-                            f.params.size(), tensors.size(), constexprs.size()));
+             const std::vector<uint64_t>& values, const EngineOptions& opts) {
+  if (tensors.size() != f.params.size() || values.size() != f.params.size())
+    throw Error(fmt::format("CPU engine: kernel {} takes {} parameters, got {} tensors and {} values", f.name,
+                            f.params.size(), tensors.size(), values.size()));
   if (g.tpg == 0) throw Error(fmt::format("CPU engine: kernel {}: zero threads per threadgroup", f.name));
+  Launch launch;
+  launch.written.resize(tensors.size());
+  if (opts.sanitize)
+    for (size_t i = 0; i < tensors.size(); ++i)
+      if (tensors[i].output) {
+        launch.written[i] = std::make_unique<std::atomic<uint8_t>[]>(tensors[i].count);
+        for (uint64_t e = 0; e < tensors[i].count; ++e) launch.written[i][e].store(0, std::memory_order_relaxed);
+      }
   uint64_t total = g.threadgroups();
   unsigned workers = opts.threads ? opts.threads : std::max(1u, std::thread::hardware_concurrency());
   workers = static_cast<unsigned>(std::min<uint64_t>(workers, total));
@@ -346,7 +526,7 @@ void execute(const ir::Function& f, const Geometry& g, const std::vector<TensorV
   uint64_t failed_at = UINT64_MAX;
   std::exception_ptr failure;
   auto work = [&] {
-    Threadgroup tg(f, g, tensors, constexprs);
+    Threadgroup tg(f, g, tensors, values, opts, launch);
     for (uint64_t i; (i = next++) < total;) {
       try {
         tg.run(i);

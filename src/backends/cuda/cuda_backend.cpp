@@ -326,22 +326,22 @@ std::shared_ptr<CudaExecutable> CudaBackend::load(const std::string& src, const 
 // Launches.
 
 void CudaBackend::run(Executable& exe, const Geometry& g, const std::vector<Buffer*>& tensors,
-                      const std::vector<uint32_t>& constexprs, const Stream* stream) {
+                      const std::vector<uint64_t>& values, const Stream* stream) {
   auto* ce = dynamic_cast<CudaExecutable*>(&exe);
   if (!ce || ce->owner != this) throw Error("cuda run: the executable was not prepared by this backend");
   const size_t n = ce->params.size();
-  if (tensors.size() != n || constexprs.size() != n)
-    throw Error(fmt::format("cuda run {}: {} parameters, but {} tensors and {} constexpr values", ce->entry, n,
-                            tensors.size(), constexprs.size()));
-  // Kernel ABI: a device pointer per tensor, an unsigned int per constexpr, in parameter order.
-  std::array<CUdeviceptr, kMaxParams> pointers;
-  std::array<uint32_t, kMaxParams> values;
+  if (tensors.size() != n || values.size() != n)
+    throw Error(fmt::format("cuda run {}: {} parameters, but {} tensors and {} values", ce->entry, n, tensors.size(),
+                            values.size()));
+  // Kernel ABI: a device pointer per tensor; a constexpr as unsigned int and a scalar as its type
+  // (4 or 8 bytes, read from the low bytes of its 64-bit slot), in parameter order.
+  std::array<uint64_t, kMaxParams> slots;
   std::array<void*, kMaxParams> args;
   for (size_t i = 0; i < n; ++i) {
     const ir::Param& p = ce->params[i];
-    if (p.kind == ir::ParamKind::Constexpr) {
-      values[i] = constexprs[i];
-      args[i] = &values[i];
+    args[i] = &slots[i];
+    if (p.kind != ir::ParamKind::Tensor) {
+      slots[i] = values[i];
       continue;
     }
     const Buffer* b = tensors[i];
@@ -352,8 +352,7 @@ void CudaBackend::run(Executable& exe, const Geometry& g, const std::vector<Buff
                               : !b->owner        ? "an unallocated buffer"
                               : b->owner != this ? "another backend's buffer"
                                                  : type_name(b->elem)));
-    pointers[i] = b->handle;
-    args[i] = &pointers[i];
+    slots[i] = b->handle;
   }
   if (stream && stream->owner != this)
     throw Error(fmt::format("cuda run {}: the stream belongs to another backend", ce->entry));

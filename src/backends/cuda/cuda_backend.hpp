@@ -104,8 +104,8 @@ class CudaBackend final : public Backend {
   // Generates, compiles (or finds the CUBIN on disk) and loads `lowered`. NVRTC rejecting the
   // generated code is an InternalError.
   std::shared_ptr<Executable> prepare(const ir::Function& lowered) override;
-  void run(Executable& exe, const Geometry& g, const std::vector<Buffer*>& tensors,
-           const std::vector<uint32_t>& constexprs, const Stream* stream = nullptr) override;
+  void run(Executable& exe, const Geometry& g, const std::vector<Buffer*>& tensors, const std::vector<uint64_t>& values,
+           const Stream* stream = nullptr) override;
   void synchronize() override;
   double measure_ms(const std::function<void()>& work) override { return time_ms(work); }
 

@@ -33,6 +33,45 @@ MT_FN unsigned short mt_f32_to_bf16(float f) {
 }
 MT_FN float mt_round_f16(float f) { return mt_f16_to_f32(mt_f32_to_f16(f)); }
 MT_FN float mt_round_bf16(float f) { return mt_bf16_to_f32(mt_f32_to_bf16(f)); }
+// fp8 in memory (docs/IR.md): round to nearest even, saturate to the largest finite value, NaN
+// stays NaN. e4m3 is the "fn" variant (no infinities, largest 448), e5m2 IEEE-like (largest 57344).
+MT_FN unsigned char mt_f32_to_f8(float f, int mbits, int bias, float maxv, unsigned char nan) {
+  unsigned int u = __float_as_uint(f);
+  unsigned char sign = (unsigned char)((u >> 24) & 0x80u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return sign | nan;
+  float a = fminf(fabsf(f), maxv);  // saturate, infinities included
+  if (a == 0.0f) return sign;
+  int e = max(ilogbf(a), 1 - bias);
+  float q = ldexpf(1.0f, e - mbits);
+  float r = rintf(a / q) * q;  // round to nearest even; exact: a power-of-two scale
+  if (r > maxv) r = maxv;
+  if (r == 0.0f) return sign;
+  if (r < ldexpf(1.0f, 1 - bias)) return sign | (unsigned char)(r / ldexpf(1.0f, 1 - bias - mbits));
+  int e2 = ilogbf(r);
+  unsigned int mant = (unsigned int)(r / ldexpf(1.0f, e2 - mbits)) - (1u << mbits);
+  return sign | (unsigned char)(((unsigned int)(e2 + bias) << mbits) | mant);
+}
+MT_FN float mt_f8_to_f32(unsigned char b, int mbits, int bias, bool ieee) {
+  unsigned int exp = (b & 0x7fu) >> mbits, mant = b & ((1u << mbits) - 1u), top = (1u << (7 - mbits)) - 1u;
+  float v;
+  if (ieee && exp == top) v = mant ? __uint_as_float(0x7fc00000u) : __uint_as_float(0x7f800000u);
+  else if (!ieee && exp == top && mant == (1u << mbits) - 1u) v = __uint_as_float(0x7fc00000u);
+  else if (exp == 0) v = ldexpf((float)mant, 1 - bias - mbits);
+  else v = ldexpf(1.0f + (float)mant / (float)(1u << mbits), (int)exp - bias);
+  return (b & 0x80u) ? -v : v;
+}
+MT_FN unsigned char mt_f32_to_f8e4m3(float f) { return mt_f32_to_f8(f, 3, 7, 448.0f, 0x7f); }
+MT_FN unsigned char mt_f32_to_f8e5m2(float f) { return mt_f32_to_f8(f, 2, 15, 57344.0f, 0x7e); }
+MT_FN float mt_f8e4m3_to_f32(unsigned char b) { return mt_f8_to_f32(b, 3, 7, false); }
+MT_FN float mt_f8e5m2_to_f32(unsigned char b) { return mt_f8_to_f32(b, 2, 15, true); }
+// A value's bits as another type of the same width.
+template <class To, class From>
+MT_FN To mt_bitcast(From v) {
+  static_assert(sizeof(To) == sizeof(From), "bitcast needs one width");
+  To t;
+  __builtin_memcpy(&t, &v, sizeof t);
+  return t;
+}
 // Simdgroup reductions as the IR defines them: an xor butterfly over lane masks 16, 8, 4, 2, 1,
 // v = op(v, v of lane ^ m), so that every lane ends with the same bits.
 #define MT_BUTTERFLY(name, T, combine)          \
@@ -58,6 +97,12 @@ MT_BUTTERFLY(mt_simd_min_f16, float, fminf(v, o))
 MT_BUTTERFLY(mt_simd_min_bf16, float, fminf(v, o))
 MT_BUTTERFLY(mt_simd_min_u32, unsigned int, v < o ? v : o)
 MT_BUTTERFLY(mt_simd_min_i32, int, v < o ? v : o)
+MT_BUTTERFLY(mt_simd_sum_u64, unsigned long long, v + o)
+MT_BUTTERFLY(mt_simd_sum_i64, long long, (long long)((unsigned long long)v + (unsigned long long)o))
+MT_BUTTERFLY(mt_simd_max_u64, unsigned long long, v > o ? v : o)
+MT_BUTTERFLY(mt_simd_max_i64, long long, v > o ? v : o)
+MT_BUTTERFLY(mt_simd_min_u64, unsigned long long, v < o ? v : o)
+MT_BUTTERFLY(mt_simd_min_i64, long long, v < o ? v : o)
 #undef MT_BUTTERFLY
 #endif  // MTILE_CUDA_PRELUDE
 )";

@@ -27,6 +27,64 @@ inline int mt_f32_to_i32(float x) {
   if (x <= -2147483648.0f) return as_type<int>(0x80000000u);
   return x >= 2147483648.0f ? 0x7fffffff : int(x);
 }
+inline ulong mt_f32_to_u64(float x) {
+  if ((as_type<uint>(x) & 0x7fffffffu) > 0x7f800000u || x <= 0.0f) return 0ul;
+  return x >= 18446744073709551616.0f ? 0xfffffffffffffffful : ulong(x);
+}
+inline long mt_f32_to_i64(float x) {
+  if ((as_type<uint>(x) & 0x7fffffffu) > 0x7f800000u) return 0l;
+  if (x <= -9223372036854775808.0f) return as_type<long>(0x8000000000000000ul);
+  return x >= 9223372036854775808.0f ? 0x7fffffffffffffffl : long(x);
+}
+// fp8 in memory: round to nearest even, saturate to the largest finite value, NaN stays NaN.
+inline uchar mt_f32_to_f8(float f, int mbits, int bias, float maxv, uchar nan) {
+  uint u = as_type<uint>(f);
+  uchar sign = uchar((u >> 24) & 0x80u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return sign | nan;
+  float a = min(fabs(f), maxv);
+  if (a == 0.0f) return sign;
+  int e = max(ilogb(a), 1 - bias);
+  float q = ldexp(1.0f, e - mbits);
+  float r = min(rint(a / q) * q, maxv);
+  if (r == 0.0f) return sign;
+  if (r < ldexp(1.0f, 1 - bias)) return sign | uchar(r / ldexp(1.0f, 1 - bias - mbits));
+  int e2 = ilogb(r);
+  uint mant = uint(r / ldexp(1.0f, e2 - mbits)) - (1u << mbits);
+  return sign | uchar((uint(e2 + bias) << mbits) | mant);
+}
+inline float mt_f8_to_f32(uchar b, int mbits, int bias, bool ieee) {
+  uint e = (b & 0x7fu) >> mbits, m = b & ((1u << mbits) - 1u), top = (1u << (7 - mbits)) - 1u;
+  float v;
+  if (ieee && e == top) v = m ? as_type<float>(0x7fc00000u) : as_type<float>(0x7f800000u);
+  else if (!ieee && e == top && m == (1u << mbits) - 1u) v = as_type<float>(0x7fc00000u);
+  else if (e == 0) v = ldexp(float(m), 1 - bias - mbits);
+  else v = ldexp(1.0f + float(m) / float(1u << mbits), int(e) - bias);
+  return (b & 0x80u) ? -v : v;
+}
+inline uchar mt_f32_to_f8e4m3(float f) { return mt_f32_to_f8(f, 3, 7, 448.0f, uchar(0x7f)); }
+inline uchar mt_f32_to_f8e5m2(float f) { return mt_f32_to_f8(f, 2, 15, 57344.0f, uchar(0x7e)); }
+inline float mt_f8e4m3_to_f32(uchar b) { return mt_f8_to_f32(b, 3, 7, false); }
+inline float mt_f8e5m2_to_f32(uchar b) { return mt_f8_to_f32(b, 2, 15, true); }
+// Metal has no log1p and expm1: the accurate forms of Goldberg and Kahan.
+inline float mt_log1p(float x) {
+  float u = 1.0f + x;
+  return u == 1.0f ? x : precise::log(u) * x / (u - 1.0f);
+}
+inline float mt_expm1(float x) {
+  float u = precise::exp(x);
+  if (u == 1.0f) return x;
+  if (u - 1.0f == -1.0f) return -1.0f;
+  return (u - 1.0f) * x / precise::log(u);
+}
+// Compare-and-exchange that gives the old value, as CUDA's atomicCAS.
+template <class A, class T>
+inline T mt_atomic_cas(A obj, T expected, T desired) {
+  T seen = expected;
+  while (!atomic_compare_exchange_weak_explicit(obj, &seen, desired, memory_order_relaxed, memory_order_relaxed) &&
+         seen == expected) {
+  }
+  return seen;
+}
 // Metal has no erf. |x| < 1: its Taylor series in Horner form; else 1 - erfc(|x|) with erfc from
 // its continued fraction (40 terms). Within 2 ulp of the correctly rounded erf in f32.
 inline float mt_erf(float x) {
