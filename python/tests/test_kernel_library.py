@@ -39,6 +39,15 @@ def test_load_and_launch(axpy_library, rng):
         mtile.launch("example_axpy", x, y)
 
 
+def test_a_second_library_with_a_taken_name_is_refused(axpy_library, tmp_path):
+    mtile.load_library(axpy_library)
+    copy = tmp_path / "libaxpy_again.so"  # another file: loaded anew, its entry point runs again
+    shutil.copy(axpy_library, copy)
+    with pytest.raises(mtile.UserError, match=r"mtile_register_kernels failed: .*'example_axpy' is already registered"):
+        mtile.load_library(copy)
+    assert [k.name for k in mtile.kernels()].count("example_axpy") == 1
+
+
 def test_missing_library():
     with pytest.raises(mtile.UserError, match=r"can't load kernel library /nonexistent/libk.so"):
         mtile.load_library("/nonexistent/libk.so")
