@@ -3,6 +3,7 @@ function or kernel, the parameter and what was wrong; nothing is written when a 
 import mtile
 import numpy as np
 import pytest
+from mtile import _capi
 from references import poisoned, uniform
 
 
@@ -92,3 +93,14 @@ def test_launch_arguments(norm_args):
             [1.0, 2.0])
     refused(r"dtype 'f64' is not one of mtile's", mtile.launch, "vector_add", x, x, out, dtype="f64")
     assert np.isnan(out).all()
+
+
+def test_host_memory_claimed_to_be_cuda_memory():
+    """Without a GPU the CUDA backend can't open; with one the driver does not know the address."""
+    a = np.ones(1024, np.float32)
+    k = mtile.kernel("vector_add")
+    records = k.pack_tensors(*(v for _ in range(3) for v in (a.ctypes.data, a.size, _capi.F32, 0)))
+    status = _capi.launch_tensors(k.handle, records, 3, k.pack_dims(a.size), 1, _capi.F32, 0)
+    assert status == 2
+    assert (msg := _capi.last_error().decode()).startswith("kernel vector_add: ")
+    assert "its tensors are on cuda:0, which mtile can't use" in msg or "is not memory the CUDA driver knows" in msg

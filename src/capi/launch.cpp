@@ -6,6 +6,7 @@
 
 #include <atomic>
 
+#include "backends/cuda/driver_api.hpp"
 #include "capi/kernel_table.hpp"
 #include "capi/status.hpp"
 #include "mtile/runtime.hpp"
@@ -117,6 +118,23 @@ TensorArg read_tensor(const mtile_kernel& k, size_t i, const mtile_tensor& t) {
   return a;
 }
 
+// Puts back the calling thread's current CUDA context, which a launch on a device makes its own:
+// the caller (PyTorch) reads its current device from it.
+class KeepCurrentContext {
+ public:
+  KeepCurrentContext() : api_(cuda::driver()) { cuda::check(api_.cuCtxGetCurrent(&saved_), "cuCtxGetCurrent"); }
+  ~KeepCurrentContext() {
+    cuda::CUcontext now = nullptr;
+    if (api_.cuCtxGetCurrent(&now) == cuda::CUDA_SUCCESS && now != saved_) api_.cuCtxSetCurrent(saved_);
+  }
+  KeepCurrentContext(const KeepCurrentContext&) = delete;
+  KeepCurrentContext& operator=(const KeepCurrentContext&) = delete;
+
+ private:
+  const cuda::DriverApi& api_;
+  cuda::CUcontext saved_ = nullptr;
+};
+
 // The backend of a device, opened on first use: -1 the CPU engine, N CUDA device N.
 Backend& backend_for(int32_t device) {
   static std::array<std::atomic<Backend*>, 65> open{};
@@ -186,7 +204,17 @@ void launch(const mtile_kernel& k, const std::vector<TensorArg>& args, const uin
   Shape shape;
   for (size_t i = 0; i < num_dims; ++i) shape.emplace(spec.dims[i], dims[i]);
 
-  Backend& backend = backend_for(device);
+  std::optional<KeepCurrentContext> keep;
+  Backend* opened = nullptr;
+  try {
+    if (device >= 0) keep.emplace();
+    opened = &backend_for(device);
+  } catch (const Error& e) {
+    throw Error(
+        fmt::format("kernel {}: its tensors are on {}, which mtile can't use: {}", name, device_text(device), e.what()),
+        e.kind());
+  }
+  Backend& backend = *opened;
   if (device < 0 && native_stream != 0)
     throw Error(
         fmt::format("kernel {}: CPU tensors run at once, on no stream; stream 0x{:x} was given", name, native_stream));
