@@ -128,8 +128,9 @@ MTILE_API int mtile_kernel_param(const mtile_kernel* kernel, size_t index, int32
  * for these dims, and be on the same device as the others. Before anything runs the kernel's
  * contract is checked for these dims on that device. `stream` is a CUstream of that device (0: the
  * legacy default stream; a stream being captured into a CUDA graph records the launch), and must
- * be 0 for CPU tensors. The first launch of a (kernel, variant, dims, device) compiles it; launch
- * once before capturing a CUDA graph. */
+ * be 0 for CPU tensors. The calling thread's current CUDA context is left as it was. The first
+ * launch of a (kernel, variant, dims, device) compiles it; launch once before capturing a CUDA
+ * graph. */
 MTILE_API int mtile_launch(const mtile_kernel* kernel, const DLTensor* const* tensors, size_t num_tensors,
                            const uint32_t* dims, size_t num_dims, int32_t dtype, uint64_t stream);
 /* mtile_launch with tensors given by address (mtile_tensor). */
