@@ -26,9 +26,9 @@ from ._launch import (
 )
 from ._registry import kernel
 
-if torch is not None:
-    _compiling = getattr(torch.compiler, "is_compiling", None) or torch._dynamo.is_compiling
-else:
+if torch is not None and hasattr(torch.library, "custom_op"):  # torch >= 2.4: the ops exist (_torch_ops)
+    _compiling = torch.compiler.is_compiling
+else:  # no ops to call: torch.compile, if any, traces through the functions (a graph break at ctypes)
 
     def _compiling():
         return False
