@@ -10,6 +10,7 @@ tensors and numpy arrays run on the CPU engine, at once. Any other array goes th
 __dlpack__ capsule (mtile_launch takes the DLTensor as it is).
 """
 import ctypes
+import struct
 
 from . import _capi
 from ._capi import UserError
@@ -39,6 +40,14 @@ NUMPY_DTYPES = {"<f4": _capi.F32, "<f2": _capi.F16, "<u4": _capi.U32, "<i4": _ca
 
 def _where(k):
     return f"kernel {k.name}"
+
+
+def _pack_dims(k, dims):
+    try:
+        return k.pack_dims(*dims)
+    except struct.error:
+        shown = ", ".join(f"{d} = {v}" for d, v in zip(k.dims, dims))
+        raise UserError(f"{_where(k)}: its dims ({shown}) must be u32 values") from None
 
 
 def torch_dtype(k, name, t):
@@ -90,7 +99,7 @@ def launch_torch(k, tensors, dims, dtype, stream=None):
     if stream is None:
         stream = _cuda_stream(device) if device is not None and device >= 0 else 0
     status = _capi.launch_tensors(
-        k.handle, k.pack_tensors(*records), len(k.tensors), k.pack_dims(*dims), len(dims), dtype, stream
+        k.handle, k.pack_tensors(*records), len(k.tensors), _pack_dims(k, dims), len(dims), dtype, stream
     )
     if status:
         _capi.fail(status)
@@ -114,7 +123,7 @@ def launch_numpy(k, tensors, dims, dtype):
             raise UserError(f"{_where(k)}: array '{p.name}' is read-only, and the kernel writes it ({p.role})")
         records += (a.ctypes.data, a.size, numpy_dtype(k, p.name, a), -1)
     status = _capi.launch_tensors(
-        k.handle, k.pack_tensors(*records), len(k.tensors), k.pack_dims(*dims), len(dims), dtype, 0
+        k.handle, k.pack_tensors(*records), len(k.tensors), _pack_dims(k, dims), len(dims), dtype, 0
     )
     if status:
         _capi.fail(status)
@@ -146,7 +155,7 @@ def launch_dlpack(k, tensors, dims, dtype, stream):
     # A DLManagedTensor begins with its DLTensor: its address is the DLTensor's.
     pointers = (ctypes.c_void_p * max(1, len(capsules)))(*(_capsule_pointer(c, b"dltensor") for c in capsules))
     status = _capi.launch_dlpack(
-        k.handle, pointers, len(capsules), k.pack_dims(*dims), len(dims), dtype, stream
+        k.handle, pointers, len(capsules), _pack_dims(k, dims), len(dims), dtype, stream
     )
     del capsules  # after the launch: the producers may free the tensors' descriptions now
     if status:

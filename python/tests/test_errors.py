@@ -88,6 +88,9 @@ def test_launch_arguments(norm_args):
             n=2**32)
     refused(r"tensor 'x' has 1024 elements; x = rows \* n needs 2048", mtile.launch, "rms_norm_residual", x,
             residual, w, out, eps, rows=8)
+    # A library function's dims come from shapes; one past u32 (a 2^32-element row) is refused too.
+    refused(r"kernel vector_add: its dims \(n = 4294967296\) must be u32 values", mtile._launch._pack_dims,
+            mtile.kernel("vector_add"), (2**32,))
     refused(r"'w' is a list", mtile.launch, "rms_norm_residual", x, residual, [1.0] * 256, out, eps)
     refused(r"mtile.softmax: x is a list; mtile.softmax takes torch tensors and numpy arrays", mtile.softmax,
             [1.0, 2.0])
