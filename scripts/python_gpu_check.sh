@@ -13,10 +13,11 @@ wheel=$(ls "$dist"/mtile-*.whl 2>/dev/null | head -1)
 [ -n "$wheel" ] || { echo "no mtile wheel in $dist (scripts/build_python_wheel.sh makes one)" >&2; exit 1; }
 site=/tmp/mtile-site
 rm -rf "$site"
-python3 -m pip install --no-index --no-deps --target "$site" "$wheel" >"$OUT/pip_install.log" 2>&1 || {
-  cat "$OUT/pip_install.log"
-  exit 1
-}
+if ! python3 -m pip install --no-index --no-deps --target "$site" "$wheel" >"$OUT/pip_install.log" 2>&1; then
+  # A wheel is a zip of the installed files: without a working pip, unpacking it is the install.
+  echo "pip failed (see pip_install.log); unpacking the wheel instead" | tee -a "$OUT/pip_install.log"
+  python3 -m zipfile -e "$wheel" "$site" || exit 1
+fi
 export PYTHONPATH=$site${PYTHONPATH:+:$PYTHONPATH}
 export MTILE_CACHE_DIR=/tmp/mtile-cache
 rm -rf "$MTILE_CACHE_DIR"
