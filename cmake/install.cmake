@@ -7,7 +7,7 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 install(DIRECTORY include/mtile DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS mtile mtile_static EXPORT mtileTargets
+install(TARGETS mtile mtile_static mtile_c EXPORT mtileTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
@@ -20,3 +20,11 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/mtileConfigVersion.
                                  COMPATIBILITY SameMinorVersion)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/mtileConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/mtileConfigVersion.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/mtile)
+
+# The Python wheel (pyproject.toml, scikit-build-core installs only this component): libmtile_c.so
+# beside the package's modules, and the headers a kernel library for mtile.load_library builds with.
+if(SKBUILD)
+  install(TARGETS mtile_c LIBRARY DESTINATION mtile COMPONENT python)
+  install(DIRECTORY include/mtile DESTINATION mtile/include COMPONENT python)
+  install(FILES ${DLPACK_INCLUDE_DIR}/dlpack/dlpack.h DESTINATION mtile/include/dlpack COMPONENT python)
+endif()

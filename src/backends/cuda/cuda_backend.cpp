@@ -197,22 +197,28 @@ Buffer CudaBackend::wrap(uint64_t address, ScalarType elem, uint64_t count) {
   auto fail = [&](const std::string& why) {
     throw Error(fmt::format("cuda wrap: 0x{:x} ({} x {}) {}", address, count, type_name(elem), why));
   };
+  // One driver call a tensor (launches from Python wrap every tensor every call). The device is
+  // read from the ordinal, and the context compared only where the memory has one: stream-ordered
+  // (cudaMallocAsync) and virtual-memory (cuMemMap) allocations have none.
   unsigned type = 0;
-  CUresult r = api_->cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, address);
-  if (r != CUDA_SUCCESS) fail("is not memory the CUDA driver knows (a host pointer, or freed): " + result_text(r));
-  if (type != CU_MEMORYTYPE_DEVICE) fail("is not device memory (host or managed memory is not taken)");
   CUcontext ctx = nullptr;
-  MTILE_CU(cuPointerGetAttribute, &ctx, CU_POINTER_ATTRIBUTE_CONTEXT, address);
-  if (ctx != device_->context) {
-    int other = -1;
-    api_->cuPointerGetAttribute(&other, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, address);
-    fail(fmt::format("belongs to device {}, not device {}", other, ordinal_));
-  }
+  int ordinal = -1;
   CUdeviceptr start = 0;
   size_t size = 0;
-  MTILE_CU(cuPointerGetAttribute, &start, CU_POINTER_ATTRIBUTE_RANGE_START_ADDR, address);
-  MTILE_CU(cuPointerGetAttribute, &size, CU_POINTER_ATTRIBUTE_RANGE_SIZE, address);
-  if (address + b.bytes() > start + size)
+  CUpointer_attribute attrs[] = {CU_POINTER_ATTRIBUTE_MEMORY_TYPE, CU_POINTER_ATTRIBUTE_CONTEXT,
+                                 CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, CU_POINTER_ATTRIBUTE_RANGE_START_ADDR,
+                                 CU_POINTER_ATTRIBUTE_RANGE_SIZE};
+  void* values[] = {&type, &ctx, &ordinal, &start, &size};
+  CUresult r = api_->cuPointerGetAttributes(5, attrs, values, address);
+  if (r != CUDA_SUCCESS) fail("can't be queried: " + result_text(r));
+  // Memory the driver does not know reads as type 0 (a host pointer, or freed).
+  if (type == 0) fail("is not memory the CUDA driver knows (a host pointer, or freed)");
+  if (type != CU_MEMORYTYPE_DEVICE) fail("is not device memory (host or managed memory is not taken)");
+  if (ordinal != ordinal_) fail(fmt::format("belongs to device {}, not device {}", ordinal, ordinal_));
+  if (ctx != nullptr && ctx != device_->context)
+    fail(fmt::format("belongs to another context of device {} than its primary one", ordinal_));
+  // A range the driver does not report (size 0) is not checked.
+  if (size != 0 && address + b.bytes() > start + size)
     fail(fmt::format("runs past the end of its allocation ({} bytes from 0x{:x})", size, start));
   return b;
 }

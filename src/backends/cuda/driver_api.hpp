@@ -88,7 +88,7 @@ constexpr CUstreamCaptureMode CU_STREAM_CAPTURE_MODE_RELAXED = 2;
   X(cuMemcpyDtoDAsync_v2, CUresult(CUdeviceptr, CUdeviceptr, size_t, CUstream))                                \
   X(cuMemsetD8Async, CUresult(CUdeviceptr, unsigned char, size_t, CUstream))                                   \
   X(cuMemGetInfo_v2, CUresult(size_t*, size_t*))                                                               \
-  X(cuPointerGetAttribute, CUresult(void*, CUpointer_attribute, CUdeviceptr))                                  \
+  X(cuPointerGetAttributes, CUresult(unsigned, CUpointer_attribute*, void**, CUdeviceptr))                     \
   X(cuStreamGetCtx, CUresult(CUstream, CUcontext*))                                                            \
   X(cuStreamCreate, CUresult(CUstream*, unsigned))                                                             \
   X(cuStreamSynchronize, CUresult(CUstream))                                                                   \

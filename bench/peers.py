@@ -1,0 +1,217 @@
+"""mtile against its peers on one GPU, in one run: torch eager, torch.compile and Triton kernels of
+the same math, bf16 tensors with f32 math, one table with ratios.
+
+  post = rms_norm_residual: out = residual + w * x * rsqrt(mean(x^2) + eps)
+  pre  = add_rms_norm (in place): residual <- x + residual; x <- rmsnorm(residual) * w
+
+Each implementation is checked against a float64 reference before it is timed. Times are device
+events after warm-up, the median of many runs: shapes of up to 256 rows as CUDA graph replays (a
+graph of CALLS calls, per call), the larger ones call by call with L2 flushed (a 256 MiB buffer
+written) before each. GB/s counts (3RN + N) * 2 bytes for post and (4RN + N) * 2 for pre; "% copy"
+is of a 512 MiB device-to-device copy timed in the same run.
+
+  python bench/peers.py [--json results.json] [--runs 50]
+"""
+import argparse
+import json
+import statistics
+import sys
+
+import mtile
+import torch
+
+try:
+    import peers_triton
+    import triton
+except ImportError as e:
+    peers_triton = None
+    print(f"(no Triton column: {e})", file=sys.stderr)
+
+SHAPES = [(1, 4096), (32, 4096), (256, 4096), (2048, 4096), (16384, 4096), (4096, 5120), (4096, 7168),
+          (4096, 8192), (2048, 16384)]
+GRAPH_MAX_ROWS = 256
+CALLS_PER_GRAPH = 20
+EPS = 1e-6
+DTYPE = torch.bfloat16
+PEERS = ["mtile", "eager", "compile", "triton"]
+
+
+# ---- the implementations: post(x, residual, w) -> out; pre(x, residual, w) in place ------------
+
+
+def eager_post(x, residual, w):
+    xf = x.float()
+    return (residual.float() + w.float() * xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + EPS)).to(x.dtype)
+
+
+def eager_pre(x, residual, w):
+    residual.add_(x)  # rounded to bf16 as it is stored; that is what is normalised
+    s = residual.float()
+    x.copy_((s * torch.rsqrt(s.pow(2).mean(-1, keepdim=True) + EPS) * w.float()).to(x.dtype))
+
+
+def implementations():
+    compiled_post, compiled_pre = torch.compile(eager_post, dynamic=False), torch.compile(eager_pre, dynamic=False)
+    impls = {
+        "mtile": (lambda x, r, w: mtile.rms_norm_residual(x, r, w, EPS), lambda x, r, w: mtile.add_rms_norm_(x, r, w, EPS)),
+        "eager": (eager_post, eager_pre),
+        "compile": (compiled_post, compiled_pre),
+    }
+    if peers_triton is not None:
+        impls["triton"] = (lambda x, r, w: peers_triton.post(x, r, w, EPS, torch.empty_like(x)),
+                           lambda x, r, w: peers_triton.pre(x, r, w, EPS))
+    return impls
+
+
+# ---- checks against float64 ---------------------------------------------------------------------
+
+
+def reference(semantics, x, residual, w):
+    xd, rd, wd = x.double(), residual.double(), w.double()
+    if semantics == "post":
+        return (rd + wd * xd * torch.rsqrt(xd.pow(2).mean(-1, keepdim=True) + EPS),)
+    s = (xd + rd).to(DTYPE).double()
+    return (s * torch.rsqrt(s.pow(2).mean(-1, keepdim=True) + EPS) * wd, s)
+
+
+def check(semantics, fn, x, residual, w):
+    """'' when fn's result matches the float64 reference within bf16's tolerance, else why not."""
+    want = reference(semantics, x, residual, w)
+    if semantics == "post":
+        got = (fn(x, residual, w),)
+    else:
+        xc, rc = x.clone(), residual.clone()
+        fn(xc, rc, w)
+        got = (xc, rc)
+    torch.cuda.synchronize()
+    for g, r in zip(got, want):
+        g = g.double()
+        err = (g - r).abs().max().item()
+        rel = ((g - r).norm() / r.norm()).item()
+        if not (err <= 3e-2 and rel <= 4e-3):  # NaN fails too
+            return f"max |err| {err:.3g}, rel L2 {rel:.3g}"
+    return ""
+
+
+# ---- timing -------------------------------------------------------------------------------------
+
+
+def median_ms(runs, timed):
+    """Median over `runs` of (device time between the events timed() records) / (calls it returns)."""
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    samples = []
+    for _ in range(runs):
+        calls = timed(start, end)
+        end.synchronize()
+        samples.append(start.elapsed_time(end) / calls)
+    return statistics.median(samples)
+
+
+def time_us(call, as_graph, runs, flush):
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up: compiles, allocates, caches
+        for _ in range(3):
+            call()
+    torch.cuda.current_stream().wait_stream(side)
+    torch.cuda.synchronize()
+    if as_graph:
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            for _ in range(CALLS_PER_GRAPH):
+                call()
+        graph.replay()
+
+        def timed(start, end):
+            start.record()
+            graph.replay()
+            end.record()
+            return CALLS_PER_GRAPH
+
+        return 1000 * median_ms(runs * 4, timed)
+
+    def timed(start, end):
+        flush.zero_()  # writes 256 MiB: evicts the inputs from L2
+        start.record()
+        call()
+        end.record()
+        return 1
+
+    return 1000 * median_ms(runs, timed)
+
+
+def copy_gbps(runs):
+    src = torch.empty(512 << 20, dtype=torch.uint8, device="cuda").fill_(1)
+    dst = torch.empty_like(src)
+
+    def timed(start, end):
+        start.record()
+        dst.copy_(src)
+        end.record()
+        return 1
+
+    dst.copy_(src)
+    return 2 * src.numel() / (median_ms(runs, timed) * 1e-3) / 1e9
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=50, help="timed runs per cell (graph shapes: 4x as many replays)")
+    ap.add_argument("--json", help="write every figure here too")
+    args = ap.parse_args()
+    torch._dynamo.config.cache_size_limit = 64  # a compile per shape and semantics, none falling back
+    torch._dynamo.config.accumulated_cache_size_limit = 512
+    flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
+    copy = copy_gbps(args.runs)
+    impls = implementations()
+    versions = f"torch {torch.__version__}, mtile {mtile.__version__}" + (
+        f", triton {triton.__version__}" if peers_triton else "")
+    print(f"# {torch.cuda.get_device_name()}: {versions}; bf16, f32 math, eps {EPS}")
+    print(f"# 512 MiB device-to-device copy: {copy:.0f} GB/s (read + write)")
+    print("| semantics | rows x n | timed as | mtile us | eager us | compile us | triton us | eager / mtile | "
+          "compile / mtile | triton / mtile | mtile GB/s | mtile % copy | best peer % copy |")
+    print("|" + "---|" * 13)
+    results, failures = [], 0
+    for semantics in ("post", "pre"):
+        index = 0 if semantics == "post" else 1
+        for rows, n in SHAPES:
+            gen = torch.Generator(device="cuda").manual_seed(rows * 7 + n)
+            x, residual = (torch.rand(rows, n, generator=gen, device="cuda", dtype=torch.float32).mul_(2).sub_(1)
+                           .to(DTYPE) for _ in range(2))
+            w = torch.rand(n, generator=gen, device="cuda", dtype=torch.float32).mul_(2).sub_(1).to(DTYPE)
+            nbytes = ((3 if semantics == "post" else 4) * rows * n + n) * 2
+            as_graph = rows <= GRAPH_MAX_ROWS
+            row = {"semantics": semantics, "rows": rows, "n": n, "bytes": nbytes, "graph": as_graph}
+            for name in PEERS:
+                if name not in impls:
+                    row[name] = None
+                    continue
+                fn = impls[name][index]
+                why = check(semantics, fn, x, residual, w)
+                if why:
+                    failures += 1
+                    row[name] = f"FAIL: {why}"
+                    print(f"{name} {semantics} {rows}x{n} does not match float64: {why}", file=sys.stderr)
+                    continue
+                xi, ri = x.clone(), residual.clone()  # pre writes them: each peer starts from the same values
+                row[name] = time_us(lambda: fn(xi, ri, w), as_graph, args.runs, flush)
+            results.append(row)
+            us = {p: row[p] for p in PEERS if isinstance(row[p], float)}
+            cell = lambda p: f"{us[p]:.1f}" if p in us else ("n/a" if row[p] is None else "FAIL")
+            ratio = lambda p: f"{us[p] / us['mtile']:.2f}" if p in us and "mtile" in us else "-"
+            gbps = {p: nbytes / (t * 1e-6) / 1e9 for p, t in us.items()}
+            peers_best = max((g for p, g in gbps.items() if p != "mtile"), default=0.0)
+            print(f"| {semantics} | {rows} x {n} | {'graph' if as_graph else 'events, L2 flushed'} | "
+                  + " | ".join(cell(p) for p in PEERS) + " | " + " | ".join(ratio(p) for p in PEERS[1:])
+                  + f" | {gbps.get('mtile', 0):.0f} | {100 * gbps.get('mtile', 0) / copy:.0f}% | "
+                  f"{100 * peers_best / copy:.0f}% |", flush=True)
+    print("# ratios > 1: mtile takes less time than that peer")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"device": torch.cuda.get_device_name(), "versions": versions, "copy_gbps": copy,
+                       "results": results}, f, indent=1)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

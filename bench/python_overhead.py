@@ -1,0 +1,87 @@
+"""Host time per call from Python, for a launch whose GPU work is tiny (rms_norm_residual on 1 x 4096
+bf16): mtile's function, its parts (ctypes, the C ABI launch alone), and peers on the same card
+(a raw torch op, torch eager RMSNorm, torch.compile, a Triton kernel's launcher).
+
+Each figure is the median over repeats of (wall time of N back-to-back calls) / N, with no
+synchronisation inside: the GPU work per call (~2-3 us) is shorter than the host's, so the host is
+what is timed. Run on the GPU machine: python bench/python_overhead.py
+"""
+import argparse
+import statistics
+import time
+
+import mtile
+import torch
+from mtile import _capi
+
+
+def per_call_us(fn, calls, repeats):
+    for _ in range(max(100, calls // 10)):
+        fn()
+    torch.cuda.synchronize()
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        samples.append((time.perf_counter() - t0) / calls * 1e6)
+        torch.cuda.synchronize()
+    return statistics.median(samples)
+
+
+def eager_rms_norm_residual(x, residual, w, eps):
+    xf = x.float()
+    return (residual.float() + w.float() * xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calls", type=int, default=20000)
+    ap.add_argument("--repeats", type=int, default=7)
+    args = ap.parse_args()
+    rows, n, eps = 1, 4096, 1e-6
+    x, residual = (torch.randn(rows, n, dtype=torch.bfloat16, device="cuda") for _ in range(2))
+    w = torch.randn(n, dtype=torch.bfloat16, device="cuda")
+    out = torch.empty_like(x)
+    eps_buf = torch.full((1,), eps, dtype=torch.float32, device="cuda")
+    k = mtile.kernel("rms_norm_residual")
+    stream = torch.cuda.current_stream().cuda_stream
+    records = []
+    for t in (x, residual, w, out, eps_buf):
+        records += (t.data_ptr(), t.numel(), _capi.BF16 if t.dtype == torch.bfloat16 else _capi.F32, t.get_device())
+    tensors = k.pack_tensors(*records)
+    dims = k.pack_dims(rows, n)
+
+    def c_launch():  # the C ABI alone: checks, plan lookup, wrap, cuLaunchKernel
+        _capi.launch_tensors(k.handle, tensors, 5, dims, 2, _capi.BF16, stream)
+
+    cases = [
+        ("mtile.rms_norm_residual(x, residual, w, eps)", lambda: mtile.rms_norm_residual(x, residual, w, eps)),
+        ("mtile.rms_norm_residual(..., out=out)", lambda: mtile.rms_norm_residual(x, residual, w, eps, out=out)),
+        ("mtile.add_rms_norm_(x, residual, w, eps)", lambda: mtile.add_rms_norm_(x, residual, w, eps)),
+        ("mtile.launch('rms_norm_residual', 5 tensors)", lambda: mtile.launch("rms_norm_residual", x, residual, w, out, eps_buf)),
+        ("  part: C ABI launch through ctypes, packed args", c_launch),
+        ("  part: a ctypes call that does nothing", _capi.abi_version),
+        ("  part: torch.empty_like(x)", lambda: torch.empty_like(x)),
+        ("torch.add(x, residual, out=out) (one raw op)", lambda: torch.add(x, residual, out=out)),
+        ("torch eager RMSNorm + residual (several ops)", lambda: eager_rms_norm_residual(x, residual, w, eps)),
+    ]
+    compiled = torch.compile(eager_rms_norm_residual)
+    compiled(x, residual, w, eps)
+    cases.append(("torch.compile'd RMSNorm + residual", lambda: compiled(x, residual, w, eps)))
+    try:
+        import peers_triton
+
+        cases.append(("Triton RMSNorm + residual (its launcher)", lambda: peers_triton.post(x, residual, w, eps, out)))
+    except ImportError as e:
+        print(f"(no Triton figure: {e})")
+
+    print(f"# Host time per call from Python, {torch.cuda.get_device_name()}, torch {torch.__version__}, "
+          f"mtile {mtile.__version__}; {args.calls} calls x {args.repeats} repeats, median")
+    print("| call | us per call |\n|---|---|")
+    for label, fn in cases:
+        print(f"| {label} | {per_call_us(fn, args.calls, args.repeats):.2f} |")
+
+
+if __name__ == "__main__":
+    main()

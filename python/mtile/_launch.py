@@ -1,0 +1,170 @@
+"""Launching a kernel on torch tensors, numpy arrays or any DLPack array.
+
+A tensor argument may also be a record (address, elements, mtile_dtype, device) that the caller
+made and checked itself (the library functions' cached eps buffers).
+
+torch tensors and numpy arrays are read directly (address, element count, dtype, device) into
+mtile_tensor records: cheaper per call than a DLPack capsule each. CUDA tensors run on torch's
+current stream of their device, so launches join torch's order and its CUDA graph captures; CPU
+tensors and numpy arrays run on the CPU engine, at once. Any other array goes through its
+__dlpack__ capsule (mtile_launch takes the DLTensor as it is).
+"""
+import ctypes
+import struct
+
+from . import _capi
+from ._capi import UserError
+
+try:
+    import torch
+except ImportError:
+    torch = None
+try:
+    import numpy
+except ImportError:
+    numpy = None
+
+TorchTensor = torch.Tensor if torch is not None else type(None)
+NumpyArray = numpy.ndarray if numpy is not None else type(None)
+
+TORCH_DTYPES = {}
+if torch is not None:
+    TORCH_DTYPES = {torch.float32: _capi.F32, torch.float16: _capi.F16, torch.bfloat16: _capi.BF16, torch.int32: _capi.I32}
+    if hasattr(torch, "uint32"):
+        TORCH_DTYPES[torch.uint32] = _capi.U32
+    _cuda_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None) or (
+        lambda device: torch.cuda.current_stream(device).cuda_stream
+    )
+NUMPY_DTYPES = {"<f4": _capi.F32, "<f2": _capi.F16, "<u4": _capi.U32, "<i4": _capi.I32}
+
+
+def _where(k):
+    return f"kernel {k.name}"
+
+
+def _pack_dims(k, dims):
+    try:
+        return k.pack_dims(*dims)
+    except struct.error:
+        shown = ", ".join(f"{d} = {v}" for d, v in zip(k.dims, dims))
+        raise UserError(f"{_where(k)}: its dims ({shown}) must be u32 values") from None
+
+
+def torch_dtype(k, name, t):
+    code = TORCH_DTYPES.get(t.dtype)
+    if code is None:
+        raise UserError(f"{_where(k)}: tensor '{name}' is {t.dtype}; mtile takes float32, float16, bfloat16, int32, uint32")
+    return code
+
+
+def numpy_dtype(k, name, a):
+    code = NUMPY_DTYPES.get(a.dtype.str)
+    if code is None:
+        raise UserError(
+            f"{_where(k)}: array '{name}' is {a.dtype} ({a.dtype.str}); mtile takes float32, float16, int32, "
+            "uint32 in native byte order (bfloat16 through torch)"
+        )
+    return code
+
+
+def _torch_device(k, name, t):
+    if t.is_cuda:
+        return t.get_device()
+    if t.device.type == "cpu":
+        return -1
+    raise UserError(f"{_where(k)}: tensor '{name}' is on {t.device}; mtile takes CPU and CUDA tensors")
+
+
+def launch_torch(k, tensors, dims, dtype, stream=None):
+    """Launches `k` on torch tensors (one per tensor parameter) with `dims` (a tuple, the kernel's
+    order), on `stream` (default: torch's current stream of their device)."""
+    records = []
+    device = None
+    for p, t in zip(k.tensors, tensors):
+        if type(t) is tuple:  # a record made (and checked) before: mtile's own eps buffers
+            records += t
+            continue
+        if type(t) is not TorchTensor and not isinstance(t, TorchTensor):
+            raise UserError(f"{_where(k)}: '{p.name}' is a {type(t).__name__}; the other tensors are torch tensors")
+        if not t.is_contiguous():
+            raise UserError(
+                f"{_where(k)}: tensor '{p.name}' is not contiguous (shape {tuple(t.shape)}, strides {t.stride()}); "
+                "pass .contiguous()"
+            )
+        code = TORCH_DTYPES.get(t.dtype)
+        if code is None:
+            torch_dtype(k, p.name, t)
+        device = t.get_device() if t.is_cuda else _torch_device(k, p.name, t)
+        records += (t.data_ptr(), t.numel(), code, device)
+    if stream is None:
+        stream = _cuda_stream(device) if device is not None and device >= 0 else 0
+    status = _capi.launch_tensors(
+        k.handle, k.pack_tensors(*records), len(k.tensors), _pack_dims(k, dims), len(dims), dtype, stream
+    )
+    if status:
+        _capi.fail(status)
+
+
+def launch_numpy(k, tensors, dims, dtype):
+    """Launches `k` on numpy arrays, on the CPU engine."""
+    records = []
+    for p, a in zip(k.tensors, tensors):
+        if type(a) is tuple:  # a record made (and checked) before
+            records += a
+            continue
+        if not isinstance(a, NumpyArray):
+            raise UserError(f"{_where(k)}: '{p.name}' is a {type(a).__name__}; the other arrays are numpy arrays")
+        if not a.flags.c_contiguous:
+            raise UserError(
+                f"{_where(k)}: array '{p.name}' is not C-contiguous (shape {a.shape}, strides {a.strides} in "
+                "bytes); pass numpy.ascontiguousarray(...)"
+            )
+        if p.role != "in" and not a.flags.writeable:
+            raise UserError(f"{_where(k)}: array '{p.name}' is read-only, and the kernel writes it ({p.role})")
+        records += (a.ctypes.data, a.size, numpy_dtype(k, p.name, a), -1)
+    status = _capi.launch_tensors(
+        k.handle, k.pack_tensors(*records), len(k.tensors), _pack_dims(k, dims), len(dims), dtype, 0
+    )
+    if status:
+        _capi.fail(status)
+
+
+_capsule_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+_capsule_pointer.restype = ctypes.c_void_p
+_capsule_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+_capsule_valid = ctypes.pythonapi.PyCapsule_IsValid
+_capsule_valid.restype = ctypes.c_int
+_capsule_valid.argtypes = [ctypes.py_object, ctypes.c_char_p]
+_KDL_CUDA = 2
+
+
+def launch_dlpack(k, tensors, dims, dtype, stream):
+    """Launches `k` on DLPack arrays: each one's capsule is read, not consumed (its producer frees it).
+
+    CUDA arrays are asked to be ready on `stream` (DLPack's rule; 0 = the legacy default stream)."""
+    capsules = []
+    for p, a in zip(k.tensors, tensors):
+        if not hasattr(a, "__dlpack__"):
+            raise UserError(f"{_where(k)}: '{p.name}' is a {type(a).__name__}, not a tensor (no __dlpack__)")
+        on_cuda = hasattr(a, "__dlpack_device__") and a.__dlpack_device__()[0] == _KDL_CUDA
+        # DLPack spells the legacy default stream 1 (0 is ambiguous there).
+        capsule = a.__dlpack__(stream=(stream or 1)) if on_cuda else a.__dlpack__()
+        if not _capsule_valid(capsule, b"dltensor"):
+            raise UserError(f"{_where(k)}: '{p.name}' gave no unused DLPack capsule named 'dltensor'")
+        capsules.append(capsule)
+    # A DLManagedTensor begins with its DLTensor: its address is the DLTensor's.
+    pointers = (ctypes.c_void_p * max(1, len(capsules)))(*(_capsule_pointer(c, b"dltensor") for c in capsules))
+    status = _capi.launch_dlpack(
+        k.handle, pointers, len(capsules), _pack_dims(k, dims), len(dims), dtype, stream
+    )
+    del capsules  # after the launch: the producers may free the tensors' descriptions now
+    if status:
+        _capi.fail(status)
+
+
+def current_stream(tensors):
+    """torch's current stream of the first CUDA torch tensor's device, else 0."""
+    for t in tensors:
+        if isinstance(t, TorchTensor) and t.is_cuda:
+            return _cuda_stream(t.get_device())
+    return 0

@@ -1,0 +1,273 @@
+// mtile_launch and mtile_launch_tensors: each tensor is checked (device, element type, compact
+// layout, element count), the variant is chosen, the contract checked for the dims on the tensors'
+// device, and the kernel runs on the caller's memory and stream through Context::global().
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <atomic>
+
+#include "backends/cuda/driver_api.hpp"
+#include "capi/kernel_table.hpp"
+#include "capi/status.hpp"
+#include "mtile/runtime.hpp"
+
+namespace mtile::capi {
+namespace {
+
+// One tensor argument once its DLTensor (or mtile_tensor) is read.
+struct TensorArg {
+  uint64_t address = 0, elements = 0;
+  ScalarType elem = ScalarType::f32;
+  int32_t device = -1;  // -1: host; else a CUDA ordinal
+};
+
+std::string device_text(int32_t device) {
+  return device < 0 ? "cpu" : fmt::format("cuda:{}", device);
+}
+
+const std::string& param_name(const mtile_kernel& k, size_t tensor) {
+  return k.kernel->def.params()[k.tensor_params[tensor]].name;
+}
+
+std::string tensor_names(const mtile_kernel& k) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < k.tensor_params.size(); ++i) names.push_back(param_name(k, i));
+  return fmt::format("{}", fmt::join(names, ", "));
+}
+
+const char* dlpack_device_name(int32_t type) {
+  switch (type) {
+    case 1: return "CPU";
+    case 2: return "CUDA";
+    case 3: return "CUDA host (pinned)";
+    case 4: return "OpenCL";
+    case 7: return "Vulkan";
+    case 8: return "Metal";
+    case 9: return "VPI";
+    case 10: return "ROCm";
+    case 11: return "ROCm host";
+    case 13: return "CUDA managed";
+    case 14: return "oneAPI";
+    default: return "another";
+  }
+}
+
+TensorArg read_dltensor(const mtile_kernel& k, size_t i, const DLTensor* t) {
+  auto fail = [&](const std::string& why) {
+    throw Error(fmt::format("kernel {}: tensor '{}' {}", k.kernel.name(), param_name(k, i), why));
+  };
+  if (!t) fail("is NULL");
+  TensorArg a;
+  if (t->device.device_type == kDLCPU)
+    a.device = -1;
+  else if (t->device.device_type == kDLCUDA)
+    a.device = t->device.device_id;
+  else
+    fail(fmt::format("is on a {} device (DLPack device type {}); mtile takes CPU and CUDA tensors",
+                     dlpack_device_name(t->device.device_type), static_cast<int>(t->device.device_type)));
+  const DLDataType d = t->dtype;
+  if (d.lanes != 1) fail(fmt::format("has {} lanes per element; mtile takes 1", d.lanes));
+  if (d.code == kDLFloat && d.bits == 32)
+    a.elem = ScalarType::f32;
+  else if (d.code == kDLFloat && d.bits == 16)
+    a.elem = ScalarType::f16;
+  else if (d.code == kDLBfloat && d.bits == 16)
+    a.elem = ScalarType::bf16;
+  else if (d.code == kDLUInt && d.bits == 32)
+    a.elem = ScalarType::u32;
+  else if (d.code == kDLInt && d.bits == 32)
+    a.elem = ScalarType::i32;
+  else {
+    const char* code = d.code == kDLFloat    ? "float"
+                       : d.code == kDLInt    ? "int"
+                       : d.code == kDLUInt   ? "uint"
+                       : d.code == kDLBfloat ? "bfloat"
+                                             : "code ";
+    fail(fmt::format("holds {}{} elements; mtile takes f32, f16, bf16, u32 and i32", code, d.bits));
+  }
+  if (t->ndim < 0 || (t->ndim > 0 && !t->shape)) fail(fmt::format("has no valid shape (ndim = {})", t->ndim));
+  std::vector<int64_t> shape(t->shape, t->shape + t->ndim);
+  a.elements = 1;
+  for (int64_t s : shape) {
+    if (s < 0) fail(fmt::format("has a negative extent (shape [{}])", fmt::join(shape, ", ")));
+    if (s > 0 && a.elements > (uint64_t{1} << 62) / static_cast<uint64_t>(s))
+      fail(fmt::format("is too large (shape [{}])", fmt::join(shape, ", ")));
+    a.elements *= static_cast<uint64_t>(s);
+  }
+  if (t->strides) {  // compact row-major, where extents of 1 may have any stride
+    int64_t expected = 1;
+    for (int32_t dim = t->ndim - 1; dim >= 0; --dim) {
+      if (shape[dim] != 1 && t->strides[dim] != expected)
+        fail(fmt::format("is not contiguous (shape [{}], strides [{}] in elements); pass a contiguous copy",
+                         fmt::join(shape, ", "), fmt::join(t->strides, t->strides + t->ndim, ", ")));
+      expected *= shape[dim];
+    }
+  }
+  if (!t->data && a.elements > 0) fail("has no data (NULL)");
+  a.address = reinterpret_cast<uint64_t>(t->data) + t->byte_offset;
+  return a;
+}
+
+TensorArg read_tensor(const mtile_kernel& k, size_t i, const mtile_tensor& t) {
+  std::optional<ScalarType> elem = scalar_type(t.dtype);
+  if (!elem) bad_dtype(fmt::format("kernel {}: tensor '{}'", k.kernel.name(), param_name(k, i)), t.dtype);
+  TensorArg a{t.address, t.elements, *elem, t.device};
+  if (t.device < -1)
+    throw Error(fmt::format("kernel {}: tensor '{}' has device {} (-1: host, N >= 0: CUDA device N)", k.kernel.name(),
+                            param_name(k, i), t.device));
+  return a;
+}
+
+// Puts back the calling thread's current CUDA context, which a launch on a device makes its own:
+// the caller (PyTorch) reads its current device from it.
+class KeepCurrentContext {
+ public:
+  KeepCurrentContext() : api_(cuda::driver()) { cuda::check(api_.cuCtxGetCurrent(&saved_), "cuCtxGetCurrent"); }
+  ~KeepCurrentContext() {
+    cuda::CUcontext now = nullptr;
+    if (api_.cuCtxGetCurrent(&now) == cuda::CUDA_SUCCESS && now != saved_) api_.cuCtxSetCurrent(saved_);
+  }
+  KeepCurrentContext(const KeepCurrentContext&) = delete;
+  KeepCurrentContext& operator=(const KeepCurrentContext&) = delete;
+
+ private:
+  const cuda::DriverApi& api_;
+  cuda::CUcontext saved_ = nullptr;
+};
+
+// The backend of a device, opened on first use: -1 the CPU engine, N CUDA device N.
+Backend& backend_for(int32_t device) {
+  static std::array<std::atomic<Backend*>, 65> open{};
+  if (device >= 64) throw Error(fmt::format("CUDA device {} is beyond the 64 that mtile addresses", device));
+  std::atomic<Backend*>& slot = open[static_cast<size_t>(device + 1)];
+  Backend* b = slot.load(std::memory_order_acquire);
+  if (!b) {
+    b = &Context::global().backend(device_text(device));  // the Context opens each name once
+    slot.store(b, std::memory_order_release);
+  }
+  return *b;
+}
+
+std::string variant_text(const mtile_kernel& k, ScalarType t) {
+  const auto& types = k.param_types(t);
+  std::vector<std::string> parts;
+  for (size_t i = 0; i < k.tensor_params.size(); ++i)
+    parts.push_back(fmt::format("{} {}", param_name(k, i), type_name(types[k.tensor_params[i]])));
+  return fmt::format("{} ({})", type_name(t), fmt::join(parts, ", "));
+}
+
+// The variant whose tensor types are the arguments' (AUTO), or the one asked for, checked.
+ScalarType choose_variant(const mtile_kernel& k, const std::vector<TensorArg>& args, int32_t dtype) {
+  const std::string& name = k.kernel.name();
+  auto matches = [&](ScalarType t) {
+    const auto& types = k.param_types(t);
+    for (size_t i = 0; i < args.size(); ++i)
+      if (args[i].elem != types[k.tensor_params[i]]) return false;
+    return true;
+  };
+  auto given = [&] {  // formatted only for an error
+    std::vector<std::string> parts;
+    for (size_t i = 0; i < args.size(); ++i)
+      parts.push_back(fmt::format("{} {}", param_name(k, i), type_name(args[i].elem)));
+    return fmt::format("{}", fmt::join(parts, ", "));
+  };
+  if (dtype == MTILE_DTYPE_AUTO) {
+    for (ScalarType t : k.kernel->def.dtypes())
+      if (matches(t)) return t;
+    std::vector<std::string> variants;
+    for (ScalarType t : k.kernel->def.dtypes()) variants.push_back(variant_text(k, t));
+    throw Error(fmt::format("kernel {}: no variant takes these tensors ({}); its variants take {}", name, given(),
+                            fmt::join(variants, "; ")));
+  }
+  std::optional<ScalarType> asked = scalar_type(dtype);
+  if (!asked) bad_dtype(fmt::format("kernel {}: variant", name), dtype);
+  ScalarType t = *asked;
+  if (!matches(t))
+    throw Error(
+        fmt::format("kernel {}: the {} variant takes {}; given {}", name, type_name(t), variant_text(k, t), given()));
+  return t;
+}
+
+void launch(const mtile_kernel& k, const std::vector<TensorArg>& args, const uint32_t* dims, size_t num_dims,
+            int32_t dtype, uint64_t native_stream) {
+  const KernelSpec& spec = k.kernel.spec();
+  const std::string& name = k.kernel.name();
+  if (num_dims != spec.dims.size() || (num_dims > 0 && !dims))
+    throw Error(fmt::format("kernel {} takes {} dims ({}), {} given", name, spec.dims.size(),
+                            fmt::join(spec.dims, ", "), dims ? num_dims : 0));
+  int32_t device = args.empty() ? -1 : args[0].device;
+  for (size_t i = 1; i < args.size(); ++i)
+    if (args[i].device != device)
+      throw Error(fmt::format("kernel {}: tensors are on different devices: '{}' on {}, '{}' on {}", name,
+                              param_name(k, 0), device_text(device), param_name(k, i), device_text(args[i].device)));
+  ScalarType t = choose_variant(k, args, dtype);
+  Shape shape;
+  for (size_t i = 0; i < num_dims; ++i) shape.emplace(spec.dims[i], dims[i]);
+
+  std::optional<KeepCurrentContext> keep;
+  Backend* opened = nullptr;
+  try {
+    if (device >= 0) keep.emplace();
+    opened = &backend_for(device);
+  } catch (const Error& e) {
+    throw Error(
+        fmt::format("kernel {}: its tensors are on {}, which mtile can't use: {}", name, device_text(device), e.what()),
+        e.kind());
+  }
+  Backend& backend = *opened;
+  if (device < 0 && native_stream != 0)
+    throw Error(
+        fmt::format("kernel {}: CPU tensors run at once, on no stream; stream 0x{:x} was given", name, native_stream));
+  Stream stream = backend.wrap_stream(native_stream);
+  Context& ctx = Context::global();
+  auto plan = ctx.plan(backend, k.kernel, t, shape);  // checks the contract first
+  std::vector<Buffer> buffers(args.size());
+  std::vector<Buffer*> by_param(plan->params().size(), nullptr);
+  for (size_t i = 0; i < args.size(); ++i) {
+    size_t p = k.tensor_params[i];
+    if (args[i].elements != plan->elements[p])
+      throw Error(fmt::format("kernel {}: tensor '{}' has {} elements; {} = {} needs {} for {}", name, param_name(k, i),
+                              args[i].elements, param_name(k, i), spec.sizes.at(param_name(k, i)).text(),
+                              plan->elements[p], shape_text(shape)));
+    buffers[i] = backend.wrap(args[i].address, args[i].elem, args[i].elements);
+    by_param[p] = &buffers[i];
+  }
+  ctx.run(backend, *plan, by_param, &stream);
+}
+
+void check_call(const mtile_kernel* k, const void* tensors, size_t num_tensors) {
+  if (!k) throw Error("mtile_launch: kernel is NULL");
+  if (num_tensors != k->tensor_params.size())
+    throw Error(fmt::format("kernel {} takes {} tensors ({}), {} given", k->kernel.name(), k->tensor_params.size(),
+                            tensor_names(*k), num_tensors));
+  if (num_tensors > 0 && !tensors) throw Error(fmt::format("kernel {}: tensors is NULL", k->kernel.name()));
+}
+
+}  // namespace
+}  // namespace mtile::capi
+
+extern "C" {
+
+int mtile_launch(const mtile_kernel* kernel, const DLTensor* const* tensors, size_t num_tensors, const uint32_t* dims,
+                 size_t num_dims, int32_t dtype, uint64_t stream) {
+  using namespace mtile::capi;
+  return guard([&] {
+    check_call(kernel, tensors, num_tensors);
+    std::vector<TensorArg> args(num_tensors);
+    for (size_t i = 0; i < num_tensors; ++i) args[i] = read_dltensor(*kernel, i, tensors[i]);
+    launch(*kernel, args, dims, num_dims, dtype, stream);
+  });
+}
+
+int mtile_launch_tensors(const mtile_kernel* kernel, const mtile_tensor* tensors, size_t num_tensors,
+                         const uint32_t* dims, size_t num_dims, int32_t dtype, uint64_t stream) {
+  using namespace mtile::capi;
+  return guard([&] {
+    check_call(kernel, tensors, num_tensors);
+    std::vector<TensorArg> args(num_tensors);
+    for (size_t i = 0; i < num_tensors; ++i) args[i] = read_tensor(*kernel, i, tensors[i]);
+    launch(*kernel, args, dims, num_dims, dtype, stream);
+  });
+}
+
+}  // extern "C"
