@@ -6,7 +6,7 @@
  *   if (mtile_kernel_find("rms_norm_residual", &k) != MTILE_OK) puts(mtile_last_error());
  *   const DLTensor* t[] = {&x, &residual, &w, &out, &eps};   // one per tensor parameter, in order
  *   uint32_t dims[] = {rows, n};                              // the kernel's dims, in its order
- *   int rc = mtile_launch(k, t, 5, dims, 2, MTILE_DTYPE_AUTO, (uint64_t)cuda_stream);
+ *   int rc = mtile_launch(k, t, 5, dims, 2, NULL, 0, MTILE_DTYPE_AUTO, (uint64_t)cuda_stream);
  *
  * Every function that can fail returns an mtile_status and never throws or aborts; after a
  * failure, mtile_last_error() gives the message (naming the kernel, the parameter, the rule and
@@ -32,7 +32,7 @@ extern "C" {
 #endif
 
 /* Raised when a function or a field changes meaning; additions keep it. */
-#define MTILE_ABI_VERSION 1
+#define MTILE_ABI_VERSION 2
 
 /* The same codes as the `mtile` command's exit status. */
 typedef enum mtile_status {
@@ -51,11 +51,20 @@ typedef enum mtile_dtype {
   MTILE_DTYPE_BF16 = 3,
   MTILE_DTYPE_U32 = 4,
   MTILE_DTYPE_I32 = 5,
+  MTILE_DTYPE_U64 = 6,
+  MTILE_DTYPE_I64 = 7,
+  MTILE_DTYPE_U8 = 8, /* memory only (tensors), as the next four */
+  MTILE_DTYPE_I8 = 9,
+  MTILE_DTYPE_U16 = 10,
+  MTILE_DTYPE_I16 = 11,
+  MTILE_DTYPE_F8E4M3 = 12, /* fp8 e4m3 ("fn": no infinities, largest 448) */
+  MTILE_DTYPE_F8E5M2 = 13,
 } mtile_dtype;
 
 typedef enum mtile_param_kind {
   MTILE_PARAM_TENSOR = 0,
-  MTILE_PARAM_SCALAR = 1, /* a u32 known per launch (a constexpr): its value comes from the dims */
+  MTILE_PARAM_CONSTEXPR = 1, /* a u32 known per launch: its value comes from the dims */
+  MTILE_PARAM_SCALAR = 2,    /* a value passed with each launch (the `scalars` of mtile_launch) */
 } mtile_param_kind;
 
 typedef enum mtile_param_role {
@@ -81,7 +90,7 @@ typedef struct mtile_param {
   const char* name; /* valid for the process */
   int32_t kind;     /* mtile_param_kind */
   int32_t role;     /* mtile_param_role; MTILE_ROLE_IN for scalars */
-  int32_t dtype;    /* element type in the variant asked for (MTILE_DTYPE_U32 for scalars) */
+  int32_t dtype;    /* element type in the variant asked for (MTILE_DTYPE_U32 for constexprs) */
 } mtile_param;
 
 /* A tensor given by address: `elements` contiguous elements of `dtype` from `address`, on the
@@ -120,22 +129,23 @@ MTILE_API size_t mtile_kernel_param_count(const mtile_kernel* kernel);
  * The first call per kernel traces its variants. */
 MTILE_API int mtile_kernel_param(const mtile_kernel* kernel, size_t index, int32_t dtype, mtile_param* param);
 
-/* Launches `kernel`: `tensors` has one DLTensor per tensor parameter, in parameter order (scalar
- * parameters are skipped: their values come from the dims); `dims` has the value of each of the
- * kernel's dims, in mtile_kernel_dim order. `dtype` picks the variant; MTILE_DTYPE_AUTO takes the
- * one whose parameter types match the tensors. Each tensor must be compact row-major (strides NULL
- * or the compact ones; byte_offset is honoured), hold exactly the elements the kernel's sizes give
- * for these dims, and be on the same device as the others. Before anything runs the kernel's
- * contract is checked for these dims on that device. `stream` is a CUstream of that device (0: the
- * legacy default stream; a stream being captured into a CUDA graph records the launch), and must
- * be 0 for CPU tensors. The calling thread's current CUDA context is left as it was. The first
- * launch of a (kernel, variant, dims, device) compiles it; launch once before capturing a CUDA
- * graph. */
+/* Launches `kernel`: `tensors` has one DLTensor per tensor parameter, in parameter order (the other
+ * parameters are skipped); `dims` has the value of each of the kernel's dims, in mtile_kernel_dim
+ * order; `scalars` has the value of each scalar parameter (MTILE_PARAM_SCALAR), in parameter order
+ * (integers must be exact; f16/bf16 values are rounded to their type). `dtype` picks the variant; MTILE_DTYPE_AUTO
+ * takes the one whose parameter types match the tensors. Each tensor must be compact row-major (strides NULL or the
+ * compact ones; byte_offset is honoured), hold exactly the elements the kernel's sizes give for these dims, and be on
+ * the same device as the others. Before anything runs the kernel's contract is checked for these dims on that device.
+ * `stream` is a CUstream of that device (0: the legacy default stream; a stream being captured into a CUDA graph
+ * records the launch), and must be 0 for CPU tensors. The calling thread's current CUDA context is left as it was. The
+ * first launch of a (kernel, variant, dims, device) compiles it; launch once before capturing a CUDA graph. */
 MTILE_API int mtile_launch(const mtile_kernel* kernel, const DLTensor* const* tensors, size_t num_tensors,
-                           const uint32_t* dims, size_t num_dims, int32_t dtype, uint64_t stream);
+                           const uint32_t* dims, size_t num_dims, const double* scalars, size_t num_scalars,
+                           int32_t dtype, uint64_t stream);
 /* mtile_launch with tensors given by address (mtile_tensor). */
 MTILE_API int mtile_launch_tensors(const mtile_kernel* kernel, const mtile_tensor* tensors, size_t num_tensors,
-                                   const uint32_t* dims, size_t num_dims, int32_t dtype, uint64_t stream);
+                                   const uint32_t* dims, size_t num_dims, const double* scalars, size_t num_scalars,
+                                   int32_t dtype, uint64_t stream);
 
 /* Loads a shared library of kernels: dlopen(path), then calls its
  *   extern "C" void mtile_register_kernels(void);

@@ -27,11 +27,12 @@ class DeviceError(Error, RuntimeError):
 _ERRORS = {2: UserError, 3: InternalError, 4: DeviceError}
 
 # mtile_dtype codes and names.
-AUTO, F32, F16, BF16, U32, I32 = range(6)
-DTYPE_NAMES = {F32: "f32", F16: "f16", BF16: "bf16", U32: "u32", I32: "i32"}
+AUTO, F32, F16, BF16, U32, I32, U64, I64, U8, I8, U16, I16, F8E4M3, F8E5M2 = range(14)
+DTYPE_NAMES = {F32: "f32", F16: "f16", BF16: "bf16", U32: "u32", I32: "i32", U64: "u64", I64: "i64", U8: "u8",
+               I8: "i8", U16: "u16", I16: "i16", F8E4M3: "f8e4m3", F8E5M2: "f8e5m2"}
 DTYPE_CODES = {name: code for code, name in DTYPE_NAMES.items()}
 # mtile_param kinds and roles.
-PARAM_TENSOR, PARAM_SCALAR = 0, 1
+PARAM_TENSOR, PARAM_CONSTEXPR, PARAM_SCALAR = 0, 1, 2
 ROLES = {0: "in", 1: "out", 2: "inout"}
 # mtile_text.
 TEXT_SUMMARY, TEXT_FAMILY, TEXT_DISPATCH, TEXT_PRECONDITIONS, TEXT_CONFIG, TEXT_SIZES = range(6)
@@ -82,10 +83,10 @@ kernel_dtype_count = _fn("mtile_kernel_dtype_count", _size, _p)
 kernel_dtype = _fn("mtile_kernel_dtype", _i32, _p, _size)
 kernel_param_count = _fn("mtile_kernel_param_count", _size, _p)
 kernel_param = _fn("mtile_kernel_param", _int, _p, _size, _i32, ctypes.POINTER(Param))
-# (kernel, tensors, num_tensors, dims, num_dims, dtype, stream): tensors and dims are addresses or
-# bytes objects (packed mtile_tensor records / uint32 values).
-launch_dlpack = _fn("mtile_launch", _int, _p, _p, _size, _p, _size, _i32, _u64)
-launch_tensors = _fn("mtile_launch_tensors", _int, _p, _p, _size, _p, _size, _i32, _u64)
+# (kernel, tensors, num_tensors, dims, num_dims, scalars, num_scalars, dtype, stream): tensors, dims
+# and scalars are addresses or bytes objects (packed mtile_tensor records / uint32 / double values).
+launch_dlpack = _fn("mtile_launch", _int, _p, _p, _size, _p, _size, _p, _size, _i32, _u64)
+launch_tensors = _fn("mtile_launch_tensors", _int, _p, _p, _size, _p, _size, _p, _size, _i32, _u64)
 load_library = _fn("mtile_load_library", _int, _str, ctypes.POINTER(_size))
 
 
@@ -99,5 +100,5 @@ def check(status):
         fail(status)
 
 
-if abi_version() != 1:
-    raise ImportError(f"mtile: {library_path()} has C ABI version {abi_version()}; this package speaks version 1")
+if abi_version() != 2:
+    raise ImportError(f"mtile: {library_path()} has C ABI version {abi_version()}; this package speaks version 2")

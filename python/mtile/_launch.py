@@ -29,13 +29,18 @@ NumpyArray = numpy.ndarray if numpy is not None else type(None)
 
 TORCH_DTYPES = {}
 if torch is not None:
-    TORCH_DTYPES = {torch.float32: _capi.F32, torch.float16: _capi.F16, torch.bfloat16: _capi.BF16, torch.int32: _capi.I32}
-    if hasattr(torch, "uint32"):
-        TORCH_DTYPES[torch.uint32] = _capi.U32
+    TORCH_DTYPES = {torch.float32: _capi.F32, torch.float16: _capi.F16, torch.bfloat16: _capi.BF16,
+                    torch.int32: _capi.I32, torch.int64: _capi.I64, torch.uint8: _capi.U8, torch.int8: _capi.I8,
+                    torch.int16: _capi.I16}
+    for name, code in (("uint32", _capi.U32), ("uint64", _capi.U64), ("uint16", _capi.U16),
+                       ("float8_e4m3fn", _capi.F8E4M3), ("float8_e5m2", _capi.F8E5M2)):
+        if hasattr(torch, name):  # newer torch versions
+            TORCH_DTYPES[getattr(torch, name)] = code
     _cuda_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None) or (
         lambda device: torch.cuda.current_stream(device).cuda_stream
     )
-NUMPY_DTYPES = {"<f4": _capi.F32, "<f2": _capi.F16, "<u4": _capi.U32, "<i4": _capi.I32}
+NUMPY_DTYPES = {"<f4": _capi.F32, "<f2": _capi.F16, "<u4": _capi.U32, "<i4": _capi.I32, "<u8": _capi.U64,
+                "<i8": _capi.I64, "|u1": _capi.U8, "|i1": _capi.I8, "<u2": _capi.U16, "<i2": _capi.I16}
 
 
 def _where(k):
@@ -61,8 +66,8 @@ def numpy_dtype(k, name, a):
     code = NUMPY_DTYPES.get(a.dtype.str)
     if code is None:
         raise UserError(
-            f"{_where(k)}: array '{name}' is {a.dtype} ({a.dtype.str}); mtile takes float32, float16, int32, "
-            "uint32 in native byte order (bfloat16 through torch)"
+            f"{_where(k)}: array '{name}' is {a.dtype} ({a.dtype.str}); mtile takes float32, float16 and "
+            "8- to 64-bit integers in native byte order (bfloat16 and fp8 through torch)"
         )
     return code
 
@@ -75,7 +80,7 @@ def _torch_device(k, name, t):
     raise UserError(f"{_where(k)}: tensor '{name}' is on {t.device}; mtile takes CPU and CUDA tensors")
 
 
-def launch_torch(k, tensors, dims, dtype, stream=None):
+def launch_torch(k, tensors, dims, dtype, stream=None, scalars=()):
     """Launches `k` on torch tensors (one per tensor parameter) with `dims` (a tuple, the kernel's
     order), on `stream` (default: torch's current stream of their device)."""
     records = []
@@ -99,13 +104,14 @@ def launch_torch(k, tensors, dims, dtype, stream=None):
     if stream is None:
         stream = _cuda_stream(device) if device is not None and device >= 0 else 0
     status = _capi.launch_tensors(
-        k.handle, k.pack_tensors(*records), len(k.tensors), _pack_dims(k, dims), len(dims), dtype, stream
+        k.handle, k.pack_tensors(*records), len(k.tensors), _pack_dims(k, dims), len(dims),
+        k.pack_scalars(*scalars), len(scalars), dtype, stream
     )
     if status:
         _capi.fail(status)
 
 
-def launch_numpy(k, tensors, dims, dtype):
+def launch_numpy(k, tensors, dims, dtype, scalars=()):
     """Launches `k` on numpy arrays, on the CPU engine."""
     records = []
     for p, a in zip(k.tensors, tensors):
@@ -123,7 +129,8 @@ def launch_numpy(k, tensors, dims, dtype):
             raise UserError(f"{_where(k)}: array '{p.name}' is read-only, and the kernel writes it ({p.role})")
         records += (a.ctypes.data, a.size, numpy_dtype(k, p.name, a), -1)
     status = _capi.launch_tensors(
-        k.handle, k.pack_tensors(*records), len(k.tensors), _pack_dims(k, dims), len(dims), dtype, 0
+        k.handle, k.pack_tensors(*records), len(k.tensors), _pack_dims(k, dims), len(dims),
+        k.pack_scalars(*scalars), len(scalars), dtype, 0
     )
     if status:
         _capi.fail(status)
@@ -138,7 +145,7 @@ _capsule_valid.argtypes = [ctypes.py_object, ctypes.c_char_p]
 _KDL_CUDA = 2
 
 
-def launch_dlpack(k, tensors, dims, dtype, stream):
+def launch_dlpack(k, tensors, dims, dtype, stream, scalars=()):
     """Launches `k` on DLPack arrays: each one's capsule is read, not consumed (its producer frees it).
 
     CUDA arrays are asked to be ready on `stream` (DLPack's rule; 0 = the legacy default stream)."""
@@ -155,7 +162,8 @@ def launch_dlpack(k, tensors, dims, dtype, stream):
     # A DLManagedTensor begins with its DLTensor: its address is the DLTensor's.
     pointers = (ctypes.c_void_p * max(1, len(capsules)))(*(_capsule_pointer(c, b"dltensor") for c in capsules))
     status = _capi.launch_dlpack(
-        k.handle, pointers, len(capsules), _pack_dims(k, dims), len(dims), dtype, stream
+        k.handle, pointers, len(capsules), _pack_dims(k, dims), len(dims), k.pack_scalars(*scalars), len(scalars),
+        dtype, stream
     )
     del capsules  # after the launch: the producers may free the tensors' descriptions now
     if status:

@@ -305,8 +305,9 @@ def launch(name, *tensors, dtype=None, stream=None, **dims):
     """Launches the registered kernel `name` on `tensors` (one per tensor parameter, in order, outputs
     included; see mtile.kernel(name).tensors) and returns nothing: outputs are written in place.
 
-    dims are keywords (rows=..., n=...); kernels with dims (rows, n) or (n) take them from the first
-    tensor's shape when they are not given. dtype picks the variant (default: from the tensors).
+    Keywords give the dims (rows=..., n=...) and the values of scalar parameters (eps=1e-6; every
+    one of mtile.kernel(name).scalars is needed); kernels with dims (rows, n) or (n) take the dims
+    from the first tensor's shape when they are not given. dtype picks the variant (default: from the tensors).
     stream: a CUstream (int or stream object); default torch's current stream for CUDA torch
     tensors, else 0 (the legacy default stream). torch tensors and numpy arrays are read directly;
     anything else through DLPack.
@@ -316,12 +317,16 @@ def launch(name, *tensors, dtype=None, stream=None, **dims):
         raise UserError(
             f"kernel {name} takes {len(k.tensors)} tensors ({', '.join(p.name for p in k.tensors)}), {len(tensors)} given"
         )
+    missing = [s for s in k.scalars if s not in dims]
+    if missing:
+        raise UserError(f"kernel {name}: pass its scalars as keywords ({', '.join(f'{s}=...' for s in missing)})")
+    scalars = tuple(float(dims.pop(s)) for s in k.scalars)
     shape = _launch_dims(k, tensors, dims)
     code = _dtype_code(dtype)
     stream = _stream_handle(stream)
     if tensors and all(isinstance(t, TorchTensor) for t in tensors):
-        launch_torch(k, tensors, shape, code, stream)
+        launch_torch(k, tensors, shape, code, stream, scalars)
     elif tensors and all(isinstance(t, NumpyArray) for t in tensors) and not stream:
-        launch_numpy(k, tensors, shape, code)
+        launch_numpy(k, tensors, shape, code, scalars)
     else:
-        launch_dlpack(k, tensors, shape, code, stream or 0)
+        launch_dlpack(k, tensors, shape, code, stream or 0, scalars)

@@ -8,7 +8,7 @@ from . import _capi
 
 class Param(NamedTuple):
     name: str
-    kind: str  # "tensor" or "scalar" (a u32 known per launch, from the dims)
+    kind: str  # "tensor", "constexpr" (a u32 known per launch, from the dims) or "scalar" (a value per launch)
     role: str  # "in", "out" or "inout"
 
 
@@ -28,12 +28,15 @@ class Kernel:
         params = []
         for i in range(c.kernel_param_count(handle)):
             p = self._param(i, self._dtype_codes[0])
-            params.append(Param(p.name.decode(), "tensor" if p.kind == c.PARAM_TENSOR else "scalar", c.ROLES[p.role]))
+            kind = {c.PARAM_TENSOR: "tensor", c.PARAM_CONSTEXPR: "constexpr"}.get(p.kind, "scalar")
+            params.append(Param(p.name.decode(), kind, c.ROLES[p.role]))
         self.params = tuple(params)
         self.tensors = tuple(p for p in params if p.kind == "tensor")
+        self.scalars = tuple(p.name for p in params if p.kind == "scalar")
         # mtile_tensor records (address, elements, dtype, device) and dims (uint32), packed per call.
         self.pack_tensors = struct.Struct("<" + "QQii" * len(self.tensors)).pack
         self.pack_dims = struct.Struct("<" + "I" * len(self.dims)).pack
+        self.pack_scalars = struct.Struct("<" + "d" * len(self.scalars)).pack
 
     def _param(self, index, dtype):
         p = _capi.Param()

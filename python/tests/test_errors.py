@@ -24,7 +24,9 @@ def test_wrong_dtype(norm_args):
     x, residual, w, out = norm_args
     refused(r"kernel rms_norm_residual: array 'x' is float64", mtile.rms_norm_residual, x.astype(np.float64),
             residual, w)
-    refused(r"array 'a' is int8", mtile.vector_add, np.ones(4, np.int8), np.ones(4, np.int8))
+    refused(r"array 'a' is complex64", mtile.vector_add, np.ones(4, np.complex64), np.ones(4, np.complex64))
+    refused(r"kernel vector_add has no i8 variant \(it has f32, f16, bf16\)", mtile.vector_add, np.ones(4, np.int8),
+            np.ones(4, np.int8))
 
 
 def test_mixed_dtypes_name_the_variant(norm_args):
@@ -103,7 +105,7 @@ def test_host_memory_claimed_to_be_cuda_memory():
     a = np.ones(1024, np.float32)
     k = mtile.kernel("vector_add")
     records = k.pack_tensors(*(v for _ in range(3) for v in (a.ctypes.data, a.size, _capi.F32, 0)))
-    status = _capi.launch_tensors(k.handle, records, 3, k.pack_dims(a.size), 1, _capi.F32, 0)
+    status = _capi.launch_tensors(k.handle, records, 3, k.pack_dims(a.size), 1, None, 0, _capi.F32, 0)
     assert status == 2
     assert (msg := _capi.last_error().decode()).startswith("kernel vector_add: ")
     assert "its tensors are on cuda:0, which mtile can't use" in msg or "is not memory the CUDA driver knows" in msg

@@ -17,6 +17,7 @@ struct mtile_kernel {
   mtile::Kernel kernel;
   std::array<std::string, 6> texts;   // by mtile_text
   std::vector<size_t> tensor_params;  // indices of the tensor parameters, in order
+  std::vector<size_t> scalar_params;  // indices of the scalar parameters, in order
   std::vector<int32_t> dtypes;        // mtile_dtype codes of the variants
 
   // The element type of every parameter in variant `t`, from its trace (made on first use).
@@ -24,7 +25,7 @@ struct mtile_kernel {
 
  private:
   mutable std::once_flag traced_;
-  mutable std::array<std::vector<mtile::ScalarType>, 6> param_types_;  // by ScalarType
+  mutable std::array<std::vector<mtile::ScalarType>, mtile::kScalarTypeCount> param_types_;  // by ScalarType
 };
 
 namespace mtile::capi {

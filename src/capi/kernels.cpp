@@ -62,32 +62,27 @@ const mtile_kernel& kernel_named(const std::string& name) {
   throw InternalError(fmt::format("kernel '{}' is registered but not in the C ABI's table", name));
 }
 
+// mtile_dtype codes 1.. follow ScalarType's order but for bool, which has no code.
+constexpr ScalarType kCodes[] = {ScalarType::f32,   ScalarType::f16, ScalarType::bf16, ScalarType::u32,
+                                 ScalarType::i32,   ScalarType::u64, ScalarType::i64,  ScalarType::u8,
+                                 ScalarType::i8,    ScalarType::u16, ScalarType::i16,  ScalarType::f8e4m3,
+                                 ScalarType::f8e5m2};
+
 int32_t abi_dtype(ScalarType t) {
-  switch (t) {
-    case ScalarType::f32: return MTILE_DTYPE_F32;
-    case ScalarType::f16: return MTILE_DTYPE_F16;
-    case ScalarType::bf16: return MTILE_DTYPE_BF16;
-    case ScalarType::u32: return MTILE_DTYPE_U32;
-    case ScalarType::i32: return MTILE_DTYPE_I32;
-    case ScalarType::boolean: break;
-  }
+  for (size_t i = 0; i < std::size(kCodes); ++i)
+    if (kCodes[i] == t) return static_cast<int32_t>(i + 1);
   throw InternalError(fmt::format("C ABI: no mtile_dtype for {}", type_name(t)));
 }
 
 std::optional<ScalarType> scalar_type(int32_t dtype) {
-  switch (dtype) {
-    case MTILE_DTYPE_F32: return ScalarType::f32;
-    case MTILE_DTYPE_F16: return ScalarType::f16;
-    case MTILE_DTYPE_BF16: return ScalarType::bf16;
-    case MTILE_DTYPE_U32: return ScalarType::u32;
-    case MTILE_DTYPE_I32: return ScalarType::i32;
-    default: return std::nullopt;
-  }
+  if (dtype < 1 || dtype > static_cast<int32_t>(std::size(kCodes))) return std::nullopt;
+  return kCodes[dtype - 1];
 }
 
 void bad_dtype(const std::string& what, int32_t dtype) {
-  throw Error(
-      fmt::format("{}: {} is not an element type (mtile_dtype: 1 f32, 2 f16, 3 bf16, 4 u32, 5 i32)", what, dtype));
+  std::vector<std::string> codes;
+  for (size_t i = 0; i < std::size(kCodes); ++i) codes.push_back(fmt::format("{} {}", i + 1, type_name(kCodes[i])));
+  throw Error(fmt::format("{}: {} is not an element type (mtile_dtype: {})", what, dtype, fmt::join(codes, ", ")));
 }
 
 }  // namespace mtile::capi
@@ -101,6 +96,7 @@ mtile_kernel::mtile_kernel(Kernel k) : kernel(std::move(k)) {
   for (const ConfigParam& c : spec.config) config.push_back(c.name + " = " + c.choice.text());
   const auto& params = spec.def.params();
   for (size_t i = 0; i < params.size(); ++i) {
+    if (params[i].kind == ir::ParamKind::Scalar) scalar_params.push_back(i);
     if (params[i].kind != ir::ParamKind::Tensor) continue;
     tensor_params.push_back(i);
     sizes.push_back(params[i].name + " = " + spec.sizes.at(params[i].name).text());
@@ -193,7 +189,9 @@ int mtile_kernel_param(const mtile_kernel* k, size_t index, int32_t dtype, mtile
     if (!t) capi::bad_dtype(fmt::format("kernel {}: variant", k->kernel.name()), dtype);
     const ir::Param& p = params[index];
     param->name = p.name.c_str();
-    param->kind = p.kind == ir::ParamKind::Tensor ? MTILE_PARAM_TENSOR : MTILE_PARAM_SCALAR;
+    param->kind = p.kind == ir::ParamKind::Tensor   ? MTILE_PARAM_TENSOR
+                  : p.kind == ir::ParamKind::Scalar ? MTILE_PARAM_SCALAR
+                                                    : MTILE_PARAM_CONSTEXPR;
     param->role = p.role == ir::Role::Out     ? MTILE_ROLE_OUT
                   : p.role == ir::Role::InOut ? MTILE_ROLE_INOUT
                                               : MTILE_ROLE_IN;

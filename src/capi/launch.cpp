@@ -67,23 +67,28 @@ TensorArg read_dltensor(const mtile_kernel& k, size_t i, const DLTensor* t) {
                      dlpack_device_name(t->device.device_type), static_cast<int>(t->device.device_type)));
   const DLDataType d = t->dtype;
   if (d.lanes != 1) fail(fmt::format("has {} lanes per element; mtile takes 1", d.lanes));
-  if (d.code == kDLFloat && d.bits == 32)
-    a.elem = ScalarType::f32;
-  else if (d.code == kDLFloat && d.bits == 16)
-    a.elem = ScalarType::f16;
-  else if (d.code == kDLBfloat && d.bits == 16)
-    a.elem = ScalarType::bf16;
-  else if (d.code == kDLUInt && d.bits == 32)
-    a.elem = ScalarType::u32;
-  else if (d.code == kDLInt && d.bits == 32)
-    a.elem = ScalarType::i32;
-  else {
+  struct Known {
+    uint8_t code, bits;
+    ScalarType type;
+  };
+  static const Known known[] = {
+      {kDLFloat, 32, ScalarType::f32}, {kDLFloat, 16, ScalarType::f16}, {kDLBfloat, 16, ScalarType::bf16},
+      {kDLUInt, 32, ScalarType::u32},  {kDLInt, 32, ScalarType::i32},   {kDLUInt, 64, ScalarType::u64},
+      {kDLInt, 64, ScalarType::i64},   {kDLUInt, 8, ScalarType::u8},    {kDLInt, 8, ScalarType::i8},
+      {kDLUInt, 16, ScalarType::u16},  {kDLInt, 16, ScalarType::i16}};
+  bool found = false;
+  for (const Known& k2 : known)
+    if (d.code == k2.code && d.bits == k2.bits) a.elem = k2.type, found = true;
+  if (!found) {
     const char* code = d.code == kDLFloat    ? "float"
                        : d.code == kDLInt    ? "int"
                        : d.code == kDLUInt   ? "uint"
                        : d.code == kDLBfloat ? "bfloat"
                                              : "code ";
-    fail(fmt::format("holds {}{} elements; mtile takes f32, f16, bf16, u32 and i32", code, d.bits));
+    fail(
+        fmt::format("holds {}{} elements; mtile takes f32, f16, bf16 and 8- to 64-bit integers through DLPack "
+                    "(fp8 by address: mtile_launch_tensors)",
+                    code, d.bits));
   }
   if (t->ndim < 0 || (t->ndim > 0 && !t->shape)) fail(fmt::format("has no valid shape (ndim = {})", t->ndim));
   std::vector<int64_t> shape(t->shape, t->shape + t->ndim);
@@ -189,7 +194,7 @@ ScalarType choose_variant(const mtile_kernel& k, const std::vector<TensorArg>& a
 }
 
 void launch(const mtile_kernel& k, const std::vector<TensorArg>& args, const uint32_t* dims, size_t num_dims,
-            int32_t dtype, uint64_t native_stream) {
+            const double* scalars, size_t num_scalars, int32_t dtype, uint64_t native_stream) {
   const KernelSpec& spec = k.kernel.spec();
   const std::string& name = k.kernel.name();
   if (num_dims != spec.dims.size() || (num_dims > 0 && !dims))
@@ -200,6 +205,14 @@ void launch(const mtile_kernel& k, const std::vector<TensorArg>& args, const uin
     if (args[i].device != device)
       throw Error(fmt::format("kernel {}: tensors are on different devices: '{}' on {}, '{}' on {}", name,
                               param_name(k, 0), device_text(device), param_name(k, i), device_text(args[i].device)));
+  if (num_scalars != k.scalar_params.size() || (num_scalars > 0 && !scalars)) {
+    std::vector<std::string> names;
+    for (size_t i : k.scalar_params) names.push_back(spec.def.params()[i].name);
+    throw Error(fmt::format("kernel {} takes {} scalars ({}), {} given", name, names.size(), fmt::join(names, ", "),
+                            scalars ? num_scalars : 0));
+  }
+  LaunchOptions opts;
+  for (size_t i = 0; i < num_scalars; ++i) opts.scalars[spec.def.params()[k.scalar_params[i]].name] = scalars[i];
   ScalarType t = choose_variant(k, args, dtype);
   Shape shape;
   for (size_t i = 0; i < num_dims; ++i) shape.emplace(spec.dims[i], dims[i]);
@@ -232,7 +245,8 @@ void launch(const mtile_kernel& k, const std::vector<TensorArg>& args, const uin
     buffers[i] = backend.wrap(args[i].address, args[i].elem, args[i].elements);
     by_param[p] = &buffers[i];
   }
-  ctx.run(backend, *plan, by_param, &stream);
+  opts.stream = &stream;
+  ctx.run(backend, *plan, by_param, opts);
 }
 
 void check_call(const mtile_kernel* k, const void* tensors, size_t num_tensors) {
@@ -249,24 +263,25 @@ void check_call(const mtile_kernel* k, const void* tensors, size_t num_tensors) 
 extern "C" {
 
 int mtile_launch(const mtile_kernel* kernel, const DLTensor* const* tensors, size_t num_tensors, const uint32_t* dims,
-                 size_t num_dims, int32_t dtype, uint64_t stream) {
+                 size_t num_dims, const double* scalars, size_t num_scalars, int32_t dtype, uint64_t stream) {
   using namespace mtile::capi;
   return guard([&] {
     check_call(kernel, tensors, num_tensors);
     std::vector<TensorArg> args(num_tensors);
     for (size_t i = 0; i < num_tensors; ++i) args[i] = read_dltensor(*kernel, i, tensors[i]);
-    launch(*kernel, args, dims, num_dims, dtype, stream);
+    launch(*kernel, args, dims, num_dims, scalars, num_scalars, dtype, stream);
   });
 }
 
 int mtile_launch_tensors(const mtile_kernel* kernel, const mtile_tensor* tensors, size_t num_tensors,
-                         const uint32_t* dims, size_t num_dims, int32_t dtype, uint64_t stream) {
+                         const uint32_t* dims, size_t num_dims, const double* scalars, size_t num_scalars,
+                         int32_t dtype, uint64_t stream) {
   using namespace mtile::capi;
   return guard([&] {
     check_call(kernel, tensors, num_tensors);
     std::vector<TensorArg> args(num_tensors);
     for (size_t i = 0; i < num_tensors; ++i) args[i] = read_tensor(*kernel, i, tensors[i]);
-    launch(*kernel, args, dims, num_dims, dtype, stream);
+    launch(*kernel, args, dims, num_dims, scalars, num_scalars, dtype, stream);
   });
 }
 

@@ -49,12 +49,12 @@ int main(void) {
     b[i] = 3.0f - (float)i;
     c[i] = -1.0f;
   }
-  failures += expect(mtile_launch(k, tensors, 3, dims, 1, MTILE_DTYPE_AUTO, 0) == MTILE_OK, "launch vector_add");
+  failures += expect(mtile_launch(k, tensors, 3, dims, 1, NULL, 0, MTILE_DTYPE_AUTO, 0) == MTILE_OK, "launch vector_add");
   for (i = 0; i < N; ++i) wrong += c[i] != a[i] + b[i];
   failures += expect(wrong == 0, "c = a + b");
 
   dims[0] = N + 1; /* the tensors hold N: refused, naming the tensor */
-  failures += expect(mtile_launch(k, tensors, 3, dims, 1, MTILE_DTYPE_AUTO, 0) == MTILE_ERROR_USER &&
+  failures += expect(mtile_launch(k, tensors, 3, dims, 1, NULL, 0, MTILE_DTYPE_AUTO, 0) == MTILE_ERROR_USER &&
                          strstr(mtile_last_error(), "tensor 'a' has 1000 elements") != NULL,
                      "a launch whose dims disagree with the tensors");
   printf("%s\n", failures ? "C program: FAIL" : "C program: PASS");

@@ -47,7 +47,7 @@ struct Tensor {
 
 int launch(const mtile_kernel* k, std::vector<const DLTensor*> t, std::vector<uint32_t> dims,
            int32_t dtype = MTILE_DTYPE_AUTO, uint64_t stream = 0) {
-  return mtile_launch(k, t.data(), t.size(), dims.data(), dims.size(), dtype, stream);
+  return mtile_launch(k, t.data(), t.size(), dims.data(), dims.size(), nullptr, 0, dtype, stream);
 }
 
 TEST(CApi, ListsTheLibraryWithItsContracts) {
@@ -90,7 +90,7 @@ TEST(CApi, ParametersFollowTheVariant) {
   EXPECT_EQ(std::string(p.name), "eps_buf");
   EXPECT_EQ(p.dtype, MTILE_DTYPE_F32);  // fixed, whatever the variant
   ASSERT_EQ(mtile_kernel_param(k, 4, MTILE_DTYPE_F16, &p), MTILE_OK);
-  EXPECT_EQ(p.kind, MTILE_PARAM_SCALAR);
+  EXPECT_EQ(p.kind, MTILE_PARAM_CONSTEXPR);
   EXPECT_EQ(p.dtype, MTILE_DTYPE_U32);
   EXPECT_EQ(mtile_kernel_param(k, 5, MTILE_DTYPE_F16, &p), MTILE_ERROR_USER);
   EXPECT_EQ(mtile_kernel_param(find("mt_rms_inv_scalar"), 0, MTILE_DTYPE_BF16, &p), MTILE_ERROR_USER);
@@ -138,11 +138,12 @@ TEST(CApi, TensorsByAddress) {
                        {reinterpret_cast<uint64_t>(b.data()), 300, MTILE_DTYPE_F32, -1},
                        {reinterpret_cast<uint64_t>(c.data()), 300, MTILE_DTYPE_F32, -1}};
   uint32_t n = 300;
-  ASSERT_EQ(mtile_launch_tensors(find("vector_add"), t, 3, &n, 1, MTILE_DTYPE_F32, 0), MTILE_OK) << mtile_last_error();
+  ASSERT_EQ(mtile_launch_tensors(find("vector_add"), t, 3, &n, 1, nullptr, 0, MTILE_DTYPE_F32, 0), MTILE_OK)
+      << mtile_last_error();
   EXPECT_EQ(c, std::vector<float>(300, 3.5f));
-  t[1].dtype = 9;
-  EXPECT_EQ(mtile_launch_tensors(find("vector_add"), t, 3, &n, 1, MTILE_DTYPE_F32, 0), MTILE_ERROR_USER);
-  EXPECT_TRUE(has(mtile_last_error(), "kernel vector_add: tensor 'b': 9 is not an element type"));
+  t[1].dtype = 99;
+  EXPECT_EQ(mtile_launch_tensors(find("vector_add"), t, 3, &n, 1, nullptr, 0, MTILE_DTYPE_F32, 0), MTILE_ERROR_USER);
+  EXPECT_TRUE(has(mtile_last_error(), "kernel vector_add: tensor 'b': 99 is not an element type"));
 }
 
 // Each refusal: its status and the words of its message. Nothing is written.
@@ -233,7 +234,7 @@ TEST(CApi, RefusesBadLaunchesWithClearErrors) {
       EXPECT_TRUE(has(mtile_last_error(), word)) << c.name << ": " << mtile_last_error();
     EXPECT_TRUE(std::isnan(out.data[0])) << c.name << ": nothing may run";
   }
-  EXPECT_EQ(mtile_launch(nullptr, nullptr, 0, nullptr, 0, 0, 0), MTILE_ERROR_USER);
+  EXPECT_EQ(mtile_launch(nullptr, nullptr, 0, nullptr, 0, nullptr, 0, 0, 0), MTILE_ERROR_USER);
 }
 
 TEST(CApi, ErrorsAreKeptPerThread) {
