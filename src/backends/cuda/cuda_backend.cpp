@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 
 #include "codegen/codegen.hpp"
 
@@ -314,6 +315,13 @@ std::shared_ptr<CudaExecutable> CudaBackend::load(const std::string& src, const 
   // driver refuses (or that lacks the entry) is removed and rebuilt with NVRTC, once.
   std::string failure;
   auto load_module = [&](const std::vector<char>& cubin) {
+    // NVRTC makes ELF CUBINs. Anything else the driver would parse as PTX text, reading past the
+    // payload's end for its terminating NUL.
+    static constexpr char kElf[4] = {0x7f, 'E', 'L', 'F'};
+    if (cubin.size() < sizeof kElf || std::memcmp(cubin.data(), kElf, sizeof kElf) != 0) {
+      failure = "the payload is not a CUBIN (no ELF header)";
+      return false;
+    }
     make_current();
     CUresult r = api_->cuModuleLoadData(&exe->module, cubin.data());
     if (r != CUDA_SUCCESS) {
