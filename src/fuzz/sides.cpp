@@ -10,6 +10,7 @@
 
 #include "backends/cpu/engine.hpp"
 #include "backends/cuda/cuda_backend.hpp"
+#include "mtile/compile.hpp"
 #include "passes/pipeline.hpp"
 
 namespace mtile::fuzz {
@@ -135,12 +136,26 @@ std::vector<Bytes> make_inputs(const Program& p) {
   return data;
 }
 
-Side engine_full_pipeline() {
-  return {"engine after the full pipeline", [](const Program& p, const ir::Function& traced, const auto& inputs) {
+Side engine_full_pipeline(bool nvrtc) {
+  return {"engine after the full pipeline", [nvrtc](const Program& p, const ir::Function& traced, const auto& inputs) {
             return guarded([&] {
+              // By the seed: lowered for the CPU engine, a CUDA GPU or an Apple GPU, whose code
+              // generator must then print it (and NVRTC compile the CUDA, with `nvrtc`).
+              const Target target = p.seed % 3 == 0   ? Target::cpu()
+                                    : p.seed % 3 == 1 ? Target::cuda("sm_90a")
+                                                      : Target::metal("apple9");
               passes::PipelineOptions opts;
               opts.bake = baked(p);
-              return on_engine(p, passes::run_pipeline(traced, Target::cpu(), opts), inputs);
+              ir::Function lowered = passes::run_pipeline(traced, target, opts);
+              if (target.backend == "cuda") {
+                std::string src = codegen::emit_cuda(lowered);
+                if (nvrtc) cuda::nvrtc_compile(src, codegen::cuda_entry_name(lowered) + ".cu", target.name);
+              } else if (target.backend == "metal") {
+                codegen::emit_msl(lowered);
+              }
+              Outcome o = on_engine(p, lowered, inputs);
+              o.lowered = fmt::format("// lowered for {} {}\n{}", target.backend, target.name, o.lowered);
+              return o;
             });
           }};
 }

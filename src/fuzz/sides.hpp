@@ -30,8 +30,10 @@ struct Side {
   std::function<Outcome(const Program&, const ir::Function& traced, const std::vector<Bytes>& inputs)> run;
 };
 
-// passes::run_pipeline for Target::cpu(), with the constexprs the program bakes baked.
-Side engine_full_pipeline();
+// passes::run_pipeline with the constexprs the program bakes baked, for the CPU engine, a CUDA GPU
+// (sm_90a) or an Apple GPU (apple9) by the program's seed; the engine runs the result, which that
+// target's code generator must print too (and NVRTC compile, with `nvrtc`).
+Side engine_full_pipeline(bool nvrtc = false);
 // Only what the engine requires: inline_calls and lower_threadgroup_reductions(f, 32).
 Side engine_minimal_lowering();
 // run_pipeline for the device's target, then CudaBackend::prepare and run (no disk cache).

@@ -14,7 +14,7 @@ Action add_fuzz(CLI::App& app) {
     uint64_t max_kernels = 0;
     int max_failures = 3;
     int stmts = 48;
-    bool no_shrink = false, show = false;
+    bool no_shrink = false, show = false, nvrtc = false;
   };
   auto o = std::make_shared<Opts>();
   app.add_option("--seconds", o->seconds, "stop after this many seconds (default: 10 without --max-kernels)");
@@ -30,6 +30,7 @@ Action add_fuzz(CLI::App& app) {
   app.add_option("--statements", o->stmts, "statements per generated kernel at most (default 48)");
   app.add_flag("--no-shrink", o->no_shrink, "print failures as generated, unshrunk");
   app.add_flag("--show", o->show, "print every kernel's IR, as traced and as one side ran it");
+  app.add_flag("--nvrtc", o->nvrtc, "cpu: also compile the CUDA the kernels lowered for a GPU give, with NVRTC");
   return [o] {
     fuzz::FuzzOptions f;
     f.seed = o->seed;
@@ -39,7 +40,7 @@ Action add_fuzz(CLI::App& app) {
     f.shrink = !o->no_shrink;
     f.show = o->show;
     f.gen.max_stmts = std::max(1, o->stmts);
-    fuzz::Side a = fuzz::engine_full_pipeline(), b = fuzz::engine_minimal_lowering();
+    fuzz::Side a = fuzz::engine_full_pipeline(o->nvrtc), b = fuzz::engine_minimal_lowering();
     if (o->backend != "cpu") {
       int ordinal = o->backend == "cuda" ? 0 : std::stoi(o->backend.substr(5));
       a = fuzz::cuda_device(ordinal);
