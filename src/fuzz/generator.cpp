@@ -78,8 +78,11 @@ class Generator {
   // ---- the kernel's shape, tensors and constexprs
   void setup() {
     Geometry& g = p_.geometry;
-    g.tpg = chance(0.8) ? one_of({32u, 64u, 96u, 128u, 256u}) : one_of({1u, 3u, 17u, 40u, 100u});
-    g.grid = {static_cast<uint32_t>(1 + below(3)), chance(0.3) ? 2u : 1u, 1u};
+    g.tpg = chance(0.8) ? one_of({32u, 64u, 96u, 128u, 256u, 32u, 64u, 1024u}) : one_of({1u, 3u, 17u, 40u, 100u});
+    if (g.tpg == 1024)  // the most a threadgroup takes, and W * W threads: a full threadgroup reduction
+      g.grid = {1, 1, 1};
+    else
+      g.grid = {static_cast<uint32_t>(1 + below(3)), chance(0.3) ? 2u : 1u, chance(0.15) ? 2u : 1u};
     simd_ok_ = g.tpg % 32 == 0;
     int n_in = 1 + static_cast<int>(below(4));
     for (int i = 0; i < n_in; ++i)

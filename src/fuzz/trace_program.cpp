@@ -33,7 +33,10 @@ class Tracer {
   void run() {
     scopes_.emplace_back();
     Val flat = program_id(0);
-    if (p_.geometry.grid[1] > 1) flat = program_id(1) * grid_size(0) + flat;
+    if (p_.geometry.grid[2] > 1)
+      flat = (program_id(2) * grid_size(1) + program_id(1)) * grid_size(0) + flat;
+    else if (p_.geometry.grid[1] > 1)
+      flat = program_id(1) * grid_size(0) + flat;
     tid_ = tid();
     gid_ = flat * lsize() + tid_;
     // One base per tensor, shared by its accesses: vectorize_memory groups accesses by base id.
