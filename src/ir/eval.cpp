@@ -35,6 +35,17 @@ int32_t float_to_i32(float f) {
   return static_cast<int32_t>(f);
 }
 
+// min and max order -0 below +0 (IEEE 754-2019 minimumNumber, maximumNumber), so that neither the
+// operands' order nor the backend decides the sign of a zero result; a NaN operand gives the other.
+float min_number(float a, float b) {
+  if (a == b) return std::signbit(a) ? a : b;
+  return std::fmin(a, b);
+}
+float max_number(float a, float b) {
+  if (a == b) return std::signbit(a) ? b : a;
+  return std::fmax(a, b);
+}
+
 }  // namespace
 
 Scalar eval_unary(Op op, ScalarType from, ScalarType to, Scalar a) {
@@ -172,8 +183,8 @@ Scalar eval_binary(Op op, ScalarType t, Scalar a, Scalar b) {
       case Op::Mul: r.f = rounded(t, a.f * b.f); return r;
       case Op::Div: r.f = rounded(t, a.f / b.f); return r;
       case Op::Rem: r.f = rounded(t, std::fmod(a.f, b.f)); return r;
-      case Op::Min: r.f = std::fmin(a.f, b.f); return r;
-      case Op::Max: r.f = std::fmax(a.f, b.f); return r;
+      case Op::Min: r.f = min_number(a.f, b.f); return r;
+      case Op::Max: r.f = max_number(a.f, b.f); return r;
       case Op::Pow: r.f = rounded(t, std::pow(x, y)); return r;
       case Op::Lt: r.u = a.f < b.f; return r;
       case Op::Le: r.u = a.f <= b.f; return r;

@@ -1,12 +1,18 @@
-// The module cache's key and disk layer, with fake payloads: no GPU and no NVRTC needed.
+// The module cache's key and disk layer, with fake payloads: no GPU and no NVRTC needed. The
+// second half puts in the cache directory what a probe found could hang, crash or fool it.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <fstream>
+#include <future>
 #include <set>
 #include <thread>
 
+#include "backends/cuda/cache_files.hpp"
 #include "backends/cuda/module_cache.hpp"
 
 namespace mtile::cuda {
@@ -38,6 +44,27 @@ class ScopedEnv {
  private:
   std::map<std::string, std::optional<std::string>> saved_;
 };
+
+// Runs fn() on its own thread and returns its result. A call that has not returned within `limit`
+// can't be cancelled: the test binary then says so and exits, rather than hanging CTest.
+template <class F>
+auto within(std::chrono::seconds limit, const char* what, F fn) {
+  std::packaged_task<decltype(fn())()> task(std::move(fn));
+  auto result = task.get_future();
+  std::thread(std::move(task)).detach();
+  if (result.wait_for(limit) != std::future_status::ready) {
+    std::fprintf(stderr, "FAILED: %s did not return within %lld s: it blocks\n", what,
+                 static_cast<long long>(limit.count()));
+    std::_Exit(1);
+  }
+  return result.get();
+}
+
+mode_t mode_of(const fs::path& p) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+  return st.st_mode;
+}
 
 class ModuleCacheTest : public ::testing::Test {
  protected:
@@ -288,9 +315,11 @@ TEST_F(ModuleCacheTest, UnwritableDirectoryIsNotFatal) {
   });
   EXPECT_EQ(*got, payload(10, 1));
   EXPECT_EQ(cache.stats().write_failures, 1u);
+  EXPECT_TRUE(cache.stats().disk_refused);
   std::string why;
   EXPECT_FALSE(cache.write_file(key(1), payload(10, 1), &why));
   EXPECT_NE(why.find("can't create"), std::string::npos) << why;
+  EXPECT_EQ(why, cache.stats().disk_refused_reason);
   cache.get_or_build(key(1), [&] {
     ++builds;
     return payload(10, 1);
@@ -308,6 +337,286 @@ TEST_F(ModuleCacheTest, FailedBuildCachesNothing) {
   });
   EXPECT_EQ(builds, 1);
   EXPECT_EQ(cache.stats().compiles, 1u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile cache directories.
+
+TEST_F(ModuleCacheTest, EntriesAndDirectoryArePrivate) {
+  ModuleCache cache(config());
+  ASSERT_TRUE(cache.write_file(key(1), payload(100, 1)));
+  EXPECT_EQ(mode_of(dir_) & 0777, 0700u) << "the directory it creates";
+  EXPECT_EQ(mode_of(cache.file_path(key(1))) & 0777, 0600u) << "a module file";
+  EXPECT_FALSE(cache.stats().disk_refused);
+}
+
+TEST_F(ModuleCacheTest, FifoAtAnEntryDoesNotBlock) {
+  fs::create_directories(dir_);
+  ::chmod(dir_.c_str(), 0700);
+  ModuleCache cache(config());
+  const fs::path path = cache.file_path(key(1));
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  // Opening a FIFO for reading blocks until a writer comes, unless it is opened non-blocking.
+  auto got = within(std::chrono::seconds(20), "read_file on a FIFO", [&] { return cache.read_file(key(1)); });
+  EXPECT_EQ(got, std::nullopt);
+  EXPECT_EQ(cache.stats().corrupt_files, 1u);
+  EXPECT_FALSE(fs::exists(fs::symlink_status(path))) << "the FIFO is removed";
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  auto built = within(std::chrono::seconds(20), "get_or_build over a FIFO",
+                      [&] { return cache.get_or_build(key(1), [&] { return payload(50, 2); }); });
+  EXPECT_EQ(*built, payload(50, 2));
+  EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(path))) << "rebuilt in its place";
+  EXPECT_EQ(ModuleCache(config()).read_file(key(1)), payload(50, 2));
+}
+
+TEST_F(ModuleCacheTest, DirectoryAtAnEntryIsNotRead) {
+  ModuleCache cache(config());
+  const fs::path path = cache.file_path(key(1));
+  fs::create_directories(path);  // empty: removed, and the entry written in its place
+  EXPECT_EQ(cache.read_file(key(1)), std::nullopt);
+  EXPECT_FALSE(fs::exists(path));
+  fs::create_directories(path / "inside");  // not empty: stays, and nothing is written there
+  int builds = 0;
+  auto got = cache.get_or_build(key(1), [&] {
+    ++builds;
+    return payload(20, 3);
+  });
+  EXPECT_EQ(*got, payload(20, 3));
+  EXPECT_EQ(builds, 1);
+  EXPECT_EQ(cache.stats().corrupt_files, 2u);
+  EXPECT_EQ(cache.stats().write_failures, 1u) << "a file can't replace a directory";
+  EXPECT_TRUE(fs::is_directory(path / "inside"));
+}
+
+TEST_F(ModuleCacheTest, HugeFileAtAnEntryIsRefusedUnread) {
+  ModuleCache cache(config());
+  ASSERT_TRUE(cache.write_file(key(1), payload(10, 1)));
+  const fs::path path = cache.file_path(key(1));
+  // Sparse: 1 GiB that takes no disk space. Reading it whole would allocate 1 GiB.
+  for (uint64_t size : {uint64_t{1} << 30, ModuleCache::kMaxFileBytes + 1}) {
+    SCOPED_TRACE(size);
+    ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(size)), 0);
+    auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(cache.read_file(key(1)), std::nullopt);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2)) << "refused without reading it";
+    EXPECT_FALSE(fs::exists(path));
+    ASSERT_TRUE(cache.write_file(key(1), payload(10, 1)));
+  }
+  EXPECT_EQ(cache.stats().corrupt_files, 2u);
+  auto r = cache_files::read_regular_file(path, 10);
+  EXPECT_EQ(r.status, cache_files::ReadResult::Status::Refused);
+  EXPECT_NE(r.problem.find("over the limit of 10"), std::string::npos) << r.problem;
+  EXPECT_TRUE(r.bytes.empty());
+}
+
+TEST_F(ModuleCacheTest, LinkAtAnEntryIsNotFollowed) {
+  ModuleCache cache(config());
+  ASSERT_TRUE(cache.write_file(key(2), payload(10, 1)));
+  const fs::path target = cache.file_path(key(2)), link = cache.file_path(key(1));
+  fs::create_symlink(target, link);
+  EXPECT_EQ(cache.read_file(key(1)), std::nullopt);
+  EXPECT_FALSE(fs::exists(fs::symlink_status(link))) << "the link is removed";
+  EXPECT_EQ(cache.read_file(key(2)), payload(10, 1)) << "what it pointed to stays";
+}
+
+TEST_F(ModuleCacheTest, OtherUsersFileAtAnEntryIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give a file to another user";
+  ModuleCache cache(config());
+  ASSERT_TRUE(cache.write_file(key(1), payload(10, 1)));
+  ASSERT_EQ(::chown(cache.file_path(key(1)).c_str(), 65534, 65534), 0);
+  auto r = cache_files::read_regular_file(cache.file_path(key(1)), ModuleCache::kMaxFileBytes);
+  EXPECT_EQ(r.status, cache_files::ReadResult::Status::Refused);
+  EXPECT_NE(r.problem.find("owned by user 65534"), std::string::npos) << r.problem;
+  EXPECT_EQ(cache.read_file(key(1)), std::nullopt);
+}
+
+TEST_F(ModuleCacheTest, PayloadTheCallerRejectsIsRebuiltOnce) {
+  const std::vector<char> good = payload(64, 1), foreign = payload(64, 9);
+  ModuleCache planter(config());
+  ASSERT_TRUE(planter.write_file(key(1), foreign));  // a valid header around someone else's code
+  int builds = 0, checks = 0;
+  auto build = [&] {
+    ++builds;
+    return good;
+  };
+  auto loads = [&](const std::vector<char>& p) {
+    ++checks;
+    return p == good;  // as the driver accepts only a module of this kernel
+  };
+  ModuleCache cache(config());
+  auto got = cache.get_or_build(key(1), build, loads);
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(*got, good);
+  EXPECT_EQ(builds, 1);
+  EXPECT_EQ(checks, 2) << "the planted payload, then the rebuilt one";
+  EXPECT_EQ(cache.stats().disk_hits, 1u);
+  EXPECT_EQ(cache.stats().rejected_payloads, 1u);
+  EXPECT_EQ(ModuleCache(config()).read_file(key(1)), good) << "the entry on disk is replaced";
+  // A memory entry the caller rejects goes the same way.
+  ModuleCache memory(config());
+  memory.get_or_build(key(2), [] { return payload(8, 4); });
+  got = memory.get_or_build(key(2), build, loads);
+  EXPECT_EQ(*got, good);
+  EXPECT_EQ(memory.stats().rejected_payloads, 1u);
+  EXPECT_EQ(memory.stats().compiles, 2u);
+}
+
+TEST_F(ModuleCacheTest, FreshBuildTheCallerRejectsIsNotCached) {
+  ModuleCache cache(config());
+  ASSERT_TRUE(cache.write_file(key(1), payload(16, 2)));
+  int builds = 0;
+  auto build = [&] {
+    ++builds;
+    return payload(16, 3);
+  };
+  auto never = [](const std::vector<char>&) { return false; };
+  EXPECT_EQ(cache.get_or_build(key(1), build, never), nullptr);
+  EXPECT_EQ(builds, 1) << "rebuilt once, not again and again";
+  EXPECT_FALSE(fs::exists(cache.file_path(key(1)))) << "neither the rejected entry nor the rejected build is kept";
+  EXPECT_EQ(cache.get_or_build(key(1), build, never), nullptr);
+  EXPECT_EQ(builds, 2) << "nothing was kept in memory either";
+}
+
+TEST_F(ModuleCacheTest, InvalidateForgetsMemoryAndDisk) {
+  ModuleCache cache(config());
+  int builds = 0;
+  auto build = [&] {
+    ++builds;
+    return payload(16, 3);
+  };
+  cache.get_or_build(key(1), build);
+  cache.invalidate(key(1));
+  EXPECT_FALSE(fs::exists(cache.file_path(key(1))));
+  cache.get_or_build(key(1), build);
+  EXPECT_EQ(builds, 2);
+}
+
+TEST_F(ModuleCacheTest, WorldWritableDirectoryIsRefusedWithAWarning) {
+  {
+    ModuleCache planter(config());
+    ASSERT_TRUE(planter.write_file(key(1), payload(32, 7)));
+  }
+  ASSERT_EQ(::chmod(dir_.c_str(), 0777), 0);
+  testing::internal::CaptureStderr();
+  ModuleCache cache(config());
+  int builds = 0;
+  auto got = cache.get_or_build(key(1), [&] {
+    ++builds;
+    return payload(32, 1);
+  });
+  ModuleCache second(config());
+  second.read_file(key(1));
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(*got, payload(32, 1)) << "what was in the directory is not read";
+  EXPECT_EQ(builds, 1);
+  CacheStats s = cache.stats();
+  EXPECT_TRUE(s.disk_refused);
+  EXPECT_NE(s.disk_refused_reason.find("writable by group or others (mode 0777)"), std::string::npos)
+      << s.disk_refused_reason;
+  EXPECT_NE(s.disk_refused_reason.find(dir_.string()), std::string::npos) << s.disk_refused_reason;
+  EXPECT_EQ(s.disk_hits + s.disk_writes, 0u);
+  EXPECT_NE(err.find("mtile: warning: module cache: " + dir_.string()), std::string::npos) << err;
+  EXPECT_NE(err.find("continuing without the disk cache"), std::string::npos) << err;
+  EXPECT_EQ(err.find("warning", err.find("warning") + 1), std::string::npos) << "warned once: " << err;
+  EXPECT_TRUE(second.stats().disk_refused);
+  std::string why;
+  EXPECT_FALSE(cache.write_file(key(2), payload(4, 4), &why));
+  EXPECT_EQ(why, s.disk_refused_reason);
+  EXPECT_FALSE(fs::exists(cache.file_path(key(2))));
+}
+
+TEST_F(ModuleCacheTest, GroupWritableOrForeignDirectoryIsRefused) {
+  fs::create_directories(dir_);
+  ASSERT_EQ(::chmod(dir_.c_str(), 0770), 0);
+  EXPECT_NE(cache_files::open_private_dir(dir_).find("writable by group or others (mode 0770)"), std::string::npos);
+  ASSERT_EQ(::chmod(dir_.c_str(), 0755), 0);
+  EXPECT_EQ(cache_files::open_private_dir(dir_), "") << "readable by others is fine: its files are 0600";
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give the directory to another user";
+  ASSERT_EQ(::chown(dir_.c_str(), 65534, 65534), 0);
+  ModuleCache cache(config());
+  EXPECT_EQ(cache.read_file(key(1)), std::nullopt);
+  EXPECT_NE(cache.stats().disk_refused_reason.find("owned by user 65534"), std::string::npos)
+      << cache.stats().disk_refused_reason;
+}
+
+TEST_F(ModuleCacheTest, StaleTemporaryFilesAreRemoved) {
+  fs::create_directories(dir_);
+  ::chmod(dir_.c_str(), 0700);
+  const fs::path entry = dir_ / (key(1).hex() + ".cubin");
+  // A pid that is gone: a child that has exited and been reaped.
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ASSERT_GT(child, 0);
+  ::waitpid(child, nullptr, 0);
+  auto temp_of = [&](pid_t pid) {
+    std::string t = cache_files::temp_template(entry);  // "<entry>.tmp.<host>.<our pid>.XXXXXX"
+    std::string ours = "." + std::to_string(::getpid()) + ".";
+    t.replace(t.rfind(ours), ours.size(), "." + std::to_string(pid) + ".");
+    return fs::path(t.replace(t.size() - 6, 6, "abc123"));
+  };
+  const fs::path dead = temp_of(child), live = temp_of(::getpid());
+  const fs::path old_format = dir_ / (key(2).hex() + ".cubin.tmp.Q1w2E3"), unrelated = dir_ / "notes.tmp.txt";
+  for (const fs::path& p : {dead, live, old_format, unrelated}) write_bytes(p, {'x'});
+  const auto long_ago = fs::file_time_type::clock::now() - std::chrono::minutes(20);
+  fs::last_write_time(old_format, long_ago);
+  fs::last_write_time(unrelated, long_ago);
+
+  ModuleCache cache(config());
+  EXPECT_EQ(cache.read_file(key(1)), std::nullopt);  // opens the directory
+  EXPECT_EQ(cache.stats().stale_temps_removed, 2u);
+  EXPECT_FALSE(fs::exists(dead)) << "its writer's pid is gone";
+  EXPECT_FALSE(fs::exists(old_format)) << "untouched for 20 minutes";
+  EXPECT_TRUE(fs::exists(live)) << "a writer that still runs";
+  EXPECT_TRUE(fs::exists(unrelated)) << "not a module's temporary file";
+}
+
+TEST_F(ModuleCacheTest, TwoWritersOfOneKeyLeaveAnIntactEntry) {
+  const std::vector<char> a = payload(150000, 1), b = payload(70000, 2);
+  std::atomic<int> failures{0};
+  auto writer = [&](const std::vector<char>& mine) {
+    ModuleCache cache(config());  // as another process would: its own object
+    for (int i = 0; i < 150; ++i) {
+      failures += !cache.write_file(key(1), mine);
+      auto got = cache.read_file(key(1));
+      failures += !got || (*got != a && *got != b);
+    }
+    failures += static_cast<int>(cache.stats().corrupt_files);
+  };
+  std::thread t1(writer, std::cref(a)), t2(writer, std::cref(b));
+  t1.join();
+  t2.join();
+  EXPECT_EQ(failures, 0);
+  auto last = ModuleCache(config()).read_file(key(1));
+  ASSERT_TRUE(last.has_value());
+  EXPECT_TRUE(*last == a || *last == b);
+  EXPECT_EQ(files(), std::vector<std::string>{key(1).hex() + ".cubin"}) << "no temporary file is left";
+}
+
+TEST_F(ModuleCacheTest, TwoProcessesBuildingOneKeyAgree) {
+  const std::vector<char> p = payload(90000, 5);
+  pid_t child = ::fork();
+  if (child == 0) {
+    ModuleCache cache(config());
+    int bad = 0;
+    for (int i = 0; i < 100; ++i) {
+      cache.invalidate(key(1));
+      bad += *cache.get_or_build(key(1), [&] { return p; }) != p;
+    }
+    ::_exit(bad == 0 ? 0 : 1);
+  }
+  ASSERT_GT(child, 0);
+  int bad = 0;
+  for (int i = 0; i < 100; ++i) {
+    ModuleCache cache(config());
+    bad += *cache.get_or_build(key(1), [&] { return p; }) != p;
+    bad += static_cast<int>(cache.stats().corrupt_files);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the other process saw a bad payload";
+  EXPECT_EQ(bad, 0);
+  EXPECT_EQ(ModuleCache(config()).read_file(key(1)), p);
+  EXPECT_EQ(files(), std::vector<std::string>{key(1).hex() + ".cubin"});
 }
 
 }  // namespace

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 
 #include "backends/cuda/cuda_backend.hpp"
@@ -343,6 +345,49 @@ TEST_F(CudaDeviceTest, DiskCacheServesASecondBackendWithoutNvrtc) {
   std::string changed = std::string(kScaleAdd) + "// changed\n";
   second.prepare_source(changed, "scale_add", kScaleAddParams);
   EXPECT_EQ(second.cache_stats().compiles, 1u);
+}
+
+// A cached module that passes the header check but that the driver refuses, or that is another
+// kernel's, is removed and rebuilt with NVRTC, once, and the kernel still runs.
+TEST_F(CudaDeviceTest, CachedModuleTheDriverRejectsIsRebuilt) {
+  backend_->prepare_source(kScaleAdd, "scale_add", kScaleAddParams);
+  backend_->prepare_source(kWhere, "where", {{"out", ir::ParamKind::Tensor, ScalarType::u32, ir::Role::Out}});
+  // Each entry's key is in its header (bytes 16..31).
+  std::vector<CacheKey> keys;
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    std::ifstream in(e.path(), std::ios::binary);
+    char header[ModuleCache::kHeaderBytes] = {};
+    in.read(header, sizeof header);
+    CacheKey k;
+    std::memcpy(&k.high, header + 16, 8);
+    std::memcpy(&k.low, header + 24, 8);
+    EXPECT_EQ(e.path().filename(), k.hex() + ".cubin");
+    keys.push_back(k);
+  }
+  ASSERT_EQ(keys.size(), 2u);
+  ModuleCache planter(CacheConfig{true, dir_});
+  // Which is which: the module with the symbol scale_add in it.
+  const std::string symbol = "scale_add";
+  std::vector<char> first = *planter.read_file(keys[0]);
+  bool first_is_scale_add = std::search(first.begin(), first.end(), symbol.begin(), symbol.end()) != first.end();
+  const CacheKey scale_add = keys[first_is_scale_add ? 0 : 1], where = keys[first_is_scale_add ? 1 : 0];
+  const std::vector<char> where_module = *planter.read_file(where);
+  const std::vector<std::pair<std::string, std::vector<char>>> planted = {
+      {"another kernel's module", where_module}, {"not a module at all", std::vector<char>(4096, 'x')}};
+  for (const auto& [what, payload] : planted) {
+    SCOPED_TRACE(what);
+    ASSERT_TRUE(planter.write_file(scale_add, payload));
+    CudaBackend second;  // a fresh memory cache, as a second process would have
+    auto exe = second.prepare_source(kScaleAdd, "scale_add", kScaleAddParams);
+    CacheStats s = second.cache_stats();
+    EXPECT_EQ(s.disk_hits, 1u);
+    EXPECT_EQ(s.rejected_payloads, 1u);
+    EXPECT_EQ(s.compiles, 1u) << "rebuilt with NVRTC";
+    check_scale_add(second, *exe);
+    CudaBackend third;
+    third.prepare_source(kScaleAdd, "scale_add", kScaleAddParams);
+    EXPECT_EQ(third.cache_stats().compiles, 0u) << "the rebuilt module replaced the planted one";
+  }
 }
 
 TEST_F(CudaDeviceTest, WrapsDeviceMemoryTheCallerOwnsAndChecksIt) {

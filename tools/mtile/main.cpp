@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
   add("inspect", "print the IR after each pass of the pipeline", mtile::cli::add_inspect);
   add("run", "run one kernel on random inputs and check it against the float64 reference", mtile::cli::add_run);
   add("test", "run every kernel x dtype on its test shapes", mtile::cli::add_test);
+  add("fuzz", "run random kernels two ways and compare: the pass pipeline, or a GPU against the CPU engine",
+      mtile::cli::add_fuzz);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 
 #include "codegen/codegen.hpp"
 
@@ -301,7 +302,7 @@ std::shared_ptr<CudaExecutable> CudaBackend::load(const std::string& src, const 
   in.options = nvrtc_options(arch_);
   in.nvrtc_version = nvrtc_version_;
   CacheKey key = cache_key(in);
-  ModuleCache::Payload cubin = cache_.get_or_build(key, [&] {
+  auto build = [&] {
     try {
       return nvrtc_compile(src, entry + ".cu", arch_).cubin;
     } catch (const Error& e) {
@@ -309,22 +310,45 @@ std::shared_ptr<CudaExecutable> CudaBackend::load(const std::string& src, const 
       throw InternalError(
           fmt::format("mtile generated CUDA that NVRTC rejects (an mtile bug; please report it): {}", e.what()));
     }
-  });
+  };
 
   auto exe = std::make_shared<CudaExecutable>();
   exe->owner = this;
   exe->device = device_;
   exe->entry = entry;
   exe->params = params;
-  make_current();
-  CUresult r = api_->cuModuleLoadData(&exe->module, cubin->data());
-  if (r != CUDA_SUCCESS) {
-    exe->module = nullptr;
-    throw DeviceError(fmt::format("cuModuleLoadData of kernel {} ({}, NVRTC {}, driver for CUDA {}) failed: {}", entry,
-                                  arch_, nvrtc_version_, driver_version(), result_text(r)));
-  }
-  r = api_->cuModuleGetFunction(&exe->function, exe->module, entry.c_str());
-  if (r != CUDA_SUCCESS) throw Error(fmt::format("cuModuleGetFunction({}) failed: {}", entry, result_text(r)));
+  // Loading is the cache's validation: a cached module that passed the header check but that the
+  // driver refuses (or that lacks the entry) is removed and rebuilt with NVRTC, once.
+  std::string failure;
+  auto load_module = [&](const std::vector<char>& cubin) {
+    // NVRTC makes ELF CUBINs. Anything else the driver would parse as PTX text, reading past the
+    // payload's end for its terminating NUL.
+    static constexpr char kElf[4] = {0x7f, 'E', 'L', 'F'};
+    if (cubin.size() < sizeof kElf || std::memcmp(cubin.data(), kElf, sizeof kElf) != 0) {
+      failure = "the payload is not a CUBIN (no ELF header)";
+      return false;
+    }
+    make_current();
+    CUresult r = api_->cuModuleLoadData(&exe->module, cubin.data());
+    if (r != CUDA_SUCCESS) {
+      exe->module = nullptr;
+      failure = fmt::format("cuModuleLoadData failed: {}", result_text(r));
+      return false;
+    }
+    r = api_->cuModuleGetFunction(&exe->function, exe->module, entry.c_str());
+    if (r != CUDA_SUCCESS) {
+      api_->cuModuleUnload(exe->module);
+      exe->module = nullptr;
+      failure = fmt::format("cuModuleGetFunction({}) failed: {}", entry, result_text(r));
+      return false;
+    }
+    return true;
+  };
+  if (!cache_.get_or_build(key, build, load_module))
+    throw DeviceError(
+        fmt::format("kernel {}: the module NVRTC built for it ({}, NVRTC {}, driver for CUDA {}) does "
+                    "not load: {}",
+                    entry, arch_, nvrtc_version_, driver_version(), failure));
   return exe;
 }
 

@@ -10,9 +10,11 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <iostream>
+#include <set>
 #include <string_view>
+
+#include "backends/cuda/cache_files.hpp"
 
 #ifndef MTILE_VERSION
 #error "MTILE_VERSION must be defined (PROJECT_VERSION, by src/backends/cuda/CMakeLists.txt)"
@@ -64,6 +66,15 @@ std::string file_problem(const std::vector<char>& file, const CacheKey& key) {
   const char* payload = file.data() + ModuleCache::kHeaderBytes;
   if (get<uint64_t>(file, 40) != XXH3_64bits(payload, length)) return "payload checksum mismatch";
   return "";
+}
+
+// Prints `what` the first time `topic` comes up in this process: the disk cache is an optimisation,
+// so its trouble is a warning, but never a silent one.
+void warn_once(const std::string& topic, const std::string& what) {
+  static std::mutex mu;
+  static std::set<std::string> warned;
+  std::lock_guard lock(mu);
+  if (warned.insert(topic).second) std::cerr << "mtile: warning: " << what << "\n";
 }
 
 bool write_all(int fd, const std::vector<char>& bytes) {
@@ -132,55 +143,98 @@ CacheStats ModuleCache::stats() const {
   return stats_;
 }
 
-ModuleCache::Payload ModuleCache::get_or_build(const CacheKey& key, const std::function<std::vector<char>()>& build) {
+bool ModuleCache::disk_ready() {
+  std::call_once(dir_once_, [&] {
+    std::string problem = cache_files::open_private_dir(config_.dir);
+    if (problem.empty()) {
+      int removed = cache_files::remove_stale_temps(config_.dir, kStaleTempAge);
+      std::lock_guard lock(mutex_);
+      stats_.stale_temps_removed += static_cast<uint64_t>(removed);
+      return;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      stats_.disk_refused = true;
+      stats_.disk_refused_reason = problem;
+    }
+    warn_once(config_.dir.string(), "module cache: " + problem + "; continuing without the disk cache");
+  });
+  std::lock_guard lock(mutex_);
+  return !stats_.disk_refused;
+}
+
+ModuleCache::Payload ModuleCache::get_or_build(const CacheKey& key, const Build& build, const Validate& validate) {
+  auto accepted = [&](const Payload& p) { return !validate || validate(*p); };
+  Payload payload;
   {
     std::lock_guard lock(mutex_);
     if (auto it = memory_.find(key); it != memory_.end()) {
       ++stats_.memory_hits;
-      return it->second;
+      payload = it->second;
     }
   }
-  // Disk and build run unlocked: compiles of different modules may overlap. Two threads that
-  // build the same module both succeed; the first to finish is kept.
-  Payload payload;
-  if (auto bytes = read_file(key)) {
+  // Disk, build and validate run unlocked: compiles of different modules may overlap. Two threads
+  // that build the same module both succeed; the first to finish is kept in memory.
+  if (payload) {
+    if (accepted(payload)) return payload;
+    reject(key);
+  } else if (auto bytes = read_file(key)) {
     payload = std::make_shared<const std::vector<char>>(std::move(*bytes));
-    std::lock_guard lock(mutex_);
-    ++stats_.disk_hits;
-  } else {
-    payload = std::make_shared<const std::vector<char>>(build());
     {
       std::lock_guard lock(mutex_);
-      ++stats_.compiles;
+      ++stats_.disk_hits;
     }
-    std::string why;
-    if (config_.disk && !write_file(key, *payload, &why)) {
-      static std::once_flag warned;  // once per process: the cache is an optimisation
-      std::call_once(warned, [&] {
-        std::cerr << "mtile: warning: module cache: " << why << " (continuing without the disk cache)\n";
-      });
+    if (accepted(payload)) {
+      std::lock_guard lock(mutex_);
+      memory_.emplace(key, payload);
+      return payload;
     }
+    reject(key);
   }
+  payload = std::make_shared<const std::vector<char>>(build());
+  {
+    std::lock_guard lock(mutex_);
+    ++stats_.compiles;
+  }
+  if (!accepted(payload)) return nullptr;
+  std::string why;
+  if (config_.disk && !write_file(key, *payload, &why) && !stats().disk_refused)
+    warn_once("write", "module cache: " + why + " (the module is kept in memory only)");
   std::lock_guard lock(mutex_);
-  return memory_.emplace(key, std::move(payload)).first->second;
+  memory_.emplace(key, payload);
+  return payload;
+}
+
+void ModuleCache::reject(const CacheKey& key) {
+  {
+    std::lock_guard lock(mutex_);
+    ++stats_.rejected_payloads;
+  }
+  invalidate(key);
+}
+
+void ModuleCache::invalidate(const CacheKey& key) {
+  {
+    std::lock_guard lock(mutex_);
+    memory_.erase(key);
+  }
+  if (config_.disk && disk_ready()) cache_files::remove_entry(file_path(key));
 }
 
 std::optional<std::vector<char>> ModuleCache::read_file(const CacheKey& key) {
-  if (!config_.disk) return std::nullopt;
+  if (!config_.disk || !disk_ready()) return std::nullopt;
   fs::path path = file_path(key);
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) return std::nullopt;
-  std::vector<char> file(static_cast<size_t>(std::max<std::streamoff>(in.tellg(), 0)));
-  in.seekg(0);
-  in.read(file.data(), static_cast<std::streamsize>(file.size()));
-  if (!in || !file_problem(file, key).empty()) {
-    std::error_code ec;
-    fs::remove(path, ec);  // the caller rebuilds and rewrites it
+  cache_files::ReadResult r = cache_files::read_regular_file(path, kMaxFileBytes);
+  if (r.status == cache_files::ReadResult::Status::Missing) return std::nullopt;
+  if (r.status == cache_files::ReadResult::Status::Refused || !file_problem(r.bytes, key).empty()) {
+    // The caller rebuilds and rewrites it. A directory that is not empty stays, and the rewrite
+    // fails: that key is then built by every process, but never read from there.
+    cache_files::remove_entry(path, r.dev, r.ino);
     std::lock_guard lock(mutex_);
     ++stats_.corrupt_files;
     return std::nullopt;
   }
-  return std::vector<char>(file.begin() + kHeaderBytes, file.end());
+  return std::vector<char>(r.bytes.begin() + kHeaderBytes, r.bytes.end());
 }
 
 bool ModuleCache::write_file(const CacheKey& key, const std::vector<char>& payload, std::string* why) {
@@ -191,18 +245,19 @@ bool ModuleCache::write_file(const CacheKey& key, const std::vector<char>& paylo
     return false;
   };
   if (!config_.disk) return fail("the disk cache is off");
-  std::error_code ec;
-  fs::create_directories(config_.dir, ec);
-  if (ec) return fail(fmt::format("can't create {}: {}", config_.dir.string(), ec.message()));
+  if (!disk_ready()) return fail(stats().disk_refused_reason);
 
   // Readers see either no file or a complete one: the file is written under a unique temporary
-  // name in the same directory and renamed into place. No fsync: a file torn by a crash fails the
-  // header check and is rebuilt.
+  // name in the same directory (mkstemp: mode 0600) and renamed into place. No fsync: a file torn
+  // by a crash fails the header check and is rebuilt.
   fs::path target = file_path(key);
-  std::string temp = target.string() + ".tmp.XXXXXX";
+  std::string temp = cache_files::temp_template(target);
   int fd = ::mkstemp(temp.data());
+  if (fd < 0 && errno == ENOENT && cache_files::open_private_dir(config_.dir).empty()) {  // removed since
+    temp = cache_files::temp_template(target);
+    fd = ::mkstemp(temp.data());
+  }
   if (fd < 0) return fail(fmt::format("can't create a file in {}: {}", config_.dir.string(), std::strerror(errno)));
-  ::fchmod(fd, 0644);  // mkstemp's 0600 would hide a shared cache directory from other users
   bool ok = write_all(fd, make_header(key, payload)) && write_all(fd, payload);
   ok = ::close(fd) == 0 && ok;
   ok = ok && ::rename(temp.c_str(), target.c_str()) == 0;
