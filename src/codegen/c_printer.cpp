@@ -326,7 +326,9 @@ class Printer {
   // Values the printer may write as an expression in place of a statement.
   static bool inlinable(const Inst& in) {
     if (in.result == ir::kNoId || in.op == Op::LoadVector || in.op == Op::LocalGet) return false;
-    if (in.op == Op::Const || in.op == Op::ConstexprRef) return false;      // already written where used
+    // Already written where used (a scalar parameter's read too: found by mtile fuzz, where one was
+    // a local's initial value).
+    if (in.op == Op::Const || in.op == Op::ConstexprRef || in.op == Op::ScalarRef) return false;
     if (in.op == Op::ShuffleDown || in.op == Op::ShuffleXor) return false;  // printed with lane arithmetic
     return ir::is_pure(in.op) || in.op == Op::Load;
   }

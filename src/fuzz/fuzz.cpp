@@ -48,14 +48,21 @@ void print_failure(std::FILE* out, int number, const FuzzOptions& o, const Progr
   for (size_t c = 0; c < p.constexprs.size(); ++c)
     cs += fmt::format("{}{} = {}{}", cs.empty() ? "" : ", ", p.constexprs[c].name, p.constexpr_value(c),
                       p.constexprs[c].bake ? " (baked)" : "");
-  fmt::print(out, "  grid {}x{}x{}, tpg {}; constexprs: {}\n", g.grid[0], g.grid[1], g.grid[2], g.tpg, cs);
+  for (const ScalarDesc& s : p.scalars)
+    cs += fmt::format(
+        "{}{} = {} (scalar {})", cs.empty() ? "" : ", ", s.name,
+        element_text(is_float(s.type) ? ScalarType::f32 : s.type,
+                     Bytes(reinterpret_cast<const uint8_t*>(&s.bits), reinterpret_cast<const uint8_t*>(&s.bits) + 8),
+                     0),
+        type_name(s.type));
+  fmt::print(out, "  grid {}x{}x{}, tpg {}; constexprs and scalars: {}\n", g.grid[0], g.grid[1], g.grid[2], g.tpg, cs);
   if (!v.traced.empty()) fmt::print(out, "  traced IR:\n{}\n", indent(v.traced));
   if (!v.a.lowered.empty()) fmt::print(out, "  IR run by the {}:\n{}\n", a.name, indent(v.a.lowered));
   if (!v.b.lowered.empty()) fmt::print(out, "  IR run by the {}:\n{}\n", b.name, indent(v.b.lowered));
   const std::vector<Bytes> inputs = make_inputs(p);
   int64_t thread = -1;
   if (v.difference) thread = static_cast<int64_t>(v.difference->index / p.tensor(v.difference->param)->stride);
-  for (size_t i = 0; i < p.inputs.size() + p.has_inout; ++i) {
+  for (size_t i = 0; i < p.inputs.size() + p.has_inout + p.has_acc; ++i) {
     const TensorDesc& t = *p.tensor(static_cast<int>(i));
     uint64_t count = p.count(t);
     fmt::print(out, "  input {} ({} x {}): first {}", t.name, type_name(t.elem), count,

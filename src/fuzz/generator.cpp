@@ -9,6 +9,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <tuple>
 
 namespace mtile::fuzz {
 namespace {
@@ -17,12 +18,16 @@ using ir::Op;
 using K = Stmt::Kind;
 using ST = ScalarType;
 
-constexpr ST kTypes[] = {ST::u32, ST::i32, ST::f32, ST::f16, ST::bf16, ST::boolean};
-constexpr ST kMemoryTypes[] = {ST::u32, ST::i32, ST::f32, ST::f16, ST::bf16};
+// Types of values; of values simdgroup operations and reductions take; of tensors and
+// threadgroup arrays (the 8- and 16-bit and fp8 ones load as u32, i32 or f32 and store narrowed).
+constexpr ST kTypes[] = {ST::u32, ST::i32, ST::f32, ST::f16, ST::bf16, ST::boolean, ST::u64, ST::i64};
+constexpr ST kArithmeticTypes[] = {ST::u32, ST::i32, ST::f32, ST::f16, ST::bf16, ST::u64, ST::i64};
+constexpr ST kMemoryTypes[] = {ST::u32, ST::i32, ST::f32, ST::f16, ST::bf16,   ST::u64,   ST::i64,
+                               ST::u8,  ST::i8,  ST::u16, ST::i16, ST::f8e4m3, ST::f8e5m2};
 
 bool transcendental(Op op) {
   return op == Op::Rsqrt || op == Op::Exp || op == Op::Exp2 || op == Op::Log || op == Op::Tanh || op == Op::Erf ||
-         op == Op::Sin || op == Op::Cos;
+         op == Op::Sin || op == Op::Cos || op == Op::Log1p || op == Op::Expm1 || op == Op::Sigmoid || op == Op::Pow;
 }
 
 // What an operand must be.
@@ -30,6 +35,13 @@ struct Need {
   bool uniform = false;
   bool exact = false;
 };
+
+// Atomics the IR has on memory of type t (u32 and i32: every one; f32: add).
+std::vector<ir::AtomicOp> atomics_on(ST t) {
+  using A = ir::AtomicOp;
+  if (t == ST::f32) return {A::Add};
+  return {A::Add, A::Min, A::Max, A::Exchange, A::CompareExchange};
+}
 
 class Generator {
  public:
@@ -45,8 +57,8 @@ class Generator {
     for (int l : scopes_.back().locals) var_get(l);
     // Every output element is written: a final store to each slot at the top level, of a value
     // nothing used yet where there is one, so that most of what was computed shows.
-    for (const TensorDesc& out : p_.outputs)
-      for (uint32_t k = 0; k < out.stride; ++k) store(out, k, true);
+    for (size_t j = 0; j < p_.outputs.size(); ++j)
+      for (uint32_t k = 0; k < p_.outputs[j].stride; ++k) store(static_cast<int>(j), k, true);
     return std::move(p_);
   }
 
@@ -55,6 +67,7 @@ class Generator {
     ST type;
     bool uniform, inexact;
     int uses = 0;
+    bool hidden = false;  // order-dependent (an atomic's result on a GPU): never an operand
   };
   struct Local {
     ST type;
@@ -86,18 +99,34 @@ class Generator {
     simd_ok_ = g.tpg % 32 == 0;
     int n_in = 1 + static_cast<int>(below(4));
     for (int i = 0; i < n_in; ++i)
-      p_.inputs.push_back({fmt::format("in{}", i), one_of(kMemoryTypes), one_of({1u, 2u, 4u, 8u}), {}});
+      p_.inputs.push_back({fmt::format("in{}", i), some_memory_type(), one_of({1u, 2u, 4u, 8u}), 0, {}});
     if (chance(0.5)) {
       p_.has_inout = true;
-      p_.inout = {"io", one_of(kMemoryTypes), one_of({1u, 2u, 4u}), {}};
+      p_.inout = {"io", some_memory_type(), one_of({1u, 2u, 4u}), 0, {}};
       mark_inexact(p_.inout);
     }
+    // Atomics' target: a few elements every thread hits. On a GPU only integer add, min and max
+    // leave memory that does not depend on the threads' order.
+    if (chance(0.4)) {
+      p_.has_acc = true;
+      ST t = o_.bounded_inexact ? one_of({ST::u32, ST::i32}) : one_of({ST::u32, ST::i32, ST::f32});
+      p_.acc = {"acc", t, 1, one_of({1u, 4u, 16u}), {}};
+    }
     for (ST t : kMemoryTypes)
-      if (chance(0.6) || (t == ST::bf16 && p_.outputs.empty()))
-        p_.outputs.push_back({fmt::format("out_{}", type_name(t)), t, one_of({1u, 2u, 4u, 8u}), {}});
+      if (chance(is_value_type(t) && !is_64bit(t) ? 0.5 : 0.2) || (t == ST::bf16 && p_.outputs.empty()))
+        p_.outputs.push_back({fmt::format("out_{}", type_name(t)), t, one_of({1u, 2u, 4u, 8u}), 0, {}});
     for (TensorDesc& o : p_.outputs) mark_inexact(o);
     for (int k = 0; k < 2; ++k) p_.constexprs.push_back({fmt::format("k{}", k), some_u32(), -1, chance(0.5)});
     for (int i = 0; i < n_in; ++i) p_.constexprs.push_back({fmt::format("len{}", i), 0, i, chance(0.5)});
+    for (int k = 0, n = static_cast<int>(below(3)); k < n; ++k) {
+      ST t = one_of(kArithmeticTypes);
+      p_.scalars.push_back({fmt::format("s{}", k), t, some_bits(t)});
+    }
+  }
+
+  // The types of before (u32 .. bf16) as often as the 8- and 16-bit, fp8 and 64-bit ones together.
+  ST some_memory_type() {
+    return chance(0.5) ? one_of({ST::u32, ST::i32, ST::f32, ST::f16, ST::bf16}) : one_of(kMemoryTypes);
   }
 
   void mark_inexact(TensorDesc& t) {
@@ -119,6 +148,15 @@ class Generator {
   uint64_t some_bits(ST t) {
     if (t == ST::boolean) return below(2);
     if (t == ST::u32) return some_u32();
+    if (is_64bit(t)) {
+      static const uint64_t special[] = {
+          0, 1, ~uint64_t{0}, uint64_t{1} << 32, 0xffffffffu, uint64_t{1} << 63, (uint64_t{1} << 63) - 1, 63, 64};
+      switch (below(3)) {
+        case 0: return one_of(special);
+        case 1: return t == ST::i64 ? static_cast<uint64_t>(static_cast<int64_t>(below(2001)) - 1000) : below(5000);
+        default: return rng_();
+      }
+    }
     if (t == ST::i32) {
       static const int32_t special[] = {
           0, 1, -1, 2, -2, 31, 32, -32, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()};
@@ -134,9 +172,9 @@ class Generator {
   }
 
   // ---- values and scopes
-  int define(ST t, bool uniform, bool inexact) {
+  int define(ST t, bool uniform, bool inexact, bool hidden = false) {
     int v = static_cast<int>(values_.size());
-    values_.push_back({t, uniform, inexact && o_.bounded_inexact});
+    values_.push_back({t, uniform, inexact && o_.bounded_inexact, 0, hidden});
     scopes_.back().values.push_back(v);
     return v;
   }
@@ -147,8 +185,11 @@ class Generator {
   }
 
   bool fits(const Value& v, ST t, Need n) const {
-    return v.type == t && (!n.uniform || v.uniform) && (!n.exact || !v.inexact);
+    return v.type == t && !v.hidden && (!n.uniform || v.uniform) && (!n.exact || !v.inexact);
   }
+
+  // Every thread of the threadgroup runs the statements made now (none returned early).
+  bool uniform_here() const { return uniform_ && !returned_divergently_; }
 
   // A visible value of type t, usually one already made (recent ones more often), else a new leaf.
   int pick(ST t, Need n = {}) {
@@ -179,7 +220,7 @@ class Generator {
     std::vector<int> into;
     for (size_t s = 0; s + 1 < scopes_.size(); ++s)
       for (int l : scopes_[s].locals)
-        if (locals_[l].type == val.type && (!locals_[l].uniform || (uniform_ && val.uniform)) &&
+        if (locals_[l].type == val.type && (!locals_[l].uniform || (uniform_here() && val.uniform)) &&
             (locals_[l].inexact || !val.inexact))
           into.push_back(l);
     ++values_[v].uses;
@@ -193,11 +234,11 @@ class Generator {
       std::vector<std::pair<int, int>> slots;  // (output, slot)
       for (size_t j = 0; j < p_.outputs.size(); ++j)
         for (uint32_t k = 0; k < p_.outputs[j].stride; ++k)
-          if (p_.outputs[j].elem == val.type && (p_.outputs[j].inexact[k] || !val.inexact))
+          if (value_type(p_.outputs[j].elem) == val.type && (p_.outputs[j].inexact[k] || !val.inexact))
             slots.push_back({static_cast<int>(j), static_cast<int>(k)});
       if (slots.empty()) return;
       s.kind = K::Store;
-      s.slot = one_of(slots).second;
+      std::tie(s.tensor, s.slot) = one_of(slots);
     }
     emit(s);
   }
@@ -222,16 +263,29 @@ class Generator {
   }
 
   int leaf_of(ST t, Need n) {
-    switch (below(4)) {
+    switch (below(5)) {
       case 0: return constant(t);
       case 1:
         if (t == ST::u32) return builtin(n.uniform);
         if (t == ST::boolean) return compare(n);
         return cast(t, n);
+      case 2: {
+        std::vector<int> ss;
+        for (size_t k = 0; k < p_.scalars.size(); ++k)
+          if (p_.scalars[k].type == t) ss.push_back(static_cast<int>(k));
+        if (ss.empty()) return constant(t);
+        Stmt s;
+        s.kind = K::ScalarRef;
+        s.type = t;
+        s.slot = one_of(ss);
+        s.value = define(t, true, false);
+        emit(s);
+        return s.value;
+      }
       default: {
         std::vector<int> ins;
         for (size_t i = 0; i < p_.inputs.size(); ++i)
-          if (p_.inputs[i].elem == t) ins.push_back(static_cast<int>(i));
+          if (value_type(p_.inputs[i].elem) == t) ins.push_back(static_cast<int>(i));
         if (!ins.empty()) return load(one_of(ins), n.uniform);
         if (t == ST::boolean) return compare(n);
         return t == ST::u32 ? builtin(n.uniform) : cast(t, n);
@@ -294,7 +348,7 @@ class Generator {
     Stmt s;
     s.kind = K::Load;
     s.slot = input;
-    s.type = t.elem;
+    s.type = value_type(t.elem);
     bool is_uniform = false;
     if (uniform || chance(0.4)) {
       s.mode = Stmt::IndexMode::Computed;
@@ -305,7 +359,7 @@ class Generator {
       s.mode = Stmt::IndexMode::Own;
       s.imm = below(t.stride);
     }
-    s.value = define(t.elem, is_uniform, false);
+    s.value = define(s.type, is_uniform, false);
     emit(s);
     return s.value;
   }
@@ -326,7 +380,7 @@ class Generator {
     block(1 + static_cast<int>(below(6)));
     std::vector<int> idle;
     for (int v : scopes_.back().values)
-      if (values_[v].uses == 0 && v != induction) idle.push_back(v);
+      if (values_[v].uses == 0 && v != induction && !values_[v].hidden) idle.push_back(v);
     for (size_t k = idle.size() > 2 ? idle.size() - 2 : 0; k < idle.size(); ++k) sink(idle[k]);
     --depth_;
     scopes_.pop_back();
@@ -337,6 +391,16 @@ class Generator {
   enum class Choice {
     Unary,
     Binary,
+    Bitcast,
+    Test,
+    MaskedLoad,
+    MaskedStore,
+    DeviceAtomic,
+    TgAtomic,
+    While,
+    Break,
+    Continue,
+    Return,
     Select,
     Fma,
     Cast,
@@ -360,7 +424,8 @@ class Generator {
   };
 
   void statement() {
-    static const int weight[] = {10, 22, 5, 2, 8, 6, 3, 3, 4, 4, 2, 2, 3, 4, 3, 4, 3, 3, 2, 2, 2};
+    static const int weight[] = {10, 22, 2, 2, 3, 2, 3, 2, 2, 2, 2, 1, 5, 2, 8, 6,
+                                 3,  3,  4, 4, 2, 2, 3, 4, 3, 4, 3, 3, 2, 2, 2};
     static_assert(std::size(weight) == static_cast<size_t>(Choice::kCount));
     for (;;) {
       int total = 0;
@@ -372,10 +437,20 @@ class Generator {
   }
 
   bool try_statement(Choice c) {
-    const bool collective = uniform_ && simd_ok_;
+    const bool collective = uniform_here() && simd_ok_;
     switch (c) {
       case Choice::Unary: return unary();
       case Choice::Binary: return binary();
+      case Choice::Bitcast: return bitcast();
+      case Choice::Test: return test();
+      case Choice::MaskedLoad: return masked_load();
+      case Choice::MaskedStore: return masked_store();
+      case Choice::DeviceAtomic: return p_.has_acc && device_atomic();
+      case Choice::TgAtomic: return uniform_here() && tg_atomic();
+      case Choice::While: return depth_ < o_.max_depth && while_stmt();
+      case Choice::Break: return loop_exit(K::Break);
+      case Choice::Continue: return loop_exit(K::Continue);
+      case Choice::Return: return return_stmt();
       case Choice::Select: return select();
       case Choice::Fma: return fma();
       case Choice::Cast: return cast(one_of(kTypes), {}) >= 0;
@@ -385,7 +460,7 @@ class Generator {
       case Choice::Window: return window_loads();
       case Choice::Simd: return collective && simd();
       case Choice::Reduce: return collective && reduce();
-      case Choice::Exchange: return uniform_ && exchange();
+      case Choice::Exchange: return uniform_here() && exchange();
       case Choice::VarDecl: return var_decl();
       case Choice::VarSet: return var_set();
       case Choice::VarGet: {
@@ -394,7 +469,8 @@ class Generator {
       }
       case Choice::If: return depth_ < o_.max_depth && if_stmt();
       case Choice::For: return depth_ < o_.max_depth && for_stmt();
-      case Choice::Store: return store(one_of(p_.outputs), static_cast<uint32_t>(below(8)), false);
+      case Choice::Store:
+        return store(static_cast<int>(below(p_.outputs.size())), static_cast<uint32_t>(below(8)), false);
       case Choice::InOutLoad: return p_.has_inout && inout_load();
       case Choice::InOutStore: return p_.has_inout && inout_store();
       case Choice::Const: return constant(one_of(kTypes)) >= 0;
@@ -407,9 +483,9 @@ class Generator {
     ST t = one_of(kTypes);
     std::vector<Op> ops;
     if (is_float(t))
-      ops = {Op::Neg,  Op::Abs, Op::Floor, Op::Sqrt, Op::Rsqrt, Op::Exp,
-             Op::Exp2, Op::Log, Op::Tanh,  Op::Erf,  Op::Sin,   Op::Cos};
-    else if (t == ST::i32)
+      ops = {Op::Neg,  Op::Abs, Op::Floor, Op::Sqrt, Op::Rsqrt, Op::Exp,   Op::Exp2,   Op::Log,
+             Op::Tanh, Op::Erf, Op::Sin,   Op::Cos,  Op::Log1p, Op::Expm1, Op::Sigmoid};
+    else if (t == ST::i32 || t == ST::i64)
       ops = {Op::Neg, Op::Abs, Op::Not};
     else
       ops = {Op::Not};
@@ -430,6 +506,8 @@ class Generator {
     ST t = one_of(kTypes);
     std::vector<Op> ops = {Op::Lt, Op::Le, Op::Gt, Op::Ge, Op::Eq, Op::Ne, Op::Min, Op::Max};
     if (is_float(t)) ops.insert(ops.end(), {Op::Add, Op::Sub, Op::Mul, Op::Div, Op::Rem, Op::Add, Op::Mul});
+    // pow is within 4 ulp on CUDA (powf), more than a GPU comparison allows.
+    if (is_float(t) && !o_.bounded_inexact) ops.push_back(Op::Pow);
     if (is_integer(t))
       ops.insert(ops.end(), {Op::Add, Op::Sub, Op::Mul, Op::Div, Op::Rem, Op::BitAnd, Op::BitOr, Op::BitXor, Op::Shl,
                              Op::Shr, Op::Add, Op::Mul});
@@ -441,7 +519,104 @@ class Generator {
     s.type = ir::is_comparison(s.op) ? ST::boolean : t;
     int a = pick(t, {false, true}), b = pick(t, {false, true});
     s.args = {a, b};
-    s.value = define(s.type, values_[a].uniform && values_[b].uniform, false);
+    s.value = define(s.type, values_[a].uniform && values_[b].uniform, s.op == Op::Pow);
+    emit(s);
+    return true;
+  }
+
+  // The same bits as another type of the width: u32, i32 and f32; u64 and i64.
+  bool bitcast() {
+    bool wide = chance(0.3);
+    std::vector<ST> group = wide ? std::vector<ST>{ST::u64, ST::i64} : std::vector<ST>{ST::u32, ST::i32, ST::f32};
+    Stmt s;
+    s.kind = K::Unary;
+    s.op = Op::Bitcast;
+    s.from = one_of(group);
+    do s.type = one_of(group);
+    while (s.type == s.from);
+    int a = pick(s.from, {false, true});
+    s.args = {a};
+    s.value = define(s.type, values_[a].uniform, false);
+    emit(s);
+    return true;
+  }
+
+  // isnan, isinf of a float.
+  bool test() {
+    Stmt s;
+    s.kind = K::Unary;
+    s.op = chance(0.5) ? Op::IsNan : Op::IsInf;
+    s.from = one_of({ST::f32, ST::f16, ST::bf16});
+    s.type = ST::boolean;
+    int a = pick(s.from, {false, true});
+    s.args = {a};
+    s.value = define(ST::boolean, values_[a].uniform, false);
+    emit(s);
+    return true;
+  }
+
+  // A load at any index (mostly a thread's own elements, sometimes past the end), where a mask
+  // holds and the index is in bounds; `other` elsewhere.
+  bool masked_load() {
+    int input = static_cast<int>(below(p_.inputs.size()));
+    const TensorDesc& t = p_.inputs[input];
+    const ST vt = value_type(t.elem);
+    Stmt s;
+    s.kind = K::MaskedLoad;
+    s.slot = input;
+    s.type = vt;
+    int index = pick(ST::u32, {false, true}), mask = pick(ST::boolean, {false, true}), other = pick(vt);
+    s.args = {index, mask, other};
+    const Value &vi = values_[index], &vm = values_[mask], &vo = values_[other];
+    s.value = define(vt, vi.uniform && vm.uniform && vo.uniform, vo.inexact);
+    emit(s);
+    return true;
+  }
+
+  bool masked_store() {
+    int j = static_cast<int>(below(p_.outputs.size()));
+    const TensorDesc& out = p_.outputs[j];
+    Stmt s;
+    s.kind = K::MaskedStore;
+    s.tensor = j;
+    s.slot = static_cast<int>(below(out.stride));
+    s.type = value_type(out.elem);
+    s.args = {pick(s.type, {false, !out.inexact[s.slot]}), pick(ST::boolean, {false, true})};
+    emit(s);
+    return true;
+  }
+
+  // The atomic operation and operands for memory of type t; on a GPU only those whose effect on
+  // memory does not depend on the threads' order (integer add, min, max).
+  void atomic_operands(Stmt& s, ST t) {
+    std::vector<ir::AtomicOp> ops = atomics_on(t);
+    if (o_.bounded_inexact) ops.resize(3);  // add, min, max
+    s.atomic = one_of(ops);
+    s.args.push_back(pick(t, {false, true}));
+    if (s.atomic == ir::AtomicOp::CompareExchange) s.args.push_back(pick(t, {false, true}));
+  }
+
+  bool device_atomic() {
+    Stmt s;
+    s.kind = K::DeviceAtomic;
+    s.type = p_.acc.elem;
+    s.args = {pick(ST::u32, {false, true})};
+    atomic_operands(s, s.type);
+    // Its old value depends on the order threads reach it: the engine's is fixed, a GPU's is not.
+    s.value = define(s.type, false, false, o_.bounded_inexact);
+    emit(s);
+    return true;
+  }
+
+  bool tg_atomic() {
+    Stmt s;
+    s.kind = K::TgAtomic;
+    s.type = o_.bounded_inexact ? one_of({ST::u32, ST::i32}) : one_of({ST::u32, ST::i32, ST::f32});
+    s.args = {pick(s.type, {false, true}), pick(ST::u32, {false, true})};
+    atomic_operands(s, s.type);
+    s.old_value = !o_.bounded_inexact && chance(0.4);
+    s.imm = below(4) | (below(40) << 2);
+    s.value = define(s.type, false, false);
     emit(s);
     return true;
   }
@@ -484,9 +659,10 @@ class Generator {
       s.kind = K::Load;
       s.slot = input;
       s.type = t.elem;
+      s.type = value_type(t.elem);
       s.mode = Stmt::IndexMode::Own;
       s.imm = k;
-      s.value = define(t.elem, false, false);
+      s.value = define(s.type, false, false);
       emit(s);
     }
     return true;
@@ -510,11 +686,12 @@ class Generator {
       s.kind = K::Load;
       s.slot = input;
       s.type = t.elem;
+      s.type = value_type(t.elem);
       s.mode = Stmt::IndexMode::Based;
       s.args = {base.value};
       s.lanes = lanes;
       s.imm = chance(0.8) ? k : below(lanes);
-      s.value = define(t.elem, values_[base.value].uniform, false);
+      s.value = define(s.type, values_[base.value].uniform, false);
       emit(s);
     }
     return true;
@@ -544,11 +721,12 @@ class Generator {
       s.kind = K::Load;
       s.slot = input;
       s.type = t.elem;
+      s.type = value_type(t.elem);
       s.mode = Stmt::IndexMode::Based;
       s.args = {base.value};
       s.lanes = lanes;
       s.imm = k;
-      s.value = define(t.elem, values_[base.value].uniform, false);
+      s.value = define(s.type, values_[base.value].uniform, false);
       emit(s);
     }
     return true;
@@ -612,7 +790,7 @@ class Generator {
     s.op = one_of(
         {Op::SimdSum, Op::SimdMax, Op::SimdMin, Op::ShuffleXor, Op::ShuffleDown, Op::ShuffleXor, Op::ShuffleDown});
     bool shuffle = s.op == Op::ShuffleXor || s.op == Op::ShuffleDown;
-    s.type = shuffle ? one_of(kTypes) : one_of(kMemoryTypes);
+    s.type = shuffle ? one_of(kTypes) : one_of(kArithmeticTypes);
     int v = pick(s.type, {false, !shuffle});
     s.args = {v};
     if (shuffle) s.args.push_back(chance(0.6) ? constant(ST::u32) : pick(ST::u32, {false, true}));
@@ -625,7 +803,7 @@ class Generator {
     Stmt s;
     s.kind = K::Reduce;
     s.op = one_of({Op::TgReduceSum, Op::TgReduceMax, Op::TgReduceMin});
-    s.type = one_of(kMemoryTypes);
+    s.type = one_of(kArithmeticTypes);
     s.args = {pick(s.type, {false, true})};
     s.value = define(s.type, true, false);
     emit(s);
@@ -635,11 +813,11 @@ class Generator {
   bool exchange() {
     Stmt s;
     s.kind = K::Exchange;
-    s.type = one_of(kMemoryTypes);
-    int v = pick(s.type);
+    s.type = some_memory_type();  // the array's; the value is its value type
+    int v = pick(value_type(s.type));
     s.args = {v};
     s.imm = below(4) | (below(40) << 2);
-    s.value = define(s.type, false, values_[v].inexact);
+    s.value = define(value_type(s.type), false, values_[v].inexact);
     emit(s);
     return true;
   }
@@ -651,7 +829,7 @@ class Generator {
   }
 
   bool var_decl() {
-    Local l{one_of(kTypes), uniform_ && chance(0.5), o_.bounded_inexact && chance(0.3)};
+    Local l{one_of(kTypes), uniform_here() && chance(0.5), o_.bounded_inexact && chance(0.3)};
     int init = pick(l.type, {l.uniform, !l.inexact});
     Stmt s;
     s.kind = K::VarDecl;
@@ -669,7 +847,7 @@ class Generator {
     if (ls.empty()) return false;
     int slot = one_of(ls);
     const Local l = locals_[slot];
-    if (l.uniform && !uniform_) return false;  // a uniform local changes only where every thread is
+    if (l.uniform && !uniform_here()) return false;  // a uniform local changes only where every thread is
     Stmt s;
     s.kind = K::VarSet;
     s.type = l.type;
@@ -691,11 +869,11 @@ class Generator {
   }
 
   bool if_stmt() {
-    bool want_uniform = uniform_ && chance(0.5);
+    bool want_uniform = uniform_here() && chance(0.5);
     Stmt s;
     s.kind = K::If;
     s.args = {pick(ST::boolean, {want_uniform, true})};
-    bool uniform = uniform_ && values_[s.args[0]].uniform;
+    bool uniform = uniform_here() && values_[s.args[0]].uniform;
     nested(s.body, uniform);
     if (chance(0.5)) nested(s.orelse, uniform);
     emit(std::move(s));
@@ -703,13 +881,13 @@ class Generator {
   }
 
   bool for_stmt() {
-    bool want_uniform = uniform_ && chance(0.5);
+    bool want_uniform = uniform_here() && chance(0.5);
     Stmt s;
     s.kind = K::For;
     uint64_t start = below(3), bound = start + 1 + below(6);
     s.imm = start | (bound << 8);
     s.args = {chance(0.5) ? constant(ST::u32) : pick(ST::u32, {want_uniform, true})};
-    bool uniform = uniform_ && values_[s.args[0]].uniform;
+    bool uniform = uniform_here() && values_[s.args[0]].uniform;
     if (chance(0.7)) {
       s.step = static_cast<uint32_t>(1 + below(3));
     } else {
@@ -719,23 +897,70 @@ class Generator {
     }
     s.value = static_cast<int>(values_.size());
     values_.push_back({ST::u32, uniform, false});
-    nested(s.body, uniform, s.value);
+    loop_body(s.body, uniform, s.value);
     emit(std::move(s));
     return true;
   }
 
-  bool store(const TensorDesc& out, uint32_t slot, bool prefer_unused) {
+  // trips = 0; while (trips < min(bound, imm)) { trips += 1; body }.
+  bool while_stmt() {
+    bool want_uniform = uniform_here() && chance(0.5);
+    Stmt s;
+    s.kind = K::While;
+    s.imm = 1 + below(5);
+    s.args = {chance(0.3) ? constant(ST::u32) : pick(ST::u32, {want_uniform, true})};
+    loop_body(s.body, uniform_here() && values_[s.args[0]].uniform);
+    emit(std::move(s));
+    return true;
+  }
+
+  // A loop's body. Some loops let threads leave on their own (a break_ or continue_ where threads
+  // differ): the whole body is then not uniform (barriers and simdgroup operations there are
+  // trace errors, src/ir/uniformity.cpp). The others leave only all together.
+  void loop_body(std::vector<Stmt>& into, bool uniform, int induction = -1) {
+    const bool own_exits = !uniform || chance(0.3);
+    loops_.push_back({own_exits});
+    nested(into, uniform && !own_exits, induction);
+    loops_.pop_back();
+  }
+
+  bool loop_exit(K kind) {
+    if (loops_.empty() || (!loops_.back().own_exits && !uniform_here())) return false;
+    Stmt s;
+    s.kind = kind;
+    emit(s);
+    return true;
+  }
+
+  // if (cond) return_, only at the top level: where threads differ, what follows is not uniform.
+  bool return_stmt() {
+    if (depth_ > 0 || !loops_.empty() || !chance(0.3)) return false;
+    Stmt s;
+    s.kind = K::If;
+    s.args = {pick(ST::boolean, {false, true})};
+    Stmt ret;
+    ret.kind = K::Return;
+    s.body.push_back(ret);
+    ++stmts_;
+    if (!uniform_here() || !values_[s.args[0]].uniform) returned_divergently_ = true;
+    emit(std::move(s));
+    return true;
+  }
+
+  bool store(int j, uint32_t slot, bool prefer_unused) {
+    const TensorDesc& out = p_.outputs[j];
     slot %= out.stride;
     Stmt s;
     s.kind = K::Store;
-    s.type = out.elem;
+    s.type = value_type(out.elem);
+    s.tensor = j;
     s.slot = static_cast<int>(slot);
     const Need n{false, !out.inexact[slot]};
-    int v = prefer_unused ? unused(out.elem, n) : -1;
+    int v = prefer_unused ? unused(s.type, n) : -1;
     if (v >= 0)
       ++values_[v].uses;
     else
-      v = pick(out.elem, n);
+      v = pick(s.type, n);
     s.args = {v};
     emit(s);
     return true;
@@ -744,7 +969,7 @@ class Generator {
   bool inout_load() {
     Stmt s;
     s.kind = K::InOutLoad;
-    s.type = p_.inout.elem;
+    s.type = value_type(p_.inout.elem);
     s.slot = static_cast<int>(below(p_.inout.stride));
     s.value = define(s.type, false, p_.inout.inexact[s.slot]);
     emit(s);
@@ -754,7 +979,7 @@ class Generator {
   bool inout_store() {
     Stmt s;
     s.kind = K::InOutStore;
-    s.type = p_.inout.elem;
+    s.type = value_type(p_.inout.elem);
     s.slot = static_cast<int>(below(p_.inout.stride));
     s.args = {pick(s.type, {false, !p_.inout.inexact[s.slot]})};
     emit(s);
@@ -768,8 +993,13 @@ class Generator {
   std::vector<Local> locals_;
   std::vector<Scope> scopes_;
   std::vector<Stmt>* cur_ = nullptr;
-  bool uniform_ = true;  // every thread of the threadgroup runs the statements made now
-  bool simd_ok_ = true;  // whole simdgroups: tpg % 32 == 0
+  bool uniform_ = true;                // every thread of the threadgroup runs the statements made now
+  bool returned_divergently_ = false;  // a return_ some threads took: nothing after is uniform
+  struct Loop {
+    bool own_exits;  // threads may leave it, or its iteration, on their own
+  };
+  std::vector<Loop> loops_;  // innermost last
+  bool simd_ok_ = true;      // whole simdgroups: tpg % 32 == 0
   int depth_ = 0, stmts_ = 0, leaf_depth_ = 0;
 };
 

@@ -38,7 +38,7 @@ std::optional<Program> edited(const Program& p, size_t n, const Edit& edit) {
 
 const Edit kRemove = [](const Stmt&) { return std::optional<std::vector<Stmt>>(std::vector<Stmt>{}); };
 const Edit kThenBody = [](const Stmt& s) -> std::optional<std::vector<Stmt>> {
-  if (s.kind != Stmt::Kind::If && s.kind != Stmt::Kind::For) return std::nullopt;
+  if (s.kind != Stmt::Kind::If && s.kind != Stmt::Kind::For && s.kind != Stmt::Kind::While) return std::nullopt;
   return s.body;
 };
 const Edit kElseBody = [](const Stmt& s) -> std::optional<std::vector<Stmt>> {

@@ -36,7 +36,7 @@ uint32_t float_for(std::mt19937_64& rng) {
 void fill(const TensorDesc& t, uint64_t count, std::mt19937_64& rng, Bytes& out) {
   out.resize(count * storage_bytes(t.elem));
   for (uint64_t i = 0; i < count; ++i) {
-    uint32_t v = 0;
+    uint64_t v = 0;
     switch (t.elem) {
       case ST::u32: v = rng() % 3 == 0 ? static_cast<uint32_t>(rng()) : static_cast<uint32_t>(rng() % 64); break;
       case ST::i32:
@@ -46,39 +46,47 @@ void fill(const TensorDesc& t, uint64_t count, std::mt19937_64& rng, Bytes& out)
       case ST::f32: v = float_for(rng); break;
       case ST::f16: v = f32_to_f16_bits(bits_float(float_for(rng))); break;
       case ST::bf16: v = f32_to_bf16_bits(bits_float(float_for(rng))); break;
-      default: break;  // the generator makes tensors of the types above only
+      case ST::u64:
+      case ST::i64: v = rng() % 3 == 0 ? rng() : static_cast<uint64_t>(static_cast<int64_t>(rng() % 129) - 64); break;
+      case ST::f8e4m3: v = rng() % 2 ? f32_to_f8e4m3_bits(bits_float(float_for(rng))) : rng() % 256; break;
+      case ST::f8e5m2: v = rng() % 2 ? f32_to_f8e5m2_bits(bits_float(float_for(rng))) : rng() % 256; break;
+      default: v = rng(); break;  // 8- and 16-bit integers: any bits
     }
     std::memcpy(out.data() + i * storage_bytes(t.elem), &v, storage_bytes(t.elem));
   }
 }
 
-uint32_t raw(ST t, const Bytes& d, uint64_t i) {
-  uint32_t v = 0;
+uint64_t raw(ST t, const Bytes& d, uint64_t i) {
+  uint64_t v = 0;
   std::memcpy(&v, d.data() + i * storage_bytes(t), storage_bytes(t));
   return v;
 }
 
-float as_float(ST t, uint32_t bits) {
-  return t == ST::f16    ? f16_bits_to_f32(static_cast<uint16_t>(bits))
-         : t == ST::bf16 ? bf16_bits_to_f32(static_cast<uint16_t>(bits))
-                         : bits_float(bits);
+float as_float(ST t, uint64_t bits) {
+  switch (t) {
+    case ST::f16: return f16_bits_to_f32(static_cast<uint16_t>(bits));
+    case ST::bf16: return bf16_bits_to_f32(static_cast<uint16_t>(bits));
+    case ST::f8e4m3: return f8e4m3_bits_to_f32(static_cast<uint8_t>(bits));
+    case ST::f8e5m2: return f8e5m2_bits_to_f32(static_cast<uint8_t>(bits));
+    default: return bits_float(static_cast<uint32_t>(bits));
+  }
 }
 
 // Distance in units in the last place of type t: floats' bit patterns in order.
-uint64_t ulps_apart(ST t, uint32_t a, uint32_t b) {
-  const uint32_t sign = t == ST::f32 ? 0x80000000u : 0x8000u;
-  auto ordered = [&](uint32_t x) { return x & sign ? -static_cast<int64_t>(x & ~sign) : static_cast<int64_t>(x); };
+uint64_t ulps_apart(ST t, uint64_t a, uint64_t b) {
+  const uint64_t sign = uint64_t{1} << (8 * storage_bytes(t) - 1);
+  auto ordered = [&](uint64_t x) { return x & sign ? -static_cast<int64_t>(x & ~sign) : static_cast<int64_t>(x); };
   int64_t d = ordered(a) - ordered(b);
   return static_cast<uint64_t>(d < 0 ? -d : d);
 }
 
-bool agree(ST t, uint32_t a, uint32_t b, bool inexact) {
+bool agree(ST t, uint64_t a, uint64_t b, bool inexact) {
   if (a == b) return true;
   if (!is_float(t)) return false;
   float x = as_float(t, a), y = as_float(t, b);
   if (std::isnan(x) || std::isnan(y)) return std::isnan(x) && std::isnan(y);
   // A GPU's transcendental is within 2 ulp of the exact result, the engine's within 0.5 (f32);
-  // rounded to f16 or bf16 that is a unit of the smaller type, two at a binade's edge.
+  // rounded to f16, bf16 or fp8 that is a unit of the smaller type, two at a binade's edge.
   return inexact && ulps_apart(t, a, b) <= (t == ST::f32 ? 3u : 2u);
 }
 
@@ -90,21 +98,23 @@ std::map<std::string, uint32_t> baked(const Program& p) {
 }
 
 // Runs `lowered` on the CPU engine over copies of `inputs`.
-Outcome on_engine(const Program& p, const ir::Function& lowered, const std::vector<Bytes>& inputs) {
+Outcome on_engine(const Program& p, const ir::Function& lowered, const std::vector<Bytes>& inputs,
+                  bool sanitize = false) {
   Outcome o;
   o.lowered = ir::print(lowered);
   o.tensors = inputs;
   std::vector<cpu::TensorView> views(p.param_count());
-  std::vector<uint64_t> constexprs(p.param_count(), 0);
+  std::vector<uint64_t> values(p.param_count(), 0);
   for (size_t i = 0; i < p.param_count(); ++i) {
     if (const TensorDesc* t = p.tensor(static_cast<int>(i)))
-      views[i] = {o.tensors[i].data(), t->elem, p.count(*t)};
-    else
-      constexprs[i] = p.constexpr_value(i - p.constexpr_param(0));
+      views[i] = {o.tensors[i].data(), t->elem, p.count(*t), static_cast<int>(i) >= p.output_param(0)};
+    values[i] = p.value_bits(static_cast<int>(i));
   }
   cpu::EngineOptions opts;
-  opts.threads = 1;  // small grids: starting host threads costs more than it saves
-  cpu::execute(lowered, p.geometry, views, constexprs, opts);
+  // One host thread: small grids, and atomics that every run orders the same way.
+  opts.threads = 1;
+  opts.sanitize = sanitize;
+  cpu::execute(lowered, p.geometry, views, values, opts);
   return o;
 }
 
@@ -128,7 +138,7 @@ std::vector<Bytes> make_inputs(const Program& p) {
   for (size_t i = 0; i < p.param_count(); ++i) {
     const TensorDesc* t = p.tensor(static_cast<int>(i));
     if (!t) continue;
-    if (static_cast<int>(i) >= p.output_param(0) && static_cast<int>(i) < p.constexpr_param(0))
+    if (static_cast<int>(i) >= p.output_param(0))
       data[i].assign(p.count(*t) * storage_bytes(t->elem), 0xa5);  // unwritten elements show
     else
       fill(*t, p.count(*t), rng, data[i]);
@@ -165,7 +175,9 @@ Side engine_minimal_lowering() {
             return guarded([&] {
               ir::Function f = passes::lower_threadgroup_reductions(passes::inline_calls(traced), 32);
               ir::verify(f);
-              return on_engine(p, f, inputs);
+              // With the sanitizer: the generator's kernels are race-free by construction, so a
+              // fault here is its bug or the sanitizer's.
+              return on_engine(p, f, inputs, true);
             });
           }};
 }
@@ -200,7 +212,7 @@ Side cuda_device(int ordinal) {
                   gpu->upload(buffers[i], inputs[i].data());
                   args[i] = &buffers[i];
                 } else {
-                  constexprs[i] = p.constexpr_value(i - p.constexpr_param(0));
+                  constexprs[i] = p.value_bits(static_cast<int>(i));
                 }
               }
               gpu->run(*exe, p.geometry, args, constexprs);
@@ -212,10 +224,12 @@ Side cuda_device(int ordinal) {
 }
 
 std::string element_text(ST t, const Bytes& data, uint64_t i) {
-  uint32_t v = raw(t, data, i);
-  if (t == ST::u32) return fmt::format("{} (0x{:08x})", v, v);
-  if (t == ST::i32) return fmt::format("{} (0x{:08x})", static_cast<int32_t>(v), v);
-  return fmt::format("{} (0x{:0{}x})", as_float(t, v), v, t == ST::f32 ? 8 : 4);
+  uint64_t v = raw(t, data, i);
+  const size_t digits = 2 * storage_bytes(t);
+  if (is_float(t)) return fmt::format("{} (0x{:0{}x})", as_float(t, v), v, digits);
+  int64_t sv = static_cast<int64_t>(v);  // sign-extended from the type's width
+  if (!is_unsigned(t) && digits < 16) sv = static_cast<int64_t>(v << (64 - 4 * digits)) >> (64 - 4 * digits);
+  return is_unsigned(t) ? fmt::format("{} (0x{:0{}x})", v, v, digits) : fmt::format("{} (0x{:0{}x})", sv, v, digits);
 }
 
 std::optional<Difference> first_difference(const Program& p, const Side& sa, const Outcome& a, const Side& sb,
@@ -224,7 +238,7 @@ std::optional<Difference> first_difference(const Program& p, const Side& sa, con
     const TensorDesc* t = p.tensor(static_cast<int>(i));
     if (!t || i < p.inputs.size()) continue;  // inputs are never written
     for (uint64_t e = 0; e < p.count(*t); ++e) {
-      uint32_t x = raw(t->elem, a.tensors[i], e), y = raw(t->elem, b.tensors[i], e);
+      uint64_t x = raw(t->elem, a.tensors[i], e), y = raw(t->elem, b.tensors[i], e);
       bool inexact = tolerant && t->inexact.size() == t->stride && t->inexact[e % t->stride];
       if (agree(t->elem, x, y, inexact)) continue;
       return Difference{

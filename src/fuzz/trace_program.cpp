@@ -22,10 +22,13 @@ class Tracer {
  public:
   Tracer(const Program& p, detail::TraceScope& scope) : p_(p) {
     for (size_t i = 0; i < p.param_count(); ++i) {
-      if (const TensorDesc* t = p.tensor(static_cast<int>(i)); t)
-        tensors_.push_back(scope.tensor_arg(static_cast<int>(i)));
+      const int param = static_cast<int>(i);
+      if (const TensorDesc* t = p.tensor(param); t)
+        tensors_.push_back(scope.tensor_arg(param));
+      else if (param < p.scalar_param(0))
+        constexprs_.push_back(scope.constexpr_arg(param));
       else
-        constexprs_.push_back(scope.constexpr_arg(static_cast<int>(i)));
+        scalars_.push_back(scope.scalar_arg(param));
     }
     while (tensors_.size() < p.param_count()) tensors_.push_back({});  // indexed by parameter
   }
@@ -104,6 +107,9 @@ class Tracer {
   Val unary(const Stmt& s) {
     using ir::Op;
     if (s.op == Op::Cast) return arg(s, 0, s.from).cast(s.type);
+    if (s.op == Op::Bitcast) return bitcast(arg(s, 0, s.from), s.type);
+    if (s.op == Op::IsNan) return isnan(arg(s, 0, s.from));
+    if (s.op == Op::IsInf) return isinf(arg(s, 0, s.from));
     Val a = arg(s, 0, s.type);
     switch (s.op) {
       case Op::Neg: return -a;
@@ -119,6 +125,9 @@ class Tracer {
       case Op::Erf: return erf(a);
       case Op::Sin: return sin(a);
       case Op::Cos: return cos(a);
+      case Op::Log1p: return log1p(a);
+      case Op::Expm1: return expm1(a);
+      case Op::Sigmoid: return sigmoid(a);
       default: throw Error(fmt::format("fuzz: unary {} is not generated", ir::op_name(s.op)));
     }
   }
@@ -142,14 +151,12 @@ class Tracer {
     }
   }
 
-  Val exchange(const Stmt& s) {
+  // The slot of a threadgroup array of tpg elements a thread reads back, by the pattern in `imm`.
+  Val exchange_index(uint64_t imm) {
     const uint32_t tpg = p_.geometry.tpg;
-    TgArray a = threadgroup_array(s.type, tpg);
-    store(a[tid_], arg(s, 0, s.type));
-    barrier();
-    const uint32_t c = static_cast<uint32_t>(s.imm >> 2);
+    const uint32_t c = static_cast<uint32_t>(imm >> 2);
     Val index;
-    switch (s.imm & 3) {
+    switch (imm & 3) {
       case 1:
         if (tpg % 32 == 0) {  // stays inside the thread's simdgroup
           index = tid_ ^ lit(c % 32);
@@ -160,18 +167,56 @@ class Tracer {
       case 2: index = lsize() - lit(1u) - tid_; break;
       default: index = (tid_ + lit(c)) % lit(tpg); break;
     }
-    Val got = load(a[index]);
+    return index;
+  }
+
+  Val exchange(const Stmt& s) {
+    TgArray a = threadgroup_array(s.type, p_.geometry.tpg);
+    store(a[tid_], arg(s, 0, value_type(s.type)));
+    barrier();
+    Val got = load(a[exchange_index(s.imm)]);
     barrier();  // the next write of the array (a loop's next iteration) waits for every read
     return got;
   }
 
-  const TensorDesc* output_of(ScalarType t, int* index) const {
-    for (size_t j = 0; j < p_.outputs.size(); ++j)
-      if (p_.outputs[j].elem == t) {
-        *index = static_cast<int>(j);
-        return &p_.outputs[j];
-      }
-    return nullptr;
+  Val atomic(const Stmt& s, const MemRef& at, size_t first) {
+    Val v = arg(s, first, at.elem);
+    switch (s.atomic) {
+      case ir::AtomicOp::Add: return atomic_add(at, v);
+      case ir::AtomicOp::Min: return atomic_min(at, v);
+      case ir::AtomicOp::Max: return atomic_max(at, v);
+      case ir::AtomicOp::Exchange: return atomic_exchange(at, v);
+      case ir::AtomicOp::CompareExchange: return atomic_compare_exchange(at, arg(s, first + 1, at.elem), v);
+    }
+    return v;
+  }
+
+  Val tg_atomic(const Stmt& s) {
+    TgArray a = threadgroup_array(s.type, p_.geometry.tpg);
+    store(a[tid_], arg(s, 0, s.type));
+    barrier();
+    Val old = atomic(s, a[arg(s, 1, ScalarType::u32) % lsize()], 2);
+    barrier();
+    if (s.old_value) return old;
+    Val got = load(a[exchange_index(s.imm)]);
+    barrier();
+    return got;
+  }
+
+  // A load at any index, masked to where `mask` holds and the index is in bounds.
+  Val masked_load(const Stmt& s) {
+    const TensorDesc& t = p_.inputs.at(s.slot);
+    Val index = arg(s, 0, ScalarType::u32);
+    Val mask = arg(s, 1, ScalarType::boolean) && index < lit(static_cast<uint32_t>(p_.count(t)));
+    return load(tensors_.at(s.slot)[index], mask, arg(s, 2, value_type(t.elem)));
+  }
+
+  // The output a Store or MaskedStore writes, when it still fits the statement (the shrinker may
+  // have changed what its operands are).
+  const TensorDesc* store_target(const Stmt& s) const {
+    if (s.tensor < 0 || s.tensor >= static_cast<int>(p_.outputs.size())) return nullptr;
+    const TensorDesc& o = p_.outputs[s.tensor];
+    return s.slot < static_cast<int>(o.stride) && value_type(o.elem) == s.type ? &o : nullptr;
   }
 
   void stmt(const Stmt& s) {
@@ -180,6 +225,7 @@ class Tracer {
       case K::Const: define(s.value, detail::emit(Op::Const, s.type, {}, s.imm)); return;
       case K::Builtin: define(s.value, detail::emit(s.op, ScalarType::u32, {}, s.imm)); return;
       case K::ConstexprRef: define(s.value, constexprs_.at(s.slot)); return;
+      case K::ScalarRef: define(s.value, scalars_.at(s.slot)); return;
       case K::Unary: define(s.value, unary(s)); return;
       case K::Binary: define(s.value, binary(s)); return;
       case K::Select:
@@ -187,6 +233,18 @@ class Tracer {
         return;
       case K::Fma: define(s.value, fma(arg(s, 0, s.type), arg(s, 1, s.type), arg(s, 2, s.type))); return;
       case K::Load: define(s.value, load(tensors_.at(s.slot)[load_index(s)])); return;
+      case K::MaskedLoad: define(s.value, masked_load(s)); return;
+      case K::MaskedStore:
+        if (store_target(s))
+          store(tensors_.at(p_.output_param(s.tensor))[at(out_base_[s.tensor], s.slot)], arg(s, 0, s.type),
+                arg(s, 1, ScalarType::boolean));
+        return;
+      case K::DeviceAtomic: {
+        Val index = arg(s, 0, ScalarType::u32) % lit(static_cast<uint32_t>(p_.acc.count));
+        define(s.value, atomic(s, tensors_.at(p_.acc_param())[index], 1));
+        return;
+      }
+      case K::TgAtomic: define(s.value, tg_atomic(s)); return;
       case K::AlignedBase: {
         const uint32_t groups = static_cast<uint32_t>(p_.count(p_.inputs.at(s.slot)) / s.imm);
         define(s.value, (arg(s, 0, ScalarType::u32) % lit(groups)) * lit(static_cast<uint32_t>(s.imm)));
@@ -232,20 +290,42 @@ class Tracer {
       case K::For: {
         Val end = min(arg(s, 0, ScalarType::u32), lit(static_cast<uint32_t>(s.imm >> 8)));
         Val step = s.step ? lit(s.step) : arg(s, 1, ScalarType::u32) % lit(3u) + lit(1u);
-        for_(lit(static_cast<uint32_t>(s.imm & 0xff)), end, step, [&](Val i) { nested(s.body, s.value, i); });
+        for_(lit(static_cast<uint32_t>(s.imm & 0xff)), end, step, [&](Val i) {
+          ++loops_;
+          nested(s.body, s.value, i);
+          --loops_;
+        });
         return;
       }
-      case K::Store: {
-        int j = -1;
-        if (const TensorDesc* o = output_of(s.type, &j); o && s.slot < static_cast<int>(o->stride))
-          store(tensors_.at(p_.output_param(j))[at(out_base_[j], s.slot)], arg(s, 0, s.type));
+      case K::While: {
+        Var trips(lit(0u));
+        Val bound = min(arg(s, 0, ScalarType::u32), lit(static_cast<uint32_t>(s.imm)));
+        while_([&] { return trips.get() < bound; },
+               [&] {
+                 trips = trips.get() + lit(1u);  // first: a continue_ must not skip it
+                 ++loops_;
+                 nested(s.body);
+                 --loops_;
+               });
         return;
       }
+      case K::Break:
+        if (loops_ > 0) break_();
+        return;
+      case K::Continue:
+        if (loops_ > 0) continue_();
+        return;
+      case K::Return: return_(); return;
+      case K::Store:
+        if (store_target(s))
+          store(tensors_.at(p_.output_param(s.tensor))[at(out_base_[s.tensor], s.slot)], arg(s, 0, s.type));
+        return;
       case K::InOutLoad:
         define(s.value, load(tensors_.at(p_.inout_param())[at(io_base_, s.slot % p_.inout.stride)]));
         return;
       case K::InOutStore:
-        store(tensors_.at(p_.inout_param())[at(io_base_, s.slot % p_.inout.stride)], arg(s, 0, p_.inout.elem));
+        store(tensors_.at(p_.inout_param())[at(io_base_, s.slot % p_.inout.stride)],
+              arg(s, 0, value_type(p_.inout.elem)));
         return;
     }
   }
@@ -253,6 +333,8 @@ class Tracer {
   const Program& p_;
   std::vector<Tensor> tensors_;
   std::vector<Constexpr> constexprs_;
+  std::vector<Val> scalars_;
+  int loops_ = 0;  // for_ and while_ bodies open: where a break_ or continue_ may go
   Val tid_, gid_, io_base_;
   std::vector<Val> in_base_, out_base_;
   std::vector<Scope> scopes_;
@@ -273,6 +355,12 @@ size_t count_stmts(const std::vector<Stmt>& b) {
   return n;
 }
 
+uint64_t Program::value_bits(int p) const {
+  if (p >= scalar_param(0) && p < static_cast<int>(param_count())) return scalars.at(p - scalar_param(0)).bits;
+  if (p >= constexpr_param(0) && p < scalar_param(0)) return constexpr_value(p - constexpr_param(0));
+  return 0;
+}
+
 uint32_t Program::constexpr_value(size_t c) const {
   const ConstexprDesc& d = constexprs.at(c);
   return d.length_of >= 0 ? static_cast<uint32_t>(count(inputs.at(d.length_of))) : d.value;
@@ -283,6 +371,7 @@ const TensorDesc* Program::tensor(int p) const {
   if (i < inputs.size()) return &inputs[i];
   i -= inputs.size();
   if (has_inout && i-- == 0) return &inout;
+  if (has_acc && i-- == 0) return &acc;
   if (i < outputs.size()) return &outputs[i];
   return nullptr;
 }
@@ -298,6 +387,10 @@ ir::Function trace_program(const Program& p) {
     names.push_back(p.inout.name);
     descs.push_back({ir::ParamKind::Tensor, p.inout.elem, ir::Role::InOut});
   }
+  if (p.has_acc) {
+    names.push_back(p.acc.name);
+    descs.push_back({ir::ParamKind::Tensor, p.acc.elem, ir::Role::InOut});
+  }
   for (const TensorDesc& t : p.outputs) {
     names.push_back(t.name);
     descs.push_back({ir::ParamKind::Tensor, t.elem, ir::Role::Out});
@@ -305,6 +398,10 @@ ir::Function trace_program(const Program& p) {
   for (const ConstexprDesc& c : p.constexprs) {
     names.push_back(c.name);
     descs.push_back({ir::ParamKind::Constexpr, ScalarType::u32, ir::Role::In});
+  }
+  for (const ScalarDesc& c : p.scalars) {
+    names.push_back(c.name);
+    descs.push_back({ir::ParamKind::Scalar, c.type, ir::Role::In});
   }
   detail::TraceScope scope("fuzz", ir::Mode::Reduction, ScalarType::f32, {}, names, descs);
   Tracer(p, scope).run();

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "ir/slots.hpp"
 #include "mtile/ir.hpp"
 
 namespace mtile::ir {
@@ -116,9 +117,7 @@ void renumber(Function& f) {
       for (Id& a : in.args) a = map.at(a);
       for (CallArg& a : in.call_args)
         if (a.kind == CallArg::Kind::Value) a.value = map.at(a.value);
-      bool slot = in.op == Op::LocalGet || in.op == Op::LocalSet ||
-                  (in.space == MemSpace::Threadgroup && (in.op == Op::Load || in.op == Op::Store));
-      if (slot) in.param = map.at(in.param);
+      if (names_slot(in)) in.param = map.at(in.param);
       if (in.op == Op::For) {
         fresh(in.result);
         in.result = map.at(in.result);

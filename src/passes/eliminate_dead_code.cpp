@@ -2,6 +2,7 @@
 // threadgroup arrays and locals that are never read, and empty ifs; repeats until nothing changes.
 #include <unordered_map>
 
+#include "ir/slots.hpp"
 #include "passes/pipeline.hpp"
 
 namespace mtile::passes {
@@ -14,9 +15,8 @@ void count_uses(const Block& b, std::unordered_map<Id, int>& uses) {
     for (Id a : in.args) ++uses[a];
     for (const CallArg& a : in.call_args)
       if (a.kind == CallArg::Kind::Value) ++uses[a.value];
-    bool reads_slot =
-        in.op == Op::LocalGet || (in.space == MemSpace::Threadgroup && (in.op == Op::Load || in.op == Op::Store));
-    if (reads_slot) ++uses[in.param];
+    // A local's sets do not count as uses (a local only set is dead); an array's every access does.
+    if (names_slot(in) && in.op != Op::LocalSet) ++uses[in.param];
   });
 }
 

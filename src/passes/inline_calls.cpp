@@ -9,6 +9,7 @@
 
 #include <unordered_map>
 
+#include "ir/slots.hpp"
 #include "passes/pipeline.hpp"
 
 namespace mtile::passes {
@@ -97,9 +98,7 @@ class Splicer {
     for (Id& a : copy.args) a = map(a);
     if (copy.result != kNoId) copy.result = map(in.result);
     if (p) copy.param = bindings_[in.param].param;
-    if (in.op == Op::LocalGet || in.op == Op::LocalSet ||
-        (in.space == MemSpace::Threadgroup && (in.op == Op::Load || in.op == Op::Store)))
-      copy.param = map(in.param);
+    if (names_slot(in)) copy.param = map(in.param);
     if (in.op == Op::Call) {
       for (CallArg& a : copy.call_args) {
         if (a.kind == CallArg::Kind::Value)

@@ -107,7 +107,7 @@ class Lowerer {
     ld.loc = loc;
     Id loaded = ld.result;
     out.push_back(std::move(ld));
-    Id ident = emit(out, Op::Const, t, {}, reduce_identity(simd, t).u, loc);
+    Id ident = emit(out, Op::Const, t, {}, scalar_bits(t, reduce_identity(simd, t)), loc);  // 64 bits for u64/i64
     Id chosen = emit(out, Op::Select, t, {live, loaded, ident}, 0, loc);
     Inst total;
     total.op = simd;

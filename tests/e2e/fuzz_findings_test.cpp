@@ -16,13 +16,13 @@ namespace {
 using namespace dsl;
 
 // Runs `traced` on `b` with one tensor of 32-bit words per parameter (inputs as given, outputs
-// zero) and returns every tensor afterwards.
+// zero; a 64-bit element is two words) and returns every tensor afterwards.
 std::vector<std::vector<uint32_t>> run_on(Backend& b, const ir::Function& traced, const Geometry& g,
                                           std::vector<std::vector<uint32_t>> data) {
   auto exe = b.prepare(passes::run_pipeline(traced, b.target()));
   std::vector<Buffer> buffers;
   for (size_t i = 0; i < data.size(); ++i) {
-    buffers.push_back(b.alloc(traced.params[i].elem, data[i].size()));
+    buffers.push_back(b.alloc(traced.params[i].elem, data[i].size() * 4 / storage_bytes(traced.params[i].elem)));
     b.upload(buffers.back(), data[i].data());
   }
   std::vector<Buffer*> args;
@@ -111,6 +111,65 @@ TEST(FuzzFindings, MinAndMaxOrderNegativeZeroBelowPositiveZero) {
     auto red = run_on(*backend, r, {{1, 1, 1}, n}, {zeros, std::vector<uint32_t>(n), std::vector<uint32_t>(n)});
     EXPECT_EQ(red[1], std::vector<uint32_t>(n, bits(0.0f))) << "simd_max of -0 and +0";
     EXPECT_EQ(red[2], std::vector<uint32_t>(n, bits(-0.0f))) << "simd_min of -0 and +0";
+  }
+}
+
+// Found while extending the fuzzer to 64-bit values: a threadgroup reduction's identity for the
+// simdgroups a threadgroup of fewer than 32 * 32 threads lacks was cut to 32 bits, so reduce_max
+// of negative i64 values gave 0 and reduce_min of u64 values past 2^32 gave 2^32 - 1.
+void reduce_64(In<i64> a, In<u64> b, Out<i64> mx, Out<u64> mn) {
+  Val i = tid();
+  store(mx[i], reduce_max(load(a[i])));
+  store(mn[i], reduce_min(load(b[i])));
+}
+
+TEST(FuzzFindings, ReductionsOf64BitValuesUseA64BitIdentity) {
+  const uint32_t n = 64;  // 2 of 32 simdgroups
+  std::vector<uint32_t> a(2 * n), b(2 * n);
+  for (uint32_t k = 0; k < n; ++k) {
+    int64_t v = -1000 - static_cast<int64_t>(k);
+    uint64_t w = (uint64_t{5} << 32) + k;
+    std::memcpy(&a[2 * k], &v, 8);
+    std::memcpy(&b[2 * k], &w, 8);
+  }
+  const ir::Function f =
+      define_kernel("fuzz_reduce_64", ir::Mode::Reduction, {"a", "b", "mx", "mn"}, &reduce_64).trace(ScalarType::f32);
+  for (auto& backend : backends()) {
+    SCOPED_TRACE(backend->name());
+    auto out = run_on(*backend, f, {{1, 1, 1}, n}, {a, b, std::vector<uint32_t>(2 * n), std::vector<uint32_t>(2 * n)});
+    int64_t mx;
+    uint64_t mn;
+    std::memcpy(&mx, &out[2][2 * 7], 8);
+    std::memcpy(&mn, &out[3][2 * 7], 8);
+    EXPECT_EQ(mx, -1000);
+    EXPECT_EQ(mn, uint64_t{5} << 32);
+  }
+}
+
+// Found while extending the fuzzer to atomics: passes that rename ids (canonical order after each
+// pass, inlining) or count uses (dead code) followed loads and stores of threadgroup memory but
+// not atomics, so an array only atomics touch was removed, or an atomic kept the id its array had
+// before a reduction's scratch array was hoisted above it.
+void tg_atomics(In<u32> x, Out<u32> y) {
+  Val i = tid();
+  Val total = reduce_sum(load(x[i]));
+  TgArray slots = threadgroup_array<u32>(32);
+  atomic_exchange(slots[i], load(x[i]) * 3u);
+  Val back = atomic_exchange(slots[i], lit(0u));
+  store(y[i], back + total);
+}
+
+TEST(FuzzFindings, ThreadgroupAtomicsKeepTheirArrayThroughThePipeline) {
+  const uint32_t n = 32;
+  std::vector<uint32_t> x(n);
+  uint32_t total = 0;
+  for (uint32_t k = 0; k < n; ++k) total += x[k] = k + 1;
+  const ir::Function f =
+      define_kernel("fuzz_tg_atomics", ir::Mode::Reduction, {"x", "y"}, &tg_atomics).trace(ScalarType::f32);
+  for (auto& backend : backends()) {
+    SCOPED_TRACE(backend->name());
+    auto out = run_on(*backend, f, {{1, 1, 1}, n}, {x, std::vector<uint32_t>(n)});
+    for (uint32_t k = 0; k < n; ++k) EXPECT_EQ(out[1][k], 3 * (k + 1) + total) << "thread " << k;
   }
 }
 

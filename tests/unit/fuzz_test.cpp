@@ -21,8 +21,9 @@ using ir::Op;
 TEST(Fuzz, GeneratedKernelsTraceAndCoverTheIR) {
   std::set<Op> ops, lowered_ops;
   std::set<std::pair<ScalarType, ScalarType>> casts;
-  std::set<ScalarType> reduced;
-  bool if_else = false;
+  std::set<ScalarType> reduced, memory_types;
+  std::set<std::pair<ir::MemSpace, ir::AtomicOp>> atomics;
+  bool if_else = false, masked_load = false, masked_store = false, scalar_param = false;
   for (uint64_t seed = 1; seed <= 300; ++seed) {
     Program p = generate(seed);
     ir::Function f;
@@ -34,7 +35,14 @@ TEST(Fuzz, GeneratedKernelsTraceAndCoverTheIR) {
       if (in.op == Op::Cast) casts.insert({types.at(in.args[0]), in.type});
       if (in.op == Op::TgReduceSum) reduced.insert(in.type);
       if_else |= in.op == Op::If && !in.blocks[1].insts.empty();
+      masked_load |= in.op == Op::Load && in.args.size() == 3;
+      masked_store |= in.op == Op::Store && in.args.size() == 3;
+      if (in.op == Op::Atomic) atomics.insert({in.space, static_cast<ir::AtomicOp>(in.bits)});
     });
+    for (const ir::Param& prm : f.params) {
+      if (prm.kind == ir::ParamKind::Tensor) memory_types.insert(prm.elem);
+      scalar_param |= prm.kind == ir::ParamKind::Scalar;
+    }
     ir::Function g = passes::run_pipeline(f, Target::cpu());
     ir::for_each_inst(g.body, [&](const ir::Inst& in) { lowered_ops.insert(in.op); });
   }
@@ -49,11 +57,25 @@ TEST(Fuzz, GeneratedKernelsTraceAndCoverTheIR) {
                 Op::Select,      Op::Fma,          Op::Load,        Op::Store,       Op::LocalDecl,
                 Op::LocalGet,    Op::LocalSet,     Op::TgArrayDecl, Op::Barrier,     Op::SimdSum,
                 Op::SimdMax,     Op::SimdMin,      Op::ShuffleXor,  Op::ShuffleDown, Op::TgReduceSum,
-                Op::TgReduceMax, Op::TgReduceMin,  Op::If,          Op::For})
+                Op::TgReduceMax, Op::TgReduceMin,  Op::If,          Op::For,         Op::Loop,
+                Op::Break,       Op::Continue,     Op::Return,      Op::Atomic,      Op::ScalarRef,
+                Op::Pow,         Op::Sigmoid,      Op::Log1p,       Op::Expm1,       Op::IsNan,
+                Op::IsInf,       Op::Bitcast})
     EXPECT_TRUE(ops.count(op)) << "no generated kernel has " << ir::op_name(op);
   EXPECT_TRUE(if_else) << "no if with an else";
-  const ScalarType all[] = {ScalarType::u32, ScalarType::i32,  ScalarType::f32,
-                            ScalarType::f16, ScalarType::bf16, ScalarType::boolean};
+  EXPECT_TRUE(masked_load && masked_store) << "masked loads and stores";
+  EXPECT_TRUE(scalar_param) << "scalar parameters";
+  for (ir::MemSpace space : {ir::MemSpace::Device, ir::MemSpace::Threadgroup})
+    for (ir::AtomicOp a : {ir::AtomicOp::Add, ir::AtomicOp::Min, ir::AtomicOp::Max, ir::AtomicOp::Exchange,
+                           ir::AtomicOp::CompareExchange})
+      EXPECT_TRUE(atomics.count({space, a})) << "no atomic " << ir::atomic_name(a) << " on "
+                                             << (space == ir::MemSpace::Device ? "device" : "threadgroup") << " memory";
+  for (size_t k = 0; k < kScalarTypeCount; ++k) {
+    const auto t = static_cast<ScalarType>(k);
+    EXPECT_TRUE(t == ScalarType::boolean || memory_types.count(t)) << "no tensor of " << type_name(t);
+  }
+  const ScalarType all[] = {ScalarType::u32,  ScalarType::i32,     ScalarType::f32, ScalarType::f16,
+                            ScalarType::bf16, ScalarType::boolean, ScalarType::u64, ScalarType::i64};
   for (ScalarType from : all) {
     for (ScalarType to : all) {
       if (from != to && !(from == ScalarType::boolean && is_float(to))) {
@@ -103,7 +125,7 @@ TEST(Fuzz, FindsAndShrinksAPlantedBug) {
   Program small = shrink(
       *failing, [&](const Program& q) { return judge(q, broken, minimal, false).kind == Verdict::Kind::Mismatch; }, {},
       &tries);
-  EXPECT_LE(count_stmts(small.body), 5u) << "from " << count_stmts(failing->body) << " statements";
+  EXPECT_LE(count_stmts(small.body), 6u) << "from " << count_stmts(failing->body) << " statements";
   EXPECT_EQ(small.geometry.grid, (std::array<uint32_t, 3>{1, 1, 1}));
   Verdict v = judge(small, broken, minimal, false);
   EXPECT_EQ(v.kind, Verdict::Kind::Mismatch);
@@ -144,7 +166,7 @@ TEST(Fuzz, EveryShrinkingStepTraces) {
 TEST(Fuzz, ComparesNaNsAsEqualAndInexactSlotsWithinTolerance) {
   Program p;
   p.geometry = {{1, 1, 1}, 1};
-  p.outputs = {{"out", ScalarType::f32, 2, {false, true}}};
+  p.outputs = {{"out", ScalarType::f32, 2, 0, {false, true}}};
   const Side a{"a", {}}, b{"b", {}};
   auto outcome = [](uint32_t exact, uint32_t inexact) {
     Outcome o;

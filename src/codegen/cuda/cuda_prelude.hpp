@@ -64,13 +64,23 @@ MT_FN unsigned char mt_f32_to_f8e4m3(float f) { return mt_f32_to_f8(f, 3, 7, 448
 MT_FN unsigned char mt_f32_to_f8e5m2(float f) { return mt_f32_to_f8(f, 2, 15, 57344.0f, 0x7e); }
 MT_FN float mt_f8e4m3_to_f32(unsigned char b) { return mt_f8_to_f32(b, 3, 7, false); }
 MT_FN float mt_f8e5m2_to_f32(unsigned char b) { return mt_f8_to_f32(b, 2, 15, true); }
-// A value's bits as another type of the same width.
+// A value's bits as another type of the same width, through CUDA's reinterpreting intrinsics
+// (NVRTC has no memcpy builtin); integers keep their bits under static_cast.
+MT_FN unsigned int mt_bits(float v) { return __float_as_uint(v); }
+MT_FN unsigned int mt_bits(unsigned int v) { return v; }
+MT_FN unsigned int mt_bits(int v) { return static_cast<unsigned int>(v); }
+MT_FN unsigned long long mt_bits(unsigned long long v) { return v; }
+MT_FN unsigned long long mt_bits(long long v) { return static_cast<unsigned long long>(v); }
+template <class To>
+MT_FN To mt_from_bits(unsigned int b) { return static_cast<To>(b); }
+template <>
+MT_FN float mt_from_bits<float>(unsigned int b) { return __uint_as_float(b); }
+template <class To>
+MT_FN To mt_from_bits(unsigned long long b) { return static_cast<To>(b); }
 template <class To, class From>
 MT_FN To mt_bitcast(From v) {
   static_assert(sizeof(To) == sizeof(From), "bitcast needs one width");
-  To t;
-  __builtin_memcpy(&t, &v, sizeof t);
-  return t;
+  return mt_from_bits<To>(mt_bits(v));
 }
 // Simdgroup reductions as the IR defines them: an xor butterfly over lane masks 16, 8, 4, 2, 1,
 // v = op(v, v of lane ^ m), so that every lane ends with the same bits.

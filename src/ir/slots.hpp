@@ -1,0 +1,14 @@
+// Which instructions name an id of their function in `param` (a local or a threadgroup array)
+// rather than a parameter index: what passes that rename ids or count uses must follow.
+#pragma once
+#include "mtile/ir.hpp"
+
+namespace mtile::ir {
+
+// LocalGet and LocalSet (a local), and loads, stores and atomics of threadgroup memory (an array).
+inline bool names_slot(const Inst& in) {
+  if (in.op == Op::LocalGet || in.op == Op::LocalSet) return true;
+  return in.space == MemSpace::Threadgroup && (in.op == Op::Load || in.op == Op::Store || in.op == Op::Atomic);
+}
+
+}  // namespace mtile::ir
