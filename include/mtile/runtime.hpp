@@ -105,9 +105,20 @@ class Backend {
   uint64_t next_id_ = 1;
 };
 
-// "cpu", "cpu:sanitize" (the CPU engine with its sanitizer on: races, reads of unwritten memory),
-// "cuda" or "cuda:N" (device N); throws Error saying why a backend is unavailable.
+// "cpu", "cpu:sanitize" (the CPU engine with its sanitizer on: races, reads of unwritten memory;
+// docs/reliability.md), "cuda" or "cuda:N" (device N); throws Error saying why a backend is
+// unavailable.
 std::unique_ptr<Backend> make_backend(const std::string& name);
+
+// Loop iterations (every for_ and while_ together) one threadgroup may run on the CPU engine
+// before the launch stops with a "runaway loop" error.
+inline constexpr uint64_t kDefaultLoopBudget = uint64_t{1} << 26;
+// The CPU engine with chosen checks (`mtile run --sanitize --loop-budget N`).
+struct CpuOptions {
+  bool sanitize = false;  // races and unwritten reads (docs/reliability.md)
+  uint64_t loop_budget = kDefaultLoopBudget;
+};
+std::unique_ptr<Backend> make_cpu_backend(const CpuOptions& options);
 // "cuda" when a CUDA device can be opened, else "cpu".
 std::string default_backend_name();
 std::vector<std::string> backend_names();  // compiled in

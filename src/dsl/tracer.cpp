@@ -289,6 +289,13 @@ bool KernelDef::has_dtype(ScalarType t) const {
   return std::find(d.begin(), d.end(), t) != d.end();
 }
 
+namespace {
+// The definitions being traced on this thread, outermost first: a call traces its callee inside
+// its caller's trace, so a kernel that calls itself (directly or through others) would recurse
+// until the stack overflows.
+thread_local std::vector<const KernelDef::Impl*> g_tracing;
+}  // namespace
+
 ir::Function KernelDef::trace(ScalarType dtype, const Config& config) const {
   const Impl& k = impl_of(impl_);
   if (!has_dtype(dtype)) {
@@ -296,6 +303,17 @@ ir::Function KernelDef::trace(ScalarType dtype, const Config& config) const {
     for (ScalarType t : k.dtypes) have.push_back(type_name(t));
     throw Error(fmt::format("kernel {}: no {} variant (dtypes: {})", k.name, type_name(dtype), fmt::join(have, ", ")));
   }
+  if (auto open = std::find(g_tracing.begin(), g_tracing.end(), &k); open != g_tracing.end()) {
+    std::vector<std::string> chain;
+    for (auto it = open; it != g_tracing.end(); ++it) chain.push_back((*it)->name);
+    chain.push_back(k.name);
+    detail::trace_error(fmt::format("kernel {} calls itself ({}): calls are inlined, so a kernel can't be recursive",
+                                    k.name, fmt::join(chain, " -> ")));
+  }
+  struct Open {  // pops however the trace ends
+    explicit Open(const Impl* k) { g_tracing.push_back(k); }
+    ~Open() { g_tracing.pop_back(); }
+  } open(&k);
   ir::Function f = k.trace(dtype, config);
   bool same = f.params.size() == k.params.size();
   for (size_t i = 0; same && i < f.params.size(); ++i)

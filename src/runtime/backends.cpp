@@ -6,7 +6,6 @@
 
 namespace mtile {
 
-std::unique_ptr<Backend> make_cpu_backend(bool sanitize);
 namespace cuda {
 std::unique_ptr<Backend> make_cuda_backend(int ordinal);
 }
@@ -16,8 +15,8 @@ std::vector<std::string> backend_names() {
 }
 
 std::unique_ptr<Backend> make_backend(const std::string& name) {
-  if (name == "cpu") return make_cpu_backend(false);
-  if (name == "cpu:sanitize") return make_cpu_backend(true);  // docs/reliability.md
+  if (name == "cpu") return make_cpu_backend(CpuOptions{});
+  if (name == "cpu:sanitize") return make_cpu_backend(CpuOptions{.sanitize = true});  // docs/reliability.md
   if (name == "cuda") return cuda::make_cuda_backend(0);
   if (name.rfind("cuda:", 0) == 0) {
     std::string n = name.substr(5);

@@ -121,6 +121,43 @@ TEST(DslErrors, AFailedTraceLeavesNothingBehind) {
   EXPECT_TRUE(contains(ir::print(f), "store y[")) << ir::print(f);
 }
 
+// A kernel that calls itself, and two that call each other: each call traces its callee inside
+// the caller's trace, so without a check these recurse until the stack overflows.
+const KernelDef& self_calling_def();
+const KernelDef& ping_def();
+const KernelDef& pong_def();
+void self_calling(In<f32> x, Out<f32> y) {
+  store(y[0u], call(self_calling_def(), {load(x[0u])}));
+}
+void ping(In<f32> x, Out<f32> y) {
+  store(y[0u], call(pong_def(), {load(x[0u])}));
+}
+void pong(In<f32> x, Out<f32> y) {
+  store(y[0u], call(ping_def(), {load(x[0u])}));
+}
+const KernelDef& self_calling_def() {
+  static const KernelDef d = define_kernel("self_calling", ir::Mode::Reduction, {"x", "y"}, &self_calling);
+  return d;
+}
+const KernelDef& ping_def() {
+  static const KernelDef d = define_kernel("ping", ir::Mode::Reduction, {"x", "y"}, &ping);
+  return d;
+}
+const KernelDef& pong_def() {
+  static const KernelDef d = define_kernel("pong", ir::Mode::Reduction, {"x", "y"}, &pong);
+  return d;
+}
+
+TEST(DslErrors, ARecursiveKernelIsATraceErrorNotAStackOverflow) {
+  std::string msg = trace_error(self_calling_def());
+  EXPECT_TRUE(contains(msg, "kernel self_calling<f32>")) << msg;
+  EXPECT_TRUE(contains(msg, "kernel self_calling calls itself (self_calling -> self_calling)")) << msg;
+  msg = trace_error(ping_def());
+  EXPECT_TRUE(contains(msg, "kernel ping calls itself (ping -> pong -> ping)")) << msg;
+  // Nothing is left open: the next trace works.
+  EXPECT_EQ(define_kernel("copy", ir::Mode::Reduction, {"x", "y"}, &copy_kernel).trace(ScalarType::f32).name, "copy");
+}
+
 void reads_config(In<f32> x, Out<f32> y) {
   uint32_t k = config("unroll");
   for (uint32_t i = 0; i < k; ++i) store(y[tid() * k + i], load(x[tid() * k + i]));

@@ -42,18 +42,23 @@ Action add_run(CLI::App& app) {
     uint64_t seed = 1;
     int reps = -1;
     bool json = false;
+    CpuChecks checks;
   };
   auto o = std::make_shared<Opts>();
   app.add_option("kernel", o->kernel, "kernel name (see `mtile list`)")->required();
-  app.add_option("--backend", o->backend, "cpu, cuda or cuda:N (default: cuda when a GPU is present, else cpu)");
+  app.add_option("--backend", o->backend,
+                 "cpu, cpu:sanitize, cuda or cuda:N (default: cuda when a GPU is present, else cpu)");
   app.add_option("--dtype", o->dtype, "element type T: f32, f16 or bf16 (default: the kernel's first)");
   app.add_option("--shape", o->shape, "problem size, e.g. rows=64,n=4096 (default: the kernel's example)");
   app.add_option("--config", o->configs, "set a meta-parameter, NAME=VALUE (repeatable; still checked)");
-  app.add_option("--tpg", o->tpg, "override the threads per threadgroup of the dispatch rule (still checked)");
+  app.add_option("--tpg", o->tpg,
+                 "threads per threadgroup: sets the meta-parameter the dispatch rule takes them from (e.g. "
+                 "threads), else overrides the rule (still checked)");
   app.add_option("--seed", o->seed, "random seed of the inputs");
   app.add_option("--reps", o->reps, "timed launches after the check, 0 for none (default: 20 on a GPU, 1 on the CPU)")
       ->check(CLI::Range(0, 100000));
   app.add_flag("--json", o->json, "machine-readable output");
+  add_cpu_checks(app, o->checks);
   return [o] {
     Kernel k = find_kernel(o->kernel);
     ScalarType t = parse_dtype_option(o->dtype, k);
@@ -62,12 +67,9 @@ Action add_run(CLI::App& app) {
     opts.seed = o->seed;
     opts.launch.config = parse_assignments(o->configs, "--config");
     Context& ctx = Context::global();
-    Backend& backend = ctx.backend(o->backend);
-    if (o->tpg) {
-      Geometry g = resolve(k.spec(), shape, backend.target(), opts.launch.config).geometry;
-      g.tpg = o->tpg;
-      opts.launch.geometry = g;
-    }
+    std::unique_ptr<Backend> checked = cpu_with_checks(o->checks, o->backend);
+    Backend& backend = checked ? *checked : ctx.backend(o->backend);
+    if (o->tpg) set_tpg(k.spec(), shape, backend.target(), o->tpg, opts.launch);
     opts.timed_runs = o->reps >= 0 ? o->reps : backend.name() == "cpu" ? 1 : 20;
     CheckOptions warm_up = opts;
     warm_up.timed_runs = 0;

@@ -11,10 +11,12 @@ Action add_test(CLI::App& app) {
   struct Opts {
     std::vector<std::string> backends;
     std::string filter;
+    CpuChecks checks;
   };
   auto o = std::make_shared<Opts>();
   app.add_option("--backend", o->backends, "backends to test (default: every one available here)");
   app.add_option("--filter", o->filter, "only kernels whose name matches this regular expression");
+  add_cpu_checks(app, o->checks);
   return [o] {
     std::regex re;
     try {
@@ -24,7 +26,12 @@ Action add_test(CLI::App& app) {
     }
     Context& ctx = Context::global();
     std::vector<Backend*> backends;
-    if (o->backends.empty()) {
+    std::unique_ptr<Backend> checked;
+    if (o->checks.any()) {  // the CPU engine only, with the checks
+      for (const std::string& name : o->backends) cpu_with_checks(o->checks, name);  // refuses others
+      checked = cpu_with_checks(o->checks, o->backends.empty() ? "" : o->backends.front());
+      backends.push_back(checked.get());
+    } else if (o->backends.empty()) {
       for (const std::string& name : backend_names()) {
         try {
           backends.push_back(&ctx.backend(name));

@@ -2,9 +2,11 @@
 #pragma once
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "mtile/registry.hpp"
+#include "mtile/runtime.hpp"
 #include "mtile/target.hpp"
 
 namespace mtile::cli {
@@ -25,5 +27,19 @@ std::map<std::string, uint32_t> parse_assignments(const std::vector<std::string>
 // The target code is printed for: `print` is ir, cuda or msl; `arch` (optional) names the part:
 // sm_90a, sm_80 (cuda), apple7..apple9 (msl), cpu (ir only).
 Target emit_target(const std::string& print, const std::string& arch);
+
+// --sanitize and --loop-budget: checks only the CPU engine makes (docs/reliability.md).
+struct CpuChecks {
+  bool sanitize = false;
+  uint64_t loop_budget = 0;  // 0: not given
+  bool any() const { return sanitize || loop_budget > 0; }
+};
+void add_cpu_checks(CLI::App& app, CpuChecks& checks);
+// The CPU engine with the checks asked for, or nullptr when none was. Throws Error when they are
+// asked for with a backend that is not the CPU engine's (`backend`: the --backend given, or "").
+std::unique_ptr<Backend> cpu_with_checks(const CpuChecks& checks, const std::string& backend);
+// --tpg N: sets the meta-parameter the dispatch rule's tpg is (`tpg = threads`) unless --config
+// set it, else overrides the rule's geometry. The contract checks the result either way.
+void set_tpg(const KernelSpec& k, const Shape& shape, const Target& target, uint32_t tpg, LaunchOptions& launch);
 
 }  // namespace mtile::cli

@@ -39,4 +39,41 @@ Target emit_target(const std::string& print, const std::string& arch) {
   throw Error(fmt::format("--arch {}: not a known target (known: {})", arch, fmt::join(Target::known_names(), ", ")));
 }
 
+void add_cpu_checks(CLI::App& app, CpuChecks& checks) {
+  app.add_flag("--sanitize", checks.sanitize,
+               "run on the CPU engine with its sanitizer: races on threadgroup memory, reads of memory no thread "
+               "wrote (backend cpu:sanitize)");
+  app.add_option("--loop-budget", checks.loop_budget,
+                 "CPU engine: loop iterations a threadgroup may run before the launch stops as a runaway loop "
+                 "(default 2^26)")
+      ->check(CLI::Range(uint64_t{1}, UINT64_MAX));
+}
+
+std::unique_ptr<Backend> cpu_with_checks(const CpuChecks& checks, const std::string& backend) {
+  if (!checks.any()) return nullptr;
+  if (!backend.empty() && backend != "cpu" && backend != "cpu:sanitize")
+    throw Error(
+        fmt::format("{} checks what the CPU engine runs; --backend {} is not the CPU engine (use --backend cpu, "
+                    "or leave --backend out)",
+                    checks.sanitize ? "--sanitize" : "--loop-budget", backend));
+  CpuOptions o;
+  o.sanitize = checks.sanitize || backend == "cpu:sanitize";
+  if (checks.loop_budget) o.loop_budget = checks.loop_budget;
+  return make_cpu_backend(o);
+}
+
+void set_tpg(const KernelSpec& k, const Shape& shape, const Target& target, uint32_t tpg, LaunchOptions& launch) {
+  for (const ConfigParam& c : k.config)
+    if (k.dispatch.tpg.text() == c.name) {
+      auto [it, added] = launch.config.try_emplace(c.name, tpg);
+      if (!added && it->second != tpg)
+        throw Error(fmt::format("kernel {}: --tpg {} and --config {}={} disagree (its dispatch rule has tpg = {})",
+                                k.name(), tpg, c.name, it->second, c.name));
+      return;
+    }
+  Geometry g = resolve(k, shape, target, launch.config).geometry;
+  g.tpg = tpg;
+  launch.geometry = g;
+}
+
 }  // namespace mtile::cli

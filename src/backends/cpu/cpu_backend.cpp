@@ -20,11 +20,15 @@ class CpuExecutable : public Executable {
 
 class CpuBackend : public Backend {
  public:
-  explicit CpuBackend(bool sanitize) : target_(Target::cpu()) { options_.sanitize = sanitize; }
+  explicit CpuBackend(const CpuOptions& o) : target_(Target::cpu()) {
+    options_.sanitize = o.sanitize;
+    options_.loop_budget = o.loop_budget;
+  }
   std::string name() const override { return "cpu"; }
   std::string device_name() const override {
-    return fmt::format("CPU engine, {} host threads{}", target_.multiprocessors,
-                       options_.sanitize ? ", sanitizer on" : "");
+    return fmt::format(
+        "CPU engine, {} host threads{}{}", target_.multiprocessors, options_.sanitize ? ", sanitizer on" : "",
+        options_.loop_budget != kDefaultLoopBudget ? fmt::format(", loop budget {}", options_.loop_budget) : "");
   }
   const Target& target() const override { return target_; }
 
@@ -88,8 +92,9 @@ class CpuBackend : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(bool sanitize) {
-  return std::make_unique<CpuBackend>(sanitize);
+std::unique_ptr<Backend> make_cpu_backend(const CpuOptions& options) {
+  if (options.loop_budget == 0) throw Error("cpu backend: a loop budget of 0 iterations would stop every loop");
+  return std::make_unique<CpuBackend>(options);
 }
 
 }  // namespace mtile

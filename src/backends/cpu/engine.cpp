@@ -27,9 +27,8 @@ struct Launch {
 struct Shadow {
   int32_t writer = -1;  // thread of the last write
   uint32_t write_epoch = 0;
-  int32_t reader = -1;  // a thread that read it in read_epoch
+  int32_t readers[2] = {-1, -1};  // the first two threads that read it in read_epoch
   uint32_t read_epoch = 0;
-  bool many_readers = false;
   bool written = false;
 };
 
@@ -37,6 +36,7 @@ struct Array {
   std::vector<uint8_t> bytes;
   ScalarType elem;
   uint64_t count;
+  const Inst* decl;            // for its name in faults
   std::vector<Shadow> shadow;  // with `sanitize`
 };
 
@@ -166,6 +166,7 @@ class Threadgroup {
         Array& a = arrays_[in.result];
         a.elem = in.type;
         a.count = in.bits;
+        a.decl = &in;
         a.bytes.assign(in.bits * storage_bytes(in.type), 0xff);
         if (opts_.sanitize) a.shadow.assign(in.bits, Shadow{});
         return;
@@ -253,8 +254,11 @@ class Threadgroup {
     return {tv.data, tv.elem, tv.count, nullptr, w ? w.get() : nullptr};
   }
   std::string target_name(const Inst& in) const {
-    if (in.space == MemSpace::Threadgroup) return fmt::format("threadgroup array %{}", in.param);
-    return fmt::format("'{}'", f_.params[in.param].name);
+    if (in.space == MemSpace::Device) return fmt::format("'{}'", f_.params[in.param].name);
+    const Inst& decl = *arrays_.at(in.param).decl;
+    std::string loc = decl.loc.str();
+    return fmt::format("threadgroup array %{} ({}[{}]{}{})", in.param, type_name(decl.type), decl.bits,
+                       loc.empty() ? "" : ", declared at ", loc);
   }
   uint64_t index(const Inst& in, uint32_t t) { return index_value(type_of(in.args[0]), reg(in.args[0])[t]); }
 
@@ -279,12 +283,13 @@ class Threadgroup {
             fmt::format("race on {} at index {}: thread {} wrote it and thread {} reads it with no barrier "
                         "between",
                         target_name(in), i, s.writer, t));
+    const int32_t me = static_cast<int32_t>(t);
     if (s.read_epoch != epoch_) {
       s.read_epoch = epoch_;
-      s.reader = static_cast<int32_t>(t);
-      s.many_readers = false;
-    } else if (s.reader != static_cast<int32_t>(t)) {
-      s.many_readers = true;
+      s.readers[0] = me;
+      s.readers[1] = -1;
+    } else if (s.readers[0] != me && s.readers[1] < 0) {
+      s.readers[1] = me;
     }
   }
   void sanitize_write(const Inst& in, uint32_t t, uint64_t i, const Target& mem) {
@@ -296,11 +301,13 @@ class Threadgroup {
       fault(in, t,
             fmt::format("race on {} at index {}: threads {} and {} both write it with no barrier between",
                         target_name(in), i, s.writer, t));
-    if (s.read_epoch == epoch_ && (s.many_readers || s.reader != me))
+    // Another thread's read in this epoch: the first two readers hold one that is not this thread.
+    const int32_t other = s.readers[0] != me ? s.readers[0] : s.readers[1];
+    if (s.read_epoch == epoch_ && other >= 0)
       fault(in, t,
             fmt::format("race on {} at index {}: thread {} reads it and thread {} writes it with no barrier "
                         "between",
-                        target_name(in), i, s.reader == me ? -1 : s.reader, t));
+                        target_name(in), i, other, t));
     s.writer = me;
     s.write_epoch = epoch_;
     s.written = true;
@@ -458,10 +465,10 @@ class Threadgroup {
       if (counted) each(active, [&](uint32_t t) { body_m[t] = active[t] = iv[t].u < end[t].u; });
       if (!any(body_m)) break;
       if (++iterations_ > opts_.loop_budget)
-        fault(
-            in, static_cast<uint32_t>(std::find(body_m.begin(), body_m.end(), 1) - body_m.begin()),
-            fmt::format("runaway loop: this threadgroup ran more than {} loop iterations (EngineOptions::loop_budget)",
-                        opts_.loop_budget));
+        fault(in, static_cast<uint32_t>(std::find(body_m.begin(), body_m.end(), 1) - body_m.begin()),
+              fmt::format("runaway loop: this threadgroup ran more than {} loop iterations, its loop budget (a "
+                          "loop that never ends? `mtile run --loop-budget N` or CpuOptions::loop_budget raise it)",
+                          opts_.loop_budget));
       std::fill(loops_.back().continued.begin(), loops_.back().continued.end(), 0);
       block(in.blocks[0], body_m);
       each(active, [&](uint32_t t) {

@@ -7,6 +7,7 @@
 
 #include "mtile/ir.hpp"
 #include "mtile/registry.hpp"
+#include "mtile/runtime.hpp"
 
 namespace mtile::cpu {
 
@@ -21,7 +22,7 @@ struct EngineOptions {
   unsigned threads = 0;  // host threads; 0 = hardware concurrency
   // Loop iterations one threadgroup may run (every for and loop together) before the run stops
   // with a "runaway loop" fault.
-  uint64_t loop_budget = uint64_t{1} << 26;
+  uint64_t loop_budget = kDefaultLoopBudget;
   // The sanitizer (docs/reliability.md): races on threadgroup memory between two barriers, reads
   // of threadgroup memory no thread wrote, reads of Out tensors before they are written. Lockstep
   // execution alone would hide the races: a GPU runs the threads in any order.
