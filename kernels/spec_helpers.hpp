@@ -20,6 +20,7 @@ inline void strided_row_contract(KernelSpec& k) {
   k.config = {{"threads", rule::clamp(rule::round_up(rule::ceil_div(n, 16), simd), 4 * simd, var("max_tpg"))}};
   k.dispatch = {.grid = rows, .tpg = var("threads")};
   k.preconditions = spec::one_threadgroup_per_row();
+  k.preconditions.push_back(var("tpg") == var("threads"));
   k.preconditions.push_back(n >= 1);
 }
 

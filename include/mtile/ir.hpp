@@ -170,6 +170,9 @@ struct Param {
   ParamKind kind = ParamKind::Tensor;
   ScalarType elem = ScalarType::f32;  // tensors: element type; constexprs: u32
   Role role = Role::In;
+  // A tensor that may share its memory with another so marked (KernelSpec::may_alias): passes keep
+  // their accesses in order as if they were one tensor, and CUDA does not declare it __restrict__.
+  bool may_alias = false;
 };
 
 struct Function;
@@ -213,6 +216,10 @@ struct Function {
   int param_index(const std::string& n) const;  // -1 if absent
   int output_param() const;                     // the single Out parameter, or -1 (used by calls)
 };
+
+// Whether accesses to tensor parameters a and b may reach the same memory: a == b, or both are
+// marked may_alias.
+bool may_share_memory(const Function& f, int a, int b);
 
 // Constants.
 uint64_t const_bits(ScalarType t, double v);  // v rounded to t

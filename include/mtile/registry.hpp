@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mtile/dsl.hpp"
@@ -98,7 +99,12 @@ struct KernelSpec {
   // Values of constexpr parameters; one named like a dim defaults to that dim.
   std::map<std::string, rule::Expr> constexprs;
   std::map<std::string, rule::Expr> sizes;  // elements of every tensor parameter
-  std::map<std::string, Init> inits;        // tensors' and scalars' values in checks; default uniform(-1, 1)
+  // Pairs of tensors, an output (Out/InOut) and another tensor, that a launch may pass the same
+  // buffer for, exactly (the same address and elements; never a partial overlap): {"out", "x"} for
+  // a kernel that is correct in place. Any other overlap of an output with another tensor's memory
+  // is refused before the launch (Context::run).
+  std::vector<std::pair<std::string, std::string>> may_alias;
+  std::map<std::string, Init> inits;  // tensors' and scalars' values in checks; default uniform(-1, 1)
   // Fills the outputs from the inputs, in float64, by name: t["out"][i] = f(t["x"][i]).
   std::function<void(const Shape&, HostTensors&)> reference;
   std::map<ScalarType, Tolerance> tolerance;
@@ -160,6 +166,9 @@ Resolved resolve(const KernelSpec& k, const Shape& shape, const Target& target, 
 // the kernel's preconditions, and 32-bit addressing of every tensor. Throws Error naming the
 // kernel, every broken rule and the values it read, and "Nothing was launched".
 void check_contract(const KernelSpec& k, const Shape& shape, const Resolved& r);
+// Marks the tensors of the spec's may_alias pairs in `f` (ir::Param::may_alias), before the pass
+// pipeline: what may share memory is kept in order and not declared __restrict__.
+void mark_may_alias(const KernelSpec& k, ir::Function& f);
 // The message check_contract throws, for rules found broken elsewhere (after lowering).
 [[noreturn]] void contract_violation(const KernelSpec& k, const Shape& shape, const std::vector<std::string>& broken);
 

@@ -26,7 +26,9 @@ KernelSpec vector_add_spec() {
   k.dims = {"n"};
   k.config = {{"threads", 256}};
   k.dispatch = {.grid = rule::ceil_div(n, var("threads")), .tpg = var("threads")};
-  k.preconditions = {n >= 1, var("grid") * var("tpg") >= n, var("grid_y") == 1, var("grid_z") == 1};
+  // The whole geometry: as many threadgroups as cover n, of `threads` threads, along x only.
+  k.preconditions = {n >= 1, var("tpg") == var("threads"), var("grid") == rule::ceil_div(n, var("threads")),
+                     var("grid_y") == 1, var("grid_z") == 1};
   k.sizes = {{"a", n}, {"b", n}, {"c", n}};
   k.reference = [](const Shape& s, HostTensors& t) {
     const auto &a = t["a"], &b = t["b"];

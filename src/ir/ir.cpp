@@ -110,6 +110,12 @@ int Function::output_param() const {
   return found;
 }
 
+bool may_share_memory(const Function& f, int a, int b) {
+  if (a == b) return true;
+  auto marked = [&](int p) { return p >= 0 && p < static_cast<int>(f.params.size()) && f.params[p].may_alias; };
+  return marked(a) && marked(b);
+}
+
 uint64_t const_bits(ScalarType t, double v) {
   switch (t) {
     case ScalarType::u32: return static_cast<uint32_t>(static_cast<int64_t>(v));

@@ -41,7 +41,8 @@ class Printer {
       const Param& p = f_.params[i];
       if (i) out += ", ";
       if (p.kind == ParamKind::Tensor)
-        out += fmt::format("{}: {} {}*", p.name, role_name(p.role), type_name(p.elem));
+        out +=
+            fmt::format("{}: {} {}*{}", p.name, role_name(p.role), type_name(p.elem), p.may_alias ? " may_alias" : "");
       else if (p.kind == ParamKind::Scalar)
         out += fmt::format("{}: scalar {}", p.name, type_name(p.elem));
       else

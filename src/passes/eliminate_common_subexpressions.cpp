@@ -40,11 +40,16 @@ std::optional<Slot> read_slot(const Inst& in) {
 }
 
 // The slots an instruction (and the blocks under it) may write; `all` for a barrier or a call,
-// after which no memory read may be reused.
-void writes(const Inst& in, std::set<Slot>& out, bool& all) {
+// after which no memory read may be reused. A store to a tensor writes every tensor that may share
+// its memory (KernelSpec::may_alias).
+void writes(const Function& f, const Inst& in, std::set<Slot>& out, bool& all) {
   auto one = [&](const Inst& i) {
-    if (i.op == Op::Store || i.op == Op::StoreVector || i.op == Op::Atomic)
+    if (i.op == Op::Store || i.op == Op::StoreVector || i.op == Op::Atomic) {
       out.insert({i.space == MemSpace::Device ? 0 : 1, i.param});
+      if (i.space == MemSpace::Device)
+        for (size_t p = 0; p < f.params.size(); ++p)
+          if (may_share_memory(f, static_cast<int>(p), i.param)) out.insert({0, static_cast<int>(p)});
+    }
     if (i.op == Op::LocalSet) out.insert({2, i.param});
     if (i.op == Op::Barrier || i.op == Op::Call) all = true;
   };
@@ -54,6 +59,7 @@ void writes(const Inst& in, std::set<Slot>& out, bool& all) {
 
 class Eliminator {
  public:
+  explicit Eliminator(const Function& f) : f_(f) {}
   void block(Block& b, std::vector<std::map<Key, Id>>& scopes) {
     scopes.emplace_back();
     std::vector<Inst> out;
@@ -67,7 +73,7 @@ class Eliminator {
         // What it writes is stale from here on, and inside its blocks (a loop runs them again).
         std::set<Slot> w;
         bool all = false;
-        writes(in, w, all);
+        writes(f_, in, w, all);
         bump(w, all);
         for (Block& sub : in.blocks) block(sub, scopes);
         bump(w, all);
@@ -118,6 +124,7 @@ class Eliminator {
     for (const Slot& s : w) ++epochs_[s];
   }
 
+  const Function& f_;
   std::unordered_map<Id, Id> subst_;
   std::unordered_map<Id, std::string> names_;
   std::map<Slot, uint64_t> epochs_;
@@ -128,7 +135,7 @@ class Eliminator {
 
 ir::Function eliminate_common_subexpressions(const ir::Function& f) {
   Function g = f;
-  Eliminator e;
+  Eliminator e(f);
   std::vector<std::map<Key, Id>> scopes;
   e.block(g.body, scopes);
   e.rename(g.body);

@@ -153,10 +153,10 @@ class Vectorizer {
   }
 
   // Whether an instruction between a group's first and last member could observe their reordering.
-  static bool conflicts(const Inst& in, int tensor, bool for_stores) {
+  bool conflicts(const Inst& in, int tensor, bool for_stores) const {
     bool conflict = false;
     auto check = [&](const Inst& i) {
-      bool same = i.space == MemSpace::Device && i.param == tensor;
+      bool same = i.space == MemSpace::Device && may_share_memory(f_, i.param, tensor);
       bool store = i.op == Op::Store || i.op == Op::StoreVector || i.op == Op::Atomic;
       bool load = i.op == Op::Load || i.op == Op::LoadVector;
       conflict |= i.op == Op::Barrier || i.op == Op::Call || (same && (store || (for_stores && load)));

@@ -140,6 +140,7 @@ class SpecChecker {
     for (const auto& [n, e] : k_.constexprs)
       if (!param_named(n, ir::ParamKind::Constexpr))
         fail("constexprs", fmt::format("'{}' is not a constexpr parameter", n));
+    for (const auto& [a, b] : k_.may_alias) may_alias(a, b);
     for (const auto& [n, init] : k_.inits)
       if (!param_named(n, ir::ParamKind::Tensor) && !param_named(n, ir::ParamKind::Scalar))
         fail("inits", fmt::format("'{}' is neither a tensor nor a scalar parameter", n));
@@ -170,6 +171,22 @@ class SpecChecker {
            fmt::format("{} '{}' is taken (by another dim or meta-parameter, the geometry or the target's facts)", what,
                        n));
     names.push_back(n);
+  }
+
+  // A may_alias pair: two tensors of one element type, at least one of them an output.
+  void may_alias(const std::string& a, const std::string& b) const {
+    auto tensor = [&](const std::string& n) -> const ir::Param& {
+      for (const ir::Param& p : k_.def.params())
+        if (p.name == n && p.kind == ir::ParamKind::Tensor) return p;
+      fail("may_alias", fmt::format("'{}' (in {{{}, {}}}) is not a tensor parameter", n, a, b));
+    };
+    const ir::Param &pa = tensor(a), &pb = tensor(b);
+    if (a == b) fail("may_alias", fmt::format("{{{}, {}}} names one tensor twice", a, b));
+    if (pa.role == ir::Role::In && pb.role == ir::Role::In)
+      fail("may_alias", fmt::format("{{{}, {}}}: neither is an output (inputs may always share memory)", a, b));
+    if (pa.elem != pb.elem)
+      fail("may_alias", fmt::format("{{{}, {}}}: {} and {} elements can't be one buffer", a, b, type_name(pa.elem),
+                                    type_name(pb.elem)));
   }
 
   // Every name `e` reads must be one of `known` or a target fact.
@@ -355,6 +372,12 @@ Resolved resolve(const KernelSpec& k, const Shape& shape, const Target& target, 
     }
   }
   return r;
+}
+
+void mark_may_alias(const KernelSpec& k, ir::Function& f) {
+  for (const auto& [a, b] : k.may_alias)
+    for (const std::string& name : {a, b})
+      if (int p = f.param_index(name); p >= 0) f.params[p].may_alias = true;
 }
 
 void contract_violation(const KernelSpec& k, const Shape& shape, const std::vector<std::string>& broken) {

@@ -12,9 +12,11 @@ namespace mtile {
 namespace {
 
 using Bake = std::map<std::string, uint32_t>;
-using TraceKey = std::tuple<uint64_t, ScalarType, Config>;                          // definition serial
-using LowerKey = std::tuple<std::string, uint64_t, ScalarType, std::string, Bake>;  // name, IR hash
-using CompiledKey = std::pair<uint64_t, uint64_t>;                                  // backend, lowered hash
+using TraceKey = std::tuple<uint64_t, ScalarType, Config>;  // definition serial
+// Name, traced IR's hash, dtype, target, baked values, may_alias pairs.
+using LowerKey =
+    std::tuple<std::string, uint64_t, ScalarType, std::string, Bake, std::vector<std::pair<std::string, std::string>>>;
+using CompiledKey = std::pair<uint64_t, uint64_t>;  // backend, lowered hash
 
 struct PlanKey {
   uint64_t backend, kernel;
@@ -57,9 +59,44 @@ std::vector<uint64_t> alignments(const ir::Function& f) {
 }
 
 struct Plan : LaunchPlan {
-  std::vector<uint64_t> align;  // per parameter
-  std::vector<size_t> scalars;  // indices of scalar parameters
+  std::vector<uint64_t> align;                       // per parameter
+  std::vector<size_t> scalars;                       // indices of scalar parameters
+  std::vector<std::pair<size_t, size_t>> may_alias;  // parameter indices of KernelSpec::may_alias
 };
+
+// The bytes of `b` a launch of `plan` touches: [first, last) of its used elements.
+std::pair<uint64_t, uint64_t> used_range(const Plan& plan, size_t param, const Buffer& b) {
+  return {b.handle, b.handle + plan.elements[param] * storage_bytes(b.elem)};
+}
+
+// An output whose memory overlaps another tensor's is refused, unless the kernel declares the pair
+// in place (KernelSpec::may_alias) and they are exactly the same range: a kernel's accesses to
+// different tensors may be reordered and are declared not to alias (docs/IR.md).
+void check_overlaps(const Plan& plan, const std::vector<Buffer*>& tensors) {
+  const auto& params = plan.params();
+  auto is_tensor = [&](size_t i) { return params[i].kind == ir::ParamKind::Tensor; };
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (!is_tensor(i) || params[i].role == ir::Role::In) continue;
+    auto [lo, hi] = used_range(plan, i, *tensors[i]);
+    for (size_t j = 0; j < params.size(); ++j) {
+      // Each pair once: an output against every input, and against the outputs after it.
+      if (j == i || !is_tensor(j) || (params[j].role != ir::Role::In && j < i)) continue;
+      auto [olo, ohi] = used_range(plan, j, *tensors[j]);
+      if (lo == hi || olo == ohi || hi <= olo || ohi <= lo) continue;
+      bool declared = false;
+      for (const auto& [a, b] : plan.may_alias) declared |= (a == i && b == j) || (a == j && b == i);
+      if (declared && lo == olo && hi == ohi) continue;
+      const std::string& kernel = plan.kernel.name();
+      throw Error(fmt::format(
+          "kernel {}: output '{}' [0x{:x}, 0x{:x}) overlaps '{}' [0x{:x}, 0x{:x}): {}. Nothing was launched.", kernel,
+          params[i].name, lo, hi, params[j].name, olo, ohi,
+          declared ? fmt::format("the kernel may take them as one buffer (may_alias), but not partly overlapping")
+                   : fmt::format("its tensors must not share memory unless its spec declares the pair in place "
+                                 "(KernelSpec::may_alias; {} declares {})",
+                                 kernel, plan.may_alias.empty() ? "none" : "others")));
+    }
+  }
+}
 
 // The bits a scalar parameter of type `t` is passed with: floats as f32 (f16/bf16 rounded to their
 // type first), integers exactly or not at all.
@@ -148,11 +185,13 @@ std::shared_ptr<const Lowered> Context::lowered(const Kernel& k, ScalarType dtyp
                                                 const Target& target, const Bake& bake) {
   auto t = trace_entry(impl_->traced, k, dtype, config);
   // Identity is the definition itself: its name and its traced IR (by hash), never an address.
-  return impl_->lowered.get({k.name(), t->hash, dtype, target.pipeline_key(), bake}, [&] {
+  return impl_->lowered.get({k.name(), t->hash, dtype, target.pipeline_key(), bake, k->may_alias}, [&] {
     auto out = std::make_shared<Lowered>();
     passes::PipelineOptions opts;
     opts.bake = bake;
-    out->fn = passes::run_pipeline(t->fn, target, opts);
+    ir::Function traced = t->fn;
+    mark_may_alias(k.spec(), traced);
+    out->fn = passes::run_pipeline(traced, target, opts);
     out->hash = ir::structural_hash(out->fn);
     return out;
   });
@@ -209,6 +248,8 @@ std::shared_ptr<const LaunchPlan> Context::plan(Backend& backend, const Kernel& 
       else
         p->scalars.push_back(i);
     }
+    for (const auto& [a, b] : spec.may_alias)
+      p->may_alias.push_back({static_cast<size_t>(fn.param_index(a)), static_cast<size_t>(fn.param_index(b))});
     p->exe = compiled(backend, *p->lowered);
     return p;
   });
@@ -239,6 +280,7 @@ void Context::run(Backend& backend, const LaunchPlan& lp, const std::vector<Buff
       throw Error(fmt::format("kernel {}: buffer for '{}' has {} elements, shape {} needs {}", name, p.name, b->count,
                               shape_text(plan.shape), plan.elements[i]));
   }
+  check_overlaps(plan, tensors);
   if (opts.stream && opts.stream->owner != &backend)
     throw Error(fmt::format("kernel {}: the stream belongs to another backend", name));
   if (plan.scalars.empty()) {

@@ -1,55 +1,15 @@
 // A violated dispatch contract fails with a message naming the kernel, the rule and the values,
 // and nothing reaches the backend.
+#include "counting_backend.hpp"
 #include "mtile/harness.hpp"
+#include "mtile/spec.hpp"
 #include "test_util.hpp"
 
 using namespace mtile;
 using mtile::testing::contains;
+using mtile::testing::CountingBackend;
 
 namespace {
-
-// Wraps the CPU backend and counts what reaches it.
-class CountingBackend : public Backend {
- public:
-  CountingBackend() : inner_(make_backend("cpu")) {}
-  std::string name() const override { return "counting"; }
-  std::string device_name() const override { return "counting CPU"; }
-  const Target& target() const override { return inner_->target(); }
-  Buffer alloc(ScalarType e, uint64_t c) override {
-    ++allocs;
-    return adopt(inner_->alloc(e, c));
-  }
-  Buffer wrap(uint64_t a, ScalarType e, uint64_t c) override { return adopt(inner_->wrap(a, e, c)); }
-  void release(Buffer& b) override { inner_->release(*inner(b)); }
-  std::string why_unusable(const Buffer& b) const override { return b.owner == this ? "" : Backend::why_unusable(b); }
-  void upload(Buffer& d, const void* h) override { inner_->upload(*inner(d), h); }
-  void download(const Buffer& s, void* h) override { inner_->download(*inner(s), h); }
-  std::shared_ptr<Executable> prepare(const ir::Function& f) override {
-    ++prepares;
-    return inner_->prepare(f);
-  }
-  void run(Executable& e, const Geometry& g, const std::vector<Buffer*>& t, const std::vector<uint64_t>& c,
-           const Stream*) override {
-    ++runs;
-    std::vector<Buffer> copies;
-    std::vector<Buffer*> ptrs;
-    copies.reserve(t.size());
-    for (Buffer* b : t) ptrs.push_back(b ? &copies.emplace_back(*inner(*b)) : nullptr);
-    inner_->run(e, g, ptrs, c);
-  }
-  void synchronize() override {}
-  int allocs = 0, prepares = 0, runs = 0;
-
- private:
-  Buffer adopt(Buffer b) {
-    inners_[b.handle] = b;
-    b.owner = this;
-    return b;
-  }
-  Buffer* inner(const Buffer& b) { return &inners_.at(b.handle); }
-  std::map<uint64_t, Buffer> inners_;
-  std::unique_ptr<Backend> inner_;
-};
 
 std::string violation(const std::string& kernel, Shape shape, std::optional<uint32_t> tpg = {}) {
   CountingBackend b;
@@ -121,4 +81,67 @@ TEST(Contract, BuffersMustBeLargeEnoughAndTyped) {
   EXPECT_THROW(launch(b, k, ScalarType::f32, {{"n", 100}}, {&a, &h, &c, nullptr}), Error);
   EXPECT_EQ(b.runs, 0);
   for (Buffer* x : {&a, &c, &small, &h}) b.release(*x);
+}
+
+namespace {
+
+// y = x * k for a u32 scalar k passed with each launch.
+void scale_by(dsl::In<dsl::f32> x, dsl::Scalar<dsl::u32> k, dsl::Out<dsl::f32> y) {
+  using namespace dsl;
+  Val i = program_id(0) * lsize() + tid();
+  store(y[i], load(x[i]) * k.cast<f32>());
+}
+
+Kernel scale_by_kernel() {
+  using rule::var;
+  KernelSpec k;
+  k.def = dsl::define_kernel("scale_by", ir::Mode::Elementwise, {"x", "k", "y"}, &scale_by);
+  k.dims = {"n"};
+  k.dispatch = {.grid = rule::ceil_div(var("n"), 32), .tpg = 32};
+  k.preconditions = {var("n") % 32 == 0, var("grid") * 32 == var("n"), var("grid_y") == 1, var("grid_z") == 1,
+                     var("tpg") == 32};
+  k.sizes = {{"x", var("n")}, {"y", var("n")}};
+  k.reference = [](const Shape&, HostTensors& t) {
+    for (size_t i = 0; i < t["x"].size(); ++i) t["y"][i] = t["x"][i] * t["k"][0];
+  };
+  k.tolerance = spec::float_tolerances();
+  k.test_shapes = {{{"n", 64}}};
+  return make_kernel(std::move(k));
+}
+
+}  // namespace
+
+TEST(Contract, ScalarsMustBeGivenKnownAndExact) {
+  CountingBackend b;
+  Kernel k = scale_by_kernel();
+  const Shape s{{"n", 64}};
+  Buffer x = b.alloc(ScalarType::f32, 64), y = b.alloc(ScalarType::f32, 64);
+  auto refusal = [&](std::map<std::string, double> scalars) {
+    LaunchOptions o;
+    o.scalars = std::move(scalars);
+    try {
+      launch(b, k, ScalarType::f32, s, {&x, nullptr, &y}, o);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("ran");
+  };
+  EXPECT_TRUE(contains(refusal({}), "kernel scale_by: no value for scalar 'k'")) << refusal({});
+  EXPECT_TRUE(contains(refusal({{"k", 2.5}}), "kernel scale_by: scalar 'k' is u32, and 2.5 is not one"))
+      << refusal({{"k", 2.5}});
+  EXPECT_TRUE(contains(refusal({{"k", -1}}), "scalar 'k' is u32, and -1 is not one")) << refusal({{"k", -1}});
+  EXPECT_TRUE(contains(refusal({{"k", 4294967296.0}}), "scalar 'k' is u32")) << refusal({{"k", 4294967296.0}});
+  EXPECT_TRUE(contains(refusal({{"k", 3}, {"j", 1}}), "kernel scale_by: it has no scalar parameter 'j'"))
+      << refusal({{"k", 3}, {"j", 1}});
+  EXPECT_EQ(b.runs, 0);
+  // Given right, it runs: y = 3 x.
+  std::vector<float> xs(64), ys(64);
+  for (size_t i = 0; i < xs.size(); ++i) xs[i] = static_cast<float>(i) - 10.0f;
+  b.upload(x, xs.data());
+  EXPECT_EQ(refusal({{"k", 3}}), "ran");
+  b.download(y, ys.data());
+  for (size_t i = 0; i < ys.size(); ++i) EXPECT_EQ(ys[i], 3.0f * xs[i]) << i;
+  EXPECT_EQ(b.runs, 1);
+  b.release(x);
+  b.release(y);
 }

@@ -22,6 +22,9 @@ KernelSpec complete() {
   k.def = define_kernel("copy", ir::Mode::Elementwise, {"x", "y", "n"}, &copy);
   k.dims = {"n"};
   k.dispatch = {.grid = rule::ceil_div(var("n"), 128), .tpg = 128};
+  // The whole geometry (tests/error/geometry_alias_test.cpp tries others on every registered kernel).
+  k.preconditions = {var("grid") == rule::ceil_div(var("n"), 128), var("grid_y") == 1, var("grid_z") == 1,
+                     var("tpg") == 128};
   k.sizes = {{"x", var("n")}, {"y", var("n")}};
   k.reference = [](const Shape&, HostTensors& t) { t["y"] = t["x"]; };
   k.tolerance = spec::float_tolerances();
@@ -69,6 +72,7 @@ TEST(Spec, MissingFieldsAreNamed) {
   k = complete();
   k.dims = {"m"};  // the constexpr n is then no dim's name, and has no rule
   k.dispatch.grid = rule::var("m");
+  k.preconditions.clear();
   k.sizes = {{"x", rule::var("m")}, {"y", rule::var("m")}};
   k.test_shapes = {{{"m", 8}}};
   EXPECT_TRUE(contains(seal_error(k), "spec field 'constexprs': constexpr 'n' has no value")) << seal_error(k);

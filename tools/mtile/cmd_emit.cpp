@@ -71,6 +71,7 @@ Action add_emit(CLI::App& app) {
   return [o] {
     Chosen c = choose(*o, o->target);
     ir::Function traced = c.kernel->def.trace(c.dtype, c.config);
+    mark_may_alias(c.kernel.spec(), traced);
     if (o->traced) {
       if (o->target != "ir") throw Error("--traced prints IR: use it with --target ir");
       if (!c.bake.empty()) traced = passes::specialize_constexprs(traced, c.bake);

@@ -37,8 +37,8 @@ std::string cuda_head(const ir::Function& f, const KernelUses& u) {
     std::string decl = p.kind == ir::ParamKind::Constexpr ? "unsigned int " + u.param_names[i]
                        : p.kind == ir::ParamKind::Scalar
                            ? at(kValue, p.elem) + " " + u.param_names[i]
-                           : fmt::format("{}{}* __restrict__ {}", p.role == ir::Role::In ? "const " : "",
-                                         at(kStorage, p.elem), u.param_names[i]);
+                           : fmt::format("{}{}* {}{}", p.role == ir::Role::In ? "const " : "", at(kStorage, p.elem),
+                                         p.may_alias ? "" : "__restrict__ ", u.param_names[i]);
     s += fmt::format("{}\n    {}", i ? "," : "", decl);
   }
   return s + ")";
