@@ -1,4 +1,5 @@
 // mt_rms_norm: out = w * x * rsqrt(mean(x^2) + eps); 4 elements a thread, one threadgroup per row.
+#include "kernels/norm/huge_rows.hpp"
 #include "kernels/norm/norm.hpp"
 #include "kernels/norm/rms_norm_4wide.hpp"
 
@@ -26,6 +27,12 @@ void mt_rms_norm(In<T> x, In<T> w, Out<T> out, In<f32> eps_buf, Constexpr n) {
   Val w3 = load<f32>(w[safe_col + 3u]);
   Val partial_ssq = select(in_bounds, x0 * x0 + x1 * x1 + x2 * x2 + x3 * x3, lit(0.0f));
   Val rms = call(mt_rms_inv_scalar_def(), {partial_ssq, eps_buf, n});
+  if constexpr (sum_of_squares_can_overflow<T>) {
+    auto each_element = [&](const auto& fn) {
+      for (const Val& v : {x0, x1, x2, x3}) fn(select(in_bounds, v, lit(0.0f)));
+    };
+    rms = rescue_huge_row(rms, each_element, eps_buf, n);
+  }
   if_(in_bounds, [&] {
     store(out[base], (x0 * rms * w0).cast<T>());
     store(out[base + 1u], (x1 * rms * w1).cast<T>());

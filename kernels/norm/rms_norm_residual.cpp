@@ -1,5 +1,6 @@
 // ffai_rms_norm_residual (the seed kernel): out = residual + w * x * rsqrt(mean(x^2) + eps).
 // Each thread owns 4 consecutive elements of a row (N = TPG * 4); one threadgroup per row.
+#include "kernels/norm/huge_rows.hpp"
 #include "kernels/norm/norm.hpp"
 #include "kernels/norm/rms_norm_4wide.hpp"
 
@@ -37,6 +38,12 @@ void ffai_rms_norm_residual(In<T> x, In<T> residual, In<T> w, Out<T> out, In<f32
   Val partial_ssq = select(in_bounds, raw_ssq, lit(0.0f));
   // Cross-kernel call: inline_calls splices mt_rms_inv_scalar's body here.
   Val rms = call(mt_rms_inv_scalar_def(), {partial_ssq, eps_buf, n});
+  if constexpr (sum_of_squares_can_overflow<T>) {
+    auto each_element = [&](const auto& fn) {
+      for (const Val& v : {x0, x1, x2, x3}) fn(select(in_bounds, v, lit(0.0f)));
+    };
+    rms = rescue_huge_row(rms, each_element, eps_buf, n);
+  }
   if_(in_bounds, [&] {
     store(out[base], (r0 + x0 * rms * w0).cast<T>());
     store(out[base + 1u], (r1 + x1 * rms * w1).cast<T>());

@@ -1,6 +1,7 @@
 // mt_rms_norm_small: RMSNorm of short rows (head_dim <= 64), one simdgroup per row, 2 elements a
 // thread. The sum of squares goes down a shuffle tree to lane 0, which shares it through
 // threadgroup memory: no threadgroup-wide reduction for a single simdgroup.
+#include "kernels/norm/huge_rows.hpp"
 #include "kernels/norm/norm.hpp"
 #include "kernels/spec_helpers.hpp"
 
@@ -25,6 +26,12 @@ void mt_rms_norm_small(In<T> x, In<T> w, Out<T> out, In<f32> eps_buf, Constexpr 
   if_(lane == 0u, [&] { store(total[0u], ssq.get()); });
   barrier();
   Val rms = rsqrt(load(total[0u]) / n.cast<f32>() + load(eps_buf[0u]));
+  if constexpr (sum_of_squares_can_overflow<T>) {
+    auto each_element = [&](const auto& fn) {
+      for (const Val& v : {x0, x1}) fn(select(in_bounds, v, lit(0.0f)));
+    };
+    rms = rescue_huge_row(rms, each_element, eps_buf, n);
+  }
   if_(in_bounds, [&] {
     Val base = rs + col;
     store(out[base], cast<T>(x0 * rms * load<f32>(w[col])));

@@ -1,7 +1,8 @@
 // The body shared by the norm kernels for rows of any length: threads stride over the row in
 // chunks of 8 consecutive elements (one 16-byte access of bf16 once vectorize_memory groups
 // them), then over the n % 8 tail element by element; the sum of squares goes through
-// mt_rms_inv_scalar; a second pass (from L2) writes the output.
+// mt_rms_inv_scalar (again, scaled, for a row whose sum overflows f32: kernels/norm/huge_rows.hpp);
+// a second pass (from L2) writes the output.
 //   Plain:        out = x * rms * w
 //   PostResidual: out = residual + x * rms * w                       (the seed's math)
 //   PreAdd:       residual = x + residual; x = residual * rms * w    (in place, vLLM's fused_add_rms_norm;
@@ -9,6 +10,7 @@
 #pragma once
 #include <vector>
 
+#include "kernels/norm/huge_rows.hpp"
 #include "kernels/norm/norm.hpp"
 
 namespace mtile::lib {
@@ -50,8 +52,15 @@ void strided_rms_norm(const dsl::Tensor& x, const dsl::Tensor* residual, const d
     ssq = fma(v, v, ssq);
     if constexpr (form == NormForm::PreAdd) store((*residual)[base + i], stored);
   });
-  Val rms = named("rms", call(mt_rms_inv_scalar_def(), {ssq.get(), eps_buf, n}));
   const Tensor& normed = form == NormForm::PreAdd ? *residual : x;
+  Val rms = call(mt_rms_inv_scalar_def(), {ssq.get(), eps_buf, n});
+  if constexpr (sum_of_squares_can_overflow<T>) {
+    auto each_element = [&](const auto& fn) {
+      for_(tid(), n, lsize(), [&](Val i) { fn(load<f32>(normed[base + i])); });
+    };
+    rms = rescue_huge_row(rms, each_element, eps_buf, n);
+  }
+  rms = named("rms", rms);
   const Tensor& dest = form == NormForm::PreAdd ? x : out;
   auto value = [&](Val at, Val col) {
     Val v = load<f32>(normed[at]) * rms * load<f32>(w[col]);

@@ -131,8 +131,11 @@ void masked_pair(In<f32> x, Out<f32> y) {
 TEST(VectorizeMemory, GroupsTheSeedKernelsAccessesWhenNIsBaked) {
   for (ScalarType t : {ScalarType::bf16, ScalarType::f16, ScalarType::f32}) {
     ir::Function f = seed(t, true);
+    // eps_buf is read once more in the f32 and bf16 variants' rescue of rows whose sum of squares
+    // overflows (kernels/norm/huge_rows.hpp).
+    const int eps_loads = t == ScalarType::f16 ? 1 : 2;
     std::map<std::string, int> want = {
-        {"x load x4", 1}, {"residual load x4", 1}, {"w load x4", 1}, {"out store x4", 1}, {"eps_buf load", 1}};
+        {"x load x4", 1}, {"residual load x4", 1}, {"w load x4", 1}, {"out store x4", 1}, {"eps_buf load", eps_loads}};
     EXPECT_EQ(memory_ops(f), want) << ir::print(f);
     EXPECT_TRUE(contains(ir::print(f), "store out[%")) << ir::print(f);
   }
@@ -164,7 +167,7 @@ TEST(VectorizeMemory, LeavesRowAccessesAloneWhenNIsALaunchArgument) {
   for (ScalarType t : {ScalarType::bf16, ScalarType::f32}) {
     ir::Function f = seed(t, false);
     std::map<std::string, int> want = {
-        {"x load", 4}, {"residual load", 4}, {"w load x4", 1}, {"out store", 4}, {"eps_buf load", 1}};
+        {"x load", 4}, {"residual load", 4}, {"w load x4", 1}, {"out store", 4}, {"eps_buf load", 2}};
     EXPECT_EQ(memory_ops(f), want) << ir::print(f);
   }
 }

@@ -117,54 +117,112 @@ kernel void mt_rms_norm_small_bf16(
     device const float* eps_buf [[buffer(3)]],
     constant uint& n [[buffer(4)]],
     uint3 mt_tg_pos [[threadgroup_position_in_grid]],
-    uint mt_tid [[thread_index_in_threadgroup]]) {
-  threadgroup float tg41[1];
-  uint v2 = mt_tid * 2u;
-  uint v4 = v2 + 1u;
-  bool v6 = v4 < n;
-  uint v8 = mt_tg_pos.x * n;
-  uint v10 = v6 ? v2 : 0u;
-  uint v11 = v8 + v10;
-  float v12 = float(x[v11]);
-  float v14 = v12 * v12;
-  uint v15 = v11 + 1u;
-  float v16 = float(x[v15]);
-  float v18 = v16 * v16;
-  float v19 = v14 + v18;
-  float l22 = v6 ? v19 : 0.0f;
-  float v25 = simd_shuffle_down(l22, ushort(16u));
-  l22 = l22 + v25;
-  float v29 = simd_shuffle_down(l22, ushort(8u));
-  l22 = l22 + v29;
-  float v33 = simd_shuffle_down(l22, ushort(4u));
-  l22 = l22 + v33;
-  float v36 = simd_shuffle_down(l22, ushort(2u));
-  l22 = l22 + v36;
-  float v39 = simd_shuffle_down(l22, ushort(1u));
-  l22 = l22 + v39;
-  bool v42 = mt_tid == 0u;
-  if (v42) {
-    tg41[0u] = l22;
+    uint mt_tid [[thread_index_in_threadgroup]],
+    uint3 mt_tg_size [[threads_per_threadgroup]],
+    uint mt_simd_lane [[thread_index_in_simdgroup]],
+    uint mt_simd_group [[simdgroup_index_in_threadgroup]]) {
+  threadgroup float tg0[32];
+  threadgroup float tg1[32];
+  threadgroup float tg43[1];
+  uint v4 = mt_tid * 2u;
+  uint v6 = v4 + 1u;
+  bool v8 = v6 < n;
+  uint v10 = mt_tg_pos.x * n;
+  uint v12 = v8 ? v4 : 0u;
+  uint v13 = v10 + v12;
+  float v14 = float(x[v13]);
+  float v16 = v14 * v14;
+  uint v17 = v13 + 1u;
+  float v18 = float(x[v17]);
+  float v20 = v18 * v18;
+  float v21 = v16 + v20;
+  float l24 = v8 ? v21 : 0.0f;
+  float v27 = simd_shuffle_down(l24, ushort(16u));
+  l24 = l24 + v27;
+  float v31 = simd_shuffle_down(l24, ushort(8u));
+  l24 = l24 + v31;
+  float v35 = simd_shuffle_down(l24, ushort(4u));
+  l24 = l24 + v35;
+  float v38 = simd_shuffle_down(l24, ushort(2u));
+  l24 = l24 + v38;
+  float v41 = simd_shuffle_down(l24, ushort(1u));
+  l24 = l24 + v41;
+  bool v44 = mt_tid == 0u;
+  if (v44) {
+    tg43[0u] = l24;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  float v44 = tg41[0u];
-  float v45 = (float)n;
-  float v46 = precise::divide(v44, v45);
-  float v47 = eps_buf[0u];
-  float v48 = v46 + v47;
-  float v49 = precise::rsqrt(v48);
-  if (v6) {
-    uint v50 = v8 + v2;
-    float v51 = v12 * v49;
-    float v52 = float(w[v2]);
-    float v54 = v51 * v52;
-    float v55 = mt_round_bf16(v54);
-    out[v50] = bfloat(v55);
-    uint v56 = v50 + 1u;
-    float v57 = v16 * v49;
-    float v58 = float(w[v4]);
-    float v60 = v57 * v58;
-    float v61 = mt_round_bf16(v60);
-    out[v56] = bfloat(v61);
+  float v46 = tg43[0u];
+  float v47 = (float)n;
+  float v48 = precise::divide(v46, v47);
+  float v49 = eps_buf[0u];
+  float v50 = v48 + v49;
+  float l52 = precise::rsqrt(v50);
+  bool v54 = l52 == 0.0f;
+  if (v54) {
+    float l55 = 0.0f;
+    float v57 = v8 ? v14 : 0.0f;
+    float v58 = fabs(v57);
+    l55 = precise::fmax(l55, v58);
+    float v61 = v8 ? v18 : 0.0f;
+    float v62 = fabs(v61);
+    l55 = precise::fmax(l55, v62);
+    bool v65 = mt_simd_lane == 0u;
+    float v67 = simd_max(l55);
+    if (v65) {
+      tg0[mt_simd_group] = v67;
+    }
+    threadgroup_barrier(mem_flags::mem_threadgroup);
+    uint v71 = mt_tg_size.x + 31u;
+    uint v73 = v71 >> 5u;
+    bool v74 = mt_simd_lane < v73;
+    uint v75 = v74 ? mt_simd_lane : 0u;
+    float v76 = tg0[v75];
+    float v78 = v74 ? v76 : as_type<float>(0xff800000u);
+    float v79 = simd_max(v78);
+    threadgroup_barrier(mem_flags::mem_threadgroup);
+    uint v80 = as_type<uint>(v79);
+    uint v82 = v80 >> 23u;
+    uint v84 = v82 & 255u;
+    bool v86 = v84 >= 253u;
+    uint v88 = 254u - v84;
+    uint v89 = v86 ? 1u : v88;
+    uint v90 = v89 << 23u;
+    float row_scale = as_type<float>(v90);
+    float l92 = 0.0f;
+    float v93 = v57 * row_scale;
+    l92 = fma(v93, v93, l92);
+    float v96 = v61 * row_scale;
+    l92 = fma(v96, v96, l92);
+    float v99 = eps_buf[0u];
+    float v100 = v99 * row_scale;
+    float v101 = v100 * row_scale;
+    float v103 = simd_sum(l92);
+    if (v65) {
+      tg1[mt_simd_group] = v103;
+    }
+    threadgroup_barrier(mem_flags::mem_threadgroup);
+    float v104 = tg1[v75];
+    float v105 = v74 ? v104 : 0.0f;
+    float ssq_total = simd_sum(v105);
+    threadgroup_barrier(mem_flags::mem_threadgroup);
+    float v107 = precise::divide(ssq_total, v47);
+    float v108 = v107 + v101;
+    float v109 = precise::rsqrt(v108);
+    l52 = row_scale * v109;
+  }
+  if (v8) {
+    uint v112 = v10 + v4;
+    float v113 = v14 * l52;
+    float v114 = float(w[v4]);
+    float v116 = v113 * v114;
+    float v117 = mt_round_bf16(v116);
+    out[v112] = bfloat(v117);
+    uint v118 = v112 + 1u;
+    float v119 = v18 * l52;
+    float v120 = float(w[v6]);
+    float v122 = v119 * v120;
+    float v123 = mt_round_bf16(v122);
+    out[v118] = bfloat(v123);
   }
 }

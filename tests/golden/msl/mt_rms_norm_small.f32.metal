@@ -117,52 +117,110 @@ kernel void mt_rms_norm_small_f32(
     device const float* eps_buf [[buffer(3)]],
     constant uint& n [[buffer(4)]],
     uint3 mt_tg_pos [[threadgroup_position_in_grid]],
-    uint mt_tid [[thread_index_in_threadgroup]]) {
-  threadgroup float tg39[1];
-  uint v2 = mt_tid * 2u;
-  uint v4 = v2 + 1u;
-  bool v6 = v4 < n;
-  uint v8 = mt_tg_pos.x * n;
-  uint v10 = v6 ? v2 : 0u;
-  uint v11 = v8 + v10;
-  float v12 = x[v11];
-  float v13 = v12 * v12;
-  uint v14 = v11 + 1u;
-  float v15 = x[v14];
-  float v16 = v15 * v15;
-  float v17 = v13 + v16;
-  float l20 = v6 ? v17 : 0.0f;
-  float v23 = simd_shuffle_down(l20, ushort(16u));
-  l20 = l20 + v23;
-  float v27 = simd_shuffle_down(l20, ushort(8u));
-  l20 = l20 + v27;
-  float v31 = simd_shuffle_down(l20, ushort(4u));
-  l20 = l20 + v31;
-  float v34 = simd_shuffle_down(l20, ushort(2u));
-  l20 = l20 + v34;
-  float v37 = simd_shuffle_down(l20, ushort(1u));
-  l20 = l20 + v37;
-  bool v40 = mt_tid == 0u;
-  if (v40) {
-    tg39[0u] = l20;
+    uint mt_tid [[thread_index_in_threadgroup]],
+    uint3 mt_tg_size [[threads_per_threadgroup]],
+    uint mt_simd_lane [[thread_index_in_simdgroup]],
+    uint mt_simd_group [[simdgroup_index_in_threadgroup]]) {
+  threadgroup float tg0[32];
+  threadgroup float tg1[32];
+  threadgroup float tg41[1];
+  uint v4 = mt_tid * 2u;
+  uint v6 = v4 + 1u;
+  bool v8 = v6 < n;
+  uint v10 = mt_tg_pos.x * n;
+  uint v12 = v8 ? v4 : 0u;
+  uint v13 = v10 + v12;
+  float v14 = x[v13];
+  float v15 = v14 * v14;
+  uint v16 = v13 + 1u;
+  float v17 = x[v16];
+  float v18 = v17 * v17;
+  float v19 = v15 + v18;
+  float l22 = v8 ? v19 : 0.0f;
+  float v25 = simd_shuffle_down(l22, ushort(16u));
+  l22 = l22 + v25;
+  float v29 = simd_shuffle_down(l22, ushort(8u));
+  l22 = l22 + v29;
+  float v33 = simd_shuffle_down(l22, ushort(4u));
+  l22 = l22 + v33;
+  float v36 = simd_shuffle_down(l22, ushort(2u));
+  l22 = l22 + v36;
+  float v39 = simd_shuffle_down(l22, ushort(1u));
+  l22 = l22 + v39;
+  bool v42 = mt_tid == 0u;
+  if (v42) {
+    tg41[0u] = l22;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  float v42 = tg39[0u];
-  float v43 = (float)n;
-  float v44 = precise::divide(v42, v43);
-  float v45 = eps_buf[0u];
-  float v46 = v44 + v45;
-  float v47 = precise::rsqrt(v46);
-  if (v6) {
-    uint v48 = v8 + v2;
-    float v49 = v12 * v47;
-    float v50 = w[v2];
-    float v51 = v49 * v50;
-    out[v48] = v51;
-    uint v52 = v48 + 1u;
-    float v53 = v15 * v47;
-    float v54 = w[v4];
-    float v55 = v53 * v54;
-    out[v52] = v55;
+  float v44 = tg41[0u];
+  float v45 = (float)n;
+  float v46 = precise::divide(v44, v45);
+  float v47 = eps_buf[0u];
+  float v48 = v46 + v47;
+  float l50 = precise::rsqrt(v48);
+  bool v52 = l50 == 0.0f;
+  if (v52) {
+    float l53 = 0.0f;
+    float v55 = v8 ? v14 : 0.0f;
+    float v56 = fabs(v55);
+    l53 = precise::fmax(l53, v56);
+    float v59 = v8 ? v17 : 0.0f;
+    float v60 = fabs(v59);
+    l53 = precise::fmax(l53, v60);
+    bool v63 = mt_simd_lane == 0u;
+    float v65 = simd_max(l53);
+    if (v63) {
+      tg0[mt_simd_group] = v65;
+    }
+    threadgroup_barrier(mem_flags::mem_threadgroup);
+    uint v69 = mt_tg_size.x + 31u;
+    uint v71 = v69 >> 5u;
+    bool v72 = mt_simd_lane < v71;
+    uint v73 = v72 ? mt_simd_lane : 0u;
+    float v74 = tg0[v73];
+    float v76 = v72 ? v74 : as_type<float>(0xff800000u);
+    float v77 = simd_max(v76);
+    threadgroup_barrier(mem_flags::mem_threadgroup);
+    uint v78 = as_type<uint>(v77);
+    uint v80 = v78 >> 23u;
+    uint v82 = v80 & 255u;
+    bool v84 = v82 >= 253u;
+    uint v86 = 254u - v82;
+    uint v87 = v84 ? 1u : v86;
+    uint v88 = v87 << 23u;
+    float row_scale = as_type<float>(v88);
+    float l90 = 0.0f;
+    float v91 = v55 * row_scale;
+    l90 = fma(v91, v91, l90);
+    float v94 = v59 * row_scale;
+    l90 = fma(v94, v94, l90);
+    float v97 = eps_buf[0u];
+    float v98 = v97 * row_scale;
+    float v99 = v98 * row_scale;
+    float v101 = simd_sum(l90);
+    if (v63) {
+      tg1[mt_simd_group] = v101;
+    }
+    threadgroup_barrier(mem_flags::mem_threadgroup);
+    float v102 = tg1[v73];
+    float v103 = v72 ? v102 : 0.0f;
+    float ssq_total = simd_sum(v103);
+    threadgroup_barrier(mem_flags::mem_threadgroup);
+    float v105 = precise::divide(ssq_total, v45);
+    float v106 = v105 + v99;
+    float v107 = precise::rsqrt(v106);
+    l50 = row_scale * v107;
+  }
+  if (v8) {
+    uint v110 = v10 + v4;
+    float v111 = v14 * l50;
+    float v112 = w[v4];
+    float v113 = v111 * v112;
+    out[v110] = v113;
+    uint v114 = v110 + 1u;
+    float v115 = v17 * l50;
+    float v116 = w[v6];
+    float v117 = v115 * v116;
+    out[v114] = v117;
   }
 }

@@ -122,129 +122,181 @@ kernel void mt_rms_norm_wide_f32(
     uint mt_simd_lane [[thread_index_in_simdgroup]],
     uint mt_simd_group [[simdgroup_index_in_threadgroup]]) {
   threadgroup float tg0[32];
+  threadgroup float tg1[32];
+  threadgroup float tg2[32];
   uint row_start = mt_tg_pos.x * n;
-  uint v5 = n % 8u;
-  uint chunked = n - v5;
+  uint v7 = n % 8u;
+  uint chunked = n - v7;
   float ssq = 0.0f;
-  uint v10 = mt_tid * 8u;
-  uint v12 = mt_tg_size.x * 8u;
-  for (uint v13 = v10; v13 < chunked; v13 = chunked - v13 > v12 ? v13 + v12 : chunked) {
-    uint v14 = row_start + v13;
-    uint v16 = v14 + 0u;
-    float v17 = x[v16];
-    ssq = fma(v17, v17, ssq);
-    uint v21 = v14 + 1u;
-    float v22 = x[v21];
-    ssq = fma(v22, v22, ssq);
-    uint v26 = v14 + 2u;
-    float v27 = x[v26];
-    ssq = fma(v27, v27, ssq);
-    uint v31 = v14 + 3u;
-    float v32 = x[v31];
-    ssq = fma(v32, v32, ssq);
-    uint v36 = v14 + 4u;
-    float v37 = x[v36];
-    ssq = fma(v37, v37, ssq);
-    uint v41 = v14 + 5u;
-    float v42 = x[v41];
-    ssq = fma(v42, v42, ssq);
-    uint v46 = v14 + 6u;
-    float v47 = x[v46];
-    ssq = fma(v47, v47, ssq);
-    uint v51 = v14 + 7u;
-    float v52 = x[v51];
-    ssq = fma(v52, v52, ssq);
+  uint v12 = mt_tid * 8u;
+  uint v14 = mt_tg_size.x * 8u;
+  for (uint v15 = v12; v15 < chunked; v15 = chunked - v15 > v14 ? v15 + v14 : chunked) {
+    uint v16 = row_start + v15;
+    uint v18 = v16 + 0u;
+    float v19 = x[v18];
+    ssq = fma(v19, v19, ssq);
+    uint v23 = v16 + 1u;
+    float v24 = x[v23];
+    ssq = fma(v24, v24, ssq);
+    uint v28 = v16 + 2u;
+    float v29 = x[v28];
+    ssq = fma(v29, v29, ssq);
+    uint v33 = v16 + 3u;
+    float v34 = x[v33];
+    ssq = fma(v34, v34, ssq);
+    uint v38 = v16 + 4u;
+    float v39 = x[v38];
+    ssq = fma(v39, v39, ssq);
+    uint v43 = v16 + 5u;
+    float v44 = x[v43];
+    ssq = fma(v44, v44, ssq);
+    uint v48 = v16 + 6u;
+    float v49 = x[v48];
+    ssq = fma(v49, v49, ssq);
+    uint v53 = v16 + 7u;
+    float v54 = x[v53];
+    ssq = fma(v54, v54, ssq);
   }
-  uint v55 = chunked + mt_tid;
-  for (uint v56 = v55; v56 < n; v56 = n - v56 > mt_tg_size.x ? v56 + mt_tg_size.x : n) {
-    uint v57 = row_start + v56;
-    float v58 = x[v57];
-    ssq = fma(v58, v58, ssq);
+  uint v57 = chunked + mt_tid;
+  for (uint v58 = v57; v58 < n; v58 = n - v58 > mt_tg_size.x ? v58 + mt_tg_size.x : n) {
+    uint v59 = row_start + v58;
+    float v60 = x[v59];
+    ssq = fma(v60, v60, ssq);
   }
-  bool v63 = mt_simd_lane == 0u;
-  float v65 = simd_sum(ssq);
-  if (v63) {
-    tg0[mt_simd_group] = v65;
+  bool v65 = mt_simd_lane == 0u;
+  float v67 = simd_sum(ssq);
+  if (v65) {
+    tg0[mt_simd_group] = v67;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  uint v68 = mt_tg_size.x + 31u;
-  uint v70 = v68 >> 5u;
-  bool v71 = mt_simd_lane < v70;
-  uint v72 = v71 ? mt_simd_lane : 0u;
-  float v73 = tg0[v72];
-  float v74 = v71 ? v73 : 0.0f;
-  float ssq_total = simd_sum(v74);
+  uint v70 = mt_tg_size.x + 31u;
+  uint v72 = v70 >> 5u;
+  bool v73 = mt_simd_lane < v72;
+  uint v74 = v73 ? mt_simd_lane : 0u;
+  float v75 = tg0[v74];
+  float v76 = v73 ? v75 : 0.0f;
+  float ssq_total_77 = simd_sum(v76);
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  float v76 = (float)n;
-  float v77 = precise::divide(ssq_total, v76);
-  float v78 = eps_buf[0u];
-  float v79 = v77 + v78;
-  float rms = precise::rsqrt(v79);
-  for (uint v81 = v10; v81 < chunked; v81 = chunked - v81 > v12 ? v81 + v12 : chunked) {
-    uint v82 = row_start + v81;
-    uint v84 = v82 + 1u;
-    float v85 = x[v84];
-    float v86 = v85 * rms;
-    uint v87 = v81 + 1u;
-    float v88 = w[v87];
-    float v89 = v86 * v88;
-    uint v91 = v82 + 2u;
-    float v92 = x[v91];
-    float v93 = v92 * rms;
-    uint v94 = v81 + 2u;
-    float v95 = w[v94];
-    float v96 = v93 * v95;
-    uint v98 = v82 + 3u;
-    float v99 = x[v98];
-    float v100 = v99 * rms;
-    uint v101 = v81 + 3u;
-    float v102 = w[v101];
-    float v103 = v100 * v102;
-    uint v105 = v82 + 4u;
-    float v106 = x[v105];
-    float v107 = v106 * rms;
-    uint v108 = v81 + 4u;
-    float v109 = w[v108];
-    float v110 = v107 * v109;
-    uint v111 = v82 + 5u;
-    float v112 = x[v111];
-    float v113 = v112 * rms;
-    uint v114 = v81 + 5u;
-    float v115 = w[v114];
-    float v116 = v113 * v115;
-    uint v118 = v82 + 6u;
-    float v119 = x[v118];
-    float v120 = v119 * rms;
-    uint v121 = v81 + 6u;
-    float v122 = w[v121];
-    float v123 = v120 * v122;
-    uint v125 = v82 + 7u;
-    float v126 = x[v125];
-    float v127 = v126 * rms;
-    uint v128 = v81 + 7u;
-    float v129 = w[v128];
-    float v130 = v127 * v129;
-    uint v131 = v82 + 0u;
-    float v132 = x[v131];
-    float v133 = v132 * rms;
-    uint v134 = v81 + 0u;
-    float v135 = w[v134];
-    float v136 = v133 * v135;
-    out[v131] = v136;
-    out[v84] = v89;
-    out[v91] = v96;
-    out[v98] = v103;
-    out[v105] = v110;
-    out[v111] = v116;
-    out[v118] = v123;
-    out[v125] = v130;
+  float v78 = (float)n;
+  float v79 = precise::divide(ssq_total_77, v78);
+  float v80 = eps_buf[0u];
+  float v81 = v79 + v80;
+  float l83 = precise::rsqrt(v81);
+  bool v85 = l83 == 0.0f;
+  if (v85) {
+    float l86 = 0.0f;
+    for (uint v87 = mt_tid; v87 < n; v87 = n - v87 > mt_tg_size.x ? v87 + mt_tg_size.x : n) {
+      uint v89 = row_start + v87;
+      float v90 = x[v89];
+      float v91 = fabs(v90);
+      l86 = precise::fmax(l86, v91);
+    }
+    float v94 = simd_max(l86);
+    if (v65) {
+      tg1[mt_simd_group] = v94;
+    }
+    threadgroup_barrier(mem_flags::mem_threadgroup);
+    float v95 = tg1[v74];
+    float v97 = v73 ? v95 : as_type<float>(0xff800000u);
+    float v98 = simd_max(v97);
+    threadgroup_barrier(mem_flags::mem_threadgroup);
+    uint v99 = as_type<uint>(v98);
+    uint v101 = v99 >> 23u;
+    uint v103 = v101 & 255u;
+    bool v105 = v103 >= 253u;
+    uint v108 = 254u - v103;
+    uint v109 = v105 ? 1u : v108;
+    uint v110 = v109 << 23u;
+    float row_scale = as_type<float>(v110);
+    float l112 = 0.0f;
+    for (uint v113 = mt_tid; v113 < n; v113 = n - v113 > mt_tg_size.x ? v113 + mt_tg_size.x : n) {
+      uint v114 = row_start + v113;
+      float v115 = x[v114];
+      float v116 = v115 * row_scale;
+      l112 = fma(v116, v116, l112);
+    }
+    float v119 = eps_buf[0u];
+    float v120 = v119 * row_scale;
+    float v121 = v120 * row_scale;
+    float v123 = simd_sum(l112);
+    if (v65) {
+      tg2[mt_simd_group] = v123;
+    }
+    threadgroup_barrier(mem_flags::mem_threadgroup);
+    float v124 = tg2[v74];
+    float v125 = v73 ? v124 : 0.0f;
+    float ssq_total_126 = simd_sum(v125);
+    threadgroup_barrier(mem_flags::mem_threadgroup);
+    float v127 = precise::divide(ssq_total_126, v78);
+    float v128 = v127 + v121;
+    float v129 = precise::rsqrt(v128);
+    l83 = row_scale * v129;
   }
-  for (uint v137 = v55; v137 < n; v137 = n - v137 > mt_tg_size.x ? v137 + mt_tg_size.x : n) {
-    uint v138 = row_start + v137;
-    float v139 = x[v138];
-    float v140 = v139 * rms;
-    float v141 = w[v137];
-    float v142 = v140 * v141;
-    out[v138] = v142;
+  for (uint v132 = v12; v132 < chunked; v132 = chunked - v132 > v14 ? v132 + v14 : chunked) {
+    uint v133 = row_start + v132;
+    uint v135 = v133 + 1u;
+    float v136 = x[v135];
+    float v137 = v136 * l83;
+    uint v138 = v132 + 1u;
+    float v139 = w[v138];
+    float v140 = v137 * v139;
+    uint v142 = v133 + 2u;
+    float v143 = x[v142];
+    float v144 = v143 * l83;
+    uint v145 = v132 + 2u;
+    float v146 = w[v145];
+    float v147 = v144 * v146;
+    uint v149 = v133 + 3u;
+    float v150 = x[v149];
+    float v151 = v150 * l83;
+    uint v152 = v132 + 3u;
+    float v153 = w[v152];
+    float v154 = v151 * v153;
+    uint v156 = v133 + 4u;
+    float v157 = x[v156];
+    float v158 = v157 * l83;
+    uint v159 = v132 + 4u;
+    float v160 = w[v159];
+    float v161 = v158 * v160;
+    uint v162 = v133 + 5u;
+    float v163 = x[v162];
+    float v164 = v163 * l83;
+    uint v165 = v132 + 5u;
+    float v166 = w[v165];
+    float v167 = v164 * v166;
+    uint v169 = v133 + 6u;
+    float v170 = x[v169];
+    float v171 = v170 * l83;
+    uint v172 = v132 + 6u;
+    float v173 = w[v172];
+    float v174 = v171 * v173;
+    uint v176 = v133 + 7u;
+    float v177 = x[v176];
+    float v178 = v177 * l83;
+    uint v179 = v132 + 7u;
+    float v180 = w[v179];
+    float v181 = v178 * v180;
+    uint v182 = v133 + 0u;
+    float v183 = x[v182];
+    float v184 = v183 * l83;
+    uint v185 = v132 + 0u;
+    float v186 = w[v185];
+    float v187 = v184 * v186;
+    out[v182] = v187;
+    out[v135] = v140;
+    out[v142] = v147;
+    out[v149] = v154;
+    out[v156] = v161;
+    out[v162] = v167;
+    out[v169] = v174;
+    out[v176] = v181;
+  }
+  for (uint v188 = v57; v188 < n; v188 = n - v188 > mt_tg_size.x ? v188 + mt_tg_size.x : n) {
+    uint v189 = row_start + v188;
+    float v190 = x[v189];
+    float v191 = v190 * l83;
+    float v192 = w[v188];
+    float v193 = v191 * v192;
+    out[v189] = v193;
   }
 }

@@ -1,0 +1,49 @@
+// Rows whose f32 sum of squares overflows (|x| from about 2^64 / sqrt(n), which bf16 and f32 can
+// hold and f16 can't): the plain inverse RMS is then rsqrt(inf) = 0, and every output 0, where the
+// float64 reference gives O(1) values. The norm kernels recompute it for such a row with x scaled
+// by a power of two that keeps every square below 16, and only for such a row: the test is a
+// branch on a value every thread of the threadgroup shares, which the common path never takes
+// (docs/writing-kernels.md, "Rows of huge values").
+#pragma once
+#include <type_traits>
+
+#include "kernels/norm/norm.hpp"
+
+namespace mtile::lib {
+
+// Whether a row of T can overflow the f32 sum of squares: not f16's (65504^2 * 2^32 < 2^127).
+template <class T>
+constexpr bool sum_of_squares_can_overflow = !std::is_same_v<T, dsl::f16>;
+
+// 2^-E for the exponent E of `m` (the row's largest |x|), at least 2^-126 so that it is normal:
+// |x| * 2^-E < 4 for every x of the row.
+inline dsl::Val inverse_power_of_two(const dsl::Val& m) {
+  using namespace dsl;
+  Val field = (bitcast<u32>(m) >> 23u) & 0xffu;                          // E + 127
+  Val scaled_field = select(field >= 253u, lit(1u), lit(254u) - field);  // -E + 127
+  return bitcast<f32>(scaled_field << 23u);
+}
+
+// The inverse RMS of the row: `rms` as computed, or where it is 0 (the sum of squares overflowed),
+// s * rsqrt(sum((x * s)^2) / n + eps * s * s) with s from the row's largest |x|. `for_each(fn)`
+// calls fn(v) for every element v this thread holds (0 for the ones it holds none of).
+template <class ForEach>
+dsl::Val rescue_huge_row(const dsl::Val& rms, ForEach for_each, const dsl::Tensor& eps_buf, const dsl::Constexpr& n) {
+  using namespace dsl;
+  Var inv(rms);
+  if_(inv.get() == 0.0f, [&] {  // the local, not `rms`: its one use is then the local's initial value
+    Var largest(lit(0.0f));
+    for_each([&](const Val& v) { largest = max(largest.get(), abs(v)); });
+    Val s = named("row_scale", inverse_power_of_two(reduce_max(largest.get())));
+    Var ssq(lit(0.0f));
+    for_each([&](const Val& v) {
+      Val scaled = v * s;
+      ssq = fma(scaled, scaled, ssq.get());
+    });
+    Val eps = load(eps_buf[0u]) * s * s;
+    inv = s * call(mt_rms_inv_scalar_def(), {ssq.get(), eps, n});
+  });
+  return inv.get();
+}
+
+}  // namespace mtile::lib
