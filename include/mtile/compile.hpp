@@ -4,6 +4,7 @@
 #pragma once
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,9 @@ namespace passes {
 struct PipelineOptions {
   // Constexpr values to bake into the code (specialize_constexprs); others stay launch arguments.
   std::map<std::string, uint32_t> bake;
+  // Tensors that may hold more than 2^31 elements: their offsets are computed in 64 bits
+  // (widen_indices). Decided per launch from the shape, so small launches keep 32-bit math.
+  std::set<std::string> wide;
   // Run the verifier after every pass (on in debug and test builds and in the CLI).
   bool verify = true;
   // Called with the pass name and the IR after each step ("trace" first); used by `mtile inspect`.
