@@ -14,8 +14,9 @@ namespace {
 using Bake = std::map<std::string, uint32_t>;
 using TraceKey = std::tuple<uint64_t, ScalarType, Config>;  // definition serial
 using Wide = std::set<std::string>;
-// Name, traced IR's hash, dtype, target, baked values, wide tensors, may_alias pairs.
-using LowerKey = std::tuple<std::string, uint64_t, ScalarType, std::string, Bake, Wide,
+// Name, traced IR's hash, dtype, target, baked constexprs, wide tensors, threads per threadgroup,
+// may_alias pairs.
+using LowerKey = std::tuple<std::string, uint64_t, ScalarType, std::string, Bake, Wide, uint32_t,
                             std::vector<std::pair<std::string, std::string>>>;
 using CompiledKey = std::pair<uint64_t, uint64_t>;  // backend, lowered hash
 
@@ -183,14 +184,16 @@ std::shared_ptr<const ir::Function> Context::traced(const Kernel& k, ScalarType 
 }
 
 std::shared_ptr<const Lowered> Context::lowered(const Kernel& k, ScalarType dtype, const Config& config,
-                                                const Target& target, const Bake& bake, const Wide& wide) {
+                                                const Target& target, const Bake& bake, const Wide& wide,
+                                                uint32_t tpg) {
   auto t = trace_entry(impl_->traced, k, dtype, config);
   // Identity is the definition itself: its name and its traced IR (by hash), never an address.
-  return impl_->lowered.get({k.name(), t->hash, dtype, target.pipeline_key(), bake, wide, k->may_alias}, [&] {
+  return impl_->lowered.get({k.name(), t->hash, dtype, target.pipeline_key(), bake, wide, tpg, k->may_alias}, [&] {
     auto out = std::make_shared<Lowered>();
     passes::PipelineOptions opts;
     opts.bake = bake;
     opts.wide = wide;
+    opts.tpg = tpg;
     ir::Function traced = t->fn;
     mark_may_alias(k.spec(), traced);
     out->fn = passes::run_pipeline(traced, target, opts);
@@ -229,7 +232,8 @@ std::shared_ptr<const LaunchPlan> Context::plan(Backend& backend, const Kernel& 
     // that widen_indices can bound the loops that index them.
     std::set<std::string> wide = wide_tensors(p->resolved);
     bool bake = opts.bake_constexprs || !wide.empty();
-    p->lowered = lowered(k, dtype, p->resolved.config, target, bake ? p->resolved.constexprs : Bake{}, wide);
+    p->lowered = lowered(k, dtype, p->resolved.config, target, bake ? p->resolved.constexprs : Bake{}, wide,
+                         p->resolved.geometry.tpg);
     const ir::Function& fn = p->lowered->fn;
     const Geometry& g = p->resolved.geometry;
     std::vector<std::string> broken;

@@ -171,7 +171,6 @@ kernel void ffai_rms_norm_residual_bf16(
   float v68 = tg0[v67];
   float v69 = v66 ? v68 : 0.0f;
   float ssq_total_70 = simd_sum(v69);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
   float v71 = (float)n;
   float v72 = precise::divide(ssq_total_70, v71);
   float v73 = eps_buf[0u];
@@ -200,7 +199,6 @@ kernel void ffai_rms_norm_residual_bf16(
     float v98 = tg1[v67];
     float v100 = v66 ? v98 : as_type<float>(0xff800000u);
     float v101 = simd_max(v100);
-    threadgroup_barrier(mem_flags::mem_threadgroup);
     uint v102 = as_type<uint>(v101);
     uint v104 = v102 >> 23u;
     uint v106 = v104 & 255u;
@@ -229,7 +227,6 @@ kernel void ffai_rms_norm_residual_bf16(
     float v132 = tg2[v67];
     float v133 = v66 ? v132 : 0.0f;
     float ssq_total_134 = simd_sum(v133);
-    threadgroup_barrier(mem_flags::mem_threadgroup);
     float v135 = precise::divide(ssq_total_134, v71);
     float v136 = v135 + v129;
     float v137 = precise::rsqrt(v136);

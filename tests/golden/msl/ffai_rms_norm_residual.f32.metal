@@ -171,7 +171,6 @@ kernel void ffai_rms_norm_residual_f32(
   float v56 = tg0[v55];
   float v57 = v54 ? v56 : 0.0f;
   float ssq_total_58 = simd_sum(v57);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
   float v59 = (float)n;
   float v60 = precise::divide(ssq_total_58, v59);
   float v61 = eps_buf[0u];
@@ -200,7 +199,6 @@ kernel void ffai_rms_norm_residual_f32(
     float v86 = tg1[v55];
     float v88 = v54 ? v86 : as_type<float>(0xff800000u);
     float v89 = simd_max(v88);
-    threadgroup_barrier(mem_flags::mem_threadgroup);
     uint v90 = as_type<uint>(v89);
     uint v92 = v90 >> 23u;
     uint v94 = v92 & 255u;
@@ -229,7 +227,6 @@ kernel void ffai_rms_norm_residual_f32(
     float v120 = tg2[v55];
     float v121 = v54 ? v120 : 0.0f;
     float ssq_total_122 = simd_sum(v121);
-    threadgroup_barrier(mem_flags::mem_threadgroup);
     float v123 = precise::divide(ssq_total_122, v59);
     float v124 = v123 + v117;
     float v125 = precise::rsqrt(v124);

@@ -166,7 +166,6 @@ kernel void mt_rms_norm_bf16(
   float v60 = tg0[v59];
   float v61 = v58 ? v60 : 0.0f;
   float ssq_total_62 = simd_sum(v61);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
   float v63 = (float)n;
   float v64 = precise::divide(ssq_total_62, v63);
   float v65 = eps_buf[0u];
@@ -195,7 +194,6 @@ kernel void mt_rms_norm_bf16(
     float v90 = tg1[v59];
     float v92 = v58 ? v90 : as_type<float>(0xff800000u);
     float v93 = simd_max(v92);
-    threadgroup_barrier(mem_flags::mem_threadgroup);
     uint v94 = as_type<uint>(v93);
     uint v96 = v94 >> 23u;
     uint v98 = v96 & 255u;
@@ -224,7 +222,6 @@ kernel void mt_rms_norm_bf16(
     float v124 = tg2[v59];
     float v125 = v58 ? v124 : 0.0f;
     float ssq_total_126 = simd_sum(v125);
-    threadgroup_barrier(mem_flags::mem_threadgroup);
     float v127 = precise::divide(ssq_total_126, v63);
     float v128 = v127 + v121;
     float v129 = precise::rsqrt(v128);

@@ -166,7 +166,6 @@ kernel void mt_rms_norm_f32(
   float v52 = tg0[v51];
   float v53 = v50 ? v52 : 0.0f;
   float ssq_total_54 = simd_sum(v53);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
   float v55 = (float)n;
   float v56 = precise::divide(ssq_total_54, v55);
   float v57 = eps_buf[0u];
@@ -195,7 +194,6 @@ kernel void mt_rms_norm_f32(
     float v82 = tg1[v51];
     float v84 = v50 ? v82 : as_type<float>(0xff800000u);
     float v85 = simd_max(v84);
-    threadgroup_barrier(mem_flags::mem_threadgroup);
     uint v86 = as_type<uint>(v85);
     uint v88 = v86 >> 23u;
     uint v90 = v88 & 255u;
@@ -224,7 +222,6 @@ kernel void mt_rms_norm_f32(
     float v116 = tg2[v51];
     float v117 = v50 ? v116 : 0.0f;
     float ssq_total_118 = simd_sum(v117);
-    threadgroup_barrier(mem_flags::mem_threadgroup);
     float v119 = precise::divide(ssq_total_118, v55);
     float v120 = v119 + v113;
     float v121 = precise::rsqrt(v120);

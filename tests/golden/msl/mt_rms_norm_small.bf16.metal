@@ -180,7 +180,6 @@ kernel void mt_rms_norm_small_bf16(
     float v76 = tg0[v75];
     float v78 = v74 ? v76 : as_type<float>(0xff800000u);
     float v79 = simd_max(v78);
-    threadgroup_barrier(mem_flags::mem_threadgroup);
     uint v80 = as_type<uint>(v79);
     uint v82 = v80 >> 23u;
     uint v84 = v82 & 255u;
@@ -205,7 +204,6 @@ kernel void mt_rms_norm_small_bf16(
     float v104 = tg1[v75];
     float v105 = v74 ? v104 : 0.0f;
     float ssq_total = simd_sum(v105);
-    threadgroup_barrier(mem_flags::mem_threadgroup);
     float v107 = precise::divide(ssq_total, v47);
     float v108 = v107 + v101;
     float v109 = precise::rsqrt(v108);

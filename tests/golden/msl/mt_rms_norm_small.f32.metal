@@ -180,7 +180,6 @@ kernel void mt_rms_norm_small_f32(
     float v74 = tg0[v73];
     float v76 = v72 ? v74 : as_type<float>(0xff800000u);
     float v77 = simd_max(v76);
-    threadgroup_barrier(mem_flags::mem_threadgroup);
     uint v78 = as_type<uint>(v77);
     uint v80 = v78 >> 23u;
     uint v82 = v80 & 255u;
@@ -205,7 +204,6 @@ kernel void mt_rms_norm_small_f32(
     float v102 = tg1[v73];
     float v103 = v72 ? v102 : 0.0f;
     float ssq_total = simd_sum(v103);
-    threadgroup_barrier(mem_flags::mem_threadgroup);
     float v105 = precise::divide(ssq_total, v45);
     float v106 = v105 + v99;
     float v107 = precise::rsqrt(v106);
