@@ -121,106 +121,106 @@ kernel void mt_rms_norm_small_bf16(
     uint3 mt_tg_size [[threads_per_threadgroup]],
     uint mt_simd_lane [[thread_index_in_simdgroup]],
     uint mt_simd_group [[simdgroup_index_in_threadgroup]]) {
-  threadgroup float tg0[32];
-  threadgroup float tg1[32];
-  threadgroup float tg43[1];
-  uint v4 = mt_tid * 2u;
-  uint v6 = v4 + 1u;
-  bool v8 = v6 < n;
-  uint v10 = mt_tg_pos.x * n;
-  uint v12 = v8 ? v4 : 0u;
-  uint v13 = v10 + v12;
-  float v14 = float(x[v13]);
-  float v16 = v14 * v14;
-  uint v17 = v13 + 1u;
-  float v18 = float(x[v17]);
-  float v20 = v18 * v18;
-  float v21 = v16 + v20;
-  float l24 = v8 ? v21 : 0.0f;
-  float v27 = simd_shuffle_down(l24, ushort(16u));
-  l24 = l24 + v27;
-  float v31 = simd_shuffle_down(l24, ushort(8u));
-  l24 = l24 + v31;
-  float v35 = simd_shuffle_down(l24, ushort(4u));
-  l24 = l24 + v35;
-  float v38 = simd_shuffle_down(l24, ushort(2u));
-  l24 = l24 + v38;
-  float v41 = simd_shuffle_down(l24, ushort(1u));
-  l24 = l24 + v41;
-  bool v44 = mt_tid == 0u;
-  if (v44) {
-    tg43[0u] = l24;
+  threadgroup float tg2[32];
+  threadgroup float tg3[32];
+  threadgroup float tg45[1];
+  float v1 = eps_buf[0u];
+  uint v6 = mt_tid * 2u;
+  uint v8 = v6 + 1u;
+  bool v10 = v8 < n;
+  uint v12 = mt_tg_pos.x * n;
+  uint v14 = v10 ? v6 : 0u;
+  uint v15 = v12 + v14;
+  float v16 = float(x[v15]);
+  float v18 = v16 * v16;
+  uint v19 = v15 + 1u;
+  float v20 = float(x[v19]);
+  float v22 = v20 * v20;
+  float v23 = v18 + v22;
+  float l26 = v10 ? v23 : 0.0f;
+  float v29 = simd_shuffle_down(l26, ushort(16u));
+  l26 = l26 + v29;
+  float v33 = simd_shuffle_down(l26, ushort(8u));
+  l26 = l26 + v33;
+  float v37 = simd_shuffle_down(l26, ushort(4u));
+  l26 = l26 + v37;
+  float v40 = simd_shuffle_down(l26, ushort(2u));
+  l26 = l26 + v40;
+  float v43 = simd_shuffle_down(l26, ushort(1u));
+  l26 = l26 + v43;
+  bool v46 = mt_tid == 0u;
+  if (v46) {
+    tg45[0u] = l26;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  float v46 = tg43[0u];
-  float v47 = (float)n;
-  float v48 = precise::divide(v46, v47);
-  float v49 = eps_buf[0u];
-  float v50 = v48 + v49;
-  float l52 = precise::rsqrt(v50);
-  bool v54 = l52 == 0.0f;
-  if (v54) {
-    float l55 = 0.0f;
-    float v57 = v8 ? v14 : 0.0f;
-    float v58 = fabs(v57);
-    l55 = precise::fmax(l55, v58);
-    float v61 = v8 ? v18 : 0.0f;
-    float v62 = fabs(v61);
-    l55 = precise::fmax(l55, v62);
-    bool v65 = mt_simd_lane == 0u;
-    float v67 = simd_max(l55);
-    if (v65) {
-      tg0[mt_simd_group] = v67;
+  float v48 = tg45[0u];
+  float v49 = (float)n;
+  float v50 = precise::divide(v48, v49);
+  float v51 = v50 + v1;
+  float l53 = precise::rsqrt(v51);
+  bool v55 = l53 == 0.0f;
+  if (v55) {
+    float l56 = 0.0f;
+    float v58 = v10 ? v16 : 0.0f;
+    float v59 = fabs(v58);
+    l56 = precise::fmax(l56, v59);
+    float v62 = v10 ? v20 : 0.0f;
+    float v63 = fabs(v62);
+    l56 = precise::fmax(l56, v63);
+    bool v66 = mt_simd_lane == 0u;
+    float v68 = simd_max(l56);
+    if (v66) {
+      tg2[mt_simd_group] = v68;
     }
     threadgroup_barrier(mem_flags::mem_threadgroup);
-    uint v71 = mt_tg_size.x + 31u;
-    uint v73 = v71 >> 5u;
-    bool v74 = mt_simd_lane < v73;
-    uint v75 = v74 ? mt_simd_lane : 0u;
-    float v76 = tg0[v75];
-    float v78 = v74 ? v76 : as_type<float>(0xff800000u);
-    float v79 = simd_max(v78);
-    uint v80 = as_type<uint>(v79);
-    uint v82 = v80 >> 23u;
-    uint v84 = v82 & 255u;
-    bool v86 = v84 >= 253u;
-    uint v88 = 254u - v84;
-    uint v89 = v86 ? 1u : v88;
-    uint v90 = v89 << 23u;
-    float row_scale = as_type<float>(v90);
-    float l92 = 0.0f;
-    float v93 = v57 * row_scale;
-    l92 = fma(v93, v93, l92);
-    float v96 = v61 * row_scale;
-    l92 = fma(v96, v96, l92);
-    float v99 = eps_buf[0u];
-    float v100 = v99 * row_scale;
+    uint v72 = mt_tg_size.x + 31u;
+    uint v74 = v72 >> 5u;
+    bool v75 = mt_simd_lane < v74;
+    uint v76 = v75 ? mt_simd_lane : 0u;
+    float v77 = tg2[v76];
+    float v79 = v75 ? v77 : as_type<float>(0xff800000u);
+    float v80 = simd_max(v79);
+    uint v81 = as_type<uint>(v80);
+    uint v83 = v81 >> 23u;
+    uint v85 = v83 & 255u;
+    bool v87 = v85 >= 253u;
+    uint v89 = 254u - v85;
+    uint v90 = v87 ? 1u : v89;
+    uint v91 = v90 << 23u;
+    float row_scale = as_type<float>(v91);
+    float l93 = 0.0f;
+    float v94 = v58 * row_scale;
+    l93 = fma(v94, v94, l93);
+    float v97 = v62 * row_scale;
+    l93 = fma(v97, v97, l93);
+    float v100 = eps_buf[0u];
     float v101 = v100 * row_scale;
-    float v103 = simd_sum(l92);
-    if (v65) {
-      tg1[mt_simd_group] = v103;
+    float v102 = v101 * row_scale;
+    float v104 = simd_sum(l93);
+    if (v66) {
+      tg3[mt_simd_group] = v104;
     }
     threadgroup_barrier(mem_flags::mem_threadgroup);
-    float v104 = tg1[v75];
-    float v105 = v74 ? v104 : 0.0f;
-    float ssq_total = simd_sum(v105);
-    float v107 = precise::divide(ssq_total, v47);
-    float v108 = v107 + v101;
-    float v109 = precise::rsqrt(v108);
-    l52 = row_scale * v109;
+    float v105 = tg3[v76];
+    float v106 = v75 ? v105 : 0.0f;
+    float ssq_total = simd_sum(v106);
+    float v108 = precise::divide(ssq_total, v49);
+    float v109 = v108 + v102;
+    float v110 = precise::rsqrt(v109);
+    l53 = row_scale * v110;
   }
-  if (v8) {
-    uint v112 = v10 + v4;
-    float v113 = v14 * l52;
-    float v114 = float(w[v4]);
-    float v116 = v113 * v114;
-    float v117 = mt_round_bf16(v116);
-    out[v112] = bfloat(v117);
-    uint v118 = v112 + 1u;
-    float v119 = v18 * l52;
-    float v120 = float(w[v6]);
-    float v122 = v119 * v120;
-    float v123 = mt_round_bf16(v122);
-    out[v118] = bfloat(v123);
+  if (v10) {
+    uint v113 = v12 + v6;
+    float v114 = v16 * l53;
+    float v115 = float(w[v6]);
+    float v117 = v114 * v115;
+    float v118 = mt_round_bf16(v117);
+    out[v113] = bfloat(v118);
+    uint v119 = v113 + 1u;
+    float v120 = v20 * l53;
+    float v121 = float(w[v8]);
+    float v123 = v120 * v121;
+    float v124 = mt_round_bf16(v123);
+    out[v119] = bfloat(v124);
   }
 }

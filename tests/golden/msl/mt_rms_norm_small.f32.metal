@@ -121,104 +121,104 @@ kernel void mt_rms_norm_small_f32(
     uint3 mt_tg_size [[threads_per_threadgroup]],
     uint mt_simd_lane [[thread_index_in_simdgroup]],
     uint mt_simd_group [[simdgroup_index_in_threadgroup]]) {
-  threadgroup float tg0[32];
-  threadgroup float tg1[32];
-  threadgroup float tg41[1];
-  uint v4 = mt_tid * 2u;
-  uint v6 = v4 + 1u;
-  bool v8 = v6 < n;
-  uint v10 = mt_tg_pos.x * n;
-  uint v12 = v8 ? v4 : 0u;
-  uint v13 = v10 + v12;
-  float v14 = x[v13];
-  float v15 = v14 * v14;
-  uint v16 = v13 + 1u;
-  float v17 = x[v16];
-  float v18 = v17 * v17;
-  float v19 = v15 + v18;
-  float l22 = v8 ? v19 : 0.0f;
-  float v25 = simd_shuffle_down(l22, ushort(16u));
-  l22 = l22 + v25;
-  float v29 = simd_shuffle_down(l22, ushort(8u));
-  l22 = l22 + v29;
-  float v33 = simd_shuffle_down(l22, ushort(4u));
-  l22 = l22 + v33;
-  float v36 = simd_shuffle_down(l22, ushort(2u));
-  l22 = l22 + v36;
-  float v39 = simd_shuffle_down(l22, ushort(1u));
-  l22 = l22 + v39;
-  bool v42 = mt_tid == 0u;
-  if (v42) {
-    tg41[0u] = l22;
+  threadgroup float tg2[32];
+  threadgroup float tg3[32];
+  threadgroup float tg43[1];
+  float v1 = eps_buf[0u];
+  uint v6 = mt_tid * 2u;
+  uint v8 = v6 + 1u;
+  bool v10 = v8 < n;
+  uint v12 = mt_tg_pos.x * n;
+  uint v14 = v10 ? v6 : 0u;
+  uint v15 = v12 + v14;
+  float v16 = x[v15];
+  float v17 = v16 * v16;
+  uint v18 = v15 + 1u;
+  float v19 = x[v18];
+  float v20 = v19 * v19;
+  float v21 = v17 + v20;
+  float l24 = v10 ? v21 : 0.0f;
+  float v27 = simd_shuffle_down(l24, ushort(16u));
+  l24 = l24 + v27;
+  float v31 = simd_shuffle_down(l24, ushort(8u));
+  l24 = l24 + v31;
+  float v35 = simd_shuffle_down(l24, ushort(4u));
+  l24 = l24 + v35;
+  float v38 = simd_shuffle_down(l24, ushort(2u));
+  l24 = l24 + v38;
+  float v41 = simd_shuffle_down(l24, ushort(1u));
+  l24 = l24 + v41;
+  bool v44 = mt_tid == 0u;
+  if (v44) {
+    tg43[0u] = l24;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  float v44 = tg41[0u];
-  float v45 = (float)n;
-  float v46 = precise::divide(v44, v45);
-  float v47 = eps_buf[0u];
-  float v48 = v46 + v47;
-  float l50 = precise::rsqrt(v48);
-  bool v52 = l50 == 0.0f;
-  if (v52) {
-    float l53 = 0.0f;
-    float v55 = v8 ? v14 : 0.0f;
-    float v56 = fabs(v55);
-    l53 = precise::fmax(l53, v56);
-    float v59 = v8 ? v17 : 0.0f;
-    float v60 = fabs(v59);
-    l53 = precise::fmax(l53, v60);
-    bool v63 = mt_simd_lane == 0u;
-    float v65 = simd_max(l53);
-    if (v63) {
-      tg0[mt_simd_group] = v65;
+  float v46 = tg43[0u];
+  float v47 = (float)n;
+  float v48 = precise::divide(v46, v47);
+  float v49 = v48 + v1;
+  float l51 = precise::rsqrt(v49);
+  bool v53 = l51 == 0.0f;
+  if (v53) {
+    float l54 = 0.0f;
+    float v56 = v10 ? v16 : 0.0f;
+    float v57 = fabs(v56);
+    l54 = precise::fmax(l54, v57);
+    float v60 = v10 ? v19 : 0.0f;
+    float v61 = fabs(v60);
+    l54 = precise::fmax(l54, v61);
+    bool v64 = mt_simd_lane == 0u;
+    float v66 = simd_max(l54);
+    if (v64) {
+      tg2[mt_simd_group] = v66;
     }
     threadgroup_barrier(mem_flags::mem_threadgroup);
-    uint v69 = mt_tg_size.x + 31u;
-    uint v71 = v69 >> 5u;
-    bool v72 = mt_simd_lane < v71;
-    uint v73 = v72 ? mt_simd_lane : 0u;
-    float v74 = tg0[v73];
-    float v76 = v72 ? v74 : as_type<float>(0xff800000u);
-    float v77 = simd_max(v76);
-    uint v78 = as_type<uint>(v77);
-    uint v80 = v78 >> 23u;
-    uint v82 = v80 & 255u;
-    bool v84 = v82 >= 253u;
-    uint v86 = 254u - v82;
-    uint v87 = v84 ? 1u : v86;
-    uint v88 = v87 << 23u;
-    float row_scale = as_type<float>(v88);
-    float l90 = 0.0f;
-    float v91 = v55 * row_scale;
-    l90 = fma(v91, v91, l90);
-    float v94 = v59 * row_scale;
-    l90 = fma(v94, v94, l90);
-    float v97 = eps_buf[0u];
-    float v98 = v97 * row_scale;
+    uint v70 = mt_tg_size.x + 31u;
+    uint v72 = v70 >> 5u;
+    bool v73 = mt_simd_lane < v72;
+    uint v74 = v73 ? mt_simd_lane : 0u;
+    float v75 = tg2[v74];
+    float v77 = v73 ? v75 : as_type<float>(0xff800000u);
+    float v78 = simd_max(v77);
+    uint v79 = as_type<uint>(v78);
+    uint v81 = v79 >> 23u;
+    uint v83 = v81 & 255u;
+    bool v85 = v83 >= 253u;
+    uint v87 = 254u - v83;
+    uint v88 = v85 ? 1u : v87;
+    uint v89 = v88 << 23u;
+    float row_scale = as_type<float>(v89);
+    float l91 = 0.0f;
+    float v92 = v56 * row_scale;
+    l91 = fma(v92, v92, l91);
+    float v95 = v60 * row_scale;
+    l91 = fma(v95, v95, l91);
+    float v98 = eps_buf[0u];
     float v99 = v98 * row_scale;
-    float v101 = simd_sum(l90);
-    if (v63) {
-      tg1[mt_simd_group] = v101;
+    float v100 = v99 * row_scale;
+    float v102 = simd_sum(l91);
+    if (v64) {
+      tg3[mt_simd_group] = v102;
     }
     threadgroup_barrier(mem_flags::mem_threadgroup);
-    float v102 = tg1[v73];
-    float v103 = v72 ? v102 : 0.0f;
-    float ssq_total = simd_sum(v103);
-    float v105 = precise::divide(ssq_total, v45);
-    float v106 = v105 + v99;
-    float v107 = precise::rsqrt(v106);
-    l50 = row_scale * v107;
+    float v103 = tg3[v74];
+    float v104 = v73 ? v103 : 0.0f;
+    float ssq_total = simd_sum(v104);
+    float v106 = precise::divide(ssq_total, v47);
+    float v107 = v106 + v100;
+    float v108 = precise::rsqrt(v107);
+    l51 = row_scale * v108;
   }
-  if (v8) {
-    uint v110 = v10 + v4;
-    float v111 = v14 * l50;
-    float v112 = w[v4];
-    float v113 = v111 * v112;
-    out[v110] = v113;
-    uint v114 = v110 + 1u;
-    float v115 = v17 * l50;
-    float v116 = w[v6];
-    float v117 = v115 * v116;
-    out[v114] = v117;
+  if (v10) {
+    uint v111 = v12 + v6;
+    float v112 = v16 * l51;
+    float v113 = w[v6];
+    float v114 = v112 * v113;
+    out[v111] = v114;
+    uint v115 = v111 + 1u;
+    float v116 = v19 * l51;
+    float v117 = w[v8];
+    float v118 = v116 * v117;
+    out[v115] = v118;
   }
 }
