@@ -21,6 +21,9 @@ struct PipelineOptions {
   // Tensors that may hold more than 2^31 elements: their offsets are computed in 64 bits
   // (widen_indices). Decided per launch from the shape, so small launches keep 32-bit math.
   std::set<std::string> wide;
+  // Threads per threadgroup of every launch of the code (0: any). Known, it becomes a constant,
+  // sizes the threadgroup reductions and bounds the registers NVRTC may use.
+  uint32_t tpg = 0;
   // Run the verifier after every pass (on in debug and test builds and in the CLI).
   bool verify = true;
   // Called with the pass name and the IR after each step ("trace" first); used by `mtile inspect`.

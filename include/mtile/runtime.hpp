@@ -176,7 +176,7 @@ class Context {
   std::shared_ptr<const ir::Function> traced(const Kernel& k, ScalarType dtype, const Config& config);
   std::shared_ptr<const Lowered> lowered(const Kernel& k, ScalarType dtype, const Config& config, const Target& target,
                                          const std::map<std::string, uint32_t>& bake,
-                                         const std::set<std::string>& wide = {});
+                                         const std::set<std::string>& wide = {}, uint32_t tpg = 0);
   std::shared_ptr<Executable> compiled(Backend& backend, const Lowered& lowered);
   // Resolves the rules, checks the contract (before anything is compiled), lowers and prepares.
   // Throws Error for a violated contract: nothing reaches the device.

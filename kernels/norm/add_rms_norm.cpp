@@ -3,7 +3,7 @@
 // The sum is rounded to T as it is stored, and the stored value is what is normalised.
 #include <cmath>
 
-#include "kernels/norm/strided_rms_norm.hpp"
+#include "kernels/norm/row_in_registers.hpp"
 #include "kernels/spec_helpers.hpp"
 
 namespace mtile::lib {
@@ -13,7 +13,7 @@ using namespace dsl;
 
 template <class T>
 void add_rms_norm(InOut<T> x, InOut<T> residual, In<T> w, In<f32> eps_buf, Constexpr n) {
-  strided_rms_norm<T, NormForm::PreAdd>(x, &residual, w, x, eps_buf, n);
+  rms_norm_row<T, NormForm::PreAdd>(x, &residual, w, x, eps_buf, n);
 }
 
 }  // namespace
@@ -22,7 +22,7 @@ KernelSpec add_rms_norm_spec() {
   KernelSpec k = strided_norm_spec(
       define_generic_kernel("add_rms_norm", ir::Mode::Reduction, {"x", "residual", "w", "eps_buf", "n"},
                             MTILE_FLOAT_VARIANTS(add_rms_norm)),
-      "pre-norm residual step in place: residual += x; x = rmsnorm(residual) * w");
+      "pre-norm residual step in place: residual += x; x = rmsnorm(residual) * w", NormForm::PreAdd);
   k.sizes = norm_sizes({"x", "residual"});
   // The reference sees the sum as the kernel stores it: rounded to the dtype.
   k.reference = [](const Shape& s, HostTensors& t) {

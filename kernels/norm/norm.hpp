@@ -15,6 +15,7 @@ KernelSpec rms_norm_residual_spec();
 KernelSpec add_rms_norm_spec();
 
 // The contract, inputs, tolerances and test shapes of the strided norm kernels.
-KernelSpec strided_norm_spec(dsl::KernelDef def, std::string summary);
+enum class NormForm;
+KernelSpec strided_norm_spec(dsl::KernelDef def, std::string summary, NormForm form);
 
 }  // namespace mtile::lib

@@ -16,6 +16,8 @@ ir::Function inline_calls(const ir::Function& f);
 ir::Function specialize_constexprs(const ir::Function& f, const std::map<std::string, uint32_t>& values);
 // wide: tensor parameters that may hold more than 2^31 elements; their accesses get u64 offsets.
 ir::Function widen_indices(const ir::Function& f, const std::set<std::string>& wide);
+// tpg: the threads per threadgroup of every launch; 0 leaves the function as it is.
+ir::Function specialize_threadgroup_size(const ir::Function& f, uint32_t tpg);
 // simd_width: lanes of a simdgroup on the target.
 ir::Function lower_threadgroup_reductions(const ir::Function& f, uint32_t simd_width);
 // max_bytes: the target's widest access; wider load_n/store_n become narrower or scalar accesses.

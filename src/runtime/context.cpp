@@ -15,7 +15,8 @@ namespace {
 using Bake = std::map<std::string, uint32_t>;
 using TraceKey = std::tuple<uint64_t, ScalarType, Config>;  // definition serial
 using Wide = std::set<std::string>;
-using LowerKey = std::tuple<std::string, uint64_t, ScalarType, std::string, Bake, Wide>;  // name, IR hash
+// name, traced IR hash, dtype, target, baked constexprs, wide tensors, threads per threadgroup
+using LowerKey = std::tuple<std::string, uint64_t, ScalarType, std::string, Bake, Wide, uint32_t>;
 using CompiledKey = std::pair<uint64_t, uint64_t>;                                        // backend, lowered hash
 
 struct PlanKey {
@@ -147,14 +148,16 @@ std::shared_ptr<const ir::Function> Context::traced(const Kernel& k, ScalarType 
 }
 
 std::shared_ptr<const Lowered> Context::lowered(const Kernel& k, ScalarType dtype, const Config& config,
-                                                const Target& target, const Bake& bake, const Wide& wide) {
+                                                const Target& target, const Bake& bake, const Wide& wide,
+                                                uint32_t tpg) {
   auto t = trace_entry(impl_->traced, k, dtype, config);
   // Identity is the definition itself: its name and its traced IR (by hash), never an address.
-  return impl_->lowered.get({k.name(), t->hash, dtype, target.pipeline_key(), bake, wide}, [&] {
+  return impl_->lowered.get({k.name(), t->hash, dtype, target.pipeline_key(), bake, wide, tpg}, [&] {
     auto out = std::make_shared<Lowered>();
     passes::PipelineOptions opts;
     opts.bake = bake;
     opts.wide = wide;
+    opts.tpg = tpg;
     out->fn = passes::run_pipeline(t->fn, target, opts);
     out->hash = ir::structural_hash(out->fn);
     return out;
@@ -196,7 +199,8 @@ std::shared_ptr<const LaunchPlan> Context::plan(Backend& backend, const Kernel& 
     // that widen_indices can bound the loops that index them.
     std::set<std::string> wide = wide_tensors(p->resolved);
     bool bake = opts.bake_constexprs || !wide.empty();
-    p->lowered = lowered(k, dtype, p->resolved.config, target, bake ? p->resolved.constexprs : Bake{}, wide);
+    p->lowered = lowered(k, dtype, p->resolved.config, target, bake ? p->resolved.constexprs : Bake{}, wide,
+                         p->resolved.geometry.tpg);
     const ir::Function& fn = p->lowered->fn;
     const Geometry& g = p->resolved.geometry;
     std::vector<std::string> broken;

@@ -32,11 +32,12 @@ struct Chosen {
   Config config;
   std::map<std::string, uint32_t> bake;
   std::set<std::string> wide;  // tensors given 64-bit offsets at this shape
+  uint32_t tpg = 0;            // the shape's threads per threadgroup
   std::string note;            // one comment line saying what was chosen
 };
 
 Chosen choose(const Selection& s, const std::string& print) {
-  Chosen c{find_kernel(s.kernel), ScalarType::f32, emit_target(print, s.arch), {}, {}, {}, ""};
+  Chosen c{find_kernel(s.kernel), ScalarType::f32, emit_target(print, s.arch), {}, {}, {}, 0, ""};
   c.dtype = parse_dtype_option(s.dtype, c.kernel);
   const KernelSpec& k = c.kernel.spec();
   Config overrides = parse_assignments(s.configs, "--config", true);
@@ -46,6 +47,7 @@ Chosen choose(const Selection& s, const std::string& print) {
     check_contract(k, shape, r);
     c.bake = r.constexprs;
     c.wide = wide_tensors(r);
+    c.tpg = r.geometry.tpg;
   }
   c.config = r.config;
   for (const auto& [name, value] : parse_assignments(s.sets, "--set")) c.bake[name] = value;
@@ -83,6 +85,7 @@ Action add_emit(CLI::App& app) {
     passes::PipelineOptions opts;
     opts.bake = c.bake;
     opts.wide = c.wide;
+    opts.tpg = c.tpg;
     ir::Function lowered = passes::run_pipeline(traced, c.target, opts);
     if (o->target == "cuda") {
       fmt::print("{}{}", c.note, codegen::emit_cuda(lowered));
@@ -115,6 +118,7 @@ Action add_inspect(CLI::App& app) {
     passes::PipelineOptions opts;
     opts.bake = c.bake;
     opts.wide = c.wide;
+    opts.tpg = c.tpg;
     fmt::print("{}", c.note);
     opts.after_each = [&](const std::string& pass, const ir::Function& f) {
       if (o->pass != "all" && o->pass != pass) return;

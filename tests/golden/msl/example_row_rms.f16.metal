@@ -134,16 +134,15 @@ kernel void example_row_rms_f16(
     tg0[mt_simd_group] = v19;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  uint v22 = mt_tg_size.x + 31u;
-  uint v24 = v22 >> 5u;
-  bool v25 = mt_simd_lane < v24;
-  uint v26 = v25 ? mt_simd_lane : 0u;
-  float v27 = tg0[v26];
-  float v28 = v25 ? v27 : 0.0f;
-  float total = simd_sum(v28);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
-  bool v30 = mt_tid == 0u;
-  if (v30) {
+  bool v21 = mt_tid == 0u;
+  uint v23 = mt_tg_size.x + 31u;
+  uint v25 = v23 >> 5u;
+  bool v26 = mt_simd_lane < v25;
+  uint v27 = v26 ? mt_simd_lane : 0u;
+  float v28 = tg0[v27];
+  float v29 = v26 ? v28 : 0.0f;
+  float total = simd_sum(v29);
+  if (v21) {
     float v31 = (float)n;
     float v32 = precise::divide(total, v31);
     float v33 = precise::sqrt(v32);

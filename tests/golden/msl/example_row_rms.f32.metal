@@ -134,16 +134,15 @@ kernel void example_row_rms_f32(
     tg0[mt_simd_group] = v18;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  uint v21 = mt_tg_size.x + 31u;
-  uint v23 = v21 >> 5u;
-  bool v24 = mt_simd_lane < v23;
-  uint v25 = v24 ? mt_simd_lane : 0u;
-  float v26 = tg0[v25];
-  float v27 = v24 ? v26 : 0.0f;
-  float total = simd_sum(v27);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
-  bool v29 = mt_tid == 0u;
-  if (v29) {
+  bool v20 = mt_tid == 0u;
+  uint v22 = mt_tg_size.x + 31u;
+  uint v24 = v22 >> 5u;
+  bool v25 = mt_simd_lane < v24;
+  uint v26 = v25 ? mt_simd_lane : 0u;
+  float v27 = tg0[v26];
+  float v28 = v25 ? v27 : 0.0f;
+  float total = simd_sum(v28);
+  if (v20) {
     float v30 = (float)n;
     float v31 = precise::divide(total, v30);
     float v32 = precise::sqrt(v31);
