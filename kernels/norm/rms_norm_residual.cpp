@@ -9,6 +9,7 @@ namespace {
 
 using namespace dsl;
 
+// doc-snippet: ffai_rms_norm_residual
 template <class T>
 void ffai_rms_norm_residual(In<T> x, In<T> residual, In<T> w, Out<T> out, In<f32> eps_buf, Constexpr n) {
   Val row = program_id(0);
@@ -38,6 +39,7 @@ void ffai_rms_norm_residual(In<T> x, In<T> residual, In<T> w, Out<T> out, In<f32
   Val partial_ssq = select(in_bounds, raw_ssq, lit(0.0f));
   // Cross-kernel call: inline_calls splices mt_rms_inv_scalar's body here.
   Val rms = call(mt_rms_inv_scalar_def(), {partial_ssq, eps_buf, n});
+  // A row whose f32 sum of squares overflowed (rms == 0) again, scaled (docs/writing-kernels.md).
   if constexpr (sum_of_squares_can_overflow<T>) {
     auto each_element = [&](const auto& fn) {
       for (const Val& v : {x0, x1, x2, x3}) fn(select(in_bounds, v, lit(0.0f)));
@@ -51,6 +53,7 @@ void ffai_rms_norm_residual(In<T> x, In<T> residual, In<T> w, Out<T> out, In<f32
     store(out[base + 3u], (r3 + x3 * rms * w3).cast<T>());
   });
 }
+// doc-snippet-end
 
 }  // namespace
 

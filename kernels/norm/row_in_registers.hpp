@@ -43,21 +43,24 @@ void rms_norm_in_registers(const dsl::Tensor& x, const dsl::Tensor* residual, co
     };
   };
   auto load_chunk = [&](Val c, size_t first, bool whole) {
+    std::vector<Val> sums;  // PreAdd: stored after the chunk's loads, so that both group into vectors
     for (uint32_t k = 0; k < kRowChunk; ++k) {
       Val at = base + c + k, col = c + k;
       auto read = reader(whole, col);
       if constexpr (form == NormForm::PreAdd) {
-        Val sum = cast<T>(read(x, at) + read(*residual, at));
-        if (whole)
-          store((*residual)[at], sum);
-        else
-          store((*residual)[at], sum, col < n);
-        normed[first + k] = sum.cast<f32>();
+        sums.push_back(cast<T>(read(x, at) + read(*residual, at)));
+        normed[first + k] = sums.back().cast<f32>();
       } else {
         normed[first + k] = read(x, at);
         if (post && hold) res[first + k] = read(*residual, at);
       }
       if (hold) weight[first + k] = read(w, col);
+    }
+    for (uint32_t k = 0; k < sums.size(); ++k) {
+      if (whole)
+        store((*residual)[base + c + k], sums[k]);
+      else
+        store((*residual)[base + c + k], sums[k], c + k < n);
     }
   };
   for (uint32_t j = 0; j < chunks; ++j) {

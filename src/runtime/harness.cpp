@@ -15,15 +15,15 @@
 namespace mtile {
 namespace {
 
-// Host copy of a tensor in its storage format.
+// Host copy of a tensor in its storage format. Integers are truncated toward zero (and wrap
+// into their width), so the values the reference reads back are the kernel's.
 std::vector<uint8_t> encode(ScalarType t, const std::vector<double>& v) {
   std::vector<uint8_t> bytes(v.size() * storage_bytes(t));
   for (size_t i = 0; i < v.size(); ++i) {
     ir::Scalar s;
-    if (t == ScalarType::u32)
-      s.u = static_cast<uint32_t>(v[i]);
-    else if (t == ScalarType::i32)
-      s.i = static_cast<int32_t>(v[i]);
+    s.u64 = 0;
+    if (is_integer(t))
+      s.i64 = static_cast<int64_t>(v[i]);  // the low 32 bits are the u32/i32 member on the host
     else
       s.f = static_cast<float>(v[i]);
     ir::store_element(t, bytes.data(), i, s);
@@ -33,35 +33,42 @@ std::vector<uint8_t> encode(ScalarType t, const std::vector<double>& v) {
 
 double decode(ScalarType t, const std::vector<uint8_t>& bytes, size_t i) {
   ir::Scalar s = ir::load_element(t, bytes.data(), i);
-  if (t == ScalarType::u32) return s.u;
-  if (t == ScalarType::i32) return s.i;
-  return s.f;
+  switch (value_type(t)) {
+    case ScalarType::u32: return s.u;
+    case ScalarType::i32: return s.i;
+    case ScalarType::u64: return static_cast<double>(s.u64);
+    case ScalarType::i64: return static_cast<double>(s.i64);
+    default: return s.f;
+  }
 }
 
 // Signalling NaNs with a payload (integers: a pattern): no arithmetic or conversion produces them,
 // so an element that still holds one was never written, and a NaN the kernel wrote is a NaN.
-uint32_t poison_bits(ScalarType t) {
+// 8-bit integers have no such pattern: a written 0xa5 reads as unwritten there.
+uint64_t poison_bits(ScalarType t) {
   switch (t) {
     case ScalarType::f32: return 0x7fa5a5a5u;
     case ScalarType::f16: return 0x7d5au;
     case ScalarType::bf16: return 0x7fa5u;
-    default: return 0xa5a5a5a5u;
+    case ScalarType::f8e4m3: return 0xffu;  // its NaN of negative sign: a -NaN written reads as unwritten
+    case ScalarType::f8e5m2: return 0x7du;  // a signalling NaN
+    default: return 0xa5a5a5a5a5a5a5a5ull;
   }
 }
 
 std::vector<uint8_t> poisoned(ScalarType t, uint64_t count) {
   size_t w = storage_bytes(t);
-  uint32_t bits = poison_bits(t);
+  uint64_t bits = poison_bits(t);
   std::vector<uint8_t> bytes(count * w);
-  for (uint64_t i = 0; i < count; ++i) std::memcpy(&bytes[i * w], &bits, w);
+  for (uint64_t i = 0; i < count; ++i) std::memcpy(&bytes[i * w], &bits, w);  // little-endian: the low bytes
   return bytes;
 }
 
 bool is_poison(ScalarType t, const std::vector<uint8_t>& bytes, size_t i) {
   size_t w = storage_bytes(t);
-  uint32_t bits = 0, want = poison_bits(t);
+  uint64_t bits = 0, want = poison_bits(t);
   std::memcpy(&bits, &bytes[i * w], w);
-  return w == 4 ? bits == want : (bits & 0xffffu) == (want & 0xffffu);
+  return w == 8 ? bits == want : bits == (want & ((uint64_t{1} << (8 * w)) - 1));
 }
 
 }  // namespace
@@ -137,7 +144,9 @@ CheckResult run_and_check(Context& ctx, Backend& backend, const Kernel& k, Scala
                     k.name(), shape_text(shape), host_bytes / 1e9, host_memory_bytes() / 1e9));
   std::vector<std::string> names;  // tensors and scalars, which references read by name
   for (const ir::Param& p : params) names.push_back(p.kind == ir::ParamKind::Constexpr ? "" : p.name);
-  HostTensors host(k.name(), dtype, names);
+  std::vector<ScalarType> elems;
+  for (const ir::Param& p : params) elems.push_back(p.elem);
+  HostTensors host(k.name(), dtype, names, elems);
   std::vector<Buffer> buffers(params.size());
   std::vector<Buffer*> args(params.size(), nullptr);
   struct Releaser {
