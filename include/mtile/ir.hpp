@@ -201,6 +201,12 @@ struct Inst {
   SourceLoc loc;
 };
 
+// Whether `in` reads or writes a threadgroup array (a load, store or atomic): its `param` is then
+// the array's id, which passes that rename or count ids must treat as a use.
+inline bool accesses_threadgroup_array(const Inst& in) {
+  return in.space == MemSpace::Threadgroup && (in.op == Op::Load || in.op == Op::Store || in.op == Op::Atomic);
+}
+
 struct Function {
   std::string name;
   Mode mode = Mode::Reduction;

@@ -402,6 +402,10 @@ class Printer {
       expr_[in.result] = rhs;
       return;
     }
+    if (in.op == Op::Atomic && use_count_[in.result] == 0) {  // the old value unread: a statement, no unused variable
+      line(depth, rhs + ";");
+      return;
+    }
     line(depth, fmt::format("{} {} = {};", vtype(in.type), name(in.result), rhs));
   }
 

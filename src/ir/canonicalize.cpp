@@ -116,8 +116,7 @@ void renumber(Function& f) {
       for (Id& a : in.args) a = map.at(a);
       for (CallArg& a : in.call_args)
         if (a.kind == CallArg::Kind::Value) a.value = map.at(a.value);
-      bool slot = in.op == Op::LocalGet || in.op == Op::LocalSet ||
-                  (in.space == MemSpace::Threadgroup && (in.op == Op::Load || in.op == Op::Store));
+      bool slot = in.op == Op::LocalGet || in.op == Op::LocalSet || accesses_threadgroup_array(in);
       if (slot) in.param = map.at(in.param);
       if (in.op == Op::For) {
         fresh(in.result);

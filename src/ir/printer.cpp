@@ -86,10 +86,21 @@ class Printer {
         case Op::GridSize:
           out += fmt::format("{} = {}.{} : {}", ref(in.result), op_name(in.op), "xyz"[in.bits % 3], ty);
           break;
-        case Op::Load: out += fmt::format("{} = load {}[{}] : {}", ref(in.result), mem(in), ref(in.args[0]), ty); break;
-        case Op::Store:
-          out += fmt::format("store {}[{}], {} : {}", mem(in), ref(in.args[0]), ref(in.args[1]), ty);
+        case Op::Load:  // masked: load x[i] if mask else other
+          out += fmt::format("{} = load {}[{}]{} : {}", ref(in.result), mem(in), ref(in.args[0]),
+                             in.args.size() == 3 ? fmt::format(" if {} else {}", ref(in.args[1]), ref(in.args[2])) : "",
+                             ty);
           break;
+        case Op::Store:  // masked: store x[i], v if mask
+          out += fmt::format("store {}[{}], {}{} : {}", mem(in), ref(in.args[0]), ref(in.args[1]),
+                             in.args.size() == 3 ? " if " + ref(in.args[2]) : "", ty);
+          break;
+        case Op::Atomic: {  // atomic_add x[i], v; atomic_compare_exchange x[i], v, compare
+          std::vector<Id> operands(in.args.begin() + 1, in.args.end());
+          out += fmt::format("{} = atomic_{} {}[{}], {} : {}", ref(in.result),
+                             atomic_name(static_cast<AtomicOp>(in.bits)), mem(in), ref(in.args[0]), ids(operands), ty);
+          break;
+        }
         case Op::LoadVector:
           out += fmt::format("{} = load {}[{}] x{} : {}", ref(in.result), mem(in), ref(in.args[0]), in.lanes, ty);
           break;

@@ -14,8 +14,7 @@ void count_uses(const Block& b, std::unordered_map<Id, int>& uses) {
     for (Id a : in.args) ++uses[a];
     for (const CallArg& a : in.call_args)
       if (a.kind == CallArg::Kind::Value) ++uses[a.value];
-    bool reads_slot =
-        in.op == Op::LocalGet || (in.space == MemSpace::Threadgroup && (in.op == Op::Load || in.op == Op::Store));
+    bool reads_slot = in.op == Op::LocalGet || accesses_threadgroup_array(in);
     if (reads_slot) ++uses[in.param];
   });
 }

@@ -97,9 +97,7 @@ class Splicer {
     for (Id& a : copy.args) a = map(a);
     if (copy.result != kNoId) copy.result = map(in.result);
     if (p) copy.param = bindings_[in.param].param;
-    if (in.op == Op::LocalGet || in.op == Op::LocalSet ||
-        (in.space == MemSpace::Threadgroup && (in.op == Op::Load || in.op == Op::Store)))
-      copy.param = map(in.param);
+    if (in.op == Op::LocalGet || in.op == Op::LocalSet || accesses_threadgroup_array(in)) copy.param = map(in.param);
     if (in.op == Op::Call) {
       for (CallArg& a : copy.call_args) {
         if (a.kind == CallArg::Kind::Value)

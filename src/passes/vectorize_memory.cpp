@@ -142,11 +142,13 @@ class Vectorizer {
     return r;
   }
 
-  // Unmasked device accesses of types that live in memory as they do in registers.
-  static bool is_access(const Inst& in, Op op) {
+  // Unmasked device accesses of types that live in memory as they do in registers (not the
+  // memory-only types, whose loads widen and stores narrow: u8, fp8, ...).
+  bool is_access(const Inst& in, Op op) const {
     size_t unmasked = op == Op::Load ? 1 : 2;
     return in.op == op && in.space == MemSpace::Device && in.type != ScalarType::boolean &&
-           in.args.size() == unmasked && in.type != ScalarType::u64 && in.type != ScalarType::i64;
+           in.args.size() == unmasked && in.type != ScalarType::u64 && in.type != ScalarType::i64 &&
+           f_.params.at(in.param).elem == in.type;
   }
 
   // Whether an instruction between a group's first and last member could observe their reordering.
