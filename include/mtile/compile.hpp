@@ -4,6 +4,7 @@
 #pragma once
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,12 @@ namespace passes {
 struct PipelineOptions {
   // Constexpr values to bake into the code (specialize_constexprs); others stay launch arguments.
   std::map<std::string, uint32_t> bake;
+  // Tensors that may hold more than 2^31 elements: their offsets are computed in 64 bits
+  // (widen_indices). Decided per launch from the shape, so small launches keep 32-bit math.
+  std::set<std::string> wide;
+  // Threads per threadgroup of every launch of the code (0: any). Known, it becomes a constant,
+  // sizes the threadgroup reductions and bounds the registers NVRTC may use.
+  uint32_t tpg = 0;
   // Run the verifier after every pass (on in debug and test builds and in the CLI).
   bool verify = true;
   // Called with the pass name and the IR after each step ("trace" first); used by `mtile inspect`.

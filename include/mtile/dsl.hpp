@@ -334,6 +334,10 @@ using Config = std::map<std::string, uint32_t>;
 // trace-time decisions (how far to unroll, how many rows a threadgroup takes). Throws naming the
 // kernel when the Config has no such name.
 uint32_t config(const std::string& name);
+// The same, or `generic` when the kernel is traced with no Config at all (code for any launch, as
+// `mtile emit` without --shape and the MSL goldens make): `generic` must select a body that is
+// correct for every shape. A Config that lacks the name is still an error.
+uint32_t config(const std::string& name, uint32_t generic);
 
 // Traces one variant of a kernel for an element type and a Config.
 using TraceFn = std::function<ir::Function(ScalarType dtype, const Config& config)>;

@@ -211,6 +211,8 @@ struct Function {
   std::string name;
   Mode mode = Mode::Reduction;
   ScalarType dtype = ScalarType::f32;  // the T this variant was traced with
+  // Threads per threadgroup every launch of this code uses; 0 = any (specialize_threadgroup_size).
+  uint32_t tpg = 0;
   std::vector<Param> params;
   Block body;
   Id next_id = 0;

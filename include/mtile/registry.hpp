@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -164,9 +165,12 @@ struct Resolved {
 Resolved resolve(const KernelSpec& k, const Shape& shape, const Target& target, const Config& overrides = {},
                  const std::optional<Geometry>& geometry = {});
 // The contract: the target's limits (1 <= tpg <= max_tpg, 1 <= grid <= max_grid on each axis),
-// the kernel's preconditions, and 32-bit addressing of every tensor. Throws Error naming the
+// the kernel's preconditions, and at most 2^62 elements a tensor. Throws Error naming the
 // kernel, every broken rule and the values it read, and "Nothing was launched".
 void check_contract(const KernelSpec& k, const Shape& shape, const Resolved& r);
+// Tensors that may hold more than 2^31 elements at this shape: their offsets are computed in 64
+// bits (PipelineOptions::wide), everything else in 32.
+std::set<std::string> wide_tensors(const Resolved& r);
 // The message check_contract throws, for rules found broken elsewhere (after lowering).
 [[noreturn]] void contract_violation(const KernelSpec& k, const Shape& shape, const std::vector<std::string>& broken);
 

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -116,7 +117,7 @@ std::vector<std::string> backend_names();  // compiled in
 struct LaunchOptions {
   Config config;                     // meta-parameter overrides (still checked by the contract)
   std::optional<Geometry> geometry;  // override the dispatch rule (still checked)
-  bool bake_constexprs = true;       // specialise constexprs into the code
+  bool bake_constexprs = true;       // specialise constexprs into the code (always, where a tensor passes 2^31 elements)
   const Stream* stream = nullptr;    // default: the backend's own stream
   // Values of the kernel's scalar parameters, by name (every one must be given; integers must be
   // exact). Not part of the plan: each launch may pass others.
@@ -174,7 +175,8 @@ class Context {
 
   std::shared_ptr<const ir::Function> traced(const Kernel& k, ScalarType dtype, const Config& config);
   std::shared_ptr<const Lowered> lowered(const Kernel& k, ScalarType dtype, const Config& config, const Target& target,
-                                         const std::map<std::string, uint32_t>& bake);
+                                         const std::map<std::string, uint32_t>& bake,
+                                         const std::set<std::string>& wide = {}, uint32_t tpg = 0);
   std::shared_ptr<Executable> compiled(Backend& backend, const Lowered& lowered);
   // Resolves the rules, checks the contract (before anything is compiled), lowers and prepares.
   // Throws Error for a violated contract: nothing reaches the device.

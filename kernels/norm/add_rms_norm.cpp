@@ -2,7 +2,7 @@
 //   residual <- x + residual;  x <- residual * rsqrt(mean(residual^2) + eps) * w
 // The sum is rounded to T as it is stored, and the stored value is what is normalised (Hugging
 // Face's order: the residual stream is a tensor of T); add_rms_norm_unrounded normalises the f32 sum.
-#include "kernels/norm/strided_rms_norm.hpp"
+#include "kernels/norm/row_in_registers.hpp"
 #include "kernels/spec_helpers.hpp"
 
 namespace mtile::lib {
@@ -12,7 +12,7 @@ using namespace dsl;
 
 template <class T>
 void add_rms_norm(InOut<T> x, InOut<T> residual, In<T> w, In<f32> eps_buf, Constexpr n) {
-  strided_rms_norm<T, NormForm::PreAdd>(x, &residual, w, x, eps_buf, n);
+  rms_norm_row<T, NormForm::PreAdd>(x, &residual, w, x, eps_buf, n);
 }
 
 }  // namespace
@@ -21,7 +21,7 @@ KernelSpec add_rms_norm_spec() {
   KernelSpec k = strided_norm_spec(
       define_generic_kernel("add_rms_norm", ir::Mode::Reduction, {"x", "residual", "w", "eps_buf", "n"},
                             MTILE_FLOAT_VARIANTS(add_rms_norm)),
-      "pre-norm residual step in place: residual += x; x = rmsnorm(residual) * w");
+      "pre-norm residual step in place: residual += x; x = rmsnorm(residual) * w", NormForm::PreAdd);
   k.sizes = norm_sizes({"x", "residual"});
   // The reference sees the sum as the kernel stores it: rounded to the dtype.
   k.reference = [](const Shape& s, HostTensors& t) { add_rms_norm_reference(s, t, "eps_buf", 0, true); };

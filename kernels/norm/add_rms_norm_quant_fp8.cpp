@@ -58,11 +58,12 @@ void add_rms_norm_quant_fp8(In<T> x, InOut<T> residual, In<T> w, Out<f8e4m3> out
 }  // namespace
 
 KernelSpec add_rms_norm_quant_fp8_spec() {
-  KernelSpec k =
-      strided_norm_spec(define_generic_kernel("add_rms_norm_quant_fp8", ir::Mode::Reduction,
-                                              {"x", "residual", "w", "out", "scale", "eps", "n"},
-                                              MTILE_FLOAT_VARIANTS(add_rms_norm_quant_fp8)),
-                        "add_rms_norm with a per-token fp8 e4m3 output: out = y / scale, scale = max|y| / 448");
+  KernelSpec k = strided_norm_spec(
+      define_generic_kernel("add_rms_norm_quant_fp8", ir::Mode::Reduction,
+                            {"x", "residual", "w", "out", "scale", "eps", "n"},
+                            MTILE_FLOAT_VARIANTS(add_rms_norm_quant_fp8)),
+      "add_rms_norm with a per-token fp8 e4m3 output: out = y / scale, scale = max|y| / 448", NormForm::PreAdd);
+  strided_row_contract(k);  // its own three-pass body, not rms_norm_row: no `chunks`
   k.sizes = norm_sizes({"x", "residual", "out"}, false);
   k.sizes["scale"] = rule::var("rows");
   k.reference = [](const Shape& s, HostTensors& t) {

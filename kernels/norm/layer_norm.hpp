@@ -58,7 +58,8 @@ inline void layer_norm_reference(const Shape& s, HostTensors& t, bool with_bias)
 }
 
 inline KernelSpec layer_norm_spec_for(dsl::KernelDef def, std::string summary, bool with_bias) {
-  KernelSpec k = strided_norm_spec(std::move(def), std::move(summary));
+  KernelSpec k = strided_norm_spec(std::move(def), std::move(summary), NormForm::Plain);
+  strided_row_contract(k);  // its own strided body, not rms_norm_row: no `chunks`
   k.sizes = norm_sizes({"x", "out"}, false);
   if (with_bias) k.sizes["b"] = rule::var("n");
   // Rows with a mean far from 0 (x in [2, 4]) check that the variance does not cancel.

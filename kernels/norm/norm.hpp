@@ -24,6 +24,7 @@ KernelSpec layer_norm_spec();
 KernelSpec layer_norm_no_bias_spec();
 
 // The contract, inputs, tolerances and test shapes of the strided norm kernels.
-KernelSpec strided_norm_spec(dsl::KernelDef def, std::string summary);
+enum class NormForm;
+KernelSpec strided_norm_spec(dsl::KernelDef def, std::string summary, NormForm form);
 
 }  // namespace mtile::lib

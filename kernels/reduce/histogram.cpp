@@ -1,9 +1,11 @@
 // histogram: counts[b] += the number of elements of x that fall in bin b of `bins` equal bins over
 // [lo, hi] (torch.histc's binning): bin = floor((x - lo) * (bins / (hi - lo))), in f32, with x == hi
 // in the last bin; elements outside [lo, hi] and NaN are not counted. counts is u32, added to.
-// Each threadgroup counts a share of x (a grid-stride loop) into its own histogram in threadgroup
-// memory with threadgroup atomics, then adds its non-zero bins to counts with device atomics, so
-// device atomics are bins per threadgroup, not one per element.
+// Each threadgroup counts one block of consecutive elements of x (its threads striding over it, so
+// consecutive threads read consecutive elements) into its own histogram in threadgroup memory with
+// threadgroup atomics, then adds its non-zero bins to counts with device atomics, so device
+// atomics are bins per threadgroup, not one per element. An element's index is the block's start
+// plus an offset within the block, which widen_indices can recompute in 64 bits.
 #include <cmath>
 
 #include "kernels/reduce/reduce.hpp"
@@ -21,8 +23,12 @@ void histogram(In<T> x, InOut<u32> counts, Scalar<f32> lo, Scalar<f32> hi, Const
   barrier();
   Val per_unit = named("bins_per_unit", bins.cast<f32>() / (hi - lo));
   Val last = bins - 1u;
-  for_(program_id(0) * lsize() + tid(), n, grid_size(0) * lsize(), [&](Val i) {
-    Val v = load<f32>(x[i]);
+  // Block g: [g * per_group, min((g + 1) * per_group, n)); ceil(n / groups) without n + groups - 1.
+  Val per_group = named("per_group", n / grid_size(0) + select(n % grid_size(0) != 0u, lit(1u), lit(0u)));
+  Val start = named("block_start", program_id(0) * per_group);
+  Val count = named("block_count", select(start < n, min(per_group, n - start), lit(0u)));
+  for_(tid(), count, lsize(), [&](Val j) {
+    Val v = load<f32>(x[start + j]);
     if_(v >= lo && v <= hi, [&] {
       Val bin = min(floor((v - lo) * per_unit).cast<u32>(), last);
       atomic_add(local[bin], lit(1u));
@@ -53,8 +59,8 @@ KernelSpec histogram_spec() {
               {"groups", rule::clamp(rule::ceil_div(n, threads * 64), 1,
                                      var("sm_count") * rule::max(var("max_threads_per_sm") / threads, 1))}};
   k.dispatch = {.grid = var("groups"), .tpg = threads};
-  // The grid-stride loop counts every element once for any grid and threadgroup size; the
-  // geometry is still pinned to the Config's, as every library kernel's is.
+  // The blocks count every element once for any grid and threadgroup size; the geometry is still
+  // pinned to the Config's, as every library kernel's is. A block's start stays below 2^32.
   k.preconditions = {n >= 1,
                      bins >= 1,
                      var("tg_bins") == bins,
@@ -62,7 +68,8 @@ KernelSpec histogram_spec() {
                      var("grid") == var("groups"),
                      var("grid_y") == 1,
                      var("grid_z") == 1,
-                     var("tpg") == threads};
+                     var("tpg") == threads,
+                     n + var("grid") < (uint64_t{1} << 32)};
   k.sizes = {{"x", n}, {"counts", bins}};
   // x reaches past [lo, hi] on both sides, so some elements are not counted.
   k.inits = {{"x", Init::uniform(-1.2, 1.2)},

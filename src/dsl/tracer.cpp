@@ -245,6 +245,10 @@ uint32_t config(const std::string& name) {
   return it->second;
 }
 
+uint32_t config(const std::string& name, uint32_t generic) {
+  return cur().config.empty() ? generic : config(name);
+}
+
 struct KernelDef::Impl {
   std::string name;
   ir::Mode mode;

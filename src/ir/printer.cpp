@@ -36,7 +36,8 @@ class Printer {
   }
 
   void function(std::string& out, std::vector<const Function*>& callees) {
-    out += fmt::format("kernel {}<{}> {}(", f_.name, type_name(f_.dtype), mode_name(f_.mode));
+    out += fmt::format("kernel {}<{}> {}{}(", f_.name, type_name(f_.dtype), mode_name(f_.mode),
+                       f_.tpg ? fmt::format(" tpg={}", f_.tpg) : "");
     for (size_t i = 0; i < f_.params.size(); ++i) {
       const Param& p = f_.params[i];
       if (i) out += ", ";

@@ -5,9 +5,13 @@
 //   s = simd_op(v);  if (lane == 0) scratch[simd_group] = s;  barrier;
 //   r = simd_op(lane < ceil(tpg / W) ? scratch[lane] : identity);  barrier;
 //
-// with W the target's simd width. The trailing barrier lets the next reduction reuse nothing
-// early. Requires tpg % W == 0 and tpg <= W * W (checked at launch for every kernel that uses
-// simd operations: the target's max threadgroup size is at most W * W).
+// with W the target's simd width. Each reduction has its own scratch array, so the trailing
+// barrier is needed only where the reduction runs again, inside a loop: there it keeps the next
+// iteration's partials from overwriting ones not yet read. Where the function's threadgroup size
+// is known (specialize_threadgroup_size), the second stage reads exactly tpg / W partials, and
+// a threadgroup of one simdgroup needs neither: the simd reduction is the whole reduction.
+// Requires tpg % W == 0 and tpg <= W * W (checked at launch for every kernel that uses simd
+// operations: the target's max threadgroup size is at most W * W).
 #include <fmt/format.h>
 
 #include <bit>
@@ -27,7 +31,10 @@ class Lowerer {
   void block(Block& b) {
     std::vector<Inst> out;
     for (Inst& in : b.insts) {
+      bool loop = in.op == Op::For || in.op == Op::Loop;
+      loops_ += loop;
       for (Block& sub : in.blocks) block(sub);
+      loops_ -= loop;
       if (in.op == Op::TgReduceSum || in.op == Op::TgReduceMax || in.op == Op::TgReduceMin) {
         lower(in, out);
       } else {
@@ -56,6 +63,17 @@ class Lowerer {
     const ScalarType t = red.type, u = ScalarType::u32;
     const SourceLoc& loc = red.loc;
     Op simd = red.op == Op::TgReduceSum ? Op::SimdSum : red.op == Op::TgReduceMax ? Op::SimdMax : Op::SimdMin;
+    if (f_.tpg != 0 && f_.tpg <= width_) {  // one simdgroup
+      Inst total;
+      total.op = simd;
+      total.type = t;
+      total.args = {red.args[0]};
+      total.result = red.result;
+      total.name = red.name;
+      total.loc = loc;
+      out.push_back(std::move(total));
+      return;
+    }
 
     Inst arr;
     arr.op = Op::TgArrayDecl;
@@ -90,7 +108,7 @@ class Lowerer {
     bar.loc = loc;
     out.push_back(bar);
 
-    Id size = emit(out, Op::ThreadgroupSize, u, {}, 0, loc);
+    Id size = f_.tpg ? emit(out, Op::Const, u, {}, f_.tpg, loc) : emit(out, Op::ThreadgroupSize, u, {}, 0, loc);
     Id below = emit(out, Op::Const, u, {}, width_ - 1, loc);
     Id shift = emit(out, Op::Const, u, {}, std::countr_zero(width_), loc);
     Id padded = emit(out, Op::Add, u, {size, below}, 0, loc);
@@ -117,11 +135,12 @@ class Lowerer {
     total.name = red.name;
     total.loc = loc;
     out.push_back(std::move(total));
-    out.push_back(bar);
+    if (loops_ > 0) out.push_back(bar);
   }
 
   Function& f_;
   uint32_t width_;
+  int loops_ = 0;  // loops around the instruction being lowered
 };
 
 }  // namespace

@@ -17,6 +17,12 @@ const Step kSteps[] = {
     {"inline_calls", [](const ir::Function& f, const Target&, const PipelineOptions&) { return inline_calls(f); }},
     {"specialize_constexprs",
      [](const ir::Function& f, const Target&, const PipelineOptions& o) { return specialize_constexprs(f, o.bake); }},
+    {"specialize_threadgroup_size",
+     [](const ir::Function& f, const Target&, const PipelineOptions& o) {
+       return specialize_threadgroup_size(f, o.tpg);
+     }},
+    {"widen_indices",
+     [](const ir::Function& f, const Target&, const PipelineOptions& o) { return widen_indices(f, o.wide); }},
     {"lower_threadgroup_reductions",
      [](const ir::Function& f, const Target& t, const PipelineOptions&) {
        return lower_threadgroup_reductions(f, t.simd_width);

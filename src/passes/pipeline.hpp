@@ -2,6 +2,7 @@
 #pragma once
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,10 @@ namespace mtile::passes {
 // The passes, in pipeline order. Each takes and returns a whole function.
 ir::Function inline_calls(const ir::Function& f);
 ir::Function specialize_constexprs(const ir::Function& f, const std::map<std::string, uint32_t>& values);
+// wide: tensor parameters that may hold more than 2^31 elements; their accesses get u64 offsets.
+ir::Function widen_indices(const ir::Function& f, const std::set<std::string>& wide);
+// tpg: the threads per threadgroup of every launch; 0 leaves the function as it is.
+ir::Function specialize_threadgroup_size(const ir::Function& f, uint32_t tpg);
 // simd_width: lanes of a simdgroup on the target.
 ir::Function lower_threadgroup_reductions(const ir::Function& f, uint32_t simd_width);
 ir::Function fold_constants(const ir::Function& f);

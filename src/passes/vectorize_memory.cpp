@@ -37,8 +37,14 @@ struct Def {
   uint64_t bits;
 };
 
-// The largest power of two, capped at kMaxFactor, that provably divides a u32 value. Arithmetic
-// wraps modulo 2^32, which keeps divisibility by any power of two up to 2^32.
+// Whether an index of this type is one the pass reads: u32, or u64 after widen_indices.
+bool is_index_type(ScalarType t) {
+  return t == ScalarType::u32 || t == ScalarType::u64;
+}
+
+// The largest power of two, capped at kMaxFactor, that provably divides a u32 or u64 index.
+// Arithmetic wraps modulo 2^32 (2^64), which keeps divisibility by any power of two below it;
+// zero-extending a u32 to u64 keeps its low bits.
 class Divisibility {
  public:
   explicit Divisibility(const Function& f) {
@@ -61,7 +67,7 @@ class Divisibility {
 
   const Def* constant(Id id) const {
     const Def* d = def(id);
-    return d && d->op == Op::Const && d->type == ScalarType::u32 ? d : nullptr;
+    return d && d->op == Op::Const && is_index_type(d->type) ? d : nullptr;
   }
 
  private:
@@ -69,8 +75,12 @@ class Divisibility {
 
   uint32_t compute(Id id) {
     const Def* in = def(id);
-    if (!in || in->type != ScalarType::u32) return 1;
+    if (!in || !is_index_type(in->type)) return 1;
     switch (in->op) {
+      case Op::Cast: {
+        const Def* src = def(in->args[0]);
+        return src && src->type == ScalarType::u32 && in->type == ScalarType::u64 ? factor(in->args[0]) : 1;
+      }
       case Op::Const: return of_constant(static_cast<uint32_t>(in->bits));
       case Op::Mul: return std::min(kMaxFactor, factor(in->args[0]) * factor(in->args[1]));
       case Op::Add:
@@ -134,7 +144,7 @@ class Vectorizer {
   std::vector<std::pair<Id, uint32_t>> readings(Id index) const {
     std::vector<std::pair<Id, uint32_t>> r = {{index, 0}};
     const Def* in = div_.def(index);
-    if (in && in->op == Op::Add && in->type == ScalarType::u32) {
+    if (in && in->op == Op::Add && is_index_type(in->type)) {
       for (int side = 0; side < 2; ++side)
         if (const Def* c = div_.constant(in->args[side]); c && c->bits < 8)
           r.push_back({in->args[1 - side], static_cast<uint32_t>(c->bits)});
@@ -220,14 +230,16 @@ class Vectorizer {
   // since an existing `add B, offset` may be defined after the group's first member.
   Id first_index(const Group& g, std::vector<Inst>& out) {
     if (g.offset == 0) return g.base;
+    const Def* base = div_.def(g.base);
+    ScalarType type = base ? base->type : ScalarType::u32;
     Inst c;
     c.op = Op::Const;
-    c.type = ScalarType::u32;
+    c.type = type;
     c.bits = g.offset;
     c.result = f_.fresh_id();
     Inst add;
     add.op = Op::Add;
-    add.type = ScalarType::u32;
+    add.type = type;
     add.args = {g.base, c.result};
     add.result = f_.fresh_id();
     out.push_back(std::move(c));

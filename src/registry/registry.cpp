@@ -362,6 +362,13 @@ void contract_violation(const KernelSpec& k, const Shape& shape, const std::vect
                           k.name(), fmt::join(broken, "; "), k.dispatch.text(), shape_text(shape)));
 }
 
+std::set<std::string> wide_tensors(const Resolved& r) {
+  std::set<std::string> wide;
+  for (const auto& [name, count] : r.elements)
+    if (count > (uint64_t{1} << 31)) wide.insert(name);
+  return wide;
+}
+
 void check_contract(const KernelSpec& k, const Shape& shape, const Resolved& r) {
   std::vector<std::string> broken;
   auto check = [&](const rule::Expr& e) {
@@ -369,12 +376,12 @@ void check_contract(const KernelSpec& k, const Shape& shape, const Resolved& r) 
   };
   for (const rule::Expr& e : target_rules()) check(e);
   for (const rule::Expr& e : k.preconditions) check(e);
-  // Indices are u32: a tensor of more elements would be addressed with wrapped offsets.
-  constexpr uint64_t kMaxElements = uint64_t{1} << 32;
+  // Offsets of large tensors are u64 (wide_tensors); 2^62 keeps byte offsets of 8-byte elements
+  // in range.
+  constexpr uint64_t kMaxElements = uint64_t{1} << 62;
   for (const auto& [name, count] : r.elements)
     if (count > kMaxElements)
-      broken.push_back(fmt::format("elements of '{}' <= 2^32, what 32-bit indices address ({} = {})", name,
-                                   k.sizes.at(name).text(), count));
+      broken.push_back(fmt::format("elements of '{}' <= 2^62 ({} = {})", name, k.sizes.at(name).text(), count));
   if (!broken.empty()) contract_violation(k, shape, broken);
 }
 

@@ -12,9 +12,11 @@ namespace mtile {
 namespace {
 
 using Bake = std::map<std::string, uint32_t>;
-using TraceKey = std::tuple<uint64_t, ScalarType, Config>;                          // definition serial
-using LowerKey = std::tuple<std::string, uint64_t, ScalarType, std::string, Bake>;  // name, IR hash
-using CompiledKey = std::pair<uint64_t, uint64_t>;                                  // backend, lowered hash
+using TraceKey = std::tuple<uint64_t, ScalarType, Config>;  // definition serial
+using Wide = std::set<std::string>;
+// name, traced IR hash, dtype, target, baked constexprs, wide tensors, threads per threadgroup
+using LowerKey = std::tuple<std::string, uint64_t, ScalarType, std::string, Bake, Wide, uint32_t>;
+using CompiledKey = std::pair<uint64_t, uint64_t>;                                        // backend, lowered hash
 
 struct PlanKey {
   uint64_t backend, kernel;
@@ -145,13 +147,16 @@ std::shared_ptr<const ir::Function> Context::traced(const Kernel& k, ScalarType 
 }
 
 std::shared_ptr<const Lowered> Context::lowered(const Kernel& k, ScalarType dtype, const Config& config,
-                                                const Target& target, const Bake& bake) {
+                                                const Target& target, const Bake& bake, const Wide& wide,
+                                                uint32_t tpg) {
   auto t = trace_entry(impl_->traced, k, dtype, config);
   // Identity is the definition itself: its name and its traced IR (by hash), never an address.
-  return impl_->lowered.get({k.name(), t->hash, dtype, target.pipeline_key(), bake}, [&] {
+  return impl_->lowered.get({k.name(), t->hash, dtype, target.pipeline_key(), bake, wide, tpg}, [&] {
     auto out = std::make_shared<Lowered>();
     passes::PipelineOptions opts;
     opts.bake = bake;
+    opts.wide = wide;
+    opts.tpg = tpg;
     out->fn = passes::run_pipeline(t->fn, target, opts);
     out->hash = ir::structural_hash(out->fn);
     return out;
@@ -184,7 +189,12 @@ std::shared_ptr<const LaunchPlan> Context::plan(Backend& backend, const Kernel& 
     p->shape = shape;
     p->resolved = resolve(spec, shape, target, opts.config, opts.geometry);
     check_contract(spec, shape, p->resolved);  // before anything is traced, compiled or allocated
-    p->lowered = lowered(k, dtype, p->resolved.config, target, opts.bake_constexprs ? p->resolved.constexprs : Bake{});
+    // Tensors past 2^31 elements get 64-bit offsets; their launches always bake constexprs, so
+    // that widen_indices can bound the loops that index them.
+    std::set<std::string> wide = wide_tensors(p->resolved);
+    bool bake = opts.bake_constexprs || !wide.empty();
+    p->lowered = lowered(k, dtype, p->resolved.config, target, bake ? p->resolved.constexprs : Bake{}, wide,
+                         p->resolved.geometry.tpg);
     const ir::Function& fn = p->lowered->fn;
     const Geometry& g = p->resolved.geometry;
     std::vector<std::string> broken;

@@ -31,11 +31,13 @@ struct Chosen {
   Target target;
   Config config;
   std::map<std::string, uint32_t> bake;
-  std::string note;  // one comment line saying what was chosen
+  std::set<std::string> wide;  // tensors given 64-bit offsets at this shape
+  uint32_t tpg = 0;            // the shape's threads per threadgroup
+  std::string note;            // one comment line saying what was chosen
 };
 
 Chosen choose(const Selection& s, const std::string& print) {
-  Chosen c{find_kernel(s.kernel), ScalarType::f32, emit_target(print, s.arch), {}, {}, ""};
+  Chosen c{find_kernel(s.kernel), ScalarType::f32, emit_target(print, s.arch), {}, {}, {}, 0, ""};
   c.dtype = parse_dtype_option(s.dtype, c.kernel);
   const KernelSpec& k = c.kernel.spec();
   Config overrides = parse_assignments(s.configs, "--config");
@@ -44,12 +46,15 @@ Chosen choose(const Selection& s, const std::string& print) {
   if (!s.shape.empty()) {
     check_contract(k, shape, r);
     c.bake = r.constexprs;
+    c.wide = wide_tensors(r);
+    c.tpg = r.geometry.tpg;
   }
   c.config = r.config;
   for (const auto& [name, value] : parse_assignments(s.sets, "--set")) c.bake[name] = value;
-  c.note = fmt::format("// mtile emit {}<{}> for {}: config {} (chosen for shape {}){}\n", k.name(), type_name(c.dtype),
-                       c.target.name, config_text(c.config), shape_text(shape),
-                       c.bake.empty() ? "" : fmt::format(", baked {}", shape_text(c.bake)));
+  c.note = fmt::format("// mtile emit {}<{}> for {}: config {} (chosen for shape {}){}{}\n", k.name(),
+                       type_name(c.dtype), c.target.name, config_text(c.config), shape_text(shape),
+                       c.bake.empty() ? "" : fmt::format(", baked {}", shape_text(c.bake)),
+                       c.wide.empty() ? "" : fmt::format(", 64-bit offsets for {}", fmt::join(c.wide, ", ")));
   return c;
 }
 
@@ -79,6 +84,8 @@ Action add_emit(CLI::App& app) {
     }
     passes::PipelineOptions opts;
     opts.bake = c.bake;
+    opts.wide = c.wide;
+    opts.tpg = c.tpg;
     ir::Function lowered = passes::run_pipeline(traced, c.target, opts);
     if (o->target == "cuda") {
       fmt::print("{}{}", c.note, codegen::emit_cuda(lowered));
@@ -110,6 +117,8 @@ Action add_inspect(CLI::App& app) {
       throw Error(fmt::format("--pass {}: not a pass (passes: trace, {})", o->pass, fmt::join(names, ", ")));
     passes::PipelineOptions opts;
     opts.bake = c.bake;
+    opts.wide = c.wide;
+    opts.tpg = c.tpg;
     fmt::print("{}", c.note);
     opts.after_each = [&](const std::string& pass, const ir::Function& f) {
       if (o->pass != "all" && o->pass != pass) return;

@@ -510,6 +510,9 @@ void execute(const ir::Function& f, const Geometry& g, const std::vector<TensorV
     throw Error(fmt::format("CPU engine: kernel {} takes {} parameters, got {} tensors and {} values", f.name,
                             f.params.size(), tensors.size(), values.size()));
   if (g.tpg == 0) throw Error(fmt::format("CPU engine: kernel {}: zero threads per threadgroup", f.name));
+  if (f.tpg != 0 && g.tpg != f.tpg)
+    throw Error(fmt::format("CPU engine: kernel {} was lowered for {} threads per threadgroup, launched with {}",
+                            f.name, f.tpg, g.tpg));
   Launch launch;
   launch.written.resize(tensors.size());
   if (opts.sanitize)

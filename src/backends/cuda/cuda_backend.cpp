@@ -281,7 +281,9 @@ std::shared_ptr<Executable> CudaBackend::prepare(const ir::Function& lowered) {
   CacheKeyInputs key;
   key.ir_hash = ir::structural_hash(lowered);
   key.dtype = lowered.dtype;
-  return load(src, entry, lowered.params, key, true);
+  auto exe = load(src, entry, lowered.params, key, true);
+  exe->tpg = lowered.tpg;
+  return exe;
 }
 
 std::shared_ptr<Executable> CudaBackend::prepare_source(const std::string& src, const std::string& entry,
@@ -386,6 +388,9 @@ void CudaBackend::run(Executable& exe, const Geometry& g, const std::vector<Buff
   }
   if (stream && stream->owner != this)
     throw Error(fmt::format("cuda run {}: the stream belongs to another backend", ce->entry));
+  if (ce->tpg != 0 && g.tpg != ce->tpg)
+    throw Error(fmt::format("cuda run {}: the code was lowered for {} threads per threadgroup, launched with {}",
+                            ce->entry, ce->tpg, g.tpg));
   CUstream s = stream ? reinterpret_cast<CUstream>(stream->handle) : stream_;
   make_current();
   CUresult r =

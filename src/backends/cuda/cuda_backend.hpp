@@ -37,6 +37,7 @@ class CudaExecutable final : public Executable {
   std::shared_ptr<const DeviceContext> device;
   std::string entry;              // the extern "C" kernel symbol
   std::vector<ir::Param> params;  // one kernel parameter each: tensor pointer or u32
+  uint32_t tpg = 0;               // threads per threadgroup the code was lowered for; 0 = any
   CUmodule module = nullptr;
   CUfunction function = nullptr;
 };

@@ -31,7 +31,9 @@ std::string cuda_head(const ir::Function& f, const KernelUses& u) {
       s += fmt::format("// {} is baked into this code; the parameter stays so every launch passes the same list.\n",
                        f.params[i].name);
   s += kCudaPrelude;
-  s += fmt::format("\nextern \"C\" __global__ void {}(", entry_name(f));
+  // A known threadgroup size caps the registers a thread may use at what the threadgroup can have.
+  std::string bounds = f.tpg ? fmt::format("__launch_bounds__({}) ", f.tpg) : "";
+  s += fmt::format("\nextern \"C\" __global__ void {}{}(", bounds, entry_name(f));
   for (size_t i = 0; i < f.params.size(); ++i) {
     const ir::Param& p = f.params[i];
     std::string decl = p.kind == ir::ParamKind::Constexpr ? "unsigned int " + u.param_names[i]

@@ -212,7 +212,6 @@ kernel void add_rms_norm_quant_fp8_f16(
   float v127 = tg0[v126];
   float v128 = v125 ? v127 : 0.0f;
   float ssq_total = simd_sum(v128);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
   float v130 = (float)n;
   float v131 = precise::divide(ssq_total, v130);
   float v132 = v131 + eps;
@@ -297,14 +296,13 @@ kernel void add_rms_norm_quant_fp8_f16(
     tg1[mt_simd_group] = v242;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  float v243 = tg1[v126];
-  float v245 = v125 ? v243 : as_type<float>(0xff800000u);
-  float v246 = simd_max(v245);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
-  bool v247 = mt_tid == 0u;
-  float v249 = precise::divide(v246, 448.0f);
+  bool v243 = mt_tid == 0u;
+  float v244 = tg1[v126];
+  float v246 = v125 ? v244 : as_type<float>(0xff800000u);
+  float v247 = simd_max(v246);
+  float v249 = precise::divide(v247, 448.0f);
   float scale_250 = precise::fmax(v249, 4.359654e-06f);
-  if (v247) {
+  if (v243) {
     scale[mt_tg_pos.x] = scale_250;
   }
   for (uint v251 = v10; v251 < chunked; v251 = chunked - v251 > v14 ? v251 + v14 : chunked) {

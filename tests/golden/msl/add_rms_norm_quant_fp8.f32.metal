@@ -203,7 +203,6 @@ kernel void add_rms_norm_quant_fp8_f32(
   float v91 = tg0[v90];
   float v92 = v89 ? v91 : 0.0f;
   float ssq_total = simd_sum(v92);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
   float v94 = (float)n;
   float v95 = precise::divide(ssq_total, v94);
   float v96 = v95 + eps;
@@ -288,14 +287,13 @@ kernel void add_rms_norm_quant_fp8_f32(
     tg1[mt_simd_group] = v188;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  float v189 = tg1[v90];
-  float v191 = v89 ? v189 : as_type<float>(0xff800000u);
-  float v192 = simd_max(v191);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
-  bool v193 = mt_tid == 0u;
-  float v195 = precise::divide(v192, 448.0f);
+  bool v189 = mt_tid == 0u;
+  float v190 = tg1[v90];
+  float v192 = v89 ? v190 : as_type<float>(0xff800000u);
+  float v193 = simd_max(v192);
+  float v195 = precise::divide(v193, 448.0f);
   float scale_196 = precise::fmax(v195, 4.359654e-06f);
-  if (v193) {
+  if (v189) {
     scale[mt_tg_pos.x] = scale_196;
   }
   for (uint v197 = v10; v197 < chunked; v197 = chunked - v197 > v14 ? v197 + v14 : chunked) {

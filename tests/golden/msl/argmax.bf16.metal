@@ -209,14 +209,13 @@ kernel void argmax_bf16(
     tg0[mt_simd_group] = v127;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  uint v130 = mt_tg_size.x + 31u;
-  uint v132 = v130 >> 5u;
-  bool v133 = mt_simd_lane < v132;
-  uint v134 = v133 ? mt_simd_lane : 0u;
-  float v135 = tg0[v134];
-  float v137 = v133 ? v135 : as_type<float>(0xff800000u);
-  float row_max = simd_max(v137);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
+  uint v131 = mt_tg_size.x + 31u;
+  uint v133 = v131 >> 5u;
+  bool v134 = mt_simd_lane < v133;
+  uint v135 = v134 ? mt_simd_lane : 0u;
+  float v136 = tg0[v135];
+  float v138 = v134 ? v136 : as_type<float>(0xff800000u);
+  float row_max = simd_max(v138);
   bool v140 = best == row_max;
   uint v142 = v140 ? best_at : 4294967295u;
   uint v143 = simd_min(v142);
@@ -224,12 +223,11 @@ kernel void argmax_bf16(
     tg1[mt_simd_group] = v143;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  uint v144 = tg1[v134];
-  uint v145 = v133 ? v144 : 4294967295u;
-  uint first_at = simd_min(v145);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
-  bool v147 = mt_tid == 0u;
-  if (v147) {
+  bool v144 = mt_tid == 0u;
+  uint v145 = tg1[v135];
+  uint v146 = v134 ? v145 : 4294967295u;
+  uint first_at = simd_min(v146);
+  if (v144) {
     bool v148 = first_at == 4294967295u;
     uint v149 = v148 ? 0u : first_at;
     out[mt_tg_pos.x] = v149;

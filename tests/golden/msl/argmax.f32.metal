@@ -209,14 +209,13 @@ kernel void argmax_f32(
     tg0[mt_simd_group] = v118;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  uint v121 = mt_tg_size.x + 31u;
-  uint v123 = v121 >> 5u;
-  bool v124 = mt_simd_lane < v123;
-  uint v125 = v124 ? mt_simd_lane : 0u;
-  float v126 = tg0[v125];
-  float v128 = v124 ? v126 : as_type<float>(0xff800000u);
-  float row_max = simd_max(v128);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
+  uint v122 = mt_tg_size.x + 31u;
+  uint v124 = v122 >> 5u;
+  bool v125 = mt_simd_lane < v124;
+  uint v126 = v125 ? mt_simd_lane : 0u;
+  float v127 = tg0[v126];
+  float v129 = v125 ? v127 : as_type<float>(0xff800000u);
+  float row_max = simd_max(v129);
   bool v131 = best == row_max;
   uint v133 = v131 ? best_at : 4294967295u;
   uint v134 = simd_min(v133);
@@ -224,12 +223,11 @@ kernel void argmax_f32(
     tg1[mt_simd_group] = v134;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  uint v135 = tg1[v125];
-  uint v136 = v124 ? v135 : 4294967295u;
-  uint first_at = simd_min(v136);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
-  bool v138 = mt_tid == 0u;
-  if (v138) {
+  bool v135 = mt_tid == 0u;
+  uint v136 = tg1[v126];
+  uint v137 = v125 ? v136 : 4294967295u;
+  uint first_at = simd_min(v137);
+  if (v135) {
     bool v139 = first_at == 4294967295u;
     uint v140 = v139 ? 0u : first_at;
     out[mt_tg_pos.x] = v140;

@@ -169,7 +169,6 @@ kernel void ffai_rms_norm_residual_bf16(
   float v66 = tg0[v65];
   float v67 = v64 ? v66 : 0.0f;
   float ssq_total = simd_sum(v67);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
   float v69 = (float)n;
   float v70 = precise::divide(ssq_total, v69);
   float v71 = eps_buf[0u];

@@ -169,7 +169,6 @@ kernel void ffai_rms_norm_residual_f32(
   float v54 = tg0[v53];
   float v55 = v52 ? v54 : 0.0f;
   float ssq_total = simd_sum(v55);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
   float v57 = (float)n;
   float v58 = precise::divide(ssq_total, v57);
   float v59 = eps_buf[0u];

@@ -126,33 +126,41 @@ kernel void histogram_bf16(
     tg4[v7] = 0u;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  uint v10 = mt_tg_pos.x * mt_tg_size.x;
-  uint v11 = v10 + mt_tid;
-  uint v13 = mt_grid_size.x * mt_tg_size.x;
-  float v14 = (float)bins;
-  float v15 = hi - lo;
-  float bins_per_unit = precise::divide(v14, v15);
-  uint v18 = bins - 1u;
-  for (uint v19 = v11; v19 < n; v19 = n - v19 > v13 ? v19 + v13 : n) {
-    float v20 = float(x[v19]);
-    bool v22 = v20 >= lo;
-    bool v23 = v20 <= hi;
-    bool v24 = v22 && v23;
-    if (v24) {
-      float v25 = v20 - lo;
-      float v26 = v25 * bins_per_unit;
-      float v27 = floor(v26);
-      uint v28 = mt_f32_to_u32(v27);
-      uint v29 = v28 < v18 ? v28 : v18;
-      atomic_fetch_add_explicit((threadgroup atomic_uint*)(&tg4[v29]), 1u, memory_order_relaxed);
+  uint v11 = n / mt_grid_size.x;
+  uint v12 = n % mt_grid_size.x;
+  bool v14 = v12 != 0u;
+  uint v16 = v14 ? 1u : 0u;
+  uint per_group = v11 + v16;
+  uint block_start = mt_tg_pos.x * per_group;
+  bool v19 = block_start < n;
+  uint v20 = n - block_start;
+  uint v21 = per_group < v20 ? per_group : v20;
+  uint block_count = v19 ? v21 : 0u;
+  float v23 = (float)bins;
+  float v24 = hi - lo;
+  float bins_per_unit = precise::divide(v23, v24);
+  uint v26 = bins - 1u;
+  for (uint v27 = mt_tid; v27 < block_count; v27 = block_count - v27 > mt_tg_size.x ? v27 + mt_tg_size.x : block_count) {
+    uint v28 = block_start + v27;
+    float v29 = float(x[v28]);
+    bool v31 = v29 >= lo;
+    bool v32 = v29 <= hi;
+    bool v33 = v31 && v32;
+    if (v33) {
+      float v34 = v29 - lo;
+      float v35 = v34 * bins_per_unit;
+      float v36 = floor(v35);
+      uint v37 = mt_f32_to_u32(v36);
+      uint v38 = v37 < v26 ? v37 : v26;
+      atomic_fetch_add_explicit((threadgroup atomic_uint*)(&tg4[v38]), 1u, memory_order_relaxed);
     }
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  for (uint v31 = mt_tid; v31 < bins; v31 = bins - v31 > mt_tg_size.x ? v31 + mt_tg_size.x : bins) {
-    uint v32 = tg4[v31];
-    bool v34 = v32 != 0u;
-    if (v34) {
-      atomic_fetch_add_explicit((device atomic_uint*)(&counts[v31]), v32, memory_order_relaxed);
+  for (uint v40 = mt_tid; v40 < bins; v40 = bins - v40 > mt_tg_size.x ? v40 + mt_tg_size.x : bins) {
+    uint v41 = tg4[v40];
+    bool v42 = v41 != 0u;
+    if (v42) {
+      atomic_fetch_add_explicit((device atomic_uint*)(&counts[v40]), v41, memory_order_relaxed);
     }
   }
 }

@@ -126,33 +126,41 @@ kernel void histogram_f32(
     tg4[v7] = 0u;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  uint v10 = mt_tg_pos.x * mt_tg_size.x;
-  uint v11 = v10 + mt_tid;
-  uint v13 = mt_grid_size.x * mt_tg_size.x;
-  float v14 = (float)bins;
-  float v15 = hi - lo;
-  float bins_per_unit = precise::divide(v14, v15);
-  uint v18 = bins - 1u;
-  for (uint v19 = v11; v19 < n; v19 = n - v19 > v13 ? v19 + v13 : n) {
-    float v20 = x[v19];
-    bool v21 = v20 >= lo;
-    bool v22 = v20 <= hi;
-    bool v23 = v21 && v22;
-    if (v23) {
-      float v24 = v20 - lo;
-      float v25 = v24 * bins_per_unit;
-      float v26 = floor(v25);
-      uint v27 = mt_f32_to_u32(v26);
-      uint v28 = v27 < v18 ? v27 : v18;
-      atomic_fetch_add_explicit((threadgroup atomic_uint*)(&tg4[v28]), 1u, memory_order_relaxed);
+  uint v11 = n / mt_grid_size.x;
+  uint v12 = n % mt_grid_size.x;
+  bool v14 = v12 != 0u;
+  uint v16 = v14 ? 1u : 0u;
+  uint per_group = v11 + v16;
+  uint block_start = mt_tg_pos.x * per_group;
+  bool v19 = block_start < n;
+  uint v20 = n - block_start;
+  uint v21 = per_group < v20 ? per_group : v20;
+  uint block_count = v19 ? v21 : 0u;
+  float v23 = (float)bins;
+  float v24 = hi - lo;
+  float bins_per_unit = precise::divide(v23, v24);
+  uint v26 = bins - 1u;
+  for (uint v27 = mt_tid; v27 < block_count; v27 = block_count - v27 > mt_tg_size.x ? v27 + mt_tg_size.x : block_count) {
+    uint v28 = block_start + v27;
+    float v29 = x[v28];
+    bool v30 = v29 >= lo;
+    bool v31 = v29 <= hi;
+    bool v32 = v30 && v31;
+    if (v32) {
+      float v33 = v29 - lo;
+      float v34 = v33 * bins_per_unit;
+      float v35 = floor(v34);
+      uint v36 = mt_f32_to_u32(v35);
+      uint v37 = v36 < v26 ? v36 : v26;
+      atomic_fetch_add_explicit((threadgroup atomic_uint*)(&tg4[v37]), 1u, memory_order_relaxed);
     }
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  for (uint v30 = mt_tid; v30 < bins; v30 = bins - v30 > mt_tg_size.x ? v30 + mt_tg_size.x : bins) {
-    uint v31 = tg4[v30];
-    bool v33 = v31 != 0u;
-    if (v33) {
-      atomic_fetch_add_explicit((device atomic_uint*)(&counts[v30]), v31, memory_order_relaxed);
+  for (uint v39 = mt_tid; v39 < bins; v39 = bins - v39 > mt_tg_size.x ? v39 + mt_tg_size.x : bins) {
+    uint v40 = tg4[v39];
+    bool v41 = v40 != 0u;
+    if (v41) {
+      atomic_fetch_add_explicit((device atomic_uint*)(&counts[v39]), v40, memory_order_relaxed);
     }
   }
 }

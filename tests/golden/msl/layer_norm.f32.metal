@@ -176,7 +176,6 @@ kernel void layer_norm_f32(
   float v74 = tg0[v73];
   float v75 = v72 ? v74 : 0.0f;
   float v76 = simd_sum(v75);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
   float mean = precise::divide(v76, v61);
   float ssd = 0.0f;
   for (uint v79 = v10; v79 < chunked; v79 = chunked - v79 > v14 ? v79 + v14 : chunked) {
@@ -227,7 +226,6 @@ kernel void layer_norm_f32(
   float v134 = tg1[v73];
   float v135 = v72 ? v134 : 0.0f;
   float v136 = simd_sum(v135);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
   float v137 = precise::divide(v136, v61);
   float v138 = v137 + eps;
   float inv_std = precise::rsqrt(v138);

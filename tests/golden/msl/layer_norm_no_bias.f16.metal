@@ -175,7 +175,6 @@ kernel void layer_norm_no_bias_f16(
   float v83 = tg0[v82];
   float v84 = v81 ? v83 : 0.0f;
   float v85 = simd_sum(v84);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
   float mean = precise::divide(v85, v70);
   float ssd = 0.0f;
   for (uint v88 = v10; v88 < chunked; v88 = chunked - v88 > v14 ? v88 + v14 : chunked) {
@@ -226,7 +225,6 @@ kernel void layer_norm_no_bias_f16(
   float v152 = tg1[v82];
   float v153 = v81 ? v152 : 0.0f;
   float v154 = simd_sum(v153);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
   float v155 = precise::divide(v154, v70);
   float v156 = v155 + eps;
   float inv_std = precise::rsqrt(v156);

@@ -203,16 +203,15 @@ kernel void logsumexp_f16(
     tg0[mt_simd_group] = v105;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  uint v108 = mt_tg_size.x + 31u;
-  uint v110 = v108 >> 5u;
-  bool v111 = mt_simd_lane < v110;
-  uint v112 = v111 ? mt_simd_lane : 0u;
-  float v113 = tg0[v112];
-  float v114 = v111 ? v113 : as_type<float>(0xff800000u);
-  float v115 = simd_max(v114);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
-  bool v118 = v115 == as_type<float>(0xff800000u);
-  float row_shift = v118 ? 0.0f : v115;
+  uint v110 = mt_tg_size.x + 31u;
+  uint v112 = v110 >> 5u;
+  bool v113 = mt_simd_lane < v112;
+  uint v114 = v113 ? mt_simd_lane : 0u;
+  float v115 = tg0[v114];
+  float v116 = v113 ? v115 : as_type<float>(0xff800000u);
+  float v117 = simd_max(v116);
+  bool v118 = v117 == as_type<float>(0xff800000u);
+  float row_shift = v118 ? 0.0f : v117;
   float v120 = run_max - row_shift;
   float v121 = precise::exp(v120);
   float v122 = run_sum * v121;
@@ -221,12 +220,11 @@ kernel void logsumexp_f16(
     tg1[mt_simd_group] = v123;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  float v124 = tg1[v112];
-  float v125 = v111 ? v124 : 0.0f;
-  float row_sum = simd_sum(v125);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
-  bool v127 = mt_tid == 0u;
-  if (v127) {
+  bool v124 = mt_tid == 0u;
+  float v125 = tg1[v114];
+  float v126 = v113 ? v125 : 0.0f;
+  float row_sum = simd_sum(v126);
+  if (v124) {
     float v128 = precise::log(row_sum);
     float v129 = row_shift + v128;
     out[mt_tg_pos.x] = v129;

@@ -203,16 +203,15 @@ kernel void logsumexp_f32(
     tg0[mt_simd_group] = v96;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  uint v99 = mt_tg_size.x + 31u;
-  uint v101 = v99 >> 5u;
-  bool v102 = mt_simd_lane < v101;
-  uint v103 = v102 ? mt_simd_lane : 0u;
-  float v104 = tg0[v103];
-  float v105 = v102 ? v104 : as_type<float>(0xff800000u);
-  float v106 = simd_max(v105);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
-  bool v109 = v106 == as_type<float>(0xff800000u);
-  float row_shift = v109 ? 0.0f : v106;
+  uint v101 = mt_tg_size.x + 31u;
+  uint v103 = v101 >> 5u;
+  bool v104 = mt_simd_lane < v103;
+  uint v105 = v104 ? mt_simd_lane : 0u;
+  float v106 = tg0[v105];
+  float v107 = v104 ? v106 : as_type<float>(0xff800000u);
+  float v108 = simd_max(v107);
+  bool v109 = v108 == as_type<float>(0xff800000u);
+  float row_shift = v109 ? 0.0f : v108;
   float v111 = run_max - row_shift;
   float v112 = precise::exp(v111);
   float v113 = run_sum * v112;
@@ -221,12 +220,11 @@ kernel void logsumexp_f32(
     tg1[mt_simd_group] = v114;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  float v115 = tg1[v103];
-  float v116 = v102 ? v115 : 0.0f;
-  float row_sum = simd_sum(v116);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
-  bool v118 = mt_tid == 0u;
-  if (v118) {
+  bool v115 = mt_tid == 0u;
+  float v116 = tg1[v105];
+  float v117 = v104 ? v116 : 0.0f;
+  float row_sum = simd_sum(v117);
+  if (v115) {
     float v119 = precise::log(row_sum);
     float v120 = row_shift + v119;
     out[mt_tg_pos.x] = v120;

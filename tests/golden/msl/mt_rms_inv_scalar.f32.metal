@@ -137,7 +137,6 @@ kernel void mt_rms_inv_scalar_f32(
   float v19 = tg0[v18];
   float v21 = v17 ? v19 : 0.0f;
   float ssq_total = simd_sum(v21);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
   float v23 = (float)n;
   float v24 = precise::divide(ssq_total, v23);
   float v25 = eps_buf[0u];

@@ -164,7 +164,6 @@ kernel void mt_rms_norm_f16(
   float v58 = tg0[v57];
   float v59 = v56 ? v58 : 0.0f;
   float ssq_total = simd_sum(v59);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
   float v61 = (float)n;
   float v62 = precise::divide(ssq_total, v61);
   float v63 = eps_buf[0u];

@@ -164,7 +164,6 @@ kernel void mt_rms_norm_f32(
   float v50 = tg0[v49];
   float v51 = v48 ? v50 : 0.0f;
   float ssq_total = simd_sum(v51);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
   float v53 = (float)n;
   float v54 = precise::divide(ssq_total, v53);
   float v55 = eps_buf[0u];

@@ -141,7 +141,6 @@ kernel void softmax_bf16(
   float v27 = tg0[v26];
   float v28 = v25 ? v27 : as_type<float>(0xff800000u);
   float v29 = simd_max(v28);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
   float l31 = 0.0f;
   for (uint v32 = mt_tid; v32 < n; v32 = n - v32 > mt_tg_size.x ? v32 + mt_tg_size.x : n) {
     uint v34 = v4 + v32;
@@ -155,11 +154,10 @@ kernel void softmax_bf16(
     tg1[mt_simd_group] = v41;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  float v42 = tg1[v26];
-  float v43 = v25 ? v42 : 0.0f;
-  float v44 = simd_sum(v43);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
-  float v46 = precise::divide(1.0f, v44);
+  float v43 = tg1[v26];
+  float v44 = v25 ? v43 : 0.0f;
+  float v45 = simd_sum(v44);
+  float v46 = precise::divide(1.0f, v45);
   for (uint v47 = mt_tid; v47 < n; v47 = n - v47 > mt_tg_size.x ? v47 + mt_tg_size.x : n) {
     uint v48 = v4 + v47;
     float v49 = float(x[v48]);

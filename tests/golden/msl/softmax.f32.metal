@@ -141,7 +141,6 @@ kernel void softmax_f32(
   float v26 = tg0[v25];
   float v27 = v24 ? v26 : as_type<float>(0xff800000u);
   float v28 = simd_max(v27);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
   float l30 = 0.0f;
   for (uint v31 = mt_tid; v31 < n; v31 = n - v31 > mt_tg_size.x ? v31 + mt_tg_size.x : n) {
     uint v33 = v4 + v31;
@@ -155,11 +154,10 @@ kernel void softmax_f32(
     tg1[mt_simd_group] = v39;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  float v40 = tg1[v25];
-  float v41 = v24 ? v40 : 0.0f;
-  float v42 = simd_sum(v41);
-  threadgroup_barrier(mem_flags::mem_threadgroup);
-  float v44 = precise::divide(1.0f, v42);
+  float v41 = tg1[v25];
+  float v42 = v24 ? v41 : 0.0f;
+  float v43 = simd_sum(v42);
+  float v44 = precise::divide(1.0f, v43);
   for (uint v45 = mt_tid; v45 < n; v45 = n - v45 > mt_tg_size.x ? v45 + mt_tg_size.x : n) {
     uint v46 = v4 + v45;
     float v47 = x[v46];
