@@ -71,9 +71,10 @@ KernelSpec histogram_spec() {
                      var("tpg") == threads,
                      n + var("grid") < (uint64_t{1} << 32)};
   k.sizes = {{"x", n}, {"counts", bins}};
-  // x reaches past [lo, hi] on both sides, so some elements are not counted.
+  // x reaches past [lo, hi] on both sides, so some elements are not counted; counts start from
+  // non-zero values, which the kernel adds to.
   k.inits = {{"x", Init::uniform(-1.2, 1.2)},
-             {"counts", Init::constant(0)},
+             {"counts", Init::uniform(1, 1000)},
              {"lo", Init::constant(-1.0)},
              {"hi", Init::constant(1.0)}};
   k.reference = [](const Shape& s, HostTensors& t) {
