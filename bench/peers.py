@@ -28,7 +28,9 @@ except ImportError as e:
     print(f"(no Triton column: {e})", file=sys.stderr)
 
 SHAPES = [(1, 4096), (32, 4096), (256, 4096), (2048, 4096), (16384, 4096), (4096, 5120), (4096, 7168),
-          (4096, 8192), (2048, 16384)]
+          (4096, 8192), (2048, 16384),
+          # Hidden sizes that are not multiples of 128, and a long row.
+          (2048, 1000), (4096, 2880), (64, 65536)]
 GRAPH_MAX_ROWS = 256
 CALLS_PER_GRAPH = 20
 EPS = 1e-6

@@ -1,9 +1,9 @@
 // The body of the norm kernels for rows that fit in registers: each thread loads `chunks` chunks
-// of 8 consecutive elements (16-byte accesses of bf16 once vectorize_memory groups them) of every
-// row tensor before the reduction, so all the row's loads are in flight at once, and computes the
-// output from registers after it: each element is read from memory once. The weights are held
-// too where registers allow; otherwise they are read after the reduction (every row reads the
-// same weights, so they come from L1/L2).
+// of 8 consecutive elements (16-byte accesses of bf16 once vectorize_memory groups them) of the
+// row before the reduction, so all the row's loads are in flight at once, and computes the output
+// from registers after it: each element is read from memory once. With `hold` the residual (post)
+// and the weights are loaded before the reduction too; without, after it, which leaves registers
+// for more threadgroups a multiprocessor (every row reads the same weights: L1/L2 hits).
 //   chunk j of a thread covers columns (j * threads + tid) * 8 .. + 7; a chunk that reaches past
 //   n (the row's tail when n % 8 != 0) is read and written with masks instead.
 #pragma once
@@ -20,28 +20,34 @@ namespace mtile::lib {
 // the other half for addresses and temporaries.
 constexpr uint32_t kRowRegisterBudget = 32768;
 
-// Row tensors a form holds in registers until the output: Plain and the PreAdd forms the normed
-// values, PostResidual those and the residual.
+// Row tensors a form holds in registers with `hold`: the normed values (for the PreAdd forms the
+// sum) and the weights, and for PostResidual the residual.
 constexpr uint32_t held_row_tensors(NormForm form) {
-  return form == NormForm::PostResidual ? 2 : 1;
+  return form == NormForm::PostResidual ? 3 : 2;
 }
 
-// `eps` is an In<f32> eps_buf tensor or a Scalar<f32>; `weight` w or 1 + w (strided_rms_norm.hpp).
+// `eps` is an In<f32> eps_buf tensor or a Scalar<f32>; `weight_form` w or 1 + w, and the PreAdd
+// forms normalise the stored sum or the f32 sum (strided_rms_norm.hpp).
 template <class T, NormForm form, NormWeight weight_form = NormWeight::W>
 void rms_norm_in_registers(const dsl::Tensor& x, const dsl::Tensor* residual, const dsl::Tensor& w,
-                           const dsl::Tensor& out, const dsl::CallArg& eps, const dsl::Constexpr& n, uint32_t threads,
-                           uint32_t chunks) {
+                           const dsl::Tensor& out, const dsl::CallArg& eps, const dsl::Constexpr& n, uint32_t chunks,
+                           bool hold) {
   using namespace dsl;
+  constexpr bool post = form == NormForm::PostResidual;
   constexpr bool pre_add = form == NormForm::PreAdd || form == NormForm::PreAddUnrounded;
-  const bool hold_w = threads * chunks * kRowChunk * (held_row_tensors(form) + 1) <= kRowRegisterBudget;
   Val base = named("row_start", program_id(0) * n);
   std::deque<Var> normed, res, weight;  // per element of the thread's chunks
   std::vector<Val> cols;
-  // Loads one chunk's elements into the registers: unmasked when the chunk is whole, else masked.
+  // Reads element `col` of a row tensor at `at`: unmasked in a whole chunk, else masked.
+  auto reader = [&](bool whole, Val col) {
+    return [&, whole, col](const Tensor& t, Val at) {
+      return whole ? load<f32>(t[at]) : load<f32>(t[at], col < n, lit(0.0f));
+    };
+  };
   auto load_chunk = [&](Val c, size_t first, bool whole) {
     for (uint32_t k = 0; k < kRowChunk; ++k) {
       Val at = base + c + k, col = c + k;
-      auto read = [&](const Tensor& t, Val i) { return whole ? load<f32>(t[i]) : load<f32>(t[i], col < n, lit(0.0f)); };
+      auto read = reader(whole, col);
       if constexpr (pre_add) {
         Val exact = read(x, at) + read(*residual, at), sum = cast<T>(exact);
         if (whole)
@@ -51,9 +57,9 @@ void rms_norm_in_registers(const dsl::Tensor& x, const dsl::Tensor* residual, co
         normed[first + k] = form == NormForm::PreAdd ? sum.cast<f32>() : exact;  // PreAddUnrounded: the f32 sum
       } else {
         normed[first + k] = read(x, at);
-        if constexpr (form == NormForm::PostResidual) res[first + k] = read(*residual, at);
+        if (post && hold) res[first + k] = read(*residual, at);
       }
-      if (hold_w) weight[first + k] = read(w, col);
+      if (hold) weight[first + k] = read(w, col);
     }
   };
   for (uint32_t j = 0; j < chunks; ++j) {
@@ -62,8 +68,8 @@ void rms_norm_in_registers(const dsl::Tensor& x, const dsl::Tensor* residual, co
     size_t first = normed.size();
     for (uint32_t k = 0; k < kRowChunk; ++k) {
       normed.emplace_back(lit(0.0f));
-      if (form == NormForm::PostResidual) res.emplace_back(lit(0.0f));
-      if (hold_w) weight.emplace_back(lit(0.0f));
+      if (post && hold) res.emplace_back(lit(0.0f));
+      if (hold) weight.emplace_back(lit(0.0f));
     }
     if_(
         c + kRowChunk <= n, [&] { load_chunk(c, first, true); }, [&] { load_chunk(c, first, false); });
@@ -75,11 +81,12 @@ void rms_norm_in_registers(const dsl::Tensor& x, const dsl::Tensor* residual, co
   auto store_chunk = [&](Val c, size_t first, bool whole) {
     std::vector<Val> outs;
     for (uint32_t k = 0; k < kRowChunk; ++k) {
-      Val col = c + k;
-      Val wk = hold_w ? weight[first + k].get() : whole ? load<f32>(w[col]) : load<f32>(w[col], col < n, lit(0.0f));
+      Val col = c + k, at = base + col;
+      auto read = reader(whole, col);
+      Val wk = hold ? weight[first + k].get() : read(w, col);
       if constexpr (weight_form == NormWeight::OnePlusW) wk = 1.0f + wk;
       Val v = normed[first + k].get() * rms * wk;
-      if constexpr (form == NormForm::PostResidual) v = res[first + k].get() + v;
+      if constexpr (post) v = (hold ? res[first + k].get() : read(*residual, at)) + v;
       outs.push_back(v.cast<T>());
     }
     for (uint32_t k = 0; k < kRowChunk; ++k) {
@@ -97,10 +104,6 @@ void rms_norm_in_registers(const dsl::Tensor& x, const dsl::Tensor* residual, co
   }
 }
 
-}  // namespace mtile::lib
-
-namespace mtile::lib {
-
 // The norm kernels' body: rows in registers where the Config's `chunks` says they fit, else the
 // strided body (which reads the row twice, the second time mostly from L2), which is also the
 // generic code traced without a Config.
@@ -111,27 +114,33 @@ void rms_norm_row(const dsl::Tensor& x, const dsl::Tensor* residual, const dsl::
   if (chunks == 0)
     strided_rms_norm<T, form, weight_form>(x, residual, w, out, eps, n);
   else
-    rms_norm_in_registers<T, form, weight_form>(x, residual, w, out, eps, n, dsl::config("threads"), chunks);
+    rms_norm_in_registers<T, form, weight_form>(x, residual, w, out, eps, n, chunks, dsl::config("hold") != 0);
 }
 
-// The norm kernels' Config and contract: one threadgroup a row; `threads` gives each thread about
-// two chunks of 8 (one simdgroup at least, the target's largest threadgroup at most); `chunks`
-// is how many chunks each thread then holds, or 0 where the row does not fit the registers.
+// The norm kernels' Config and contract: one threadgroup a row. `threads`: one chunk of 8 a thread
+// up to 640 threads (n <= 5120), else two chunks a thread, or more where that needs more than the
+// target's largest threadgroup (H100 sweep in bench/NOTES.md). `chunks`: how many chunks each
+// thread then holds, or 0 where the row does not fit the registers (the strided body). `hold`:
+// whether the residual and the weights are held as well, where they take no more than half the
+// register budget (beyond that, fewer resident threadgroups cost more than the second read).
 inline void norm_row_contract(KernelSpec& k, NormForm form) {
   using rule::var;
-  rule::Expr n = var("n"), simd = var("simd_width"), threads = var("threads");
-  rule::Expr vectors = rule::ceil_div(n, kRowChunk), per_thread = rule::ceil_div(vectors, threads);
+  rule::Expr n = var("n"), simd = var("simd_width"), threads = var("threads"), chunks = var("chunks");
+  rule::Expr vectors = rule::ceil_div(n, kRowChunk);
+  rule::Expr per = rule::select(vectors <= 640, 1, rule::max(2, rule::ceil_div(vectors, var("max_tpg"))));
+  rule::Expr per_thread = rule::ceil_div(vectors, threads);
   k.dims = {"rows", "n"};
   k.config = {
-      {"threads", rule::clamp(rule::round_up(rule::ceil_div(vectors, 2), simd), simd, var("max_tpg"))},
-      {"chunks",
-       rule::select(per_thread * threads * kRowChunk * held_row_tensors(form) <= kRowRegisterBudget, per_thread, 0)},
+      {"threads", rule::clamp(rule::round_up(rule::ceil_div(vectors, per), simd), simd, var("max_tpg"))},
+      {"chunks", rule::select(per_thread * threads * kRowChunk <= kRowRegisterBudget, per_thread, 0)},
+      {"hold", rule::select(chunks * threads * kRowChunk * held_row_tensors(form) <= kRowRegisterBudget / 2, 1, 0)},
   };
   k.dispatch = {.grid = var("rows"), .tpg = threads};
   k.preconditions = spec::one_threadgroup_per_row();
   k.preconditions.push_back(n >= 1);
   // Held chunks must cover the row (a --config override may choose too few).
-  k.preconditions.push_back(var("chunks") == 0 || var("chunks") * var("tpg") * kRowChunk >= n);
+  k.preconditions.push_back(chunks == 0 || chunks * var("tpg") * kRowChunk >= n);
+  k.preconditions.push_back(var("hold") <= 1);
 }
 
 }  // namespace mtile::lib

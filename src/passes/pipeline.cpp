@@ -32,6 +32,8 @@ const Step kSteps[] = {
      [](const ir::Function& f, const Target&, const PipelineOptions&) { return propagate_copies(f); }},
     {"eliminate_common_subexpressions",
      [](const ir::Function& f, const Target&, const PipelineOptions&) { return eliminate_common_subexpressions(f); }},
+    {"hoist_invariant_loads",
+     [](const ir::Function& f, const Target&, const PipelineOptions&) { return hoist_invariant_loads(f); }},
     {"vectorize_memory", [](const ir::Function& f, const Target& t,
                             const PipelineOptions&) { return vectorize_memory(f, t.max_vector_bytes); }},
     {"eliminate_dead_code",

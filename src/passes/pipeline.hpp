@@ -23,6 +23,7 @@ ir::Function lower_threadgroup_reductions(const ir::Function& f, uint32_t simd_w
 ir::Function fold_constants(const ir::Function& f);
 ir::Function propagate_copies(const ir::Function& f);
 ir::Function eliminate_common_subexpressions(const ir::Function& f);
+ir::Function hoist_invariant_loads(const ir::Function& f);
 // max_bytes: the target's widest access (16 on CUDA); 0 forms none.
 ir::Function vectorize_memory(const ir::Function& f, uint32_t max_bytes);
 ir::Function eliminate_dead_code(const ir::Function& f);

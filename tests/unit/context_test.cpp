@@ -152,8 +152,8 @@ TEST(Context, ConfigOverridesAreCheckedLikeTheRulesChoice) {
   Shape s{{"rows", 3}, {"n", 1000}};
   CheckOptions opts;
   CheckResult chosen = run_and_check(ctx, cpu, k, ScalarType::f32, s, opts);
-  EXPECT_EQ(chosen.config.at("threads"), 64u);  // two chunks of 8 a thread: ceil(125 / 2) = 63 -> 64
-  EXPECT_EQ(chosen.config.at("chunks"), 2u);    // the row is held in registers
+  EXPECT_EQ(chosen.config.at("threads"), 128u);  // one chunk of 8 a thread: 125 -> 128
+  EXPECT_EQ(chosen.config.at("chunks"), 1u);     // the row is held in registers
   opts.launch.config = {{"threads", 256}};
   CheckResult wider = run_and_check(ctx, cpu, k, ScalarType::f32, s, opts);
   EXPECT_TRUE(wider.passed) << wider.summary();
@@ -171,7 +171,7 @@ TEST(Context, ConfigOverridesAreCheckedLikeTheRulesChoice) {
     run_and_check(ctx, cpu, k, ScalarType::f32, s, opts);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_TRUE(contains(e.what(), "config 'warps' is not one of its meta-parameters (it has: threads, chunks)"))
+    EXPECT_TRUE(contains(e.what(), "config 'warps' is not one of its meta-parameters (it has: threads, chunks, hold)"))
         << e.what();
   }
 }

@@ -169,7 +169,7 @@ nlohmann::json outcome_json(const Outcome& o, std::optional<double> copy_gbs) {
 }
 
 void print_table(const std::vector<Outcome>& outcomes, std::optional<double> copy_gbs) {
-  fmt::print("{:<24} {:<5} {:<34} {:<22} {:<10} {:>11} {:>9} {:>7}  {}\n", "kernel", "dtype", "shape", "config",
+  fmt::print("{:<24} {:<5} {:<34} {:<28} {:<10} {:>11} {:>9} {:>7}  {}\n", "kernel", "dtype", "shape", "config",
              "timing", "median us", "GB/s", "% copy", "check");
   for (const Outcome& o : outcomes) {
     std::string head =
@@ -181,7 +181,7 @@ void print_table(const std::vector<Outcome>& outcomes, std::optional<double> cop
     } else {
       const CheckResult& r = *o.result;
       double gbs = gb_per_s(r);
-      fmt::print("{} {:<22} {:<10} {:>11.2f} {:>9.1f} {:>7} {}\n", head, config_text(r.config), o.timing,
+      fmt::print("{} {:<28} {:<10} {:>11.2f} {:>9.1f} {:>7} {}\n", head, config_text(r.config), o.timing,
                  r.seconds * 1e6, gbs, copy_gbs ? fmt::format("{:.1f}", 100 * gbs / *copy_gbs) : "-",
                  r.passed ? "PASS" : "FAIL " + r.summary());
     }

@@ -120,27 +120,27 @@ kernel void mt_rms_inv_scalar_f32(
     uint3 mt_tg_size [[threads_per_threadgroup]],
     uint mt_simd_lane [[thread_index_in_simdgroup]],
     uint mt_simd_group [[simdgroup_index_in_threadgroup]]) {
-  threadgroup float tg0[32];
-  bool v4 = mt_simd_lane == 0u;
-  uint v7 = mt_tg_pos.x * mt_tg_size.x;
-  uint v9 = v7 + mt_tid;
-  float v10 = partial_ssq[v9];
-  float v11 = simd_sum(v10);
-  if (v4) {
-    tg0[mt_simd_group] = v11;
+  threadgroup float tg2[32];
+  float v1 = eps_buf[0u];
+  bool v6 = mt_simd_lane == 0u;
+  uint v9 = mt_tg_pos.x * mt_tg_size.x;
+  uint v11 = v9 + mt_tid;
+  float v12 = partial_ssq[v11];
+  float v13 = simd_sum(v12);
+  if (v6) {
+    tg2[mt_simd_group] = v13;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  uint v14 = mt_tg_size.x + 31u;
-  uint v16 = v14 >> 5u;
-  bool v17 = mt_simd_lane < v16;
-  uint v18 = v17 ? mt_simd_lane : 0u;
-  float v19 = tg0[v18];
-  float v21 = v17 ? v19 : 0.0f;
-  float ssq_total = simd_sum(v21);
-  float v23 = (float)n;
-  float v24 = precise::divide(ssq_total, v23);
-  float v25 = eps_buf[0u];
-  float v26 = v24 + v25;
-  float v27 = precise::rsqrt(v26);
-  out[mt_tg_pos.x] = v27;
+  uint v16 = mt_tg_size.x + 31u;
+  uint v18 = v16 >> 5u;
+  bool v19 = mt_simd_lane < v18;
+  uint v20 = v19 ? mt_simd_lane : 0u;
+  float v21 = tg2[v20];
+  float v23 = v19 ? v21 : 0.0f;
+  float ssq_total = simd_sum(v23);
+  float v25 = (float)n;
+  float v26 = precise::divide(ssq_total, v25);
+  float v27 = v26 + v1;
+  float v28 = precise::rsqrt(v27);
+  out[mt_tg_pos.x] = v28;
 }

@@ -118,53 +118,53 @@ kernel void mt_rms_norm_small_bf16(
     constant uint& n [[buffer(4)]],
     uint3 mt_tg_pos [[threadgroup_position_in_grid]],
     uint mt_tid [[thread_index_in_threadgroup]]) {
-  threadgroup float tg41[1];
-  uint v2 = mt_tid * 2u;
-  uint v4 = v2 + 1u;
-  bool v6 = v4 < n;
-  uint v8 = mt_tg_pos.x * n;
-  uint v10 = v6 ? v2 : 0u;
-  uint v11 = v8 + v10;
-  float v12 = float(x[v11]);
-  float v14 = v12 * v12;
-  uint v15 = v11 + 1u;
-  float v16 = float(x[v15]);
-  float v18 = v16 * v16;
-  float v19 = v14 + v18;
-  float l22 = v6 ? v19 : 0.0f;
-  float v25 = simd_shuffle_down(l22, ushort(16u));
-  l22 = l22 + v25;
-  float v29 = simd_shuffle_down(l22, ushort(8u));
-  l22 = l22 + v29;
-  float v33 = simd_shuffle_down(l22, ushort(4u));
-  l22 = l22 + v33;
-  float v36 = simd_shuffle_down(l22, ushort(2u));
-  l22 = l22 + v36;
-  float v39 = simd_shuffle_down(l22, ushort(1u));
-  l22 = l22 + v39;
-  bool v42 = mt_tid == 0u;
-  if (v42) {
-    tg41[0u] = l22;
+  threadgroup float tg43[1];
+  float v1 = eps_buf[0u];
+  uint v4 = mt_tid * 2u;
+  uint v6 = v4 + 1u;
+  bool v8 = v6 < n;
+  uint v10 = mt_tg_pos.x * n;
+  uint v12 = v8 ? v4 : 0u;
+  uint v13 = v10 + v12;
+  float v14 = float(x[v13]);
+  float v16 = v14 * v14;
+  uint v17 = v13 + 1u;
+  float v18 = float(x[v17]);
+  float v20 = v18 * v18;
+  float v21 = v16 + v20;
+  float l24 = v8 ? v21 : 0.0f;
+  float v27 = simd_shuffle_down(l24, ushort(16u));
+  l24 = l24 + v27;
+  float v31 = simd_shuffle_down(l24, ushort(8u));
+  l24 = l24 + v31;
+  float v35 = simd_shuffle_down(l24, ushort(4u));
+  l24 = l24 + v35;
+  float v38 = simd_shuffle_down(l24, ushort(2u));
+  l24 = l24 + v38;
+  float v41 = simd_shuffle_down(l24, ushort(1u));
+  l24 = l24 + v41;
+  bool v44 = mt_tid == 0u;
+  if (v44) {
+    tg43[0u] = l24;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  float v44 = tg41[0u];
-  float v45 = (float)n;
-  float v46 = precise::divide(v44, v45);
-  float v47 = eps_buf[0u];
-  float v48 = v46 + v47;
-  float v49 = precise::rsqrt(v48);
-  if (v6) {
-    uint v50 = v8 + v2;
-    float v51 = v12 * v49;
-    float v52 = float(w[v2]);
-    float v54 = v51 * v52;
-    float v55 = mt_round_bf16(v54);
-    out[v50] = bfloat(v55);
-    uint v56 = v50 + 1u;
-    float v57 = v16 * v49;
-    float v58 = float(w[v4]);
-    float v60 = v57 * v58;
-    float v61 = mt_round_bf16(v60);
-    out[v56] = bfloat(v61);
+  float v46 = tg43[0u];
+  float v47 = (float)n;
+  float v48 = precise::divide(v46, v47);
+  float v49 = v48 + v1;
+  float v50 = precise::rsqrt(v49);
+  if (v8) {
+    uint v51 = v10 + v4;
+    float v52 = v14 * v50;
+    float v53 = float(w[v4]);
+    float v55 = v52 * v53;
+    float v56 = mt_round_bf16(v55);
+    out[v51] = bfloat(v56);
+    uint v57 = v51 + 1u;
+    float v58 = v18 * v50;
+    float v59 = float(w[v6]);
+    float v61 = v58 * v59;
+    float v62 = mt_round_bf16(v61);
+    out[v57] = bfloat(v62);
   }
 }

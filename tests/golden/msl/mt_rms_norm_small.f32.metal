@@ -118,51 +118,51 @@ kernel void mt_rms_norm_small_f32(
     constant uint& n [[buffer(4)]],
     uint3 mt_tg_pos [[threadgroup_position_in_grid]],
     uint mt_tid [[thread_index_in_threadgroup]]) {
-  threadgroup float tg39[1];
-  uint v2 = mt_tid * 2u;
-  uint v4 = v2 + 1u;
-  bool v6 = v4 < n;
-  uint v8 = mt_tg_pos.x * n;
-  uint v10 = v6 ? v2 : 0u;
-  uint v11 = v8 + v10;
-  float v12 = x[v11];
-  float v13 = v12 * v12;
-  uint v14 = v11 + 1u;
-  float v15 = x[v14];
-  float v16 = v15 * v15;
-  float v17 = v13 + v16;
-  float l20 = v6 ? v17 : 0.0f;
-  float v23 = simd_shuffle_down(l20, ushort(16u));
-  l20 = l20 + v23;
-  float v27 = simd_shuffle_down(l20, ushort(8u));
-  l20 = l20 + v27;
-  float v31 = simd_shuffle_down(l20, ushort(4u));
-  l20 = l20 + v31;
-  float v34 = simd_shuffle_down(l20, ushort(2u));
-  l20 = l20 + v34;
-  float v37 = simd_shuffle_down(l20, ushort(1u));
-  l20 = l20 + v37;
-  bool v40 = mt_tid == 0u;
-  if (v40) {
-    tg39[0u] = l20;
+  threadgroup float tg41[1];
+  float v1 = eps_buf[0u];
+  uint v4 = mt_tid * 2u;
+  uint v6 = v4 + 1u;
+  bool v8 = v6 < n;
+  uint v10 = mt_tg_pos.x * n;
+  uint v12 = v8 ? v4 : 0u;
+  uint v13 = v10 + v12;
+  float v14 = x[v13];
+  float v15 = v14 * v14;
+  uint v16 = v13 + 1u;
+  float v17 = x[v16];
+  float v18 = v17 * v17;
+  float v19 = v15 + v18;
+  float l22 = v8 ? v19 : 0.0f;
+  float v25 = simd_shuffle_down(l22, ushort(16u));
+  l22 = l22 + v25;
+  float v29 = simd_shuffle_down(l22, ushort(8u));
+  l22 = l22 + v29;
+  float v33 = simd_shuffle_down(l22, ushort(4u));
+  l22 = l22 + v33;
+  float v36 = simd_shuffle_down(l22, ushort(2u));
+  l22 = l22 + v36;
+  float v39 = simd_shuffle_down(l22, ushort(1u));
+  l22 = l22 + v39;
+  bool v42 = mt_tid == 0u;
+  if (v42) {
+    tg41[0u] = l22;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  float v42 = tg39[0u];
-  float v43 = (float)n;
-  float v44 = precise::divide(v42, v43);
-  float v45 = eps_buf[0u];
-  float v46 = v44 + v45;
-  float v47 = precise::rsqrt(v46);
-  if (v6) {
-    uint v48 = v8 + v2;
-    float v49 = v12 * v47;
-    float v50 = w[v2];
-    float v51 = v49 * v50;
-    out[v48] = v51;
-    uint v52 = v48 + 1u;
-    float v53 = v15 * v47;
-    float v54 = w[v4];
-    float v55 = v53 * v54;
-    out[v52] = v55;
+  float v44 = tg41[0u];
+  float v45 = (float)n;
+  float v46 = precise::divide(v44, v45);
+  float v47 = v46 + v1;
+  float v48 = precise::rsqrt(v47);
+  if (v8) {
+    uint v49 = v10 + v4;
+    float v50 = v14 * v48;
+    float v51 = w[v4];
+    float v52 = v50 * v51;
+    out[v49] = v52;
+    uint v53 = v49 + 1u;
+    float v54 = v17 * v48;
+    float v55 = w[v6];
+    float v56 = v54 * v55;
+    out[v53] = v56;
   }
 }
