@@ -53,7 +53,7 @@ def main():
     dims = k.pack_dims(rows, n)
 
     def c_launch():  # the C ABI alone: checks, plan lookup, wrap, cuLaunchKernel
-        _capi.launch_tensors(k.handle, tensors, 5, dims, 2, _capi.BF16, stream)
+        _capi.launch_tensors(k.handle, tensors, 5, dims, 2, None, 0, _capi.BF16, stream)
 
     cases = [
         ("mtile.rms_norm_residual(x, residual, w, eps)", lambda: mtile.rms_norm_residual(x, residual, w, eps)),

@@ -26,7 +26,7 @@ inline void strided_row_contract(KernelSpec& k) {
 // Elementwise kernels over n elements (row_loops.hpp's visit_chunk): each thread takes per_thread
 // consecutive elements (8: a 16-byte access of bf16), threadgroups of 256 threads, exactly enough
 // threadgroups to cover n, and indices that stay below 2^32.
-inline void elementwise_contract(KernelSpec& k) {
+inline void chunked_elementwise_contract(KernelSpec& k) {
   using rule::var;
   rule::Expr n = var("n"), per_thread = var("per_thread");
   k.dims = {"n"};

@@ -10,6 +10,7 @@
 // types, a store to an input, a value used outside its scope) throw mtile::Error naming the kernel.
 // docs/writing-kernels.md is the guide; docs/IR.md defines what each operation means.
 #pragma once
+#include <array>
 #include <functional>
 #include <initializer_list>
 #include <map>
@@ -239,16 +240,57 @@ struct Scalar : Val {
   using elem_t = T;
 };
 
+namespace detail {
+MemRef strided_ref(const Tensor& t, std::initializer_list<Val> index, const Val* strides, size_t rank);
+}
+// A tensor with a stride per axis, for non-contiguous inputs (the q slice of a fused QKV
+// projection: rows x n with row stride 3n): x(i0, i1) is element i0 * x_stride0 + i1 * x_stride1.
+// The strides are constexpr parameters named <x>_stride0 ... <x>_stride{R-1}, added after the
+// tensor; the spec gives its shape and strides as rules (KernelSpec::strided), and every launch
+// checks that the strides are >= 1 and that every element the shape addresses is in the buffer.
+template <class Tn, int R>
+struct Strided : Tn {
+  static_assert(R >= 1 && R <= 4, "Strided<Tensor, R>: 1 to 4 axes");
+  static constexpr int rank = R;
+  template <class... I>
+  MemRef operator()(I... index) const {
+    static_assert(sizeof...(I) == R, "a Strided<Tensor, R> takes one index per axis");
+    return detail::strided_ref(*this, {U32(index).val...}, stride.data(), R);
+  }
+  std::array<Val, R> stride;  // the constexprs <name>_stride<k>
+};
+
 class TgArray {
  public:
   MemRef operator[](U32 i) const { return {ir::MemSpace::Threadgroup, id, elem, i.val}; }
   ir::Id id = ir::kNoId;
   ScalarType elem = ScalarType::f32;
 };
+// A 2-D threadgroup array, row-major: a(r, c) is element r * cols + c of `flat`.
+class TgArray2D {
+ public:
+  MemRef operator()(U32 r, U32 c) const;
+  TgArray flat;
+  uint32_t rows = 0, cols = 0;
+};
+// Threadgroup memory of `count` elements (or rows x cols). The size is a C++ number when the
+// kernel is traced: a literal or a Config value (threadgroup_array<f32>(config("tile"))); every
+// launch checks the bytes against the target's. A Constexpr is known only at launch, so sizing
+// with one (or any traced Val) is a trace error that says to use a Config meta-parameter.
 TgArray threadgroup_array(ScalarType elem, uint32_t count, SourceLoc loc = SourceLoc::current());
+TgArray threadgroup_array(ScalarType elem, const Val& count, SourceLoc loc = SourceLoc::current());
+TgArray2D threadgroup_array(ScalarType elem, uint32_t rows, uint32_t cols, SourceLoc loc = SourceLoc::current());
 template <class T>
 TgArray threadgroup_array(uint32_t count, SourceLoc loc = SourceLoc::current()) {
   return threadgroup_array(T::type, count, loc);
+}
+template <class T>
+TgArray threadgroup_array(const Val& count, SourceLoc loc = SourceLoc::current()) {
+  return threadgroup_array(T::type, count, loc);
+}
+template <class T>
+TgArray2D threadgroup_array(uint32_t rows, uint32_t cols, SourceLoc loc = SourceLoc::current()) {
+  return threadgroup_array(T::type, rows, cols, loc);
 }
 
 Val load(const MemRef& ref, SourceLoc loc = SourceLoc::current());
@@ -266,6 +308,44 @@ Val load(const MemRef& ref, const Val& mask, const Val& other, SourceLoc loc = S
   return load(ref, mask, other.cast(value_type(ref.elem)), loc).cast(T::type);
 }
 void store(const MemRef& ref, const Val& v, const Val& mask, SourceLoc loc = SourceLoc::current());
+// Explicit vectors: N = 2, 4 or 8 consecutive elements t[base] .. t[base + N - 1] in one access.
+// `base` must be a multiple of N: each launch checks that it provably is (with its constexpr
+// values) and refuses the launch, naming the access, where it is not. A target whose widest
+// access is narrower gets several accesses (scalar ones on Metal) that read and write the same.
+// Tensors of value types only (u32, i32, u64, i64, f32, f16, bf16).
+class Vec {
+ public:
+  const Val& operator[](uint32_t k) const;  // lane k: t[base + k]
+  uint32_t size() const { return static_cast<uint32_t>(lanes.size()); }
+  std::vector<Val> lanes;
+};
+namespace detail {
+Vec load_vector(const Tensor& t, uint32_t n, const Val& base, SourceLoc loc);
+void store_vector(const Tensor& t, uint32_t n, const Val& base, const std::vector<Val>& values, SourceLoc loc);
+}  // namespace detail
+template <uint32_t N>
+Vec load_n(const Tensor& t, U32 base, SourceLoc loc = SourceLoc::current()) {
+  static_assert(N == 2 || N == 4 || N == 8, "load_n<N>: N is 2, 4 or 8");
+  return detail::load_vector(t, N, base.val, loc);
+}
+// Loads and converts each lane, like load<T>: load_n<4, f32>(x, base).
+template <uint32_t N, class T>
+Vec load_n(const Tensor& t, U32 base, SourceLoc loc = SourceLoc::current()) {
+  Vec v = load_n<N>(t, base, loc);
+  for (Val& lane : v.lanes) lane = lane.cast(T::type);
+  return v;
+}
+// Stores N values of the tensor's value type: store_n<4>(y, base, {a, b, c, d}).
+template <uint32_t N>
+void store_n(const Tensor& t, U32 base, std::initializer_list<Val> values, SourceLoc loc = SourceLoc::current()) {
+  static_assert(N == 2 || N == 4 || N == 8, "store_n<N>: N is 2, 4 or 8");
+  detail::store_vector(t, N, base.val, values, loc);
+}
+template <uint32_t N>
+void store_n(const Tensor& t, U32 base, const Vec& v, SourceLoc loc = SourceLoc::current()) {
+  static_assert(N == 2 || N == 4 || N == 8, "store_n<N>: N is 2, 4 or 8");
+  detail::store_vector(t, N, base.val, v.lanes, loc);
+}
 // Atomics on device and threadgroup memory (u32 and i32; add also on f32): each returns the value
 // the element held before (docs/IR.md).
 Val atomic_add(const MemRef& ref, const Val& v, SourceLoc loc = SourceLoc::current());
@@ -394,6 +474,27 @@ template <class T>
 struct is_scalar_param<Scalar<T>> : std::true_type {};
 
 template <class P>
+struct is_strided_param : std::false_type {};
+template <class Tn, int R>
+struct is_strided_param<Strided<Tn, R>> : std::true_type {};
+// IR parameters a C++ parameter becomes: a Strided tensor adds its strides.
+template <class P>
+constexpr int ir_param_count() {
+  if constexpr (is_strided_param<P>::value)
+    return 1 + P::rank;
+  else
+    return 1;
+}
+template <class... P>
+constexpr std::array<int, sizeof...(P)> first_ir_params() {
+  std::array<int, sizeof...(P)> first{};
+  int next = 0, i = 0;
+  ((first[i++] = next, next += ir_param_count<P>()), ...);
+  (void)next, (void)i;
+  return first;
+}
+
+template <class P>
 ParamDesc describe() {
   if constexpr (std::is_same_v<P, Constexpr>)
     return {ir::ParamKind::Constexpr, ScalarType::u32, ir::Role::In};
@@ -417,18 +518,37 @@ class TraceScope {
  private:
   void* state_;  // the trace this scope opened
 };
+// The IR parameters' names and kinds, from the C++ parameters' (a Strided tensor's strides
+// follow it, named <name>_stride<k>).
+template <class P>
+void describe_into(const std::string& name, std::vector<std::string>& names, std::vector<ParamDesc>& descs) {
+  names.push_back(name);
+  descs.push_back(describe<P>());
+  if constexpr (is_strided_param<P>::value)
+    for (int k = 0; k < P::rank; ++k) {
+      names.push_back(name + "_stride" + std::to_string(k));
+      descs.push_back({ir::ParamKind::Constexpr, ScalarType::u32, ir::Role::In});
+    }
+}
 template <class... P>
 std::vector<ir::Param> describe_params(const std::vector<std::string>& names, ScalarType dtype) {
-  std::vector<ParamDesc> d = {describe<P>()...};
+  std::vector<std::string> n;
+  std::vector<ParamDesc> d;
+  size_t i = 0;
+  ((describe_into<P>(i < names.size() ? names[i] : "", n, d), ++i), ...);
   std::vector<ir::Param> out;
-  for (size_t i = 0; i < d.size(); ++i)
-    out.push_back({i < names.size() ? names[i] : "", d[i].kind, d[i].elem, d[i].role});
+  for (size_t k = 0; k < d.size(); ++k) out.push_back({n[k], d[k].kind, d[k].elem, d[k].role});
   (void)dtype;
   return out;
 }
 template <class P>
 P make_arg(const TraceScope& scope, int index) {
-  if constexpr (std::is_same_v<P, Constexpr>) {
+  if constexpr (is_strided_param<P>::value) {
+    P p;
+    static_cast<Tensor&>(p) = scope.tensor_arg(index);
+    for (int k = 0; k < P::rank; ++k) p.stride[k] = scope.constexpr_arg(index + 1 + k);
+    return p;
+  } else if constexpr (std::is_same_v<P, Constexpr>) {
     return scope.constexpr_arg(index);
   } else if constexpr (is_scalar_param<P>::value) {
     P p;
@@ -443,8 +563,19 @@ P make_arg(const TraceScope& scope, int index) {
 template <class... P, size_t... I>
 ir::Function trace_fn(const std::string& name, ir::Mode mode, ScalarType dtype, const Config& config,
                       const std::vector<std::string>& names, void (*fn)(P...), std::index_sequence<I...>) {
-  TraceScope scope(name, mode, dtype, config, names, {describe<P>()...});
-  fn(make_arg<P>(scope, static_cast<int>(I))...);
+  std::vector<std::string> ir_names;
+  std::vector<ParamDesc> descs;
+  if (names.size() == sizeof...(P)) {
+    size_t i = 0;
+    (describe_into<P>(names[i++], ir_names, descs), ...);
+  } else {  // TraceScope reports the mismatch
+    ir_names = names;
+    descs = {describe<P>()...};
+  }
+  TraceScope scope(name, mode, dtype, config, ir_names, descs);
+  constexpr std::array<int, sizeof...(P)> first = first_ir_params<P...>();
+  (void)first;
+  fn(make_arg<P>(scope, first[I])...);
   return scope.finish();
 }
 }  // namespace detail
@@ -476,5 +607,46 @@ KernelDef define_generic_kernel(std::string name, ir::Mode mode, std::vector<std
                    });
 }
 #define MTILE_FLOAT_VARIANTS(fn) &fn<::mtile::dsl::f32>, &fn<::mtile::dsl::f16>, &fn<::mtile::dsl::bf16>
+
+// Kernels generic over two types: an input type (the kernel's dtype, as for every kernel) and an
+// output type chosen by a Config meta-parameter whose value is a type code (type_code(t);
+// `--config out_dtype=bf16` on the command line). One variant per (input, output) pair:
+//   k.def = define_two_type_kernel("convert", mode, {"x", "y", "n"}, "out_dtype",
+//                                  MTILE_FLOAT_TYPE_PAIRS(convert));
+//   k.config = {{"out_dtype", type_code(ScalarType::f32)}};
+// Without the meta-parameter in the Config (a trace outside a launch), the first pair listed for
+// the input type is traced.
+struct TypePair {
+  ScalarType in, out;
+  std::function<std::vector<ir::Param>(const std::vector<std::string>& names)> params;
+  std::function<ir::Function(const std::string& name, ir::Mode mode, const std::vector<std::string>& names,
+                             const Config& config)>
+      trace;
+};
+template <class TIn, class TOut, class... P>
+TypePair type_pair(void (*fn)(P...)) {
+  return {TIn::type, TOut::type,
+          [](const std::vector<std::string>& names) { return detail::describe_params<P...>(names, TIn::type); },
+          [fn](const std::string& name, ir::Mode mode, const std::vector<std::string>& names, const Config& c) {
+            return detail::trace_fn(name, mode, TIn::type, c, names, fn, std::index_sequence_for<P...>{});
+          }};
+}
+KernelDef define_two_type_kernel(std::string name, ir::Mode mode, std::vector<std::string> names,
+                                 std::string out_config, std::vector<TypePair> pairs);
+// A ScalarType as a Config value, and back (a trace error for a code that is no type).
+uint32_t type_code(ScalarType t);
+ScalarType config_type(const std::string& name);
+#define MTILE_FLOAT_TYPE_PAIRS(fn)                                                                                    \
+  {                                                                                                                   \
+    ::mtile::dsl::type_pair<::mtile::dsl::f32, ::mtile::dsl::f32>(&fn<::mtile::dsl::f32, ::mtile::dsl::f32>),         \
+        ::mtile::dsl::type_pair<::mtile::dsl::f32, ::mtile::dsl::f16>(&fn<::mtile::dsl::f32, ::mtile::dsl::f16>),     \
+        ::mtile::dsl::type_pair<::mtile::dsl::f32, ::mtile::dsl::bf16>(&fn<::mtile::dsl::f32, ::mtile::dsl::bf16>),   \
+        ::mtile::dsl::type_pair<::mtile::dsl::f16, ::mtile::dsl::f16>(&fn<::mtile::dsl::f16, ::mtile::dsl::f16>),     \
+        ::mtile::dsl::type_pair<::mtile::dsl::f16, ::mtile::dsl::f32>(&fn<::mtile::dsl::f16, ::mtile::dsl::f32>),     \
+        ::mtile::dsl::type_pair<::mtile::dsl::f16, ::mtile::dsl::bf16>(&fn<::mtile::dsl::f16, ::mtile::dsl::bf16>),   \
+        ::mtile::dsl::type_pair<::mtile::dsl::bf16, ::mtile::dsl::bf16>(&fn<::mtile::dsl::bf16, ::mtile::dsl::bf16>), \
+        ::mtile::dsl::type_pair<::mtile::dsl::bf16, ::mtile::dsl::f32>(&fn<::mtile::dsl::bf16, ::mtile::dsl::f32>),   \
+        ::mtile::dsl::type_pair<::mtile::dsl::bf16, ::mtile::dsl::f16>(&fn<::mtile::dsl::bf16, ::mtile::dsl::f16>)    \
+  }
 
 }  // namespace mtile::dsl

@@ -48,11 +48,14 @@ struct Init {
 class HostTensors {
  public:
   HostTensors() = default;
-  // `names` by parameter index ("" for constexprs); `dtype` is the launch's element type.
-  HostTensors(std::string kernel, ScalarType dtype, std::vector<std::string> names);
+  // `names` by parameter index ("" for constexprs); `dtype` is the launch's element type; `elems`
+  // the parameters' element types, by index, where they are known.
+  HostTensors(std::string kernel, ScalarType dtype, std::vector<std::string> names, std::vector<ScalarType> elems = {});
   ScalarType dtype() const { return dtype_; }
   // `v` as a tensor of the launch's dtype stores it (rounded to f32, f16 or bf16).
   double round(double v) const;
+  // `v` as tensor `name` stores it (its element type may differ from the dtype: a cast's output).
+  double round_as(const std::string& name, double v) const;
   // Throws Error naming the kernel and its tensors when `name` is not one of them.
   std::vector<double>& operator[](const std::string& name);
   const std::vector<double>& operator[](const std::string& name) const;
@@ -64,6 +67,7 @@ class HostTensors {
   std::string kernel_;
   ScalarType dtype_ = ScalarType::f32;
   std::vector<std::string> names_;  // by parameter index ("" for constexprs)
+  std::vector<ScalarType> elems_;
   std::vector<std::vector<double>> data_;
 };
 
@@ -90,6 +94,12 @@ struct ConfigParam {
   rule::Expr choice;
 };
 
+// A Strided<Tensor, R> parameter's layout, as rules over the dims and Config: its extent and its
+// stride (in elements) along each axis.
+struct StridedLayout {
+  std::vector<rule::Expr> shape, strides;
+};
+
 struct KernelSpec {
   dsl::KernelDef def;
   std::string family;
@@ -103,7 +113,10 @@ struct KernelSpec {
   // Values of constexpr parameters; one named like a dim defaults to that dim.
   std::map<std::string, rule::Expr> constexprs;
   std::map<std::string, rule::Expr> sizes;  // elements of every tensor parameter
-  std::map<std::string, Init> inits;        // tensors' and scalars' values in checks; default uniform(-1, 1)
+  // Layouts of Strided tensor parameters by name; the strides become the values of the constexprs
+  // <name>_stride<k>. A launch checks strides >= 1 and sum((shape_k - 1) * stride_k) < size.
+  std::map<std::string, StridedLayout> strided;
+  std::map<std::string, Init> inits;  // tensors' and scalars' values in checks; default uniform(-1, 1)
   // Fills the outputs from the inputs, in float64, by name: t["out"][i] = f(t["x"][i]).
   std::function<void(const Shape&, HostTensors&)> reference;
   std::map<ScalarType, Tolerance> tolerance;
@@ -165,7 +178,7 @@ struct Resolved {
 Resolved resolve(const KernelSpec& k, const Shape& shape, const Target& target, const Config& overrides = {},
                  const std::optional<Geometry>& geometry = {});
 // The contract: the target's limits (1 <= tpg <= max_tpg, 1 <= grid <= max_grid on each axis),
-// the kernel's preconditions, and at most 2^62 elements a tensor. Throws Error naming the
+// the kernel's preconditions, at most 2^62 elements a tensor, and strided tensors' layouts. Throws Error naming the
 // kernel, every broken rule and the values it read, and "Nothing was launched".
 void check_contract(const KernelSpec& k, const Shape& shape, const Resolved& r);
 // Tensors that may hold more than 2^31 elements at this shape: their offsets are computed in 64

@@ -1,5 +1,5 @@
 // The body and spec shared by the elementwise activations (gelu, gelu_tanh): out = f(x) over n
-// elements, f in f32 and rounded once to T; 8 elements a thread (elementwise_contract).
+// elements, f in f32 and rounded once to T; 8 elements a thread (chunked_elementwise_contract).
 #pragma once
 #include <vector>
 
@@ -26,7 +26,7 @@ KernelSpec unary_spec(dsl::KernelDef def, std::string summary, F f) {
   k.def = std::move(def);
   k.family = "activation";
   k.summary = std::move(summary);
-  elementwise_contract(k);
+  chunked_elementwise_contract(k);
   k.sizes = {{"x", rule::var("n")}, {"out", rule::var("n")}};
   k.inits = {{"x", Init::uniform(-4.0, 4.0)}};  // both tails and the bend between them
   k.reference = [f](const Shape& s, HostTensors& t) {

@@ -1,5 +1,5 @@
 // The body and spec shared by the elementwise binary kernels (add, mul): c = op(a, b) over n
-// elements in f32, rounded once to T; 8 elements a thread (spec_helpers.hpp's elementwise_contract).
+// elements in f32, rounded once to T; 8 elements a thread (spec_helpers.hpp's chunked_elementwise_contract).
 #pragma once
 #include <vector>
 
@@ -26,7 +26,7 @@ KernelSpec binary_spec(dsl::KernelDef def, std::string summary, Op op) {
   k.def = std::move(def);
   k.family = "elementwise";
   k.summary = std::move(summary);
-  elementwise_contract(k);
+  chunked_elementwise_contract(k);
   rule::Expr n = rule::var("n");
   k.sizes = {{"a", n}, {"b", n}, {"c", n}};
   k.reference = [op](const Shape& s, HostTensors& t) {

@@ -8,6 +8,7 @@ namespace {
 
 using namespace dsl;
 
+// doc-snippet: ffai_rms_norm_residual
 template <class T>
 void ffai_rms_norm_residual(In<T> x, In<T> residual, In<T> w, Out<T> out, In<f32> eps_buf, Constexpr n) {
   Val row = program_id(0);
@@ -44,6 +45,7 @@ void ffai_rms_norm_residual(In<T> x, In<T> residual, In<T> w, Out<T> out, In<f32
     store(out[base + 3u], (r3 + x3 * rms * w3).cast<T>());
   });
 }
+// doc-snippet-end
 
 }  // namespace
 

@@ -45,21 +45,25 @@ void rms_norm_in_registers(const dsl::Tensor& x, const dsl::Tensor* residual, co
     };
   };
   auto load_chunk = [&](Val c, size_t first, bool whole) {
+    std::vector<Val> sums;  // PreAdd: stored after the chunk's loads, so that both group into vectors
     for (uint32_t k = 0; k < kRowChunk; ++k) {
       Val at = base + c + k, col = c + k;
       auto read = reader(whole, col);
       if constexpr (pre_add) {
-        Val exact = read(x, at) + read(*residual, at), sum = cast<T>(exact);
-        if (whole)
-          store((*residual)[at], sum);
-        else
-          store((*residual)[at], sum, col < n);
-        normed[first + k] = form == NormForm::PreAdd ? sum.cast<f32>() : exact;  // PreAddUnrounded: the f32 sum
+        Val exact = read(x, at) + read(*residual, at);
+        sums.push_back(cast<T>(exact));
+        normed[first + k] = form == NormForm::PreAdd ? sums.back().cast<f32>() : exact;  // PreAddUnrounded: the f32 sum
       } else {
         normed[first + k] = read(x, at);
         if (post && hold) res[first + k] = read(*residual, at);
       }
       if (hold) weight[first + k] = read(w, col);
+    }
+    for (uint32_t k = 0; k < sums.size(); ++k) {
+      if (whole)
+        store((*residual)[base + c + k], sums[k]);
+      else
+        store((*residual)[base + c + k], sums[k], c + k < n);
     }
   };
   for (uint32_t j = 0; j < chunks; ++j) {

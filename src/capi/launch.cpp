@@ -242,7 +242,13 @@ void launch(const mtile_kernel& k, const std::vector<TensorArg>& args, const uin
       throw Error(fmt::format("kernel {}: tensor '{}' has {} elements; {} = {} needs {} for {}", name, param_name(k, i),
                               args[i].elements, param_name(k, i), spec.sizes.at(param_name(k, i)).text(),
                               plan->elements[p], shape_text(shape)));
-    buffers[i] = backend.wrap(args[i].address, args[i].elem, args[i].elements);
+    try {
+      buffers[i] = backend.wrap(args[i].address, args[i].elem, args[i].elements);
+    } catch (const DeviceError&) {
+      throw;
+    } catch (const Error& e) {  // name the kernel and the tensor, as every other refusal here does
+      throw Error(fmt::format("kernel {}: tensor '{}': {}", name, param_name(k, i), e.what()));
+    }
     by_param[p] = &buffers[i];
   }
   opts.stream = &stream;

@@ -396,14 +396,14 @@ class Printer {
       return;
     }
     std::string rhs = value(in);
+    if (in.op == Op::Atomic && use_count_[in.result] == 0) {  // the old value unread: a statement
+      line(depth, rhs + ";");
+      return;
+    }
     bool copy = ir::is_builtin(in.op) && is_name(rhs);  // threadIdx.x, mt_tid
     for (Id a : in.args) copy |= rhs == name(a);        // a no-op in C: bf16 -> f32 widening, a shuffle of no lanes
     if (copy) {                                         // no `float v18 = v17;` line: uses read the expression itself
       expr_[in.result] = rhs;
-      return;
-    }
-    if (in.op == Op::Atomic && use_count_[in.result] == 0) {  // the old value unread: a statement, no unused variable
-      line(depth, rhs + ";");
       return;
     }
     line(depth, fmt::format("{} {} = {};", vtype(in.type), name(in.result), rhs));

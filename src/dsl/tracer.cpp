@@ -504,6 +504,49 @@ TgArray threadgroup_array(ScalarType elem, uint32_t count, SourceLoc loc) {
   return a;
 }
 
+TgArray threadgroup_array(ScalarType elem, const Val& count, SourceLoc loc) {
+  (void)elem, (void)count;
+  detail::note_location(loc);
+  detail::trace_error(
+      "threadgroup_array sized by a traced value (a Constexpr or a computed Val): its size must be a C++ "
+      "number when the kernel is traced. Give the kernel a Config meta-parameter (spec.config = {\"rows\", "
+      "rule}) and size it with config(\"rows\"); each launch checks the bytes against the target's");
+}
+
+TgArray2D threadgroup_array(ScalarType elem, uint32_t rows, uint32_t cols, SourceLoc loc) {
+  detail::note_location(loc);
+  uint64_t count = uint64_t{rows} * cols;
+  if (count > UINT32_MAX)
+    detail::trace_error(fmt::format("threadgroup_array of {} x {} elements: more than 2^32 - 1", rows, cols));
+  TgArray2D a;
+  a.flat = threadgroup_array(elem, static_cast<uint32_t>(count), loc);
+  a.rows = rows;
+  a.cols = cols;
+  return a;
+}
+
+MemRef TgArray2D::operator()(U32 r, U32 c) const {
+  return flat[r.val * cols + c.val];
+}
+
+MemRef detail::strided_ref(const Tensor& t, std::initializer_list<Val> index, const Val* strides, size_t rank) {
+  Val offset;
+  size_t k = 0;
+  for (const Val& i : index) {
+    check(i);
+    if (i.type != ScalarType::u32 && i.type != ScalarType::u64)
+      detail::trace_error(fmt::format("index {} of strided tensor '{}' is {} (u32 or u64)", k,
+                                      cur().fn.params.at(t.index).name, type_name(i.type)));
+    Val term = i * strides[k].cast(i.type);
+    offset = k == 0 ? term
+                    : (offset.type == term.type ? offset : offset.cast(ScalarType::u64)) +
+                          (offset.type == term.type ? term : term.cast(ScalarType::u64));
+    ++k;
+  }
+  (void)rank;
+  return t[offset];
+}
+
 static void check_ref(const MemRef& ref, const char* what) {
   TraceState& s = cur();
   check(ref.index);
@@ -589,6 +632,72 @@ void store(const MemRef& ref, const Val& v, SourceLoc loc) {
 void store(const MemRef& ref, const Val& v, const Val& mask, SourceLoc loc) {
   store_impl(ref, v, &mask, loc);
 }
+
+const Val& Vec::operator[](uint32_t k) const {
+  if (k >= lanes.size()) detail::trace_error(fmt::format("lane {} of a {}-lane vector", k, lanes.size()));
+  return lanes[k];
+}
+
+// The checks of load_n and store_n: an index, a tensor of this kernel, a type vectors hold.
+static void check_vector_access(const Tensor& t, const Val& base, const char* what, uint32_t n) {
+  check_ref({ir::MemSpace::Device, t.index, t.elem, base}, what);
+  if (!is_value_type(t.elem) || t.elem == ScalarType::boolean)
+    detail::trace_error(
+        fmt::format("{}<{}> of '{}', a tensor of {}: vector accesses take tensors of u32, i32, u64, "
+                    "i64, f32, f16 or bf16 (load() each element of narrower types)",
+                    what, n, cur().fn.params.at(t.index).name, type_name(t.elem)));
+}
+
+namespace detail {
+
+Vec load_vector(const Tensor& t, uint32_t n, const Val& base, SourceLoc loc) {
+  note_location(loc);
+  check_vector_access(t, base, "load_n", n);
+  TraceState& s = cur();
+  ir::Inst in;
+  in.op = ir::Op::LoadVector;
+  in.type = t.elem;
+  in.space = ir::MemSpace::Device;
+  in.param = t.index;
+  in.lanes = static_cast<uint8_t>(n);
+  in.args = {base.id};
+  in.result = new_id(s);
+  ir::Id vector = in.result;
+  append(std::move(in));
+  // Extracts read the vector value, which kernels never hold (only its lanes).
+  Val whole(vector, t.elem, s.serial);
+  Vec v;
+  for (uint32_t k = 0; k < n; ++k) v.lanes.push_back(emit(ir::Op::Extract, t.elem, {whole}, k));
+  return v;
+}
+
+void store_vector(const Tensor& t, uint32_t n, const Val& base, const std::vector<Val>& values, SourceLoc loc) {
+  note_location(loc);
+  check_vector_access(t, base, "store_n", n);
+  TraceState& s = cur();
+  const std::string& name = s.fn.params.at(t.index).name;
+  if (s.fn.params[t.index].role == ir::Role::In)
+    trace_error(fmt::format("store_n to '{}', which is an input (declare it Out<T> or InOut<T>)", name));
+  if (values.size() != n)
+    trace_error(fmt::format("store_n<{}> to '{}' with {} values (it stores exactly {})", n, name, values.size(), n));
+  ir::Inst in;
+  in.op = ir::Op::StoreVector;
+  in.type = t.elem;
+  in.space = ir::MemSpace::Device;
+  in.param = t.index;
+  in.lanes = static_cast<uint8_t>(n);
+  in.args = {base.id};
+  for (size_t k = 0; k < values.size(); ++k) {
+    check(values[k]);
+    if (values[k].type != t.elem)
+      trace_error(fmt::format("store_n to '{}' of {}: value {} is {}; cast it with .cast<T>()", name, type_name(t.elem),
+                              k, type_name(values[k].type)));
+    in.args.push_back(values[k].id);
+  }
+  append(std::move(in));
+}
+
+}  // namespace detail
 
 static Val atomic(ir::AtomicOp op, const MemRef& ref, std::initializer_list<Val> operands, SourceLoc loc) {
   detail::note_location(loc);
@@ -867,6 +976,49 @@ Val call(const KernelDef& callee, std::initializer_list<CallArg> args, SourceLoc
   ScalarType t = in.type;
   append(std::move(in));
   return Val(s.fn.next_id - 1, t, s.serial);
+}
+
+}  // namespace mtile::dsl
+
+namespace mtile::dsl {
+
+uint32_t type_code(ScalarType t) {
+  return static_cast<uint32_t>(t);
+}
+
+ScalarType config_type(const std::string& name) {
+  uint32_t code = config(name);
+  if (code >= kScalarTypeCount) {
+    std::vector<std::string> codes;
+    for (uint32_t c = 0; c < kScalarTypeCount; ++c)
+      codes.push_back(fmt::format("{} = {}", type_name(static_cast<ScalarType>(c)), c));
+    detail::trace_error(
+        fmt::format("config('{}') = {} is no type code (codes: {})", name, code, fmt::join(codes, ", ")));
+  }
+  return static_cast<ScalarType>(code);
+}
+
+KernelDef define_two_type_kernel(std::string name, ir::Mode mode, std::vector<std::string> names,
+                                 std::string out_config, std::vector<TypePair> pairs) {
+  if (pairs.empty()) throw Error(fmt::format("kernel {}: define_two_type_kernel with no type pairs", name));
+  std::vector<ScalarType> inputs;
+  for (const TypePair& p : pairs)
+    if (std::find(inputs.begin(), inputs.end(), p.in) == inputs.end()) inputs.push_back(p.in);
+  std::vector<ir::Param> params = pairs[0].params(names);
+  auto trace = [=](ScalarType in, const Config& config) {
+    auto it = config.find(out_config);
+    std::vector<std::string> outs;
+    for (const TypePair& p : pairs) {
+      if (p.in != in) continue;
+      if (it == config.end() || p.out == static_cast<ScalarType>(it->second)) return p.trace(name, mode, names, config);
+      outs.push_back(type_name(p.out));
+    }
+    std::string code = it->second < kScalarTypeCount ? type_name(static_cast<ScalarType>(it->second))
+                                                     : fmt::format("code {}", it->second);
+    throw Error(fmt::format("kernel {}<{}>: no variant with {} = {} (for {} it has: {})", name, type_name(in),
+                            out_config, code, type_name(in), fmt::join(outs, ", ")));
+  };
+  return KernelDef(std::move(name), mode, std::move(inputs), std::move(params), trace);
 }
 
 }  // namespace mtile::dsl

@@ -87,18 +87,22 @@ class Printer {
         case Op::GridSize:
           out += fmt::format("{} = {}.{} : {}", ref(in.result), op_name(in.op), "xyz"[in.bits % 3], ty);
           break;
-        case Op::Load:  // masked: load x[i] if mask else other
-          out += fmt::format("{} = load {}[{}]{} : {}", ref(in.result), mem(in), ref(in.args[0]),
-                             in.args.size() == 3 ? fmt::format(" if {} else {}", ref(in.args[1]), ref(in.args[2])) : "",
-                             ty);
+        case Op::ScalarRef:
+          out += fmt::format("{} = scalar {} : {}", ref(in.result), f_.params.at(in.param).name, ty);
           break;
-        case Op::Store:  // masked: store x[i], v if mask
-          out += fmt::format("store {}[{}], {}{} : {}", mem(in), ref(in.args[0]), ref(in.args[1]),
-                             in.args.size() == 3 ? " if " + ref(in.args[2]) : "", ty);
+        case Op::Load:
+          out += fmt::format("{} = load {}[{}]", ref(in.result), mem(in), ref(in.args[0]));
+          if (in.args.size() == 3) out += fmt::format(" mask {} else {}", ref(in.args[1]), ref(in.args[2]));
+          out += fmt::format(" : {}", ty);
           break;
-        case Op::Atomic: {  // atomic_add x[i], v; atomic_compare_exchange x[i], v, compare
+        case Op::Store:
+          out += fmt::format("store {}[{}], {}", mem(in), ref(in.args[0]), ref(in.args[1]));
+          if (in.args.size() == 3) out += fmt::format(" mask {}", ref(in.args[2]));
+          out += fmt::format(" : {}", ty);
+          break;
+        case Op::Atomic: {
           std::vector<Id> operands(in.args.begin() + 1, in.args.end());
-          out += fmt::format("{} = atomic_{} {}[{}], {} : {}", ref(in.result),
+          out += fmt::format("{} = atomic.{} {}[{}], {} : {}", ref(in.result),
                              atomic_name(static_cast<AtomicOp>(in.bits)), mem(in), ref(in.args[0]), ids(operands), ty);
           break;
         }
@@ -133,6 +137,14 @@ class Printer {
           block(out, in.blocks[0], depth + 1, callees);
           out += pad + "}";
           break;
+        case Op::Loop:
+          out += "loop {\n";
+          block(out, in.blocks[0], depth + 1, callees);
+          out += pad + "}";
+          break;
+        case Op::Break: out += "break"; break;
+        case Op::Continue: out += "continue"; break;
+        case Op::Return: out += "return"; break;
         case Op::Call: {
           std::string args;
           for (size_t i = 0; i < in.call_args.size(); ++i) {

@@ -27,6 +27,8 @@ const Step kSteps[] = {
      [](const ir::Function& f, const Target& t, const PipelineOptions&) {
        return lower_threadgroup_reductions(f, t.simd_width);
      }},
+    {"split_vector_accesses", [](const ir::Function& f, const Target& t,
+                                 const PipelineOptions&) { return split_vector_accesses(f, t.max_vector_bytes); }},
     {"fold_constants", [](const ir::Function& f, const Target&, const PipelineOptions&) { return fold_constants(f); }},
     {"propagate_copies",
      [](const ir::Function& f, const Target&, const PipelineOptions&) { return propagate_copies(f); }},

@@ -20,6 +20,8 @@ ir::Function widen_indices(const ir::Function& f, const std::set<std::string>& w
 ir::Function specialize_threadgroup_size(const ir::Function& f, uint32_t tpg);
 // simd_width: lanes of a simdgroup on the target.
 ir::Function lower_threadgroup_reductions(const ir::Function& f, uint32_t simd_width);
+// max_bytes: the target's widest access; wider load_n/store_n become narrower or scalar accesses.
+ir::Function split_vector_accesses(const ir::Function& f, uint32_t max_bytes);
 ir::Function fold_constants(const ir::Function& f);
 ir::Function propagate_copies(const ir::Function& f);
 ir::Function eliminate_common_subexpressions(const ir::Function& f);

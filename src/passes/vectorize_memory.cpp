@@ -3,9 +3,10 @@
 // CUDA; none for Metal), so a GPU moves them in one access instead of one per element.
 //
 // A group is the accesses of one block to one tensor at B+o, B+o+1, ..., B+o+(L-1), where "B+k"
-// is `add %B, const k` (either operand order, k < 8), B itself is k = 0, and o is a multiple of
+// is `add %B, const k` (either operand order, k < 8; fold_constants puts a sum's constants
+// outermost, so `b + (c + 1)` reads as `(b + c) + 1`), B itself is k = 0, and o is a multiple of
 // L (so 8 f32 values at B+0..B+7 make two groups of 4). It is formed only when:
-//  - B is provably a multiple of L (the divisibility analysis below), so B+o and the vector access are
+//  - B is provably a multiple of L (divisibility.hpp), so B+o and the vector access are
 //    aligned: tensors are aligned to the widest access (every launch checks it) and L * element
 //    size divides it;
 //  - nothing between the first and the last access of the group (nested blocks included) could
@@ -20,89 +21,13 @@
 #include <map>
 #include <unordered_map>
 
+#include "passes/divisibility.hpp"
 #include "passes/pipeline.hpp"
 
 namespace mtile::passes {
 namespace {
 
 using namespace ir;
-
-constexpr uint32_t kMaxFactor = 16;  // divisibility is tracked up to 16 (8 lanes at most)
-
-// What the analysis needs of a value's definition (copied: the pass moves instructions around).
-struct Def {
-  Op op;
-  ScalarType type;
-  std::vector<Id> args;
-  uint64_t bits;
-};
-
-// Whether an index of this type is one the pass reads: u32, or u64 after widen_indices.
-bool is_index_type(ScalarType t) {
-  return t == ScalarType::u32 || t == ScalarType::u64;
-}
-
-// The largest power of two, capped at kMaxFactor, that provably divides a u32 or u64 index.
-// Arithmetic wraps modulo 2^32 (2^64), which keeps divisibility by any power of two below it;
-// zero-extending a u32 to u64 keeps its low bits.
-class Divisibility {
- public:
-  explicit Divisibility(const Function& f) {
-    for_each_inst(f.body, [&](const Inst& in) {
-      if (in.result != kNoId) def_[in.result] = Def{in.op, in.type, in.args, in.bits};
-    });
-  }
-
-  uint32_t factor(Id id) {
-    if (auto it = memo_.find(id); it != memo_.end()) return it->second;
-    uint32_t f = compute(id);
-    memo_[id] = f;
-    return f;
-  }
-
-  const Def* def(Id id) const {
-    auto it = def_.find(id);
-    return it == def_.end() ? nullptr : &it->second;
-  }
-
-  const Def* constant(Id id) const {
-    const Def* d = def(id);
-    return d && d->op == Op::Const && is_index_type(d->type) ? d : nullptr;
-  }
-
- private:
-  static uint32_t of_constant(uint32_t c) { return c == 0 ? kMaxFactor : std::min(kMaxFactor, c & (~c + 1)); }
-
-  uint32_t compute(Id id) {
-    const Def* in = def(id);
-    if (!in || !is_index_type(in->type)) return 1;
-    switch (in->op) {
-      case Op::Cast: {
-        const Def* src = def(in->args[0]);
-        return src && src->type == ScalarType::u32 && in->type == ScalarType::u64 ? factor(in->args[0]) : 1;
-      }
-      case Op::Const: return of_constant(static_cast<uint32_t>(in->bits));
-      case Op::Mul: return std::min(kMaxFactor, factor(in->args[0]) * factor(in->args[1]));
-      case Op::Add:
-      case Op::Sub: return std::min(factor(in->args[0]), factor(in->args[1]));
-      case Op::Select: return std::min(factor(in->args[1]), factor(in->args[2]));
-      // The induction value: start + j * step.
-      case Op::For: return std::min(factor(in->args[0]), factor(in->args[2]));
-      // Low bits that are zero in either operand are zero in the result (a mask like ~3u).
-      case Op::BitAnd: return std::max(factor(in->args[0]), factor(in->args[1]));
-      case Op::Shl: {
-        const Def* s = constant(in->args[1]);
-        if (!s) return 1;
-        uint32_t shift = static_cast<uint32_t>(s->bits) & 31u;
-        return shift >= 5 ? kMaxFactor : std::min(kMaxFactor, factor(in->args[0]) << shift);
-      }
-      default: return 1;  // builtins, constexpr reads, loads, locals: nothing known
-    }
-  }
-
-  std::unordered_map<Id, Def> def_;
-  std::unordered_map<Id, uint32_t> memo_;
-};
 
 struct Member {
   size_t pos;  // in the block
@@ -143,10 +68,10 @@ class Vectorizer {
   // (k = 0 included: the folder leaves `x + 0`).
   std::vector<std::pair<Id, uint32_t>> readings(Id index) const {
     std::vector<std::pair<Id, uint32_t>> r = {{index, 0}};
-    const Def* in = div_.def(index);
+    const IndexDef* in = div_.def(index);
     if (in && in->op == Op::Add && is_index_type(in->type)) {
       for (int side = 0; side < 2; ++side)
-        if (const Def* c = div_.constant(in->args[side]); c && c->bits < 8)
+        if (const IndexDef* c = div_.constant(in->args[side]); c && c->bits < 8)
           r.push_back({in->args[1 - side], static_cast<uint32_t>(c->bits)});
     }
     return r;
@@ -230,7 +155,7 @@ class Vectorizer {
   // since an existing `add B, offset` may be defined after the group's first member.
   Id first_index(const Group& g, std::vector<Inst>& out) {
     if (g.offset == 0) return g.base;
-    const Def* base = div_.def(g.base);
+    const IndexDef* base = div_.def(g.base);
     ScalarType type = base ? base->type : ScalarType::u32;
     Inst c;
     c.op = Op::Const;

@@ -49,11 +49,22 @@ Shape parse_shape(const std::string& text) {
 // ---------------------------------------------------------------------------------------------
 // Host tensors.
 
-HostTensors::HostTensors(std::string kernel, ScalarType dtype, std::vector<std::string> names)
-    : kernel_(std::move(kernel)), dtype_(dtype), names_(std::move(names)), data_(names_.size()) {}
+HostTensors::HostTensors(std::string kernel, ScalarType dtype, std::vector<std::string> names,
+                         std::vector<ScalarType> elems)
+    : kernel_(std::move(kernel)),
+      dtype_(dtype),
+      names_(std::move(names)),
+      elems_(std::move(elems)),
+      data_(names_.size()) {}
 
 double HostTensors::round(double v) const {
   return is_float(dtype_) ? round_to(dtype_, static_cast<float>(v)) : v;
+}
+
+double HostTensors::round_as(const std::string& name, double v) const {
+  size_t i = index(name);
+  ScalarType t = i < elems_.size() ? elems_[i] : dtype_;
+  return is_float(t) ? round_to(t, static_cast<float>(v)) : v;
 }
 
 size_t HostTensors::index(const std::string& name) const {
@@ -130,6 +141,8 @@ class SpecChecker {
         fail("constexprs", fmt::format("constexpr '{}' has no value (give a rule, or name a dim after it)", p.name));
       }
     }
+    for (const auto& [n, layout] : k_.strided)
+      for (const rule::Expr& e : layout.shape) reads(e, names, fmt::format("the shape of strided '{}'", n));
     auto param_named = [&](const std::string& n, ir::ParamKind kind) {
       for (const ir::Param& p : params)
         if (p.name == n && p.kind == kind) return true;
@@ -210,10 +223,43 @@ void load_standard_library(Registry& r) {
   for (KernelSpec& s : lib::standard_library()) r.all.push_back(make_kernel(std::move(s)));
 }
 
+// The constexprs <tensor>_stride<k> of each Strided tensor take their values from its layout.
+void strides_to_constexprs(KernelSpec& k) {
+  if (k.def.empty()) return;
+  const auto& params = k.def.params();
+  auto fail = [&](const std::string& what) {
+    throw Error(fmt::format("kernel {}: spec field 'strided': {}", k.name(), what));
+  };
+  std::map<std::string, size_t> ranks;  // tensors with stride constexprs, as the definition has them
+  for (size_t i = 0; i < params.size(); ++i)
+    if (params[i].kind == ir::ParamKind::Tensor)
+      for (size_t j = i + 1;
+           j < params.size() && params[j].name == fmt::format("{}_stride{}", params[i].name, j - i - 1); ++j)
+        ranks[params[i].name] = j - i;
+  for (const auto& [name, rank] : ranks)
+    if (!k.strided.count(name)) fail(fmt::format("Strided tensor '{}' has no layout (shape and strides)", name));
+  for (const auto& [name, layout] : k.strided) {
+    auto it = ranks.find(name);
+    if (it == ranks.end()) fail(fmt::format("'{}' is not a Strided tensor parameter", name));
+    if (layout.shape.size() != it->second || layout.strides.size() != it->second)
+      fail(fmt::format("'{}' has {} axes; its layout gives {} extents and {} strides", name, it->second,
+                       layout.shape.size(), layout.strides.size()));
+    for (size_t a = 0; a < it->second; ++a) {
+      std::string c = fmt::format("{}_stride{}", name, a);
+      // A spec sealed before (a copy of a registered kernel's) has the layout's value already.
+      if (auto it = k.constexprs.find(c); it != k.constexprs.end() && it->second.text() != layout.strides[a].text())
+        fail(fmt::format("'{}' is set by the layout of '{}' ({}), not in constexprs ({})", c, name,
+                         layout.strides[a].text(), it->second.text()));
+      k.constexprs[c] = layout.strides[a];
+    }
+  }
+}
+
 }  // namespace
 
 Kernel make_kernel(KernelSpec spec) {
   static std::atomic<uint64_t> next{1};
+  strides_to_constexprs(spec);
   SpecChecker(spec).run();
   if (spec.example_shape.empty()) spec.example_shape = spec.test_shapes.front();
   Kernel k;
@@ -369,6 +415,36 @@ std::set<std::string> wide_tensors(const Resolved& r) {
   return wide;
 }
 
+// A strided tensor's layout: strides >= 1, and its farthest element, sum((shape_a - 1) * stride_a),
+// inside the buffer (an empty shape addresses nothing).
+static void check_layout(const KernelSpec& k, const std::string& name, const StridedLayout& layout, const Resolved& r,
+                         std::vector<std::string>& broken) {
+  std::vector<std::string> shape_text, stride_text, shape_values, stride_values;
+  uint64_t last = 0;  // saturating at 2^64 - 1
+  bool empty = false;
+  for (size_t a = 0; a < layout.shape.size(); ++a) {
+    uint64_t extent = eval(k, layout.shape[a], r.bindings), stride = eval(k, layout.strides[a], r.bindings);
+    if (stride < 1)
+      broken.push_back(fmt::format("stride {} of '{}' >= 1 ({}_stride{} = {} = {})", a, name, name, a,
+                                   layout.strides[a].text(), stride));
+    empty |= extent == 0;
+    uint64_t reach =
+        extent > 1 && stride > UINT64_MAX / (extent - 1) ? UINT64_MAX : (extent > 0 ? extent - 1 : 0) * stride;
+    last = last > UINT64_MAX - reach ? UINT64_MAX : last + reach;
+    shape_text.push_back(layout.shape[a].text());
+    stride_text.push_back(layout.strides[a].text());
+    shape_values.push_back(fmt::format("{}", extent));
+    stride_values.push_back(fmt::format("{}", stride));
+  }
+  uint64_t elements = r.elements.at(name);
+  if (!empty && last >= elements)
+    broken.push_back(fmt::format(
+        "every element of strided '{}' in its buffer: shape [{}] = [{}] with strides [{}] = [{}] reaches element "
+        "{} (sum of (extent - 1) * stride), but '{}' has {} elements ({})",
+        name, fmt::join(shape_text, ", "), fmt::join(shape_values, ", "), fmt::join(stride_text, ", "),
+        fmt::join(stride_values, ", "), last, name, elements, k.sizes.at(name).text()));
+}
+
 void check_contract(const KernelSpec& k, const Shape& shape, const Resolved& r) {
   std::vector<std::string> broken;
   auto check = [&](const rule::Expr& e) {
@@ -382,6 +458,7 @@ void check_contract(const KernelSpec& k, const Shape& shape, const Resolved& r) 
   for (const auto& [name, count] : r.elements)
     if (count > kMaxElements)
       broken.push_back(fmt::format("elements of '{}' <= 2^62 ({} = {})", name, k.sizes.at(name).text(), count));
+  for (const auto& [name, layout] : k.strided) check_layout(k, name, layout, r, broken);
   if (!broken.empty()) contract_violation(k, shape, broken);
 }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <tuple>
 
+#include "passes/divisibility.hpp"
 #include "passes/pipeline.hpp"
 #include "runtime/once_cache.hpp"
 
@@ -189,6 +190,11 @@ std::shared_ptr<const LaunchPlan> Context::plan(Backend& backend, const Kernel& 
     p->shape = shape;
     p->resolved = resolve(spec, shape, target, opts.config, opts.geometry);
     check_contract(spec, shape, p->resolved);  // before anything is traced, compiled or allocated
+    // load_n/store_n need a base that is a multiple of N; with this launch's constexprs known, every
+    // backend refuses the same launches (Metal's scalar accesses would not need it).
+    if (auto bad = passes::misaligned_vector_accesses(*traced(k, dtype, p->resolved.config), p->resolved.constexprs);
+        !bad.empty())
+      contract_violation(spec, shape, bad);
     // Tensors past 2^31 elements get 64-bit offsets; their launches always bake constexprs, so
     // that widen_indices can bound the loops that index them.
     std::set<std::string> wide = wide_tensors(p->resolved);

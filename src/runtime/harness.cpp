@@ -15,23 +15,19 @@
 namespace mtile {
 namespace {
 
-// Host copy of a tensor in its storage format.
-ir::Scalar to_scalar(ScalarType t, double v) {
-  ir::Scalar s;
-  s.u64 = 0;
-  switch (value_type(t)) {
-    case ScalarType::u32: s.u = static_cast<uint32_t>(static_cast<int64_t>(v)); break;
-    case ScalarType::i32: s.i = static_cast<int32_t>(v); break;
-    case ScalarType::u64: s.u64 = static_cast<uint64_t>(v); break;
-    case ScalarType::i64: s.i64 = static_cast<int64_t>(v); break;
-    default: s.f = static_cast<float>(v); break;
-  }
-  return s;
-}
-
+// Host copy of a tensor in its storage format. Integers are truncated toward zero (and wrap
+// into their width), so the values the reference reads back are the kernel's.
 std::vector<uint8_t> encode(ScalarType t, const std::vector<double>& v) {
   std::vector<uint8_t> bytes(v.size() * storage_bytes(t));
-  for (size_t i = 0; i < v.size(); ++i) ir::store_element(t, bytes.data(), i, to_scalar(t, v[i]));
+  for (size_t i = 0; i < v.size(); ++i) {
+    ir::Scalar s;
+    s.u64 = 0;
+    if (is_integer(t))
+      s.i64 = static_cast<int64_t>(v[i]);  // the low 32 bits are the u32/i32 member on the host
+    else
+      s.f = static_cast<float>(v[i]);
+    ir::store_element(t, bytes.data(), i, s);
+  }
   return bytes;
 }
 
@@ -61,39 +57,31 @@ int64_t grid_place(ScalarType t, const std::vector<uint8_t>& bytes, size_t i) {
 
 // Signalling NaNs with a payload (integers: a pattern): no arithmetic or conversion produces them,
 // so an element that still holds one was never written, and a NaN the kernel wrote is a NaN.
-// f8e4m3 has no such pattern (its only NaNs are 0x7f and 0xff): its poison is 0xff, so a negative
-// NaN written there counts as unwritten (it fails either way). f8e5m2 writes NaN as 0x7e/0xfe.
-uint32_t poison_bits(ScalarType t) {
+// 8-bit integers have no such pattern: a written 0xa5 reads as unwritten there.
+uint64_t poison_bits(ScalarType t) {
   switch (t) {
     case ScalarType::f32: return 0x7fa5a5a5u;
     case ScalarType::f16: return 0x7d5au;
     case ScalarType::bf16: return 0x7fa5u;
-    case ScalarType::f8e4m3: return 0xffu;
-    case ScalarType::f8e5m2: return 0x7du;
-    default: return 0xa5a5a5a5u;
+    case ScalarType::f8e4m3: return 0xffu;  // its NaN of negative sign: a -NaN written reads as unwritten
+    case ScalarType::f8e5m2: return 0x7du;  // a signalling NaN
+    default: return 0xa5a5a5a5a5a5a5a5ull;
   }
-}
-
-// The poison's bytes for one element (8-byte elements repeat the 4-byte pattern).
-uint64_t poison_element(ScalarType t) {
-  uint64_t bits = poison_bits(t);
-  return storage_bytes(t) == 8 ? bits << 32 | bits : bits;
 }
 
 std::vector<uint8_t> poisoned(ScalarType t, uint64_t count) {
   size_t w = storage_bytes(t);
-  uint64_t bits = poison_element(t);
+  uint64_t bits = poison_bits(t);
   std::vector<uint8_t> bytes(count * w);
-  for (uint64_t i = 0; i < count; ++i) std::memcpy(&bytes[i * w], &bits, w);
+  for (uint64_t i = 0; i < count; ++i) std::memcpy(&bytes[i * w], &bits, w);  // little-endian: the low bytes
   return bytes;
 }
 
 bool is_poison(ScalarType t, const std::vector<uint8_t>& bytes, size_t i) {
   size_t w = storage_bytes(t);
-  uint64_t bits = 0, want = poison_element(t);
+  uint64_t bits = 0, want = poison_bits(t);
   std::memcpy(&bits, &bytes[i * w], w);
-  uint64_t mask = w == 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * w)) - 1;
-  return bits == (want & mask);
+  return w == 8 ? bits == want : bits == (want & ((uint64_t{1} << (8 * w)) - 1));
 }
 
 }  // namespace
@@ -174,7 +162,9 @@ CheckResult run_and_check(Context& ctx, Backend& backend, const Kernel& k, Scala
                     k.name(), shape_text(shape), host_bytes / 1e9, host_memory_bytes() / 1e9));
   std::vector<std::string> names;  // tensors and scalars, which references read by name
   for (const ir::Param& p : params) names.push_back(p.kind == ir::ParamKind::Constexpr ? "" : p.name);
-  HostTensors host(k.name(), dtype, names);
+  std::vector<ScalarType> elems;
+  for (const ir::Param& p : params) elems.push_back(p.elem);
+  HostTensors host(k.name(), dtype, names, elems);
   std::vector<Buffer> buffers(params.size());
   std::vector<Buffer*> args(params.size(), nullptr);
   struct Releaser {

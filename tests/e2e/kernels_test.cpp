@@ -62,10 +62,10 @@ TEST(Kernels, EveryKernelHasTestShapesToleranceAndAWorkingTrace) {
   ASSERT_GE(kernels().size(), 7u);
   for (const Kernel& k : kernels()) {
     EXPECT_FALSE(k->test_shapes.empty()) << k.name();
-    // Traced with the Config its rules choose for its example shape (a body may read it).
-    Config config = resolve(k.spec(), k->example_shape, Target::cpu()).config;
     for (ScalarType t : k->def.dtypes()) {
       EXPECT_TRUE(k->tolerance.count(t)) << k.name();
+      // With the Config its rules choose for its example shape, as a launch traces it.
+      dsl::Config config = resolve(k.spec(), k->example_shape, Target::cpu()).config;
       EXPECT_NO_THROW(passes::run_pipeline(k->def.trace(t, config), Target::cpu())) << k.name();
     }
   }

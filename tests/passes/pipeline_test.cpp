@@ -30,7 +30,7 @@ void constant_branch(In<f32> x, Out<f32> y, Constexpr n) {
 
 TEST(Pipeline, ListsPassesInOrder) {
   auto names = passes::pipeline_pass_names();
-  ASSERT_EQ(names.size(), 11u);
+  ASSERT_EQ(names.size(), 12u);
   EXPECT_EQ(names.front(), "inline_calls");
   EXPECT_EQ(names.back(), "eliminate_dead_code");
 }
@@ -85,7 +85,7 @@ TEST(Pipeline, AfterEachSeesEveryStep) {
   passes::PipelineOptions opts;
   opts.after_each = [&](const std::string& pass, const ir::Function&) { seen.push_back(pass); };
   passes::run_pipeline(def.trace(ScalarType::f32), Target::cpu(), opts);
-  ASSERT_EQ(seen.size(), 12u);
+  ASSERT_EQ(seen.size(), 13u);
   EXPECT_EQ(seen[0], "trace");
   EXPECT_EQ(seen[1], "inline_calls");
 }

@@ -103,3 +103,48 @@ TEST(IrVerifier, RejectsStoreToInputAndDoubleDefinition) {
   g.body.insts[2].result = 1;  // %1 defined twice
   EXPECT_THROW(ir::verify(g), Error);
 }
+
+// The text (and so the structural hash that keys the caches) holds every part of the newer
+// instructions: masks, the atomic's operation and memory, scalar names and loop bodies.
+namespace {
+void newer_ops(In<f32> x, InOut<u32> counts, Out<f32> y, Scalar<f32> eps, Constexpr n) {
+  Val i = tid();
+  if_(i >= n, [] { return_(); });
+  TgArray tg = threadgroup_array<u32>(32);
+  atomic_max(tg[i % 32u], i);
+  atomic_add(counts[i % 4u], lit(1u));
+  Var k(lit(0u));
+  while_([&] { return k.get() < 8u; },
+         [&] {
+           k = k.get() + 1u;
+           if_(k.get() == 3u, [] { continue_(); });
+           if_(k.get() == 6u, [] { break_(); });
+         });
+  store(y[i], load(x[i + 1u], i + 1u < n, lit(0.0f)) + eps, i < 64u);
+}
+template <uint32_t Stop>
+void loop_stops_at(In<f32> x, Out<f32> y) {
+  Var k(lit(0u));
+  while_([&] { return k.get() < 8u; },
+         [&] {
+           k = k.get() + 1u;
+           if_(k.get() == Stop, [] { break_(); });
+         });
+  store(y[tid()], load(x[k.get()]));
+}
+}  // namespace
+
+TEST(IrText, ShowsMasksAtomicsScalarsAndLoopBodies) {
+  ir::Function f = define_kernel("newer_ops", ir::Mode::Reduction, {"x", "counts", "y", "eps", "n"}, &newer_ops)
+                       .trace(ScalarType::f32);
+  std::string text = ir::print(f);
+  for (const char* part : {"] mask %", " else %", "= atomic.max tg %", "= atomic.add counts[", "= scalar eps : f32",
+                           "loop {\n", "    continue\n", "    break\n", "  return\n"})
+    EXPECT_TRUE(contains(text, part)) << part << " in:\n" << text;
+  EXPECT_FALSE(contains(text, "%-1")) << text;
+  // Two kernels that differ only inside a loop body print, and so hash, differently.
+  ir::Function a = define_kernel("stops", ir::Mode::Reduction, {"x", "y"}, &loop_stops_at<5>).trace(ScalarType::f32);
+  ir::Function b = define_kernel("stops", ir::Mode::Reduction, {"x", "y"}, &loop_stops_at<6>).trace(ScalarType::f32);
+  EXPECT_NE(ir::print(a), ir::print(b));
+  EXPECT_NE(ir::structural_hash(a), ir::structural_hash(b));
+}

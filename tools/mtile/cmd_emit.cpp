@@ -40,7 +40,7 @@ Chosen choose(const Selection& s, const std::string& print) {
   Chosen c{find_kernel(s.kernel), ScalarType::f32, emit_target(print, s.arch), {}, {}, {}, 0, ""};
   c.dtype = parse_dtype_option(s.dtype, c.kernel);
   const KernelSpec& k = c.kernel.spec();
-  Config overrides = parse_assignments(s.configs, "--config");
+  Config overrides = parse_assignments(s.configs, "--config", true);
   Shape shape = s.shape.empty() ? k.example_shape : parse_shape(s.shape);
   Resolved r = resolve(k, shape, c.target, overrides);
   if (!s.shape.empty()) {

@@ -62,7 +62,7 @@ Action add_run(CLI::App& app) {
     Shape shape = o->shape.empty() ? k->example_shape : parse_shape(o->shape);
     CheckOptions opts;
     opts.seed = o->seed;
-    opts.launch.config = parse_assignments(o->configs, "--config");
+    opts.launch.config = parse_assignments(o->configs, "--config", true);
     Context& ctx = Context::global();
     Backend& backend = ctx.backend(o->backend);
     if (o->tpg) {

@@ -22,7 +22,10 @@ Action add_fuzz(CLI::App& app);
 // Shared parsing with errors that name the option and the choices.
 ScalarType parse_dtype_option(const std::string& text, const Kernel& k);
 // NAME=VALUE items (--set, --config), each a u32.
-std::map<std::string, uint32_t> parse_assignments(const std::vector<std::string>& items, const char* option);
+// NAME=VALUE items; with `type_values`, a VALUE that names a type (bf16) is its type code, as a
+// Config meta-parameter choosing a kernel's output type takes it.
+std::map<std::string, uint32_t> parse_assignments(const std::vector<std::string>& items, const char* option,
+                                                  bool type_values = false);
 // The target code is printed for: `print` is ir, cuda or msl; `arch` (optional) names the part:
 // sm_90a, sm_80 (cuda), apple7..apple9 (msl), cpu (ir only).
 Target emit_target(const std::string& print, const std::string& arch);

@@ -16,12 +16,18 @@ ScalarType parse_dtype_option(const std::string& text, const Kernel& k) {
   return *t;
 }
 
-std::map<std::string, uint32_t> parse_assignments(const std::vector<std::string>& items, const char* option) {
+std::map<std::string, uint32_t> parse_assignments(const std::vector<std::string>& items, const char* option,
+                                                  bool type_values) {
   std::map<std::string, uint32_t> out;
   for (const std::string& item : items) {
     Shape one;
     try {
-      one = parse_shape(item);  // same NAME=VALUE syntax and checks
+      size_t eq = item.find('=');
+      auto type = type_values && eq != std::string::npos ? parse_type(item.substr(eq + 1)) : std::nullopt;
+      if (type)  // a type name is its code: --config out_dtype=bf16
+        one = {{item.substr(0, eq), dsl::type_code(*type)}};
+      else
+        one = parse_shape(item);  // same NAME=VALUE syntax and checks
     } catch (const Error& e) {
       throw Error(fmt::format("{} {}: {}", option, item, e.what()));
     }

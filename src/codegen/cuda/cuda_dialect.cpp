@@ -113,8 +113,9 @@ const Dialect& cuda_dialect() {
       .simd_reduce_rounds_each_step = true,
       .tg_array = "__shared__ {0} {1}[{2}];",
       // 8- and 16-byte accesses need that alignment: vectorize_memory proves the index is a
-      // multiple of the lanes, and tensors are 16-byte aligned (docs/IR.md).
-      .vector_stem = {"uint", "int", "float", "uint", "uint", "", "", "", "", "", "", "", "", ""},
+      // multiple of the lanes, and tensors are 16-byte aligned (docs/IR.md). 64-bit elements come
+      // only from load_n/store_n, two to a 16-byte access.
+      .vector_stem = {"uint", "int", "float", "uint", "uint", "", "ulonglong", "longlong", "", "", "", "", "", ""},
       .vector_load = "*reinterpret_cast<const {0}*>({1})",
       .vector_store = "*reinterpret_cast<{0}*>({1}) = {2}",
       .vector_make = "make_{0}({1})",

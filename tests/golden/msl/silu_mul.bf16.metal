@@ -225,107 +225,128 @@ kernel void silu_mul_bf16(
     uint v124 = at + 1u;
     bool v125 = v124 < n;
     if (v125) {
-      uint v126 = out_row + v124;
-      uint v127 = in_row + v124;
-      float v128 = float(x[v127]);
-      float v130 = precise::divide(1.0f, 1.0f + precise::exp(-v128));
-      float v131 = v128 * v130;
-      uint v132 = in_row + n;
-      uint v133 = v132 + v124;
-      float v134 = float(x[v133]);
-      float v136 = v131 * v134;
-      float v137 = mt_round_bf16(v136);
-      out[v126] = bfloat(v137);
+      uint v126 = out_row + at;
+      uint v127 = v126 + 1u;
+      uint v128 = in_row + at;
+      uint v129 = v128 + 1u;
+      float v130 = float(x[v129]);
+      float v132 = precise::divide(1.0f, 1.0f + precise::exp(-v130));
+      float v133 = v130 * v132;
+      uint v134 = in_row + n;
+      uint v135 = v134 + at;
+      uint v136 = v135 + 1u;
+      float v137 = float(x[v136]);
+      float v139 = v133 * v137;
+      float v140 = mt_round_bf16(v139);
+      out[v127] = bfloat(v140);
     }
-    uint v138 = at + 2u;
-    bool v139 = v138 < n;
-    if (v139) {
-      uint v140 = out_row + v138;
-      uint v141 = in_row + v138;
-      float v142 = float(x[v141]);
-      float v144 = precise::divide(1.0f, 1.0f + precise::exp(-v142));
-      float v145 = v142 * v144;
-      uint v146 = in_row + n;
-      uint v147 = v146 + v138;
-      float v148 = float(x[v147]);
-      float v150 = v145 * v148;
-      float v151 = mt_round_bf16(v150);
-      out[v140] = bfloat(v151);
+    uint v141 = at + 2u;
+    bool v142 = v141 < n;
+    if (v142) {
+      uint v143 = out_row + at;
+      uint v144 = v143 + 2u;
+      uint v145 = in_row + at;
+      uint v146 = v145 + 2u;
+      float v147 = float(x[v146]);
+      float v149 = precise::divide(1.0f, 1.0f + precise::exp(-v147));
+      float v150 = v147 * v149;
+      uint v151 = in_row + n;
+      uint v152 = v151 + at;
+      uint v153 = v152 + 2u;
+      float v154 = float(x[v153]);
+      float v156 = v150 * v154;
+      float v157 = mt_round_bf16(v156);
+      out[v144] = bfloat(v157);
     }
-    uint v153 = at + 3u;
-    bool v154 = v153 < n;
-    if (v154) {
-      uint v155 = out_row + v153;
-      uint v156 = in_row + v153;
-      float v157 = float(x[v156]);
-      float v159 = precise::divide(1.0f, 1.0f + precise::exp(-v157));
-      float v160 = v157 * v159;
-      uint v161 = in_row + n;
-      uint v162 = v161 + v153;
-      float v163 = float(x[v162]);
-      float v165 = v160 * v163;
-      float v166 = mt_round_bf16(v165);
-      out[v155] = bfloat(v166);
-    }
-    uint v168 = at + 4u;
-    bool v169 = v168 < n;
-    if (v169) {
-      uint v170 = out_row + v168;
-      uint v171 = in_row + v168;
+    uint v159 = at + 3u;
+    bool v160 = v159 < n;
+    if (v160) {
+      uint v161 = out_row + at;
+      uint v162 = v161 + 3u;
+      uint v163 = in_row + at;
+      uint v164 = v163 + 3u;
+      float v165 = float(x[v164]);
+      float v167 = precise::divide(1.0f, 1.0f + precise::exp(-v165));
+      float v168 = v165 * v167;
+      uint v169 = in_row + n;
+      uint v170 = v169 + at;
+      uint v171 = v170 + 3u;
       float v172 = float(x[v171]);
-      float v174 = precise::divide(1.0f, 1.0f + precise::exp(-v172));
-      float v175 = v172 * v174;
-      uint v176 = in_row + n;
-      uint v177 = v176 + v168;
-      float v178 = float(x[v177]);
-      float v180 = v175 * v178;
-      float v181 = mt_round_bf16(v180);
-      out[v170] = bfloat(v181);
+      float v174 = v168 * v172;
+      float v175 = mt_round_bf16(v174);
+      out[v162] = bfloat(v175);
     }
-    uint v183 = at + 5u;
-    bool v184 = v183 < n;
-    if (v184) {
-      uint v185 = out_row + v183;
-      uint v186 = in_row + v183;
-      float v187 = float(x[v186]);
-      float v189 = precise::divide(1.0f, 1.0f + precise::exp(-v187));
-      float v190 = v187 * v189;
-      uint v191 = in_row + n;
-      uint v192 = v191 + v183;
-      float v193 = float(x[v192]);
-      float v195 = v190 * v193;
-      float v196 = mt_round_bf16(v195);
-      out[v185] = bfloat(v196);
+    uint v177 = at + 4u;
+    bool v178 = v177 < n;
+    if (v178) {
+      uint v179 = out_row + at;
+      uint v180 = v179 + 4u;
+      uint v181 = in_row + at;
+      uint v182 = v181 + 4u;
+      float v183 = float(x[v182]);
+      float v185 = precise::divide(1.0f, 1.0f + precise::exp(-v183));
+      float v186 = v183 * v185;
+      uint v187 = in_row + n;
+      uint v188 = v187 + at;
+      uint v189 = v188 + 4u;
+      float v190 = float(x[v189]);
+      float v192 = v186 * v190;
+      float v193 = mt_round_bf16(v192);
+      out[v180] = bfloat(v193);
     }
-    uint v198 = at + 6u;
-    bool v199 = v198 < n;
-    if (v199) {
-      uint v200 = out_row + v198;
-      uint v201 = in_row + v198;
-      float v202 = float(x[v201]);
-      float v204 = precise::divide(1.0f, 1.0f + precise::exp(-v202));
-      float v205 = v202 * v204;
-      uint v206 = in_row + n;
-      uint v207 = v206 + v198;
+    uint v195 = at + 5u;
+    bool v196 = v195 < n;
+    if (v196) {
+      uint v197 = out_row + at;
+      uint v198 = v197 + 5u;
+      uint v199 = in_row + at;
+      uint v200 = v199 + 5u;
+      float v201 = float(x[v200]);
+      float v203 = precise::divide(1.0f, 1.0f + precise::exp(-v201));
+      float v204 = v201 * v203;
+      uint v205 = in_row + n;
+      uint v206 = v205 + at;
+      uint v207 = v206 + 5u;
       float v208 = float(x[v207]);
-      float v210 = v205 * v208;
+      float v210 = v204 * v208;
       float v211 = mt_round_bf16(v210);
-      out[v200] = bfloat(v211);
+      out[v198] = bfloat(v211);
     }
-    uint v213 = at + 7u;
+    uint v213 = at + 6u;
     bool v214 = v213 < n;
     if (v214) {
-      uint v215 = out_row + v213;
-      uint v216 = in_row + v213;
-      float v217 = float(x[v216]);
-      float v219 = precise::divide(1.0f, 1.0f + precise::exp(-v217));
-      float v220 = v217 * v219;
-      uint v221 = in_row + n;
-      uint v222 = v221 + v213;
-      float v223 = float(x[v222]);
-      float v225 = v220 * v223;
-      float v226 = mt_round_bf16(v225);
-      out[v215] = bfloat(v226);
+      uint v215 = out_row + at;
+      uint v216 = v215 + 6u;
+      uint v217 = in_row + at;
+      uint v218 = v217 + 6u;
+      float v219 = float(x[v218]);
+      float v221 = precise::divide(1.0f, 1.0f + precise::exp(-v219));
+      float v222 = v219 * v221;
+      uint v223 = in_row + n;
+      uint v224 = v223 + at;
+      uint v225 = v224 + 6u;
+      float v226 = float(x[v225]);
+      float v228 = v222 * v226;
+      float v229 = mt_round_bf16(v228);
+      out[v216] = bfloat(v229);
+    }
+    uint v231 = at + 7u;
+    bool v232 = v231 < n;
+    if (v232) {
+      uint v233 = out_row + at;
+      uint v234 = v233 + 7u;
+      uint v235 = in_row + at;
+      uint v236 = v235 + 7u;
+      float v237 = float(x[v236]);
+      float v239 = precise::divide(1.0f, 1.0f + precise::exp(-v237));
+      float v240 = v237 * v239;
+      uint v241 = in_row + n;
+      uint v242 = v241 + at;
+      uint v243 = v242 + 7u;
+      float v244 = float(x[v243]);
+      float v246 = v240 * v244;
+      float v247 = mt_round_bf16(v246);
+      out[v234] = bfloat(v247);
     }
   }
 }

@@ -216,100 +216,121 @@ kernel void silu_mul_f32(
     uint v97 = at + 1u;
     bool v98 = v97 < n;
     if (v98) {
-      uint v99 = out_row + v97;
-      uint v100 = in_row + v97;
-      float v101 = x[v100];
-      float v102 = precise::divide(1.0f, 1.0f + precise::exp(-v101));
-      float v103 = v101 * v102;
-      uint v104 = in_row + n;
-      uint v105 = v104 + v97;
-      float v106 = x[v105];
-      float v107 = v103 * v106;
-      out[v99] = v107;
+      uint v99 = out_row + at;
+      uint v100 = v99 + 1u;
+      uint v101 = in_row + at;
+      uint v102 = v101 + 1u;
+      float v103 = x[v102];
+      float v104 = precise::divide(1.0f, 1.0f + precise::exp(-v103));
+      float v105 = v103 * v104;
+      uint v106 = in_row + n;
+      uint v107 = v106 + at;
+      uint v108 = v107 + 1u;
+      float v109 = x[v108];
+      float v110 = v105 * v109;
+      out[v100] = v110;
     }
-    uint v108 = at + 2u;
-    bool v109 = v108 < n;
-    if (v109) {
-      uint v110 = out_row + v108;
-      uint v111 = in_row + v108;
-      float v112 = x[v111];
-      float v113 = precise::divide(1.0f, 1.0f + precise::exp(-v112));
-      float v114 = v112 * v113;
-      uint v115 = in_row + n;
-      uint v116 = v115 + v108;
+    uint v111 = at + 2u;
+    bool v112 = v111 < n;
+    if (v112) {
+      uint v113 = out_row + at;
+      uint v114 = v113 + 2u;
+      uint v115 = in_row + at;
+      uint v116 = v115 + 2u;
       float v117 = x[v116];
-      float v118 = v114 * v117;
-      out[v110] = v118;
+      float v118 = precise::divide(1.0f, 1.0f + precise::exp(-v117));
+      float v119 = v117 * v118;
+      uint v120 = in_row + n;
+      uint v121 = v120 + at;
+      uint v122 = v121 + 2u;
+      float v123 = x[v122];
+      float v124 = v119 * v123;
+      out[v114] = v124;
     }
-    uint v120 = at + 3u;
-    bool v121 = v120 < n;
-    if (v121) {
-      uint v122 = out_row + v120;
-      uint v123 = in_row + v120;
-      float v124 = x[v123];
-      float v125 = precise::divide(1.0f, 1.0f + precise::exp(-v124));
-      float v126 = v124 * v125;
-      uint v127 = in_row + n;
-      uint v128 = v127 + v120;
-      float v129 = x[v128];
-      float v130 = v126 * v129;
-      out[v122] = v130;
+    uint v126 = at + 3u;
+    bool v127 = v126 < n;
+    if (v127) {
+      uint v128 = out_row + at;
+      uint v129 = v128 + 3u;
+      uint v130 = in_row + at;
+      uint v131 = v130 + 3u;
+      float v132 = x[v131];
+      float v133 = precise::divide(1.0f, 1.0f + precise::exp(-v132));
+      float v134 = v132 * v133;
+      uint v135 = in_row + n;
+      uint v136 = v135 + at;
+      uint v137 = v136 + 3u;
+      float v138 = x[v137];
+      float v139 = v134 * v138;
+      out[v129] = v139;
     }
-    uint v132 = at + 4u;
-    bool v133 = v132 < n;
-    if (v133) {
-      uint v134 = out_row + v132;
-      uint v135 = in_row + v132;
-      float v136 = x[v135];
-      float v137 = precise::divide(1.0f, 1.0f + precise::exp(-v136));
-      float v138 = v136 * v137;
-      uint v139 = in_row + n;
-      uint v140 = v139 + v132;
-      float v141 = x[v140];
-      float v142 = v138 * v141;
-      out[v134] = v142;
-    }
-    uint v144 = at + 5u;
-    bool v145 = v144 < n;
-    if (v145) {
-      uint v146 = out_row + v144;
-      uint v147 = in_row + v144;
-      float v148 = x[v147];
-      float v149 = precise::divide(1.0f, 1.0f + precise::exp(-v148));
-      float v150 = v148 * v149;
-      uint v151 = in_row + n;
-      uint v152 = v151 + v144;
+    uint v141 = at + 4u;
+    bool v142 = v141 < n;
+    if (v142) {
+      uint v143 = out_row + at;
+      uint v144 = v143 + 4u;
+      uint v145 = in_row + at;
+      uint v146 = v145 + 4u;
+      float v147 = x[v146];
+      float v148 = precise::divide(1.0f, 1.0f + precise::exp(-v147));
+      float v149 = v147 * v148;
+      uint v150 = in_row + n;
+      uint v151 = v150 + at;
+      uint v152 = v151 + 4u;
       float v153 = x[v152];
-      float v154 = v150 * v153;
-      out[v146] = v154;
+      float v154 = v149 * v153;
+      out[v144] = v154;
     }
-    uint v156 = at + 6u;
+    uint v156 = at + 5u;
     bool v157 = v156 < n;
     if (v157) {
-      uint v158 = out_row + v156;
-      uint v159 = in_row + v156;
-      float v160 = x[v159];
-      float v161 = precise::divide(1.0f, 1.0f + precise::exp(-v160));
-      float v162 = v160 * v161;
-      uint v163 = in_row + n;
-      uint v164 = v163 + v156;
-      float v165 = x[v164];
-      float v166 = v162 * v165;
-      out[v158] = v166;
+      uint v158 = out_row + at;
+      uint v159 = v158 + 5u;
+      uint v160 = in_row + at;
+      uint v161 = v160 + 5u;
+      float v162 = x[v161];
+      float v163 = precise::divide(1.0f, 1.0f + precise::exp(-v162));
+      float v164 = v162 * v163;
+      uint v165 = in_row + n;
+      uint v166 = v165 + at;
+      uint v167 = v166 + 5u;
+      float v168 = x[v167];
+      float v169 = v164 * v168;
+      out[v159] = v169;
     }
-    uint v168 = at + 7u;
-    bool v169 = v168 < n;
-    if (v169) {
-      uint v170 = out_row + v168;
-      uint v171 = in_row + v168;
-      float v172 = x[v171];
-      float v173 = precise::divide(1.0f, 1.0f + precise::exp(-v172));
-      float v174 = v172 * v173;
-      uint v175 = in_row + n;
-      uint v176 = v175 + v168;
+    uint v171 = at + 6u;
+    bool v172 = v171 < n;
+    if (v172) {
+      uint v173 = out_row + at;
+      uint v174 = v173 + 6u;
+      uint v175 = in_row + at;
+      uint v176 = v175 + 6u;
       float v177 = x[v176];
-      float v178 = v174 * v177;
-      out[v170] = v178;
+      float v178 = precise::divide(1.0f, 1.0f + precise::exp(-v177));
+      float v179 = v177 * v178;
+      uint v180 = in_row + n;
+      uint v181 = v180 + at;
+      uint v182 = v181 + 6u;
+      float v183 = x[v182];
+      float v184 = v179 * v183;
+      out[v174] = v184;
+    }
+    uint v186 = at + 7u;
+    bool v187 = v186 < n;
+    if (v187) {
+      uint v188 = out_row + at;
+      uint v189 = v188 + 7u;
+      uint v190 = in_row + at;
+      uint v191 = v190 + 7u;
+      float v192 = x[v191];
+      float v193 = precise::divide(1.0f, 1.0f + precise::exp(-v192));
+      float v194 = v192 * v193;
+      uint v195 = in_row + n;
+      uint v196 = v195 + at;
+      uint v197 = v196 + 7u;
+      float v198 = x[v197];
+      float v199 = v194 * v198;
+      out[v189] = v199;
     }
   }
 }
