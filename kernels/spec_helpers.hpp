@@ -24,28 +24,85 @@ inline void strided_row_contract(KernelSpec& k) {
   k.preconditions.push_back(n >= 1);
 }
 
-// RMS-norm reference: out[r, i] = (residual[r, i] +) w[i] * x[r, i] / sqrt(mean(x[r]^2) + eps).
-inline void rms_norm_reference(const Shape& s, HostTensors& t, bool with_residual) {
+// Elementwise kernels over n elements (row_loops.hpp's visit_chunk): each thread takes per_thread
+// consecutive elements (8: a 16-byte access of bf16), threadgroups of 256 threads, exactly enough
+// threadgroups to cover n, and indices that stay below 2^32.
+inline void chunked_elementwise_contract(KernelSpec& k) {
+  using rule::var;
+  rule::Expr n = var("n"), per_thread = var("per_thread");
+  k.dims = {"n"};
+  k.config = {{"threads", 256}, {"per_thread", 8}};
+  k.dispatch = {.grid = rule::ceil_div(n, var("threads") * per_thread), .tpg = var("threads")};
+  k.preconditions = {n >= 1,
+                     per_thread >= 1,
+                     var("grid") == rule::ceil_div(n, var("tpg") * per_thread),
+                     var("grid_y") == 1,
+                     var("grid_z") == 1,
+                     var("grid") * var("tpg") * per_thread < (uint64_t{1} << 32)};
+  k.tolerance = float_tolerances();
+  k.example_shape = {{"n", 1u << 20}};
+  k.test_shapes = {{{"n", 1}}, {{"n", 7}}, {{"n", 1000}}, {{"n", 70001}}};
+  k.bench_shapes = {{{"n", 1u << 16}}, {{"n", 1u << 24}}, {{"n", 1u << 26}}};
+}
+
+// RMS-norm reference: out[r, i] = (residual[r, i] +) (w_offset + w[i]) * x[r, i] / sqrt(mean(x[r]^2) + eps),
+// eps read from the tensor or scalar `eps_name`.
+inline void rms_norm_reference(const Shape& s, HostTensors& t, bool with_residual, const char* eps_name = "eps_buf",
+                               double w_offset = 0) {
   uint64_t rows = dim(s, "rows"), n = dim(s, "n");
   const auto &x = t["x"], &w = t["w"];
   auto& out = t["out"];
-  const double eps = t["eps_buf"][0];
+  const double eps = t[eps_name][0];
   const std::vector<double>* residual = with_residual ? &t["residual"] : nullptr;
   for (uint64_t r = 0; r < rows; ++r) {
     double ssq = 0;
     for (uint64_t i = 0; i < n; ++i) ssq += x[r * n + i] * x[r * n + i];
     double inv = 1.0 / std::sqrt(ssq / static_cast<double>(n) + eps);
     for (uint64_t i = 0; i < n; ++i) {
-      double v = w[i] * x[r * n + i] * inv;
+      double v = (w_offset + w[i]) * x[r * n + i] * inv;
       out[r * n + i] = residual ? (*residual)[r * n + i] + v : v;
     }
   }
 }
 
-// Sizes of the norm kernels' tensors: rows x n, w n, eps_buf 1 (those a kernel has).
-inline std::map<std::string, rule::Expr> norm_sizes(std::initializer_list<const char*> row_tensors) {
+// Pre-norm residual step in place: residual = x + residual (rounded to the dtype as stored);
+// x = s * (w_offset + w) / sqrt(mean(s^2) + eps), where s is the stored sum, or with
+// `round_sum` false the sum before rounding.
+inline void add_rms_norm_reference(const Shape& s, HostTensors& t, const char* eps_name, double w_offset,
+                                   bool round_sum) {
+  uint64_t rows = dim(s, "rows"), n = dim(s, "n");
+  auto &x = t["x"], &residual = t["residual"];
+  const auto& w = t["w"];
+  const double eps = t[eps_name][0];
+  std::vector<double> sum(n);
+  for (uint64_t r = 0; r < rows; ++r) {
+    double ssq = 0;
+    for (uint64_t i = 0; i < n; ++i) {
+      double exact = x[r * n + i] + residual[r * n + i];
+      residual[r * n + i] = t.round(exact);
+      sum[i] = round_sum ? residual[r * n + i] : exact;
+      ssq += sum[i] * sum[i];
+    }
+    double inv = 1.0 / std::sqrt(ssq / static_cast<double>(n) + eps);
+    for (uint64_t i = 0; i < n; ++i) x[r * n + i] = sum[i] * inv * (w_offset + w[i]);
+  }
+}
+
+// Hidden-state rows of LLMs: decode batches (1, 32, 256 rows) to prefill (2048, 16384 rows) at
+// n = 4096, and the hidden sizes 5120, 7168, 8192 and 16384.
+inline std::vector<Shape> hidden_state_bench_shapes() {
+  return {{{"rows", 1}, {"n", 4096}},    {{"rows", 32}, {"n", 4096}},    {{"rows", 256}, {"n", 4096}},
+          {{"rows", 2048}, {"n", 4096}}, {{"rows", 16384}, {"n", 4096}}, {{"rows", 4096}, {"n", 5120}},
+          {{"rows", 4096}, {"n", 7168}}, {{"rows", 4096}, {"n", 8192}},  {{"rows", 2048}, {"n", 16384}}};
+}
+
+// Sizes of the norm kernels' tensors: rows x n, w n, and eps_buf 1 where eps is a tensor (the
+// newer kernels take it as a Scalar<f32>).
+inline std::map<std::string, rule::Expr> norm_sizes(std::initializer_list<const char*> row_tensors,
+                                                    bool eps_buf = true) {
   using rule::var;
-  std::map<std::string, rule::Expr> m = {{"w", var("n")}, {"eps_buf", 1}};
+  std::map<std::string, rule::Expr> m = {{"w", var("n")}};
+  if (eps_buf) m["eps_buf"] = 1;
   for (const char* t : row_tensors) m[t] = var("rows") * var("n");
   return m;
 }

@@ -27,4 +27,8 @@ step "tsan context_test" ./build-tsan/tests/context_test
 
 step "asan configure" cmake -S . -B build-asan -G Ninja -DMTILE_WERROR=ON -DMTILE_SANITIZE=address "${launcher[@]}"
 step "asan build" cmake --build build-asan
-step "asan ctest" ctest --test-dir build-asan --output-on-failure -j2 -E "external_example|msl_compile|cuda_"
+# The tests that load NVRTC (every one has "Nvrtc" in its name) run without LeakSanitizer: its
+# tracer can crash at exit in a process that loaded NVRTC (CI run of 2026-11-26: "Tracer caught
+# signal 11" after a passing CudaCompileCheck), and leaks inside NVRTC are not ours to fix.
+step "asan ctest" ctest --test-dir build-asan --output-on-failure -j2 -E "external_example|msl_compile|cuda_|Nvrtc"
+ASAN_OPTIONS="detect_leaks=0 halt_on_error=1" step "asan ctest (NVRTC)" ctest --test-dir build-asan --output-on-failure -j2 -R Nvrtc -E "external_example|msl_compile|cuda_"

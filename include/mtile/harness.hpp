@@ -2,6 +2,7 @@
 // kernel's float64 reference; then, if asked, timed launches. Drives `mtile run`, `mtile test`,
 // `mtile bench` and the kernel tests.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,10 @@ struct OutputCheck {
   uint64_t unwritten = 0;  // elements still holding the poison pattern (Out tensors)
   uint64_t nan = 0;        // NaN the kernel wrote
   uint64_t inf = 0;        // infinities the kernel wrote
+  // Largest distance in representable values of the element type between an element and its
+  // reference rounded to that type (Tolerance::max_steps).
+  uint64_t max_steps = 0;
+  Tolerance tolerance{};  // what it was checked against: the kernel's, or its output_tolerance
   bool passed = false;
 };
 
@@ -28,7 +33,7 @@ struct CheckResult {
   Geometry geometry;
   std::vector<OutputCheck> outputs;                // one per Out and InOut tensor, checked after the first launch
   std::vector<std::vector<double>> output_values;  // with CheckOptions::keep_outputs, per output
-  Tolerance tolerance{};
+  Tolerance tolerance{};  // the kernel's for this dtype (an output may have its own: OutputCheck::tolerance)
   bool passed = false;
   double first_seconds = 0;  // wall clock of the checked launch (compile excluded, synchronize included)
   double seconds = 0;        // median of the timed launches, or first_seconds when none
@@ -40,7 +45,12 @@ struct CheckResult {
 
 struct CheckOptions {
   uint64_t seed = 1;
-  int timed_runs = 0;         // launches timed after the check (Backend::measure_ms each); 0: none
+  int timed_runs = 0;   // launches timed after the check (Backend::measure_ms each); 0: none
+  int warmup_runs = 0;  // untimed launches between the check and the timed ones
+  // Measures one timed launch (`launch` runs it on the checked buffers) in milliseconds; by default
+  // Backend::measure_ms. `mtile bench` replaces it to flush the L2 cache first, or to replay a
+  // CUDA graph of launches.
+  std::function<double(const std::function<void()>& launch)> measure_ms;
   bool keep_outputs = false;  // copy each output's values into CheckResult::output_values
   LaunchOptions launch;
 };

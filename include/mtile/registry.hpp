@@ -75,6 +75,10 @@ class HostTensors {
 struct Tolerance {
   double rel_l2;   // ||out - ref|| / ||ref||
   double max_abs;  // largest |out - ref|
+  // Largest distance, in representable values of the output's element type, between an element
+  // and its reference rounded to that type (0: exact, 1: one step of the type's grid). Unlimited
+  // by default; set it where a grid is coarse (fp8 outputs) or a result must be exact.
+  uint64_t max_steps = UINT64_MAX;
 };
 
 // Threadgroups along x, y, z and threads per threadgroup, as rules over the shape's dims, the
@@ -122,6 +126,9 @@ struct KernelSpec {
   // Fills the outputs from the inputs, in float64, by name: t["out"][i] = f(t["x"][i]).
   std::function<void(const Shape&, HostTensors&)> reference;
   std::map<ScalarType, Tolerance> tolerance;
+  // Outputs checked with their own tolerance (the same for every dtype) instead of `tolerance`,
+  // by name: e.g. an fp8 output next to outputs of the kernel's dtype.
+  std::map<std::string, Tolerance> output_tolerance;
   // Minimal device traffic in bytes; by default every tensor once (in-out twice) at its element
   // size. A rule may read `dtype_bytes`, the kernel's element size.
   rule::Expr bytes;

@@ -3,4 +3,6 @@
 
 namespace mtile::lib {
 KernelSpec vector_add_spec();
-}
+KernelSpec add_spec();
+KernelSpec mul_spec();
+}  // namespace mtile::lib

@@ -26,9 +26,10 @@ inline dsl::Val inverse_power_of_two(const dsl::Val& m) {
 
 // The inverse RMS of the row: `rms` as computed, or where it is 0 (the sum of squares overflowed),
 // s * rsqrt(sum((x * s)^2) / n + eps * s * s) with s from the row's largest |x|. `for_each(fn)`
-// calls fn(v) for every element v this thread holds (0 for the ones it holds none of).
+// calls fn(v) for every element v this thread holds (0 for the ones it holds none of); `eps` is an
+// In<f32> eps_buf tensor or a Scalar<f32> value.
 template <class ForEach>
-dsl::Val rescue_huge_row(const dsl::Val& rms, ForEach for_each, const dsl::Tensor& eps_buf, const dsl::Constexpr& n) {
+dsl::Val rescue_huge_row(const dsl::Val& rms, ForEach for_each, const dsl::CallArg& eps, const dsl::Constexpr& n) {
   using namespace dsl;
   Var inv(rms);
   if_(inv.get() == 0.0f, [&] {  // the local, not `rms`: its one use is then the local's initial value
@@ -40,8 +41,8 @@ dsl::Val rescue_huge_row(const dsl::Val& rms, ForEach for_each, const dsl::Tenso
       Val scaled = v * s;
       ssq = fma(scaled, scaled, ssq.get());
     });
-    Val eps = load(eps_buf[0u]) * s * s;
-    inv = s * call(mt_rms_inv_scalar_def(), {ssq.get(), eps, n});
+    Val eps_value = eps.tensor ? load((*eps.tensor)[0u]) : eps.value;  // an eps_buf tensor or a Scalar
+    inv = s * call(mt_rms_inv_scalar_def(), {ssq.get(), eps_value * s * s, n});
   });
   return inv.get();
 }

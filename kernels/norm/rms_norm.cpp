@@ -1,7 +1,8 @@
-// mt_rms_norm: out = w * x * rsqrt(mean(x^2) + eps); 4 elements a thread, one threadgroup per row.
-#include "kernels/norm/huge_rows.hpp"
-#include "kernels/norm/norm.hpp"
-#include "kernels/norm/rms_norm_4wide.hpp"
+// rms_norm: out = x * rsqrt(mean(x^2) + eps) * w for rows of any length, eps a Scalar<f32> passed
+// with each launch. The body is mt_rms_norm_wide's (row_in_registers.hpp: the row in registers
+// where it fits, else strided), which keeps its eps_buf tensor for parity with MetalTile.
+#include "kernels/norm/row_in_registers.hpp"
+#include "kernels/spec_helpers.hpp"
 
 namespace mtile::lib {
 namespace {
@@ -9,49 +10,22 @@ namespace {
 using namespace dsl;
 
 template <class T>
-void mt_rms_norm(In<T> x, In<T> w, Out<T> out, In<f32> eps_buf, Constexpr n) {
-  Val rs = program_id(0) * n;
-  Val col = tid() * 4u;
-  Val in_bounds = col + 3u < n;
-  Val safe_col = select(in_bounds, col, lit(0u));  // freeze-safe: masked lanes read row[0..3]
-  Val safe_base = rs + safe_col;
-  Val base = rs + col;
-  Val x0 = load<f32>(x[safe_base]);
-  Val x1 = load<f32>(x[safe_base + 1u]);
-  Val x2 = load<f32>(x[safe_base + 2u]);
-  Val x3 = load<f32>(x[safe_base + 3u]);
-  // w is read before the reduction's barriers so that its latency overlaps them.
-  Val w0 = load<f32>(w[safe_col]);
-  Val w1 = load<f32>(w[safe_col + 1u]);
-  Val w2 = load<f32>(w[safe_col + 2u]);
-  Val w3 = load<f32>(w[safe_col + 3u]);
-  Val partial_ssq = select(in_bounds, x0 * x0 + x1 * x1 + x2 * x2 + x3 * x3, lit(0.0f));
-  Val rms = call(mt_rms_inv_scalar_def(), {partial_ssq, eps_buf, n});
-  if constexpr (sum_of_squares_can_overflow<T>) {
-    auto each_element = [&](const auto& fn) {
-      for (const Val& v : {x0, x1, x2, x3}) fn(select(in_bounds, v, lit(0.0f)));
-    };
-    rms = rescue_huge_row(rms, each_element, eps_buf, n);
-  }
-  if_(in_bounds, [&] {
-    store(out[base], (x0 * rms * w0).cast<T>());
-    store(out[base + 1u], (x1 * rms * w1).cast<T>());
-    store(out[base + 2u], (x2 * rms * w2).cast<T>());
-    store(out[base + 3u], (x3 * rms * w3).cast<T>());
-  });
+void rms_norm(In<T> x, In<T> w, Out<T> out, Scalar<f32> eps, Constexpr n) {
+  rms_norm_row<T, NormForm::Plain>(x, nullptr, w, out, eps, n);
 }
 
 }  // namespace
 
-KernelSpec mt_rms_norm_spec() {
-  KernelSpec k;
-  k.def = define_generic_kernel("mt_rms_norm", ir::Mode::Reduction, {"x", "w", "out", "eps_buf", "n"},
-                                MTILE_FLOAT_VARIANTS(mt_rms_norm));
-  k.family = "norm";
-  k.summary = "RMSNorm: out = w * x * rsqrt(mean(x^2) + eps), 4 elements a thread";
-  four_per_thread_contract(k);
-  k.sizes = norm_sizes({"x", "out"});
-  k.reference = [](const Shape& s, HostTensors& t) { rms_norm_reference(s, t, false); };
+KernelSpec rms_norm_spec() {
+  KernelSpec k =
+      strided_norm_spec(define_generic_kernel("rms_norm", ir::Mode::Reduction, {"x", "w", "out", "eps", "n"},
+                                              MTILE_FLOAT_VARIANTS(rms_norm)),
+                        "RMSNorm of rows of any length: out = x * rsqrt(mean(x^2) + eps) * w", NormForm::Plain);
+  k.sizes = norm_sizes({"x", "out"}, false);
+  k.reference = [](const Shape& s, HostTensors& t) { rms_norm_reference(s, t, false, "eps"); };
+  for (uint32_t n : {1000u, 2880u, 5120u}) k.test_shapes.push_back({{"rows", 3}, {"n", n}});
+  k.test_shapes.push_back({{"rows", 2}, {"n", 65536}});  // the longest rows issue 10 asks for
+  k.bench_shapes = hidden_state_bench_shapes();
   return k;
 }
 

@@ -21,18 +21,21 @@ namespace mtile::lib {
 // the other half for addresses and temporaries.
 constexpr uint32_t kRowRegisterBudget = 32768;
 
-// Row tensors a form holds in registers with `hold`: the normed values and the weights, and for
-// PostResidual the residual.
+// Row tensors a form holds in registers with `hold`: the normed values (for the PreAdd forms the
+// sum) and the weights, and for PostResidual the residual.
 constexpr uint32_t held_row_tensors(NormForm form) {
   return form == NormForm::PostResidual ? 3 : 2;
 }
 
-template <class T, NormForm form>
+// `eps` is an In<f32> eps_buf tensor or a Scalar<f32>; `weight_form` w or 1 + w, and the PreAdd
+// forms normalise the stored sum or the f32 sum (strided_rms_norm.hpp).
+template <class T, NormForm form, NormWeight weight_form = NormWeight::W>
 void rms_norm_in_registers(const dsl::Tensor& x, const dsl::Tensor* residual, const dsl::Tensor& w,
-                           const dsl::Tensor& out, const dsl::Tensor& eps_buf, const dsl::Constexpr& n, uint32_t chunks,
+                           const dsl::Tensor& out, const dsl::CallArg& eps, const dsl::Constexpr& n, uint32_t chunks,
                            bool hold) {
   using namespace dsl;
   constexpr bool post = form == NormForm::PostResidual;
+  constexpr bool pre_add = form == NormForm::PreAdd || form == NormForm::PreAddUnrounded;
   Val base = named("row_start", program_id(0) * n);
   std::deque<Var> normed, res, weight;  // per element of the thread's chunks
   std::vector<Val> cols;
@@ -47,9 +50,10 @@ void rms_norm_in_registers(const dsl::Tensor& x, const dsl::Tensor* residual, co
     for (uint32_t k = 0; k < kRowChunk; ++k) {
       Val at = base + c + k, col = c + k;
       auto read = reader(whole, col);
-      if constexpr (form == NormForm::PreAdd) {
-        sums.push_back(cast<T>(read(x, at) + read(*residual, at)));
-        normed[first + k] = sums.back().cast<f32>();
+      if constexpr (pre_add) {
+        Val exact = read(x, at) + read(*residual, at);
+        sums.push_back(cast<T>(exact));
+        normed[first + k] = form == NormForm::PreAdd ? sums.back().cast<f32>() : exact;  // PreAddUnrounded: the f32 sum
       } else {
         normed[first + k] = read(x, at);
         if (post && hold) res[first + k] = read(*residual, at);
@@ -77,21 +81,23 @@ void rms_norm_in_registers(const dsl::Tensor& x, const dsl::Tensor* residual, co
   }
   Var ssq("ssq", lit(0.0f));
   for (const Var& v : normed) ssq = fma(v.get(), v.get(), ssq);
-  Val rms = call(mt_rms_inv_scalar_def(), {ssq.get(), eps_buf, n});
+  Val rms = call(mt_rms_inv_scalar_def(), {ssq.get(), eps, n});
   if constexpr (sum_of_squares_can_overflow<T>) {  // the row's values are in registers (0 past n)
     auto each_element = [&](const auto& fn) {
       for (const Var& v : normed) fn(v.get());
     };
-    rms = rescue_huge_row(rms, each_element, eps_buf, n);
+    rms = rescue_huge_row(rms, each_element, eps, n);
   }
   rms = named("rms", rms);
-  const Tensor& dest = form == NormForm::PreAdd ? x : out;
+  const Tensor& dest = pre_add ? x : out;
   auto store_chunk = [&](Val c, size_t first, bool whole) {
     std::vector<Val> outs;
     for (uint32_t k = 0; k < kRowChunk; ++k) {
       Val col = c + k, at = base + col;
       auto read = reader(whole, col);
-      Val v = normed[first + k].get() * rms * (hold ? weight[first + k].get() : read(w, col));
+      Val wk = hold ? weight[first + k].get() : read(w, col);
+      if constexpr (weight_form == NormWeight::OnePlusW) wk = 1.0f + wk;
+      Val v = normed[first + k].get() * rms * wk;
       if constexpr (post) v = (hold ? res[first + k].get() : read(*residual, at)) + v;
       outs.push_back(v.cast<T>());
     }
@@ -113,14 +119,14 @@ void rms_norm_in_registers(const dsl::Tensor& x, const dsl::Tensor* residual, co
 // The norm kernels' body: rows in registers where the Config's `chunks` says they fit, else the
 // strided body (which reads the row twice, the second time mostly from L2), which is also the
 // generic code traced without a Config.
-template <class T, NormForm form>
+template <class T, NormForm form, NormWeight weight_form = NormWeight::W>
 void rms_norm_row(const dsl::Tensor& x, const dsl::Tensor* residual, const dsl::Tensor& w, const dsl::Tensor& out,
-                  const dsl::Tensor& eps_buf, const dsl::Constexpr& n) {
+                  const dsl::CallArg& eps, const dsl::Constexpr& n) {
   uint32_t chunks = dsl::config("chunks", 0);
   if (chunks == 0)
-    strided_rms_norm<T, form>(x, residual, w, out, eps_buf, n);
+    strided_rms_norm<T, form, weight_form>(x, residual, w, out, eps, n);
   else
-    rms_norm_in_registers<T, form>(x, residual, w, out, eps_buf, n, chunks, dsl::config("hold") != 0);
+    rms_norm_in_registers<T, form, weight_form>(x, residual, w, out, eps, n, chunks, dsl::config("hold") != 0);
 }
 
 // The norm kernels' Config and contract: one threadgroup a row. `threads`: one chunk of 8 a thread
@@ -143,7 +149,6 @@ inline void norm_row_contract(KernelSpec& k, NormForm form) {
   };
   k.dispatch = {.grid = var("rows"), .tpg = threads};
   k.preconditions = spec::one_threadgroup_per_row();
-  k.preconditions.push_back(var("tpg") == threads);
   k.preconditions.push_back(n >= 1);
   // Held chunks must cover the row (a --config override may choose too few).
   k.preconditions.push_back(chunks == 0 || chunks * var("tpg") * kRowChunk >= n);

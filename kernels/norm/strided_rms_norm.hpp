@@ -3,77 +3,96 @@
 // them), then over the n % 8 tail element by element; the sum of squares goes through
 // mt_rms_inv_scalar (again, scaled, for a row whose sum overflows f32: kernels/norm/huge_rows.hpp);
 // a second pass (from L2) writes the output.
-//   Plain:        out = x * rms * w
-//   PostResidual: out = residual + x * rms * w                       (the seed's math)
-//   PreAdd:       residual = x + residual; x = residual * rms * w    (in place, vLLM's fused_add_rms_norm;
-//                 the sum is rounded to T when stored and normalised as stored)
+//   Plain:           out = x * rms * w
+//   PostResidual:    out = residual + x * rms * w                       (the seed's math)
+//   PreAdd:          residual = x + residual; x = residual * rms * w    (in place, vLLM's fused_add_rms_norm;
+//                    the sum is rounded to T when stored and normalised as stored)
+//   PreAddUnrounded: the same stores, but rms and x are computed from the f32 sum before it is
+//                    rounded (the second pass adds x and residual again instead of reading the sum)
+// The weight is w, or 1 + w (NormWeight::OnePlusW: Gemma's checkpoints store w - 1), in f32.
 #pragma once
 #include <vector>
 
 #include "kernels/norm/huge_rows.hpp"
 #include "kernels/norm/norm.hpp"
+#include "kernels/row_loops.hpp"
 
 namespace mtile::lib {
 
 constexpr uint32_t kRowChunk = 8;
 
-enum class NormForm { Plain, PostResidual, PreAdd };
+enum class NormForm { Plain, PostResidual, PreAdd, PreAddUnrounded };
+enum class NormWeight { W, OnePlusW };
 
-template <class T, NormForm form>
+// `eps` is an In<f32> eps_buf tensor (the older kernels) or a Scalar<f32> value.
+template <class T, NormForm form, NormWeight weight = NormWeight::W>
 void strided_rms_norm(const dsl::Tensor& x, const dsl::Tensor* residual, const dsl::Tensor& w, const dsl::Tensor& out,
-                      const dsl::Tensor& eps_buf, const dsl::Constexpr& n) {
+                      const dsl::CallArg& eps, const dsl::Constexpr& n) {
   using namespace dsl;
+  constexpr bool pre_add = form == NormForm::PreAdd || form == NormForm::PreAddUnrounded;
   Val base = named("row_start", program_id(0) * n);
-  Val chunked = named("chunked", n - n % kRowChunk);
   Var ssq("ssq", lit(0.0f));
-  // The value the norm is taken of, at element `at`; PreAdd also stores the sum.
+  // The value the norm is taken of, at element `at`, and (PreAdd forms) the sum as stored.
   auto source = [&](Val at) {
-    if constexpr (form == NormForm::PreAdd) {
-      Val sum = cast<T>(load<f32>(x[at]) + load<f32>((*residual)[at]));
-      return std::pair{sum.cast<f32>(), sum};
+    if constexpr (pre_add) {
+      Val sum = load<f32>(x[at]) + load<f32>((*residual)[at]);
+      Val stored = cast<T>(sum);
+      return std::pair{form == NormForm::PreAdd ? stored.cast<f32>() : sum, stored};
     } else {
       Val v = load<f32>(x[at]);
       return std::pair{v, v};
     }
   };
-  for_(tid() * kRowChunk, chunked, lsize() * kRowChunk, [&](Val c) {
+  for_row_chunks(tid(), lsize(), n, kRowChunk, [&](Val c, uint32_t count) {
     Val row = base + c;
     std::vector<Val> sums;
-    for (uint32_t k = 0; k < kRowChunk; ++k) {  // unrolled at trace time
-      auto [v, stored] = source(row + k);
+    for (uint32_t k = 0; k < count; ++k) {  // unrolled at trace time
+      auto [v, stored] = source(column(row, k));
       ssq = fma(v, v, ssq);
       sums.push_back(stored);
     }
     if constexpr (form == NormForm::PreAdd)
-      for (uint32_t k = 0; k < kRowChunk; ++k) store((*residual)[row + k], sums[k]);
-  });
-  for_(chunked + tid(), n, lsize(), [&](Val i) {
-    auto [v, stored] = source(base + i);
-    ssq = fma(v, v, ssq);
-    if constexpr (form == NormForm::PreAdd) store((*residual)[base + i], stored);
+      for (uint32_t k = 0; k < count; ++k) store((*residual)[column(row, k)], sums[k]);
   });
   const Tensor& normed = form == NormForm::PreAdd ? *residual : x;
-  Val rms = call(mt_rms_inv_scalar_def(), {ssq.get(), eps_buf, n});
+  Val rms = call(mt_rms_inv_scalar_def(), {ssq.get(), eps, n});
   if constexpr (sum_of_squares_can_overflow<T>) {
-    auto each_element = [&](const auto& fn) {
-      for_(tid(), n, lsize(), [&](Val i) { fn(load<f32>(normed[base + i])); });
+    auto each_element = [&](const auto& fn) {  // PreAdd reads the stored sum, PreAddUnrounded adds again
+      for_(tid(), n, lsize(), [&](Val i) {
+        if constexpr (form == NormForm::PreAddUnrounded)
+          fn(source(base + i).first);
+        else
+          fn(load<f32>(normed[base + i]));
+      });
     };
-    rms = rescue_huge_row(rms, each_element, eps_buf, n);
+    rms = rescue_huge_row(rms, each_element, eps, n);
   }
   rms = named("rms", rms);
-  const Tensor& dest = form == NormForm::PreAdd ? x : out;
-  auto value = [&](Val at, Val col) {
-    Val v = load<f32>(normed[at]) * rms * load<f32>(w[col]);
-    if constexpr (form == NormForm::PostResidual) return load<f32>((*residual)[at]) + v;
-    return v;
+  const Tensor& dest = pre_add ? x : out;
+  auto scale = [&](Val col) {
+    Val wv = load<f32>(w[col]);
+    if constexpr (weight == NormWeight::OnePlusW) return 1.0f + wv;
+    return wv;
   };
-  for_(tid() * kRowChunk, chunked, lsize() * kRowChunk, [&](Val c) {
+  for_row_chunks(tid(), lsize(), n, kRowChunk, [&](Val c, uint32_t count) {
     Val row = base + c;
-    std::vector<Val> outs;
-    for (uint32_t k = 0; k < kRowChunk; ++k) outs.push_back(value(row + k, c + k));
-    for (uint32_t k = 0; k < kRowChunk; ++k) store(dest[row + k], outs[k].cast<T>());
+    std::vector<Val> sums, outs;
+    for (uint32_t k = 0; k < count; ++k) {
+      Val at = column(row, k);
+      if constexpr (form == NormForm::PreAddUnrounded) {
+        auto [v, stored] = source(at);
+        sums.push_back(stored);
+        outs.push_back(v * rms * scale(column(c, k)));
+      } else {
+        Val v = load<f32>(normed[at]) * rms * scale(column(c, k));
+        if constexpr (form == NormForm::PostResidual) v = load<f32>((*residual)[at]) + v;
+        outs.push_back(v);
+      }
+    }
+    if constexpr (form == NormForm::PreAddUnrounded)
+      for (uint32_t k = 0; k < count; ++k) store((*residual)[column(row, k)], sums[k]);
+    for (uint32_t k = 0; k < count; ++k) store(dest[column(row, k)], outs[k].cast<T>());
   });
-  for_(chunked + tid(), n, lsize(), [&](Val i) { store(dest[base + i], cast<T>(value(base + i, i))); });
 }
 
 }  // namespace mtile::lib

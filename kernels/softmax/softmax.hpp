@@ -3,4 +3,6 @@
 
 namespace mtile::lib {
 KernelSpec softmax_spec();
-}
+KernelSpec softmax_masked_spec();
+KernelSpec logsumexp_spec();
+}  // namespace mtile::lib

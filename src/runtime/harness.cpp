@@ -42,6 +42,19 @@ double decode(ScalarType t, const std::vector<uint8_t>& bytes, size_t i) {
   }
 }
 
+// An element's place in its type's order of representable values, so that the distance of two
+// places counts the values between them: floats by sign and magnitude of their bits (adjacent
+// magnitudes are adjacent values), integers by value.
+int64_t grid_place(ScalarType t, const std::vector<uint8_t>& bytes, size_t i) {
+  if (!is_float(t)) return static_cast<int64_t>(decode(t, bytes, i));
+  size_t w = storage_bytes(t);
+  uint32_t bits = 0;
+  std::memcpy(&bits, &bytes[i * w], w);
+  uint32_t sign = 1u << (8 * w - 1);
+  int64_t magnitude = bits & (sign - 1);
+  return bits & sign ? -magnitude : magnitude;
+}
+
 // Signalling NaNs with a payload (integers: a pattern): no arithmetic or conversion produces them,
 // so an element that still holds one was never written, and a NaN the kernel wrote is a NaN.
 // 8-bit integers have no such pattern: a written 0xa5 reads as unwritten there.
@@ -97,6 +110,11 @@ std::string CheckResult::summary() const {
   std::vector<std::string> errs;
   for (const OutputCheck& o : outputs) {
     std::string e = fmt::format("{}: rel_l2 {:.3e} max_abs {:.3e}", o.param, o.rel_l2, o.max_abs);
+    if (o.tolerance.max_steps != UINT64_MAX) e += fmt::format(" steps {}", o.max_steps);
+    if (o.tolerance.rel_l2 != tolerance.rel_l2 || o.tolerance.max_abs != tolerance.max_abs ||
+        o.tolerance.max_steps != tolerance.max_steps)
+      e += fmt::format(" (own tol {:.0e}/{:.0e}{})", o.tolerance.rel_l2, o.tolerance.max_abs,
+                       o.tolerance.max_steps == UINT64_MAX ? "" : fmt::format("/{} steps", o.tolerance.max_steps));
     if (o.unwritten) e += fmt::format(" UNWRITTEN {}", o.unwritten);
     if (o.nan) e += fmt::format(" NaN {}", o.nan);
     if (o.inf) e += fmt::format(" INF {}", o.inf);
@@ -217,8 +235,11 @@ CheckResult run_and_check(Context& ctx, Backend& backend, const Kernel& k, Scala
     std::vector<uint8_t> bytes(buffers[i].bytes());
     backend.download(buffers[i], bytes.data());
     const std::vector<double>& want = host.at(i);
+    const std::vector<uint8_t> want_bytes = encode(p.elem, want);  // the reference rounded to the type
     OutputCheck o;
     o.param = p.name;
+    auto own = spec.output_tolerance.find(p.name);
+    o.tolerance = own == spec.output_tolerance.end() ? res.tolerance : own->second;
     double diff2 = 0, ref2 = 0;
     for (size_t e = 0; e < want.size(); ++e) {
       if (p.role == ir::Role::Out && is_poison(p.elem, bytes, e)) {
@@ -237,22 +258,26 @@ CheckResult run_and_check(Context& ctx, Backend& backend, const Kernel& k, Scala
       diff2 += (got - want[e]) * (got - want[e]);
       ref2 += want[e] * want[e];
       o.max_abs = std::max(o.max_abs, std::fabs(got - want[e]));
+      int64_t steps = grid_place(p.elem, bytes, e) - grid_place(p.elem, want_bytes, e);
+      o.max_steps = std::max(o.max_steps, static_cast<uint64_t>(steps < 0 ? -steps : steps));
     }
     o.rel_l2 = ref2 > 0 ? std::sqrt(diff2 / ref2) : std::sqrt(diff2);
     if (opts.keep_outputs) {
       std::vector<double>& kept = res.output_values.emplace_back(want.size());
       for (size_t e = 0; e < kept.size(); ++e) kept[e] = decode(p.elem, bytes, e);
     }
-    o.passed = o.unwritten == 0 && o.nan == 0 && o.inf == 0 && o.rel_l2 <= res.tolerance.rel_l2 &&
-               o.max_abs <= res.tolerance.max_abs;
+    o.passed = o.unwritten == 0 && o.nan == 0 && o.inf == 0 && o.rel_l2 <= o.tolerance.rel_l2 &&
+               o.max_abs <= o.tolerance.max_abs && o.max_steps <= o.tolerance.max_steps;
     res.passed &= o.passed;
     res.outputs.push_back(o);
   }
 
+  for (int i = 0; i < opts.warmup_runs; ++i) ctx.run(backend, *plan, args, launch);
   if (opts.timed_runs > 0) {
+    auto one = [&] { ctx.run(backend, *plan, args, launch); };
     std::vector<double> ms;
     for (int i = 0; i < opts.timed_runs; ++i)
-      ms.push_back(backend.measure_ms([&] { ctx.run(backend, *plan, args, launch); }));
+      ms.push_back(opts.measure_ms ? opts.measure_ms(one) : backend.measure_ms(one));
     std::sort(ms.begin(), ms.end());
     res.seconds = ms[ms.size() / 2] / 1e3;
     res.timed_runs = opts.timed_runs;

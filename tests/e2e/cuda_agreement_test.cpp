@@ -42,8 +42,9 @@ TEST(CudaAgreesWithCpuEngine, EveryKernelDtypeAndTestShape) {
             max_abs = std::max(max_abs, std::fabs(x[e] - y[e]));
           }
           double rel = ref2 > 0 ? std::sqrt(diff2 / ref2) : std::sqrt(diff2);
-          EXPECT_LE(rel, a.tolerance.rel_l2) << what;
-          EXPECT_LE(max_abs, a.tolerance.max_abs) << what;
+          const Tolerance& tol = a.outputs[o].tolerance;  // the output's own, where it has one
+          EXPECT_LE(rel, tol.rel_l2) << what << " " << a.outputs[o].param;
+          EXPECT_LE(max_abs, tol.max_abs) << what << " " << a.outputs[o].param;
         }
         ++compared;
       }

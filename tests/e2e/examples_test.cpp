@@ -92,7 +92,7 @@ TEST(Examples, ScaleRowsUsesVectorAccessesAndTheContractChecksTheirAlignment) {
   EXPECT_TRUE(contains(m, "kernel example_scale_rows: contract violated") && contains(m, "n % 4 == 0 (n = 6)")) << m;
 }
 
-TEST(Examples, ScaleBiasTakesAScalarAndGets64BitOffsetsOnlyWhereATensorPasses2To31) {
+TEST(Examples, ScaleBiasTakesAScalarAndGets64BitOffsetsOnlyWhereATensorPasses2To31AndNvrtcCompilesThem) {
   ir::Function f = traced("example_scale_bias");
   int scale = f.param_index("scale");
   ASSERT_GE(scale, 0);

@@ -42,8 +42,9 @@ TEST_P(KernelCase, MatchesFloat64Reference) {
     for (const OutputCheck& o : r.outputs) {
       EXPECT_EQ(o.unwritten, 0u) << r.summary();
       EXPECT_EQ(o.nan + o.inf, 0u) << r.summary();
-      EXPECT_LE(o.rel_l2, r.tolerance.rel_l2) << r.summary();
-      EXPECT_LE(o.max_abs, r.tolerance.max_abs) << r.summary();
+      EXPECT_LE(o.rel_l2, o.tolerance.rel_l2) << r.summary();
+      EXPECT_LE(o.max_abs, o.tolerance.max_abs) << r.summary();
+      EXPECT_LE(o.max_steps, o.tolerance.max_steps) << r.summary();
     }
     EXPECT_TRUE(r.passed) << r.summary();
   }

@@ -26,7 +26,10 @@ Action add_list(CLI::App& app) {
                        {"config", config},
                        {"dispatch", k->dispatch.text()},
                        {"preconditions", rules},
-                       {"summary", k->summary}});
+                       {"summary", k->summary},
+                       {"example_shape", k->example_shape},
+                       {"test_shapes", k->test_shapes},
+                       {"bench_shapes", k->bench_shapes}});
       } else {
         fmt::print("{:<24} {:<12} {:<16} {}\n", k.name(), k->family, fmt::format("{}", fmt::join(dtypes, ",")),
                    k->summary);

@@ -16,6 +16,8 @@ nlohmann::json result_json(const CheckResult& r, const std::string& device) {
                     {"unwritten", o.unwritten},
                     {"nan", o.nan},
                     {"inf", o.inf},
+                    {"max_steps", o.max_steps},
+                    {"tolerance", {{"rel_l2", o.tolerance.rel_l2}, {"max_abs", o.tolerance.max_abs}}},
                     {"passed", o.passed}});
   return {{"kernel", r.kernel},
           {"dtype", type_name(r.dtype)},
@@ -86,7 +88,9 @@ Action add_run(CLI::App& app) {
                g.grid[0], g.grid[1], g.grid[2], g.tpg, k->dispatch.text());
     for (const OutputCheck& oc : r.outputs) {
       fmt::print("check     {}: rel_l2 {:.3e} (tol {:.0e}), max_abs {:.3e} (tol {:.0e})", oc.param, oc.rel_l2,
-                 r.tolerance.rel_l2, oc.max_abs, r.tolerance.max_abs);
+                 oc.tolerance.rel_l2, oc.max_abs, oc.tolerance.max_abs);
+      if (oc.tolerance.max_steps != UINT64_MAX)
+        fmt::print(", {} steps of its type's grid (tol {})", oc.max_steps, oc.tolerance.max_steps);
       if (oc.unwritten) fmt::print(", {} elements never written", oc.unwritten);
       if (oc.nan) fmt::print(", {} NaN", oc.nan);
       if (oc.inf) fmt::print(", {} infinite", oc.inf);

@@ -18,6 +18,7 @@ Action add_emit(CLI::App& app);
 Action add_inspect(CLI::App& app);
 Action add_run(CLI::App& app);
 Action add_test(CLI::App& app);
+Action add_bench(CLI::App& app);
 Action add_fuzz(CLI::App& app);
 
 // Shared parsing with errors that name the option and the choices.

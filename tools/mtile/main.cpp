@@ -1,4 +1,4 @@
-// mtile: list, emit, inspect, run and test kernels.
+// mtile: list, emit, inspect, run, test, bench and fuzz kernels.
 // Exit status: 0 success, 1 a failed check, 2 a bad request (unknown kernel, malformed shape,
 // trace error, broken contract), 3 an internal error (an mtile bug), 4 a device error (driver,
 // out of memory). With --json an error is printed as JSON on stdout too.
@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
   add("inspect", "print the IR after each pass of the pipeline", mtile::cli::add_inspect);
   add("run", "run one kernel on random inputs and check it against the float64 reference", mtile::cli::add_run);
   add("test", "run every kernel x dtype on its test shapes", mtile::cli::add_test);
+  add("bench", "check and time kernels on their bench shapes: median time, GB/s and % of the copy bandwidth",
+      mtile::cli::add_bench);
   add("fuzz", "run random kernels two ways and compare: the pass pipeline, or a GPU against the CPU engine",
       mtile::cli::add_fuzz);
   try {
