@@ -27,6 +27,29 @@ from ._ops import (
     softmax,
     vector_add,
 )
+from ._library_ops import (
+    add,
+    add_rms_norm_quant_fp8,
+    add_rms_norm_unrounded_,
+    argmax,
+    gelu,
+    gelu_tanh,
+    gemma_add_rms_norm_,
+    gemma_rms_norm,
+    histogram,
+    layer_norm,
+    layer_norm_no_bias,
+    logsumexp,
+    mul,
+    rms_norm,
+    rms_norm_per_head,
+    rms_norm_rope,
+    rope,
+    rope_interleaved,
+    silu_mul,
+    softmax_masked,
+    top_k,
+)
 from ._registry import Kernel, Param, kernel, kernels, load_library
 from ._torch_ops import registered as torch_ops_registered
 
@@ -47,8 +70,11 @@ def library_dir():
 
 
 __all__ = [
-    "DeviceError", "Error", "InternalError", "Kernel", "Param", "UserError", "add_rms_norm_",
-    "ffai_rms_norm_residual", "include_dir", "kernel", "kernels", "launch", "library_dir", "library_path",
-    "load_library", "mt_rms_inv_scalar", "mt_rms_norm", "mt_rms_norm_small", "mt_rms_norm_wide",
-    "rms_norm_residual", "softmax", "torch_ops_registered", "vector_add",
+    "DeviceError", "Error", "InternalError", "Kernel", "Param", "UserError", "add", "add_rms_norm_",
+    "add_rms_norm_quant_fp8", "add_rms_norm_unrounded_", "argmax", "ffai_rms_norm_residual", "gelu", "gelu_tanh",
+    "gemma_add_rms_norm_", "gemma_rms_norm", "histogram", "include_dir", "kernel", "kernels", "launch", "layer_norm",
+    "layer_norm_no_bias", "library_dir", "library_path", "load_library", "logsumexp", "mt_rms_inv_scalar",
+    "mt_rms_norm", "mt_rms_norm_small", "mt_rms_norm_wide", "mul", "rms_norm", "rms_norm_per_head",
+    "rms_norm_residual", "rms_norm_rope", "rope", "rope_interleaved", "silu_mul", "softmax", "softmax_masked",
+    "top_k", "torch_ops_registered", "vector_add",
 ]

@@ -34,13 +34,14 @@ else:  # no ops to call: torch.compile, if any, traces through the functions (a 
         return False
 
 
-def _launch(fn, k, tensors, dims, x):
-    """Launches `k` on tensors of x's kind, in x's variant (a mismatch is the C ABI's clear error)."""
+def _launch(fn, k, tensors, dims, x, scalars=()):
+    """Launches `k` on tensors of x's kind, in x's variant (a mismatch is the C ABI's clear error),
+    with `scalars` (floats, in the order of k.scalars)."""
     if isinstance(x, TorchTensor):
         code = TORCH_DTYPES.get(x.dtype) or torch_dtype(k, k.tensors[0].name, x)
-        launch_torch(k, tensors, dims, code)
+        launch_torch(k, tensors, dims, code, None, scalars)
     elif isinstance(x, NumpyArray):
-        launch_numpy(k, tensors, dims, numpy_dtype(k, k.tensors[0].name, x))
+        launch_numpy(k, tensors, dims, numpy_dtype(k, k.tensors[0].name, x), scalars)
     else:
         raise UserError(
             f"mtile.{fn}: {k.tensors[0].name} is a {type(x).__name__}; mtile.{fn} takes torch tensors and numpy "
