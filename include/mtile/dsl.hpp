@@ -419,6 +419,14 @@ uint32_t config(const std::string& name);
 // correct for every shape. A Config that lacks the name is still an error.
 uint32_t config(const std::string& name, uint32_t generic);
 
+// Asks that `count` threadgroups of this kernel be resident on one multiprocessor at once (0: no
+// request): where the launch's threadgroup size is known, the CUDA code declares it
+// (__launch_bounds__(tpg, count)) and the compiler then gives a thread at most 64K / (count * tpg)
+// registers, where it would otherwise take more and fit fewer threadgroups (a row held in
+// registers, bench/NOTES.md). Metal and the CPU engine ignore it. A called kernel's request is not
+// its caller's.
+void resident_threadgroups(uint32_t count);
+
 // Traces one variant of a kernel for an element type and a Config.
 using TraceFn = std::function<ir::Function(ScalarType dtype, const Config& config)>;
 

@@ -210,6 +210,10 @@ struct Function {
   ScalarType dtype = ScalarType::f32;  // the T this variant was traced with
   // Threads per threadgroup every launch of this code uses; 0 = any (specialize_threadgroup_size).
   uint32_t tpg = 0;
+  // Threadgroups of this code a multiprocessor should hold at once, as the kernel asked
+  // (dsl::resident_threadgroups); 0 = no request. With tpg it caps the registers of a thread (CUDA:
+  // __launch_bounds__(tpg, resident)).
+  uint32_t resident = 0;
   std::vector<Param> params;
   Block body;
   Id next_id = 0;

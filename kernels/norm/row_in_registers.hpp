@@ -20,6 +20,8 @@ namespace mtile::lib {
 // Floats of row data a threadgroup may hold in registers: half of a 64K-register file, leaving
 // the other half for addresses and temporaries.
 constexpr uint32_t kRowRegisterBudget = 32768;
+// Floats of the row a thread may hold and still fit 32 registers (a full multiprocessor's share).
+constexpr uint32_t kResidentFloats = 16;
 
 // Row tensors a form holds in registers with `hold`: the normed values (for the PreAdd forms the
 // sum) and the weights, and for PostResidual the residual.
@@ -123,10 +125,12 @@ template <class T, NormForm form, NormWeight weight_form = NormWeight::W>
 void rms_norm_row(const dsl::Tensor& x, const dsl::Tensor* residual, const dsl::Tensor& w, const dsl::Tensor& out,
                   const dsl::CallArg& eps, const dsl::Constexpr& n) {
   uint32_t chunks = dsl::config("chunks", 0);
-  if (chunks == 0)
+  if (chunks == 0) {
     strided_rms_norm<T, form, weight_form>(x, residual, w, out, eps, n);
-  else
+  } else {
+    dsl::resident_threadgroups(dsl::config("resident"));
     rms_norm_in_registers<T, form, weight_form>(x, residual, w, out, eps, n, chunks, dsl::config("hold") != 0);
+  }
 }
 
 // The norm kernels' Config and contract: one threadgroup a row. `threads`: one chunk of 8 a thread
@@ -134,18 +138,29 @@ void rms_norm_row(const dsl::Tensor& x, const dsl::Tensor* residual, const dsl::
 // target's largest threadgroup (H100 sweep in bench/NOTES.md). `chunks`: how many chunks each
 // thread then holds, or 0 where the row does not fit the registers (the strided body). `hold`:
 // whether the residual and the weights are held as well, where they take no more than half the
-// register budget (beyond that, fewer resident threadgroups cost more than the second read).
+// register budget (beyond that, fewer resident threadgroups cost more than the second read), and
+// for the plain norm only with one chunk a thread (H100: rms_norm 4096 x 8192 61.6 us held, 50.1
+// not; add_rms_norm held there is at par with Triton, its unheld form not yet measured).
+// `resident`: where a thread holds only the normed row and at most kResidentFloats of it, as many
+// threadgroups as a multiprocessor has threads for, asked of the code generator
+// (dsl::resident_threadgroups): the huge-row rescue's code otherwise takes a thread past 32
+// registers and halves the threadgroups an SM holds (H100: 87.8 us at 2048 x 16384, 73.8 asked;
+// bench/NOTES.md); else 0, no request (held weights and sums spill at 32 registers).
 inline void norm_row_contract(KernelSpec& k, NormForm form) {
   using rule::var;
   rule::Expr n = var("n"), simd = var("simd_width"), threads = var("threads"), chunks = var("chunks");
   rule::Expr vectors = rule::ceil_div(n, kRowChunk);
   rule::Expr per = rule::select(vectors <= 640, 1, rule::max(2, rule::ceil_div(vectors, var("max_tpg"))));
   rule::Expr per_thread = rule::ceil_div(vectors, threads);
+  rule::Expr fits_half_budget = chunks * threads * kRowChunk * held_row_tensors(form) <= kRowRegisterBudget / 2;
+  rule::Expr may_hold = form == NormForm::Plain ? chunks == 1 : rule::Expr(1);
   k.dims = {"rows", "n"};
   k.config = {
       {"threads", rule::clamp(rule::round_up(rule::ceil_div(vectors, per), simd), simd, var("max_tpg"))},
       {"chunks", rule::select(per_thread * threads * kRowChunk <= kRowRegisterBudget, per_thread, 0)},
-      {"hold", rule::select(chunks * threads * kRowChunk * held_row_tensors(form) <= kRowRegisterBudget / 2, 1, 0)},
+      {"hold", rule::select(fits_half_budget && may_hold, 1, 0)},
+      {"resident", rule::select(chunks >= 1 && var("hold") == 0 && chunks * kRowChunk <= kResidentFloats,
+                                var("max_threads_per_sm") / threads, 0)},
   };
   k.dispatch = {.grid = var("rows"), .tpg = threads};
   k.preconditions = spec::one_threadgroup_per_row();

@@ -249,6 +249,10 @@ uint32_t config(const std::string& name, uint32_t generic) {
   return cur().config.empty() ? generic : config(name);
 }
 
+void resident_threadgroups(uint32_t count) {
+  cur().fn.resident = count;
+}
+
 struct KernelDef::Impl {
   std::string name;
   ir::Mode mode;

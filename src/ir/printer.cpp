@@ -36,8 +36,9 @@ class Printer {
   }
 
   void function(std::string& out, std::vector<const Function*>& callees) {
-    out += fmt::format("kernel {}<{}> {}{}(", f_.name, type_name(f_.dtype), mode_name(f_.mode),
-                       f_.tpg ? fmt::format(" tpg={}", f_.tpg) : "");
+    out += fmt::format("kernel {}<{}> {}{}{}(", f_.name, type_name(f_.dtype), mode_name(f_.mode),
+                       f_.tpg ? fmt::format(" tpg={}", f_.tpg) : "",
+                       f_.resident ? fmt::format(" resident={}", f_.resident) : "");
     for (size_t i = 0; i < f_.params.size(); ++i) {
       const Param& p = f_.params[i];
       if (i) out += ", ";

@@ -171,7 +171,7 @@ TEST(Context, ConfigOverridesAreCheckedLikeTheRulesChoice) {
     run_and_check(ctx, cpu, k, ScalarType::f32, s, opts);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_TRUE(contains(e.what(), "config 'warps' is not one of its meta-parameters (it has: threads, chunks, hold)"))
+    EXPECT_TRUE(contains(e.what(), "config 'warps' is not one of its meta-parameters (it has: threads, chunks, hold, resident)"))
         << e.what();
   }
 }

@@ -108,17 +108,20 @@ std::function<double(const std::function<void()>&)> cuda_timer(cuda::CudaBackend
   };
 }
 
-Outcome bench_case(Context& ctx, Backend& backend, const Case& c, int reps, Buffer* flush) {
+Outcome bench_case(Context& ctx, Backend& backend, const Case& c, int reps, Buffer* flush, const Config& config) {
   Outcome out{c, {}, {}, {}, {}};
   std::shared_ptr<const LaunchPlan> plan;
+  LaunchOptions launch;
+  launch.config = config;
   try {
-    plan = ctx.plan(backend, c.kernel, c.dtype, c.shape);  // the shape's dims and the contract
+    plan = ctx.plan(backend, c.kernel, c.dtype, c.shape, launch);  // the shape's dims, Config and contract
   } catch (const Error& e) {
     if (e.kind() != ErrorKind::User) throw;
     out.skipped = e.what();
     return out;
   }
   CheckOptions opts;
+  opts.launch = launch;
   opts.timed_runs = reps;
   opts.warmup_runs = kWarmupRuns;
   auto* gpu = dynamic_cast<cuda::CudaBackend*>(&backend);
@@ -169,7 +172,7 @@ nlohmann::json outcome_json(const Outcome& o, std::optional<double> copy_gbs) {
 }
 
 void print_table(const std::vector<Outcome>& outcomes, std::optional<double> copy_gbs) {
-  fmt::print("{:<24} {:<5} {:<34} {:<28} {:<10} {:>11} {:>9} {:>7}  {}\n", "kernel", "dtype", "shape", "config",
+  fmt::print("{:<24} {:<5} {:<34} {:<40} {:<10} {:>11} {:>9} {:>7}  {}\n", "kernel", "dtype", "shape", "config",
              "timing", "median us", "GB/s", "% copy", "check");
   for (const Outcome& o : outcomes) {
     std::string head =
@@ -181,7 +184,7 @@ void print_table(const std::vector<Outcome>& outcomes, std::optional<double> cop
     } else {
       const CheckResult& r = *o.result;
       double gbs = gb_per_s(r);
-      fmt::print("{} {:<28} {:<10} {:>11.2f} {:>9.1f} {:>7} {}\n", head, config_text(r.config), o.timing,
+      fmt::print("{} {:<40} {:<10} {:>11.2f} {:>9.1f} {:>7} {}\n", head, config_text(r.config), o.timing,
                  r.seconds * 1e6, gbs, copy_gbs ? fmt::format("{:.1f}", 100 * gbs / *copy_gbs) : "-",
                  r.passed ? "PASS" : "FAIL " + r.summary());
     }
@@ -193,6 +196,7 @@ void print_table(const std::vector<Outcome>& outcomes, std::optional<double> cop
 Action add_bench(CLI::App& app) {
   struct Opts {
     std::string backend, filter, dtype, shape, out;
+    std::vector<std::string> configs;
     bool json = false;
     int reps = -1;
   };
@@ -203,6 +207,9 @@ Action add_bench(CLI::App& app) {
   app.add_option("--shape", o->shape,
                  "one shape for every kernel that takes it, e.g. rows=64,n=4096 "
                  "(default: each kernel's bench shapes; on the CPU engine its test shapes)");
+  app.add_option("--config", o->configs,
+                 "set a meta-parameter, NAME=VALUE (repeatable; still checked: a kernel whose contract refuses "
+                 "it, or that has no such meta-parameter, is skipped with the reason)");
   app.add_option("--reps", o->reps, "timed runs per case, median taken (default: 50 on a GPU, 3 on the CPU)")
       ->check(CLI::Range(1, 100000));
   app.add_flag("--json", o->json, "print the results as JSON");
@@ -212,6 +219,7 @@ Action add_bench(CLI::App& app) {
     Backend& backend = ctx.backend(o->backend);
     std::vector<Case> cases = select_cases(o->filter, o->dtype, o->shape, backend.name() == "cpu");
     const int reps = o->reps > 0 ? o->reps : backend.name() == "cpu" ? 3 : 50;
+    const Config config = parse_assignments(o->configs, "--config", true);
     std::optional<cuda::CopyBandwidth> copy;
     std::optional<Buffer> flush;
     if (auto* gpu = dynamic_cast<cuda::CudaBackend*>(&backend)) {
@@ -226,7 +234,7 @@ Action add_bench(CLI::App& app) {
       const Case& c = cases[i];
       fmt::print(stderr, "{}bench [{}/{}] {} {} {}{}", tty ? "\r\033[K" : "", i + 1, cases.size(), c.kernel.name(),
                  type_name(c.dtype), shape_text(c.shape), tty ? "" : "\n");
-      outcomes.push_back(bench_case(ctx, backend, c, reps, flush ? &*flush : nullptr));
+      outcomes.push_back(bench_case(ctx, backend, c, reps, flush ? &*flush : nullptr, config));
     }
     if (tty) fmt::print(stderr, "\r\033[K");
     if (flush) backend.release(*flush);

@@ -32,7 +32,9 @@ std::string cuda_head(const ir::Function& f, const KernelUses& u) {
                        f.params[i].name);
   s += kCudaPrelude;
   // A known threadgroup size caps the registers a thread may use at what the threadgroup can have.
-  std::string bounds = f.tpg ? fmt::format("__launch_bounds__({}) ", f.tpg) : "";
+  std::string bounds = !f.tpg       ? ""
+                       : f.resident ? fmt::format("__launch_bounds__({}, {}) ", f.tpg, f.resident)
+                                    : fmt::format("__launch_bounds__({}) ", f.tpg);
   s += fmt::format("\nextern \"C\" __global__ void {}{}(", bounds, entry_name(f));
   for (size_t i = 0; i < f.params.size(); ++i) {
     const ir::Param& p = f.params[i];
