@@ -1,16 +1,17 @@
 """mtile against its peers on one GPU, in one run: torch eager, torch.compile and Triton kernels of
 the same math, bf16 tensors with f32 math, one table with ratios.
 
-  post = rms_norm_residual: out = residual + w * x * rsqrt(mean(x^2) + eps)
+  plain = rms_norm: out = w * x * rsqrt(mean(x^2) + eps)
+  post  = rms_norm_residual: out = residual + w * x * rsqrt(mean(x^2) + eps)
   pre  = add_rms_norm (in place): residual <- x + residual; x <- rmsnorm(residual) * w
 
 Each implementation is checked against a float64 reference before it is timed. Times are device
 events after warm-up, the median of many runs: shapes of up to 256 rows as CUDA graph replays (a
 graph of CALLS calls, per call), the larger ones call by call with L2 flushed (a 256 MiB buffer
-written) before each. GB/s counts (3RN + N) * 2 bytes for post and (4RN + N) * 2 for pre; "% copy"
+written) before each. GB/s counts (2RN + N) * 2 bytes for plain, (3RN + N) * 2 for post and (4RN + N) * 2 for pre; "% copy"
 is of a 512 MiB device-to-device copy timed in the same run.
 
-  python bench/peers.py [--json results.json] [--runs 50]
+  python bench/peers.py [--json results.json] [--runs 50] [--only plain:4096x7168,pre:4096x8192]
 """
 import argparse
 import json
@@ -38,7 +39,16 @@ DTYPE = torch.bfloat16
 PEERS = ["mtile", "eager", "compile", "triton"]
 
 
-# ---- the implementations: post(x, residual, w) -> out; pre(x, residual, w) in place ------------
+# ---- the implementations: plain and post(x, residual, w) -> out; pre(x, residual, w) in place ---
+
+SEMANTICS = ("plain", "post", "pre")
+TENSORS_MOVED = {"plain": 2, "post": 3, "pre": 4}  # row tensors read or written
+
+
+def eager_plain(x, residual, w):
+    xf = x.float()
+    return (w.float() * xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + EPS)).to(x.dtype)
+
 
 
 def eager_post(x, residual, w):
@@ -53,15 +63,19 @@ def eager_pre(x, residual, w):
 
 
 def implementations():
-    compiled_post, compiled_pre = torch.compile(eager_post, dynamic=False), torch.compile(eager_pre, dynamic=False)
+    """{peer: {semantics: fn(x, residual, w)}}"""
+    eager = {"plain": eager_plain, "post": eager_post, "pre": eager_pre}
     impls = {
-        "mtile": (lambda x, r, w: mtile.rms_norm_residual(x, r, w, EPS), lambda x, r, w: mtile.add_rms_norm_(x, r, w, EPS)),
-        "eager": (eager_post, eager_pre),
-        "compile": (compiled_post, compiled_pre),
+        "mtile": {"plain": lambda x, r, w: mtile.rms_norm(x, w, EPS),
+                  "post": lambda x, r, w: mtile.rms_norm_residual(x, r, w, EPS),
+                  "pre": lambda x, r, w: mtile.add_rms_norm_(x, r, w, EPS)},
+        "eager": eager,
+        "compile": {s: torch.compile(fn, dynamic=False) for s, fn in eager.items()},
     }
     if peers_triton is not None:
-        impls["triton"] = (lambda x, r, w: peers_triton.post(x, r, w, EPS, torch.empty_like(x)),
-                           lambda x, r, w: peers_triton.pre(x, r, w, EPS))
+        impls["triton"] = {"plain": lambda x, r, w: peers_triton.plain(x, w, EPS, torch.empty_like(x)),
+                           "post": lambda x, r, w: peers_triton.post(x, r, w, EPS, torch.empty_like(x)),
+                           "pre": lambda x, r, w: peers_triton.pre(x, r, w, EPS)}
     return impls
 
 
@@ -70,6 +84,8 @@ def implementations():
 
 def reference(semantics, x, residual, w):
     xd, rd, wd = x.double(), residual.double(), w.double()
+    if semantics == "plain":
+        return (wd * xd * torch.rsqrt(xd.pow(2).mean(-1, keepdim=True) + EPS),)
     if semantics == "post":
         return (rd + wd * xd * torch.rsqrt(xd.pow(2).mean(-1, keepdim=True) + EPS),)
     s = (xd + rd).to(DTYPE).double()
@@ -79,7 +95,7 @@ def reference(semantics, x, residual, w):
 def check(semantics, fn, x, residual, w):
     """'' when fn's result matches the float64 reference within bf16's tolerance, else why not."""
     want = reference(semantics, x, residual, w)
-    if semantics == "post":
+    if semantics != "pre":
         got = (fn(x, residual, w),)
     else:
         xc, rc = x.clone(), residual.clone()
@@ -160,6 +176,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=50, help="timed runs per cell (graph shapes: 4x as many replays)")
     ap.add_argument("--json", help="write every figure here too")
+    ap.add_argument("--only", help="only these semantics and shapes, e.g. plain:4096x7168,pre:4096x8192")
     args = ap.parse_args()
     torch._dynamo.config.cache_size_limit = 64  # a compile per shape and semantics, none falling back
     torch._dynamo.config.accumulated_cache_size_limit = 512
@@ -174,21 +191,23 @@ def main():
           "compile / mtile | triton / mtile | mtile GB/s | mtile % copy | best peer % copy |")
     print("|" + "---|" * 13)
     results, failures = [], 0
-    for semantics in ("post", "pre"):
-        index = 0 if semantics == "post" else 1
+    only = {tuple(item.split(":")) for item in args.only.split(",")} if args.only else None
+    for semantics in SEMANTICS:
         for rows, n in SHAPES:
+            if only is not None and (semantics, f"{rows}x{n}") not in only:
+                continue
             gen = torch.Generator(device="cuda").manual_seed(rows * 7 + n)
             x, residual = (torch.rand(rows, n, generator=gen, device="cuda", dtype=torch.float32).mul_(2).sub_(1)
                            .to(DTYPE) for _ in range(2))
             w = torch.rand(n, generator=gen, device="cuda", dtype=torch.float32).mul_(2).sub_(1).to(DTYPE)
-            nbytes = ((3 if semantics == "post" else 4) * rows * n + n) * 2
+            nbytes = (TENSORS_MOVED[semantics] * rows * n + n) * 2
             as_graph = rows <= GRAPH_MAX_ROWS
             row = {"semantics": semantics, "rows": rows, "n": n, "bytes": nbytes, "graph": as_graph}
             for name in PEERS:
                 if name not in impls:
                     row[name] = None
                     continue
-                fn = impls[name][index]
+                fn = impls[name][semantics]
                 why = check(semantics, fn, x, residual, w)
                 if why:
                     failures += 1

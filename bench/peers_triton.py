@@ -1,7 +1,19 @@
-"""Triton kernels of the peer benchmark's two semantics, one program per row, math in f32 (the
-Triton tutorial's RMS/layer-norm pattern): post = rms_norm_residual, pre = add_rms_norm (in place)."""
+"""Triton kernels of the peer benchmark's three semantics, one program per row, math in f32 (the
+Triton tutorial's RMS/layer-norm pattern): plain = rms_norm, post = rms_norm_residual, pre =
+add_rms_norm (in place)."""
 import triton
 import triton.language as tl
+
+
+@triton.jit
+def _plain_kernel(X, W, OUT, eps, n, BLOCK: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.arange(0, BLOCK)
+    mask = cols < n
+    x = tl.load(X + row * n + cols, mask=mask, other=0.0).to(tl.float32)
+    w = tl.load(W + cols, mask=mask, other=0.0).to(tl.float32)
+    inv = tl.rsqrt(tl.sum(x * x, axis=0) / n + eps)
+    tl.store(OUT + row * n + cols, (x * inv * w).to(OUT.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -35,6 +47,12 @@ def _launch_shape(x):
     n = x.shape[-1]
     block = triton.next_power_of_2(n)
     return x.numel() // n, n, block, min(max(block // 256, 1), 16)
+
+
+def plain(x, w, eps, out):
+    rows, n, block, warps = _launch_shape(x)
+    _plain_kernel[(rows,)](x, w, out, eps, n, BLOCK=block, num_warps=warps)
+    return out
 
 
 def post(x, residual, w, eps, out):

@@ -81,6 +81,14 @@ def main():
     print("| call | us per call |\n|---|---|")
     for label, fn in cases:
         print(f"| {label} | {per_call_us(fn, args.calls, args.repeats):.2f} |")
+    # The Python side alone: the same call with the C ABI launch replaced by a function that does nothing.
+    launch = _capi.launch_tensors
+    _capi.launch_tensors = lambda *args: 0
+    try:
+        python_side = per_call_us(lambda: mtile.rms_norm_residual(x, residual, w, eps, out=out), args.calls, args.repeats)
+    finally:
+        _capi.launch_tensors = launch
+    print(f"|   part: mtile.rms_norm_residual(..., out=out) without the C launch (Python side) | {python_side:.2f} |")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ for tool in memcheck racecheck; do
   step "compute-sanitizer $tool seed" "sanitizer_$tool.log" compute-sanitizer --tool "$tool" --error-exitcode 9 \
     "$B/mtile" run ffai_rms_norm_residual --backend cuda --dtype bf16 --shape rows=64,n=4096 --reps 1
 done
+step "mtile bench --backend cuda" bench.log "$B/mtile" bench --backend cuda --out "$OUT/bench.json"
 rm -rf "$MTILE_CACHE_DIR"
 step "figures (cold cache)" figures_cold.log "$B/mtile_cuda_figures"
 step "figures (warm: disk cache)" figures_warm.log "$B/mtile_cuda_figures"
@@ -43,6 +44,7 @@ echo "==== gtest tails"; cat "$OUT/gtest.log"
 echo "==== mtile test --backend cuda"; tail -4 "$OUT/mtile_test_cuda.log"
 echo "==== runs"; cat "$OUT/run_seed.log" "$OUT/run_wide.log" "$OUT/run_inplace.log"
 echo "==== sanitizers"; tail -n 2 "$OUT/sanitizer_memcheck.log" "$OUT/sanitizer_racecheck.log"
+echo "==== mtile bench"; cat "$OUT/bench.log"
 echo "==== figures cold"; cat "$OUT/figures_cold.log"
 echo "==== figures warm"; head -3 "$OUT/figures_warm.log"
 echo "==== summary"; printf '%s\n' "${summary[@]}"

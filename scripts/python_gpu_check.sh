@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (device tool) from the repository root, with the wheel that
-# scripts/build_python_wheel.sh built here carried in dist/ (or the folder given as $1). There:
+# scripts/build_python_wheel.sh built here carried in dist/ (or the folder given as $1), or with
+# `build-dev` as $1 (scripts/build_device_bundle.sh): then this tree's python/ on that build's
+# libmtile_c.so (MTILE_LIBRARY), the quick loop while the wheel is not rebuilt. There:
 # Python 3.12 with torch, triton, numpy and pytest, and no package registry. Installs the wheel
 # with pip (no index, no dependencies) into its own folder, then runs the package's tests (the GPU
 # ones included), the host-overhead measurement and bench/peers.py. Logs go under $OUT; a summary
@@ -9,16 +11,23 @@ set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 dist=${1:-dist}
-wheel=$(ls "$dist"/mtile-*.whl 2>/dev/null | head -1)
-[ -n "$wheel" ] || { echo "no mtile wheel in $dist (scripts/build_python_wheel.sh makes one)" >&2; exit 1; }
-site=/tmp/mtile-site
-rm -rf "$site"
-if ! python3 -m pip install --no-index --no-deps --target "$site" "$wheel" >"$OUT/pip_install.log" 2>&1; then
-  # A wheel is a zip of the installed files: without a working pip, unpacking it is the install.
-  echo "pip failed (see pip_install.log); unpacking the wheel instead" | tee -a "$OUT/pip_install.log"
-  python3 -m zipfile -e "$wheel" "$site" || exit 1
+if [ -f "$dist/lib/libmtile_c.so" ]; then  # a bundle: the source package on its library
+  export MTILE_LIBRARY=$PWD/$dist/lib/libmtile_c.so
+  export LD_LIBRARY_PATH=$PWD/$dist/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  export PYTHONPATH=$PWD/python${PYTHONPATH:+:$PYTHONPATH}
+  echo "this tree's python/ on $MTILE_LIBRARY" >"$OUT/pip_install.log"
+else
+  wheel=$(ls "$dist"/mtile-*.whl 2>/dev/null | head -1)
+  [ -n "$wheel" ] || { echo "no mtile wheel in $dist (scripts/build_python_wheel.sh makes one)" >&2; exit 1; }
+  site=/tmp/mtile-site
+  rm -rf "$site"
+  if ! python3 -m pip install --no-index --no-deps --target "$site" "$wheel" >"$OUT/pip_install.log" 2>&1; then
+    # A wheel is a zip of the installed files: without a working pip, unpacking it is the install.
+    echo "pip failed (see pip_install.log); unpacking the wheel instead" | tee -a "$OUT/pip_install.log"
+    python3 -m zipfile -e "$wheel" "$site" || exit 1
+  fi
+  export PYTHONPATH=$site${PYTHONPATH:+:$PYTHONPATH}
 fi
-export PYTHONPATH=$site${PYTHONPATH:+:$PYTHONPATH}
 export MTILE_CACHE_DIR=/tmp/mtile-cache
 rm -rf "$MTILE_CACHE_DIR"
 summary=()
