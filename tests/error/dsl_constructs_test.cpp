@@ -55,6 +55,35 @@ TEST(StridedTensors, ALayoutInsideItsBufferRuns) {
   EXPECT_TRUE(r.passed) << r.summary();
 }
 
+TEST(StridedTensors, ASliceThatStartsMidRowIsTheAddressOfItsFirstElement) {
+  // The k and v parts of a fused QKV projection (rows of 3n: q, k, v): as torch's data_ptr() of
+  // such a slice, the caller passes the address of its first element; the sizes rule is the
+  // slice's extent from there, (rows - 1) * 3n + n, which the contract checks the layout against.
+  using rule::var;
+  rule::Expr rows = var("rows"), n = var("n");
+  Kernel k = make_kernel(strided_spec((rows - 1) * 3 * n + n, {{"x", {.shape = {rows, n}, .strides = {3 * n, 1}}}}));
+  Context ctx;
+  Backend& cpu = ctx.backend("cpu");
+  const uint32_t r = 3, cols = 40;
+  std::vector<float> qkv(r * 3 * cols);
+  for (size_t i = 0; i < qkv.size(); ++i) qkv[i] = 0.5f * static_cast<float>(i) - 7.0f;
+  for (uint32_t part : {1u, 2u}) {             // k, v
+    std::vector<float> out(r * cols, -1e30f);  // poisoned
+    uint64_t first = part * cols;
+    Buffer x = cpu.wrap(reinterpret_cast<uint64_t>(qkv.data() + first), ScalarType::f32, qkv.size() - first);
+    Buffer o = cpu.wrap(reinterpret_cast<uint64_t>(out.data()), ScalarType::f32, out.size());
+    Stream s = cpu.default_stream();
+    LaunchOptions opts;
+    opts.stream = &s;
+    ctx.launch(cpu, k, ScalarType::f32, {{"rows", r}, {"n", cols}}, {&x, nullptr, nullptr, &o, nullptr}, opts);
+    for (uint32_t row = 0; row < r; ++row)
+      for (uint32_t c = 0; c < cols; ++c)
+        ASSERT_EQ(out[row * cols + c], qkv[row * 3 * cols + first + c]) << "part " << part << " row " << row;
+    cpu.release(x);
+    cpu.release(o);
+  }
+}
+
 TEST(StridedTensors, TheContractRefusesStridesThatReachPastTheBufferOrAreZero) {
   using rule::var;
   rule::Expr rows = var("rows"), n = var("n");
