@@ -24,25 +24,34 @@ inline dsl::Val inverse_power_of_two(const dsl::Val& m) {
   return bitcast<f32>(scaled_field << 23u);
 }
 
+// Who shares a row: the threadgroup (threadgroup reductions, mt_rms_inv_scalar), or one simdgroup
+// (simd_max, simd_sum: a head of rms_norm_per_head).
+enum class RowScope { Threadgroup, Simdgroup };
+
 // The inverse RMS of the row: `rms` as computed, or where it is 0 (the sum of squares overflowed),
 // s * rsqrt(sum((x * s)^2) / n + eps * s * s) with s from the row's largest |x|. `for_each(fn)`
 // calls fn(v) for every element v this thread holds (0 for the ones it holds none of); `eps` is an
 // In<f32> eps_buf tensor or a Scalar<f32> value.
 template <class ForEach>
-dsl::Val rescue_huge_row(const dsl::Val& rms, ForEach for_each, const dsl::CallArg& eps, const dsl::Constexpr& n) {
+dsl::Val rescue_huge_row(const dsl::Val& rms, ForEach for_each, const dsl::CallArg& eps, const dsl::Constexpr& n,
+                         RowScope scope = RowScope::Threadgroup) {
   using namespace dsl;
+  const bool whole_threadgroup = scope == RowScope::Threadgroup;
   Var inv(rms);
   if_(inv.get() == 0.0f, [&] {  // the local, not `rms`: its one use is then the local's initial value
     Var largest(lit(0.0f));
     for_each([&](const Val& v) { largest = max(largest.get(), abs(v)); });
-    Val s = named("row_scale", inverse_power_of_two(reduce_max(largest.get())));
+    Val row_max = whole_threadgroup ? reduce_max(largest.get()) : simd_max(largest.get());
+    Val s = named("row_scale", inverse_power_of_two(row_max));
     Var ssq(lit(0.0f));
     for_each([&](const Val& v) {
       Val scaled = v * s;
       ssq = fma(scaled, scaled, ssq.get());
     });
     Val eps_value = eps.tensor ? load((*eps.tensor)[0u]) : eps.value;  // an eps_buf tensor or a Scalar
-    inv = s * call(mt_rms_inv_scalar_def(), {ssq.get(), eps_value * s * s, n});
+    Val scaled_eps = eps_value * s * s;
+    inv = s * (whole_threadgroup ? call(mt_rms_inv_scalar_def(), {ssq.get(), scaled_eps, n})
+                                 : rsqrt(simd_sum(ssq.get()) / n.cast<f32>() + scaled_eps));
   });
   return inv.get();
 }

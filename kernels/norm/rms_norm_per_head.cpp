@@ -28,20 +28,11 @@ void rms_norm_per_head(In<T> x, In<T> w, Out<T> out, Scalar<f32> eps, Constexpr 
       }
     });
     Val rms = rsqrt(simd_sum(ssq.get()) / head_dim.cast<f32>() + eps);
-    if constexpr (sum_of_squares_can_overflow<T>) {  // the head's sum overflowed: again, scaled
-      Var inv(rms);
-      if_(inv.get() == 0.0f, [&] {  // the same in every lane of the simdgroup
-        auto each_element = [&](const auto& fn) {
-          for_(simd_lane(), head_dim, lit(kSimdLanes), [&](Val i) { fn(load<f32>(x[h.start + i])); });
-        };
-        Var largest(lit(0.0f));
-        each_element([&](const Val& v) { largest = max(largest.get(), abs(v)); });
-        Val s = named("row_scale", inverse_power_of_two(simd_max(largest.get())));
-        Var scaled_ssq(lit(0.0f));
-        each_element([&](const Val& v) { scaled_ssq = fma(v * s, v * s, scaled_ssq.get()); });
-        inv = s * rsqrt(simd_sum(scaled_ssq.get()) / head_dim.cast<f32>() + eps * s * s);
-      });
-      rms = inv.get();
+    if constexpr (sum_of_squares_can_overflow<T>) {  // rms is the same in every lane of the simdgroup
+      auto each_element = [&](const auto& fn) {
+        for_(simd_lane(), head_dim, lit(kSimdLanes), [&](Val i) { fn(load<f32>(x[h.start + i])); });
+      };
+      rms = rescue_huge_row(rms, each_element, eps, head_dim, RowScope::Simdgroup);
     }
     rms = named("rms", rms);
     for_row_chunks(simd_lane(), lit(kSimdLanes), head_dim, per_lane, [&](Val c, uint32_t count) {

@@ -160,7 +160,7 @@ inline void norm_row_contract(KernelSpec& k, NormForm form) {
       {"chunks", rule::select(per_thread * threads * kRowChunk <= kRowRegisterBudget, per_thread, 0)},
       {"hold", rule::select(fits_half_budget && may_hold, 1, 0)},
       {"resident", rule::select(chunks >= 1 && var("hold") == 0 && chunks * kRowChunk <= kResidentFloats,
-                                var("max_threads_per_sm") / threads, 0)},
+                                rule::min(var("max_threads_per_sm") / threads, var("max_tgs_per_sm")), 0)},
   };
   k.dispatch = {.grid = var("rows"), .tpg = threads};
   k.preconditions = spec::one_threadgroup_per_row();
@@ -168,6 +168,9 @@ inline void norm_row_contract(KernelSpec& k, NormForm form) {
   // Held chunks must cover the row (a --config override may choose too few).
   k.preconditions.push_back(chunks == 0 || chunks * var("tpg") * kRowChunk >= n);
   k.preconditions.push_back(var("hold") <= 1);
+  // A residency a multiprocessor can give (a --config override may ask for more).
+  k.preconditions.push_back(var("resident") * var("tpg") <= var("max_threads_per_sm"));
+  k.preconditions.push_back(var("resident") <= var("max_tgs_per_sm"));
 }
 
 }  // namespace mtile::lib
