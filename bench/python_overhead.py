@@ -12,7 +12,7 @@ import time
 
 import mtile
 import torch
-from mtile import _capi
+from mtile import _capi, _launch
 
 
 def per_call_us(fn, calls, repeats):
@@ -46,23 +46,28 @@ def main():
     eps_buf = torch.full((1,), eps, dtype=torch.float32, device="cuda")
     k = mtile.kernel("rms_norm_residual")
     stream = torch.cuda.current_stream().cuda_stream
-    records = []
+    call = [k.handle, stream, _capi.BF16, *k.counts]
     for t in (x, residual, w, out, eps_buf):
-        records += (t.data_ptr(), t.numel(), _capi.BF16 if t.dtype == torch.bfloat16 else _capi.F32, t.get_device())
-    tensors = k.pack_tensors(*records)
-    dims = k.pack_dims(rows, n)
+        call += (t.data_ptr(), t.numel(), _capi.BF16 if t.dtype == torch.bfloat16 else _capi.F32, t.get_device())
+    call += (rows, n)
+    block = k.pack_call(*call)
 
     def c_launch():  # the C ABI alone: checks, plan lookup, wrap, cuLaunchKernel
-        _capi.launch_tensors(k.handle, tensors, 5, dims, 2, None, 0, _capi.BF16, stream)
+        _capi.launch_packed(block)
 
     cases = [
         ("mtile.rms_norm_residual(x, residual, w, eps)", lambda: mtile.rms_norm_residual(x, residual, w, eps)),
         ("mtile.rms_norm_residual(..., out=out)", lambda: mtile.rms_norm_residual(x, residual, w, eps, out=out)),
         ("mtile.add_rms_norm_(x, residual, w, eps)", lambda: mtile.add_rms_norm_(x, residual, w, eps)),
         ("mtile.launch('rms_norm_residual', 5 tensors)", lambda: mtile.launch("rms_norm_residual", x, residual, w, out, eps_buf)),
-        ("  part: C ABI launch through ctypes, packed args", c_launch),
+        ("  part: C ABI launch through ctypes (mtile_launch_packed)", c_launch),
         ("  part: a ctypes call that does nothing", _capi.abi_version),
         ("  part: torch.empty_like(x)", lambda: torch.empty_like(x)),
+        ("  part: one tensor's record (is_contiguous, dtype, is_cuda, get_device, data_ptr, numel)",
+         lambda: (x.is_contiguous(), x.dtype, x.is_cuda, x.get_device(), x.data_ptr(), x.numel())),
+        ("  part: torch's current raw stream", lambda: _launch._cuda_stream(0)),
+        ("  part: k.pack_call(the header, 5 records, 2 dims)", lambda: k.pack_call(*call)),
+        ("  part: torch.compiler.is_compiling()", torch.compiler.is_compiling),
         ("torch.add(x, residual, out=out) (one raw op)", lambda: torch.add(x, residual, out=out)),
         ("torch eager RMSNorm + residual (several ops)", lambda: eager_rms_norm_residual(x, residual, w, eps)),
     ]
@@ -82,12 +87,12 @@ def main():
     for label, fn in cases:
         print(f"| {label} | {per_call_us(fn, args.calls, args.repeats):.2f} |")
     # The Python side alone: the same call with the C ABI launch replaced by a function that does nothing.
-    launch = _capi.launch_tensors
-    _capi.launch_tensors = lambda *args: 0
+    launch = _capi.launch_packed
+    _capi.launch_packed = lambda *args: 0
     try:
         python_side = per_call_us(lambda: mtile.rms_norm_residual(x, residual, w, eps, out=out), args.calls, args.repeats)
     finally:
-        _capi.launch_tensors = launch
+        _capi.launch_packed = launch
     print(f"|   part: mtile.rms_norm_residual(..., out=out) without the C launch (Python side) | {python_side:.2f} |")
 
 

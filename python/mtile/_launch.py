@@ -80,14 +80,26 @@ def _torch_device(k, name, t):
     raise UserError(f"{_where(k)}: tensor '{name}' is on {t.device}; mtile takes CPU and CUDA tensors")
 
 
+def _launch_packed(k, call, dims):
+    """Packs the mtile_call `call` (header, records, then dims and scalars) and launches it."""
+    try:
+        block = k.pack_call(*call)
+    except struct.error:
+        _pack_dims(k, dims)  # names the dim that is not a u32
+        raise
+    status = _capi.launch_packed(block)
+    if status:
+        _capi.fail(status)
+
+
 def launch_torch(k, tensors, dims, dtype, stream=None, scalars=()):
     """Launches `k` on torch tensors (one per tensor parameter) with `dims` (a tuple, the kernel's
     order), on `stream` (default: torch's current stream of their device)."""
-    records = []
+    call = [k.handle, 0, dtype, *k.counts]  # the mtile_call; its stream is set below
     device = None
     for p, t in zip(k.tensors, tensors):
         if type(t) is tuple:  # a record made (and checked) before: mtile's own eps buffers
-            records += t
+            call += t
             continue
         if type(t) is not TorchTensor and not isinstance(t, TorchTensor):
             raise UserError(f"{_where(k)}: '{p.name}' is a {type(t).__name__}; the other tensors are torch tensors")
@@ -100,23 +112,21 @@ def launch_torch(k, tensors, dims, dtype, stream=None, scalars=()):
         if code is None:
             torch_dtype(k, p.name, t)
         device = t.get_device() if t.is_cuda else _torch_device(k, p.name, t)
-        records += (t.data_ptr(), t.numel(), code, device)
+        call += (t.data_ptr(), t.numel(), code, device)
     if stream is None:
         stream = _cuda_stream(device) if device is not None and device >= 0 else 0
-    status = _capi.launch_tensors(
-        k.handle, k.pack_tensors(*records), len(k.tensors), _pack_dims(k, dims), len(dims),
-        k.pack_scalars(*scalars), len(scalars), dtype, stream
-    )
-    if status:
-        _capi.fail(status)
+    call[1] = stream
+    call += dims
+    call += scalars
+    _launch_packed(k, call, dims)
 
 
 def launch_numpy(k, tensors, dims, dtype, scalars=()):
     """Launches `k` on numpy arrays, on the CPU engine."""
-    records = []
+    call = [k.handle, 0, dtype, *k.counts]
     for p, a in zip(k.tensors, tensors):
         if type(a) is tuple:  # a record made (and checked) before
-            records += a
+            call += a
             continue
         if not isinstance(a, NumpyArray):
             raise UserError(f"{_where(k)}: '{p.name}' is a {type(a).__name__}; the other arrays are numpy arrays")
@@ -127,13 +137,10 @@ def launch_numpy(k, tensors, dims, dtype, scalars=()):
             )
         if p.role != "in" and not a.flags.writeable:
             raise UserError(f"{_where(k)}: array '{p.name}' is read-only, and the kernel writes it ({p.role})")
-        records += (a.ctypes.data, a.size, numpy_dtype(k, p.name, a), -1)
-    status = _capi.launch_tensors(
-        k.handle, k.pack_tensors(*records), len(k.tensors), _pack_dims(k, dims), len(dims),
-        k.pack_scalars(*scalars), len(scalars), dtype, 0
-    )
-    if status:
-        _capi.fail(status)
+        call += (a.ctypes.data, a.size, numpy_dtype(k, p.name, a), -1)
+    call += dims
+    call += scalars
+    _launch_packed(k, call, dims)
 
 
 _capsule_pointer = ctypes.pythonapi.PyCapsule_GetPointer

@@ -37,6 +37,11 @@ class Kernel:
         self.pack_tensors = struct.Struct("<" + "QQii" * len(self.tensors)).pack
         self.pack_dims = struct.Struct("<" + "I" * len(self.dims)).pack
         self.pack_scalars = struct.Struct("<" + "d" * len(self.scalars)).pack
+        # mtile_launch_packed's block: pack_call(handle, stream, dtype, *counts, *records, *dims, *scalars).
+        self.counts = (len(self.tensors), len(self.dims), len(self.scalars))
+        self.pack_call = struct.Struct(
+            "<QQiIII" + "QQii" * len(self.tensors) + "I" * len(self.dims) + "d" * len(self.scalars)
+        ).pack
 
     def _param(self, index, dtype):
         p = _capi.Param()

@@ -4,7 +4,11 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
+#include <cstring>
+#include <optional>
 
 #include "backends/cuda/driver_api.hpp"
 #include "capi/kernel_table.hpp"
@@ -193,6 +197,49 @@ ScalarType choose_variant(const mtile_kernel& k, const std::vector<TensorArg>& a
   return t;
 }
 
+// The plans this thread launched last, by kernel, variant asked, tensor types, device and dims: a
+// decode loop launches a few kernels with one shape each, and a hit skips choosing the variant,
+// making the Shape and Context::plan's lookup (its lock and map). Tensors, stream and scalars are
+// still checked at every call.
+struct RecentPlan {
+  const mtile_kernel* kernel = nullptr;
+  int32_t dtype = 0, device = 0;
+  std::vector<ScalarType> elems;
+  std::vector<uint32_t> dims;
+  std::shared_ptr<const LaunchPlan> plan;
+};
+
+class RecentPlans {
+ public:
+  std::shared_ptr<const LaunchPlan> find(const mtile_kernel& k, const std::vector<TensorArg>& args,
+                                         const uint32_t* dims, size_t num_dims, int32_t dtype, int32_t device) const {
+    for (const RecentPlan& r : plans_) {
+      if (r.kernel != &k || r.dtype != dtype || r.device != device || r.dims.size() != num_dims ||
+          r.elems.size() != args.size())
+        continue;
+      bool same = std::equal(r.dims.begin(), r.dims.end(), dims);
+      for (size_t i = 0; same && i < args.size(); ++i) same = r.elems[i] == args[i].elem;
+      if (same) return r.plan;
+    }
+    return nullptr;
+  }
+  void remember(const mtile_kernel& k, const std::vector<TensorArg>& args, const uint32_t* dims, size_t num_dims,
+                int32_t dtype, int32_t device, std::shared_ptr<const LaunchPlan> plan) {
+    RecentPlan& r = plans_[next_++ % plans_.size()];
+    r.kernel = &k;
+    r.dtype = dtype;
+    r.device = device;
+    r.dims.assign(dims, dims + num_dims);
+    r.elems.clear();
+    for (const TensorArg& a : args) r.elems.push_back(a.elem);
+    r.plan = std::move(plan);
+  }
+
+ private:
+  std::array<RecentPlan, 16> plans_;
+  size_t next_ = 0;
+};
+
 void launch(const mtile_kernel& k, const std::vector<TensorArg>& args, const uint32_t* dims, size_t num_dims,
             const double* scalars, size_t num_scalars, int32_t dtype, uint64_t native_stream) {
   const KernelSpec& spec = k.kernel.spec();
@@ -213,9 +260,9 @@ void launch(const mtile_kernel& k, const std::vector<TensorArg>& args, const uin
   }
   LaunchOptions opts;
   for (size_t i = 0; i < num_scalars; ++i) opts.scalars[spec.def.params()[k.scalar_params[i]].name] = scalars[i];
-  ScalarType t = choose_variant(k, args, dtype);
-  Shape shape;
-  for (size_t i = 0; i < num_dims; ++i) shape.emplace(spec.dims[i], dims[i]);
+  thread_local RecentPlans recent;
+  std::shared_ptr<const LaunchPlan> plan = recent.find(k, args, dims, num_dims, dtype, device);
+  ScalarType t = plan ? plan->dtype : choose_variant(k, args, dtype);
 
   std::optional<KeepCurrentContext> keep;
   Backend* opened = nullptr;
@@ -233,7 +280,12 @@ void launch(const mtile_kernel& k, const std::vector<TensorArg>& args, const uin
         fmt::format("kernel {}: CPU tensors run at once, on no stream; stream 0x{:x} was given", name, native_stream));
   Stream stream = backend.wrap_stream(native_stream);
   Context& ctx = Context::global();
-  auto plan = ctx.plan(backend, k.kernel, t, shape);  // checks the contract first
+  if (!plan) {
+    Shape shape;
+    for (size_t i = 0; i < num_dims; ++i) shape.emplace(spec.dims[i], dims[i]);
+    plan = ctx.plan(backend, k.kernel, t, shape);  // checks the contract first
+    recent.remember(k, args, dims, num_dims, dtype, device, plan);
+  }
   std::vector<Buffer> buffers(args.size());
   std::vector<Buffer*> by_param(plan->params().size(), nullptr);
   for (size_t i = 0; i < args.size(); ++i) {
@@ -241,7 +293,7 @@ void launch(const mtile_kernel& k, const std::vector<TensorArg>& args, const uin
     if (args[i].elements != plan->elements[p])
       throw Error(fmt::format("kernel {}: tensor '{}' has {} elements; {} = {} needs {} for {}", name, param_name(k, i),
                               args[i].elements, param_name(k, i), spec.sizes.at(param_name(k, i)).text(),
-                              plan->elements[p], shape_text(shape)));
+                              plan->elements[p], shape_text(plan->shape)));
     try {
       buffers[i] = backend.wrap(args[i].address, args[i].elem, args[i].elements);
     } catch (const DeviceError&) {
@@ -288,6 +340,36 @@ int mtile_launch_tensors(const mtile_kernel* kernel, const mtile_tensor* tensors
     std::vector<TensorArg> args(num_tensors);
     for (size_t i = 0; i < num_tensors; ++i) args[i] = read_tensor(*kernel, i, tensors[i]);
     launch(*kernel, args, dims, num_dims, scalars, num_scalars, dtype, stream);
+  });
+}
+
+int mtile_launch_packed(const void* call) {
+  using namespace mtile::capi;
+  return guard([&] {
+    if (!call) throw mtile::Error("mtile_launch_packed: call is NULL");
+    const auto* bytes = static_cast<const unsigned char*>(call);
+    mtile_call c;
+    std::memcpy(&c, bytes, sizeof c);
+    bytes += sizeof c;
+    check_call(c.kernel, bytes, c.num_tensors);
+    std::vector<TensorArg> args(c.num_tensors);
+    for (size_t i = 0; i < c.num_tensors; ++i, bytes += sizeof(mtile_tensor)) {
+      mtile_tensor t;
+      std::memcpy(&t, bytes, sizeof t);
+      args[i] = read_tensor(*c.kernel, i, t);
+    }
+    // The counts are checked before the block is read past the records.
+    const mtile_kernel& k = *c.kernel;
+    if (c.num_dims != k.kernel.spec().dims.size() || c.num_scalars != k.scalar_params.size())
+      throw mtile::Error(fmt::format("kernel {} takes {} dims and {} scalars; the packed call has {} and {}",
+                                     k.kernel.name(), k.kernel.spec().dims.size(), k.scalar_params.size(), c.num_dims,
+                                     c.num_scalars));
+    std::vector<uint32_t> dims(c.num_dims);
+    std::memcpy(dims.data(), bytes, dims.size() * sizeof(uint32_t));
+    bytes += dims.size() * sizeof(uint32_t);
+    std::vector<double> scalars(c.num_scalars);
+    std::memcpy(scalars.data(), bytes, scalars.size() * sizeof(double));
+    launch(k, args, dims.data(), dims.size(), scalars.data(), scalars.size(), c.dtype, c.stream);
   });
 }
 

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include "mtile/runtime.hpp"
 
@@ -25,7 +26,7 @@ class OnceCache {
   template <class Make>
   Ptr get(const Key& key, Make&& make) {
     std::shared_future<Ptr> found;
-    std::promise<Ptr> promise;
+    std::optional<std::promise<Ptr>> promise;  // made on a miss only: a hit allocates nothing
     {
       std::lock_guard lock(mu_);
       if (auto it = map_.find(key); it != map_.end()) {
@@ -34,7 +35,8 @@ class OnceCache {
         found = it->second.value;
       } else {
         ++counts_.misses;
-        map_[key].value = promise.get_future().share();
+        promise.emplace();
+        map_[key].value = promise->get_future().share();
       }
     }
     if (found.valid()) return found.get();  // waits, unlocked, while another caller computes it
@@ -44,12 +46,12 @@ class OnceCache {
       value = make();
     } catch (...) {
       std::lock_guard lock(mu_);
-      promise.set_exception(std::current_exception());
+      promise->set_exception(std::current_exception());
       map_.erase(key);  // nothing cached: the next caller tries again
       throw;
     }
     std::lock_guard lock(mu_);
-    promise.set_value(value);
+    promise->set_value(value);
     auto it = map_.find(key);
     if (it != map_.end() && !it->second.ready) {  // clear() may have dropped it meanwhile
       lru_.push_front(key);

@@ -146,6 +146,59 @@ TEST(CApi, TensorsByAddress) {
   EXPECT_TRUE(has(mtile_last_error(), "kernel vector_add: tensor 'b': 99 is not an element type"));
 }
 
+// mtile_launch_packed: one block holding the mtile_call, the records, the dims and the scalars,
+// unaligned. Two shapes alternate (each thread keeps its recent plans by dims), and a launch
+// whose tensors no longer match a remembered plan is still refused.
+std::vector<unsigned char> packed(const mtile_kernel* k, std::vector<mtile_tensor> t, std::vector<uint32_t> dims,
+                                  std::vector<double> scalars) {
+  mtile_call c{k, 0, MTILE_DTYPE_AUTO, uint32_t(t.size()), uint32_t(dims.size()), uint32_t(scalars.size())};
+  std::vector<unsigned char> b(1 + sizeof c + t.size() * sizeof(mtile_tensor) + dims.size() * 4 + scalars.size() * 8);
+  unsigned char* p = b.data() + 1;  // deliberately misaligned
+  auto put = [&](const void* src, size_t bytes) {
+    std::copy_n(static_cast<const unsigned char*>(src), bytes, p);
+    p += bytes;
+  };
+  put(&c, sizeof c);
+  put(t.data(), t.size() * sizeof(mtile_tensor));
+  put(dims.data(), dims.size() * 4);
+  put(scalars.data(), scalars.size() * 8);
+  return b;
+}
+
+TEST(CApi, PackedCallMatchesFloat64AndIsCheckedEveryTime) {
+  const mtile_kernel* k = find("rms_norm");
+  for (uint32_t n : {100u, 37u, 100u, 37u}) {
+    const uint32_t rows = 3;
+    Tensor x({rows, n}, 0), w({n}, 0), out({rows, n}, NAN);
+    x.random(n), w.random(n + 1);
+    auto rec = [](Tensor& t) {
+      return mtile_tensor{reinterpret_cast<uint64_t>(t.data.data()), t.data.size(), MTILE_DTYPE_F32, -1};
+    };
+    auto call = packed(k, {rec(x), rec(w), rec(out)}, {rows, n}, {1e-5});
+    ASSERT_EQ(mtile_launch_packed(call.data() + 1), MTILE_OK) << mtile_last_error();
+    double worst = 0;
+    for (uint32_t r = 0; r < rows; ++r) {
+      double ssq = 0;
+      for (uint32_t i = 0; i < n; ++i) ssq += double(x.data[r * n + i]) * x.data[r * n + i];
+      for (uint32_t i = 0; i < n; ++i)
+        worst = std::max(
+            worst, std::abs(double(w.data[i]) * x.data[r * n + i] / std::sqrt(ssq / n + 1e-5) - out.data[r * n + i]));
+    }
+    EXPECT_LT(worst, 1e-5) << "n = " << n;  // NaN fails this too
+    // The same kernel, dims and types as the call before, with too short an output: refused.
+    auto short_out = rec(out);
+    short_out.elements -= 1;
+    auto bad = packed(k, {rec(x), rec(w), short_out}, {rows, n}, {1e-5});
+    EXPECT_EQ(mtile_launch_packed(bad.data() + 1), MTILE_ERROR_USER);
+    EXPECT_TRUE(has(mtile_last_error(), "kernel rms_norm: tensor 'out' has")) << mtile_last_error();
+  }
+  auto no_scalar = packed(k, {}, {3, 100}, {});
+  EXPECT_EQ(mtile_launch_packed(no_scalar.data() + 1), MTILE_ERROR_USER);
+  EXPECT_TRUE(has(mtile_last_error(), "kernel rms_norm takes 3 tensors")) << mtile_last_error();
+  EXPECT_EQ(mtile_launch_packed(nullptr), MTILE_ERROR_USER);
+  EXPECT_TRUE(has(mtile_last_error(), "mtile_launch_packed: call is NULL"));
+}
+
 // Each refusal: its status and the words of its message. Nothing is written.
 struct Refusal {
   std::string name;
