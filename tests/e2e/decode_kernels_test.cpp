@@ -163,9 +163,12 @@ TEST(AttentionDecode, EverySplitCountMatchesTheReference) {
 
 TEST(AttentionDecode, GroupsHeadDimsAndTheirTilesMatchTheReference) {
   for (const Shape& s : std::vector<Shape>{
-           {{"batch", 1}, {"heads", 16}, {"kv_heads", 2}, {"seq", 77}, {"d", 32}},     // group 8
-           {{"batch", 2}, {"heads", 4}, {"kv_heads", 4}, {"seq", 130}, {"d", 136}},    // 17 chunks in 32 lanes
-           {{"batch", 1}, {"heads", 2}, {"kv_heads", 1}, {"seq", 70}, {"d", 512}}}) {  // 2 chunks a lane
+           {{"batch", 1}, {"heads", 16}, {"kv_heads", 2}, {"seq", 77}, {"d", 32}},      // group 8
+           {{"batch", 2}, {"heads", 4}, {"kv_heads", 4}, {"seq", 130}, {"d", 136}},     // 17 chunks in 32 lanes
+           {{"batch", 1}, {"heads", 2}, {"kv_heads", 1}, {"seq", 70}, {"d", 512}},      // 2 chunks a lane
+           {{"batch", 1}, {"heads", 16}, {"kv_heads", 1}, {"seq", 140}, {"d", 72}}}) {  // 128 threads
+    EXPECT_EQ(resolve(find_kernel("attention_decode").spec(), s, Target::cpu()).config.at("threads"),
+              s.at("heads") / s.at("kv_heads") * s.at("d") > 1024 ? 128u : 256u);
     for (uint32_t splits : {1u, 2u}) {
       CheckResult r = check("attention_decode", ScalarType::bf16, s, {{"splits", splits}});
       EXPECT_TRUE(r.passed) << r.summary();
