@@ -1,7 +1,9 @@
 // The standard library, in the order `mtile list` shows it.
 #include "kernels/activation/activation.hpp"
+#include "kernels/attention/attention.hpp"
 #include "kernels/elementwise/elementwise.hpp"
 #include "kernels/examples/examples.hpp"
+#include "kernels/linear/linear.hpp"
 #include "kernels/norm/norm.hpp"
 #include "kernels/reduce/reduce.hpp"
 #include "kernels/rope/rope.hpp"
@@ -25,7 +27,9 @@ std::vector<KernelSpec> standard_library() {
       // activations and elementwise
       silu_mul_spec(), gelu_spec(), gelu_tanh_spec(), add_spec(), mul_spec(),
       // reductions
-      argmax_spec(), top_k_spec(), histogram_spec()};
+      argmax_spec(), top_k_spec(), histogram_spec(),
+      // decoding: matrix-vector products and attention
+      gemv_spec(), attention_decode_spec()};
   for (KernelSpec& k : example_specs()) all.push_back(std::move(k));  // the DSL's examples, last
   return all;
 }

@@ -48,13 +48,20 @@ std::string cuda_entry_name(const ir::Function& f);
 std::string emit_cuda(const ir::Function& f);
 
 struct MslOptions {
-  enum class Version { V3_0, V3_1 } version = Version::V3_1;  // 3.1 has the bfloat type
+  // 3.1 has the bfloat type; 3.2 device-scope fences (atomic_thread_fence with thread_scope_device)
+  // and coherent(device) buffers, which a kernel with a fence needs.
+  enum class Version { V3_0, V3_1, V3_2 } version = Version::V3_1;
   // Pass every constexpr as `constant uint&` even where the code no longer reads it.
   bool constexprs_as_buffers = false;
 };
 // One MSL source; buffer index i is IR parameter i. The function must be lowered for a Metal
-// target (no vector accesses).
+// target (no vector accesses). Throws Error naming the kernel when `opts.version` is older than
+// msl_version_needed(f).
 std::string emit_msl(const ir::Function& f, const MslOptions& opts = {});
+// The oldest Metal version that can express `f`: 3.2 where it has a fence, else 3.0.
+MslOptions::Version msl_version_needed(const ir::Function& f);
+// "3.0", "3.1", "3.2".
+const char* msl_version_name(MslOptions::Version v);
 
 }  // namespace codegen
 

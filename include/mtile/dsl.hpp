@@ -357,6 +357,11 @@ Val atomic_compare_exchange(const MemRef& ref, const Val& expected, const Val& d
                             SourceLoc loc = SourceLoc::current());
 // Orders threadgroup memory: every thread of the threadgroup must reach it.
 void barrier(SourceLoc loc = SourceLoc::current());
+// Orders this thread's device memory accesses at device scope (docs/IR.md): those before it
+// happen before those after it for every thread of the launch. With an atomic it hands memory
+// from one threadgroup to another: stores; fence; atomic in one, the atomic that reads it; fence;
+// loads in the other. Any thread may run it alone (CUDA __threadfence(); Metal 3.2).
+void fence(SourceLoc loc = SourceLoc::current());
 
 // Cross-lane operations on the 32-lane simdgroup (all its lanes must take part).
 Val simd_sum(const Val& v);

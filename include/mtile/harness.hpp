@@ -57,8 +57,9 @@ struct CheckOptions {
 
 // Plans the launch (the contract is checked before anything is allocated), fills inputs (rounded
 // to their dtype, InOut tensors too), poisons Out tensors with a signalling-NaN pattern no
-// arithmetic produces, launches once, and compares every Out and InOut tensor with the
-// reference: unwritten elements, NaN and infinities each fail. Then the timed launches.
+// arithmetic produces, launches once, and compares every Out and InOut tensor but the spec's
+// scratch with the reference: unwritten elements, NaN and infinities each fail. Then the timed
+// launches.
 CheckResult run_and_check(Context& ctx, Backend& backend, const Kernel& k, ScalarType dtype, const Shape& shape,
                           const CheckOptions& opts = {});
 // The same on Context::global().

@@ -25,7 +25,7 @@ constexpr Id kNoId = -1;
 //   Ternary                 Select (cond, a, b), Fma (a * b + c, one rounding)
 //   Memory                  `space` and `param` (tensor parameter or threadgroup array id), see below
 //   Local, Decl             mutable locals and threadgroup arrays
-//   Sync, Simd, TgReduce    barrier; 32-lane simdgroup ops; threadgroup reductions (lowered by a pass)
+//   Sync, Simd, TgReduce    barrier, fence; 32-lane simdgroup ops; threadgroup reductions (lowered by a pass)
 //   Control, Call           structured control flow; calls of other kernels (inlined by a pass)
 #define MTILE_FOR_EACH_IR_OP(X)                                                                         \
   X(Const, "const", Leaf)                                                                               \
@@ -93,6 +93,7 @@ constexpr Id kNoId = -1;
   X(LocalSet, "set", Local)                 /* param: local id; args: value */                          \
   X(TgArrayDecl, "threadgroup_array", Decl) /* `type`[bits] */                                          \
   X(Barrier, "barrier", Sync)                                                                           \
+  X(Fence, "fence", Sync) /* device scope: orders this thread's device memory accesses (docs/IR.md) */  \
   X(SimdSum, "simd_sum", Simd)                                                                          \
   X(SimdMax, "simd_max", Simd)                                                                          \
   X(SimdMin, "simd_min", Simd)                                                                          \

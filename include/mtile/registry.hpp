@@ -122,6 +122,10 @@ struct KernelSpec {
   // Layouts of Strided tensor parameters by name; the strides become the values of the constexprs
   // <name>_stride<k>. A launch checks strides >= 1 and sum((shape_k - 1) * stride_k) < size.
   std::map<std::string, StridedLayout> strided;
+  // InOut tensors the caller lends the kernel as working memory (split partial results): their
+  // contents before and after a launch are unspecified, so the reference leaves them alone and the
+  // harness does not compare them.
+  std::set<std::string> scratch;
   std::map<std::string, Init> inits;  // tensors' and scalars' values in checks; default uniform(-1, 1)
   // Fills the outputs from the inputs, in float64, by name: t["out"][i] = f(t["x"][i]).
   std::function<void(const Shape&, HostTensors&)> reference;

@@ -357,3 +357,88 @@ def histogram(x, bins, lo, hi, *, counts=None):
     else:
         _histogram(x, counts, lo, hi)
     return counts
+
+
+# ---- decoding: gemv, attention_decode ----------------------------------------------------------------
+
+
+def _gemv(x, w, out):
+    fn = "gemv"
+    m, k = _rows(fn, "x", x)
+    ws = _shape(fn, "w", w)
+    if len(ws) != 2 or ws[1] != k:
+        raise UserError(f"mtile.{fn}: w has shape {tuple(ws)}; it must be (n, {k}), n rows of x's last dim")
+    out = _out(fn, x, out, (*x.shape[:-1], ws[0]), "x's leading dims and w's rows")
+    _launch(fn, kernel(fn), (x, w, out), (m, ws[0], k), x)
+    return out
+
+
+def gemv(x, w, *, out=None):
+    """out = x @ w.T (a Linear without bias) for a decode batch: x [..., k] of 1 to 8 rows, w [n, k], f32 sums."""
+    if _compiling():
+        return _compiled(torch.ops.mtile.gemv, out, x, w)
+    return _gemv(x, w, out)
+
+
+def _split_cap(batch, kv_heads, seq):
+    """The most splits attention_decode takes: its spec's split_cap rule, which sizes the workspace."""
+    return min(-(-seq // 64), -(-4096 // (batch * kv_heads)), 128)
+
+
+_counters = {}  # (device, count) -> (tensor, its record): zero, and attention_decode leaves them zero
+
+
+def _zero_counters(fn, q, count, counters):
+    """attention_decode's u32 counters: `counters` if given, else zeros made once per device and count."""
+    if counters is not None:
+        _check_shape(fn, "counters", counters, (count,), "(batch * kv_heads,)")
+        return counters
+    if not isinstance(q, TorchTensor):
+        return numpy.zeros(count, dtype=numpy.uint32)
+    device = q.get_device() if q.is_cuda else -1
+    cached = _counters.get((device, count))
+    if cached is None:
+        if device != -1 and torch.cuda.is_current_stream_capturing():
+            raise UserError(
+                f"mtile.{fn}: its counters for cuda:{device} are first made inside a CUDA graph capture; call "
+                f"mtile.{fn} once before capturing (or pass counters=)"
+            )
+        t = torch.zeros(count, dtype=torch.int32, device=q.device).view(_torch_dtype(fn, "u32"))
+        cached = _counters[(device, count)] = (t, (t.data_ptr(), count, _capi.U32, device))
+    return cached[1]
+
+
+def _attention_decode(q, k, v, scale, out, counters):
+    fn = "attention_decode"
+    qs, ks = _shape(fn, "q", q), _shape(fn, "k", k)
+    if len(qs) != 3:
+        raise UserError(f"mtile.{fn}: q has shape {tuple(qs)}; it must be (batch, heads, d)")
+    batch, heads, d = qs
+    if len(ks) != 4 or ks[0] != batch or ks[3] != d:
+        raise UserError(
+            f"mtile.{fn}: k has shape {tuple(ks)}; it must be (batch, kv_heads, seq, d) = ({batch}, kv_heads, seq, {d})"
+        )
+    _check_shape(fn, "v", v, ks, "k's")
+    kv_heads, seq = ks[1], ks[2]
+    out = _out(fn, q, out, qs, "q's")
+    size = batch * heads * _split_cap(batch, kv_heads, seq) * (d + 2)  # partials of the splits, f32
+    if isinstance(q, TorchTensor):
+        workspace = q.new_empty(size, dtype=torch.float32)
+    else:
+        workspace = numpy.empty(size, numpy.float32)
+    counters = _zero_counters(fn, q, batch * kv_heads, counters)
+    scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
+    _launch(fn, kernel(fn), (q, k, v, out, workspace, counters), (batch, heads, kv_heads, seq, d), q, (scale,))
+    return out
+
+
+def attention_decode(q, k, v, scale=None, *, out=None, counters=None):
+    """Decode attention: out[b, h] = softmax(scale * q[b, h] . k[b, h // group]) @ v[b, h // group] over the
+    sequence, q [batch, heads, d], k and v [batch, kv_heads, seq, d] (heads a multiple of kv_heads; GQA), scale
+    1 / sqrt(d) by default. The kernel splits long sequences; its u32 counters (batch * kv_heads, zero) are made
+    once per device and size and left zero by every launch: calls that may run at once on different streams
+    pass their own `counters=`."""
+    if _compiling():
+        scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+        return _compiled(torch.ops.mtile.attention_decode, out, q, k, v, scale)
+    return _attention_decode(q, k, v, scale, out, counters)

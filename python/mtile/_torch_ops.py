@@ -117,6 +117,12 @@ if torch is not None and hasattr(torch.library, "custom_op"):
     def histogram(x: Tensor, counts: Tensor, lo: float, hi: float) -> None:
         _lib._histogram(x, counts, lo, hi)
 
+    def gemv(x: Tensor, w: Tensor) -> Tensor:
+        return _lib._gemv(x, w, None)
+
+    def attention_decode(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
+        return _lib._attention_decode(q, k, v, scale, None, None)
+
     for _fn in (rms_norm, gemma_rms_norm, layer_norm, layer_norm_no_bias, rms_norm_per_head, rope, rope_interleaved,
                 rms_norm_rope, softmax_masked, gelu, gelu_tanh, add, mul):
         _define(_fn.__name__, _fn, _fake_like_x)
@@ -132,4 +138,6 @@ if torch is not None and hasattr(torch.library, "custom_op"):
                                           x.new_empty((*x.shape[:-1], k), dtype=torch.uint32)))
     _define("silu_mul", silu_mul, lambda x: x.new_empty((*x.shape[:-1], x.shape[-1] // 2)))
     _define("histogram", histogram, lambda x, counts, lo, hi: None, mutates_args=("counts",))
+    _define("gemv", gemv, lambda x, w: x.new_empty((*x.shape[:-1], w.shape[0])))
+    _define("attention_decode", attention_decode, lambda q, k, v, scale: torch.empty_like(q))
     registered = True

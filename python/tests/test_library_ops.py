@@ -22,7 +22,8 @@ EPS = 1e-5
 POISON_U32 = 0xDEADBEEF
 NEW = ["rms_norm", "gemma_rms_norm", "gemma_add_rms_norm_", "add_rms_norm_unrounded_", "add_rms_norm_quant_fp8",
        "rms_norm_per_head", "layer_norm", "layer_norm_no_bias", "rope", "rope_interleaved", "rms_norm_rope",
-       "softmax_masked", "logsumexp", "silu_mul", "gelu", "gelu_tanh", "add", "mul", "argmax", "top_k", "histogram"]
+       "softmax_masked", "logsumexp", "silu_mul", "gelu", "gelu_tanh", "add", "mul", "argmax", "top_k", "histogram",
+       "gemv", "attention_decode"]
 
 
 class Arrays:
@@ -367,6 +368,50 @@ def test_histogram_edges():
     assert mtile.histogram(x, 4, -1.0, 1.0).tolist() == [1, 0, 1, 2]  # hi in the last bin; outside and NaN skipped
 
 
+# ---- decoding: gemv, attention_decode ----------------------------------------------------------------
+
+
+def ref_attention_decode(q, k, v, scale):
+    group = q.shape[1] // k.shape[1]
+    k, v = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)  # [batch, heads, seq, d]
+    s = scale * np.einsum("bhd,bhsd->bhs", q, k)
+    p = np.exp(s - s.max(axis=-1, keepdims=True))
+    return np.einsum("bhs,bhsd->bhd", p / p.sum(axis=-1, keepdims=True), v)
+
+
+@pytest.mark.parametrize("m, n, k", [(1, 33, 264), (3, 17, 8), (8, 129, 1024)])
+def test_gemv(arrays, rng, m, n, k):
+    x, w = arrays(uniform(rng, (m, k), np.float32)), arrays(uniform(rng, (n, k), np.float32, -0.1, 0.1))
+    want = arrays.f64(x) @ arrays.f64(w).T
+    out = arrays.poisoned((m, n))
+    assert mtile.gemv(x, w, out=out) is out
+    close(arrays, out, want, "gemv")
+    close(arrays, mtile.gemv(x[0], w), want[0], "gemv of one row (x [k]), allocated out")
+
+
+@pytest.mark.parametrize("batch, heads, kv_heads, seq, d", [(1, 4, 1, 1, 64), (2, 8, 2, 300, 128), (3, 2, 2, 77, 64)])
+def test_attention_decode(arrays, rng, batch, heads, kv_heads, seq, d):
+    q = arrays(uniform(rng, (batch, heads, d), np.float32))
+    k, v = (arrays(uniform(rng, (batch, kv_heads, seq, d), np.float32)) for _ in range(2))
+    q64, k64, v64 = arrays.f64(q), arrays.f64(k), arrays.f64(v)
+    out = arrays.poisoned((batch, heads, d))
+    assert mtile.attention_decode(q, k, v, 0.3, out=out) is out
+    close(arrays, out, ref_attention_decode(q64, k64, v64, 0.3), "attention_decode")
+    # Again, scale 1 / sqrt(d): the counters the first call left at zero serve the second.
+    close(arrays, mtile.attention_decode(q, k, v), ref_attention_decode(q64, k64, v64, 1 / math.sqrt(d)),
+          "attention_decode, default scale")
+
+
+def test_attention_decode_takes_its_counters():
+    rng = np.random.default_rng(5)
+    q = uniform(rng, (1, 8, 64), np.float32)
+    k, v = uniform(rng, (1, 2, 1000, 64), np.float32), uniform(rng, (1, 2, 1000, 64), np.float32)
+    counters = np.zeros(2, np.uint32)
+    out = mtile.attention_decode(q, k, v, counters=counters)
+    assert_close(out, ref_attention_decode(q, k, v, 1 / 8), "float32", "attention_decode")
+    assert (counters == 0).all()
+
+
 # ---- refusals ----------------------------------------------------------------------------------------
 
 
@@ -443,6 +488,19 @@ def test_elementwise_refusals(rng):
             counts=np.zeros(3, np.uint32))
     refused(r"kernel histogram: .*given x f32, counts i64", mtile.histogram, a, 4, -1.0, 1.0,
             counts=np.zeros(4, np.int64))
+
+
+def test_decode_refusals(rng):
+    x, w = uniform(rng, (2, 64), np.float32), uniform(rng, (16, 64), np.float32)
+    refused(r"mtile.gemv: w has shape \(16, 63\); it must be \(n, 64\)", mtile.gemv, x, w[:, :63].copy())
+    refused(r"kernel gemv: contract violated: .*m <= 8 \(m = 9\)", mtile.gemv, np.ones((9, 64), np.float32), w)
+    refused(r"kernel gemv: contract violated: .*k % 8 == 0 \(k = 12\)", mtile.gemv, x[:, :12].copy(),
+            w[:, :12].copy())
+    q, k = uniform(rng, (1, 6, 64), np.float32), uniform(rng, (1, 4, 10, 64), np.float32)
+    refused(r"heads % kv_heads == 0 \(heads = 6, kv_heads = 4\)", mtile.attention_decode, q, k, k)
+    refused(r"mtile.attention_decode: k has shape \(1, 4, 10, 32\); it must be \(batch, kv_heads, seq, d\)",
+            mtile.attention_decode, q, k[..., :32].copy(), k)
+    refused(r"mtile.attention_decode: v has shape \(1, 4, 9, 64\)", mtile.attention_decode, q, k, k[:, :, :9].copy())
 
 
 @needs_torch

@@ -35,7 +35,7 @@ struct Dialect {
   TypeTable load;          // storage element {0} -> value
   TypeTable store;         // value {0} (already rounded to its type) -> storage element
   TypeTable round;         // float {0} rounded to the type; "{0}" where nothing rounds
-  // Builtins ({0}: axis letter), Barrier, float math and float Add..Max, Fma, and ShuffleXor /
+  // Builtins ({0}: axis letter), Barrier, Fence, float math and float Add..Max, Fma, and ShuffleXor /
   // ShuffleDown with a constant lane operand {1} below 32.
   std::map<ir::Op, std::string> ops;
   std::string f32_to_u32, f32_to_i32;  // toward zero, saturating, NaN -> 0

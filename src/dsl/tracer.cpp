@@ -776,6 +776,14 @@ void barrier(SourceLoc loc) {
   append(std::move(in));
 }
 
+void fence(SourceLoc loc) {
+  detail::note_location(loc);
+  ir::Inst in;
+  in.op = ir::Op::Fence;
+  in.space = ir::MemSpace::Device;
+  append(std::move(in));
+}
+
 static Val simd_op(ir::Op op, const Val& v) {
   check(v);
   if (v.type == ScalarType::boolean) detail::trace_error(fmt::format("{} of a bool value", ir::op_name(op)));

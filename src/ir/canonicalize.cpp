@@ -24,6 +24,7 @@ bool is_anchor(Op op) {
     case Op::LocalDecl:
     case Op::LocalSet:
     case Op::Barrier:
+    case Op::Fence:
     case Op::If:
     case Op::For:
     case Op::Call:

@@ -34,6 +34,7 @@ Context narrow(const Context& c, Level l, const Inst& in, const char* what) {
 
 // What an instruction needs of the control flow around it.
 Level needs(const Inst& in) {
+  if (in.op == Op::Fence) return Level::Thread;  // orders only its own thread's accesses
   switch (op_kind(in.op)) {
     case OpKind::Sync:
     case OpKind::TgReduce: return Level::Group;

@@ -245,6 +245,11 @@ class Verifier {
           if (t == ScalarType::boolean) fail(&in, "threadgroup arrays of bool are not supported");
           break;
         case Op::Barrier: arity(in, 0); break;
+        case Op::Fence:
+          // Device scope only: threadgroup memory is ordered by barriers.
+          arity(in, 0);
+          if (in.space != MemSpace::Device) fail(&in, "a fence orders device memory only (use a barrier)");
+          break;
         case Op::SimdSum:
         case Op::SimdMax:
         case Op::SimdMin:
@@ -318,6 +323,7 @@ class Verifier {
       case Op::StoreVector:
       case Op::LocalSet:
       case Op::Barrier:
+      case Op::Fence:
       case Op::If:
       case Op::Loop:
       case Op::Break:

@@ -39,8 +39,8 @@ std::optional<Slot> read_slot(const Inst& in) {
   return std::nullopt;
 }
 
-// The slots an instruction (and the blocks under it) may write; `all` for a barrier or a call,
-// after which no memory read may be reused. A store to a tensor writes every tensor that may share
+// The slots an instruction (and the blocks under it) may write; `all` for a barrier, a fence or a
+// call, after which no memory read may be reused. A store to a tensor writes every tensor that may share
 // its memory (KernelSpec::may_alias).
 void writes(const Function& f, const Inst& in, std::set<Slot>& out, bool& all) {
   auto one = [&](const Inst& i) {
@@ -51,7 +51,7 @@ void writes(const Function& f, const Inst& in, std::set<Slot>& out, bool& all) {
           if (may_share_memory(f, static_cast<int>(p), i.param)) out.insert({0, static_cast<int>(p)});
     }
     if (i.op == Op::LocalSet) out.insert({2, i.param});
-    if (i.op == Op::Barrier || i.op == Op::Call) all = true;
+    if (i.op == Op::Barrier || i.op == Op::Fence || i.op == Op::Call) all = true;
   };
   one(in);
   for (const Block& sub : in.blocks) for_each_inst(sub, one);
@@ -68,7 +68,7 @@ class Eliminator {
       for (Id& a : in.args) a = resolve(a);
       for (CallArg& a : in.call_args)
         if (a.kind == CallArg::Kind::Value) a.value = resolve(a.value);
-      if (!in.blocks.empty() || in.op == Op::Barrier || in.op == Op::Call || in.op == Op::Store ||
+      if (!in.blocks.empty() || in.op == Op::Barrier || in.op == Op::Fence || in.op == Op::Call || in.op == Op::Store ||
           in.op == Op::StoreVector || in.op == Op::LocalSet || in.op == Op::Atomic) {
         // What it writes is stale from here on, and inside its blocks (a loop runs them again).
         std::set<Slot> w;

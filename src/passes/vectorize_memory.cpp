@@ -11,7 +11,7 @@
 //    size divides it;
 //  - nothing between the first and the last access of the group (nested blocks included) could
 //    observe the change of order: for loads no store to the tensor; for stores no load and no
-//    other store of the tensor; and no barrier for either.
+//    other store of the tensor; and no barrier or fence for either.
 // Loads: a LoadVector goes where the first load was (B is defined before it, since every load's
 // index is B or is computed from B) and each load becomes an Extract that keeps its id, so no
 // use needs rewriting. Stores: one StoreVector where the last store was, when every stored value
@@ -94,7 +94,8 @@ class Vectorizer {
       bool same = i.space == MemSpace::Device && may_share_memory(f_, i.param, tensor);
       bool store = i.op == Op::Store || i.op == Op::StoreVector || i.op == Op::Atomic;
       bool load = i.op == Op::Load || i.op == Op::LoadVector;
-      conflict |= i.op == Op::Barrier || i.op == Op::Call || (same && (store || (for_stores && load)));
+      conflict |=
+          i.op == Op::Barrier || i.op == Op::Fence || i.op == Op::Call || (same && (store || (for_stores && load)));
     };
     check(in);
     for (const Block& sub : in.blocks) for_each_inst(sub, check);

@@ -154,6 +154,12 @@ class SpecChecker {
       if (!param_named(n, ir::ParamKind::Constexpr))
         fail("constexprs", fmt::format("'{}' is not a constexpr parameter", n));
     for (const auto& [a, b] : k_.may_alias) may_alias(a, b);
+    for (const std::string& n : k_.scratch) {
+      bool inout = false;
+      for (const ir::Param& p : params)
+        inout |= p.name == n && p.kind == ir::ParamKind::Tensor && p.role == ir::Role::InOut;
+      if (!inout) fail("scratch", fmt::format("'{}' is not an InOut tensor parameter", n));
+    }
     for (const auto& [n, init] : k_.inits)
       if (!param_named(n, ir::ParamKind::Tensor) && !param_named(n, ir::ParamKind::Scalar))
         fail("inits", fmt::format("'{}' is neither a tensor nor a scalar parameter", n));

@@ -96,6 +96,35 @@ TEST(Spec, RulesMayOnlyReadWhatALaunchBinds) {
   EXPECT_TRUE(contains(seal_error(k), "'z' is not a tensor parameter")) << seal_error(k);
 }
 
+// copy, with a third tensor it uses as scratch: it writes x + 1 there and reads it back.
+void copy_through(In<f32> x, Out<f32> y, InOut<f32> tmp, Constexpr n) {
+  Val i = program_id(0) * lsize() + tid();
+  if_(i < n, [&] {
+    store(tmp[i], load(x[i]) + 1.0f);
+    store(y[i], load(tmp[i]) - 1.0f);
+  });
+}
+
+TEST(Spec, ScratchTensorsAreInOutAndNotCompared) {
+  KernelSpec k = complete();
+  k.def = define_kernel("copy_through", ir::Mode::Elementwise, {"x", "y", "tmp", "n"}, &copy_through);
+  k.sizes["tmp"] = rule::var("n");
+  auto cpu = make_backend("cpu");
+  // The reference leaves tmp as it was drawn: compared, it fails; as scratch, it is not compared.
+  CheckResult compared = run_and_check(*cpu, make_kernel(k), ScalarType::f32, {{"n", 300}});
+  EXPECT_FALSE(compared.passed) << compared.summary();
+  EXPECT_EQ(compared.outputs.size(), 2u);
+  k.scratch = {"tmp"};
+  CheckResult r = run_and_check(*cpu, make_kernel(k), ScalarType::f32, {{"n", 300}});
+  EXPECT_TRUE(r.passed) << r.summary();
+  ASSERT_EQ(r.outputs.size(), 1u);
+  EXPECT_EQ(r.outputs[0].param, "y");
+  k.scratch = {"y"};
+  EXPECT_TRUE(contains(seal_error(k), "spec field 'scratch': 'y' is not an InOut tensor parameter")) << seal_error(k);
+  k.scratch = {"nope"};
+  EXPECT_TRUE(contains(seal_error(k), "'nope' is not an InOut tensor parameter")) << seal_error(k);
+}
+
 TEST(Spec, RegisteredNamesAreUnique) {
   KernelSpec k = complete();
   Kernel first = register_kernel(k);

@@ -1,9 +1,11 @@
 // Golden MSL: tests/golden/msl/<kernel>.<dtype>.metal holds emit_msl of every registered kernel
-// and dtype, lowered by passes::run_pipeline with no baked constexprs (default MslOptions).
+// and dtype, lowered by passes::run_pipeline with no baked constexprs (default MslOptions, or Metal
+// 3.2 for a kernel that needs it: msl_version_needed).
 // MTILE_REGEN_GOLDEN=1 rewrites the files (and deletes stale ones) instead of comparing.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -94,7 +96,10 @@ TEST_P(MslGolden, MatchesItsFile) {
   const Golden& g = GetParam();
   Target metal = Target::metal("apple9");
   Config config = resolve(g.kernel.spec(), g.kernel->example_shape, metal).config;
-  std::string got = emit_msl(passes::run_pipeline(g.kernel->def.trace(g.dtype, config), metal));
+  ir::Function f = passes::run_pipeline(g.kernel->def.trace(g.dtype, config), metal);
+  MslOptions opts;
+  opts.version = std::max(opts.version, msl_version_needed(f));
+  std::string got = emit_msl(f, opts);
   fs::path path = fs::path(MTILE_GOLDEN_DIR) / g.file();
   if (regenerating()) {
     std::ofstream(path, std::ios::binary) << got;

@@ -360,7 +360,7 @@ TEST(Codegen, NoCopyLinesInAnyLibraryKernel) {
     for (const auto& v : codegen_test::variants(t)) {
       if (v.name.rfind("all_ops", 0) == 0) continue;  // not a library kernel
       ir::Function f = v.lower();
-      std::string src = target == "cuda" ? emit_cuda(f) : emit_msl(f);
+      std::string src = target == "cuda" ? emit_cuda(f) : emit_msl(f, {.version = msl_version_needed(f)});
       std::string line;
       EXPECT_FALSE(has_copy_line(src, &line)) << target << " " << v.name << ": " << line;
     }

@@ -1,5 +1,7 @@
-// Every kernel's MSL, for Metal 3.0 and 3.1, compiled as C++17 against tests/msl_shim: no Metal
+// Every kernel's MSL, for Metal 3.0, 3.1 and 3.2, compiled as C++17 against tests/msl_shim: no Metal
 // compiler exists on Linux, so this checks that the text is well-formed with Metal's declarations.
+// A version older than the kernel needs (msl_version_needed: 3.2 for a fence) must be refused, and
+// 3.2 must change nothing but the header of a kernel that 3.1 can express.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -17,7 +19,10 @@ namespace {
 struct MslCase {
   codegen_test::Variant variant;
   MslOptions::Version version;
-  std::string name() const { return variant.name + (version == MslOptions::Version::V3_0 ? "_msl3_0" : "_msl3_1"); }
+  std::string name() const {
+    std::string v = msl_version_name(version);
+    return variant.name + "_msl" + v.replace(1, 1, "_");
+  }
 };
 void PrintTo(const MslCase& c, std::ostream* os) {
   *os << c.name();
@@ -26,7 +31,8 @@ void PrintTo(const MslCase& c, std::ostream* os) {
 std::vector<MslCase> cases() {
   std::vector<MslCase> out;
   for (const auto& v : codegen_test::variants(Target::metal("apple9")))
-    for (auto version : {MslOptions::Version::V3_0, MslOptions::Version::V3_1}) out.push_back({v, version});
+    for (auto version : {MslOptions::Version::V3_0, MslOptions::Version::V3_1, MslOptions::Version::V3_2})
+      out.push_back({v, version});
   return out;
 }
 
@@ -44,7 +50,26 @@ class MslCompileCheck : public ::testing::TestWithParam<MslCase> {};
 
 TEST_P(MslCompileCheck, CompilesAsCxx17AgainstTheShim) {
   const MslCase& c = GetParam();
-  std::string src = emit_msl(c.variant.lower(), {.version = c.version});
+  ir::Function f = c.variant.lower();
+  MslOptions::Version needed = msl_version_needed(f);
+  if (c.version < needed) {
+    try {
+      emit_msl(f, {.version = c.version});
+      ADD_FAILURE() << c.name() << ": Metal " << msl_version_name(c.version) << " was not refused";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("needs Metal 3.2"), std::string::npos) << e.what();
+    }
+    return;
+  }
+  std::string src = emit_msl(f, {.version = c.version});
+  if (c.version == MslOptions::Version::V3_2 && needed < c.version) {
+    // The same code as 3.1's, but for the version in the header: no need to compile it again.
+    std::string v31 = emit_msl(f, {.version = MslOptions::Version::V3_1});
+    auto body = [](const std::string& s) { return s.substr(s.find('\n')); };
+    EXPECT_EQ(body(src), body(v31));
+    EXPECT_NE(src.find("Metal Shading Language 3.2"), std::string::npos);
+    return;
+  }
   auto path = std::filesystem::temp_directory_path() / fmt::format("mtile_{}_{}.metal", c.name(), getpid());
   std::ofstream(path) << src;
   // Warnings other than Metal's attributes count as failures too: they point at sloppy code.

@@ -69,8 +69,9 @@ Action add_emit(CLI::App& app) {
   add_selection(app, *o);
   app.add_option("--target", o->target, "what to print: ir (after the pass pipeline), cuda or msl")
       ->check(CLI::IsMember({"ir", "cuda", "msl"}));
-  app.add_option("--metal-version", o->metal_version, "msl: 3.1 (bfloat) or 3.0 (bf16 held as ushort)")
-      ->check(CLI::IsMember({"3.0", "3.1"}));
+  app.add_option("--metal-version", o->metal_version,
+                 "msl: 3.1 (bfloat), 3.0 (bf16 held as ushort) or 3.2 (device-scope fences)")
+      ->check(CLI::IsMember({"3.0", "3.1", "3.2"}));
   app.add_flag("--constexpr-buffers", o->constexpr_buffers, "msl: pass every constexpr as a constant buffer");
   app.add_flag("--traced", o->traced, "print the IR as traced, before the pass pipeline");
   return [o] {
@@ -92,7 +93,8 @@ Action add_emit(CLI::App& app) {
       fmt::print("{}{}", c.note, codegen::emit_cuda(lowered));
     } else if (o->target == "msl") {
       codegen::MslOptions mo;
-      mo.version = o->metal_version == "3.0" ? codegen::MslOptions::Version::V3_0 : codegen::MslOptions::Version::V3_1;
+      using V = codegen::MslOptions::Version;
+      mo.version = o->metal_version == "3.0" ? V::V3_0 : o->metal_version == "3.2" ? V::V3_2 : V::V3_1;
       mo.constexprs_as_buffers = o->constexpr_buffers;
       fmt::print("{}{}", c.note, codegen::emit_msl(lowered, mo));
     } else {

@@ -183,6 +183,11 @@ class Threadgroup {
         ++epoch_;
         return;
       }
+      // A threadgroup's threads run on one host thread and device atomics are sequentially
+      // consistent host atomics (atomic() below), so every access a fence orders on a GPU is
+      // already ordered here: the host's atomics make a threadgroup's stores before its atomic
+      // visible to the threadgroup whose atomic reads that one's result.
+      case Op::Fence: return;
       case Op::SimdSum:
       case Op::SimdMax:
       case Op::SimdMin:

@@ -69,6 +69,7 @@ const Dialect& cuda_dialect() {
               {Op::SimdLane, "threadIdx.x % 32u"},
               {Op::SimdGroup, "threadIdx.x / 32u"},
               {Op::Barrier, "__syncthreads()"},
+              {Op::Fence, "__threadfence()"},
               {Op::Abs, "fabsf({0})"},
               {Op::Floor, "floorf({0})"},
               {Op::Sqrt, "__fsqrt_rn({0})"},

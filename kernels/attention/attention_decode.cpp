@@ -1,0 +1,368 @@
+// attention_decode: one query token per sequence against its KV cache, grouped-query attention.
+//   out[b, h, :] = softmax_s(scale * q[b, h, :] . k[b, h / group, s, :]) @ v[b, h / group, :, :]
+// over s < seq, group = heads / kv_heads; q, out = [batch, heads, d], k, v = [batch, kv_heads, seq,
+// d], contiguous. Memory-bound: each threadgroup reads its rows of K and V once for all `group`
+// query heads that share them.
+//
+// Threadgroup (split, kv head, b) takes the split's rows of the sequence (seq / splits of them,
+// rounded up). A team of `team` lanes (d / 8 rounded up to a power of two, at most a simdgroup)
+// takes a row at a time: each lane loads 8 * chunks of its d columns in 16-byte loads, multiplies
+// them with the query heads' columns it holds (pre-scaled by scale * log2(e), so exp2 gives the
+// softmax weights), and the team's shuffles add up the row's score for each head. A trip of the
+// loop takes `tile` rows a team, consecutive teams reading consecutive rows; the online softmax
+// (running max m, sum l and accumulator acc in f32, per head) is rescaled once a trip. Rows past
+// the split's end (the last trip) read the split's last row again and count as -inf.
+// Then the teams of a simdgroup merge their (m, l, acc) by shuffles, and the simdgroups through
+// threadgroup memory. With one split that is the answer: out = acc / l. With more, each
+// threadgroup writes its partial (acc, m, l) to `workspace`; one thread runs a fence and takes a
+// ticket, atomic_add on the (b, kv head) counter, and a fence again; the threadgroup whose ticket
+// is splits - 1, the last to arrive, merges every split's partial into out and sets the counter
+// back to 0, so the kernel can be launched again (or replayed in a CUDA graph) with no reset. Its
+// merge: a simdgroup a head turns the splits' (m, l) into weights 2^(m_s - max) / sum; then each
+// thread sums 4 columns of a head over the splits, loading 8 splits' partials at once.
+// workspace: acc [batch, heads, splits, d], then (m, l) [batch, heads, splits, 2], from element 0;
+// its size holds any splits up to split_cap (see the spec). counters: batch * kv_heads u32, zero
+// at launch and left zero.
+#include <cmath>
+#include <deque>
+
+#include "kernels/attention/attention.hpp"
+#include "kernels/row_loops.hpp"
+#include "kernels/softmax/online_softmax.hpp"
+#include "kernels/spec_helpers.hpp"
+
+namespace mtile::lib {
+namespace {
+
+using namespace dsl;
+
+constexpr uint32_t kChunk = 8;              // columns a lane loads at once: 16 bytes of bf16
+constexpr uint32_t kMinSplitRows = 64;      // a split reads at least this many rows
+constexpr uint32_t kMaxSplitGroups = 4096;  // threadgroups the splits of a launch may add up to
+constexpr uint32_t kMaxSplits = 128;        // splits a threadgroup merges (its weights' array)
+constexpr uint32_t kMergeLoads = 8;         // splits whose partials a merging thread loads at once
+constexpr double kLog2e = 1.4426950408889634;
+
+// Running softmax state of one query head in one lane: max and sum (the same in a team's lanes)
+// and the lane's columns of the accumulator.
+struct HeadState {
+  Var m, l;
+  std::deque<Var> acc;  // [c * kChunk + e]
+  HeadState() : m("run_max", lit(-INFINITY)), l("run_sum", lit(0.0f)) {}
+};
+
+// Folds state `o` (another lane's, with max mo and sum lo) into s: the max of both, each scaled.
+void merge(HeadState& s, const Val& mo, const Val& lo, const std::vector<Val>& acc_o) {
+  Val m_new = max(s.m.get(), mo), shift = finite_shift(m_new);
+  Val a = exp2(s.m.get() - shift), b = exp2(mo - shift);
+  s.l = s.l * a + lo * b;
+  for (size_t i = 0; i < s.acc.size(); ++i) s.acc[i] = fma(s.acc[i].get(), a, acc_o[i] * b);
+  s.m = m_new;
+}
+
+template <class T>
+void attention_decode(In<T> q, In<T> k, In<T> v, Out<T> out, InOut<f32> workspace, InOut<u32> counters,
+                      Scalar<f32> scale, Constexpr heads, Constexpr kv_heads, Constexpr seq, Constexpr d) {
+  // Trace-time sizes (the contract pins each to its rule).
+  const uint32_t group = config("group"), team = config("team"), chunks = config("chunks"), tile = config("tile");
+  const uint32_t simdgroups = config("threads") / kSimdLanes, teams = config("threads") / team;
+  const bool split = config("splits") != 1;
+  const uint32_t per_lane = chunks * kChunk;
+
+  Val part = named("split", program_id(0)), kvh = named("kv_head", program_id(1)), b = named("batch", program_id(2));
+  Val splits = grid_size(0);
+  // This split's rows: [begin, begin + rows) of the sequence; none where begin passes seq.
+  Val per_split = named("per_split", seq / splits + select(seq % splits != 0u, lit(1u), lit(0u)));
+  Val begin = named("begin", part * per_split);
+  Val rows = named("rows", select(begin < seq, min(per_split, seq - begin), lit(0u)));
+  Val kv_row0 = named("kv_row0", (b * kv_heads + kvh) * seq + begin);  // k's row of the split's first
+  Val head0 = named("head0", b * heads + kvh * group);                 // the group's first query head
+
+  Val lane = named("team_lane", simd_lane() % team), team_id = named("team", tid() / team);
+  std::vector<Val> col, valid_col;  // the lane's chunks: first column, inside d; clamped to d - 8
+  for (uint32_t c = 0; c < chunks; ++c) {
+    Val at = (lane + c * team) * kChunk;
+    valid_col.push_back(at < d);
+    col.push_back(select(valid_col.back(), at, d - kChunk));
+  }
+
+  // The query heads' columns, times scale * log2(e); 0 in columns past d.
+  Val q_scale = named("q_scale", scale * static_cast<float>(kLog2e));
+  std::vector<std::vector<Val>> qs(group);  // [g][c * kChunk + e]
+  for (uint32_t g = 0; g < group; ++g)
+    for (uint32_t c = 0; c < chunks; ++c) {
+      Vec qv = load_n<kChunk, f32>(q, (head0 + g) * d + col[c]);
+      for (uint32_t e = 0; e < kChunk; ++e) qs[g].push_back(select(valid_col[c], qv[e] * q_scale, lit(0.0f)));
+    }
+  std::deque<HeadState> st(group);
+  for (HeadState& s : st)
+    for (uint32_t i = 0; i < per_lane; ++i) s.acc.emplace_back("acc", lit(0.0f));
+
+  for_(0u, rows, teams * tile, [&](Val r0) {
+    std::vector<Val> valid;
+    std::vector<Vec> kv, vv;  // [u * chunks + c]
+    for (uint32_t u = 0; u < tile; ++u) {
+      Val row = named("row", column(r0, u * teams) + team_id);
+      valid.push_back(row < rows);
+      Val at = named("kv_at", (kv_row0 + min(row, rows - 1u)) * d);
+      for (uint32_t c = 0; c < chunks; ++c) {
+        kv.push_back(load_n<kChunk, f32>(k, at + col[c]));
+        vv.push_back(load_n<kChunk, f32>(v, at + col[c]));
+      }
+    }
+    for (uint32_t g = 0; g < group; ++g) {
+      HeadState& s = st[g];
+      std::vector<Val> score;  // log2 units
+      for (uint32_t u = 0; u < tile; ++u) {
+        Val dot = lit(0.0f);
+        for (uint32_t c = 0; c < chunks; ++c)
+          for (uint32_t e = 0; e < kChunk; ++e) dot = fma(qs[g][c * kChunk + e], kv[u * chunks + c][e], dot);
+        for (uint32_t mask = team / 2; mask >= 1; mask /= 2) dot = dot + simd_shuffle_xor(dot, mask);
+        score.push_back(select(valid[u], dot, lit(-INFINITY)));
+      }
+      Val m_new = s.m.get();
+      for (const Val& x : score) m_new = max(m_new, x);
+      Val shift = finite_shift(m_new);
+      Val alpha = exp2(s.m.get() - shift);
+      std::vector<Val> p;
+      Val l = s.l * alpha;
+      for (const Val& x : score) {
+        p.push_back(exp2(x - shift));
+        l = l + p.back();
+      }
+      s.l = l;
+      for (uint32_t c = 0; c < chunks; ++c)
+        for (uint32_t e = 0; e < kChunk; ++e) {
+          Val a = s.acc[c * kChunk + e] * alpha;
+          for (uint32_t u = 0; u < tile; ++u) a = fma(p[u], vv[u * chunks + c][e], a);
+          s.acc[c * kChunk + e] = a;
+        }
+      s.m = m_new;
+    }
+  });
+
+  // The teams of a simdgroup: lanes at one place in their teams hold the same columns.
+  for (uint32_t mask = team; mask < kSimdLanes; mask *= 2)
+    for (HeadState& s : st) {
+      std::vector<Val> acc_o;
+      for (const Var& a : s.acc) acc_o.push_back(simd_shuffle_xor(a.get(), mask));
+      merge(s, simd_shuffle_xor(s.m.get(), mask), simd_shuffle_xor(s.l.get(), mask), acc_o);
+    }
+  // The simdgroups, through threadgroup memory: the first team of each writes its state.
+  TgArray sm_acc = threadgroup_array<f32>(simdgroups * group * team * per_lane);
+  TgArray sm_ml = threadgroup_array<f32>(simdgroups * group * 2);
+  if_(simd_lane() < team, [&] {
+    for (uint32_t g = 0; g < group; ++g) {
+      Val at = (simd_group() * group + g) * (team * per_lane);
+      for (uint32_t c = 0; c < chunks; ++c)
+        for (uint32_t e = 0; e < kChunk; ++e)
+          store(sm_acc[at + ((lane + c * team) * kChunk + e)], st[g].acc[c * kChunk + e].get());
+      if_(simd_lane() == 0u, [&] {
+        store(sm_ml[(simd_group() * group + g) * 2u], st[g].m.get());
+        store(sm_ml[(simd_group() * group + g) * 2u + 1u], st[g].l.get());
+      });
+    }
+  });
+  barrier();
+
+  // Head g's (m, l) and acc[i] over the simdgroups.
+  Val acc_base = named("acc_base", (head0 * splits + part) * d);  // workspace acc of (b, head0, part)
+  Val ml_base = named("ml_base", grid_size(2) * heads * splits * d);
+  for (uint32_t g = 0; g < group; ++g) {
+    Val m_all = load(sm_ml[lit(g * 2)]);
+    for (uint32_t w = 1; w < simdgroups; ++w) m_all = max(m_all, load(sm_ml[lit((w * group + g) * 2)]));
+    Val shift = named("shift", finite_shift(m_all));
+    std::vector<Val> weight;
+    Val l_all = lit(0.0f);
+    for (uint32_t w = 0; w < simdgroups; ++w) {
+      weight.push_back(exp2(load(sm_ml[lit((w * group + g) * 2)]) - shift));
+      l_all = fma(load(sm_ml[lit((w * group + g) * 2 + 1)]), weight.back(), l_all);
+    }
+    for_(tid(), d, lsize(), [&](Val i) {
+      Val a = lit(0.0f);
+      for (uint32_t w = 0; w < simdgroups; ++w)
+        a = fma(load(sm_acc[lit((w * group + g) * team * per_lane) + i]), weight[w], a);
+      if (!split) {
+        store(out[(head0 + g) * d + i], cast<T>(a / l_all));
+      } else {
+        store(workspace[acc_base + g * splits * d + i], a);
+      }
+    });
+    if (split)
+      if_(tid() == 0u, [&] {
+        Val at = ml_base + ((head0 + g) * splits + part) * 2u;
+        store(workspace[at], m_all);
+        store(workspace[at + 1u], l_all);
+      });
+  }
+  if (!split) return;
+
+  // The ticket: stores before it (by every thread: the barrier) happen before the last
+  // threadgroup's loads after its own.
+  barrier();
+  TgArray ticket = threadgroup_array<u32>(1);
+  TgArray weights = threadgroup_array<f32>(group * kMaxSplits);  // [g][s]: 2^(m_s - max) / sum
+  Val counter = named("counter", b * kv_heads + kvh);
+  if_(tid() == 0u, [&] {
+    fence();
+    store(ticket[0u], atomic_add(counters[counter], lit(1u)));
+    fence();
+  });
+  barrier();
+  if_(load(ticket[0u]) + 1u == splits, [&] {
+    // Each head's split weights, a simdgroup a head: its lanes take the splits' (m, l).
+    for (uint32_t g = 0; g < group; ++g)
+      if_(simd_group() == lit(g % simdgroups), [&] {
+        Val ml = named("ml_head", ml_base + (head0 + g) * splits * 2u);
+        Var m_lane("m_lane", lit(-INFINITY)), l_lane("l_lane", lit(0.0f));
+        for_(simd_lane(), splits, kSimdLanes, [&](Val s) {
+          Val m_s = load(workspace[ml + s * 2u]), m_new = max(m_lane.get(), m_s), shift = finite_shift(m_new);
+          l_lane = fma(l_lane.get(), exp2(m_lane.get() - shift), load(workspace[ml + s * 2u + 1u]) * exp2(m_s - shift));
+          m_lane = m_new;
+        });
+        Val shift = named("shift", finite_shift(simd_max(m_lane.get())));
+        Val inv_sum = named("inv_sum", 1.0f / simd_sum(l_lane.get() * exp2(m_lane.get() - shift)));
+        for_(simd_lane(), splits, kSimdLanes,
+             [&](Val s) { store(weights[s + g * kMaxSplits], exp2(load(workspace[ml + s * 2u]) - shift) * inv_sum); });
+      });
+    barrier();
+    // out: 4 columns of one head a thread, kMergeLoads splits' columns in flight at once.
+    Val quads = named("quads", d / 4u);
+    for_(tid(), quads * group, lsize(), [&](Val item) {
+      Val g = item / quads, head = named("head", head0 + g), col = named("col", item % quads * 4u);
+      Val at = named("acc_at", head * splits * d + col);
+      std::deque<Var> a;
+      for (uint32_t e = 0; e < 4; ++e) a.emplace_back("a", lit(0.0f));
+      for_(0u, splits, kMergeLoads, [&](Val s0) {
+        std::vector<Vec> part;
+        std::vector<Val> w;
+        for (uint32_t u = 0; u < kMergeLoads; ++u) {
+          Val s = column(s0, u);
+          part.push_back(load_n<4, f32>(workspace, at + min(s, splits - 1u) * d));
+          w.push_back(load(weights[s + g * kMaxSplits], s < splits, lit(0.0f)));
+        }
+        for (uint32_t e = 0; e < 4; ++e) {
+          Val sum = a[e];
+          for (uint32_t u = 0; u < kMergeLoads; ++u) sum = fma(w[u], part[u][e], sum);
+          a[e] = sum;
+        }
+      });
+      for (uint32_t e = 0; e < 4; ++e) store(out[column(head * d + col, e)], cast<T>(a[e].get()));
+    });
+    if_(tid() == 0u, [&] { atomic_exchange(counters[counter], lit(0u)); });
+  });
+}
+
+}  // namespace
+
+KernelSpec attention_decode_spec() {
+  KernelSpec k;
+  k.def =
+      define_generic_kernel("attention_decode", ir::Mode::Reduction,
+                            {"q", "k", "v", "out", "workspace", "counters", "scale", "heads", "kv_heads", "seq", "d"},
+                            MTILE_FLOAT_VARIANTS(attention_decode));
+  k.family = "attention";
+  k.summary = "one query token per sequence against its KV cache (GQA), online softmax in f32, split over seq";
+  using rule::var;
+  rule::Expr batch = var("batch"), heads = var("heads"), kv_heads = var("kv_heads"), seq = var("seq"), d = var("d"),
+             simd = var("simd_width"), team = var("team"), splits = var("splits");
+  rule::Expr pairs = batch * kv_heads;
+  // The most splits a launch may take, from the dims alone (it sizes the workspace, which a caller
+  // allocates without knowing the device): at least kMinSplitRows rows a split, no more splits
+  // than kMaxSplitGroups threadgroups need, and kMaxSplits at most.
+  rule::Expr split_cap =
+      rule::min(rule::ceil_div(seq, kMinSplitRows), rule::min(rule::ceil_div(kMaxSplitGroups, pairs), kMaxSplits));
+  k.dims = {"batch", "heads", "kv_heads", "seq", "d"};
+  // 256 threads (128 where the threadgroup arrays of group * d columns would pass 48 KiB). Splits:
+  // enough threadgroups for 16 simdgroups on every multiprocessor (a thread holds about 100
+  // registers: two threadgroups of 256 fit), when batch * kv_heads alone is fewer. Fewer, larger
+  // threadgroups keep the splits few, and the last threadgroup's merge short.
+  rule::Expr threads = var("threads");
+  k.config = {{"group", heads / kv_heads},
+              {"team", rule::min(simd, rule::pow2_ceil(rule::ceil_div(d, kChunk)))},
+              {"chunks", rule::ceil_div(d, kChunk * team)},
+              {"tile", rule::select(var("group") * var("chunks") <= 4, 2, 1)},
+              {"threads", rule::select(var("group") * d <= 1024, 8 * simd, 4 * simd)},
+              {"splits", rule::clamp(rule::ceil_div(var("sm_count") * (16 * simd / threads), pairs), 1, split_cap)}};
+  k.dispatch = {.grid = splits, .grid_y = kv_heads, .grid_z = batch, .tpg = var("threads")};
+  k.preconditions = {batch >= 1,
+                     kv_heads >= 1,
+                     heads % kv_heads == 0,
+                     heads >= kv_heads,
+                     var("group") == heads / kv_heads,
+                     seq >= 1,
+                     d >= kChunk,
+                     d % kChunk == 0,
+                     d <= 512,
+                     team >= 1,
+                     simd % team == 0,
+                     var("chunks") * team * kChunk >= d,
+                     var("tile") >= 1,
+                     var("tile") <= 4,
+                     threads % simd == 0,
+                     splits >= 1,
+                     splits <= split_cap,
+                     var("grid") == splits,
+                     var("grid_y") == kv_heads,
+                     var("grid_z") == batch,
+                     var("tpg") == var("threads")};
+  k.sizes = {{"q", batch * heads * d},
+             {"k", pairs * seq * d},
+             {"v", pairs * seq * d},
+             {"out", batch * heads * d},
+             {"workspace", batch * heads * split_cap * (d + 2)},
+             {"counters", pairs}};
+  k.scratch = {"workspace"};
+  // Scores of a few units (scale 0.3 on products of d values in [-1, 1]): the softmax is far from
+  // uniform and the running max moves. The workspace starts as NaN, so a partial read before it is
+  // written shows in out; the counters start at 0, as the contract asks, and must end at 0.
+  k.inits = {{"scale", Init::constant(0.3)}, {"workspace", Init::constant(NAN)}, {"counters", Init::constant(0)}};
+  k.reference = [](const Shape& s, HostTensors& t) {
+    uint64_t batch = dim(s, "batch"), heads = dim(s, "heads"), kv_heads = dim(s, "kv_heads"), seq = dim(s, "seq"),
+             d = dim(s, "d");
+    uint64_t group = heads / kv_heads;
+    const double scale = t["scale"][0];
+    const auto &q = t["q"], &kk = t["k"], &v = t["v"];
+    auto& out = t["out"];
+    std::vector<double> score(seq);
+    for (uint64_t b = 0; b < batch; ++b)
+      for (uint64_t h = 0; h < heads; ++h) {
+        uint64_t qa = (b * heads + h) * d, kva = (b * kv_heads + h / group) * seq * d;
+        double m = -INFINITY, sum = 0;
+        for (uint64_t r = 0; r < seq; ++r) {
+          double dot = 0;
+          for (uint64_t i = 0; i < d; ++i) dot += q[qa + i] * kk[kva + r * d + i];
+          score[r] = scale * dot;
+          m = std::max(m, score[r]);
+        }
+        for (uint64_t r = 0; r < seq; ++r) sum += score[r] = std::exp(score[r] - m);
+        for (uint64_t i = 0; i < d; ++i) {
+          double acc = 0;
+          for (uint64_t r = 0; r < seq; ++r) acc += score[r] * v[kva + r * d + i];
+          out[qa + i] = acc / sum;
+        }
+      }
+  };
+  k.tolerance = float_tolerances();
+  k.output_tolerance = {{"counters", {0, 0, 0}}};
+  // The minimal traffic: q, k, v and out once (the partials are a few percent more).
+  k.bytes = var("dtype_bytes") * (2 * batch * heads * d + 2 * pairs * seq * d);
+  k.flops = 4 * batch * heads * seq * d;
+  k.example_shape = {{"batch", 1}, {"heads", 32}, {"kv_heads", 8}, {"seq", 1024}, {"d", 128}};
+  k.test_shapes = {
+      {{"batch", 1}, {"heads", 1}, {"kv_heads", 1}, {"seq", 1}, {"d", 64}},
+      {{"batch", 2}, {"heads", 4}, {"kv_heads", 1}, {"seq", 7}, {"d", 128}},
+      {{"batch", 1}, {"heads", 2}, {"kv_heads", 2}, {"seq", 100}, {"d", 64}},
+      {{"batch", 1}, {"heads", 8}, {"kv_heads", 2}, {"seq", 1000}, {"d", 128}},
+      {{"batch", 3}, {"heads", 2}, {"kv_heads", 2}, {"seq", 1000}, {"d", 64}},
+      {{"batch", 1}, {"heads", 2}, {"kv_heads", 1}, {"seq", 300}, {"d", 96}},
+      {{"batch", 1}, {"heads", 1}, {"kv_heads", 1}, {"seq", 50}, {"d", 8}},
+      {{"batch", 1}, {"heads", 3}, {"kv_heads", 1}, {"seq", 129}, {"d", 256}},
+  };
+  for (uint32_t batch_size : {1u, 8u, 32u, 64u})
+    for (uint32_t len : {4096u, 32768u})
+      k.bench_shapes.push_back({{"batch", batch_size}, {"heads", 32}, {"kv_heads", 8}, {"seq", len}, {"d", 128}});
+  return k;
+}
+
+}  // namespace mtile::lib

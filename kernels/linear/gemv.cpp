@@ -1,0 +1,138 @@
+// gemv: out[r, j] = sum_i x[r, i] * w[j, i] for the m <= 8 rows of a decode batch, w = [n, k]
+// row-major (a torch Linear weight), accumulated in f32 and rounded once to T. Memory-bound: w is
+// read exactly once for all m rows.
+// Each simdgroup takes `cols` consecutive output columns j, i.e. rows of w. Its 32 lanes stream
+// those rows in 16-byte loads (lane l takes the elements 8l .. 8l + 7 of every 256), multiply
+// them with the same 8 elements of each row of x (m * k elements: they stay in L1 and L2) and keep
+// m * cols partial sums, which simd_sum reduces at the end. A loop trip takes `unroll` chunks of
+// 256 elements, their loads first, so that more of w is in flight; the k % (256 * unroll) elements
+// after the last whole trip take a second loop of one chunk a trip. A column past n (in the last
+// simdgroup when n is not a multiple of the columns a threadgroup takes) reads row n - 1 again and
+// stores nothing, so every access is in bounds and no simd_sum sits under divergent control flow.
+#include <deque>
+
+#include "kernels/linear/linear.hpp"
+#include "kernels/row_loops.hpp"
+#include "kernels/spec_helpers.hpp"
+
+namespace mtile::lib {
+namespace {
+
+using namespace dsl;
+
+constexpr uint32_t kChunk = 8;                   // elements a lane loads at once: 16 bytes of bf16
+constexpr uint32_t kSpan = kChunk * kSimdLanes;  // elements of a row a simdgroup loads at once
+constexpr uint32_t kMaxRows = 8;                 // the decode batch: m <= 8
+
+template <class T>
+void gemv(In<T> x, In<T> w, Out<T> out, Constexpr n, Constexpr k) {
+  // Trace-time sizes: the rows of x (m: the sums are unrolled per row; the contract checks it), the
+  // columns of a simdgroup, the chunks a loop trip takes.
+  const uint32_t rows = config("m_rows"), cols = config("cols"), unroll = config("unroll");
+  Val simdgroups = lsize() / kSimdLanes;
+  Val sg = program_id(0) * simdgroups + simd_group();
+  Val first = named("first_col", cols == 1 ? sg : sg * cols);
+  std::vector<Val> w_row;  // the start of each column's row of w: j * k, j clamped to n - 1
+  for (uint32_t c = 0; c < cols; ++c) w_row.push_back(named("w_row", min(column(first, c), n - 1u) * k));
+  auto x_at = [&](uint32_t r, const Val& i) { return r == 0 ? i : k * r + i; };  // x[r, i]
+  std::deque<Var> acc;  // acc[r * cols + c]: row r of x times column c
+  for (uint32_t i = 0; i < rows * cols; ++i) acc.emplace_back("acc", lit(0.0f));
+
+  // The chunks at i, i + kSpan, ..., i + (count - 1) * kSpan: loads of w and x first, then the sums.
+  auto chunks = [&](const Val& i, uint32_t count) {
+    std::vector<Vec> wv, xv;  // [u * cols + c], [u * rows + r]
+    for (uint32_t u = 0; u < count; ++u) {
+      Val at = column(i, u * kSpan);
+      for (uint32_t c = 0; c < cols; ++c) wv.push_back(load_n<kChunk, f32>(w, w_row[c] + at));
+      for (uint32_t r = 0; r < rows; ++r) xv.push_back(load_n<kChunk, f32>(x, x_at(r, at)));
+    }
+    for (uint32_t u = 0; u < count; ++u)
+      for (uint32_t r = 0; r < rows; ++r)
+        for (uint32_t c = 0; c < cols; ++c) {
+          Var& a = acc[r * cols + c];
+          Val s = a;
+          for (uint32_t e = 0; e < kChunk; ++e) s = fma(xv[u * rows + r][e], wv[u * cols + c][e], s);
+          a = s;
+        }
+  };
+  Val start = simd_lane() * kChunk;
+  Val whole = named("whole", k / (kSpan * unroll) * (kSpan * unroll));  // elements the unrolled loop takes
+  if (unroll > 1) for_(start, whole, kSpan * unroll, [&](Val i) { chunks(i, unroll); });
+  for_(unroll > 1 ? whole + start : start, k, kSpan, [&](Val i) { chunks(i, 1); });
+
+  for (uint32_t r = 0; r < rows; ++r)
+    for (uint32_t c = 0; c < cols; ++c) {
+      Val total = simd_sum(acc[r * cols + c].get());
+      Val j = column(first, c);
+      if_(simd_lane() == 0u && j < n, [&] { store(out[r == 0 ? j : n * r + j], cast<T>(total)); });
+    }
+}
+
+}  // namespace
+
+KernelSpec gemv_spec() {
+  KernelSpec k;
+  k.def = define_generic_kernel("gemv", ir::Mode::Elementwise, {"x", "w", "out", "n", "k"},
+                                MTILE_FLOAT_VARIANTS(gemv));
+  k.family = "linear";
+  k.summary = "out[m, n] = x[m, k] @ w[n, k]^T for a decode batch of m <= 8 rows, f32 sums; w read once";
+  using rule::var;
+  rule::Expr m = var("m"), n = var("n"), kk = var("k"), simd = var("simd_width"), cols = var("cols");
+  rule::Expr per_tg = var("threads") / simd * cols;  // output columns a threadgroup takes
+  k.dims = {"m", "n", "k"};
+  // Two columns a simdgroup where the device would hold fewer simdgroups than there are columns
+  // (n at least sm_count * max_threads_per_sm / simd_width), or where m >= 4 rows of x would
+  // otherwise load 4 to 8 times the bytes of w from L1: each chunk of x then serves two rows of
+  // w. Two chunks a loop trip while the sums and the chunks' values stay few (m * cols <= 4), so
+  // that a lane has 32 bytes of w in flight (ptxas: 30 to 68 registers, no spills, on sm_90a).
+  k.config = {{"m_rows", m},
+              {"cols", rule::select(n >= var("sm_count") * var("max_threads_per_sm") / simd || m >= 4, 2, 1)},
+              {"unroll", rule::select(m * cols <= 4, 2, 1)},
+              {"threads", 4 * simd}};
+  k.dispatch = {.grid = rule::ceil_div(n, per_tg), .tpg = var("threads")};
+  k.preconditions = {m >= 1,
+                     m <= kMaxRows,
+                     var("m_rows") == m,
+                     n >= 1,
+                     kk >= kChunk,
+                     kk % kChunk == 0,
+                     cols >= 1,
+                     cols <= 4,
+                     var("unroll") >= 1,
+                     var("unroll") <= 4,
+                     var("tpg") == var("threads"),
+                     var("grid") == rule::ceil_div(n, per_tg),
+                     var("grid_y") == 1,
+                     var("grid_z") == 1};
+  k.sizes = {{"x", m * kk}, {"w", n * kk}, {"out", m * n}};
+  // Weights of a trained layer's size (a Linear's are about 1 / sqrt(k)); sums of k products stay
+  // O(1) to O(10) for the test shapes, so bf16 and f16 outputs round by up to 1/16 and 1/128.
+  k.inits = {{"x", Init::uniform(-1.0, 1.0)}, {"w", Init::uniform(-0.1, 0.1)}};
+  k.reference = [](const Shape& s, HostTensors& t) {
+    uint64_t rows = dim(s, "m"), n = dim(s, "n"), kk = dim(s, "k");
+    const auto &x = t["x"], &w = t["w"];
+    auto& out = t["out"];
+    for (uint64_t r = 0; r < rows; ++r)
+      for (uint64_t j = 0; j < n; ++j) {
+        double sum = 0;
+        for (uint64_t i = 0; i < kk; ++i) sum += x[r * kk + i] * w[j * kk + i];
+        out[r * n + j] = sum;
+      }
+  };
+  k.tolerance = {{ScalarType::f32, {1e-5, 1e-3}}, {ScalarType::f16, {5e-4, 2e-2}}, {ScalarType::bf16, {4e-3, 0.1}}};
+  k.flops = 2 * m * n * kk;
+  k.example_shape = {{"m", 1}, {"n", 4096}, {"k", 4096}};
+  k.test_shapes = {{{"m", 1}, {"n", 1}, {"k", 8}},     {{"m", 3}, {"n", 7}, {"k", 8}},
+                   {{"m", 1}, {"n", 33}, {"k", 264}},  {{"m", 8}, {"n", 67}, {"k", 4104}},
+                   {{"m", 2}, {"n", 5}, {"k", 14336}}, {{"m", 5}, {"n", 129}, {"k", 1024}},
+                   {{"m", 4}, {"n", 9}, {"k", 520}}};
+  // Llama-3-8B's projections at decode batches 1 and 8 (qkv, o: 4096 x 4096; the MLP's 14336 x
+  // 4096 and 4096 x 14336) and its lm head (128256 x 4096).
+  k.bench_shapes = {{{"m", 1}, {"n", 4096}, {"k", 4096}},  {{"m", 8}, {"n", 4096}, {"k", 4096}},
+                    {{"m", 1}, {"n", 14336}, {"k", 4096}}, {{"m", 8}, {"n", 14336}, {"k", 4096}},
+                    {{"m", 1}, {"n", 4096}, {"k", 14336}}, {{"m", 8}, {"n", 4096}, {"k", 14336}},
+                    {{"m", 1}, {"n", 128256}, {"k", 4096}}};
+  return k;
+}
+
+}  // namespace mtile::lib

@@ -1,0 +1,327 @@
+// gemv and attention_decode (kernels/linear, kernels/attention): what their designs promise beyond
+// the float64 checks kernels_test runs on every dtype and test shape: every decode batch size and
+// split count, 16-byte loads of w, K and V, 64-bit offsets past 2^31 elements, the split rule, the
+// ticket's fences and atomics, counters left at zero over repeated launches, and contracts that
+// refuse what the kernels can't do.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "backends/cuda/nvrtc.hpp"
+#include "mtile/harness.hpp"
+#include "mtile/registry.hpp"
+#include "mtile/runtime.hpp"
+#include "test_util.hpp"
+
+using namespace mtile;
+using mtile::testing::contains;
+
+namespace {
+
+int count(const ir::Function& f, const std::function<bool(const ir::Inst&)>& pred) {
+  int n = 0;
+  ir::for_each_inst(f.body, [&](const ir::Inst& in) { n += pred(in) ? 1 : 0; });
+  return n;
+}
+
+// The kernel lowered for `target` as a launch lowers it: Config from the rules (and `config`),
+// constexprs baked, u64 offsets for the tensors past 2^31 elements.
+ir::Function lowered(const std::string& kernel, ScalarType t, const Shape& shape, const Target& target,
+                     const Config& config = {}) {
+  const Kernel& k = find_kernel(kernel);
+  Resolved r = resolve(k.spec(), shape, target, config);
+  passes::PipelineOptions o;
+  o.bake = r.constexprs;
+  o.wide = wide_tensors(r);
+  o.tpg = r.geometry.tpg;
+  return passes::run_pipeline(k->def.trace(t, r.config), target, o);
+}
+
+CheckResult check(const std::string& kernel, ScalarType t, const Shape& shape, const Config& config = {}) {
+  auto cpu = make_backend("cpu:sanitize");
+  CheckOptions opts;
+  opts.launch.config = config;
+  return run_and_check(*cpu, find_kernel(kernel), t, shape, opts);
+}
+
+std::string contract_error(const std::string& kernel, const Shape& shape, const Config& config = {}) {
+  try {
+    check(kernel, ScalarType::bf16, shape, config);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "launched";
+}
+
+// Accesses of tensor `name` in `f`: vector ones of `lanes` lanes, and all of them.
+std::pair<int, int> accesses(const ir::Function& f, const std::string& name, int lanes) {
+  int param = f.param_index(name), vec = 0, all = 0;
+  ir::for_each_inst(f.body, [&](const ir::Inst& in) {
+    bool access =
+        in.op == ir::Op::Load || in.op == ir::Op::LoadVector || in.op == ir::Op::Store || in.op == ir::Op::StoreVector;
+    if (!access || in.space != ir::MemSpace::Device || in.param != param) return;
+    ++all;
+    vec += in.op == ir::Op::LoadVector && in.lanes == lanes;
+  });
+  return {vec, all};
+}
+
+int u64_values(const ir::Function& f) {
+  return count(f, [](const ir::Inst& in) { return in.type == ScalarType::u64; });
+}
+
+void nvrtc_compiles(const ir::Function& f, const std::string& name) {
+  std::string why;
+  if (!cuda::nvrtc_available(&why)) GTEST_SKIP() << "NVRTC can't be loaded: " << why;
+  EXPECT_GT(cuda::nvrtc_compile(codegen::emit_cuda(f), name + ".cu", "sm_90a").cubin.size(), 0u);
+}
+
+const Shape kGemvSmall = {{"m", 1}, {"n", 4096}, {"k", 4096}};
+
+TEST(Gemv, EveryDecodeBatchSizeAndAnOddNumberOfColumns) {
+  for (uint32_t m = 1; m <= 8; ++m)
+    for (ScalarType t : {ScalarType::f32, ScalarType::bf16}) {
+      CheckResult r = check("gemv", t, {{"m", m}, {"n", 37}, {"k", 776}});
+      EXPECT_TRUE(r.passed) << r.summary();
+    }
+}
+
+TEST(Gemv, TwoColumnsASimdgroupAndNoUnrollGiveTheSameSums) {
+  // The rule's other choices, forced: each with n not a multiple of the columns a threadgroup takes.
+  for (const Config& c : std::vector<Config>{{{"cols", 2}}, {{"cols", 3}, {"unroll", 1}}, {{"unroll", 4}}}) {
+    CheckResult r = check("gemv", ScalarType::f16, {{"m", 3}, {"n", 29}, {"k", 2056}}, c);
+    EXPECT_TRUE(r.passed) << r.summary();
+  }
+}
+
+TEST(Gemv, ReadsWInSixteenByteLoadsOnly) {
+  for (uint32_t m : {1u, 8u}) {
+    Shape s = kGemvSmall;
+    s["m"] = m;
+    ir::Function f = lowered("gemv", ScalarType::bf16, s, Target::cuda("sm_90a"));
+    auto [w_vec, w_all] = accesses(f, "w", 8);
+    auto [x_vec, x_all] = accesses(f, "x", 8);
+    EXPECT_GT(w_vec, 0) << ir::print(f);
+    EXPECT_EQ(w_vec, w_all) << ir::print(f);
+    EXPECT_EQ(x_vec, x_all) << ir::print(f);
+    std::string src = codegen::emit_cuda(f);
+    EXPECT_TRUE(contains(src, "uint4")) << src;
+  }
+  // f32: 8 elements are two 16-byte loads.
+  ir::Function f32 = lowered("gemv", ScalarType::f32, kGemvSmall, Target::cuda("sm_90a"));
+  auto [w_vec, w_all] = accesses(f32, "w", 4);
+  EXPECT_EQ(w_vec, w_all) << ir::print(f32);
+}
+
+TEST(Gemv, OffsetsOfWAre64BitPast2To31ElementsAndNvrtcCompilesThem) {
+  const Target cuda = Target::cuda("sm_90a");
+  EXPECT_EQ(u64_values(lowered("gemv", ScalarType::bf16, kGemvSmall, cuda)), 0);
+  // 151936 x 14336 = 2.18e9 elements (a vocabulary-sized w of a wide model).
+  ir::Function huge = lowered("gemv", ScalarType::bf16, {{"m", 2}, {"n", 151936}, {"k", 14336}}, cuda);
+  EXPECT_GT(u64_values(huge), 0) << ir::print(huge);
+  EXPECT_TRUE(contains(codegen::emit_cuda(huge), "unsigned long long"));
+  nvrtc_compiles(huge, "gemv_wide");
+}
+
+TEST(Gemv, ContractRefusesKNotAMultipleOf8AndMoreThan8Rows) {
+  std::string e = contract_error("gemv", {{"m", 1}, {"n", 16}, {"k", 12}});
+  EXPECT_TRUE(contains(e, "kernel gemv: contract violated")) << e;
+  EXPECT_TRUE(contains(e, "k % 8 == 0 (k = 12)")) << e;
+  e = contract_error("gemv", {{"m", 9}, {"n", 16}, {"k", 16}});
+  EXPECT_TRUE(contains(e, "m <= 8 (m = 9)")) << e;
+  e = contract_error("gemv", {{"m", 2}, {"n", 16}, {"k", 16}}, {{"m_rows", 1}});
+  EXPECT_TRUE(contains(e, "m_rows == m")) << e;
+}
+
+TEST(Gemv, ColumnsASimdgroupFollowTheDevice) {
+  const Kernel& k = find_kernel("gemv");
+  Target h100 = Target::cuda("sm_90a");  // 132 SMs x 64 simdgroups = 8448
+  EXPECT_EQ(resolve(k.spec(), kGemvSmall, h100).config.at("cols"), 1u);
+  EXPECT_EQ(resolve(k.spec(), {{"m", 1}, {"n", 14336}, {"k", 4096}}, h100).config.at("cols"), 2u);
+  EXPECT_EQ(resolve(k.spec(), kGemvSmall, h100).config.at("unroll"), 2u);
+  Resolved r = resolve(k.spec(), {{"m", 8}, {"n", 4096}, {"k", 4096}}, h100);
+  EXPECT_EQ(r.config.at("cols"), 2u);  // a chunk of x for two rows of w
+  EXPECT_EQ(r.config.at("unroll"), 1u);
+  EXPECT_EQ(r.geometry.grid[0], 512u);  // 8 columns a threadgroup of 128 threads
+  EXPECT_EQ(r.geometry.tpg, 128u);
+}
+
+const Shape kAttn = {{"batch", 2}, {"heads", 8}, {"kv_heads", 2}, {"seq", 1000}, {"d", 64}};
+
+TEST(AttentionDecode, EverySplitCountMatchesTheReference) {
+  // Up to split_cap = ceil(1000 / 64) = 16; 16 splits of 63 rows leave the last one 55.
+  for (uint32_t splits : {1u, 2u, 3u, 7u, 16u}) {
+    CheckResult r = check("attention_decode", ScalarType::f32, kAttn, {{"splits", splits}});
+    EXPECT_TRUE(r.passed) << r.summary();
+    ASSERT_EQ(r.outputs.size(), 2u) << r.summary();  // out and counters; the workspace is scratch
+    EXPECT_EQ(r.outputs[1].param, "counters");
+    EXPECT_EQ(r.outputs[1].max_abs, 0.0) << "a counter was left non-zero";
+  }
+}
+
+TEST(AttentionDecode, GroupsHeadDimsAndTheirTilesMatchTheReference) {
+  for (const Shape& s : std::vector<Shape>{
+           {{"batch", 1}, {"heads", 16}, {"kv_heads", 2}, {"seq", 77}, {"d", 32}},      // group 8
+           {{"batch", 2}, {"heads", 4}, {"kv_heads", 4}, {"seq", 130}, {"d", 136}},     // 17 chunks in 32 lanes
+           {{"batch", 1}, {"heads", 2}, {"kv_heads", 1}, {"seq", 70}, {"d", 512}},      // 2 chunks a lane
+           {{"batch", 1}, {"heads", 16}, {"kv_heads", 1}, {"seq", 140}, {"d", 72}}}) {  // 128 threads
+    EXPECT_EQ(resolve(find_kernel("attention_decode").spec(), s, Target::cpu()).config.at("threads"),
+              s.at("heads") / s.at("kv_heads") * s.at("d") > 1024 ? 128u : 256u);
+    for (uint32_t splits : {1u, 2u}) {
+      CheckResult r = check("attention_decode", ScalarType::bf16, s, {{"splits", splits}});
+      EXPECT_TRUE(r.passed) << r.summary();
+    }
+  }
+  CheckResult r = check("attention_decode", ScalarType::f16, kAttn, {{"splits", 3}, {"tile", 3}});
+  EXPECT_TRUE(r.passed) << r.summary();
+}
+
+// Launches the kernel three times on the same buffers: the same output each time, and the
+// counters at zero after each (the contract's "left zero" is what makes a relaunch correct).
+TEST(AttentionDecode, IsRelaunchableOnTheSameCountersAndWorkspace) {
+  auto cpu = make_backend("cpu");
+  const Kernel& k = find_kernel("attention_decode");
+  LaunchOptions opts;
+  opts.config = {{"splits", 5}};
+  opts.scalars = {{"scale", 0.125}};
+  auto plan = Context::global().plan(*cpu, k, ScalarType::f32, kAttn, opts);
+  const auto& params = plan->params();
+  std::vector<Buffer> buffers(params.size());
+  std::vector<Buffer*> args(params.size(), nullptr);
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  int out = -1, counters = -1;
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (params[i].kind != ir::ParamKind::Tensor) continue;
+    buffers[i] = cpu->alloc(params[i].elem, plan->elements[i]);
+    args[i] = &buffers[i];
+    std::vector<uint32_t> bits(plan->elements[i], 0);  // counters zero; q, k, v random
+    if (params[i].elem == ScalarType::f32)
+      for (uint32_t& b : bits) {
+        float v = dist(rng);
+        std::memcpy(&b, &v, 4);
+      }
+    cpu->upload(buffers[i], bits.data());
+    if (params[i].name == "out") out = static_cast<int>(i);
+    if (params[i].name == "counters") counters = static_cast<int>(i);
+  }
+  ASSERT_GE(out, 0);
+  ASSERT_GE(counters, 0);
+  std::vector<float> first;
+  for (int launch = 0; launch < 3; ++launch) {
+    Context::global().run(*cpu, *plan, args, opts);
+    std::vector<float> got(plan->elements[out]);
+    std::vector<uint32_t> count(plan->elements[counters], 1);
+    cpu->download(buffers[out], got.data());
+    cpu->download(buffers[counters], count.data());
+    for (uint32_t c : count) EXPECT_EQ(c, 0u) << "launch " << launch;
+    for (float v : got) ASSERT_TRUE(std::isfinite(v)) << "launch " << launch;
+    if (launch == 0)
+      first = got;
+    else
+      EXPECT_EQ(std::memcmp(first.data(), got.data(), got.size() * 4), 0) << "launch " << launch;
+  }
+  for (Buffer& b : buffers)
+    if (b.id) cpu->release(b);
+}
+
+TEST(AttentionDecode, SplitsFollowTheMultiprocessorsAndTheSequence) {
+  const Kernel& k = find_kernel("attention_decode");
+  auto splits = [&](uint32_t batch, uint32_t seq, const Target& t) {
+    Shape s = {{"batch", batch}, {"heads", 32}, {"kv_heads", 8}, {"seq", seq}, {"d", 128}};
+    Resolved r = resolve(k.spec(), s, t);
+    EXPECT_EQ(r.geometry.grid[0], r.config.at("splits"));
+    EXPECT_EQ(r.geometry.grid[1], 8u);
+    EXPECT_EQ(r.geometry.grid[2], batch);
+    return r.config.at("splits");
+  };
+  Target h100 = Target::cuda("sm_90a"), a100 = Target::cuda("sm_80");
+  // 2 threadgroups of 256 threads a multiprocessor (264 on 132 SMs) over batch * kv_heads, at
+  // least 64 rows a split.
+  EXPECT_EQ(splits(1, 32768, h100), 33u);
+  EXPECT_EQ(splits(1, 4096, h100), 33u);
+  EXPECT_EQ(splits(8, 4096, h100), 5u);
+  EXPECT_EQ(splits(32, 32768, h100), 2u);
+  EXPECT_EQ(splits(64, 32768, h100), 1u);
+  EXPECT_EQ(splits(1, 100, h100), 2u);
+  EXPECT_EQ(splits(1, 32768, a100), 27u);  // 108 SMs
+  Resolved r = resolve(k.spec(), {{"batch", 1}, {"heads", 128}, {"kv_heads", 8}, {"seq", 8192}, {"d", 128}}, h100);
+  EXPECT_EQ(r.config.at("threads"), 128u);  // group 16: arrays of 16 x 128 columns a simdgroup
+  EXPECT_EQ(r.config.at("splits"), 66u);
+}
+
+TEST(AttentionDecode, OneSplitWritesOutDirectlyAndMoreTakeAFencedTicket) {
+  const Target cuda = Target::cuda("sm_90a");
+  auto ops = [](const ir::Function& f, ir::Op op) { return count(f, [&](const ir::Inst& in) { return in.op == op; }); };
+  ir::Function one = lowered("attention_decode", ScalarType::bf16, kAttn, cuda, {{"splits", 1}});
+  EXPECT_EQ(ops(one, ir::Op::Fence), 0);
+  EXPECT_EQ(ops(one, ir::Op::Atomic), 0);
+  EXPECT_EQ(count(one,
+                  [&](const ir::Inst& in) {
+                    return in.space == ir::MemSpace::Device && in.param == one.param_index("workspace");
+                  }),
+            0);
+  ir::Function many = lowered("attention_decode", ScalarType::bf16, kAttn, cuda, {{"splits", 4}});
+  EXPECT_EQ(ops(many, ir::Op::Fence), 2);   // before the ticket (release) and after it (acquire)
+  EXPECT_EQ(ops(many, ir::Op::Atomic), 2);  // the ticket and the counter's reset
+  std::string src = codegen::emit_cuda(many);
+  EXPECT_TRUE(contains(src, "__threadfence();")) << src;
+  EXPECT_TRUE(contains(src, "atomicAdd(")) << src;
+  EXPECT_TRUE(contains(src, "atomicExch(")) << src;
+  // K and V in 16-byte loads only.
+  for (const char* t : {"k", "v"}) {
+    auto [vec, all] = accesses(many, t, 8);
+    EXPECT_GT(vec, 0) << t;
+    EXPECT_EQ(vec, all) << t << "\n" << ir::print(many);
+  }
+  nvrtc_compiles(many, "attention_decode_split");
+  nvrtc_compiles(one, "attention_decode_one");
+}
+
+TEST(AttentionDecode, OffsetsOfKAndVAre64BitPast2To31Elements) {
+  const Target cuda = Target::cuda("sm_90a");
+  // 64 x 8 x 32768 x 128 is 2^31 elements, the largest index 2^31 - 1: u32 offsets still. 40960
+  // rows pass it.
+  Shape big = {{"batch", 64}, {"heads", 32}, {"kv_heads", 8}, {"seq", 32768}, {"d", 128}};
+  EXPECT_EQ(u64_values(lowered("attention_decode", ScalarType::bf16, big, cuda)), 0);
+  big["seq"] = 40960;
+  Shape small = big;
+  small["seq"] = 4096;
+  EXPECT_EQ(u64_values(lowered("attention_decode", ScalarType::bf16, small, cuda)), 0);
+  ir::Function wide = lowered("attention_decode", ScalarType::bf16, big, cuda);
+  EXPECT_GT(u64_values(wide), 0) << ir::print(wide);
+  nvrtc_compiles(wide, "attention_decode_wide");
+}
+
+TEST(AttentionDecode, MetalNeedsVersion32ForItsFence) {
+  const Target metal = Target::metal("apple9");
+  ir::Function f = lowered("attention_decode", ScalarType::bf16, kAttn, metal, {{"splits", 4}});
+  std::string msl = codegen::emit_msl(f, {.version = codegen::MslOptions::Version::V3_2});
+  EXPECT_TRUE(contains(msl, "coherent(device) device float* workspace")) << msl;
+  EXPECT_TRUE(contains(msl, "thread_scope_device")) << msl;
+  EXPECT_THROW(codegen::emit_msl(f), Error);
+  ir::Function one = lowered("attention_decode", ScalarType::bf16, kAttn, metal, {{"splits", 1}});
+  EXPECT_FALSE(contains(codegen::emit_msl(one), "coherent"));  // no fence: any version
+}
+
+TEST(AttentionDecode, ContractRefusesWhatItCannotDo) {
+  Shape s = kAttn;
+  s["heads"] = 6;
+  s["kv_heads"] = 4;
+  EXPECT_TRUE(contains(contract_error("attention_decode", s), "heads % kv_heads == 0 (heads = 6, kv_heads = 4)"));
+  s = kAttn;
+  s["d"] = 12;
+  EXPECT_TRUE(contains(contract_error("attention_decode", s), "d % 8 == 0 (d = 12)"));
+  s["d"] = 520;
+  EXPECT_TRUE(contains(contract_error("attention_decode", s), "d <= 512 (d = 520)"));
+  std::string e = contract_error("attention_decode", kAttn, {{"splits", 0}});
+  EXPECT_TRUE(contains(e, "splits >= 1 (splits = 0)")) << e;
+  e = contract_error("attention_decode", kAttn, {{"splits", 17}});
+  EXPECT_TRUE(contains(e, "splits <= min(")) << e;
+  e = contract_error("attention_decode", kAttn, {{"group", 2}});
+  EXPECT_TRUE(contains(e, "group == heads / kv_heads")) << e;
+}
+
+}  // namespace
