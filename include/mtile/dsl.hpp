@@ -363,6 +363,21 @@ void barrier(SourceLoc loc = SourceLoc::current());
 // loads in the other. Any thread may run it alone (CUDA __threadfence(); Metal 3.2).
 void fence(SourceLoc loc = SourceLoc::current());
 
+// Asynchronous copies from device to threadgroup memory (cp.async on CUDA sm_80+; a plain copy on
+// Metal and the CPU engine). copy_async(tile[j], x[i], lanes) copies x[i .. i + lanes - 1] to
+// tile[j .. j + lanes - 1]: `lanes` elements of 4, 8 or 16 bytes in all, both indices multiples of
+// `lanes` (every launch checks that they provably are, as for load_n), same element type. The
+// copy may still be in flight until this thread commits it (copy_async_commit closes a group of
+// its copies) and waits (copy_async_wait(n): until at most n of its committed groups are pending);
+// other threads see the data only after a barrier that follows the wait:
+//   copy_async(tile[tid() * 8u], w[base + tid() * 8u], 8);
+//   copy_async_commit();
+//   copy_async_wait(0);
+//   barrier();
+void copy_async(const MemRef& dst, const MemRef& src, uint32_t lanes, SourceLoc loc = SourceLoc::current());
+void copy_async_commit(SourceLoc loc = SourceLoc::current());
+void copy_async_wait(uint32_t pending, SourceLoc loc = SourceLoc::current());
+
 // Cross-lane operations on the 32-lane simdgroup (all its lanes must take part).
 Val simd_sum(const Val& v);
 Val simd_max(const Val& v);
@@ -620,6 +635,20 @@ KernelDef define_generic_kernel(std::string name, ir::Mode mode, std::vector<std
                    });
 }
 #define MTILE_FLOAT_VARIANTS(fn) &fn<::mtile::dsl::f32>, &fn<::mtile::dsl::f16>, &fn<::mtile::dsl::bf16>
+
+// A kernel generic over the 16-bit float types only (tensor-core kernels: Mma multiplies bf16 or
+// f16), from its bf16 and f16 instantiations (see MTILE_HALF_VARIANTS); bf16 is its first dtype.
+template <class... PB16, class... P16>
+KernelDef define_half_kernel(std::string name, ir::Mode mode, std::vector<std::string> names, void (*bf16fn)(PB16...),
+                             void (*f16fn)(P16...)) {
+  return KernelDef(name, mode, {ScalarType::bf16, ScalarType::f16},
+                   detail::describe_params<PB16...>(names, ScalarType::bf16), [=](ScalarType t, const Config& c) {
+                     if (t == ScalarType::f16)
+                       return detail::trace_fn(name, mode, t, c, names, f16fn, std::index_sequence_for<P16...>{});
+                     return detail::trace_fn(name, mode, t, c, names, bf16fn, std::index_sequence_for<PB16...>{});
+                   });
+}
+#define MTILE_HALF_VARIANTS(fn) &fn<::mtile::dsl::bf16>, &fn<::mtile::dsl::f16>
 
 // Kernels generic over two types: an input type (the kernel's dtype, as for every kernel) and an
 // output type chosen by a Config meta-parameter whose value is a type code (type_code(t);

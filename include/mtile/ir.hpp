@@ -25,7 +25,8 @@ constexpr Id kNoId = -1;
 //   Ternary                 Select (cond, a, b), Fma (a * b + c, one rounding)
 //   Memory                  `space` and `param` (tensor parameter or threadgroup array id), see below
 //   Local, Decl             mutable locals and threadgroup arrays
-//   Sync, Simd, TgReduce    barrier, fence; 32-lane simdgroup ops; threadgroup reductions (lowered by a pass)
+//   Sync, Simd, TgReduce    barrier, fence and async-copy groups; 32-lane simdgroup ops (Mma among
+//                           them); threadgroup reductions (lowered by a pass)
 //   Control, Call           structured control flow; calls of other kernels (inlined by a pass)
 #define MTILE_FOR_EACH_IR_OP(X)                                                                         \
   X(Const, "const", Leaf)                                                                               \
@@ -88,17 +89,25 @@ constexpr Id kNoId = -1;
   X(Extract, "extract", Memory)                                                                         \
   X(StoreVector, "store_vector", Memory)                                                                \
   X(Atomic, "atomic", Memory)                                                                           \
+  /* CopyAsync: threadgroup array `param` [args[0] ..] <- tensor parameter `bits` [args[1] ..], */      \
+  /* `lanes` elements (4, 8 or 16 bytes), each index a multiple of `lanes`; `type` the element. */      \
+  X(CopyAsync, "copy_async", Memory)                                                                    \
   X(LocalDecl, "local", Local)              /* defines local `result` of `type`; args: initial value */ \
   X(LocalGet, "get", Local)                 /* param: local id */                                       \
   X(LocalSet, "set", Local)                 /* param: local id; args: value */                          \
   X(TgArrayDecl, "threadgroup_array", Decl) /* `type`[bits] */                                          \
   X(Barrier, "barrier", Sync)                                                                           \
   X(Fence, "fence", Sync) /* device scope: orders this thread's device memory accesses (docs/IR.md) */  \
+  X(CopyAsyncCommit, "copy_async_commit", Sync) /* this thread's copy_asyncs so far make a group */     \
+  X(CopyAsyncWait, "copy_async_wait", Sync)     /* until at most `bits` of its groups are pending */    \
   X(SimdSum, "simd_sum", Simd)                                                                          \
   X(SimdMax, "simd_max", Simd)                                                                          \
   X(SimdMin, "simd_min", Simd)                                                                          \
   X(ShuffleXor, "shuffle_xor", Simd)   /* args: value, lane mask */                                     \
   X(ShuffleDown, "shuffle_down", Simd) /* args: value, delta; lanes past the end keep their value */    \
+  /* Mma: D = A B + C of m16n8k16 with per-lane fragments (docs/IR.md); args: 8 A elements, 4 B */      \
+  /* (both bf16 or both f16), 4 C (f32); defines a vector of 4 f32 lanes that Extract reads. */         \
+  X(Mma, "mma", Simd)                                                                                   \
   X(TgReduceSum, "threadgroup_reduce_sum", TgReduce)                                                    \
   X(TgReduceMax, "threadgroup_reduce_max", TgReduce)                                                    \
   X(TgReduceMin, "threadgroup_reduce_min", TgReduce)                                                    \
@@ -197,7 +206,7 @@ struct Inst {
   uint64_t bits = 0;
   int param = -1;
   MemSpace space = MemSpace::Device;
-  uint8_t lanes = 1;  // LoadVector, StoreVector: 2, 4 or 8
+  uint8_t lanes = 1;  // LoadVector, StoreVector: 2, 4 or 8; Mma: 4; CopyAsync: elements copied
   std::vector<Block> blocks;
   std::shared_ptr<const Function> callee;
   std::vector<CallArg> call_args;

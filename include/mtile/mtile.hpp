@@ -3,6 +3,7 @@
 #pragma once
 #include "mtile/compile.hpp"
 #include "mtile/dsl.hpp"
+#include "mtile/dsl_matrix.hpp"
 #include "mtile/harness.hpp"
 #include "mtile/registry.hpp"
 #include "mtile/rule.hpp"

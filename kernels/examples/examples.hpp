@@ -1,8 +1,9 @@
 // The examples family: one short kernel for each construct docs/writing-kernels.md teaches
 // (masked memory, explicit vectors, scalar arguments, 64-bit offsets, atomics, loops with early
-// exits, math, memory types, two-type kernels, strided tensors, threadgroup arrays, names). They
-// are registered like every library kernel, so CI checks each on the CPU engine, compiles its
-// CUDA with NVRTC and its MSL with the shim, and the doc's snippets are checked against these files.
+// exits, math, memory types, two-type kernels, strided tensors, threadgroup arrays, names, matrix
+// multiply-accumulate, asynchronous copies). They are registered like every library kernel, so CI
+// checks each on the CPU engine, compiles its CUDA with NVRTC and its MSL with the shim, and the
+// doc's snippets are checked against these files.
 #pragma once
 #include <vector>
 
@@ -37,5 +38,7 @@ KernelSpec example_convert_spec();
 KernelSpec example_q_scale_spec();
 KernelSpec example_transpose_spec();
 KernelSpec example_row_rms_spec();
+KernelSpec example_mma_spec();
+KernelSpec example_reverse_rows_spec();
 
 }  // namespace mtile::lib

@@ -80,7 +80,7 @@ std::set<std::string> reserved_names(const Dialect& d) {
   for (const TypeTable* t : {&d.value_type, &d.storage_type, &d.load, &d.store, &d.round}) add_table(*t);
   for (const auto& [op, s] : d.ops) add_identifiers(s, reserved);
   for (const std::string* s : {&d.f32_to_u32, &d.f32_to_i32, &d.float_from_bits, &d.shuffle_lane, &d.simd_reduce,
-                               &d.vector_load, &d.vector_store})
+                               &d.vector_load, &d.vector_store, &d.mma_type})
     add_identifiers(*s, reserved);
   // Packed types ("uint2") and their constructors ("make_uint2") are names too.
   for (const auto& stem : d.vector_stem)
@@ -192,7 +192,8 @@ class Printer {
     out_ = d_.head(f_, uses_) + " {\n";
     // MSL allows threadgroup arrays only at kernel scope; CUDA gets the same layout.
     for (const Inst* a : arrays_)
-      line(1, fmt::format(fmt::runtime(d_.tg_array), at(d_.storage_type, a->type), name(a->result), a->bits));
+      line(1, fmt::format(fmt::runtime(copied_into_.count(a->result) ? d_.tg_array_copied_into : d_.tg_array),
+                          at(d_.storage_type, a->type), name(a->result), a->bits));
     block(f_.body, 1);
     out_ += "}\n";
     return out_;
@@ -237,6 +238,12 @@ class Printer {
           vectors_[in.result] = &in;
           expr_[in.result] = name_or("v");
           break;
+        case Op::Mma:
+          mma_.insert(in.result);
+          uses_.builtins.insert(Op::SimdLane);  // Metal's lowering moves elements between lanes
+          expr_[in.result] = name_or("v");
+          break;
+        case Op::CopyAsync: copied_into_.insert(in.param); break;
         case Op::ShuffleXor:
         case Op::ShuffleDown:
           if (!constant(in.args[1])) uses_.builtins.insert(Op::SimdLane);  // the lane is computed
@@ -246,6 +253,7 @@ class Printer {
           if (in.result != ir::kNoId) expr_[in.result] = name_or("v");
       }
       if (in.result != ir::kNoId) type_[in.result] = in.type;
+      uses_.ops.insert(in.op);
       for (const ir::Block& sub : in.blocks) scan(sub);
     }
   }
@@ -354,6 +362,21 @@ class Printer {
       case Op::Return: line(depth, "return;"); return;
       case Op::LoadVector: load_vector(in, depth); return;
       case Op::StoreVector: store_vector(in, depth); return;
+      case Op::Mma: {
+        std::vector<std::string> operands;
+        for (size_t i = 0; i < in.args.size(); ++i) operands.push_back(arg(in, i));
+        line(depth, fmt::format("{} {} = {};", d_.mma_type, name(in.result),
+                                spell(op(in, Op::Mma), type_name(arg_type(in, 0)),
+                                      fmt::format("{}", fmt::join(operands, ", ")), op(in, Op::SimdLane))));
+        return;
+      }
+      case Op::CopyAsync: copy_async(in, depth); return;
+      case Op::CopyAsyncCommit:
+        if (!op(in, in.op).empty()) line(depth, op(in, in.op) + ";");
+        return;
+      case Op::CopyAsyncWait:
+        if (!op(in, in.op).empty()) line(depth, spell(op(in, in.op), in.bits) + ";");
+        return;
       case Op::LocalDecl: line(depth, fmt::format("{} {} = {};", vtype(in.type), name(in.result), arg(in, 0))); return;
       case Op::LocalSet: line(depth, fmt::format("{} = {};", name(in.param), arg(in, 0))); return;
       case Op::Barrier: line(depth, op(in, Op::Barrier) + ";"); return;
@@ -448,10 +471,26 @@ class Printer {
     line(depth, fmt::format("{} {} = {};", packed, name(in.result), spell(d_.vector_load, packed, pointer(in))));
   }
 
+  // An async copy: the dialect's (cp.async on CUDA), or `lanes` plain assignments.
+  void copy_async(const Inst& in, int depth) {
+    const std::string &dst = name(in.param), &src = uses_.param_names.at(static_cast<size_t>(in.bits));
+    const std::string& tmpl = op(in, Op::CopyAsync);
+    if (!tmpl.empty()) {
+      line(depth, spell(tmpl, fmt::format("&{}[{}]", dst, arg(in, 0)), fmt::format("&{}[{}]", src, arg(in, 1)),
+                        in.lanes * storage_bytes(in.type)) +
+                      ";");
+      return;
+    }
+    auto at_offset = [&](size_t a, unsigned k) { return k ? fmt::format("{} + {}u", arg(in, a), k) : arg(in, a); };
+    for (unsigned k = 0; k < in.lanes; ++k)
+      line(depth, fmt::format("{}[{}] = {}[{}];", dst, at_offset(0, k), src, at_offset(1, k)));
+  }
+
   std::string extract(const Inst& in) const {
-    const Inst& v = *vectors_.at(in.args.at(0));
     const std::string& vec = name(in.args[0]);
     auto lane = static_cast<unsigned>(in.bits);
+    if (mma_.count(in.args[0])) return fmt::format("{}.{}", vec, "xyzw"[lane]);  // f32 lanes of mma_type
+    const Inst& v = *vectors_.at(in.args.at(0));
     unsigned words = halves(in.type) ? v.lanes / 2u : v.lanes;
     unsigned word = halves(in.type) ? lane / 2 : lane;
     std::string w = words == 1 ? vec : fmt::format("{}.{}", vec, "xyzw"[word]);
@@ -651,6 +690,8 @@ class Printer {
   std::unordered_map<Id, ST> type_;
   std::unordered_map<Id, const Inst*> consts_;
   std::unordered_map<Id, const Inst*> vectors_;  // LoadVector by its id
+  std::set<Id> mma_;                             // Mma results
+  std::set<Id> copied_into_;                     // threadgroup arrays that copy_async writes
   std::unordered_map<Id, ST> array_type_;        // threadgroup arrays' element types
   std::vector<const Inst*> arrays_;
   std::string out_;

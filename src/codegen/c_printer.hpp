@@ -26,6 +26,7 @@ struct KernelUses {
   std::vector<std::string> param_names;  // legal, collision-free identifiers, by parameter index
   std::vector<bool> constexpr_read;      // by parameter index: a ConstexprRef or ScalarRef still reads it
   std::set<ir::Op> builtins;             // ProgramId, ThreadId, ... the body reads
+  std::set<ir::Op> ops;                  // every op in the body (a prelude's helpers come with their op)
 };
 
 // Templates are fmt format strings; {0}, {1}, {2} are the operands' C expressions.
@@ -36,8 +37,13 @@ struct Dialect {
   TypeTable store;         // value {0} (already rounded to its type) -> storage element
   TypeTable round;         // float {0} rounded to the type; "{0}" where nothing rounds
   // Builtins ({0}: axis letter), Barrier, Fence, float math and float Add..Max, Fma, and ShuffleXor /
-  // ShuffleDown with a constant lane operand {1} below 32.
+  // ShuffleDown with a constant lane operand {1} below 32. Also:
+  //   Mma              {0} "bf16" or "f16", {1} the 16 operands, {2} the simd lane -> a `mma_type` value
+  //   CopyAsync        {0} pointer to the threadgroup element, {1} to the device element, {2} bytes;
+  //                    "" prints the copy as element-by-element assignments
+  //   CopyAsyncCommit  ""; CopyAsyncWait {0} the groups that may stay pending: "" prints nothing
   std::map<ir::Op, std::string> ops;
+  std::string mma_type;                // Mma's 4 f32 lanes, read as .x .y .z .w
   std::string f32_to_u32, f32_to_i32;  // toward zero, saturating, NaN -> 0
   std::string f32_to_u64, f32_to_i64;
   // Atomics, {0} a pointer to the element, {1} the value, {2} the compare value; keyed by AtomicOp.
@@ -49,6 +55,7 @@ struct Dialect {
   std::string simd_reduce;            // {0} value, {1} "sum" | "max" | "min", {2} type name
   bool simd_reduce_rounds_each_step;  // else the printer rounds an f16/bf16 sum once
   std::string tg_array;               // {0} element type, {1} name, {2} element count
+  std::string tg_array_copied_into;   // the same, for the destination of a copy_async (aligned to 16)
   // Vector memory (LoadVector, StoreVector) as one access of a packed type: 32-bit words, 16-bit
   // elements two to a word (the lower index in the low half). The packed type of `w` words is
   // "<stem><w>" for 2 and 4 words and the word itself for one; members .x .y .z .w. A dialect

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "mtile/dsl.hpp"
+#include "mtile/dsl_matrix.hpp"
 
 namespace mtile::dsl {
 namespace {
@@ -782,6 +783,83 @@ void fence(SourceLoc loc) {
   in.op = ir::Op::Fence;
   in.space = ir::MemSpace::Device;
   append(std::move(in));
+}
+
+void copy_async(const MemRef& dst, const MemRef& src, uint32_t lanes, SourceLoc loc) {
+  detail::note_location(loc);
+  check_ref(dst, "copy_async");
+  check_ref(src, "copy_async");
+  if (dst.space != ir::MemSpace::Threadgroup || src.space != ir::MemSpace::Device)
+    detail::trace_error(
+        fmt::format("copy_async into {} from {}: it copies from a device tensor into a threadgroup "
+                    "array (copy_async(tile[j], x[i], lanes))",
+                    mem_name(dst), mem_name(src)));
+  if (dst.elem != src.elem)
+    detail::trace_error(fmt::format("copy_async into {} of {} from {} of {}: the element types must be the same",
+                                    mem_name(dst), type_name(dst.elem), mem_name(src), type_name(src.elem)));
+  const size_t bytes = size_t{lanes} * storage_bytes(src.elem);
+  if (bytes != 4 && bytes != 8 && bytes != 16)
+    detail::trace_error(fmt::format("copy_async of {} elements of {} from {}: {} bytes, where it copies 4, 8 or 16",
+                                    lanes, type_name(src.elem), mem_name(src), bytes));
+  ir::Inst in;
+  in.op = ir::Op::CopyAsync;
+  in.type = src.elem;
+  in.space = ir::MemSpace::Threadgroup;
+  in.param = dst.slot;
+  in.bits = static_cast<uint64_t>(src.slot);
+  in.lanes = static_cast<uint8_t>(lanes);
+  in.args = {dst.index.id, src.index.id};
+  append(std::move(in));
+}
+
+void copy_async_commit(SourceLoc loc) {
+  detail::note_location(loc);
+  ir::Inst in;
+  in.op = ir::Op::CopyAsyncCommit;
+  append(std::move(in));
+}
+
+void copy_async_wait(uint32_t pending, SourceLoc loc) {
+  detail::note_location(loc);
+  ir::Inst in;
+  in.op = ir::Op::CopyAsyncWait;
+  in.bits = pending;
+  append(std::move(in));
+}
+
+MmaAcc mma(const MmaA& a, const MmaB& b, const MmaAcc& c, SourceLoc loc) {
+  detail::note_location(loc);
+  TraceState& s = cur();
+  ScalarType t = a.v[0].type;
+  if (t != ScalarType::bf16 && t != ScalarType::f16)
+    detail::trace_error(
+        fmt::format("mma: A's elements are {}; A and B are bf16 or f16 (cast them, or load them "
+                    "from bf16 or f16 memory)",
+                    type_name(t)));
+  ir::Inst in;
+  in.op = ir::Op::Mma;
+  in.type = ScalarType::f32;
+  in.lanes = 4;
+  auto add = [&](const Val& v, ScalarType want, const char* what, size_t i) {
+    check(v);
+    if (v.type != want)
+      detail::trace_error(
+          fmt::format("mma: {} element {} is {}, not {} (A and B have one type, bf16 or f16; the "
+                      "accumulator is f32)",
+                      what, i, type_name(v.type), type_name(want)));
+    in.args.push_back(v.id);
+  };
+  for (size_t i = 0; i < a.v.size(); ++i) add(a.v[i], t, "A", i);
+  for (size_t i = 0; i < b.v.size(); ++i) add(b.v[i], t, "B", i);
+  for (size_t i = 0; i < c.v.size(); ++i) add(c.v[i], ScalarType::f32, "C", i);
+  in.result = new_id(s);
+  ir::Id d = in.result;
+  append(std::move(in));
+  // D is read through its lanes, as a load_n's vector is.
+  Val whole(d, ScalarType::f32, s.serial);
+  MmaAcc out;
+  for (uint32_t i = 0; i < 4; ++i) out.v[i] = detail::emit(ir::Op::Extract, ScalarType::f32, {whole}, i);
+  return out;
 }
 
 static Val simd_op(ir::Op op, const Val& v) {

@@ -33,6 +33,9 @@ bool is_anchor(Op op) {
     case Op::TgReduceMax:
     case Op::TgReduceMin:
     case Op::Atomic:
+    case Op::CopyAsync:
+    case Op::CopyAsyncCommit:
+    case Op::CopyAsyncWait:
     case Op::Loop:
     case Op::Break:
     case Op::Continue:

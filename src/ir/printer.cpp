@@ -111,6 +111,17 @@ class Printer {
         case Op::LoadVector:
           out += fmt::format("{} = load {}[{}] x{} : {}", ref(in.result), mem(in), ref(in.args[0]), in.lanes, ty);
           break;
+        case Op::CopyAsync: {
+          const int src = static_cast<int>(in.bits);
+          std::string tensor =
+              src >= 0 && src < static_cast<int>(f_.params.size()) ? f_.params[src].name : fmt::format("param#{}", src);
+          out += fmt::format("copy_async {}[{}], {}[{}] x{} : {}", mem(in), ref(in.args[0]), tensor, ref(in.args[1]),
+                             in.lanes, ty);
+          break;
+        }
+        case Op::CopyAsyncCommit: out += "copy_async_commit"; break;
+        case Op::CopyAsyncWait: out += fmt::format("copy_async_wait {}", in.bits); break;
+        case Op::Mma: out += fmt::format("{} = mma {} : {} x{}", ref(in.result), ids(in.args), ty, in.lanes); break;
         case Op::Extract:
           out += fmt::format("{} = extract {}.{} : {}", ref(in.result), ref(in.args[0]), in.bits, ty);
           break;

@@ -5,10 +5,17 @@
 
 namespace mtile::ir {
 
-// LocalGet and LocalSet (a local), and loads, stores and atomics of threadgroup memory (an array).
+// LocalGet and LocalSet (a local), and loads, stores, atomics and async copies into threadgroup
+// memory (an array).
 inline bool names_slot(const Inst& in) {
   if (in.op == Op::LocalGet || in.op == Op::LocalSet) return true;
-  return in.space == MemSpace::Threadgroup && (in.op == Op::Load || in.op == Op::Store || in.op == Op::Atomic);
+  return in.space == MemSpace::Threadgroup &&
+         (in.op == Op::Load || in.op == Op::Store || in.op == Op::Atomic || in.op == Op::CopyAsync);
+}
+
+// The tensor parameter an async copy reads (its `param` is the threadgroup array it writes).
+inline int copy_source(const Inst& in) {
+  return static_cast<int>(in.bits);
 }
 
 }  // namespace mtile::ir

@@ -32,9 +32,11 @@ Context narrow(const Context& c, Level l, const Inst& in, const char* what) {
   return {l, fmt::format("{}{}", what, loc.empty() ? "" : " at " + loc)};
 }
 
-// What an instruction needs of the control flow around it.
+// What an instruction needs of the control flow around it. Committing and waiting for async
+// copies are per thread (each thread waits for its own copies), though they sit with the barrier.
 Level needs(const Inst& in) {
   if (in.op == Op::Fence) return Level::Thread;  // orders only its own thread's accesses
+  if (in.op == Op::CopyAsyncCommit || in.op == Op::CopyAsyncWait) return Level::Thread;
   switch (op_kind(in.op)) {
     case OpKind::Sync:
     case OpKind::TgReduce: return Level::Group;
@@ -114,6 +116,7 @@ class Analysis {
     switch (in.op) {
       case Op::ThreadId:
       case Op::SimdLane:
+      case Op::Mma:  // each lane gets its own elements of D
       case Op::Atomic: values_[in.result] = Level::Thread; return;
       case Op::SimdGroup: values_[in.result] = Level::Simd; return;
       case Op::ShuffleXor:

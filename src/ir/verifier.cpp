@@ -9,7 +9,7 @@
 namespace mtile::ir {
 namespace {
 
-// A Vector is what LoadVector defines: `lanes` elements that only Extract may read.
+// A Vector is what LoadVector and Mma define: `lanes` elements that only Extract may read.
 enum class IdKind { Value, Local, Array, Vector };
 struct IdInfo {
   IdKind kind;
@@ -222,6 +222,39 @@ class Verifier {
           for (size_t i = 1; i < in.args.size(); ++i) expect(in, i, t, "stored value");
           break;
         }
+        case Op::CopyAsync: {
+          // Threadgroup array `param` <- tensor `bits`, `lanes` elements of 4, 8 or 16 bytes in all.
+          arity(in, 2);
+          for (size_t i = 0; i < 2; ++i)
+            if (ScalarType index = value(in, i); index != ScalarType::u32 && index != ScalarType::u64)
+              fail(&in, "index must be u32 or u64");
+          if (in.space != MemSpace::Threadgroup) fail(&in, "copies into threadgroup memory only");
+          ScalarType elem = use(in, in.param, IdKind::Array).type;
+          if (in.bits >= f_.params.size() || f_.params[in.bits].kind != ParamKind::Tensor)
+            fail(&in, "source parameter #{} is not a tensor", in.bits);
+          const Param& src = f_.params[in.bits];
+          if (src.elem != elem || t != elem)
+            fail(&in, "copies '{}' of {} into an array of {} as {}", src.name, type_name(src.elem), type_name(elem),
+                 type_name(t));
+          size_t bytes = size_t{in.lanes} * storage_bytes(elem);
+          if (bytes != 4 && bytes != 8 && bytes != 16)
+            fail(&in, "{} elements of {} are {} bytes (4, 8 or 16)", in.lanes, type_name(elem), bytes);
+          break;
+        }
+        case Op::CopyAsyncCommit:
+        case Op::CopyAsyncWait: arity(in, 0); break;
+        case Op::Mma: {
+          // 8 A and 4 B elements of one 16-bit float type, 4 f32 C elements; 4 f32 lanes out.
+          arity(in, 16);
+          ScalarType ab = value(in, 0);
+          if (ab != ScalarType::bf16 && ab != ScalarType::f16)
+            fail(&in, "A and B elements are bf16 or f16, not {}", type_name(ab));
+          for (size_t i = 1; i < 12; ++i) expect(in, i, ab, i < 8 ? "A element" : "B element");
+          for (size_t i = 12; i < 16; ++i) expect(in, i, ScalarType::f32, "C element");
+          if (t != ScalarType::f32 || in.lanes != 4)
+            fail(&in, "gives 4 lanes of f32, not {} of {}", in.lanes, type_name(t));
+          break;
+        }
         case Op::Extract: {
           arity(in, 1);
           const IdInfo& v = use(in, in.args[0], IdKind::Vector);
@@ -302,7 +335,8 @@ class Verifier {
       }
     }
     if (in.op != Op::If && in.op != Op::For && in.op != Op::Loop && !in.blocks.empty()) fail(&in, "has nested blocks");
-    if (in.lanes != 1 && in.op != Op::LoadVector && in.op != Op::StoreVector)
+    if (in.lanes != 1 && in.op != Op::LoadVector && in.op != Op::StoreVector && in.op != Op::Mma &&
+        in.op != Op::CopyAsync)
       fail(&in, "lanes {} on a scalar op", in.lanes);
     if (in.op == Op::For) {
       // The induction value is visible in the body only.
@@ -321,6 +355,9 @@ class Verifier {
     switch (in.op) {
       case Op::Store:
       case Op::StoreVector:
+      case Op::CopyAsync:
+      case Op::CopyAsyncCommit:
+      case Op::CopyAsyncWait:
       case Op::LocalSet:
       case Op::Barrier:
       case Op::Fence:
@@ -333,7 +370,8 @@ class Verifier {
         break;
       case Op::LocalDecl: define(in, IdKind::Local, scope); break;
       case Op::TgArrayDecl: define(in, IdKind::Array, scope); break;
-      case Op::LoadVector: define(in, IdKind::Vector, scope); break;
+      case Op::LoadVector:
+      case Op::Mma: define(in, IdKind::Vector, scope); break;
       default: define(in, IdKind::Value, scope); break;
     }
   }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "ir/slots.hpp"
 #include "passes/pipeline.hpp"
 
 namespace mtile::passes {
@@ -115,25 +116,34 @@ std::vector<std::string> misaligned_vector_accesses(const Function& traced,
                                                     const std::map<std::string, uint32_t>& constexprs) {
   bool any = false;
   for_each_inst(traced.body, [&](const Inst& in) {
-    any |= in.op == Op::LoadVector || in.op == Op::StoreVector || in.op == Op::Call;
+    any |= in.op == Op::LoadVector || in.op == Op::StoreVector || in.op == Op::CopyAsync || in.op == Op::Call;
   });
   if (!any) return {};
   Function f = inline_calls(traced);
   Divisibility div(f, constexprs);
+  std::vector<std::string> values;
+  for (const Param& p : f.params)
+    if (auto it = constexprs.find(p.name); it != constexprs.end() && p.kind == ParamKind::Constexpr)
+      values.push_back(fmt::format("{} = {}", p.name, it->second));
+  std::string known = values.empty() ? "" : fmt::format(" ({})", fmt::join(values, ", "));
   std::vector<std::string> out;
-  for_each_inst(f.body, [&](const Inst& in) {
-    if ((in.op != Op::LoadVector && in.op != Op::StoreVector) || div.factor(in.args[0]) >= in.lanes) return;
-    std::vector<std::string> values;
-    for (const Param& p : f.params)
-      if (auto it = constexprs.find(p.name); it != constexprs.end() && p.kind == ParamKind::Constexpr)
-        values.push_back(fmt::format("{} = {}", p.name, it->second));
+  // "<op> of N elements <where> at index ...": the access's first index must be a multiple of N.
+  auto check = [&](const Inst& in, Id index, const char* op, const std::string& where) {
+    if (in.lanes == 1 || div.factor(index) >= in.lanes) return;
     std::string loc = in.loc.str();
     out.push_back(
-        fmt::format("{} of {} elements of '{}' at index {}{}{} is not provably a multiple of {} (the "
+        fmt::format("{} of {} elements {} at index {}{}{} is not provably a multiple of {} (the "
                     "first index of an N-wide access must be)",
-                    in.op == Op::LoadVector ? "load_n" : "store_n", in.lanes, f.params.at(in.param).name,
-                    div.text(in.args[0]), values.empty() ? "" : fmt::format(" ({})", fmt::join(values, ", ")),
-                    loc.empty() ? "" : " at " + loc, in.lanes));
+                    op, in.lanes, where, div.text(index), known, loc.empty() ? "" : " at " + loc, in.lanes));
+  };
+  for_each_inst(f.body, [&](const Inst& in) {
+    if (in.op == Op::LoadVector || in.op == Op::StoreVector)
+      check(in, in.args[0], in.op == Op::LoadVector ? "load_n" : "store_n",
+            fmt::format("of '{}'", f.params.at(in.param).name));
+    if (in.op == Op::CopyAsync) {
+      check(in, in.args[1], "copy_async", fmt::format("from '{}'", f.params.at(copy_source(in)).name));
+      check(in, in.args[0], "copy_async", fmt::format("into threadgroup array %{}", in.param));
+    }
   });
   return out;
 }

@@ -45,9 +45,10 @@ class Divisibility {
 // Whether an index of this type is one the analysis reads: u32, or u64 after widen_indices.
 bool is_index_type(ScalarType t);
 
-// The explicit vector accesses (LoadVector, StoreVector from load_n/store_n) of a traced kernel
-// whose first index is not provably a multiple of its lanes, given the launch's constexpr values:
-// one line each naming the tensor, the lanes, the index and the source line. Calls are inlined
+// The explicit vector accesses (LoadVector, StoreVector from load_n/store_n) and the async copies
+// (both their indices) of a traced kernel whose first index is not provably a multiple of its
+// lanes, given the launch's constexpr values: one line each naming the tensor or array, the
+// lanes, the index and the source line. Calls are inlined
 // first, so a callee's accesses are checked with the caller's arguments.
 std::vector<std::string> misaligned_vector_accesses(const ir::Function& traced,
                                                     const std::map<std::string, uint32_t>& constexprs);

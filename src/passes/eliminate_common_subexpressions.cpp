@@ -2,8 +2,10 @@
 // already computed (same op, type, operands and attributes) is dropped and its uses read the
 // earlier value. Pure arithmetic always qualifies; a load or a local's read qualifies only while
 // nothing may have written its memory or local since: every store, barrier, call or nested block
-// that writes it starts a new "epoch" that is part of the key. A nested block sees the values of
-// the blocks around it (they dominate it), but its own values stay inside.
+// that writes it starts a new "epoch" that is part of the key (an async copy writes its array; a
+// wait for async copies, like a barrier, every slot). Simdgroup operations (Mma among them) are
+// not pure: they are never merged, so each stays where every lane executes it. A nested block
+// sees the values of the blocks around it (they dominate it), but its own values stay inside.
 #include <map>
 #include <optional>
 #include <set>
@@ -50,8 +52,10 @@ void writes(const Function& f, const Inst& in, std::set<Slot>& out, bool& all) {
         for (size_t p = 0; p < f.params.size(); ++p)
           if (may_share_memory(f, static_cast<int>(p), i.param)) out.insert({0, static_cast<int>(p)});
     }
+    if (i.op == Op::CopyAsync) out.insert({1, i.param});
     if (i.op == Op::LocalSet) out.insert({2, i.param});
-    if (i.op == Op::Barrier || i.op == Op::Fence || i.op == Op::Call) all = true;
+    // Waiting for async copies completes writes to threadgroup memory, as a barrier orders them.
+    if (i.op == Op::Barrier || i.op == Op::Fence || i.op == Op::Call || i.op == Op::CopyAsyncWait) all = true;
   };
   one(in);
   for (const Block& sub : in.blocks) for_each_inst(sub, one);
@@ -69,7 +73,8 @@ class Eliminator {
       for (CallArg& a : in.call_args)
         if (a.kind == CallArg::Kind::Value) a.value = resolve(a.value);
       if (!in.blocks.empty() || in.op == Op::Barrier || in.op == Op::Fence || in.op == Op::Call || in.op == Op::Store ||
-          in.op == Op::StoreVector || in.op == Op::LocalSet || in.op == Op::Atomic) {
+          in.op == Op::StoreVector || in.op == Op::LocalSet || in.op == Op::Atomic || in.op == Op::CopyAsync ||
+          in.op == Op::CopyAsyncWait) {
         // What it writes is stale from here on, and inside its blocks (a loop runs them again).
         std::set<Slot> w;
         bool all = false;

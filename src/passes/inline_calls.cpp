@@ -94,7 +94,14 @@ class Splicer {
       ids_[in.result] = bindings_[in.param].value;
       return;
     }
+    if (in.op == Op::CopyAsync) {  // its source tensor is `bits`: renamed like a tensor argument
+      int src = copy_source(in);
+      if (src == out_ || bindings_.at(src).is_value)
+        fail(fmt::format("a copy_async from '{}', which the call binds to a value or returns",
+                         callee_.params[src].name));
+    }
     Inst copy = in;
+    if (in.op == Op::CopyAsync) copy.bits = static_cast<uint64_t>(bindings_[copy_source(in)].param);
     for (Id& a : copy.args) a = map(a);
     if (copy.result != kNoId) copy.result = map(in.result);
     if (p) copy.param = bindings_[in.param].param;

@@ -21,6 +21,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "ir/slots.hpp"
 #include "passes/divisibility.hpp"
 #include "passes/pipeline.hpp"
 
@@ -94,8 +95,10 @@ class Vectorizer {
       bool same = i.space == MemSpace::Device && may_share_memory(f_, i.param, tensor);
       bool store = i.op == Op::Store || i.op == Op::StoreVector || i.op == Op::Atomic;
       bool load = i.op == Op::Load || i.op == Op::LoadVector;
-      conflict |=
-          i.op == Op::Barrier || i.op == Op::Fence || i.op == Op::Call || (same && (store || (for_stores && load)));
+      // An async copy reads its source tensor (its own `param` is a threadgroup array).
+      bool copy_reads = i.op == Op::CopyAsync && may_share_memory(f_, copy_source(i), tensor);
+      conflict |= i.op == Op::Barrier || i.op == Op::Fence || i.op == Op::Call ||
+                  (same && (store || (for_stores && load))) || (for_stores && copy_reads);
     };
     check(in);
     for (const Block& sub : in.blocks) for_each_inst(sub, check);

@@ -17,6 +17,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "ir/slots.hpp"
 #include "passes/pipeline.hpp"
 
 namespace mtile::passes {
@@ -53,6 +54,11 @@ class Widener {
       if (access && in.space == MemSpace::Device && wide_.count(in.param) && type_of(in.args[0]) == ScalarType::u32) {
         std::unordered_map<Id, Id> memo;  // per access: the chain is rebuilt where the access is
         in.args[0] = widen(in.args[0], in, out, memo);
+      }
+      // An async copy's source index (args[1]) indexes tensor `bits`.
+      if (in.op == Op::CopyAsync && wide_.count(copy_source(in)) && type_of(in.args[1]) == ScalarType::u32) {
+        std::unordered_map<Id, Id> memo;
+        in.args[1] = widen(in.args[1], in, out, memo);
       }
       out.push_back(std::move(in));
     }
@@ -114,7 +120,8 @@ class Widener {
     throw Error(
         fmt::format("kernel {}: tensor '{}' needs 64-bit offsets (it may hold more than 2^31 elements), but "
                     "its index{} goes through {}",
-                    f_.name, f_.params.at(access.param).name, loc.empty() ? "" : " at " + loc, why));
+                    f_.name, f_.params.at(access.op == Op::CopyAsync ? copy_source(access) : access.param).name,
+                    loc.empty() ? "" : " at " + loc, why));
   }
 
   // The u32 value of `id` where it is computed from constants alone (baked constexprs included).

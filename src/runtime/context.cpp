@@ -5,6 +5,7 @@
 #include <cmath>
 #include <tuple>
 
+#include "ir/slots.hpp"
 #include "passes/divisibility.hpp"
 #include "passes/pipeline.hpp"
 #include "runtime/once_cache.hpp"
@@ -34,10 +35,7 @@ struct PlanKey {
 
 bool uses_simdgroups(const ir::Function& f) {
   bool found = false;
-  ir::for_each_inst(f.body, [&](const ir::Inst& in) {
-    found |= in.op == ir::Op::SimdSum || in.op == ir::Op::SimdMax || in.op == ir::Op::SimdMin ||
-             in.op == ir::Op::ShuffleXor || in.op == ir::Op::ShuffleDown;
-  });
+  ir::for_each_inst(f.body, [&](const ir::Inst& in) { found |= ir::op_kind(in.op) == ir::OpKind::Simd; });
   return found;
 }
 
@@ -57,6 +55,8 @@ std::vector<uint64_t> alignments(const ir::Function& f) {
   ir::for_each_inst(f.body, [&](const ir::Inst& in) {
     if ((in.op == ir::Op::LoadVector || in.op == ir::Op::StoreVector) && in.space == ir::MemSpace::Device)
       a[in.param] = std::max<uint64_t>(a[in.param], in.lanes * storage_bytes(in.type));
+    if (in.op == ir::Op::CopyAsync)  // cp.async reads its source 4, 8 or 16 bytes at a time
+      a[ir::copy_source(in)] = std::max<uint64_t>(a[ir::copy_source(in)], in.lanes * storage_bytes(in.type));
   });
   return a;
 }

@@ -63,10 +63,10 @@ TEST(Examples, TheFamilyHasAKernelForEachConstruct) {
   std::vector<std::string> names;
   for (const Kernel& k : kernels())
     if (k->family == "examples") names.push_back(k.name());
-  EXPECT_EQ(names,
-            (std::vector<std::string>{"example_masked_scale", "example_scale_rows", "example_scale_bias",
-                                      "example_histogram", "example_scan_rows", "example_mish", "example_dequant_fp8",
-                                      "example_convert", "example_q_scale", "example_transpose", "example_row_rms"}));
+  EXPECT_EQ(names, (std::vector<std::string>{
+                       "example_masked_scale", "example_scale_rows", "example_scale_bias", "example_histogram",
+                       "example_scan_rows", "example_mish", "example_dequant_fp8", "example_convert", "example_q_scale",
+                       "example_transpose", "example_row_rms", "example_mma", "example_reverse_rows"}));
 }
 
 TEST(Examples, MaskedScaleMasksItsLoadsAndStores) {
@@ -246,4 +246,51 @@ TEST(Examples, RowRmsKeepsItsNamesInEveryLanguage) {
   for (const std::string* text : {&ir_text, &cuda, &msl})
     for (const char* name : {"row", "ssq", "total"}) EXPECT_TRUE(contains(*text, name)) << name << " in:\n" << *text;
   EXPECT_TRUE(contains(cuda, "float ssq")) << cuda;
+}
+
+TEST(Examples, MmaMultipliesOnTensorCoresWithMaskedEdgesInEveryLanguage) {
+  ir::Function f = traced("example_mma", ScalarType::bf16);
+  EXPECT_EQ(count_op(f, ir::Op::Mma), 1) << ir::print(f);
+  // Any m and n: the edge tiles read 0 and write nothing outside c (the engine would report an
+  // access past a tensor, and an unwritten element of c fails the check).
+  for (ScalarType t : {ScalarType::bf16, ScalarType::f16})
+    for (const Shape& shape : std::vector<Shape>{{{"m", 17}, {"n", 9}, {"k", 32}}, {{"m", 1}, {"n", 1}, {"k", 16}}}) {
+      CheckResult r = check("example_mma", t, shape);
+      EXPECT_TRUE(r.passed) << r.summary();
+    }
+  auto cpu = make_backend("cpu:sanitize");
+  CheckResult r = run_and_check(*cpu, find_kernel("example_mma"), ScalarType::f16, {{"m", 20}, {"n", 12}, {"k", 32}});
+  EXPECT_TRUE(r.passed) << r.summary();
+  const Shape shape = {{"m", 40}, {"n", 24}, {"k", 64}};
+  std::string cuda = codegen::emit_cuda(lowered("example_mma", ScalarType::bf16, shape, Target::cuda("sm_90a")));
+  EXPECT_TRUE(contains(cuda, "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32")) << cuda;
+  EXPECT_TRUE(contains(cuda, "= mt_mma_m16n8k16_bf16(")) << cuda;
+  std::string msl = codegen::emit_msl(lowered("example_mma", ScalarType::f16, shape, Target::metal("apple9")));
+  EXPECT_TRUE(contains(msl, "simdgroup_multiply_accumulate")) << msl;
+  EXPECT_TRUE(contains(msl, "= mt_mma_m16n8k16(")) << msl;
+  std::string m = error_of([] { check("example_mma", ScalarType::bf16, {{"m", 16}, {"n", 8}, {"k", 24}}); });
+  EXPECT_TRUE(contains(m, "kernel example_mma: contract violated") && contains(m, "k % 16 == 0 (k = 24)")) << m;
+  std::string f32 = error_of([] { find_kernel("example_mma")->def.trace(ScalarType::f32); });
+  EXPECT_TRUE(contains(f32, "example_mma")) << f32;
+}
+
+TEST(Examples, ReverseRowsStagesItsRowsWithAsyncCopies) {
+  for (ScalarType t : {ScalarType::f32, ScalarType::bf16}) {
+    ir::Function f = traced("example_reverse_rows", t);
+    uint32_t lanes = t == ScalarType::f32 ? 4 : 8;  // 16 bytes a copy
+    EXPECT_EQ(count(f, [&](const ir::Inst& in) { return in.op == ir::Op::CopyAsync && in.lanes == lanes; }), 1)
+        << ir::print(f);
+    EXPECT_EQ(count_op(f, ir::Op::CopyAsyncCommit), 1);
+    EXPECT_EQ(count_op(f, ir::Op::CopyAsyncWait), 1);
+    auto cpu = make_backend("cpu:sanitize");
+    CheckResult r = run_and_check(*cpu, find_kernel("example_reverse_rows"), t, {{"rows", 3}, {"n", 200}});
+    EXPECT_TRUE(r.passed) << r.summary();
+  }
+  const Shape shape = {{"rows", 4}, {"n", 1024}};
+  std::string cuda =
+      codegen::emit_cuda(lowered("example_reverse_rows", ScalarType::bf16, shape, Target::cuda("sm_90a")));
+  EXPECT_TRUE(contains(cuda, "mt_copy_async<16>(")) << cuda;
+  EXPECT_TRUE(contains(cuda, "cp.async.wait_group")) << cuda;
+  std::string m = error_of([] { check("example_reverse_rows", ScalarType::f32, {{"rows", 2}, {"n", 100}}); });
+  EXPECT_TRUE(contains(m, "n % 8 == 0 (n = 100)")) << m;
 }

@@ -90,6 +90,40 @@ void never_ends(Out<f32> y) {
   while_([&] { return i.get() < 10u; }, [&] { store(y[at], i.get().cast<f32>()); });
 }
 
+// Async copies (docs/IR.md): thread t copies x[i] into a[t]. Read before its wait (Stage 0), read
+// by another thread after the wait with no barrier (1), correct (2); two groups with a wait that
+// leaves the second pending, then a read of each (3: the second is the fault).
+template <int Stage>
+void copies(In<f32> x, Out<f32> y) {
+  TgArray a = threadgroup_array<f32>(32), b = threadgroup_array<f32>(32);
+  Val i = program_id(0) * lsize() + tid();
+  copy_async(a[tid()], x[i], 1);
+  if constexpr (Stage == 3) {
+    copy_async_commit();
+    copy_async(b[tid()], x[i], 1);
+    copy_async_commit();
+    copy_async_wait(1);
+    store(y[i], load(a[tid()]) + load(b[tid()]));
+    return;
+  }
+  if constexpr (Stage > 0) {
+    copy_async_commit();
+    copy_async_wait(0);
+  }
+  if constexpr (Stage == 2) barrier();
+  store(y[i], load(a[Stage == 0 ? tid() : (tid() + 1u) % lsize()]));
+}
+
+// A copy_async from an Out tensor nothing wrote yet.
+void copies_unwritten_output(In<f32> x, Out<f32> y) {
+  TgArray a = threadgroup_array<f32>(32);
+  Val i = program_id(0) * lsize() + tid();
+  copy_async(a[tid()], y[i], 1);
+  copy_async_commit();
+  copy_async_wait(0);
+  store(y[i], load(a[tid()]) + load(x[i]));
+}
+
 // A kernel over `groups` threadgroups of 32 threads with tensors of n = groups * 32 elements; its
 // reference copies x (or writes 0) where it has one: only what a fault stops matters.
 template <class... P>
@@ -166,6 +200,35 @@ TEST(Sanitizer, TheSameExchangeWithItsBarrierPasses) {
   EXPECT_EQ(r.output_values[0][0], 1.0);   // thread 0 read what thread 1 wrote
   EXPECT_EQ(r.output_values[0][31], 0.0);  // thread 31 read thread 0's
   EXPECT_EQ(r.output_values[0][63], 0.0);  // and so in the second threadgroup
+}
+
+TEST(Sanitizer, AsyncCopiesAreAThreadgroupStoreThatCompletesAtTheWaitAndADeviceLoad) {
+  std::string early = sanitized_fault(planted("copy_early", {"x", "y"}, &copies<0>));
+  expect_named(early, {"kernel copy_early<f32>", "read of threadgroup array", "f32[32]",
+                       "at index 0, which a copy_async of thread 0 is still writing",
+                       "copy_async_commit and copy_async_wait for it", "threadgroup (0,0,0), thread 0", "at 'load'"});
+  std::string race = sanitized_fault(planted("copy_race", {"x", "y"}, &copies<1>));
+  expect_named(race, {"kernel copy_race<f32>", "race on threadgroup array",
+                      "at index 1: thread 1 wrote it and thread 0 reads it with no barrier between", "at 'load'"});
+  std::string pending = sanitized_fault(planted("copy_pending", {"x", "y"}, &copies<3>));
+  expect_named(pending, {"kernel copy_pending<f32>", "read of threadgroup array",
+                         "at index 0, which a copy_async of thread 0 is still writing"});
+  EXPECT_TRUE(contains(pending, "f32[32], declared at sanitizer_test.cpp:")) << pending;
+  std::string unwritten = sanitized_fault(planted("copy_unwritten", {"x", "y"}, &copies_unwritten_output));
+  expect_named(unwritten, {"kernel copy_unwritten<f32>", "copy_async from 'y' at index 0 before anything wrote it",
+                           "at 'copy_async'"});
+  // With the wait and the barrier: thread t reads what thread t + 1 copied.
+  auto cpu = make_backend("cpu:sanitize");
+  Kernel k = planted("copy_ok", {"x", "y"}, &copies<2>);
+  CheckOptions opts;
+  opts.keep_outputs = true;
+  std::string what;
+  try {
+    run_and_check(*cpu, k, ScalarType::f32, k->test_shapes[0], opts);
+  } catch (const Error& e) {
+    what = e.what();
+  }
+  EXPECT_EQ(what, "");
 }
 
 TEST(Sanitizer, ReadOfThreadgroupMemoryNoThreadWrote) {

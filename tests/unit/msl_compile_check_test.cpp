@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "codegen/codegen.hpp"
+#include "codegen/msl/msl_preamble.hpp"
 #include "unit/codegen_test_kernels.hpp"
 
 namespace mtile::codegen {
@@ -84,6 +85,29 @@ TEST_P(MslCompileCheck, CompilesAsCxx17AgainstTheShim) {
 
 INSTANTIATE_TEST_SUITE_P(EveryKernel, MslCompileCheck, ::testing::ValuesIn(cases()),
                          [](const auto& info) { return info.param.name(); });
+
+// The Metal lowering of Mma can't run here, so its helper runs on a simulated simdgroup (32 host
+// threads, tests/msl_shim/simulate): given fragments in PTX's layout it must give every lane its
+// elements of A B + C.
+TEST(MslMmaHelper, GivesEveryLaneItsElementsOfTheProductOnASimulatedSimdgroup) {
+  std::string src = std::string("#include \"simdgroup.hpp\"\n") + kMslMmaPreamble + "#include \"run_mma.inc\"\n";
+  auto dir = std::filesystem::temp_directory_path();
+  auto path = dir / fmt::format("mtile_mma_sim_{}.cpp", getpid());
+  auto exe = dir / fmt::format("mtile_mma_sim_{}", getpid());
+  std::ofstream(path) << src;
+  std::string cmd =
+      fmt::format("'{}' -std=c++20 -O1 -pthread -Wall -Wextra -Werror -I '{}/simulate' -I '{}' '{}' -o '{}'", MTILE_CXX,
+                  MTILE_MSL_SHIM_DIR, MTILE_INCLUDE_DIR, path.string(), exe.string());
+  std::string output;
+  int rc = run(cmd, output);
+  std::filesystem::remove(path);
+  ASSERT_EQ(rc, 0) << cmd << "\n" << output;
+  output.clear();
+  rc = run("'" + exe.string() + "'", output);
+  std::filesystem::remove(exe);
+  EXPECT_EQ(rc, 0) << output;
+  EXPECT_EQ(output, "ok\n");
+}
 
 }  // namespace
 }  // namespace mtile::codegen

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -11,6 +12,8 @@
 #include <unordered_map>
 
 #include "ir/eval.hpp"
+#include "ir/slots.hpp"
+#include "mtile/mma_layout.hpp"
 
 namespace mtile::cpu {
 namespace {
@@ -30,6 +33,7 @@ struct Shadow {
   int32_t readers[2] = {-1, -1};  // the first two threads that read it in read_epoch
   uint32_t read_epoch = 0;
   bool written = false;
+  bool copying = false;  // the destination of a copy_async its thread has not waited for
 };
 
 struct Array {
@@ -64,6 +68,8 @@ class Threadgroup {
     group_[1] = static_cast<uint32_t>(linear / g_.grid[0] % g_.grid[1]);
     group_[2] = static_cast<uint32_t>(linear / (uint64_t(g_.grid[0]) * g_.grid[1]));
     arrays_.clear();
+    pending_.assign(opts_.sanitize ? n_ : 0, {});
+    committed_.assign(opts_.sanitize ? n_ : 0, 0);
     returned_.assign(n_, 0);
     loops_.clear();
     iterations_ = 0;
@@ -193,6 +199,14 @@ class Threadgroup {
       case Op::SimdMin:
       case Op::ShuffleXor:
       case Op::ShuffleDown: simd(in, m, r); return;
+      case Op::Mma: mma(in, m); return;
+      case Op::CopyAsync: copy_async(in, m); return;
+      case Op::CopyAsyncCommit:
+        if (opts_.sanitize) each(m, [&](uint32_t t) { commit_copies(t); });
+        return;
+      case Op::CopyAsyncWait:
+        if (opts_.sanitize) each(m, [&](uint32_t t) { wait_copies(t, in.bits); });
+        return;
       case Op::If: {
         Scalar* c = arg(0);
         Mask then_m(n_, 0), else_m(n_, 0);
@@ -282,6 +296,7 @@ class Threadgroup {
                         target_name(in), i));
     if (!mem.array || mem.array->shadow.empty()) return;
     Shadow& s = mem.array->shadow[i];
+    if (s.copying) fault(in, t, pending_copy(in, i, s, "read of"));
     if (!s.written) fault(in, t, fmt::format("read of {} at index {}, which no thread wrote", target_name(in), i));
     if (s.write_epoch == epoch_ && s.writer != static_cast<int32_t>(t))
       fault(in, t,
@@ -301,6 +316,7 @@ class Threadgroup {
     if (mem.written) mem.written[i].store(1, std::memory_order_relaxed);
     if (!mem.array || mem.array->shadow.empty()) return;
     Shadow& s = mem.array->shadow[i];
+    if (s.copying) fault(in, t, pending_copy(in, i, s, "write to"));
     int32_t me = static_cast<int32_t>(t);
     if (s.write_epoch == epoch_ && s.writer != me)
       fault(in, t,
@@ -316,6 +332,13 @@ class Threadgroup {
     s.writer = me;
     s.write_epoch = epoch_;
     s.written = true;
+  }
+
+  std::string pending_copy(const Inst& in, uint64_t i, const Shadow& s, const char* what) const {
+    return fmt::format(
+        "{} {} at index {}, which a copy_async of thread {} is still writing: that thread must "
+        "copy_async_commit and copy_async_wait for it (and a barrier must follow where other threads read it)",
+        what, target_name(in), i, s.writer);
   }
 
   void load(const Inst& in, const Mask& m, Scalar* r) {
@@ -421,18 +444,31 @@ class Threadgroup {
     });
   }
 
+  // Whether the simdgroup of lanes base .. base + 31 runs a simdgroup operation: false where none of
+  // its lanes does, a fault where only some do (docs/IR.md: every lane must take part).
+  bool whole_simdgroup(const Inst& in, const Mask& m, uint32_t base) const {
+    uint32_t active = 0;
+    for (uint32_t l = 0; l < kSimdWidth && base + l < n_; ++l) active += m[base + l];
+    if (active == 0) return false;
+    if (active != kSimdWidth) {
+      std::string why = base + kSimdWidth > n_ ? fmt::format(
+                                                     " (the threadgroup of {} threads is not a whole number of "
+                                                     "32-lane simdgroups)",
+                                                     n_)
+                                               : "";
+      fault(in, base,
+            fmt::format("{} in simdgroup {} with {} of 32 lanes taking part: every lane must take part{}",
+                        op_name(in.op), base / kSimdWidth, active, why));
+    }
+    return true;
+  }
+
   void simd(const Inst& in, const Mask& m, Scalar* r) {
     Scalar* v = reg(in.args[0]);
     Scalar* operand = in.args.size() > 1 ? reg(in.args[1]) : nullptr;
     Scalar cur[kSimdWidth], next[kSimdWidth];
     for (uint32_t base = 0; base < n_; base += kSimdWidth) {
-      uint32_t active = 0;
-      for (uint32_t l = 0; l < kSimdWidth && base + l < n_; ++l) active += m[base + l];
-      if (active == 0) continue;
-      if (active != kSimdWidth)
-        fault(in, base,
-              fmt::format("{} in simdgroup {} with {} of 32 lanes taking part: every lane must take part",
-                          op_name(in.op), base / kSimdWidth, active));
+      if (!whole_simdgroup(in, m, base)) continue;
       for (uint32_t l = 0; l < kSimdWidth; ++l) cur[l] = v[base + l];
       if (in.op == Op::ShuffleXor || in.op == Op::ShuffleDown) {
         for (uint32_t l = 0; l < kSimdWidth; ++l) {
@@ -449,6 +485,103 @@ class Threadgroup {
       }
       for (uint32_t l = 0; l < kSimdWidth; ++l) r[base + l] = cur[l];
     }
+  }
+
+  // Mma (docs/IR.md): each simdgroup's 32 lanes together hold A (16 x 16), B (16 x 8) and C (16 x 8)
+  // in the m16n8k16 layout (mtile/mma_layout.hpp); every D element is C + the sum over k of A B,
+  // the products exact and the sum formed in f64 in order of k, rounded once to f32.
+  void mma(const Inst& in, const Mask& m) {
+    namespace L = mma_layout;
+    VectorReg& d = vectors_[in.result];
+    d.lanes = 4;
+    d.values.resize(size_t{n_} * 4);
+    const Scalar* args[16];
+    for (size_t k = 0; k < 16; ++k) args[k] = reg(in.args[k]);
+    for (uint32_t base = 0; base < n_; base += kSimdWidth) {
+      if (!whole_simdgroup(in, m, base)) continue;
+      double a[16][16], b[16][8], c[16][8];
+      for (uint32_t l = 0; l < kSimdWidth; ++l) {
+        for (uint32_t i = 0; i < 8; ++i) a[L::a_row(l, i)][L::a_col(l, i)] = args[i][base + l].f;
+        for (uint32_t i = 0; i < 4; ++i) b[L::b_k(l, i)][L::b_n(l, i)] = args[8 + i][base + l].f;
+        for (uint32_t i = 0; i < 4; ++i) c[L::c_row(l, i)][L::c_col(l, i)] = args[12 + i][base + l].f;
+      }
+      for (uint32_t l = 0; l < kSimdWidth; ++l)
+        for (uint32_t i = 0; i < 4; ++i) {
+          uint32_t row = L::c_row(l, i), col = L::c_col(l, i);
+          double sum = c[row][col];
+          for (uint32_t k = 0; k < 16; ++k) sum += a[row][k] * b[k][col];
+          Scalar out;
+          out.u64 = 0;
+          out.f = static_cast<float>(sum);
+          d.values[size_t{base + l} * 4 + i] = out;
+        }
+    }
+  }
+
+  // copy_async: the copy happens when it is issued, which is one valid execution (docs/IR.md). The
+  // sanitizer sees a device load and a threadgroup store, and marks the destination pending until
+  // the thread waits for it: a read or write of it before then is a fault.
+  void copy_async(const Inst& in, const Mask& m) {
+    Array& dst = arrays_.at(in.param);
+    const int src_param = copy_source(in);
+    const TensorView& tv = tensors_.at(src_param);
+    auto& w = launch_.written[src_param];
+    const Target src{tv.data, tv.elem, tv.count, nullptr, w ? w.get() : nullptr};
+    const Target to{dst.bytes.data(), dst.elem, dst.count, &dst, nullptr};
+    const size_t bytes = storage_bytes(dst.elem);
+    const uint32_t lanes = in.lanes;
+    each(m, [&](uint32_t t) {
+      uint64_t j = index(in, t), i = index_value(type_of(in.args[1]), reg(in.args[1])[t]);
+      if (i % lanes != 0 || j % lanes != 0)
+        fault(in, t,
+              fmt::format("copy_async of {} elements from '{}' at index {} into {} at index {}: both indices must be "
+                          "multiples of {} (misaligned)",
+                          lanes, f_.params[src_param].name, i, target_name(in), j, lanes));
+      if (i + lanes > tv.count)
+        fault(in, t,
+              fmt::format("copy_async from '{}' at indices {}..{} is out of bounds ({} elements)",
+                          f_.params[src_param].name, i, i + lanes - 1, tv.count));
+      if (j + lanes > dst.count)
+        fault(in, t,
+              fmt::format("copy_async into {} at indices {}..{} is out of bounds ({} elements)", target_name(in), j,
+                          j + lanes - 1, dst.count));
+      for (uint32_t l = 0; l < lanes; ++l) {
+        if (opts_.sanitize) {
+          if (src.written && !src.written[i + l].load(std::memory_order_relaxed))
+            fault(in, t,
+                  fmt::format("copy_async from '{}' at index {} before anything wrote it (an Out tensor holds nothing "
+                              "yet)",
+                              f_.params[src_param].name, i + l));
+          sanitize_write(in, t, j + l, to);
+          dst.shadow[j + l].copying = true;
+        }
+        std::memcpy(dst.bytes.data() + (j + l) * bytes, static_cast<const uint8_t*>(src.base) + (i + l) * bytes, bytes);
+      }
+      if (opts_.sanitize) pending_[t].push_back({&dst, j, lanes, 0});
+    });
+  }
+
+  // The sanitizer's async-copy groups of a thread: copies not yet committed have group 0; commit
+  // numbers them; a wait for n completes all but the n most recently committed groups.
+  void commit_copies(uint32_t t) {
+    uint32_t& group = committed_[t];
+    ++group;
+    for (PendingCopy& c : pending_[t])
+      if (c.group == 0) c.group = group;
+  }
+  void wait_copies(uint32_t t, uint64_t allowed) {
+    const uint32_t newest = committed_[t];
+    auto& list = pending_[t];
+    std::vector<PendingCopy> still;
+    for (PendingCopy& c : list) {
+      bool done = c.group != 0 && newest - c.group >= allowed;
+      if (!done) {
+        still.push_back(c);
+        continue;
+      }
+      for (uint32_t l = 0; l < c.lanes; ++l) c.array->shadow[c.index + l].copying = false;
+    }
+    list = std::move(still);
   }
 
   // for and loop. A thread leaves on its condition (for), a break or a return; a continue ends
@@ -499,12 +632,20 @@ class Threadgroup {
   std::vector<Scalar> regs_;
   std::vector<ScalarType> types_;
   std::unordered_map<Id, Array> arrays_;
-  // LoadVector results: `lanes` values per thread, thread t's at [t * lanes, (t + 1) * lanes).
+  // LoadVector and Mma results: `lanes` values per thread, thread t's at [t * lanes, (t + 1) * lanes).
   struct VectorReg {
     uint32_t lanes = 1;
     std::vector<Scalar> values;
   };
-  std::unordered_map<Id, VectorReg> vectors_;
+  std::unordered_map<Id, VectorReg> vectors_;  // and Mma results, 4 lanes
+  struct PendingCopy {
+    Array* array;
+    uint64_t index;
+    uint32_t lanes;
+    uint32_t group;  // 0 until committed
+  };
+  std::vector<std::vector<PendingCopy>> pending_;  // per thread, with `sanitize`
+  std::vector<uint32_t> committed_;                // groups each thread committed
   struct LoopState {
     Mask broken, continued;
   };

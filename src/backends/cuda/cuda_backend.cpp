@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstring>
 
 #include "codegen/codegen.hpp"
@@ -15,8 +16,30 @@ namespace {
 
 constexpr size_t kMaxParams = 64;
 
-// The generated source of `f` and its kernel symbol.
-std::string generate(const ir::Function& f, std::string* entry) {
+// The SM version an arch names ("sm_90a" -> 90), 0 where it names none.
+int sm_version(const std::string& arch) {
+  if (arch.rfind("sm_", 0) != 0) return 0;
+  int v = 0;
+  for (size_t i = 3; i < arch.size() && std::isdigit(static_cast<unsigned char>(arch[i])); ++i)
+    v = v * 10 + (arch[i] - '0');
+  return v;
+}
+
+// What the generated code needs of the arch, refused here rather than by NVRTC: Mma is mma.sync
+// m16n8k16 with bf16/f16 inputs, which tensor cores have from sm_80 on.
+void check_arch(const ir::Function& f, const std::string& arch) {
+  bool mma = false;
+  ir::for_each_inst(f.body, [&](const ir::Inst& in) { mma |= in.op == ir::Op::Mma; });
+  if (mma && sm_version(arch) < 80)
+    throw Error(
+        fmt::format("kernel {}<{}>: mma (mma.sync m16n8k16 on bf16/f16 tensor cores) needs sm_80 or newer, "
+                    "and the CUDA code is for {}",
+                    f.name, type_name(f.dtype), arch));
+}
+
+// The generated source of `f` for `arch` and its kernel symbol.
+std::string generate(const ir::Function& f, const std::string& arch, std::string* entry) {
+  check_arch(f, arch);
   *entry = codegen::cuda_entry_name(f);
   return codegen::emit_cuda(f);
 }
@@ -29,7 +52,7 @@ std::string unavailable(const std::string& why) {
 
 NvrtcResult compile_for_arch(const ir::Function& lowered, const std::string& arch) {
   std::string entry;
-  std::string src = generate(lowered, &entry);
+  std::string src = generate(lowered, arch, &entry);
   return nvrtc_compile(src, entry + ".cu", arch);
 }
 
@@ -277,7 +300,7 @@ void CudaBackend::copy(Buffer& dst, const Buffer& src) {
 
 std::shared_ptr<Executable> CudaBackend::prepare(const ir::Function& lowered) {
   std::string entry;
-  std::string src = generate(lowered, &entry);
+  std::string src = generate(lowered, arch_, &entry);
   CacheKeyInputs key;
   key.ir_hash = ir::structural_hash(lowered);
   key.dtype = lowered.dtype;

@@ -164,6 +164,7 @@ class CudaBackend final : public Backend {
 std::unique_ptr<Backend> make_cuda_backend(int ordinal = 0);
 
 // Generates and compiles `lowered` for `arch` without a device (the NVRTC test of every kernel).
+// A kernel the arch can't run (Mma before sm_80) is an Error naming the kernel and the arch.
 NvrtcResult compile_for_arch(const ir::Function& lowered, const std::string& arch);
 
 }  // namespace mtile::cuda

@@ -31,6 +31,9 @@ std::string cuda_head(const ir::Function& f, const KernelUses& u) {
       s += fmt::format("// {} is baked into this code; the parameter stays so every launch passes the same list.\n",
                        f.params[i].name);
   s += kCudaPrelude;
+  if (u.ops.count(Op::Mma)) s += kCudaMmaPrelude;
+  if (u.ops.count(Op::CopyAsync) || u.ops.count(Op::CopyAsyncCommit) || u.ops.count(Op::CopyAsyncWait))
+    s += kCudaCopyAsyncPrelude;
   // A known threadgroup size caps the registers a thread may use at what the threadgroup can have.
   std::string bounds = !f.tpg       ? ""
                        : f.resident ? fmt::format("__launch_bounds__({}, {}) ", f.tpg, f.resident)
@@ -98,7 +101,12 @@ const Dialect& cuda_dialect() {
               // With width 32 a lane past the end keeps its own value, as the IR says.
               {Op::ShuffleXor, "__shfl_xor_sync(0xffffffffu, {0}, {1})"},
               {Op::ShuffleDown, "__shfl_down_sync(0xffffffffu, {0}, {1})"},
+              {Op::Mma, "mt_mma_m16n8k16_{0}({1})"},
+              {Op::CopyAsync, "mt_copy_async<{2}>({0}, {1})"},
+              {Op::CopyAsyncCommit, "mt_copy_async_commit()"},
+              {Op::CopyAsyncWait, "mt_copy_async_wait<{0}>()"},
           },
+      .mma_type = "float4",
       .f32_to_u32 = "__float2uint_rz({0})",  // toward zero, saturating, NaN -> 0 (PTX cvt.rzi)
       .f32_to_i32 = "__float2int_rz({0})",
       .f32_to_u64 = "__float2ull_rz({0})",
@@ -115,6 +123,7 @@ const Dialect& cuda_dialect() {
       .simd_reduce = "mt_simd_{1}_{2}({0})",
       .simd_reduce_rounds_each_step = true,
       .tg_array = "__shared__ {0} {1}[{2}];",
+      .tg_array_copied_into = "__shared__ __align__(16) {0} {1}[{2}];",  // cp.async of 16 bytes needs it
       // 8- and 16-byte accesses need that alignment: vectorize_memory proves the index is a
       // multiple of the lanes, and tensors are 16-byte aligned (docs/IR.md). 64-bit elements come
       // only from load_n/store_n, two to a 16-byte access.

@@ -117,4 +117,79 @@ MT_BUTTERFLY(mt_simd_min_i64, long long, v < o ? v : o)
 #endif  // MTILE_CUDA_PRELUDE
 )";
 
+// Mma (docs/IR.md): PTX's m16n8k16 tensor-core multiply-accumulate, each lane passing its fragments
+// (mtile/mma_layout.hpp). Pairs of 16-bit elements share a 32-bit register, element 2j in the low
+// half. Values are already rounded to their type, so packing them loses nothing. Included where a
+// kernel uses Mma; mtile refuses to compile such a kernel for an arch before sm_80.
+inline constexpr const char* kCudaMmaPrelude = R"(#ifndef MTILE_CUDA_MMA
+#define MTILE_CUDA_MMA
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#error "mtile: mma.sync m16n8k16 with bf16/f16 needs sm_80 or newer"
+#endif
+MT_FN unsigned int mt_pack_bf16(float lo, float hi) {
+  return (unsigned int)mt_f32_to_bf16(lo) | ((unsigned int)mt_f32_to_bf16(hi) << 16);
+}
+MT_FN unsigned int mt_pack_f16(float lo, float hi) {
+  return (unsigned int)mt_f32_to_f16(lo) | ((unsigned int)mt_f32_to_f16(hi) << 16);
+}
+// D = A B + C with A and B of bf16 (f16 below): registers {a0 a1} {a2 a3} {a4 a5} {a6 a7}, {b0 b1} {b2 b3}.
+MT_FN float4 mt_mma_m16n8k16_bf16(float a0, float a1, float a2, float a3, float a4, float a5, float a6, float a7,
+                                  float b0, float b1, float b2, float b3, float c0, float c1, float c2, float c3) {
+  float4 d;
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%10, %11, %12, %13};"
+      : "=f"(d.x), "=f"(d.y), "=f"(d.z), "=f"(d.w)
+      : "r"(mt_pack_bf16(a0, a1)), "r"(mt_pack_bf16(a2, a3)), "r"(mt_pack_bf16(a4, a5)), "r"(mt_pack_bf16(a6, a7)),
+        "r"(mt_pack_bf16(b0, b1)), "r"(mt_pack_bf16(b2, b3)), "f"(c0), "f"(c1), "f"(c2), "f"(c3));
+  return d;
+}
+MT_FN float4 mt_mma_m16n8k16_f16(float a0, float a1, float a2, float a3, float a4, float a5, float a6, float a7,
+                                 float b0, float b1, float b2, float b3, float c0, float c1, float c2, float c3) {
+  float4 d;
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%10, %11, %12, %13};"
+      : "=f"(d.x), "=f"(d.y), "=f"(d.z), "=f"(d.w)
+      : "r"(mt_pack_f16(a0, a1)), "r"(mt_pack_f16(a2, a3)), "r"(mt_pack_f16(a4, a5)), "r"(mt_pack_f16(a6, a7)),
+        "r"(mt_pack_f16(b0, b1)), "r"(mt_pack_f16(b2, b3)), "f"(c0), "f"(c1), "f"(c2), "f"(c3));
+  return d;
+}
+#endif  // MTILE_CUDA_MMA
+)";
+
+// copy_async (docs/IR.md): cp.async from global to shared memory, 4, 8 or 16 bytes (16 bypasses
+// L1: .cg), in groups a thread commits and waits for. Before sm_80, which has no cp.async, a plain
+// copy (complete when it is issued, which the IR allows). Included where a kernel uses copy_async.
+inline constexpr const char* kCudaCopyAsyncPrelude = R"(#ifndef MTILE_CUDA_COPY_ASYNC
+#define MTILE_CUDA_COPY_ASYNC
+template <int Bytes>
+MT_FN void mt_copy_async(void* dst, const void* src) {
+  static_assert(Bytes == 4 || Bytes == 8 || Bytes == 16, "cp.async copies 4, 8 or 16 bytes");
+#if __CUDA_ARCH__ >= 800
+  unsigned int shared = (unsigned int)__cvta_generic_to_shared(dst);
+  if (Bytes == 16)
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(shared), "l"(src) : "memory");
+  else
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2;" ::"r"(shared), "l"(src), "n"(Bytes) : "memory");
+#else
+  if (Bytes == 16) *(uint4*)dst = *(const uint4*)src;
+  else if (Bytes == 8) *(uint2*)dst = *(const uint2*)src;
+  else *(unsigned int*)dst = *(const unsigned int*)src;
+#endif
+}
+MT_FN void mt_copy_async_commit() {
+#if __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;" ::: "memory");
+#endif
+}
+template <int Pending>
+MT_FN void mt_copy_async_wait() {
+#if __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;" ::"n"(Pending) : "memory");
+#endif
+}
+#endif  // MTILE_CUDA_COPY_ASYNC
+)";
+
 }  // namespace mtile::codegen

@@ -93,7 +93,15 @@ Dialect make_msl_dialect(const MslOptions& opts, bool coherent) {
               // their own value.
               {Op::ShuffleXor, "simd_shuffle_xor({0}, ushort({1}))"},
               {Op::ShuffleDown, "simd_shuffle_down({0}, ushort({1}))"},
+              // Every value is a float in registers, so one helper serves bf16 and f16 (its 8x8
+              // simdgroup matrices are float: the products of 16-bit floats are exact in f32).
+              {Op::Mma, "mt_mma_m16n8k16({1}, {2})"},
+              // No asynchronous copy: a plain copy, complete when it is issued (docs/IR.md).
+              {Op::CopyAsync, ""},
+              {Op::CopyAsyncCommit, ""},
+              {Op::CopyAsyncWait, ""},
           },
+      .mma_type = "float4",
       .f32_to_u32 = "mt_f32_to_u32({0})",
       .f32_to_i32 = "mt_f32_to_i32({0})",
       .f32_to_u64 = "mt_f32_to_u64({0})",
@@ -110,6 +118,7 @@ Dialect make_msl_dialect(const MslOptions& opts, bool coherent) {
       .simd_reduce = "simd_{1}({0})",
       .simd_reduce_rounds_each_step = false,
       .tg_array = "threadgroup {0} {1}[{2}];",
+      .tg_array_copied_into = "threadgroup {0} {1}[{2}];",
       // No vector accesses: Metal targets have max_vector_bytes 0, so the pipeline forms none
       // (Metal's compiler merges adjacent scalar accesses itself).
       .vector_stem = {},
@@ -141,8 +150,11 @@ Dialect make_msl_dialect(const MslOptions& opts, bool coherent) {
     }
     for (const BuiltinArg& b : kBuiltins)
       if (u.builtins.count(b.op)) args.push_back(b.decl);
-    s += "#include <metal_stdlib>\nusing namespace metal;\n\n";
+    bool mma = u.ops.count(Op::Mma) > 0;
+    s += mma ? "#include <metal_stdlib>\n#include <metal_simdgroup_matrix>\nusing namespace metal;\n\n"
+             : "#include <metal_stdlib>\nusing namespace metal;\n\n";
     s += kMslPreamble;
+    if (mma) s += kMslMmaPreamble;
     s += fmt::format("\nkernel void {}(", entry_name(f));
     for (size_t i = 0; i < args.size(); ++i) s += fmt::format("{}\n    {}", i ? "," : "", args[i]);
     return s + ")";

@@ -112,4 +112,49 @@ inline float mt_erf(float x) {
 }
 )";
 
+// Mma (docs/IR.md): PTX's m16n8k16 with the fragments held per lane (mtile/mma_layout.hpp), on
+// Metal's 8 x 8 simdgroup matrices. Included where a kernel uses Mma.
+inline constexpr const char* kMslMmaPreamble =
+    R"(// Mma: D = A B + C, m16n8k16, each lane passing its elements in PTX's fragment layout (lane l,
+// g = l / 4, t = l % 4: A element i at row g + 8 ((i >> 1) & 1), col 2t + (i & 1) + 8 (i >> 2);
+// B element i at k 2t + (i & 1) + 8 (i >> 1), n g; C and D element i at row g + 8 (i >> 1), col
+// 2t + (i & 1)). Metal's 8 x 8 simdgroup_matrix gives lane l the elements (fm, fn) and (fm, fn + 1),
+// q = l / 4, fm = (q & 4) + (l / 2) % 4, fn = (q & 2) * 2 + (l % 2) * 2 (MLX's layout). A is 2 x 2
+// such tiles, B and C 2 x 1: simd_shuffle brings each element from the lane that holds it in PTX's
+// layout to the lane that needs it in Metal's, and D back. The matrices are float (products of
+// bf16 or f16 values are exact in f32); Metal sums in an order it leaves open, so D may differ from
+// the CPU engine's (one rounding of an f64 sum) in the last bits.
+inline float4 mt_mma_m16n8k16(float a0, float a1, float a2, float a3, float a4, float a5, float a6, float a7,
+                              float b0, float b1, float b2, float b3, float c0, float c1, float c2, float c3,
+                              uint lane) {
+  const float as[8] = {a0, a1, a2, a3, a4, a5, a6, a7}, bs[4] = {b0, b1, b2, b3}, cs[4] = {c0, c1, c2, c3};
+  const ushort q = ushort(lane / 4), fm = ushort((q & 4) + (lane / 2) % 4), fn = ushort((q & 2) * 2 + (lane % 2) * 2);
+  // A's element (8 ti + fm, 8 tj + fn + e) is element e + 2 ti + 4 tj of PTX lane 4 fm + fn / 2, and
+  // C's (8 ti + fm, fn + e) its element e + 2 ti.
+  const ushort ac = ushort(4 * fm + fn / 2);
+  // B's element (8 tk + fm, fn + e) is element (fm & 1) + 2 tk of PTX lane 4 (fn + e) + fm / 2.
+  const ushort b_lane = ushort(4 * fn + fm / 2);
+  simdgroup_matrix<float, 8, 8> a[2][2], b[2], c[2], d[2];
+  for (ushort ti = 0; ti < 2; ++ti)
+    for (ushort e = 0; e < 2; ++e) {
+      a[ti][0].thread_elements()[e] = simd_shuffle(as[e + 2 * ti], ac);
+      a[ti][1].thread_elements()[e] = simd_shuffle(as[e + 2 * ti + 4], ac);
+      c[ti].thread_elements()[e] = simd_shuffle(cs[e + 2 * ti], ac);
+      const float even = simd_shuffle(bs[2 * ti], ushort(b_lane + 4 * e));
+      const float odd = simd_shuffle(bs[2 * ti + 1], ushort(b_lane + 4 * e));
+      b[ti].thread_elements()[e] = (fm & 1) ? odd : even;
+    }
+  for (ushort ti = 0; ti < 2; ++ti) {
+    simdgroup_multiply_accumulate(d[ti], a[ti][0], b[0], c[ti]);
+    simdgroup_multiply_accumulate(d[ti], a[ti][1], b[1], d[ti]);
+  }
+  // D's element i of lane 4g + t, (g + 8 (i >> 1), 2t + (i & 1)), is element i & 1 of tile i >> 1 in
+  // the Metal lane with fm = g and fn = 2t.
+  const ushort g = ushort(lane / 4), t = ushort(lane % 4);
+  const ushort from = ushort(16 * (g >> 2) + 8 * (t >> 1) + 4 * ((g >> 1) & 1) + 2 * (g & 1) + (t & 1));
+  return float4(simd_shuffle(d[0].thread_elements()[0], from), simd_shuffle(d[0].thread_elements()[1], from),
+                simd_shuffle(d[1].thread_elements()[0], from), simd_shuffle(d[1].thread_elements()[1], from));
+}
+)";
+
 }  // namespace mtile::codegen
