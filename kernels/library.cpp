@@ -29,7 +29,7 @@ std::vector<KernelSpec> standard_library() {
       // reductions
       argmax_spec(), top_k_spec(), histogram_spec(),
       // decoding: matrix-vector products and attention
-      gemv_spec(), attention_decode_spec()};
+      gemv_spec(), attention_decode_spec(), gemm_spec(), gemm_bias_spec(), gemm_residual_spec()};
   for (KernelSpec& k : example_specs()) all.push_back(std::move(k));  // the DSL's examples, last
   return all;
 }

@@ -126,6 +126,11 @@ struct KernelSpec {
   // contents before and after a launch are unspecified, so the reference leaves them alone and the
   // harness does not compare them.
   std::set<std::string> scratch;
+  // Constexprs passed at every launch instead of baked into the code: dims that change from call to
+  // call (attention_decode's seq grows by one each decode step), so that a new value compiles
+  // nothing. Baked all the same where a tensor passes 2^31 elements (widen_indices bounds loops by
+  // them).
+  std::set<std::string> launch_constexprs;
   std::map<std::string, Init> inits;  // tensors' and scalars' values in checks; default uniform(-1, 1)
   // Fills the outputs from the inputs, in float64, by name: t["out"][i] = f(t["x"][i]).
   std::function<void(const Shape&, HostTensors&)> reference;

@@ -313,6 +313,7 @@ KernelSpec attention_decode_spec() {
              {"workspace", batch * heads * split_cap * (d + 2)},
              {"counters", pairs}};
   k.scratch = {"workspace"};
+  k.launch_constexprs = {"seq"};  // a decode loop's seq grows by one a step: no compile per step
   // Scores of a few units (scale 0.3 on products of d values in [-1, 1]): the softmax is far from
   // uniform and the running max moves. The workspace starts as NaN, so a partial read before it is
   // written shows in out; the counters start at 0, as the contract asks, and must end at 0.

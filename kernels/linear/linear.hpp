@@ -1,7 +1,18 @@
-// Matrix-vector products for decoding: a few rows of activations times a weight matrix.
+// Products with a weight matrix: gemv for a decode step (a few rows of activations) and gemm on
+// tensor cores (any rows), each x @ W.T of a torch Linear weight W [n, k].
 #pragma once
 #include "mtile/registry.hpp"
 
 namespace mtile::lib {
 KernelSpec gemv_spec();
+KernelSpec gemm_spec();
+KernelSpec gemm_bias_spec();
+KernelSpec gemm_residual_spec();
+
+// Outputs of tensor-core products over K of up to a few thousand O(1) terms (sums of about
+// sqrt(K) / 2), rounded once to the 16-bit output type, the f32 sums taken in another order than
+// the float64 reference's.
+inline std::map<ScalarType, Tolerance> matrix_tolerances() {
+  return {{ScalarType::bf16, {1e-2, 0.25}}, {ScalarType::f16, {2e-3, 0.05}}};
+}
 }  // namespace mtile::lib

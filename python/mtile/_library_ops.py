@@ -380,6 +380,43 @@ def gemv(x, w, *, out=None):
     return _gemv(x, w, out)
 
 
+_ACTIVATIONS = {None: 0, "silu": 1, "gelu": 2}
+
+
+def _gemm(a, w, bias, residual, act, out):
+    fn = "gemm"
+    if act not in _ACTIVATIONS:
+        raise UserError(f"mtile.{fn}: act={act!r}; it is None, 'silu' or 'gelu'")
+    if residual is not None and (bias is not None or act is not None):
+        raise UserError(f"mtile.{fn}: residual= adds after the product alone; it takes no bias or act")
+    m, k = _rows(fn, "a", a)
+    ws = _shape(fn, "w", w)
+    if len(ws) != 2 or ws[1] != k:
+        raise UserError(f"mtile.{fn}: w has shape {tuple(ws)}; it must be (n, {k}), n rows of a's last dim")
+    n = ws[0]
+    shape = (*a.shape[:-1], n)
+    if bias is not None:
+        _check_shape(fn, "bias", bias, (n,), "(n,), w's rows")
+    if residual is not None:
+        _check_shape(fn, "residual", residual, shape, "a's leading dims and w's rows")
+    out = _out(fn, a, out, shape, "a's leading dims and w's rows")
+    if residual is not None:
+        _launch(fn, kernel("gemm_residual"), (a, w, residual, out), (m, n, k), a)
+    elif bias is not None:
+        _launch(fn, kernel("gemm_bias"), (a, w, bias, out), (m, n, k, _ACTIVATIONS[act]), a)
+    else:
+        _launch(fn, kernel("gemm"), (a, w, out), (m, n, k, _ACTIVATIONS[act]), a)
+    return out
+
+
+def gemm(a, w, bias=None, *, act=None, residual=None, out=None):
+    """out = act(a @ w.T + bias), or a @ w.T + residual: a [..., k] (bf16 or f16), w [n, k] (a torch
+    Linear weight), k a multiple of 8; tensor-core MMA with f32 sums. act: None, 'silu' or 'gelu'."""
+    if _compiling():
+        return _compiled(torch.ops.mtile.gemm, out, a, w, bias, act, residual)
+    return _gemm(a, w, bias, residual, act, out)
+
+
 def _split_cap(batch, kv_heads, seq):
     """The most splits attention_decode takes: its spec's split_cap rule, which sizes the workspace."""
     return min(-(-seq // 64), -(-4096 // (batch * kv_heads)), 128)

@@ -3,6 +3,8 @@ them: each has a fake implementation (shapes and dtypes only) for tracing, and r
 launch as the plain function. Needs torch >= 2.4 (torch.library.custom_op); with an older torch
 the plain functions still work, outside torch.compile.
 """
+from typing import Optional
+
 from . import _library_ops as _lib
 from . import _ops
 from ._launch import torch
@@ -123,6 +125,9 @@ if torch is not None and hasattr(torch.library, "custom_op"):
     def attention_decode(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
         return _lib._attention_decode(q, k, v, scale, None, None)
 
+    def gemm(a: Tensor, w: Tensor, bias: Optional[Tensor], act: Optional[str], residual: Optional[Tensor]) -> Tensor:
+        return _lib._gemm(a, w, bias, residual, act, None)
+
     for _fn in (rms_norm, gemma_rms_norm, layer_norm, layer_norm_no_bias, rms_norm_per_head, rope, rope_interleaved,
                 rms_norm_rope, softmax_masked, gelu, gelu_tanh, add, mul):
         _define(_fn.__name__, _fn, _fake_like_x)
@@ -140,4 +145,5 @@ if torch is not None and hasattr(torch.library, "custom_op"):
     _define("histogram", histogram, lambda x, counts, lo, hi: None, mutates_args=("counts",))
     _define("gemv", gemv, lambda x, w: x.new_empty((*x.shape[:-1], w.shape[0])))
     _define("attention_decode", attention_decode, lambda q, k, v, scale: torch.empty_like(q))
+    _define("gemm", gemm, lambda a, w, bias, act, residual: a.new_empty((*a.shape[:-1], w.shape[0])))
     registered = True

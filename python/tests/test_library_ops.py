@@ -23,7 +23,7 @@ POISON_U32 = 0xDEADBEEF
 NEW = ["rms_norm", "gemma_rms_norm", "gemma_add_rms_norm_", "add_rms_norm_unrounded_", "add_rms_norm_quant_fp8",
        "rms_norm_per_head", "layer_norm", "layer_norm_no_bias", "rope", "rope_interleaved", "rms_norm_rope",
        "softmax_masked", "logsumexp", "silu_mul", "gelu", "gelu_tanh", "add", "mul", "argmax", "top_k", "histogram",
-       "gemv", "attention_decode"]
+       "gemv", "attention_decode", "gemm"]
 
 
 class Arrays:
@@ -387,6 +387,30 @@ def test_gemv(arrays, rng, m, n, k):
     assert mtile.gemv(x, w, out=out) is out
     close(arrays, out, want, "gemv")
     close(arrays, mtile.gemv(x[0], w), want[0], "gemv of one row (x [k]), allocated out")
+
+
+@pytest.mark.parametrize("m, n, k", [(1, 8, 8), (17, 33, 40), (130, 70, 64)])
+def test_gemm(arrays, rng, m, n, k):
+    a, w = arrays(uniform(rng, (m, k), np.float32)), arrays(uniform(rng, (n, k), np.float32, -0.5, 0.5))
+    if arrays.name == "float32":  # tensor cores multiply 16-bit floats: the f32 call is refused
+        refused(r"kernel gemm has no f32 variant \(it has bf16, f16\)", mtile.gemm, a, w)
+        return
+    a64, w64 = arrays.f64(a), arrays.f64(w)
+    want = a64 @ w64.T
+    out = arrays.poisoned((m, n))
+    assert mtile.gemm(a, w, out=out) is out
+    close(arrays, out, want, "gemm")
+    bias = arrays(uniform(rng, (n,), np.float32))
+    silu = (want + arrays.f64(bias)) / (1 + np.exp(-(want + arrays.f64(bias))))
+    close(arrays, mtile.gemm(a, w, bias, act="silu"), silu, "gemm + bias, silu")
+    gelu = 0.5 * want * (1 + np.vectorize(math.erf)(want / math.sqrt(2)))
+    close(arrays, mtile.gemm(a, w, act="gelu"), gelu, "gemm, gelu")
+    residual = arrays(uniform(rng, (m, n), np.float32))
+    close(arrays, mtile.gemm(a, w, residual=residual), want + arrays.f64(residual), "gemm + residual")
+    refused(r"mtile.gemm: act='relu'", mtile.gemm, a, w, act="relu")
+    refused(r"mtile.gemm: w has shape", mtile.gemm, a, arrays(uniform(rng, (n, k + 8), np.float32)))
+    refused(r"k % 8 == 0", mtile.gemm, arrays(uniform(rng, (m, 12), np.float32)),
+            arrays(uniform(rng, (n, 12), np.float32)))
 
 
 @pytest.mark.parametrize("batch, heads, kv_heads, seq, d", [(1, 4, 1, 1, 64), (2, 8, 2, 300, 128), (3, 2, 2, 77, 64)])

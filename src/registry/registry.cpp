@@ -160,6 +160,9 @@ class SpecChecker {
         inout |= p.name == n && p.kind == ir::ParamKind::Tensor && p.role == ir::Role::InOut;
       if (!inout) fail("scratch", fmt::format("'{}' is not an InOut tensor parameter", n));
     }
+    for (const std::string& n : k_.launch_constexprs)
+      if (!param_named(n, ir::ParamKind::Constexpr))
+        fail("launch_constexprs", fmt::format("'{}' is not a constexpr parameter", n));
     for (const auto& [n, init] : k_.inits)
       if (!param_named(n, ir::ParamKind::Tensor) && !param_named(n, ir::ParamKind::Scalar))
         fail("inits", fmt::format("'{}' is neither a tensor nor a scalar parameter", n));

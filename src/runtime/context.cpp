@@ -238,8 +238,10 @@ std::shared_ptr<const LaunchPlan> Context::plan(Backend& backend, const Kernel& 
     // that widen_indices can bound the loops that index them.
     std::set<std::string> wide = wide_tensors(p->resolved);
     bool bake = opts.bake_constexprs || !wide.empty();
-    p->lowered = lowered(k, dtype, p->resolved.config, target, bake ? p->resolved.constexprs : Bake{}, wide,
-                         p->resolved.geometry.tpg);
+    Bake baked = bake ? p->resolved.constexprs : Bake{};
+    if (wide.empty())
+      for (const std::string& c : spec.launch_constexprs) baked.erase(c);
+    p->lowered = lowered(k, dtype, p->resolved.config, target, baked, wide, p->resolved.geometry.tpg);
     const ir::Function& fn = p->lowered->fn;
     const Geometry& g = p->resolved.geometry;
     std::vector<std::string> broken;

@@ -325,3 +325,24 @@ TEST(AttentionDecode, ContractRefusesWhatItCannotDo) {
 }
 
 }  // namespace
+
+// seq is a launch constexpr (KernelSpec::launch_constexprs): a decode loop whose seq grows by one a
+// step launches one compiled kernel, and each launch still matches the reference.
+TEST(AttentionDecode, AGrowingSequenceReusesOneCompiledKernel) {
+  auto cpu = make_backend("cpu");
+  const Kernel& k = find_kernel("attention_decode");
+  std::shared_ptr<const Lowered> first;
+  for (uint32_t seq : {1000u, 1001u, 1002u}) {
+    Shape s = {{"batch", 1}, {"heads", 8}, {"kv_heads", 2}, {"seq", seq}, {"d", 64}};
+    Config one_split = {{"splits", 1}};  // the split count follows seq / 64; fixed here, as at large seq
+    LaunchOptions opts;
+    opts.config = one_split;
+    auto plan = Context::global().plan(*cpu, k, ScalarType::bf16, s, opts);
+    if (!first) first = plan->lowered;
+    EXPECT_EQ(plan->lowered, first) << "seq = " << seq << " lowered the kernel again";
+    int seq_param = plan->lowered->fn.param_index("seq");
+    ASSERT_GE(seq_param, 0) << "seq was baked into the code";
+    EXPECT_EQ(plan->values[seq_param], seq);
+    EXPECT_TRUE(check("attention_decode", ScalarType::bf16, s, one_split).passed) << "seq = " << seq;
+  }
+}

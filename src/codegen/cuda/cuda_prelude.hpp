@@ -126,11 +126,17 @@ inline constexpr const char* kCudaMmaPrelude = R"(#ifndef MTILE_CUDA_MMA
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
 #error "mtile: mma.sync m16n8k16 with bf16/f16 needs sm_80 or newer"
 #endif
+// An IR value of type bf16 is a bf16 number carried in a float: its low 16 bits are zero, so the
+// pair packs by bit operations, which the compiler folds into the 16-bit loads that made them (a
+// conversion instruction would stay: ptxas can't see through the inline asm of mt_f32_to_bf16).
 MT_FN unsigned int mt_pack_bf16(float lo, float hi) {
-  return (unsigned int)mt_f32_to_bf16(lo) | ((unsigned int)mt_f32_to_bf16(hi) << 16);
+  return (__float_as_uint(lo) >> 16) | (__float_as_uint(hi) & 0xffff0000u);
 }
+// f16 values need a conversion: one cvt.rn.f16x2.f32 a pair (exact, as they are f16 numbers).
 MT_FN unsigned int mt_pack_f16(float lo, float hi) {
-  return (unsigned int)mt_f32_to_f16(lo) | ((unsigned int)mt_f32_to_f16(hi) << 16);
+  unsigned int r;
+  asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+  return r;
 }
 // D = A B + C with A and B of bf16 (f16 below): registers {a0 a1} {a2 a3} {a4 a5} {a6 a7}, {b0 b1} {b2 b3}.
 MT_FN float4 mt_mma_m16n8k16_bf16(float a0, float a1, float a2, float a3, float a4, float a5, float a6, float a7,

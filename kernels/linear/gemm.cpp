@@ -1,0 +1,231 @@
+// gemm: out[i, j] = act(sum_k a[i, k] * w[j, k] (+ bias[j])) (+ residual[i, j]) for any M and N
+// and K a multiple of 8: x @ W.T of a torch Linear, bf16 or f16 in, f32 accumulation (tensor-core
+// MMA, mtile/dsl_matrix.hpp), out rounded once to T. Three kernels share one body: `gemm` (a, w,
+// out), `gemm_bias` (a, w, bias, out) and `gemm_residual` (a, w, residual, out); the dim `act`
+// picks the activation of gemm and gemm_bias (0 none, 1 silu, 2 gelu (erf)), a constexpr that a
+// launch bakes into the code.
+//
+// A threadgroup computes a bm x bn tile of out with warps_m x warps_n simdgroups, each a block of
+// (bm / warps_m) x (bn / warps_n) outputs, i.e. tm x tn MMA tiles of 16 x 8. K advances 32 at a time
+// through two threadgroup buffers: copy_async fills the next while the current one is multiplied
+// (rows of a past M and of w past N read the last row, whose products are never stored; columns past K are zeros).
+// Rows are padded to 40 elements so that the lanes of a fragment load hit 32 distinct banks.
+#include <cmath>
+
+#include "kernels/linear/linear.hpp"
+#include "kernels/spec_helpers.hpp"
+#include "mtile/dsl_matrix.hpp"
+
+namespace mtile::lib {
+namespace {
+
+using namespace dsl;
+
+constexpr uint32_t kBk = 32;       // K per step
+constexpr uint32_t kLd = kBk + 8;  // padded row of a staged tile, in elements
+constexpr uint32_t kChunk = 8;     // elements per async copy: 16 bytes of bf16/f16
+
+enum class Extra { None, Bias, Residual };
+
+// Stages rows [first, first + count) x K-columns [k0, k0 + 32) of src (rows x k, row-major) into
+// tile[buf] (count x kLd): each thread copies 16-byte chunks; rows past `rows` repeat the last one,
+// columns past k are zeros.
+void stage(const Tensor& src, const TgArray& tile, const Val& buf_base, const Val& first, uint32_t count,
+           const Val& rows, const Val& k, const Val& k0, uint32_t threads) {
+  const uint32_t chunks = count * kBk / kChunk;
+  for (uint32_t c0 = 0; c0 < chunks; c0 += threads) {
+    Val c = tid() + c0;
+    auto body = [&] {
+      Val r = c / (kBk / kChunk), kc = c % (kBk / kChunk) * kChunk;
+      Val row = min(first + r, rows - 1u);
+      Val dst = buf_base + r * kLd + kc;
+      if_(
+          k0 + kc < k, [&] { copy_async(tile[dst], src[row * k + k0 + kc], kChunk); },
+          [&] {
+            for (uint32_t e = 0; e < kChunk; ++e) store(tile[dst + e], lit(src.elem, 0.0));
+          });
+    };
+    if (c0 + threads <= chunks)
+      body();
+    else
+      if_(c < chunks, body);
+  }
+}
+
+template <class T>
+void gemm_body(const Tensor& a, const Tensor& w, const Tensor* extra, Extra kind, const Tensor& out, const Val& m,
+               const Val& n, const Val& k, const Val* act) {
+  const uint32_t bm = config("bm", 128), bn = config("bn", 128), warps_m = config("warps_m", 2),
+                 warps_n = config("warps_n", 4);
+  const uint32_t threads = warps_m * warps_n * 32, tm = bm / warps_m / 16, tn = bn / warps_n / 8;
+  TgArray a_tile = threadgroup_array(a.elem, 2 * bm * kLd), w_tile = threadgroup_array(w.elem, 2 * bn * kLd);
+  Val row0 = named("row0", program_id(1) * bm), col0 = named("col0", program_id(0) * bn);
+  Val warp_row = named("warp_row", simd_group() / warps_n * (bm / warps_m));
+  Val warp_col = named("warp_col", simd_group() % warps_n * (bn / warps_n));
+  auto fill = [&](const Val& step) {
+    Val buf = step % 2u, k0 = step * kBk;
+    stage(a, a_tile, buf * (bm * kLd), row0, bm, m, k, k0, threads);
+    stage(w, w_tile, buf * (bn * kLd), col0, bn, n, k, k0, threads);
+  };
+  std::vector<std::unique_ptr<MmaAccVar>> acc;
+  for (uint32_t i = 0; i < tm * tn; ++i) acc.push_back(std::make_unique<MmaAccVar>(mma_zero()));
+  Val steps = named("steps", (k + (kBk - 1)) / kBk);
+  fill(lit(0u));
+  copy_async_commit();
+  for_(0u, steps, 1u, [&](Val step) {
+    // One group is committed every step, empty at the last, so that waiting for all but the
+    // newest always leaves this step's tile complete.
+    if_(step + 1u < steps, [&] { fill(step + 1u); });
+    copy_async_commit();
+    copy_async_wait(1);
+    barrier();
+    Val buf = step % 2u;
+    MatrixRef at(a_tile, kLd, buf * (bm * kLd)), wt(w_tile, kLd, buf * (bn * kLd));
+    for (uint32_t kk = 0; kk < kBk; kk += 16) {
+      std::vector<MmaB> b;
+      for (uint32_t j = 0; j < tn; ++j) b.push_back(load_mma_b_nk(wt, warp_col + j * 8, kk));
+      for (uint32_t i = 0; i < tm; ++i) {
+        MmaA frag = load_mma_a(at, warp_row + i * 16, kk);
+        for (uint32_t j = 0; j < tn; ++j) *acc[i * tn + j] = mma(frag, b[j], *acc[i * tn + j]);
+      }
+    }
+    barrier();  // the next step's fill overwrites the other buffer, read in the step before
+  });
+  MatrixRef dst = MatrixRef(out, n).bounded(m, n);
+  for (uint32_t i = 0; i < tm; ++i)
+    for (uint32_t j = 0; j < tn; ++j) {
+      Val r = row0 + warp_row + i * 16, c = col0 + warp_col + j * 8;
+      MmaAcc v = acc[i * tn + j]->get();
+      if (kind == Extra::Residual) {
+        MmaAcc res = load_mma_acc(MatrixRef(*extra, n).bounded(m, n), r, c);
+        for (uint32_t e = 0; e < mma_layout::kCElements; ++e) v.v[e] = v.v[e] + res.v[e];
+      } else {
+        for (uint32_t e = 0; e < mma_layout::kCElements; ++e) {
+          Val x = v.v[e];
+          if (kind == Extra::Bias) {
+            Val col = c + mma_layout::c_col(simd_lane(), e);
+            x = x + load<f32>((*extra)[min(col, n - 1u)]);
+          }
+          Val silu = x * sigmoid(x), gelu = 0.5f * x * (1.0f + erf(x * float(M_SQRT1_2)));
+          v.v[e] = select(*act == 1u, silu, select(*act == 2u, gelu, x));
+        }
+      }
+      store_mma_acc(dst, r, c, v);
+    }
+}
+
+template <class T>
+void gemm(In<T> a, In<T> w, Out<T> out, Constexpr m, Constexpr n, Constexpr k, Constexpr act) {
+  gemm_body<T>(a, w, nullptr, Extra::None, out, m, n, k, &act);
+}
+template <class T>
+void gemm_bias(In<T> a, In<T> w, In<T> bias, Out<T> out, Constexpr m, Constexpr n, Constexpr k, Constexpr act) {
+  gemm_body<T>(a, w, &bias, Extra::Bias, out, m, n, k, &act);
+}
+template <class T>
+void gemm_residual(In<T> a, In<T> w, In<T> residual, Out<T> out, Constexpr m, Constexpr n, Constexpr k) {
+  gemm_body<T>(a, w, &residual, Extra::Residual, out, m, n, k, nullptr);
+}
+
+double activate(double x, uint32_t act) {
+  if (act == 1) return x / (1 + std::exp(-x));
+  if (act == 2) return 0.5 * x * (1 + std::erf(x * M_SQRT1_2));
+  return x;
+}
+
+KernelSpec gemm_spec_for(KernelDef def, Extra kind) {
+  KernelSpec k;
+  k.def = std::move(def);
+  k.family = "matrix";
+  using rule::var;
+  rule::Expr m = var("m"), n = var("n"), kk = var("k");
+  k.dims = {"m", "n", "k"};
+  if (kind != Extra::Residual) k.dims.push_back("act");
+  // Tiles from M: a short M takes a short tile (and narrower columns, for more threadgroups).
+  k.config = {{"bm", rule::clamp(rule::pow2_ceil(m), 16, 128)},
+              {"bn", rule::select(m > 64, 128, 64)},
+              {"warps_m", rule::min(var("bm") / 16, 2)},
+              {"warps_n", 4}};
+  k.dispatch = {.grid = rule::ceil_div(n, var("bn")),
+                .grid_y = rule::ceil_div(m, var("bm")),
+                .tpg = var("warps_m") * var("warps_n") * var("simd_width")};
+  k.preconditions = {m >= 1,
+                     n >= 1,
+                     kk >= 8,
+                     kk % 8 == 0,
+                     var("simd_width") == 32,
+                     var("bm") % (var("warps_m") * 16) == 0,
+                     var("bn") % (var("warps_n") * 8) == 0,
+                     var("tpg") == var("warps_m") * var("warps_n") * 32,
+                     var("grid") == rule::ceil_div(n, var("bn")),
+                     var("grid_y") == rule::ceil_div(m, var("bm")),
+                     var("grid_z") == 1};
+  k.sizes = {{"a", m * kk}, {"w", n * kk}, {"out", m * n}};
+  if (kind == Extra::Bias) k.sizes["bias"] = n;
+  if (kind == Extra::Residual) k.sizes["residual"] = m * n;
+  k.flops = m * n * kk * 2;
+  if (kind != Extra::Residual) k.preconditions.push_back(var("act") <= 2);
+  k.reference = [kind](const Shape& s, HostTensors& t) {
+    uint64_t m = dim(s, "m"), n = dim(s, "n"), kk = dim(s, "k");
+    uint64_t act = kind == Extra::Residual ? 0 : dim(s, "act");
+    const auto &a = t["a"], &w = t["w"];
+    for (uint64_t i = 0; i < m; ++i)
+      for (uint64_t j = 0; j < n; ++j) {
+        double sum = 0;
+        for (uint64_t e = 0; e < kk; ++e) sum += a[i * kk + e] * w[j * kk + e];
+        if (kind == Extra::Bias) sum += t["bias"][j];
+        if (kind == Extra::Residual)
+          sum += t["residual"][i * n + j];
+        else
+          sum = activate(sum, act);
+        t["out"][i * n + j] = sum;
+      }
+  };
+  k.tolerance = matrix_tolerances();
+  k.example_shape = {{"m", 64}, {"n", 256}, {"k", 512}};
+  k.test_shapes = {{{"m", 1}, {"n", 8}, {"k", 8}},
+                   {{"m", 17}, {"n", 33}, {"k", 40}},
+                   {{"m", 130}, {"n", 70}, {"k", 64}},
+                   {{"m", 64}, {"n", 256}, {"k", 1000}},
+                   {{"m", 5}, {"n", 129}, {"k", 24}}};
+  // mtile bench checks each case against the float64 reference on the host first: shapes whose
+  // product takes seconds there. bench/peers_matrix.py times 4096^3 and 8192 x 4096 x 14336
+  // against cuBLAS (checked on the GPU).
+  k.bench_shapes = {{{"m", 16}, {"n", 4096}, {"k", 4096}}, {{"m", 512}, {"n", 4096}, {"k", 4096}}};
+  if (kind != Extra::Residual) {  // each activation in the tests; none where timed
+    for (size_t i = 0; i < k.test_shapes.size(); ++i) k.test_shapes[i]["act"] = uint32_t(i % 3);
+    k.example_shape["act"] = 0;
+    for (Shape& s : k.bench_shapes) s["act"] = 0;
+  }
+  return k;
+}
+
+}  // namespace
+
+KernelSpec gemm_spec() {
+  KernelSpec k = gemm_spec_for(define_half_kernel("gemm", ir::Mode::Elementwise,
+                                                  {"a", "w", "out", "m", "n", "k", "act"}, MTILE_HALF_VARIANTS(gemm)),
+                               Extra::None);
+  k.summary = "out = act(a @ w.T): a m x k, w n x k (a torch Linear weight), tensor-core MMA, f32 accumulation";
+  return k;
+}
+
+KernelSpec gemm_bias_spec() {
+  KernelSpec k =
+      gemm_spec_for(define_half_kernel("gemm_bias", ir::Mode::Elementwise,
+                                       {"a", "w", "bias", "out", "m", "n", "k", "act"}, MTILE_HALF_VARIANTS(gemm_bias)),
+                    Extra::Bias);
+  k.summary = "out = act(a @ w.T + bias), tensor-core MMA, f32 accumulation";
+  return k;
+}
+
+KernelSpec gemm_residual_spec() {
+  KernelSpec k = gemm_spec_for(
+      define_half_kernel("gemm_residual", ir::Mode::Elementwise, {"a", "w", "residual", "out", "m", "n", "k"},
+                         MTILE_HALF_VARIANTS(gemm_residual)),
+      Extra::Residual);
+  k.summary = "out = a @ w.T + residual, tensor-core MMA, f32 accumulation";
+  return k;
+}
+
+}  // namespace mtile::lib
