@@ -35,6 +35,14 @@ for tool in memcheck racecheck; do
   step "compute-sanitizer $tool seed" "sanitizer_$tool.log" compute-sanitizer --tool "$tool" --error-exitcode 9 \
     "$B/mtile" run ffai_rms_norm_residual --backend cuda --dtype bf16 --shape rows=64,n=4096 --reps 1
 done
+# The tensor-core and async-copy kernels and the fenced split attention, under the sanitizers too.
+for tool in memcheck racecheck; do
+  step "compute-sanitizer $tool gemm" "sanitizer_${tool}_gemm.log" compute-sanitizer --tool "$tool" --error-exitcode 9 \
+    "$B/mtile" run gemm_bias --backend cuda --dtype bf16 --shape m=130,n=70,k=1000,act=1 --reps 1
+  step "compute-sanitizer $tool attention" "sanitizer_${tool}_attention.log" compute-sanitizer --tool "$tool" \
+    --error-exitcode 9 "$B/mtile" run attention_decode --backend cuda --dtype bf16 \
+    --shape batch=1,heads=32,kv_heads=8,seq=2000,d=128 --reps 1
+done
 step "mtile bench --backend cuda" bench.log "$B/mtile" bench --backend cuda --out "$OUT/bench.json"
 rm -rf "$MTILE_CACHE_DIR"
 step "figures (cold cache)" figures_cold.log "$B/mtile_cuda_figures"
@@ -43,7 +51,7 @@ step "figures (warm: disk cache)" figures_warm.log "$B/mtile_cuda_figures"
 echo "==== gtest tails"; cat "$OUT/gtest.log"
 echo "==== mtile test --backend cuda"; tail -4 "$OUT/mtile_test_cuda.log"
 echo "==== runs"; cat "$OUT/run_seed.log" "$OUT/run_wide.log" "$OUT/run_inplace.log"
-echo "==== sanitizers"; tail -n 2 "$OUT/sanitizer_memcheck.log" "$OUT/sanitizer_racecheck.log"
+echo "==== sanitizers"; tail -n 2 "$OUT"/sanitizer_*.log
 echo "==== mtile bench"; cat "$OUT/bench.log"
 echo "==== figures cold"; cat "$OUT/figures_cold.log"
 echo "==== figures warm"; head -3 "$OUT/figures_warm.log"
