@@ -273,17 +273,24 @@ KernelSpec attention_decode_spec() {
   rule::Expr split_cap =
       rule::min(rule::ceil_div(seq, kMinSplitRows), rule::min(rule::ceil_div(kMaxSplitGroups, pairs), kMaxSplits));
   k.dims = {"batch", "heads", "kv_heads", "seq", "d"};
-  // 256 threads (128 where the threadgroup arrays of group * d columns would pass 48 KiB). Splits:
-  // enough threadgroups for 16 simdgroups on every multiprocessor (a thread holds about 100
-  // registers: two threadgroups of 256 fit), when batch * kv_heads alone is fewer. Fewer, larger
-  // threadgroups keep the splits few, and the last threadgroup's merge short.
+  // 256 threads (128 where the threadgroup arrays of group * d columns would pass 48 KiB). Splits,
+  // when batch * kv_heads threadgroups alone are too few: enough for 16 simdgroups a multiprocessor
+  // (two threadgroups of 256: a thread holds about 100 registers), 32 where batch * kv_heads is
+  // below the multiprocessor count, and at most 32 splits, whose partials the last threadgroup
+  // merges. H100, 32/8 heads, d 128 (bench/NOTES.md): batch 8 at 4096 rows 88.5 us with 9 splits
+  // against 92.7 with 5; batch 1 19.0 with 33 against 23.3 with 64; batch 32 and 64 slower with
+  // 3 and 2 than with 2 and 1.
   rule::Expr threads = var("threads");
-  k.config = {{"group", heads / kv_heads},
-              {"team", rule::min(simd, rule::pow2_ceil(rule::ceil_div(d, kChunk)))},
-              {"chunks", rule::ceil_div(d, kChunk * team)},
-              {"tile", rule::select(var("group") * var("chunks") <= 4, 2, 1)},
-              {"threads", rule::select(var("group") * d <= 1024, 8 * simd, 4 * simd)},
-              {"splits", rule::clamp(rule::ceil_div(var("sm_count") * (16 * simd / threads), pairs), 1, split_cap)}};
+  k.config = {
+      {"group", heads / kv_heads},
+      {"team", rule::min(simd, rule::pow2_ceil(rule::ceil_div(d, kChunk)))},
+      {"chunks", rule::ceil_div(d, kChunk * team)},
+      {"tile", rule::select(var("group") * var("chunks") <= 4, 2, 1)},
+      {"threads", rule::select(var("group") * d <= 1024, 8 * simd, 4 * simd)},
+      {"splits",
+       rule::clamp(
+           rule::ceil_div(var("sm_count") * (rule::select(pairs < var("sm_count"), 32, 16) * simd / threads), pairs), 1,
+           rule::min(split_cap, 32))}};
   k.dispatch = {.grid = splits, .grid_y = kv_heads, .grid_z = batch, .tpg = var("threads")};
   k.preconditions = {batch >= 1,
                      kv_heads >= 1,

@@ -72,8 +72,7 @@ void gemv(In<T> x, In<T> w, Out<T> out, Constexpr n, Constexpr k) {
 
 KernelSpec gemv_spec() {
   KernelSpec k;
-  k.def = define_generic_kernel("gemv", ir::Mode::Elementwise, {"x", "w", "out", "n", "k"},
-                                MTILE_FLOAT_VARIANTS(gemv));
+  k.def = define_generic_kernel("gemv", ir::Mode::Elementwise, {"x", "w", "out", "n", "k"}, MTILE_FLOAT_VARIANTS(gemv));
   k.family = "linear";
   k.summary = "out[m, n] = x[m, k] @ w[n, k]^T for a decode batch of m <= 8 rows, f32 sums; w read once";
   using rule::var;
@@ -85,10 +84,12 @@ KernelSpec gemv_spec() {
   // otherwise load 4 to 8 times the bytes of w from L1: each chunk of x then serves two rows of
   // w. Two chunks a loop trip while the sums and the chunks' values stay few (m * cols <= 4), so
   // that a lane has 32 bytes of w in flight (ptxas: 30 to 68 registers, no spills, on sm_90a).
-  k.config = {{"m_rows", m},
-              {"cols", rule::select(n >= var("sm_count") * var("max_threads_per_sm") / simd || m >= 4, 2, 1)},
-              {"unroll", rule::select(m * cols <= 4, 2, 1)},
-              {"threads", 4 * simd}};
+  k.config = {
+      {"m_rows", m},
+      {"cols",
+       rule::select(m > 4, 4, rule::select(n >= var("sm_count") * var("max_threads_per_sm") / simd || m >= 4, 2, 1))},
+      {"unroll", rule::select(m * cols <= 4 || cols == 4, 2, 1)},
+      {"threads", 4 * simd}};
   k.dispatch = {.grid = rule::ceil_div(n, per_tg), .tpg = var("threads")};
   k.preconditions = {m >= 1,
                      m <= kMaxRows,
