@@ -2,6 +2,7 @@
 // 16 x 8 tile of c, mtile/dsl_matrix.hpp); example_reverse_rows stages rows in threadgroup memory
 // with asynchronous copies (copy_async, its commit and wait, and the barrier after them).
 #include "kernels/examples/examples.hpp"
+#include "kernels/spec_helpers.hpp"
 #include "mtile/dsl_matrix.hpp"
 
 namespace mtile::lib {
@@ -66,15 +67,7 @@ KernelSpec example_mma_spec() {
                      var("grid_z") == 1};
   k.sizes = {{"a", m * kk}, {"w", n * kk}, {"c", m * n}};
   k.reference = [](const Shape& s, HostTensors& t) {
-    uint64_t m = dim(s, "m"), n = dim(s, "n"), kk = dim(s, "k");
-    const auto &a = t["a"], &w = t["w"];
-    auto& c = t["c"];
-    for (uint64_t i = 0; i < m; ++i)
-      for (uint64_t j = 0; j < n; ++j) {
-        double sum = 0;
-        for (uint64_t p = 0; p < kk; ++p) sum += a[i * kk + p] * w[j * kk + p];
-        c[i * n + j] = sum;
-      }
+    linear_reference(t["a"], t["w"], t["c"], dim(s, "m"), dim(s, "n"), dim(s, "k"));
   };
   // The products of the rounded inputs are exact and the sums are f32 (tensor cores) or one rounding
   // of an f64 sum (the CPU engine): an f32 tolerance, whatever the input type.

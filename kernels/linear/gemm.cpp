@@ -166,21 +166,18 @@ KernelSpec gemm_spec_for(KernelDef def, Extra kind) {
   k.flops = m * n * kk * 2;
   if (kind != Extra::Residual) k.preconditions.push_back(var("act") <= 2);
   k.reference = [kind](const Shape& s, HostTensors& t) {
-    uint64_t m = dim(s, "m"), n = dim(s, "n"), kk = dim(s, "k");
+    uint64_t m = dim(s, "m"), n = dim(s, "n");
     uint64_t act = kind == Extra::Residual ? 0 : dim(s, "act");
-    const auto &a = t["a"], &w = t["w"];
+    auto& out = t["out"];
+    linear_reference(t["a"], t["w"], out, m, n, dim(s, "k"));
     for (uint64_t i = 0; i < m; ++i)
       for (uint64_t j = 0; j < n; ++j) {
-        double sum = 0;
-        for (uint64_t e = 0; e < kk; ++e) sum += a[i * kk + e] * w[j * kk + e];
-        if (kind == Extra::Bias) sum += t["bias"][j];
-        if (kind == Extra::Residual)
-          sum += t["residual"][i * n + j];
-        else
-          sum = activate(sum, act);
-        t["out"][i * n + j] = sum;
+        double& v = out[i * n + j];
+        if (kind == Extra::Bias) v += t["bias"][j];
+        v = kind == Extra::Residual ? v + t["residual"][i * n + j] : activate(v, act);
       }
   };
+
   k.tolerance = matrix_tolerances();
   k.example_shape = {{"m", 64}, {"n", 256}, {"k", 512}};
   k.test_shapes = {{{"m", 1}, {"n", 8}, {"k", 8}},

@@ -110,15 +110,7 @@ KernelSpec gemv_spec() {
   // O(1) to O(10) for the test shapes, so bf16 and f16 outputs round by up to 1/16 and 1/128.
   k.inits = {{"x", Init::uniform(-1.0, 1.0)}, {"w", Init::uniform(-0.1, 0.1)}};
   k.reference = [](const Shape& s, HostTensors& t) {
-    uint64_t rows = dim(s, "m"), n = dim(s, "n"), kk = dim(s, "k");
-    const auto &x = t["x"], &w = t["w"];
-    auto& out = t["out"];
-    for (uint64_t r = 0; r < rows; ++r)
-      for (uint64_t j = 0; j < n; ++j) {
-        double sum = 0;
-        for (uint64_t i = 0; i < kk; ++i) sum += x[r * kk + i] * w[j * kk + i];
-        out[r * n + j] = sum;
-      }
+    linear_reference(t["x"], t["w"], t["out"], dim(s, "m"), dim(s, "n"), dim(s, "k"));
   };
   k.tolerance = {{ScalarType::f32, {1e-5, 1e-3}}, {ScalarType::f16, {5e-4, 2e-2}}, {ScalarType::bf16, {4e-3, 0.1}}};
   k.flops = 2 * m * n * kk;
