@@ -252,7 +252,7 @@ TEST(AttentionDecode, SplitsFollowTheMultiprocessorsAndTheSequence) {
   EXPECT_EQ(r.config.at("splits"), 32u);
 }
 
-TEST(AttentionDecode, OneSplitWritesOutDirectlyAndMoreTakeAFencedTicket) {
+TEST(AttentionDecode, OneSplitWritesOutDirectlyAndMoreTakeAFencedTicketNvrtcCompiles) {
   const Target cuda = Target::cuda("sm_90a");
   auto ops = [](const ir::Function& f, ir::Op op) { return count(f, [&](const ir::Inst& in) { return in.op == op; }); };
   ir::Function one = lowered("attention_decode", ScalarType::bf16, kAttn, cuda, {{"splits", 1}});
@@ -280,7 +280,7 @@ TEST(AttentionDecode, OneSplitWritesOutDirectlyAndMoreTakeAFencedTicket) {
   nvrtc_compiles(one, "attention_decode_one");
 }
 
-TEST(AttentionDecode, OffsetsOfKAndVAre64BitPast2To31Elements) {
+TEST(AttentionDecode, OffsetsOfKAndVAre64BitPast2To31ElementsAndNvrtcCompilesThem) {
   const Target cuda = Target::cuda("sm_90a");
   // 64 x 8 x 32768 x 128 is 2^31 elements, the largest index 2^31 - 1: u32 offsets still. 40960
   // rows pass it.

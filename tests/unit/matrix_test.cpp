@@ -500,7 +500,7 @@ TEST(CopyAsync, IsAWriteOfItsArrayToThePasses) {
   EXPECT_EQ(y[5], 13.0f);
 }
 
-TEST(CopyAsync, CudaUsesCpAsyncAndMetalAPlainCopy) {
+TEST(CopyAsync, CudaUsesCpAsyncThatNvrtcCompilesAndMetalAPlainCopy) {
   std::string cuda = codegen::emit_cuda(staged_ir(Target::cuda("sm_90a")));
   EXPECT_TRUE(contains(cuda, "cp.async.cg.shared.global")) << cuda;
   EXPECT_TRUE(contains(cuda, "__cvta_generic_to_shared")) << cuda;
