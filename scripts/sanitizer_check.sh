@@ -3,9 +3,8 @@
 # this after the plain build). TSan: the tests that launch from several host threads
 # (tests/unit/context_test.cpp). ASan+UBSan: the CPU test suite, without the tests that only run
 # external tools (the installed-package example, the MSL shim compile check) or need a GPU.
-# Build trees: build-tsan/, build-asan/. Each step prints how long it took. Measured without
-# ccache: about 2,800 CPU-seconds for both together (some 25 minutes on CI's 2 cores, within
-# its 90 after the plain build and the Python check); fuzz_cpu is the longest ASan test (~150 s).
+# Build trees: build-tsan/, build-asan/, both at -O1 -g1 (CMakeLists.txt: half the compile time
+# of -O2 -g). Each step prints how long it took; the ASan build is most of CI's time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
