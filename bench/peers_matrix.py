@@ -5,7 +5,9 @@
 - gemv (decode: M = 1..8): GB/s of mtile.gemv against torch.matmul, % of the copy bandwidth;
 - attention_decode (one query token, GQA 32/8 heads, head_dim 128, contiguous KV cache): GB/s of
   mtile.attention_decode against torch.nn.functional.scaled_dot_product_attention, batch 1..64,
-  context 4k and 32k.
+  context 4k and 32k;
+- attention_prefill (causal, GQA 32/8 heads, head_dim 128): TFLOP/s of mtile.attention_prefill against
+  scaled_dot_product_attention(is_causal=True), seq 4096, batch 1 and 8.
 Each case is checked against a float64 product first. Memory-bound cases flush L2 between runs.
 Run on the GPU machine: python bench/peers_matrix.py [--json out.json] [--runs 30]
 """
@@ -20,6 +22,7 @@ from peers import copy_gbps, median_ms
 GEMM_SHAPES = [(4096, 4096, 4096), (16, 4096, 4096), (8192, 4096, 14336)]
 GEMV_SHAPES = [(m, 4096, 4096) for m in (1, 4, 8)] + [(1, 14336, 4096), (8, 4096, 14336)]
 DECODE_SHAPES = [(b, s) for s in (4096, 32768) for b in (1, 8, 32, 64)]
+PREFILL_SHAPES = [(1, 4096), (8, 4096)]
 HEADS, KV_HEADS, HEAD_DIM = 32, 8, 128
 
 
@@ -104,13 +107,37 @@ def decode_rows(runs, copy, flush):
     return rows
 
 
+def prefill_rows(runs):
+    rows = []
+    scale = 1 / math.sqrt(HEAD_DIM)
+    for batch, seq in PREFILL_SHAPES:
+        q = torch.randn(batch, HEADS, seq, HEAD_DIM, dtype=torch.bfloat16, device="cuda")
+        k = torch.randn(batch, KV_HEADS, seq, HEAD_DIM, dtype=torch.bfloat16, device="cuda")
+        v = torch.randn(batch, KV_HEADS, seq, HEAD_DIM, dtype=torch.bfloat16, device="cuda")
+        out = torch.empty_like(q)
+        mtile.attention_prefill(q, k, v, scale, out=out)
+
+        def sdpa(q=q, k=k, v=v):
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=scale, is_causal=True,
+                                                                    enable_gqa=True)
+
+        check(out, sdpa(q.float(), k.float(), v.float()), f"attention_prefill batch {batch} seq {seq}")
+        flops = 2 * batch * HEADS * HEAD_DIM * seq * (seq + 1)  # q K^T and P V over the causal half
+        t_mtile = time_ms(lambda: mtile.attention_prefill(q, k, v, scale, out=out), runs)
+        t_torch = time_ms(sdpa, runs)
+        rows.append({"kernel": "attention_prefill", "shape": f"b{batch} s{seq}", "mtile_us": 1e3 * t_mtile,
+                     "torch_us": 1e3 * t_torch, "mtile_tflops": flops / t_mtile / 1e9,
+                     "torch_tflops": flops / t_torch / 1e9})
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--json", help="also write the rows here")
-    ap.add_argument("--only", help="gemm, gemv, attention_decode (comma-separated)")
+    ap.add_argument("--only", help="gemm, gemv, attention_decode, attention_prefill (comma-separated)")
     args = ap.parse_args()
-    only = set(args.only.split(",")) if args.only else {"gemm", "gemv", "attention_decode"}
+    only = set(args.only.split(",")) if args.only else {"gemm", "gemv", "attention_decode", "attention_prefill"}
     copy = copy_gbps(args.runs)
     flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
     rows = []
@@ -120,11 +147,13 @@ def main():
         rows += gemv_rows(args.runs, copy, flush)
     if "attention_decode" in only:
         rows += decode_rows(args.runs, copy, flush)
+    if "attention_prefill" in only:
+        rows += prefill_rows(args.runs)
     print(f"# mtile vs torch, {torch.cuda.get_device_name()}, torch {torch.__version__}, bf16; copy {copy:.0f} GB/s")
     print("| kernel | shape | mtile us | torch us | mtile | torch | mtile / torch speed |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        unit = "tflops" if r["kernel"] == "gemm" else "gbps"
+        unit = "tflops" if "mtile_tflops" in r else "gbps"
         suffix = " TFLOP/s" if unit == "tflops" else " GB/s"
         extra = f" ({r['mtile_copy_pct']:.0f}% of copy)" if "mtile_copy_pct" in r else ""
         print(f"| {r['kernel']} | {r['shape']} | {r['mtile_us']:.1f} | {r['torch_us']:.1f} | "

@@ -28,8 +28,9 @@ std::vector<KernelSpec> standard_library() {
       silu_mul_spec(), gelu_spec(), gelu_tanh_spec(), add_spec(), mul_spec(),
       // reductions
       argmax_spec(), top_k_spec(), histogram_spec(),
-      // decoding: matrix-vector products and attention
-      gemv_spec(), attention_decode_spec(), gemm_spec(), gemm_bias_spec(), gemm_residual_spec()};
+      // decoding, matrix products and prefill attention
+      gemv_spec(), attention_decode_spec(), gemm_spec(), gemm_bias_spec(), gemm_residual_spec(),
+      attention_prefill_spec()};
   for (KernelSpec& k : example_specs()) all.push_back(std::move(k));  // the DSL's examples, last
   return all;
 }

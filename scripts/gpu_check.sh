@@ -43,6 +43,9 @@ for tool in memcheck racecheck; do
   step "compute-sanitizer $tool attention" "sanitizer_${tool}_attention.log" compute-sanitizer --tool "$tool" \
     --error-exitcode 9 "$B/mtile" run attention_decode --backend cuda --dtype bf16 \
     --shape batch=1,heads=32,kv_heads=8,seq=2000,d=128 --reps 1
+  step "compute-sanitizer $tool prefill" "sanitizer_${tool}_prefill.log" compute-sanitizer --tool "$tool" \
+    --error-exitcode 9 "$B/mtile" run attention_prefill --backend cuda --dtype bf16 \
+    --shape batch=1,heads=4,kv_heads=2,seq=300,d=128 --reps 1
 done
 # The whole bench checks every case against the host's float64 reference first (seconds for the
 # decode and matrix kernels): with the rest it passes one 600 s device call, so it runs only when

@@ -33,6 +33,7 @@ from ._library_ops import (
     add_rms_norm_unrounded_,
     argmax,
     attention_decode,
+    attention_prefill,
     gelu,
     gelu_tanh,
     gemma_add_rms_norm_,
@@ -74,7 +75,8 @@ def library_dir():
 
 __all__ = [
     "DeviceError", "Error", "InternalError", "Kernel", "Param", "UserError", "add", "add_rms_norm_",
-    "add_rms_norm_quant_fp8", "add_rms_norm_unrounded_", "argmax", "attention_decode", "ffai_rms_norm_residual",
+    "add_rms_norm_quant_fp8", "add_rms_norm_unrounded_", "argmax", "attention_decode", "attention_prefill",
+    "ffai_rms_norm_residual",
     "gelu", "gelu_tanh", "gemma_add_rms_norm_", "gemma_rms_norm", "gemm", "gemv", "histogram", "include_dir", "kernel", "kernels", "launch", "layer_norm",
     "layer_norm_no_bias", "library_dir", "library_path", "load_library", "logsumexp", "mt_rms_inv_scalar",
     "mt_rms_norm", "mt_rms_norm_small", "mt_rms_norm_wide", "mul", "rms_norm", "rms_norm_per_head",

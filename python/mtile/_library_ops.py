@@ -359,7 +359,7 @@ def histogram(x, bins, lo, hi, *, counts=None):
     return counts
 
 
-# ---- decoding: gemv, attention_decode ----------------------------------------------------------------
+# ---- decoding: gemv, attention_decode; prefill ---------------------------------------------------------------
 
 
 def _gemv(x, w, out):
@@ -479,3 +479,30 @@ def attention_decode(q, k, v, scale=None, *, out=None, counters=None):
         scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
         return _compiled(torch.ops.mtile.attention_decode, out, q, k, v, scale)
     return _attention_decode(q, k, v, scale, out, counters)
+
+
+def _attention_prefill(q, k, v, scale, out):
+    fn = "attention_prefill"
+    qs, ks = _shape(fn, "q", q), _shape(fn, "k", k)
+    if len(qs) != 4:
+        raise UserError(f"mtile.{fn}: q has shape {tuple(qs)}; it must be (batch, heads, seq, d)")
+    batch, heads, seq, d = qs
+    if len(ks) != 4 or ks[0] != batch or ks[2] != seq or ks[3] != d:
+        raise UserError(f"mtile.{fn}: k has shape {tuple(ks)}; it must be (batch, kv_heads, seq, d) = "
+                        f"({batch}, kv_heads, {seq}, {d})")
+    _check_shape(fn, "v", v, ks, "k's")
+    out = _out(fn, q, out, qs, "q's")
+    scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
+    _launch(fn, kernel(fn), (q, k, v, out), (batch, heads, ks[1], seq, d), q, (scale,))
+    return out
+
+
+def attention_prefill(q, k, v, scale=None, *, out=None):
+    """Causal attention over a prompt: out[b, h, i] = softmax_{j <= i}(scale * q[b, h, i] . k[b, h // group, j])
+    @ v[b, h // group], q [batch, heads, seq, d], k and v [batch, kv_heads, seq, d] (GQA), bf16 or f16, d a
+    multiple of 16 up to 256, scale 1 / sqrt(d) by default: scaled_dot_product_attention(is_causal=True,
+    enable_gqa=True)."""
+    if _compiling():
+        scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+        return _compiled(torch.ops.mtile.attention_prefill, out, q, k, v, scale)
+    return _attention_prefill(q, k, v, scale, out)

@@ -125,6 +125,9 @@ if torch is not None and hasattr(torch.library, "custom_op"):
     def attention_decode(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
         return _lib._attention_decode(q, k, v, scale, None, None)
 
+    def attention_prefill(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
+        return _lib._attention_prefill(q, k, v, scale, None)
+
     def gemm(a: Tensor, w: Tensor, bias: Optional[Tensor], act: Optional[str], residual: Optional[Tensor]) -> Tensor:
         return _lib._gemm(a, w, bias, residual, act, None)
 
@@ -145,5 +148,6 @@ if torch is not None and hasattr(torch.library, "custom_op"):
     _define("histogram", histogram, lambda x, counts, lo, hi: None, mutates_args=("counts",))
     _define("gemv", gemv, lambda x, w: x.new_empty((*x.shape[:-1], w.shape[0])))
     _define("attention_decode", attention_decode, lambda q, k, v, scale: torch.empty_like(q))
+    _define("attention_prefill", attention_prefill, lambda q, k, v, scale: torch.empty_like(q))
     _define("gemm", gemm, lambda a, w, bias, act, residual: a.new_empty((*a.shape[:-1], w.shape[0])))
     registered = True

@@ -23,7 +23,7 @@ POISON_U32 = 0xDEADBEEF
 NEW = ["rms_norm", "gemma_rms_norm", "gemma_add_rms_norm_", "add_rms_norm_unrounded_", "add_rms_norm_quant_fp8",
        "rms_norm_per_head", "layer_norm", "layer_norm_no_bias", "rope", "rope_interleaved", "rms_norm_rope",
        "softmax_masked", "logsumexp", "silu_mul", "gelu", "gelu_tanh", "add", "mul", "argmax", "top_k", "histogram",
-       "gemv", "attention_decode", "gemm"]
+       "gemv", "attention_decode", "gemm", "attention_prefill"]
 
 
 class Arrays:
@@ -434,6 +434,35 @@ def test_attention_decode_takes_its_counters():
     out = mtile.attention_decode(q, k, v, counters=counters)
     assert_close(out, ref_attention_decode(q, k, v, 1 / 8), "float32", "attention_decode")
     assert (counters == 0).all()
+
+
+def ref_attention_prefill(q, k, v, scale):
+    group = q.shape[1] // k.shape[1]
+    k, v = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)  # [batch, heads, seq, d]
+    s = scale * np.einsum("bhid,bhjd->bhij", q, k)
+    seq = q.shape[2]
+    s = np.where(np.tril(np.ones((seq, seq), bool)), s, -np.inf)  # key j <= query i
+    p = np.exp(s - s.max(axis=-1, keepdims=True))
+    return np.einsum("bhij,bhjd->bhid", p / p.sum(axis=-1, keepdims=True), v)
+
+
+@pytest.mark.parametrize("batch, heads, kv_heads, seq, d", [(1, 2, 1, 1, 64), (2, 4, 2, 77, 128), (1, 2, 2, 130, 32)])
+def test_attention_prefill(arrays, rng, batch, heads, kv_heads, seq, d):
+    q = arrays(uniform(rng, (batch, heads, seq, d), np.float32))
+    k, v = (arrays(uniform(rng, (batch, kv_heads, seq, d), np.float32)) for _ in range(2))
+    if arrays.name == "float32":  # tensor cores multiply 16-bit floats: the f32 call is refused
+        refused(r"kernel attention_prefill has no f32 variant \(it has bf16, f16\)", mtile.attention_prefill, q, k, v)
+        return
+    q64, k64, v64 = arrays.f64(q), arrays.f64(k), arrays.f64(v)
+    out = arrays.poisoned((batch, heads, seq, d))
+    assert mtile.attention_prefill(q, k, v, 0.3, out=out) is out
+    close(arrays, out, ref_attention_prefill(q64, k64, v64, 0.3), "attention_prefill")
+    close(arrays, mtile.attention_prefill(q, k, v), ref_attention_prefill(q64, k64, v64, 1 / math.sqrt(d)),
+          "attention_prefill, default scale")
+    short = arrays(uniform(rng, (batch, kv_heads, seq + 1, d), np.float32))
+    refused(r"mtile.attention_prefill: k has shape", mtile.attention_prefill, q, short, short)
+    q8, k8 = arrays(uniform(rng, (batch, heads, seq, d - 8), np.float32)), arrays(uniform(rng, (batch, kv_heads, seq, d - 8), np.float32))
+    refused(r"d % 16 == 0", mtile.attention_prefill, q8, k8, k8)
 
 
 # ---- refusals ----------------------------------------------------------------------------------------

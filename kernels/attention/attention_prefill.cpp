@@ -1,0 +1,250 @@
+// attention_prefill: causal attention over a whole prompt, grouped-query, flash-attention style.
+//   out[b, h, i, :] = softmax_{j <= i}(scale * q[b, h, i, :] . k[b, h / group, j, :]) @ v[b, h / group, :, :]
+// q, out = [batch, heads, seq, d], k, v = [batch, kv_heads, seq, d], contiguous (torch's
+// scaled_dot_product_attention layout); group = heads / kv_heads; d a multiple of 16 up to 256.
+//
+// Threadgroup (query block, head, b) takes `warps` * 16 query rows, the last block first (it has
+// the most keys: the causal mask makes the work grow with the block). A simdgroup owns 16 rows: it
+// holds their q as MMA A fragments (d / 16 of them) and their output as f32 accumulators (d / 8
+// tiles of 16 x 8), and walks the keys `bn` at a time up to its block's last row: S = q K^T on
+// tensor cores (K staged in threadgroup memory, read as n-major B), masked (key > row, key >= seq:
+// -inf) and scaled by scale * log2(e); the online softmax keeps each row's running max and the
+// lane's part of its sum in f32 (the four lanes of a row hold its 8-column slices: two shuffles
+// give the row's max); P = exp2(S - max), rounded to the input type, is already in the A layout
+// of the next product (a C tile's elements are an A fragment's halves: mtile/mma_layout.hpp), so
+// O += P V takes V staged in threadgroup memory as k-major B. K of the next block is fetched
+// (copy_async) while P V is computed, and V of a block while its S is.
+#include <cmath>
+#include <deque>
+
+#include "kernels/attention/attention.hpp"
+#include "kernels/linear/linear.hpp"
+#include "kernels/softmax/online_softmax.hpp"
+#include "kernels/spec_helpers.hpp"
+#include "mtile/dsl_matrix.hpp"
+
+namespace mtile::lib {
+namespace {
+
+using namespace dsl;
+
+constexpr uint32_t kChunk = 8;  // elements per async copy: 16 bytes
+constexpr double kLog2e = 1.4426950408889634;
+
+// Stages key rows [first, first + count) of src (rows of d, from element `base`) into tile
+// (count x ld): rows past seq repeat the last one, whose scores are masked.
+void stage(const Tensor& src, const TgArray& tile, const Val& base, const Val& first, uint32_t count, uint32_t d,
+           uint32_t ld, const Val& seq, uint32_t threads) {
+  const uint32_t per_row = d / kChunk, chunks = count * per_row;
+  for (uint32_t c0 = 0; c0 < chunks; c0 += threads) {
+    Val c = tid() + c0;
+    auto body = [&] {
+      Val r = c / per_row, col = c % per_row * kChunk;
+      Val row = min(first + r, seq - 1u);
+      copy_async(tile[r * ld + col], src[base + row * d + col], kChunk);
+    };
+    if (c0 + threads <= chunks)
+      body();
+    else
+      if_(c < chunks, body);
+  }
+}
+
+template <class T>
+void attention_prefill(In<T> q, In<T> k, In<T> v, Out<T> out, Scalar<f32> scale, Constexpr heads, Constexpr kv_heads,
+                       Constexpr seq, Constexpr d) {
+  const uint32_t warps = config("warps"), bn = config("bn"), dtiles = config("dtiles");
+  const uint32_t dd = dtiles * 16, ld = dd + 8, threads = warps * 32, bm = warps * 16;
+  const uint32_t ntiles = bn / 8, otiles = dd / 8;
+  TgArray k_tile = threadgroup_array(k.elem, bn * ld), v_tile = threadgroup_array(v.elem, bn * ld);
+
+  Val block = named("q_block", grid_size(0) - 1u - program_id(0));
+  Val h = named("head", program_id(1)), b = named("batch", program_id(2));
+  Val q_base = named("q_base", (b * heads + h) * seq * d);
+  Val kv_base = named("kv_base", (b * kv_heads + h / (heads / kv_heads)) * seq * d);
+  Val q0 = named("q0", block * bm);
+  Val row0 = named("warp_row0", q0 + simd_group() * 16u);  // this simdgroup's first query row
+  Val qk_scale = named("qk_scale", scale * static_cast<float>(kLog2e));
+
+  MatrixRef qm = MatrixRef(q, d, q_base).bounded_rows(seq);
+  std::vector<MmaA> qa;
+  for (uint32_t t = 0; t < dtiles; ++t) qa.push_back(load_mma_a(qm, row0, t * 16));
+
+  std::vector<std::unique_ptr<MmaAccVar>> o;
+  for (uint32_t t = 0; t < otiles; ++t) o.push_back(std::make_unique<MmaAccVar>(mma_zero()));
+  // Per lane, for its two rows (C elements 0-1: row g, 2-3: row g + 8): the running max (the
+  // same in the row's four lanes) and the lane's part of the sum.
+  std::deque<Var> m, l;
+  for (int r = 0; r < 2; ++r) {
+    m.emplace_back("run_max", lit(-INFINITY));
+    l.emplace_back("run_sum", lit(0.0f));
+  }
+  std::vector<Val> qrow;  // the lane's two query rows
+  for (uint32_t r = 0; r < 2; ++r) qrow.push_back(named("q_row", row0 + mma_layout::c_row(simd_lane(), 2 * r)));
+
+  // Key blocks up to the threadgroup's last row (and seq).
+  Val blocks = named("key_blocks", (min(q0 + bm, seq) + (bn - 1)) / bn);
+  MatrixRef km(k_tile, ld), vm(v_tile, ld);
+  stage(k, k_tile, kv_base, lit(0u), bn, dd, ld, seq, threads);
+  copy_async_commit();
+  for_(0u, blocks, 1u, [&](Val j) {
+    Val key0 = named("key0", j * bn);
+    stage(v, v_tile, kv_base, key0, bn, dd, ld, seq, threads);
+    copy_async_commit();
+    copy_async_wait(1);  // K of this block
+    barrier();
+    std::vector<MmaAcc> s;
+    for (uint32_t n = 0; n < ntiles; ++n) {
+      MmaAcc acc = mma_zero();
+      for (uint32_t t = 0; t < dtiles; ++t) acc = mma(qa[t], load_mma_b_nk(km, n * 8, t * 16), acc);
+      s.push_back(acc);
+    }
+    barrier();  // every simdgroup has read K: the next block's may come in
+    if_(j + 1u < blocks, [&] { stage(k, k_tile, kv_base, key0 + bn, bn, dd, ld, seq, threads); });
+    copy_async_commit();
+
+    // Scores in log2 units, masked; the rows' new max over the block.
+    std::vector<Val> row_max = {m[0].get(), m[1].get()};
+    for (uint32_t n = 0; n < ntiles; ++n)
+      for (uint32_t e = 0; e < mma_layout::kCElements; ++e) {
+        Val key = key0 + (n * 8 + mma_layout::c_col(simd_lane(), e));
+        Val x = select(key <= qrow[e >> 1] && key < seq, s[n].v[e] * qk_scale, lit(-INFINITY));
+        s[n].v[e] = x;
+        row_max[e >> 1] = max(row_max[e >> 1], x);
+      }
+    std::vector<Val> shift, alpha;
+    for (uint32_t r = 0; r < 2; ++r) {
+      for (uint32_t mask = 1; mask <= 2; mask *= 2) row_max[r] = max(row_max[r], simd_shuffle_xor(row_max[r], mask));
+      shift.push_back(named("shift", finite_shift(row_max[r])));
+      alpha.push_back(named("alpha", exp2(m[r].get() - shift[r])));
+      m[r] = row_max[r];
+    }
+    std::vector<Val> sum = {l[0] * alpha[0], l[1] * alpha[1]};
+    std::vector<MmaA> p(ntiles / 2);  // P of keys 16i .. 16i + 15, in A's layout
+    for (uint32_t n = 0; n < ntiles; ++n)
+      for (uint32_t e = 0; e < mma_layout::kCElements; ++e) {
+        Val x = exp2(s[n].v[e] - shift[e >> 1]);
+        sum[e >> 1] = sum[e >> 1] + x;
+        p[n / 2].v[(n % 2) * 4 + e] = cast<T>(x);
+      }
+    l[0] = sum[0];
+    l[1] = sum[1];
+    for (uint32_t t = 0; t < otiles; ++t) {
+      MmaAcc acc = o[t]->get();
+      for (uint32_t e = 0; e < mma_layout::kCElements; ++e) acc.v[e] = acc.v[e] * alpha[e >> 1];
+      *o[t] = acc;
+    }
+
+    copy_async_wait(1);  // V of this block
+    barrier();
+    for (uint32_t i = 0; i < ntiles / 2; ++i)
+      for (uint32_t t = 0; t < otiles; ++t) *o[t] = mma(p[i], load_mma_b_kn(vm, i * 16, t * 8), *o[t]);
+    barrier();  // every simdgroup has read V: the next block's may come in
+  });
+
+  std::vector<Val> inv;
+  for (uint32_t r = 0; r < 2; ++r) {
+    Val total = l[r].get();
+    for (uint32_t mask = 1; mask <= 2; mask *= 2) total = total + simd_shuffle_xor(total, mask);
+    inv.push_back(named("inv_sum", 1.0f / total));
+  }
+  MatrixRef dst = MatrixRef(out, d, q_base).bounded_rows(seq);
+  for (uint32_t t = 0; t < otiles; ++t) {
+    MmaAcc acc = o[t]->get();
+    for (uint32_t e = 0; e < mma_layout::kCElements; ++e) acc.v[e] = acc.v[e] * inv[e >> 1];
+    store_mma_acc(dst, row0, t * 8, acc);
+  }
+}
+
+}  // namespace
+
+KernelSpec attention_prefill_spec() {
+  KernelSpec k;
+  k.def = define_half_kernel("attention_prefill", ir::Mode::Elementwise,
+                             {"q", "k", "v", "out", "scale", "heads", "kv_heads", "seq", "d"},
+                             MTILE_HALF_VARIANTS(attention_prefill));
+  k.family = "attention";
+  k.summary = "causal attention over a prompt (GQA), tensor-core MMA, online softmax in f32";
+  using rule::var;
+  rule::Expr batch = var("batch"), heads = var("heads"), kv_heads = var("kv_heads"), seq = var("seq"), d = var("d");
+  k.dims = {"batch", "heads", "kv_heads", "seq", "d"};
+  // 4 simdgroups (64 query rows) a threadgroup; 64 keys a block, 32 above d = 128, so that K and
+  // V of a block (2 * bn * (d + 8) 16-bit elements) stay within 48 KiB of threadgroup memory.
+  k.config = {{"warps", 4}, {"bn", rule::select(d <= 128, 64, 32)}, {"dtiles", d / 16}};
+  k.dispatch = {.grid = rule::ceil_div(seq, var("warps") * 16),
+                .grid_y = heads,
+                .grid_z = batch,
+                .tpg = var("warps") * var("simd_width")};
+  k.preconditions = {batch >= 1,
+                     kv_heads >= 1,
+                     heads >= kv_heads,
+                     heads % kv_heads == 0,
+                     seq >= 1,
+                     d >= 16,
+                     d % 16 == 0,
+                     d <= 256,
+                     var("simd_width") == 32,
+                     var("dtiles") * 16 == d,
+                     var("warps") >= 1,
+                     var("bn") >= 16,
+                     var("bn") % 16 == 0,
+                     var("tpg") == var("warps") * 32,
+                     var("grid") == rule::ceil_div(seq, var("warps") * 16),
+                     var("grid_y") == heads,
+                     var("grid_z") == batch};
+  k.sizes = {{"q", batch * heads * seq * d},
+             {"k", batch * kv_heads * seq * d},
+             {"v", batch * kv_heads * seq * d},
+             {"out", batch * heads * seq * d}};
+  k.launch_constexprs = {"seq"};  // prompts of every length share one compiled kernel
+  k.inits = {{"scale", Init::constant(0.3)}};
+  k.reference = [](const Shape& s, HostTensors& t) {
+    uint64_t batch = dim(s, "batch"), heads = dim(s, "heads"), kv_heads = dim(s, "kv_heads"), seq = dim(s, "seq"),
+             d = dim(s, "d");
+    uint64_t group = heads / kv_heads;
+    const double scale = t["scale"][0];
+    const auto &q = t["q"], &kk = t["k"], &v = t["v"];
+    auto& out = t["out"];
+    std::vector<double> w(seq);
+    for (uint64_t b = 0; b < batch; ++b)
+      for (uint64_t h = 0; h < heads; ++h) {
+        uint64_t qa = (b * heads + h) * seq * d, kva = (b * kv_heads + h / group) * seq * d;
+        for (uint64_t i = 0; i < seq; ++i) {
+          double m = -INFINITY, sum = 0;
+          for (uint64_t j = 0; j <= i; ++j) {
+            double dot = 0;
+            for (uint64_t c = 0; c < d; ++c) dot += q[qa + i * d + c] * kk[kva + j * d + c];
+            w[j] = scale * dot;
+            m = std::max(m, w[j]);
+          }
+          for (uint64_t j = 0; j <= i; ++j) sum += w[j] = std::exp(w[j] - m);
+          for (uint64_t c = 0; c < d; ++c) {
+            double acc = 0;
+            for (uint64_t j = 0; j <= i; ++j) acc += w[j] * v[kva + j * d + c];
+            out[qa + i * d + c] = acc / sum;
+          }
+        }
+      }
+  };
+  // P is rounded to the input type before P V, as flash attention does: each output is an average
+  // of v with weights off by up to half a step of that type.
+  k.tolerance = {{ScalarType::bf16, {5e-3, 1e-2}}, {ScalarType::f16, {8e-4, 1.5e-3}}};
+  k.bytes = var("dtype_bytes") * (2 * batch * heads * seq * d + 2 * batch * kv_heads * seq * d);
+  k.flops = 2 * batch * heads * d * seq * (seq + 1);  // q K^T and P V over the causal half
+  k.example_shape = {{"batch", 1}, {"heads", 8}, {"kv_heads", 2}, {"seq", 256}, {"d", 128}};
+  k.test_shapes = {
+      {{"batch", 1}, {"heads", 1}, {"kv_heads", 1}, {"seq", 1}, {"d", 64}},
+      {{"batch", 2}, {"heads", 4}, {"kv_heads", 1}, {"seq", 7}, {"d", 128}},
+      {{"batch", 1}, {"heads", 2}, {"kv_heads", 2}, {"seq", 100}, {"d", 64}},
+      {{"batch", 1}, {"heads", 4}, {"kv_heads", 2}, {"seq", 300}, {"d", 128}},
+      {{"batch", 1}, {"heads", 2}, {"kv_heads", 1}, {"seq", 129}, {"d", 80}},
+      {{"batch", 1}, {"heads", 1}, {"kv_heads", 1}, {"seq", 70}, {"d", 16}},
+      {{"batch", 1}, {"heads", 2}, {"kv_heads", 1}, {"seq", 65}, {"d", 256}},
+  };
+  // mtile bench checks each case against the float64 reference on the host first;
+  // bench/peers_matrix.py times seq 4096 against scaled_dot_product_attention (checked on the GPU).
+  k.bench_shapes = {{{"batch", 1}, {"heads", 32}, {"kv_heads", 8}, {"seq", 1024}, {"d", 128}}};
+  return k;
+}
+
+}  // namespace mtile::lib
