@@ -39,6 +39,8 @@ if torch is not None:
     _cuda_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None) or (
         lambda device: torch.cuda.current_stream(device).cuda_stream
     )
+else:
+    _cuda_stream = None
 NUMPY_DTYPES = {"<f4": _capi.F32, "<f2": _capi.F16, "<u4": _capi.U32, "<i4": _capi.I32, "<u8": _capi.U64,
                 "<i8": _capi.I64, "|u1": _capi.U8, "|i1": _capi.I8, "<u2": _capi.U16, "<i2": _capi.I16}
 
