@@ -192,8 +192,7 @@ class Printer {
     out_ = d_.head(f_, uses_) + " {\n";
     // MSL allows threadgroup arrays only at kernel scope; CUDA gets the same layout.
     for (const Inst* a : arrays_)
-      line(1, fmt::format(fmt::runtime(copied_into_.count(a->result) ? d_.tg_array_copied_into : d_.tg_array),
-                          at(d_.storage_type, a->type), name(a->result), a->bits));
+      line(1, fmt::format(fmt::runtime(d_.tg_array), at(d_.storage_type, a->type), name(a->result), a->bits));
     block(f_.body, 1);
     out_ += "}\n";
     return out_;
@@ -243,7 +242,6 @@ class Printer {
           uses_.builtins.insert(Op::SimdLane);  // Metal's lowering moves elements between lanes
           expr_[in.result] = name_or("v");
           break;
-        case Op::CopyAsync: copied_into_.insert(in.param); break;
         case Op::ShuffleXor:
         case Op::ShuffleDown:
           if (!constant(in.args[1])) uses_.builtins.insert(Op::SimdLane);  // the lane is computed
@@ -464,7 +462,8 @@ class Printer {
     return at(d_.storage_type, halves(t) ? ST::u32 : t);
   }
   std::string pointer(const Inst& in) const {
-    return fmt::format("{} + {}", uses_.param_names.at(in.param), arg(in, 0));
+    const std::string& base = in.space == ir::MemSpace::Threadgroup ? name(in.param) : uses_.param_names.at(in.param);
+    return fmt::format("{} + {}", base, arg(in, 0));
   }
   void load_vector(const Inst& in, int depth) {
     std::string packed = packed_type(in, in.lanes);
@@ -691,7 +690,6 @@ class Printer {
   std::unordered_map<Id, const Inst*> consts_;
   std::unordered_map<Id, const Inst*> vectors_;  // LoadVector by its id
   std::set<Id> mma_;                             // Mma results
-  std::set<Id> copied_into_;                     // threadgroup arrays that copy_async writes
   std::unordered_map<Id, ST> array_type_;        // threadgroup arrays' element types
   std::vector<const Inst*> arrays_;
   std::string out_;

@@ -54,8 +54,7 @@ struct Dialect {
   std::string shuffle_lane;           // value {0} of lane {1}, any lane per thread
   std::string simd_reduce;            // {0} value, {1} "sum" | "max" | "min", {2} type name
   bool simd_reduce_rounds_each_step;  // else the printer rounds an f16/bf16 sum once
-  std::string tg_array;               // {0} element type, {1} name, {2} element count
-  std::string tg_array_copied_into;   // the same, for the destination of a copy_async (aligned to 16)
+  std::string tg_array;               // {0} element type, {1} name, {2} element count; aligned to the widest access
   // Vector memory (LoadVector, StoreVector) as one access of a packed type: 32-bit words, 16-bit
   // elements two to a word (the lower index in the low half). The packed type of `w` words is
   // "<stem><w>" for 2 and 4 words and the word itself for one; members .x .y .z .w. A dialect

@@ -213,11 +213,16 @@ class Verifier {
           arity(in, op == Op::LoadVector ? 1 : 1 + size_t{in.lanes});
           if (ScalarType index = value(in, 0); index != ScalarType::u32 && index != ScalarType::u64)
             fail(&in, "index must be u32 or u64");
-          if (in.space != MemSpace::Device) fail(&in, "vector access to threadgroup memory");
-          const Param& p = tensor(in);
-          if (op == Op::StoreVector && p.role == Role::In) fail(&in, "stores to '{}', an input", p.name);
-          if (t != p.elem || !is_value_type(t))
-            fail(&in, "vector access of {} to memory of {}", type_name(t), type_name(p.elem));
+          ScalarType elem;
+          if (in.space == MemSpace::Threadgroup) {
+            elem = use(in, in.param, IdKind::Array).type;
+          } else {
+            const Param& p = tensor(in);
+            elem = p.elem;
+            if (op == Op::StoreVector && p.role == Role::In) fail(&in, "stores to '{}', an input", p.name);
+          }
+          if (t != elem || !is_value_type(t))
+            fail(&in, "vector access of {} to memory of {}", type_name(t), type_name(elem));
           if (t == ScalarType::boolean) fail(&in, "vector of bool");
           for (size_t i = 1; i < in.args.size(); ++i) expect(in, i, t, "stored value");
           break;

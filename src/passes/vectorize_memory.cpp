@@ -1,17 +1,20 @@
-// vectorize_memory: turns runs of scalar device loads (stores) of consecutive elements into one
-// LoadVector (StoreVector) of 2, 4 or 8 lanes, at most the target's widest access (16 bytes on
-// CUDA; none for Metal), so a GPU moves them in one access instead of one per element.
+// vectorize_memory: turns runs of scalar loads (stores) of consecutive elements of a tensor or a
+// threadgroup array into one LoadVector (StoreVector) of 2, 4 or 8 lanes, at most the target's
+// widest access (16 bytes on CUDA; none for Metal), so a GPU moves them in one access instead of
+// one per element (the fragments of an mma read from threadgroup memory: 32-bit pairs, not 16-bit
+// elements).
 //
-// A group is the accesses of one block to one tensor at B+o, B+o+1, ..., B+o+(L-1), where "B+k"
-// is `add %B, const k` (either operand order, k < 8; fold_constants puts a sum's constants
-// outermost, so `b + (c + 1)` reads as `(b + c) + 1`), B itself is k = 0, and o is a multiple of
-// L (so 8 f32 values at B+0..B+7 make two groups of 4). It is formed only when:
+// A group is the accesses of one block to one tensor (or array) at B+o, B+o+1, ..., B+o+(L-1),
+// where "B+k" is `add %B, const k` (either operand order, k < 64; fold_constants puts a sum's
+// constants outermost, so `b + (c + 1)` reads as `(b + c) + 1`), B itself is k = 0, and o is a
+// multiple of L (so 8 f32 values at B+0..B+7 make two groups of 4). It is formed only when:
 //  - B is provably a multiple of L (divisibility.hpp), so B+o and the vector access are
-//    aligned: tensors are aligned to the widest access (every launch checks it) and L * element
-//    size divides it;
+//    aligned: tensors are aligned to the widest access (every launch checks it), threadgroup
+//    arrays are declared so, and L * element size divides it;
 //  - nothing between the first and the last access of the group (nested blocks included) could
-//    observe the change of order: for loads no store to the tensor; for stores no load and no
-//    other store of the tensor; and no barrier or fence for either.
+//    observe the change of order: for loads no store to the memory; for stores no load and no
+//    other store of it; no barrier or fence for either; and for an array no async copy, commit
+//    or wait (a copy lands in it at its wait).
 // Loads: a LoadVector goes where the first load was (B is defined before it, since every load's
 // index is B or is computed from B) and each load becomes an Extract that keeps its id, so no
 // use needs rewriting. Stores: one StoreVector where the last store was, when every stored value
@@ -19,6 +22,7 @@
 // the code as it was.
 #include <algorithm>
 #include <map>
+#include <tuple>
 #include <unordered_map>
 
 #include "ir/slots.hpp"
@@ -30,13 +34,18 @@ namespace {
 
 using namespace ir;
 
+// The offsets k of `B + k` read as B's: a fragment's elements lie at B+0, B+1, B+8, B+9 (columns
+// of an mma tile), a row's chunks at B+0 .. B+7.
+constexpr uint64_t kMaxOffset = 64;
+
 struct Member {
   size_t pos;  // in the block
   uint32_t lane;
 };
 
 struct Group {
-  int tensor;
+  MemSpace space;
+  int tensor;  // a tensor parameter, or a threadgroup array's id
   Id base;
   uint8_t lanes;
   uint32_t offset;              // the group covers B+offset .. B+offset+lanes-1; offset % lanes == 0
@@ -55,7 +64,11 @@ struct Group {
 
 class Vectorizer {
  public:
-  Vectorizer(Function& f, uint32_t max_bytes) : f_(f), div_(f), max_bytes_(max_bytes) {}
+  Vectorizer(Function& f, uint32_t max_bytes) : f_(f), div_(f), max_bytes_(max_bytes) {
+    for_each_inst(f.body, [&](const Inst& in) {
+      if (in.op == Op::TgArrayDecl) array_elem_[static_cast<int>(in.result)] = in.type;
+    });
+  }
 
   void block(Block& b) {
     for (Inst& in : b.insts)
@@ -72,32 +85,38 @@ class Vectorizer {
     const IndexDef* in = div_.def(index);
     if (in && in->op == Op::Add && is_index_type(in->type)) {
       for (int side = 0; side < 2; ++side)
-        if (const IndexDef* c = div_.constant(in->args[side]); c && c->bits < 8)
+        if (const IndexDef* c = div_.constant(in->args[side]); c && c->bits < kMaxOffset)
           r.push_back({in->args[1 - side], static_cast<uint32_t>(c->bits)});
     }
     return r;
   }
 
-  // Unmasked device accesses of types that live in memory as they do in registers: not bool or
-  // 64-bit values, nor the 8- and 16-bit integers and fp8, which a load widens and a store narrows
+  ScalarType elem(MemSpace space, int param) const {
+    return space == MemSpace::Device ? f_.params.at(param).elem : array_elem_.at(param);
+  }
+
+  // Unmasked accesses of types that live in memory as they do in registers: not bool or 64-bit
+  // values, nor the 8- and 16-bit integers and fp8, which a load widens and a store narrows
   // (found by mtile fuzz: a group of them was given the widened type).
   bool is_access(const Inst& in, Op op) const {
     size_t unmasked = op == Op::Load ? 1 : 2;
-    return in.op == op && in.space == MemSpace::Device && in.type != ScalarType::boolean &&
-           in.args.size() == unmasked && in.type != ScalarType::u64 && in.type != ScalarType::i64 &&
-           f_.params.at(in.param).elem == in.type;
+    return in.op == op && in.type != ScalarType::boolean && in.args.size() == unmasked && in.type != ScalarType::u64 &&
+           in.type != ScalarType::i64 && elem(in.space, in.param) == in.type;
   }
 
   // Whether an instruction between a group's first and last member could observe their reordering.
-  bool conflicts(const Inst& in, int tensor, bool for_stores) const {
-    bool conflict = false;
+  bool conflicts(const Inst& in, MemSpace space, int tensor, bool for_stores) const {
+    bool device = space == MemSpace::Device, conflict = false;
     auto check = [&](const Inst& i) {
-      bool same = i.space == MemSpace::Device && may_share_memory(f_, i.param, tensor);
+      bool same = i.space == space && (device ? may_share_memory(f_, i.param, tensor) : i.param == tensor);
       bool store = i.op == Op::Store || i.op == Op::StoreVector || i.op == Op::Atomic;
       bool load = i.op == Op::Load || i.op == Op::LoadVector;
-      // An async copy reads its source tensor (its own `param` is a threadgroup array).
-      bool copy_reads = i.op == Op::CopyAsync && may_share_memory(f_, copy_source(i), tensor);
-      conflict |= i.op == Op::Barrier || i.op == Op::Fence || i.op == Op::Call ||
+      // An async copy reads its source tensor and writes its threadgroup array (its `param`),
+      // which holds the data only after a wait.
+      bool copy_reads = device && i.op == Op::CopyAsync && may_share_memory(f_, copy_source(i), tensor);
+      bool copy_writes = !device && (i.op == Op::CopyAsyncCommit || i.op == Op::CopyAsyncWait ||
+                                     (i.op == Op::CopyAsync && i.param == tensor));
+      conflict |= i.op == Op::Barrier || i.op == Op::Fence || i.op == Op::Call || copy_writes ||
                   (same && (store || (for_stores && load))) || (for_stores && copy_reads);
     };
     check(in);
@@ -108,27 +127,29 @@ class Vectorizer {
   // Groups among the device accesses `op` of b, each access in at most one group, widest first.
   std::vector<Group> find(const Block& b, Op op) {
     bool stores = op == Op::Store;
-    std::vector<std::pair<int, Id>> keys;  // (tensor, B) in order of first appearance
-    std::map<std::pair<int, Id>, std::vector<Member>> candidates;
+    using Key = std::tuple<MemSpace, int, Id>;  // (space, tensor or array, B)
+    std::vector<Key> keys;                      // in order of first appearance
+    std::map<Key, std::vector<Member>> candidates;
     for (size_t i = 0; i < b.insts.size(); ++i) {
       const Inst& in = b.insts[i];
       if (!is_access(in, op)) continue;
       for (auto [base, k] : readings(in.args[0])) {
-        auto& c = candidates[{in.param, base}];
-        if (c.empty()) keys.push_back({in.param, base});
+        auto& c = candidates[{in.space, in.param, base}];
+        if (c.empty()) keys.push_back({in.space, in.param, base});
         c.push_back({i, k});
       }
     }
     std::vector<bool> used(b.insts.size(), false);
     std::vector<Group> groups;
-    for (const auto& key : keys) {
-      size_t bytes = storage_bytes(f_.params.at(key.first).elem);
-      // Windows along B+0 .. B+7: B+4..B+7 of 8 f32 values is a group of its own.
-      for (uint32_t offset = 0; offset < 8;) {
+    for (const Key& key : keys) {
+      auto [space, tensor, base] = key;
+      size_t bytes = storage_bytes(elem(space, tensor));
+      // Windows along B+0 .. B+63: B+4..B+7 of 8 f32 values is a group of its own.
+      for (uint32_t offset = 0; offset < kMaxOffset;) {
         uint32_t taken = 0;
         for (uint32_t lanes : {8u, 4u, 2u}) {
-          if (lanes * bytes > max_bytes_ || div_.factor(key.second) < lanes || offset % lanes != 0) continue;
-          Group g{key.first, key.second, static_cast<uint8_t>(lanes), offset, {}};
+          if (lanes * bytes > max_bytes_ || div_.factor(base) < lanes || offset % lanes != 0) continue;
+          Group g{space, tensor, base, static_cast<uint8_t>(lanes), offset, {}};
           std::vector<int> seen(lanes, 0);
           for (const Member& m : candidates[key]) {
             if (m.lane < offset || m.lane >= offset + lanes || used[m.pos]) continue;
@@ -143,7 +164,7 @@ class Vectorizer {
           for (const Member& m : g.members) member[m.pos] = true;
           bool clear = true;
           for (size_t i = g.first() + 1; i < g.last() && clear; ++i)
-            clear = member[i] || !conflicts(b.insts[i], g.tensor, stores);
+            clear = member[i] || !conflicts(b.insts[i], g.space, g.tensor, stores);
           if (!clear) continue;
           for (const Member& m : g.members) used[m.pos] = true;
           groups.push_back(std::move(g));
@@ -191,7 +212,7 @@ class Vectorizer {
       v.args = {first_index(g, before)};
       v.result = f_.fresh_id();
       v.param = g.tensor;
-      v.space = MemSpace::Device;
+      v.space = g.space;
       v.lanes = g.lanes;
       v.loc = first.loc;
       for (const Member& m : g.members) extract[m.pos] = {v.result, m.lane};
@@ -228,7 +249,7 @@ class Vectorizer {
       v.args.assign(1 + g.lanes, kNoId);
       v.args[0] = first_index(g, at);
       v.param = g.tensor;
-      v.space = MemSpace::Device;
+      v.space = g.space;
       v.lanes = g.lanes;
       v.loc = last.loc;
       for (const Member& m : g.members) {
@@ -250,6 +271,7 @@ class Vectorizer {
   Function& f_;
   Divisibility div_;
   uint32_t max_bytes_;
+  std::map<int, ScalarType> array_elem_;  // threadgroup arrays' element types, by id
 };
 
 }  // namespace

@@ -127,7 +127,57 @@ void masked_pair(In<f32> x, Out<f32> y) {
   store(y[tid()], load(x[b]) + load(x[b + 1u]));
 }
 
+// Threadgroup memory, as an mma fragment is read from it: each thread writes 16 elements, then
+// reads its pairs at b, b + 1 and b + 8, b + 9 (one f16 pair is a 32-bit word). `wait_between`
+// puts a copy_async_wait between the two elements of the second pair: the array may change there.
+void fragment_pairs(In<f16> x, Out<f32> y, bool wait_between) {
+  TgArray tile = threadgroup_array<f16>(16 * 64);
+  Val b = tid() * 16u;
+  for (uint32_t k = 0; k < 16; ++k) store(tile[b + k], load(x[b + k]));
+  barrier();
+  Val s = load(tile[b]) + load(tile[b + 1u]) + load(tile[b + 8u]);
+  if (wait_between) copy_async_wait(0);
+  store(y[tid()], (s + load(tile[b + 9u])).cast<f32>());
+}
+void fragment_pairs_plain(In<f16> x, Out<f32> y) {
+  fragment_pairs(x, y, false);
+}
+void fragment_pairs_wait(In<f16> x, Out<f32> y) {
+  fragment_pairs(x, y, true);
+}
+
+// Threadgroup accesses by kind: "load x2", "store x8", "load" (scalar).
+std::map<std::string, int> threadgroup_ops(const ir::Function& f) {
+  std::map<std::string, int> n;
+  ir::for_each_inst(f.body, [&](const ir::Inst& in) {
+    bool load = in.op == ir::Op::Load || in.op == ir::Op::LoadVector;
+    bool store = in.op == ir::Op::Store || in.op == ir::Op::StoreVector;
+    if (in.space != ir::MemSpace::Threadgroup || (!load && !store)) return;
+    ++n[std::string(load ? "load" : "store") + (in.lanes > 1 ? " x" + std::to_string(in.lanes) : "")];
+  });
+  return n;
+}
+
 }  // namespace
+
+TEST(VectorizeMemory, GroupsThreadgroupPairsOfAnMmaFragment) {
+  KernelDef plain =
+      define_kernel("fragment_pairs", ir::Mode::Reduction, {"x", "y"}, &fragment_pairs_plain, ScalarType::f16);
+  ir::Function f = lowered(plain);
+  // 16 stores of 2 bytes are two 16-byte accesses; b, b + 1 and b + 8, b + 9 two 32-bit loads.
+  std::map<std::string, int> want = {{"store x8", 2}, {"load x2", 2}};
+  EXPECT_EQ(threadgroup_ops(f), want) << ir::print(f);
+  EXPECT_TRUE(contains(ir::print(f), "= load tg %")) << ir::print(f);
+  // The CUDA source reads the array through a 32-bit word, aligned by its declaration.
+  std::string cuda = codegen::emit_cuda(passes::run_pipeline(plain.trace(ScalarType::f16), Target::cuda("sm_90a")));
+  EXPECT_TRUE(contains(cuda, "__shared__ __align__(16)")) << cuda;
+  EXPECT_TRUE(contains(cuda, "*reinterpret_cast<const unsigned int*>(tg")) << cuda;
+  // An async-copy wait between b + 8 and b + 9: that pair stays two loads.
+  ir::Function g = lowered(
+      define_kernel("fragment_pairs_wait", ir::Mode::Reduction, {"x", "y"}, &fragment_pairs_wait, ScalarType::f16));
+  want = {{"store x8", 2}, {"load x2", 1}, {"load", 2}};
+  EXPECT_EQ(threadgroup_ops(g), want) << ir::print(g);
+}
 
 TEST(VectorizeMemory, GroupsTheSeedKernelsAccessesWhenNIsBaked) {
   for (ScalarType t : {ScalarType::bf16, ScalarType::f16, ScalarType::f32}) {
@@ -361,8 +411,9 @@ TEST(VectorizeMemory, LaunchRefusesABufferThatIsNot16ByteAligned) {
     if (b.owner) cpu->release(b);
 }
 
-// Every packed type the CUDA printer can write (1, 2 and 4 words; f32, u32, i32, f16, bf16)
-// through NVRTC for sm_90a. Metal targets get no vector accesses, and the MSL printer refuses them.
+// Every packed type the CUDA printer can write (1, 2 and 4 words; f32, u32, i32, f16, bf16), from
+// device and threadgroup memory, through NVRTC for sm_90a. Metal targets get no vector accesses, and the MSL printer
+// refuses them.
 TEST(VectorizeMemory, VectorCodeCompilesWithNvrtc) {
   std::vector<ir::Function> fs = {
       lowered(define_kernel("copy4_f32", ir::Mode::Elementwise, {"x", "y"}, &copy4<f32>)),
@@ -371,6 +422,7 @@ TEST(VectorizeMemory, VectorCodeCompilesWithNvrtc) {
       lowered(define_kernel("copy4_bf16", ir::Mode::Elementwise, {"x", "y"}, &copy4<bf16>, ScalarType::bf16)),
       lowered(define_kernel("copy8", ir::Mode::Elementwise, {"x", "y"}, &copy8, ScalarType::f16)),
       lowered(define_kernel("masked_pair", ir::Mode::Reduction, {"x", "y"}, &masked_pair)),
+      lowered(define_kernel("fragment_pairs", ir::Mode::Reduction, {"x", "y"}, &fragment_pairs_plain, ScalarType::f16)),
   };
   std::string cuda_text = codegen::emit_cuda(fs[4]);
   EXPECT_TRUE(contains(cuda_text, "uint4 v")) << cuda_text;

@@ -143,13 +143,16 @@ TEST(CudaCodegen, BarrierAndHoistedThreadgroupArrays) {
   EXPECT_TRUE(has(s, "__syncthreads();"));
   // The lowered reduction's scratch array is declared first in the body, as 16-bit storage for bf16
   // or as float for the f32 partials it holds.
-  EXPECT_TRUE(matches(s, R"(unsigned int n\) \{\n  __shared__ (float|unsigned short) tg\d+\[\d+\];\n)"));
+  EXPECT_TRUE(
+      matches(s, R"(unsigned int n\) \{\n  __shared__ __align__\(16\) (float|unsigned short) tg\d+\[\d+\];\n)"));
   EXPECT_TRUE(lacks(s, "threadgroup_reduce"));
 }
 
 TEST(CudaCodegen, ThreadgroupArraysOfHalfTypesHoldBitPatterns) {
   std::string s = cuda(codegen_test::all_ops_kernel(), ScalarType::f16);
-  EXPECT_TRUE(matches(s, R"(\{\n  __shared__ unsigned short tg\d+\[64\];\n  __shared__ unsigned int tg\d+\[64\];\n)"));
+  EXPECT_TRUE(matches(
+      s,
+      R"(\{\n  __shared__ __align__\(16\) unsigned short tg\d+\[64\];\n  __shared__ __align__\(16\) unsigned int tg\d+\[64\];\n)"));
   EXPECT_TRUE(matches(s, R"(tg\d+\[[\w.]+\] = mt_f32_to_f16\(v\d+\);)"));
   EXPECT_TRUE(matches(s, R"(= mt_f16_to_f32\(tg\d+\[v\d+\]\);)"));
 }

@@ -122,8 +122,8 @@ const Dialect& cuda_dialect() {
       .shuffle_lane = "__shfl_sync(0xffffffffu, {0}, {1})",
       .simd_reduce = "mt_simd_{1}_{2}({0})",
       .simd_reduce_rounds_each_step = true,
-      .tg_array = "__shared__ {0} {1}[{2}];",
-      .tg_array_copied_into = "__shared__ __align__(16) {0} {1}[{2}];",  // cp.async of 16 bytes needs it
+      // 16-byte aligned: cp.async of 16 bytes and vectorize_memory's grouped accesses need it.
+      .tg_array = "__shared__ __align__(16) {0} {1}[{2}];",
       // 8- and 16-byte accesses need that alignment: vectorize_memory proves the index is a
       // multiple of the lanes, and tensors are 16-byte aligned (docs/IR.md). 64-bit elements come
       // only from load_n/store_n, two to a 16-byte access.

@@ -118,7 +118,6 @@ Dialect make_msl_dialect(const MslOptions& opts, bool coherent) {
       .simd_reduce = "simd_{1}({0})",
       .simd_reduce_rounds_each_step = false,
       .tg_array = "threadgroup {0} {1}[{2}];",
-      .tg_array_copied_into = "threadgroup {0} {1}[{2}];",
       // No vector accesses: Metal targets have max_vector_bytes 0, so the pipeline forms none
       // (Metal's compiler merges adjacent scalar accesses itself).
       .vector_stem = {},
