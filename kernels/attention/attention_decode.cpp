@@ -336,19 +336,7 @@ KernelSpec attention_decode_spec() {
     for (uint64_t b = 0; b < batch; ++b)
       for (uint64_t h = 0; h < heads; ++h) {
         uint64_t qa = (b * heads + h) * d, kva = (b * kv_heads + h / group) * seq * d;
-        double m = -INFINITY, sum = 0;
-        for (uint64_t r = 0; r < seq; ++r) {
-          double dot = 0;
-          for (uint64_t i = 0; i < d; ++i) dot += q[qa + i] * kk[kva + r * d + i];
-          score[r] = scale * dot;
-          m = std::max(m, score[r]);
-        }
-        for (uint64_t r = 0; r < seq; ++r) sum += score[r] = std::exp(score[r] - m);
-        for (uint64_t i = 0; i < d; ++i) {
-          double acc = 0;
-          for (uint64_t r = 0; r < seq; ++r) acc += score[r] * v[kva + r * d + i];
-          out[qa + i] = acc / sum;
-        }
+        attend_reference(&q[qa], &kk[kva], &v[kva], seq, d, scale, &out[qa], score);
       }
   };
   k.tolerance = float_tolerances();

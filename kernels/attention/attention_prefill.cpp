@@ -209,21 +209,8 @@ KernelSpec attention_prefill_spec() {
     for (uint64_t b = 0; b < batch; ++b)
       for (uint64_t h = 0; h < heads; ++h) {
         uint64_t qa = (b * heads + h) * seq * d, kva = (b * kv_heads + h / group) * seq * d;
-        for (uint64_t i = 0; i < seq; ++i) {
-          double m = -INFINITY, sum = 0;
-          for (uint64_t j = 0; j <= i; ++j) {
-            double dot = 0;
-            for (uint64_t c = 0; c < d; ++c) dot += q[qa + i * d + c] * kk[kva + j * d + c];
-            w[j] = scale * dot;
-            m = std::max(m, w[j]);
-          }
-          for (uint64_t j = 0; j <= i; ++j) sum += w[j] = std::exp(w[j] - m);
-          for (uint64_t c = 0; c < d; ++c) {
-            double acc = 0;
-            for (uint64_t j = 0; j <= i; ++j) acc += w[j] * v[kva + j * d + c];
-            out[qa + i * d + c] = acc / sum;
-          }
-        }
+        for (uint64_t i = 0; i < seq; ++i)  // query i sees keys 0 .. i
+          attend_reference(&q[qa + i * d], &kk[kva], &v[kva], i + 1, d, scale, &out[qa + i * d], w);
       }
   };
   // P is rounded to the input type before P V, as flash attention does: each output is an average
