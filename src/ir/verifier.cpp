@@ -88,6 +88,15 @@ class Verifier {
     return p;
   }
 
+  // The element type of the memory an access names: its threadgroup array's, or its tensor's
+  // (which it may not write, `verb`, where that is an input).
+  ScalarType memory_elem(const Inst& in, bool writes, const char* verb) {
+    if (in.space == MemSpace::Threadgroup) return use(in, in.param, IdKind::Array).type;
+    const Param& p = tensor(in);
+    if (writes && p.role == Role::In) fail(&in, "{} '{}', an input", verb, p.name);
+    return p.elem;
+  }
+
   void block(const Block& b) {
     std::vector<Id> scope;
     ++depth_;
@@ -181,14 +190,7 @@ class Verifier {
             fail(&in, "expects 2 or 3 operands (index, value[, mask]), has {}", n);
           ScalarType index = value(in, 0);
           if (index != ScalarType::u32 && index != ScalarType::u64) fail(&in, "index must be u32 or u64");
-          ScalarType elem;
-          if (in.space == MemSpace::Threadgroup) {
-            elem = use(in, in.param, IdKind::Array).type;
-          } else {
-            const Param& p = tensor(in);
-            elem = p.elem;
-            if (op != Op::Load && p.role == Role::In) fail(&in, "writes '{}', an input", p.name);
-          }
+          ScalarType elem = memory_elem(in, op != Op::Load, "writes");
           if (t != value_type(elem))
             fail(&in, "type {} but the memory holds {} (read as {})", type_name(t), type_name(elem),
                  type_name(value_type(elem)));
@@ -213,14 +215,7 @@ class Verifier {
           arity(in, op == Op::LoadVector ? 1 : 1 + size_t{in.lanes});
           if (ScalarType index = value(in, 0); index != ScalarType::u32 && index != ScalarType::u64)
             fail(&in, "index must be u32 or u64");
-          ScalarType elem;
-          if (in.space == MemSpace::Threadgroup) {
-            elem = use(in, in.param, IdKind::Array).type;
-          } else {
-            const Param& p = tensor(in);
-            elem = p.elem;
-            if (op == Op::StoreVector && p.role == Role::In) fail(&in, "stores to '{}', an input", p.name);
-          }
+          ScalarType elem = memory_elem(in, op == Op::StoreVector, "stores to");
           if (t != elem || !is_value_type(t))
             fail(&in, "vector access of {} to memory of {}", type_name(t), type_name(elem));
           if (t == ScalarType::boolean) fail(&in, "vector of bool");
