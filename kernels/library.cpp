@@ -1,6 +1,7 @@
 // The standard library, in the order `mtile list` shows it.
 #include "kernels/activation/activation.hpp"
 #include "kernels/attention/attention.hpp"
+#include "kernels/collective/collective.hpp"
 #include "kernels/elementwise/elementwise.hpp"
 #include "kernels/examples/examples.hpp"
 #include "kernels/linear/linear.hpp"
@@ -30,7 +31,9 @@ std::vector<KernelSpec> standard_library() {
       argmax_spec(), top_k_spec(), histogram_spec(),
       // decoding, matrix products and prefill attention
       gemv_spec(), attention_decode_spec(), gemm_spec(), gemm_bias_spec(), gemm_residual_spec(),
-      attention_prefill_spec()};
+      attention_prefill_spec(),
+      // tensor parallelism
+      allreduce_add_rms_norm_spec()};
   for (KernelSpec& k : example_specs()) all.push_back(std::move(k));  // the DSL's examples, last
   return all;
 }

@@ -5,7 +5,7 @@ if(NOT TARGET GTest::gtest_main)
 endif()
 include(GoogleTest)
 
-foreach(test cuda_cache_test cuda_nvrtc_test cuda_device_test)
+foreach(test cuda_cache_test cuda_nvrtc_test cuda_device_test cuda_multi_gpu_test)
   add_executable(${test} ${CMAKE_CURRENT_LIST_DIR}/unit/${test}.cpp)
   target_link_libraries(${test} PRIVATE mtile_internal GTest::gtest_main)
   gtest_discover_tests(${test} DISCOVERY_MODE PRE_TEST)

@@ -362,6 +362,11 @@ void barrier(SourceLoc loc = SourceLoc::current());
 // from one threadgroup to another: stores; fence; atomic in one, the atomic that reads it; fence;
 // loads in the other. Any thread may run it alone (CUDA __threadfence(); Metal 3.2).
 void fence(SourceLoc loc = SourceLoc::current());
+// fence at system scope: also orders this thread's accesses for peer devices that map the same
+// memory (symmetric tensors of a collective kernel, KernelSpec::symmetric) and the host. With
+// atomics on a symmetric tensor it hands memory between ranks as fence() does between
+// threadgroups (CUDA __threadfence_system(); on Metal, one device with no peers, fence()).
+void fence_system(SourceLoc loc = SourceLoc::current());
 
 // Asynchronous copies from device to threadgroup memory (cp.async on CUDA sm_80+; a plain copy on
 // Metal and the CPU engine). copy_async(tile[j], x[i], lanes) copies x[i .. i + lanes - 1] to

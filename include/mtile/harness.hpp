@@ -66,6 +66,11 @@ CheckResult run_and_check(Context& ctx, Backend& backend, const Kernel& k, Scala
 CheckResult run_and_check(Backend& backend, const Kernel& k, ScalarType dtype, const Shape& shape,
                           const CheckOptions& opts = {});
 
+// Why run_and_check can't run a collective kernel on `backend` at `shape` ("" when it can): CUDA
+// runs one rank a device, and fewer devices than ranks open here. `mtile test`, `mtile bench` and
+// the CPU/CUDA agreement test skip such a case with this reason.
+std::string ranks_unavailable(Context& ctx, Backend& backend, const Kernel& k, const Shape& shape);
+
 // The kernel's minimal traffic and work for a launch: its bytes rule, else every tensor once
 // (InOut twice) at its element size; its flops rule, else 0.
 uint64_t traffic_bytes(const LaunchPlan& plan);

@@ -131,6 +131,15 @@ struct KernelSpec {
   // nothing. Baked all the same where a tensor passes 2^31 elements (widen_indices bounds loops by
   // them).
   std::set<std::string> launch_constexprs;
+  // A collective kernel (tensor parallelism, docs/collectives.md) names its symmetric tensors here:
+  // memory every rank maps at one address (alloc_symmetric), rank r's slice at element r * slot.
+  // Such a kernel has the dim "ranks" and a u32 Scalar "rank", and for each symmetric tensor t a
+  // Config parameter "<t>_slot" whose rule gives the elements of a rank's slice (the launcher
+  // replaces it by the allocation's slot) and t's size is ranks * <t>_slot. It is launched once
+  // per rank, every rank at once (run_collective); every other tensor is each rank's own. In
+  // checks, references see each rank's own tensors one after the other (rank-major) and each
+  // symmetric tensor as its ranks' slices one after the other.
+  std::set<std::string> symmetric;
   std::map<std::string, Init> inits;  // tensors' and scalars' values in checks; default uniform(-1, 1)
   // Fills the outputs from the inputs, in float64, by name: t["out"][i] = f(t["x"][i]).
   std::function<void(const Shape&, HostTensors&)> reference;

@@ -43,6 +43,17 @@ struct Stream {
   Backend* owner = nullptr;
 };
 
+// Memory every rank of a collective reads and writes at one address range (tensor parallelism):
+// one slice of `count` elements per rank, rank r's slice at element r * slot of the range and in
+// rank r's memory. views[r] is the whole range (ranks x slot elements) as a Buffer of rank r's
+// backend: what a launch on rank r passes for a symmetric tensor (KernelSpec::symmetric).
+struct SymmetricMemory {
+  std::vector<Buffer> views;
+  uint64_t slot = 0;   // elements from one rank's slice to the next (CUDA: whole allocation granules)
+  uint64_t count = 0;  // elements of a rank's slice that were asked for (<= slot)
+  uint64_t handle() const { return views.empty() ? 0 : views[0].handle; }
+};
+
 // A lowered function made ready to run on one backend (CUDA: a loaded module and function).
 class Executable {
  public:
@@ -89,6 +100,13 @@ class Backend {
   virtual void run(Executable& exe, const Geometry& g, const std::vector<Buffer*>& tensors,
                    const std::vector<uint64_t>& values, const Stream* stream = nullptr) = 0;
   virtual void synchronize() = 0;
+  // Symmetric memory over `ranks` (this backend is ranks[0]): the CPU engine simulates ranks in one
+  // process, so every rank is this backend and the range is host memory; CUDA maps slice r on
+  // device r's memory (cuMemCreate) into one range every rank's device may access (cuMemMap),
+  // after enabling peer access between the devices. Throws Error saying why it can't (a backend
+  // without it, a rank of another kind, a device that can't reach a peer).
+  virtual SymmetricMemory alloc_symmetric(const std::vector<Backend*>& ranks, ScalarType elem, uint64_t count);
+  virtual void release_symmetric(SymmetricMemory& m);
   // Milliseconds `work` (launches on this backend) takes to complete: device events on GPUs,
   // the wall clock around work + synchronize on the CPU.
   virtual double measure_ms(const std::function<void()>& work);
@@ -105,6 +123,9 @@ class Backend {
   std::unordered_set<uint64_t> live_;
   uint64_t next_id_ = 1;
 };
+
+// alloc_symmetric on ranks[0], which must be one of the ranks' backends.
+SymmetricMemory alloc_symmetric(const std::vector<Backend*>& ranks, ScalarType elem, uint64_t count);
 
 // "cpu", "cpu:sanitize" (the CPU engine with its sanitizer on: races, reads of unwritten memory;
 // docs/reliability.md), "cuda" or "cuda:N" (device N); throws Error saying why a backend is
@@ -128,8 +149,8 @@ std::vector<std::string> backend_names();  // compiled in
 struct LaunchOptions {
   Config config;                     // meta-parameter overrides (still checked by the contract)
   std::optional<Geometry> geometry;  // override the dispatch rule (still checked)
-  bool bake_constexprs = true;       // specialise constexprs into the code (always, where a tensor passes 2^31 elements)
-  const Stream* stream = nullptr;    // default: the backend's own stream
+  bool bake_constexprs = true;     // specialise constexprs into the code (always, where a tensor passes 2^31 elements)
+  const Stream* stream = nullptr;  // default: the backend's own stream
   // Values of the kernel's scalar parameters, by name (every one must be given; integers must be
   // exact). Not part of the plan: each launch may pass others.
   std::map<std::string, double> scalars;
@@ -211,6 +232,14 @@ class Context {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// A collective kernel's launch on every rank at once (KernelSpec::symmetric): plans[r], tensors[r]
+// and opts[r] (with its scalar "rank" = r) are rank r's, on ranks[r]. The CPU engine runs each
+// rank on a host thread of its own (its threadgroups wait for the other ranks'); CUDA launches
+// are asynchronous, issued in rank order. Rethrows the lowest rank's error.
+void run_collective(Context& ctx, const std::vector<Backend*>& ranks,
+                    const std::vector<std::shared_ptr<const LaunchPlan>>& plans,
+                    const std::vector<std::vector<Buffer*>>& tensors, const std::vector<LaunchOptions>& opts);
 
 // Context::global().launch(...).
 void launch(Backend& backend, const Kernel& k, ScalarType dtype, const Shape& shape,

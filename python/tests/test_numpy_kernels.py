@@ -136,3 +136,11 @@ def test_kernel_descriptions():
     assert k.param_dtypes("bf16") == {"x": "bf16", "residual": "bf16", "w": "bf16", "out": "bf16", "eps_buf": "f32"}
     assert [p.role for p in mtile.kernel("add_rms_norm").tensors] == ["inout", "inout", "in", "in"]
     assert mtile.__version__ and mtile.torch_ops_registered in (True, False)
+
+
+def test_collective_kernels_are_refused_by_name(rng):
+    # Symmetric memory (every rank's slice at one address) is not something a DLPack tensor is.
+    x, res, w = uniform(rng, (2, 4, 64), np.float32), uniform(rng, (4, 64), np.float32), uniform(rng, (64,), np.float32)
+    flags, out, eps = np.zeros(2 * 2 * 4, np.uint32), poisoned((4, 64), np.float32), np.full(1, 1e-6, np.float32)
+    with pytest.raises(mtile.UserError, match=r"allreduce_add_rms_norm is a collective kernel"):
+        mtile.launch("allreduce_add_rms_norm", x, flags, res, w, out, eps, ranks=2, rows=4, n=64, rank=0)

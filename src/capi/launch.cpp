@@ -247,6 +247,14 @@ void launch(const mtile_kernel& k, const std::vector<TensorArg>& args, const uin
   if (num_dims != spec.dims.size() || (num_dims > 0 && !dims))
     throw Error(fmt::format("kernel {} takes {} dims ({}), {} given", name, spec.dims.size(),
                             fmt::join(spec.dims, ", "), dims ? num_dims : 0));
+  // A collective kernel's symmetric tensors must be memory every rank maps (alloc_symmetric), which
+  // no DLPack tensor is: its peers' slices would be read past the tensor's end.
+  if (!spec.symmetric.empty())
+    throw Error(
+        fmt::format("kernel {} is a collective kernel (symmetric tensors {}): launch it through the C++ "
+                    "runtime's alloc_symmetric and run_collective (docs/collectives.md); the C ABI has no "
+                    "symmetric memory yet",
+                    name, fmt::join(spec.symmetric, ", ")));
   int32_t device = args.empty() ? -1 : args[0].device;
   for (size_t i = 1; i < args.size(); ++i)
     if (args[i].device != device)

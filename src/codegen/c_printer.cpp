@@ -378,7 +378,9 @@ class Printer {
       case Op::LocalDecl: line(depth, fmt::format("{} {} = {};", vtype(in.type), name(in.result), arg(in, 0))); return;
       case Op::LocalSet: line(depth, fmt::format("{} = {};", name(in.param), arg(in, 0))); return;
       case Op::Barrier: line(depth, op(in, Op::Barrier) + ";"); return;
-      case Op::Fence: line(depth, op(in, Op::Fence) + ";"); return;
+      case Op::Fence:  // system scope where the dialect has one (docs/IR.md)
+        line(depth, (in.bits && !d_.system_fence.empty() ? d_.system_fence : op(in, Op::Fence)) + ";");
+        return;
       case Op::If:
         line(depth, fmt::format("if ({}) {{", arg(in, 0)));
         block(in.blocks.at(0), depth + 1);

@@ -44,6 +44,7 @@ struct Dialect {
   //   CopyAsyncCommit  ""; CopyAsyncWait {0} the groups that may stay pending: "" prints nothing
   std::map<ir::Op, std::string> ops;
   std::string mma_type;                // Mma's 4 f32 lanes, read as .x .y .z .w
+  std::string system_fence;            // a fence of system scope; "" prints the device fence (one device, no peers)
   std::string f32_to_u32, f32_to_i32;  // toward zero, saturating, NaN -> 0
   std::string f32_to_u64, f32_to_i64;
   // Atomics, {0} a pointer to the element, {1} the value, {2} the compare value; keyed by AtomicOp.

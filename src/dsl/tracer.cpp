@@ -785,6 +785,15 @@ void fence(SourceLoc loc) {
   append(std::move(in));
 }
 
+void fence_system(SourceLoc loc) {
+  detail::note_location(loc);
+  ir::Inst in;
+  in.op = ir::Op::Fence;
+  in.space = ir::MemSpace::Device;
+  in.bits = 1;  // system scope (docs/IR.md)
+  append(std::move(in));
+}
+
 void copy_async(const MemRef& dst, const MemRef& src, uint32_t lanes, SourceLoc loc) {
   detail::note_location(loc);
   check_ref(dst, "copy_async");

@@ -135,7 +135,7 @@ class Printer {
         case Op::LocalSet: out += fmt::format("set {}, {}", ref(in.param), ref(in.args[0])); break;
         case Op::TgArrayDecl: out += fmt::format("threadgroup_array {} : {}[{}]", ref(in.result), ty, in.bits); break;
         case Op::Barrier: out += "barrier"; break;
-        case Op::Fence: out += "fence"; break;
+        case Op::Fence: out += in.bits ? "fence system" : "fence"; break;
         case Op::If:
           out += fmt::format("if {} {{\n", ref(in.args[0]));
           block(out, in.blocks[0], depth + 1, callees);

@@ -282,6 +282,7 @@ class Verifier {
           // Device scope only: threadgroup memory is ordered by barriers.
           arity(in, 0);
           if (in.space != MemSpace::Device) fail(&in, "a fence orders device memory only (use a barrier)");
+          if (in.bits > 1) fail(&in, "fence scope {} (0 device, 1 system)", in.bits);
           break;
         case Op::SimdSum:
         case Op::SimdMax:

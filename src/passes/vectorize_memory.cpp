@@ -5,9 +5,11 @@
 // elements).
 //
 // A group is the accesses of one block to one tensor (or array) at B+o, B+o+1, ..., B+o+(L-1),
-// where "B+k" is `add %B, const k` (either operand order, k < 64; fold_constants puts a sum's
-// constants outermost, so `b + (c + 1)` reads as `(b + c) + 1`), B itself is k = 0, and o is a
-// multiple of L (so 8 f32 values at B+0..B+7 make two groups of 4). It is formed only when:
+// where "B+k" is `add %B, const k` (either operand order, any k below 2^32; fold_constants puts a
+// sum's constants outermost, so `b + (c + 1)` reads as `(b + c) + 1`), B itself is k = 0, and o is
+// a multiple of L (so 8 f32 values at B+0..B+7 make two groups of 4). Accesses are grouped within
+// windows of 64 offsets (B+64w .. B+64w+63): a peer rank's slice of a symmetric tensor lies at
+// B + rank * slot. It is formed only when:
 //  - B is provably a multiple of L (divisibility.hpp), so B+o and the vector access are
 //    aligned: tensors are aligned to the widest access (every launch checks it), threadgroup
 //    arrays are declared so, and L * element size divides it;
@@ -34,9 +36,9 @@ namespace {
 
 using namespace ir;
 
-// The offsets k of `B + k` read as B's: a fragment's elements lie at B+0, B+1, B+8, B+9 (columns
-// of an mma tile), a row's chunks at B+0 .. B+7.
-constexpr uint64_t kMaxOffset = 64;
+// Offsets k of `B + k` are grouped in windows of this many: a fragment's elements lie at B+0, B+1,
+// B+8, B+9 (columns of an mma tile), a row's chunks at B+0 .. B+7.
+constexpr uint32_t kWindow = 64;
 
 struct Member {
   size_t pos;  // in the block
@@ -50,6 +52,7 @@ struct Group {
   uint8_t lanes;
   uint32_t offset;              // the group covers B+offset .. B+offset+lanes-1; offset % lanes == 0
   std::vector<Member> members;  // lanes relative to offset
+  uint32_t window = 0;          // offsets relative to B + window (a multiple of kWindow)
   size_t first() const {
     size_t p = members[0].pos;
     for (const Member& m : members) p = std::min(p, m.pos);
@@ -85,7 +88,7 @@ class Vectorizer {
     const IndexDef* in = div_.def(index);
     if (in && in->op == Op::Add && is_index_type(in->type)) {
       for (int side = 0; side < 2; ++side)
-        if (const IndexDef* c = div_.constant(in->args[side]); c && c->bits < kMaxOffset)
+        if (const IndexDef* c = div_.constant(in->args[side]); c && c->bits <= UINT32_MAX)
           r.push_back({in->args[1 - side], static_cast<uint32_t>(c->bits)});
     }
     return r;
@@ -127,29 +130,30 @@ class Vectorizer {
   // Groups among the device accesses `op` of b, each access in at most one group, widest first.
   std::vector<Group> find(const Block& b, Op op) {
     bool stores = op == Op::Store;
-    using Key = std::tuple<MemSpace, int, Id>;  // (space, tensor or array, B)
-    std::vector<Key> keys;                      // in order of first appearance
+    using Key = std::tuple<MemSpace, int, Id, uint32_t>;  // (space, tensor or array, B, window)
+    std::vector<Key> keys;                                // in order of first appearance
     std::map<Key, std::vector<Member>> candidates;
     for (size_t i = 0; i < b.insts.size(); ++i) {
       const Inst& in = b.insts[i];
       if (!is_access(in, op)) continue;
       for (auto [base, k] : readings(in.args[0])) {
-        auto& c = candidates[{in.space, in.param, base}];
-        if (c.empty()) keys.push_back({in.space, in.param, base});
-        c.push_back({i, k});
+        Key key{in.space, in.param, base, k - k % kWindow};
+        auto& c = candidates[key];
+        if (c.empty()) keys.push_back(key);
+        c.push_back({i, k % kWindow});
       }
     }
     std::vector<bool> used(b.insts.size(), false);
     std::vector<Group> groups;
     for (const Key& key : keys) {
-      auto [space, tensor, base] = key;
+      auto [space, tensor, base, window] = key;
       size_t bytes = storage_bytes(elem(space, tensor));
-      // Windows along B+0 .. B+63: B+4..B+7 of 8 f32 values is a group of its own.
-      for (uint32_t offset = 0; offset < kMaxOffset;) {
+      // Along the window (B+w .. B+w+63): B+4..B+7 of 8 f32 values is a group of its own.
+      for (uint32_t offset = 0; offset < kWindow;) {
         uint32_t taken = 0;
         for (uint32_t lanes : {8u, 4u, 2u}) {
           if (lanes * bytes > max_bytes_ || div_.factor(base) < lanes || offset % lanes != 0) continue;
-          Group g{space, tensor, base, static_cast<uint8_t>(lanes), offset, {}};
+          Group g{space, tensor, base, static_cast<uint8_t>(lanes), offset, {}, window};
           std::vector<int> seen(lanes, 0);
           for (const Member& m : candidates[key]) {
             if (m.lane < offset || m.lane >= offset + lanes || used[m.pos]) continue;
@@ -177,16 +181,16 @@ class Vectorizer {
     return groups;
   }
 
-  // The vector's first index, B + offset: new instructions (appended to `out`) when offset > 0,
-  // since an existing `add B, offset` may be defined after the group's first member.
+  // The vector's first index, B + window + offset: new instructions (appended to `out`) when that
+  // is not B, since an existing `add B, k` may be defined after the group's first member.
   Id first_index(const Group& g, std::vector<Inst>& out) {
-    if (g.offset == 0) return g.base;
+    if (g.window + g.offset == 0) return g.base;
     const IndexDef* base = div_.def(g.base);
     ScalarType type = base ? base->type : ScalarType::u32;
     Inst c;
     c.op = Op::Const;
     c.type = type;
-    c.bits = g.offset;
+    c.bits = uint64_t{g.window} + g.offset;
     c.result = f_.fresh_id();
     Inst add;
     add.op = Op::Add;

@@ -163,6 +163,14 @@ class SpecChecker {
     for (const std::string& n : k_.launch_constexprs)
       if (!param_named(n, ir::ParamKind::Constexpr))
         fail("launch_constexprs", fmt::format("'{}' is not a constexpr parameter", n));
+    for (const std::string& n : k_.symmetric) {
+      if (!param_named(n, ir::ParamKind::Tensor)) fail("symmetric", fmt::format("'{}' is not a tensor parameter", n));
+      bool slot = false;
+      for (const ConfigParam& c : k_.config) slot |= c.name == n + "_slot";
+      if (!slot) fail("symmetric", fmt::format("'{}' has no Config parameter '{}_slot'", n, n));
+    }
+    if (!k_.symmetric.empty() && (!contains(k_.dims, "ranks") || !param_named("rank", ir::ParamKind::Scalar)))
+      fail("symmetric", "a collective kernel has the dim 'ranks' and a u32 Scalar parameter 'rank'");
     for (const auto& [n, init] : k_.inits)
       if (!param_named(n, ir::ParamKind::Tensor) && !param_named(n, ir::ParamKind::Scalar))
         fail("inits", fmt::format("'{}' is neither a tensor nor a scalar parameter", n));

@@ -61,4 +61,17 @@ Stream Backend::wrap_stream(uint64_t native) {
   return default_stream();
 }
 
+SymmetricMemory Backend::alloc_symmetric(const std::vector<Backend*>&, ScalarType, uint64_t) {
+  throw Error(fmt::format("backend {} has no symmetric memory (collective kernels run on cpu and cuda)", name()));
+}
+
+void Backend::release_symmetric(SymmetricMemory&) {
+  throw Error(fmt::format("backend {} has no symmetric memory to release", name()));
+}
+
+SymmetricMemory alloc_symmetric(const std::vector<Backend*>& ranks, ScalarType elem, uint64_t count) {
+  if (ranks.empty() || !ranks[0]) throw Error("alloc_symmetric: no ranks");
+  return ranks[0]->alloc_symmetric(ranks, elem, count);
+}
+
 }  // namespace mtile

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <thread>
 #include <tuple>
 
 #include "ir/slots.hpp"
@@ -311,6 +312,11 @@ void Context::run(Backend& backend, const LaunchPlan& lp, const std::vector<Buff
     if (it == opts.scalars.end())
       throw Error(fmt::format("kernel {}: no value for scalar '{}' (LaunchOptions::scalars)", name, params[i].name));
     values[i] = scalar_bits(name, params[i], it->second);
+    // A collective kernel's rank indexes its symmetric memory: out of range, it reads past it.
+    if (params[i].name == "rank" && !plan.kernel->symmetric.empty() && it->second >= plan.shape.at("ranks"))
+      throw Error(
+          fmt::format("kernel {}: scalar 'rank' is {}, outside 0..ranks - 1 = {} (shape {}). Nothing was launched",
+                      name, it->second, plan.shape.at("ranks") - 1, shape_text(plan.shape)));
   }
   for (const auto& [s, v] : opts.scalars) {
     bool known = false;
@@ -335,6 +341,33 @@ void Context::clear() {
   impl_->compiled.clear();
   impl_->lowered.clear();
   impl_->traced.clear();
+}
+
+void run_collective(Context& ctx, const std::vector<Backend*>& ranks,
+                    const std::vector<std::shared_ptr<const LaunchPlan>>& plans,
+                    const std::vector<std::vector<Buffer*>>& tensors, const std::vector<LaunchOptions>& opts) {
+  size_t n = ranks.size();
+  if (plans.size() != n || tensors.size() != n || opts.size() != n)
+    throw Error(fmt::format("run_collective: {} ranks, {} plans, {} tensor lists, {} options", n, plans.size(),
+                            tensors.size(), opts.size()));
+  std::vector<std::exception_ptr> failed(n);
+  auto one = [&](size_t r) {
+    try {
+      ctx.run(*ranks[r], *plans[r], tensors[r], opts[r]);
+    } catch (...) {
+      failed[r] = std::current_exception();
+    }
+  };
+  if (n > 0 && ranks[0]->name() == "cpu") {
+    std::vector<std::thread> threads;
+    for (size_t r = 1; r < n; ++r) threads.emplace_back(one, r);
+    if (n > 0) one(0);
+    for (auto& t : threads) t.join();
+  } else {
+    for (size_t r = 0; r < n; ++r) one(r);
+  }
+  for (auto& e : failed)
+    if (e) std::rethrow_exception(e);
 }
 
 void launch(Backend& backend, const Kernel& k, ScalarType dtype, const Shape& shape,

@@ -130,6 +130,38 @@ CheckResult run_and_check(Backend& backend, const Kernel& k, ScalarType dtype, c
   return run_and_check(Context::global(), backend, k, dtype, shape, opts);
 }
 
+namespace {
+
+// The backends of a check's ranks: one for an ordinary kernel; for a collective one (ranks =
+// the shape's dim), the CPU engine for every simulated rank, or CUDA devices 0..ranks - 1.
+std::vector<Backend*> rank_backends(Context& ctx, Backend& backend, const KernelSpec& spec, const Shape& shape) {
+  if (spec.symmetric.empty()) return {&backend};
+  uint32_t ranks = shape.at("ranks");
+  if (ranks == 0) throw Error(fmt::format("kernel {}: ranks=0 (shape {})", spec.name(), shape_text(shape)));
+  if (backend.name() == "cpu") return std::vector<Backend*>(ranks, &backend);
+  std::vector<Backend*> out;
+  for (uint32_t r = 0; r < ranks; ++r) {
+    try {
+      out.push_back(&ctx.backend(fmt::format("{}:{}", backend.name(), r)));
+    } catch (const Error& e) {
+      throw Error(fmt::format("kernel {}: shape {} runs one rank a device, and device {} can't be opened: {}",
+                              spec.name(), shape_text(shape), r, e.what()));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string ranks_unavailable(Context& ctx, Backend& backend, const Kernel& k, const Shape& shape) {
+  try {
+    rank_backends(ctx, backend, k.spec(), shape);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return {};
+}
+
 CheckResult run_and_check(Context& ctx, Backend& backend, const Kernel& k, ScalarType dtype, const Shape& shape,
                           const CheckOptions& opts) {
   const KernelSpec& spec = k.spec();
@@ -138,6 +170,8 @@ CheckResult run_and_check(Context& ctx, Backend& backend, const Kernel& k, Scala
     throw Error(fmt::format("kernel {}: no tolerance for {}", k.name(), type_name(dtype)));
   // The contract is checked here, before any buffer exists.
   auto plan = ctx.plan(backend, k, dtype, shape, opts.launch);
+  std::vector<Backend*> ranks = rank_backends(ctx, backend, spec, shape);
+  const size_t nranks = ranks.size();
   CheckResult res;
   res.kernel = k.name();
   res.dtype = dtype;
@@ -150,11 +184,14 @@ CheckResult run_and_check(Context& ctx, Backend& backend, const Kernel& k, Scala
   res.flops = work_flops(*plan);
 
   const auto& params = plan->params();
+  auto symmetric = [&](size_t i) { return spec.symmetric.count(params[i].name) > 0; };
+  // Elements of one rank's part of tensor i: its own tensor, or its slice of a symmetric one.
+  auto part = [&](size_t i) { return symmetric(i) ? plan->elements[i] / nranks : plan->elements[i]; };
   // The check holds every tensor on the host in float64 and in its storage format, twice.
   uint64_t host_bytes = 0;
   for (size_t i = 0; i < params.size(); ++i)
     if (params[i].kind == ir::ParamKind::Tensor)
-      host_bytes += plan->elements[i] * (8 + 2 * storage_bytes(params[i].elem));
+      host_bytes += nranks * part(i) * (8 + 2 * storage_bytes(params[i].elem));
   if (host_bytes > host_memory_bytes() / 2)
     throw DeviceError(
         fmt::format("kernel {}: checking shape {} needs {:.1f} GB of host memory, more than half of this "
@@ -165,65 +202,110 @@ CheckResult run_and_check(Context& ctx, Backend& backend, const Kernel& k, Scala
   std::vector<ScalarType> elems;
   for (const ir::Param& p : params) elems.push_back(p.elem);
   HostTensors host(k.name(), dtype, names, elems);
-  std::vector<Buffer> buffers(params.size());
-  std::vector<Buffer*> args(params.size(), nullptr);
+
+  // Memory: each rank's own buffers, and one symmetric range per symmetric tensor.
+  std::vector<std::vector<Buffer>> buffers(nranks, std::vector<Buffer>(params.size()));
+  std::vector<SymmetricMemory> shared(params.size());
   struct Releaser {
-    Backend& b;
-    std::vector<Buffer>& bufs;
+    std::vector<Backend*>& ranks;
+    std::vector<std::vector<Buffer>>& bufs;
+    std::vector<SymmetricMemory>& shared;
     ~Releaser() {
-      for (Buffer& x : bufs)
-        if (x.owner) try {
-            b.release(x);
+      for (size_t r = 0; r < bufs.size(); ++r)
+        for (Buffer& x : bufs[r])
+          if (x.owner) try {
+              ranks[r]->release(x);
+            } catch (...) {
+            }
+      for (SymmetricMemory& m : shared)
+        if (!m.views.empty()) try {
+            ranks[0]->release_symmetric(m);
           } catch (...) {
           }
     }
-  } releaser{backend, buffers};
+  } releaser{ranks, buffers, shared};
+  LaunchOptions launch = opts.launch;
+  for (size_t i = 0; i < params.size(); ++i)
+    if (params[i].kind == ir::ParamKind::Tensor && symmetric(i)) {
+      shared[i] = alloc_symmetric(ranks, params[i].elem, part(i));
+      launch.config[params[i].name + "_slot"] = static_cast<uint32_t>(shared[i].slot);
+    }
+  // Each rank's plan, with the symmetric allocations' slots (the same plan where they match).
+  std::vector<std::shared_ptr<const LaunchPlan>> plans(nranks, plan);
+  std::vector<LaunchOptions> launches(nranks, launch);
+  for (size_t r = 0; r < nranks; ++r) {
+    if (!spec.symmetric.empty()) {
+      plans[r] = ctx.plan(*ranks[r], k, dtype, shape, launch);
+      launches[r].scalars["rank"] = static_cast<double>(r);
+    }
+  }
+  if (!spec.symmetric.empty()) res.config = plans[0]->resolved.config;
 
   std::mt19937_64 rng(opts.seed);
-  LaunchOptions launch = opts.launch;
+  std::vector<std::vector<Buffer*>> args(nranks, std::vector<Buffer*>(params.size(), nullptr));
   for (size_t i = 0; i < params.size(); ++i) {
     const ir::Param& p = params[i];
     if (p.kind == ir::ParamKind::Scalar) {
       // Drawn like an input (unless the caller gave it), as the kernel sees it.
-      auto given = launch.scalars.find(p.name);
+      auto given = launches[0].scalars.find(p.name);
       double v;
-      if (given != launch.scalars.end()) {
+      if (given != launches[0].scalars.end()) {
         v = given->second;
       } else {
         auto init_it = spec.inits.find(p.name);
         Init init = init_it == spec.inits.end() ? Init{} : init_it->second;
         v = init.kind == Init::Kind::Constant ? init.lo : std::uniform_real_distribution<double>(init.lo, init.hi)(rng);
         v = is_float(p.elem) ? round_to(p.elem, static_cast<float>(v)) : std::round(v);
-        launch.scalars[p.name] = v;
+        for (LaunchOptions& l : launches) l.scalars[p.name] = v;
       }
       host.at(i) = {v};
       continue;
     }
     if (p.kind != ir::ParamKind::Tensor) continue;
-    uint64_t count = plan->elements[i];
-    buffers[i] = backend.alloc(p.elem, count);
-    args[i] = &buffers[i];
+    uint64_t count = part(i);
     std::vector<double>& values = host.at(i);
-    values.assign(count, 0.0);
+    values.assign(nranks * count, 0.0);
     std::vector<uint8_t> bytes;
     if (p.role == ir::Role::Out) {
-      bytes = poisoned(p.elem, count);
+      bytes = poisoned(p.elem, nranks * count);
     } else {
       auto init_it = spec.inits.find(p.name);
       Init init = init_it == spec.inits.end() ? Init{} : init_it->second;
       std::uniform_real_distribution<double> dist(init.lo, init.hi);
       for (double& v : values) v = init.kind == Init::Kind::Constant ? init.lo : dist(rng);
       bytes = encode(p.elem, values);
-      for (size_t e = 0; e < count; ++e) values[e] = decode(p.elem, bytes, e);  // what the kernel sees
+      for (size_t e = 0; e < values.size(); ++e) values[e] = decode(p.elem, bytes, e);  // what the kernel sees
     }
-    backend.upload(buffers[i], bytes.data());
+    size_t w = storage_bytes(p.elem);
+    if (symmetric(i)) {  // the ranks' slices, `slot` elements apart
+      SymmetricMemory& m = shared[i];
+      std::vector<uint8_t> image(m.views[0].bytes(), 0);
+      for (size_t r = 0; r < nranks; ++r) std::memcpy(&image[r * m.slot * w], &bytes[r * count * w], count * w);
+      ranks[0]->upload(m.views[0], image.data());
+      for (size_t r = 0; r < nranks; ++r) args[r][i] = &m.views[r];
+      continue;
+    }
+    for (size_t r = 0; r < nranks; ++r) {
+      buffers[r][i] = ranks[r]->alloc(p.elem, count);
+      args[r][i] = &buffers[r][i];
+      ranks[r]->upload(buffers[r][i], &bytes[r * count * w]);
+    }
   }
 
   // The checked launch comes first, so in-place (InOut) kernels are checked on fresh inputs.
-  backend.synchronize();
+  auto run_all = [&] {
+    if (spec.symmetric.empty())
+      ctx.run(backend, *plan, args[0], launches[0]);
+    else
+      run_collective(ctx, ranks, plans, args, launches);
+  };
+  auto sync_all = [&] {
+    for (Backend* b : ranks) b->synchronize();
+  };
+  sync_all();
   auto t0 = std::chrono::steady_clock::now();
-  ctx.run(backend, *plan, args, launch);
-  backend.synchronize();
+  run_all();
+  sync_all();
   res.first_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   res.seconds = res.first_seconds;
 
@@ -232,8 +314,17 @@ CheckResult run_and_check(Context& ctx, Backend& backend, const Kernel& k, Scala
   for (size_t i = 0; i < params.size(); ++i) {
     const ir::Param& p = params[i];
     if (p.kind != ir::ParamKind::Tensor || p.role == ir::Role::In || spec.scratch.count(p.name)) continue;
-    std::vector<uint8_t> bytes(buffers[i].bytes());
-    backend.download(buffers[i], bytes.data());
+    size_t w = storage_bytes(p.elem);
+    uint64_t count = part(i);
+    std::vector<uint8_t> bytes(nranks * count * w);
+    if (symmetric(i)) {
+      const SymmetricMemory& m = shared[i];
+      std::vector<uint8_t> image(m.views[0].bytes());
+      ranks[0]->download(m.views[0], image.data());
+      for (size_t r = 0; r < nranks; ++r) std::memcpy(&bytes[r * count * w], &image[r * m.slot * w], count * w);
+    } else {
+      for (size_t r = 0; r < nranks; ++r) ranks[r]->download(buffers[r][i], &bytes[r * count * w]);
+    }
     const std::vector<double>& want = host.at(i);
     const std::vector<uint8_t> want_bytes = encode(p.elem, want);  // the reference rounded to the type
     OutputCheck o;
@@ -272,12 +363,19 @@ CheckResult run_and_check(Context& ctx, Backend& backend, const Kernel& k, Scala
     res.outputs.push_back(o);
   }
 
-  for (int i = 0; i < opts.warmup_runs; ++i) ctx.run(backend, *plan, args, launch);
+  for (int i = 0; i < opts.warmup_runs; ++i) run_all();
   if (opts.timed_runs > 0) {
-    auto one = [&] { ctx.run(backend, *plan, args, launch); };
     std::vector<double> ms;
     for (int i = 0; i < opts.timed_runs; ++i)
-      ms.push_back(opts.measure_ms ? opts.measure_ms(one) : backend.measure_ms(one));
+      if (spec.symmetric.empty())
+        ms.push_back(opts.measure_ms ? opts.measure_ms(run_all) : backend.measure_ms(run_all));
+      else  // every rank's work: the wall clock until the last rank is done
+        ms.push_back([&] {
+          auto start = std::chrono::steady_clock::now();
+          run_all();
+          sync_all();
+          return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+        }());
     std::sort(ms.begin(), ms.end());
     res.seconds = ms[ms.size() / 2] / 1e3;
     res.timed_runs = opts.timed_runs;

@@ -214,6 +214,32 @@ TEST(VectorizeMemory, SplitsEightF32ValuesIntoTwoGroupsOfFour) {
   EXPECT_EQ(memory_ops(h)["out store x8"], 1);
 }
 
+TEST(VectorizeMemory, GroupsAccessesFarFromTheirBase) {
+  // allreduce_add_rms_norm reads rank p's chunk at B + p * x_slot: with x_slot baked, an offset of
+  // millions from B. Both ranks' 8 bf16 values are 16-byte loads, as are residual's and w's.
+  passes::PipelineOptions opts;
+  opts.bake = {{"n", 4096}, {"rows", 1000}, {"x_slot", 1u << 22}, {"flags_slot", 64}};
+  dsl::Config config = {{"peers", 2},    {"shots", 1},         {"threads", 512},  {"resident", 4},
+                        {"blocks", 132}, {"x_slot", 1u << 22}, {"flags_slot", 64}};
+  ir::Function f = passes::run_pipeline(find_kernel("allreduce_add_rms_norm")->def.trace(ScalarType::bf16, config),
+                                        Target::cpu(), opts);
+  auto ops = memory_ops(f);
+  EXPECT_EQ(ops["x load x8"], 2) << ir::print(f);
+  EXPECT_EQ(ops["x load"], 0);
+  EXPECT_EQ(ops["residual store x8"], 1);
+  EXPECT_EQ(ops["out store x8"], 1);
+  // Offsets in different windows of 64 are different groups: B + 0..3 and B + 64..67 of f32.
+  KernelDef far = define_kernel(
+      "far", ir::Mode::Reduction, {"x", "y"}, +[](In<f32> x, Out<f32> y) {
+        Val b = tid() * 128u;
+        Val s = load(x[b]) + load(x[b + 1u]) + load(x[b + 2u]) + load(x[b + 3u]);
+        Val t = load(x[b + 64u]) + load(x[b + 65u]) + load(x[b + 66u]) + load(x[b + 67u]);
+        store(y[tid()], s + t);
+      });
+  ir::Function g = passes::run_pipeline(far.trace(ScalarType::f32), Target::cuda("sm_90a"));
+  EXPECT_EQ(memory_ops(g)["x load x4"], 2) << ir::print(g);
+}
+
 TEST(VectorizeMemory, LeavesRowAccessesAloneWhenNIsALaunchArgument) {
   for (ScalarType t : {ScalarType::bf16, ScalarType::f32}) {
     ir::Function f = seed(t, false);

@@ -1,15 +1,22 @@
 // mtile declares the driver API and NVRTC itself, so that it builds without CUDA. Where the toolkit
 // is installed, this checks those declarations against cuda.h and nvrtc.h (at compile time) and
 // the symbol names against the toolkit's stub libcuda.so (which exports every driver function).
+// NCCL's declarations are checked against nccl.h where the toolkit's include directory has it.
 #include "backends/cuda/driver_api.hpp"  // before cuda.h, whose macros rename cuMemAlloc & co.
+#include "backends/cuda/nccl_api.hpp"
 #include "backends/cuda/nvrtc.hpp"
 // clang-format off
 #include <cuda.h>
 #include <nvrtc.h>
+#if __has_include(<nccl.h>)
+#include <nccl.h>
+#define MTILE_HAVE_NCCL_H 1
+#endif
 // clang-format on
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <type_traits>
 
 namespace {
@@ -43,6 +50,36 @@ template <>
 struct Mine<::nvrtcResult> {
   using type = int;
 };
+template <>
+struct Mine<::CUmemAllocationGranularity_flags> {
+  using type = int;
+};
+template <>
+struct Mine<::CUmemAllocationProp> {
+  using type = mtile::cuda::CUmemAllocationProp;
+};
+template <>
+struct Mine<::CUmemAccessDesc> {
+  using type = mtile::cuda::CUmemAccessDesc;
+};
+#ifdef MTILE_HAVE_NCCL_H
+template <>
+struct Mine<::ncclResult_t> {
+  using type = int;
+};
+template <>
+struct Mine<::ncclDataType_t> {
+  using type = int;
+};
+template <>
+struct Mine<::ncclRedOp_t> {
+  using type = int;
+};
+template <>
+struct Mine<::ncclUniqueId> {
+  using type = mtile::cuda::ncclUniqueId;
+};
+#endif
 template <class T>
 struct Mine<T*> {
   using type = typename Mine<T>::type*;
@@ -66,7 +103,6 @@ namespace mtile::cuda {
   static_assert(std::is_same_v<MineOf<decltype(&::name)>, signature>, #name " differs from the header");
 MTILE_CUDA_DRIVER_FUNCTIONS(MTILE_CHECK_SIGNATURE)
 MTILE_NVRTC_FUNCTIONS(MTILE_CHECK_SIGNATURE)
-#undef MTILE_CHECK_SIGNATURE
 
 static_assert(std::is_same_v<CUdeviceptr, ::CUdeviceptr>);
 static_assert(std::is_same_v<CUdevice, ::CUdevice>);
@@ -102,6 +138,44 @@ static_assert(CU_STREAM_NON_BLOCKING == ::CU_STREAM_NON_BLOCKING && CU_EVENT_DEF
 static_assert(CU_STREAM_CAPTURE_MODE_GLOBAL == ::CU_STREAM_CAPTURE_MODE_GLOBAL &&
               CU_STREAM_CAPTURE_MODE_THREAD_LOCAL == ::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL &&
               CU_STREAM_CAPTURE_MODE_RELAXED == ::CU_STREAM_CAPTURE_MODE_RELAXED);
+
+// Virtual memory management: the structs' layouts field by field, the handle type, the values.
+static_assert(std::is_same_v<CUmemGenericAllocationHandle, ::CUmemGenericAllocationHandle>);
+static_assert(CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED == ::CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED);
+static_assert(CU_MEM_ALLOCATION_TYPE_PINNED == ::CU_MEM_ALLOCATION_TYPE_PINNED &&
+              CU_MEM_HANDLE_TYPE_NONE == ::CU_MEM_HANDLE_TYPE_NONE &&
+              CU_MEM_LOCATION_TYPE_DEVICE == ::CU_MEM_LOCATION_TYPE_DEVICE &&
+              CU_MEM_ACCESS_FLAGS_PROT_READWRITE == ::CU_MEM_ACCESS_FLAGS_PROT_READWRITE &&
+              CU_MEM_ALLOC_GRANULARITY_RECOMMENDED == ::CU_MEM_ALLOC_GRANULARITY_RECOMMENDED);
+#define MTILE_SAME_FIELD(mine, theirs, field)                                                                     \
+  static_assert(offsetof(mine, field) == offsetof(theirs, field) && sizeof(mine::field) == sizeof(theirs::field), \
+                #mine "::" #field " differs from the header");
+static_assert(sizeof(CUmemLocation) == sizeof(::CUmemLocation) && alignof(CUmemLocation) == alignof(::CUmemLocation));
+MTILE_SAME_FIELD(CUmemLocation, ::CUmemLocation, type)
+MTILE_SAME_FIELD(CUmemLocation, ::CUmemLocation, id)
+static_assert(sizeof(CUmemAllocationProp) == sizeof(::CUmemAllocationProp) &&
+              alignof(CUmemAllocationProp) == alignof(::CUmemAllocationProp));
+MTILE_SAME_FIELD(CUmemAllocationProp, ::CUmemAllocationProp, type)
+MTILE_SAME_FIELD(CUmemAllocationProp, ::CUmemAllocationProp, requestedHandleTypes)
+MTILE_SAME_FIELD(CUmemAllocationProp, ::CUmemAllocationProp, location)
+MTILE_SAME_FIELD(CUmemAllocationProp, ::CUmemAllocationProp, win32HandleMetaData)
+MTILE_SAME_FIELD(CUmemAllocationProp, ::CUmemAllocationProp, allocFlags)
+static_assert(sizeof(CUmemAccessDesc) == sizeof(::CUmemAccessDesc) &&
+              alignof(CUmemAccessDesc) == alignof(::CUmemAccessDesc));
+MTILE_SAME_FIELD(CUmemAccessDesc, ::CUmemAccessDesc, location)
+MTILE_SAME_FIELD(CUmemAccessDesc, ::CUmemAccessDesc, flags)
+
+#ifdef MTILE_HAVE_NCCL_H
+MTILE_NCCL_FUNCTIONS(MTILE_CHECK_SIGNATURE)
+MTILE_NCCL_OPTIONAL_FUNCTIONS(MTILE_CHECK_SIGNATURE)
+static_assert(std::is_same_v<ncclComm_t, ::ncclComm_t>);
+static_assert(sizeof(ncclUniqueId) == sizeof(::ncclUniqueId) && NCCL_UNIQUE_ID_BYTES == sizeof(ncclUniqueId));
+static_assert(ncclSuccess == ::ncclSuccess && ncclSum == ::ncclSum);
+static_assert(ncclInt32 == ::ncclInt32 && ncclUint32 == ::ncclUint32 && ncclFloat16 == ::ncclFloat16 &&
+              ncclFloat32 == ::ncclFloat32 && ncclBfloat16 == ::ncclBfloat16);
+#endif
+#undef MTILE_SAME_FIELD
+#undef MTILE_CHECK_SIGNATURE
 }  // namespace mtile::cuda
 
 TEST(CudaAbi, DriverSymbolsAreExported) {
@@ -111,4 +185,17 @@ TEST(CudaAbi, DriverSymbolsAreExported) {
   MTILE_CUDA_DRIVER_FUNCTIONS(MTILE_CHECK_SYMBOL)
 #undef MTILE_CHECK_SYMBOL
   dlclose(stub);
+}
+
+TEST(CudaAbi, NcclSymbolsAreExported) {
+#ifndef MTILE_HAVE_NCCL_H
+  GTEST_SKIP() << "no nccl.h next to cuda.h: mtile's NCCL declarations are not checked";
+#endif
+  void* lib = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
+  if (!lib) GTEST_SKIP() << "no libnccl.so.2";
+#define MTILE_CHECK_SYMBOL(name, signature) EXPECT_NE(dlsym(lib, #name), nullptr) << #name;
+  MTILE_NCCL_FUNCTIONS(MTILE_CHECK_SYMBOL)
+  MTILE_NCCL_OPTIONAL_FUNCTIONS(MTILE_CHECK_SYMBOL)
+#undef MTILE_CHECK_SYMBOL
+  dlclose(lib);
 }

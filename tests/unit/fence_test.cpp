@@ -162,4 +162,41 @@ TEST(Fence, TheLastThreadgroupSeesEveryPartialAndTheCounterEndsAtZero) {
   }
 }
 
+// The system-scope fence of collective kernels: "fence system" in the IR (a hash of its own),
+// __threadfence_system() on CUDA, the device fence on Metal (one device, no peers), and a scope
+// above 1 is refused.
+void signal(InOut<u32> flag, InOut<f32> x) {
+  store(x[tid()], lit(1.0f));
+  fence_system();
+  if_(tid() == 0u, [&] { atomic_exchange(flag[0u], lit(1u)); });
+}
+
+TEST(Fence, SystemScope) {
+  KernelDef def = define_kernel("signal", ir::Mode::Reduction, {"flag", "x"}, &signal);
+  ir::Function f = def.trace(ScalarType::f32);
+  EXPECT_TRUE(contains(ir::print(f), "\n  fence system\n")) << ir::print(f);
+  ir::Function device = f;
+  ir::for_each_inst(device.body, [](ir::Inst& in) {
+    if (in.op == ir::Op::Fence) in.bits = 0;
+  });
+  EXPECT_NE(ir::structural_hash(f), ir::structural_hash(device));
+  std::string src = codegen::emit_cuda(passes::run_pipeline(f, Target::cuda("sm_90a")));
+  EXPECT_TRUE(contains(src, "__threadfence_system();")) << src;
+  ir::Function metal = passes::run_pipeline(f, Target::metal("apple9"));
+  std::string msl = codegen::emit_msl(metal, {.version = codegen::MslOptions::Version::V3_2});
+  EXPECT_TRUE(contains(msl, "atomic_thread_fence(mem_flags::mem_device, memory_order_seq_cst, thread_scope_device);"))
+      << msl;
+  ir::Function bad = f;
+  ir::for_each_inst(bad.body, [](ir::Inst& in) {
+    if (in.op == ir::Op::Fence) in.bits = 2;
+  });
+  std::string why;
+  try {
+    ir::verify(bad);
+  } catch (const Error& e) {
+    why = e.what();
+  }
+  EXPECT_TRUE(contains(why, "fence scope 2")) << why;
+}
+
 }  // namespace

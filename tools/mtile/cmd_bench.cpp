@@ -120,6 +120,10 @@ Outcome bench_case(Context& ctx, Backend& backend, const Case& c, int reps, Buff
     out.skipped = e.what();
     return out;
   }
+  if (std::string why = ranks_unavailable(ctx, backend, c.kernel, c.shape); !why.empty()) {
+    out.skipped = why;
+    return out;
+  }
   CheckOptions opts;
   opts.launch = launch;
   opts.timed_runs = reps;

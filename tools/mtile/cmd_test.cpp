@@ -42,7 +42,7 @@ Action add_test(CLI::App& app) {
     } else {
       for (const std::string& name : o->backends) backends.push_back(&ctx.backend(name));
     }
-    int passed = 0, failed = 0;
+    int passed = 0, failed = 0, skipped = 0;
     for (Backend* b : backends) {
       fmt::print("== backend {} ({})\n", b->name(), b->device_name());
       for (const Kernel& k : kernels()) {
@@ -50,6 +50,11 @@ Action add_test(CLI::App& app) {
         for (ScalarType t : k->def.dtypes()) {
           for (const Shape& s : k->test_shapes) {
             try {
+              if (std::string why = ranks_unavailable(ctx, *b, k, s); !why.empty()) {
+                fmt::print("{:<24} {:<5} {:<22} skipped: {}\n", k.name(), type_name(t), shape_text(s), why);
+                ++skipped;
+                continue;
+              }
               CheckResult r = run_and_check(ctx, *b, k, t, s);
               fmt::print("{}\n", r.summary());
               (r.passed ? passed : failed)++;
@@ -62,7 +67,8 @@ Action add_test(CLI::App& app) {
       }
     }
     if (passed + failed == 0) throw Error(fmt::format("no kernel matches --filter '{}'", o->filter));
-    fmt::print("{} passed, {} failed\n", passed, failed);
+    fmt::print("{} passed, {} failed{}\n", passed, failed,
+               skipped ? fmt::format(", {} skipped (more ranks than devices)", skipped) : "");
     return failed ? 1 : 0;
   };
 }

@@ -82,6 +82,26 @@ class CpuBackend : public Backend {
     cpu::execute(fn, g, views, values, options_);
   }
   void synchronize() override {}
+  // Simulated ranks (one process, host threads): every rank is this backend, and every view is
+  // the one host allocation of ranks x count elements, zeroed.
+  SymmetricMemory alloc_symmetric(const std::vector<Backend*>& ranks, ScalarType elem, uint64_t count) override {
+    for (size_t r = 0; r < ranks.size(); ++r)
+      if (ranks[r] != this)
+        throw Error(
+            fmt::format("cpu alloc_symmetric: rank {} is {} backend {}, not this CPU engine (simulated "
+                        "ranks share one)",
+                        r, ranks[r] ? "the" : "no", ranks[r] ? ranks[r]->name() : ""));
+    if (ranks.empty() || count > UINT64_MAX / 8 / ranks.size())
+      throw Error(fmt::format("cpu alloc_symmetric: {} ranks of {} elements", ranks.size(), count));
+    Buffer b = alloc(elem, ranks.size() * count);
+    std::memset(ptr(b), 0, b.bytes());
+    return SymmetricMemory{std::vector<Buffer>(ranks.size(), b), count, count};
+  }
+  void release_symmetric(SymmetricMemory& m) override {
+    if (m.views.empty()) throw Error("cpu release_symmetric: the memory was released (or never allocated)");
+    release(m.views[0]);
+    m = SymmetricMemory{};
+  }
 
  private:
   std::align_val_t align() const { return std::align_val_t{target_.buffer_alignment}; }

@@ -192,7 +192,8 @@ class Threadgroup {
       // A threadgroup's threads run on one host thread and device atomics are sequentially
       // consistent host atomics (atomic() below), so every access a fence orders on a GPU is
       // already ordered here: the host's atomics make a threadgroup's stores before its atomic
-      // visible to the threadgroup whose atomic reads that one's result.
+      // visible to the threadgroup whose atomic reads that one's result. The same holds at system
+      // scope: simulated ranks are host threads of this process sharing the symmetric memory.
       case Op::Fence: return;
       case Op::SimdSum:
       case Op::SimdMax:
@@ -400,6 +401,9 @@ class Threadgroup {
         if (cell.compare_exchange_weak(old, n.u)) break;
       }
       r[t] = u32(old);
+      // A compare_exchange that finds another value is how a thread waits for a flag another
+      // threadgroup or rank sets: give that host thread the core (2 cores may run 4 ranks).
+      if (op == AtomicOp::CompareExchange && old != cmp[t].u) std::this_thread::yield();
     });
   }
 

@@ -154,7 +154,15 @@ CudaBackend::CudaBackend(int ordinal, CacheConfig cache) : ordinal_(ordinal), ca
 
 CudaBackend::~CudaBackend() {
   // Errors are ignored: a destructor can't report them (a sticky error would repeat anyway).
-  // Loaded modules are unloaded by their executables, which keep the context alive.
+  // Loaded modules are unloaded by their executables, which keep the context alive. Symmetric
+  // memory this backend is a rank of goes with it (the other ranks' views are forgotten).
+  std::map<CUdeviceptr, std::shared_ptr<SymmetricAllocation>> symmetric;
+  {
+    std::lock_guard lock(symmetric_mu_);
+    symmetric = symmetric_;
+  }
+  for (auto& [base, a] : symmetric)
+    if (!a->released.exchange(true)) free_symmetric(a, true);
   api_->cuCtxSetCurrent(device_->context);
   api_->cuStreamSynchronize(stream_);
   api_->cuStreamDestroy_v2(stream_);
@@ -249,6 +257,11 @@ Buffer CudaBackend::wrap(uint64_t address, ScalarType elem, uint64_t count) {
 
 void CudaBackend::release(Buffer& b) {
   check_usable(b, "cuda release");
+  if (is_symmetric_view(b))
+    throw Error(
+        fmt::format("cuda release: the buffer ({} x {} at 0x{:x}) is a view of symmetric memory: release it "
+                    "with release_symmetric",
+                    b.count, type_name(b.elem), b.handle));
   if (b.id) {
     forget_allocation(b.id);
     if (b.handle) {
@@ -448,6 +461,7 @@ CudaGraph CudaBackend::capture(const std::function<void()>& work) {
     if (graph) api_->cuGraphDestroy(graph);
     throw;
   }
+  make_current();  // `work` may have made another device's context current (a capture of several)
   MTILE_CU(cuStreamEndCapture, stream_, &graph);
   CUgraphExec exec = nullptr;
   CUresult r = api_->cuGraphInstantiateWithFlags(&exec, graph, 0);
@@ -456,6 +470,57 @@ CudaGraph CudaBackend::capture(const std::function<void()>& work) {
     check(r, "cuGraphInstantiateWithFlags");
   }
   return CudaGraph(*this, graph, exec);
+}
+
+std::vector<CudaGraph> CudaBackend::capture_together(const std::vector<CudaBackend*>& backends,
+                                                     const std::function<void()>& work) {
+  size_t begun = 0;
+  std::vector<CUgraph> graphs(backends.size(), nullptr);
+  auto end_all = [&] {
+    for (size_t i = 0; i < begun; ++i) {
+      backends[i]->make_current();
+      backends[i]->api_->cuStreamEndCapture(backends[i]->stream_, &graphs[i]);
+    }
+    begun = 0;
+  };
+  auto destroy_all = [&] {
+    for (size_t i = 0; i < graphs.size(); ++i)
+      if (graphs[i]) backends[i]->api_->cuGraphDestroy(std::exchange(graphs[i], nullptr));
+  };
+  try {
+    for (CudaBackend* b : backends) {
+      b->make_current();
+      MTILE_CU(cuStreamBeginCapture_v2, b->stream_, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
+      ++begun;
+    }
+    work();
+  } catch (...) {
+    end_all();
+    destroy_all();
+    throw;
+  }
+  std::vector<CudaGraph> out;
+  for (size_t i = 0; i < begun; ++i) {
+    backends[i]->make_current();
+    CUresult r = backends[i]->api_->cuStreamEndCapture(backends[i]->stream_, &graphs[i]);
+    if (r != CUDA_SUCCESS) {
+      begun = 0;
+      destroy_all();
+      check(r, "cuStreamEndCapture");
+    }
+  }
+  begun = 0;
+  for (size_t i = 0; i < backends.size(); ++i) {
+    backends[i]->make_current();
+    CUgraphExec exec = nullptr;
+    CUresult r = backends[i]->api_->cuGraphInstantiateWithFlags(&exec, graphs[i], 0);
+    if (r != CUDA_SUCCESS) {
+      destroy_all();
+      check(r, "cuGraphInstantiateWithFlags");
+    }
+    out.emplace_back(*backends[i], std::exchange(graphs[i], nullptr), exec);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,10 +3,12 @@
 // backend's stream or the caller's. Launches never synchronize, so a sequence of them can be
 // captured into a CUDA graph.
 #pragma once
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -72,6 +74,18 @@ class CudaGraph {
   CUgraphExec exec_;
 };
 
+// One symmetric allocation (CudaBackend::alloc_symmetric): a reserved range with slice r mapped
+// from memory created on ranks[r]'s device. Every rank's backend holds it, keyed by the base.
+struct SymmetricAllocation {
+  std::vector<CudaBackend*> ranks;
+  std::vector<uint64_t> view_ids;                     // views[r].id, from ranks[r]'s bookkeeping
+  std::vector<CUmemGenericAllocationHandle> handles;  // created so far (slice r: handles[r])
+  size_t mapped = 0;                                  // slices mapped so far
+  CUdeviceptr base = 0;
+  uint64_t slot_bytes = 0;
+  std::atomic<bool> released{false};  // claimed by the one call that frees it
+};
+
 struct CopyBandwidth {
   uint64_t bytes = 0;  // size of one copy
   int repetitions = 0;
@@ -95,7 +109,7 @@ class CudaBackend final : public Backend {
   // A device pointer the caller owns (cudaMalloc, PyTorch): the driver must confirm that it is
   // device memory of this device and that the whole range lies in one allocation.
   Buffer wrap(uint64_t address, ScalarType elem, uint64_t count) override;
-  void release(Buffer& b) override;
+  void release(Buffer& b) override;  // a view of symmetric memory is an Error: release_symmetric
   void upload(Buffer& dst, const void* host) override;
   void download(const Buffer& src, void* host) override;  // waits for the stream
   Stream default_stream() override;
@@ -109,6 +123,11 @@ class CudaBackend final : public Backend {
            const Stream* stream = nullptr) override;
   void synchronize() override;
   double measure_ms(const std::function<void()>& work) override { return time_ms(work); }
+  // Every rank a CudaBackend of its own device, all pairs peer-capable; slot = whole granules
+  // (the devices' recommended granularity). Zeroed on return. release_symmetric may be called on
+  // any rank's backend; a backend destroyed first frees the symmetric memory it is a rank of.
+  SymmetricMemory alloc_symmetric(const std::vector<Backend*>& ranks, ScalarType elem, uint64_t count) override;
+  void release_symmetric(SymmetricMemory& m) override;
 
   // Hand-written CUDA source with `entry` as its extern "C" kernel and one kernel parameter per
   // entry of `params` (the ABI of generated code). Goes through the same caches as prepare().
@@ -135,6 +154,11 @@ class CudaBackend final : public Backend {
   // Captures the launches `work` makes on this backend's stream into a graph. Prepare and upload
   // before: nothing in `work` may allocate, copy from the host or synchronize.
   CudaGraph capture(const std::function<void()>& work);
+  // The same on several backends' streams at once, one graph each: the launches of a collective's
+  // ranks (NCCL groups, one-shot kernels) that `work` issues to all of them. Every capture ends
+  // before any graph is instantiated (instantiating during a capture is refused).
+  static std::vector<CudaGraph> capture_together(const std::vector<CudaBackend*>& backends,
+                                                 const std::function<void()>& work);
   // The driver's own launch of a prepared kernel, for measuring what run() adds: `args` as
   // cuLaunchKernel takes them (a pointer to each parameter's value).
   static CUfunction cu_function(const Executable& exe);
@@ -149,6 +173,14 @@ class CudaBackend final : public Backend {
   std::shared_ptr<CudaExecutable> load(const std::string& src, const std::string& entry,
                                        const std::vector<ir::Param>& params, const CacheKeyInputs& key_inputs,
                                        bool generated);
+  // Symmetric memory (symmetric_memory.cpp). Unregisters `a` from every rank and frees it; throws
+  // DeviceError for a failing driver call unless `quiet`.
+  static void free_symmetric(const std::shared_ptr<SymmetricAllocation>& a, bool quiet);
+  bool is_symmetric_view(const Buffer& b) const;
+
+  mutable std::mutex symmetric_mu_;
+  std::map<CUdeviceptr, std::shared_ptr<SymmetricAllocation>> symmetric_;  // those this backend is a rank of
+  std::set<uint64_t> symmetric_views_;                                     // ids of its views
 
   int ordinal_;
   std::shared_ptr<DeviceContext> device_;

@@ -31,10 +31,39 @@ using CUdevice_attribute = int;
 using CUfunction_attribute = int;
 using CUstreamCaptureMode = int;
 using CUpointer_attribute = int;
+// Virtual memory management (symmetric memory): a physical allocation, mapped into a reserved range.
+using CUmemGenericAllocationHandle = unsigned long long;
+using CUmemAllocationType = int;
+using CUmemAllocationHandleType = int;
+using CUmemLocationType = int;
+using CUmemAccess_flags = int;
+using CUmemAllocationGranularity_flags = int;
+
+struct CUmemLocation {
+  CUmemLocationType type;
+  int id;  // the device ordinal for CU_MEM_LOCATION_TYPE_DEVICE
+};
+struct CUmemAllocationProp {
+  CUmemAllocationType type;
+  CUmemAllocationHandleType requestedHandleTypes;
+  CUmemLocation location;
+  void* win32HandleMetaData;
+  struct {
+    unsigned char compressionType;
+    unsigned char gpuDirectRDMACapable;
+    unsigned short usage;
+    unsigned char reserved[4];
+  } allocFlags;
+};
+struct CUmemAccessDesc {
+  CUmemLocation location;
+  CUmemAccess_flags flags;
+};
 
 constexpr CUresult CUDA_SUCCESS = 0;
 constexpr CUresult CUDA_ERROR_NO_DEVICE = 100;
 constexpr CUresult CUDA_ERROR_INVALID_VALUE = 1;
+constexpr CUresult CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED = 704;
 constexpr CUdevice_attribute CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK = 1;
 constexpr CUdevice_attribute CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X = 5;
 constexpr CUdevice_attribute CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y = 6;
@@ -59,6 +88,11 @@ constexpr unsigned CU_EVENT_DEFAULT = 0x0;
 constexpr CUstreamCaptureMode CU_STREAM_CAPTURE_MODE_GLOBAL = 0;
 constexpr CUstreamCaptureMode CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
 constexpr CUstreamCaptureMode CU_STREAM_CAPTURE_MODE_RELAXED = 2;
+constexpr CUmemAllocationType CU_MEM_ALLOCATION_TYPE_PINNED = 0x1;
+constexpr CUmemAllocationHandleType CU_MEM_HANDLE_TYPE_NONE = 0x0;
+constexpr CUmemLocationType CU_MEM_LOCATION_TYPE_DEVICE = 0x1;
+constexpr CUmemAccess_flags CU_MEM_ACCESS_FLAGS_PROT_READWRITE = 0x3;
+constexpr CUmemAllocationGranularity_flags CU_MEM_ALLOC_GRANULARITY_RECOMMENDED = 0x1;
 
 // Every function mtile calls, as X(exported symbol, signature). Versioned symbols (_v2) are the
 // ones cuda.h maps the plain names to; cuEventElapsedTime stays v1, which every driver exports.
@@ -103,7 +137,22 @@ constexpr CUstreamCaptureMode CU_STREAM_CAPTURE_MODE_RELAXED = 2;
   X(cuGraphInstantiateWithFlags, CUresult(CUgraphExec*, CUgraph, unsigned long long))                          \
   X(cuGraphLaunch, CUresult(CUgraphExec, CUstream))                                                            \
   X(cuGraphExecDestroy, CUresult(CUgraphExec))                                                                 \
-  X(cuGraphDestroy, CUresult(CUgraph))
+  X(cuGraphDestroy, CUresult(CUgraph))                                                                         \
+  MTILE_CUDA_VMM_FUNCTIONS(X)
+
+// Peer access and virtual memory management (symmetric memory, symmetric_memory.cpp).
+#define MTILE_CUDA_VMM_FUNCTIONS(X)                                                                                 \
+  X(cuCtxSynchronize, CUresult())                                                                                   \
+  X(cuDeviceCanAccessPeer, CUresult(int*, CUdevice, CUdevice))                                                      \
+  X(cuCtxEnablePeerAccess, CUresult(CUcontext, unsigned))                                                           \
+  X(cuMemGetAllocationGranularity, CUresult(size_t*, const CUmemAllocationProp*, CUmemAllocationGranularity_flags)) \
+  X(cuMemAddressReserve, CUresult(CUdeviceptr*, size_t, size_t, CUdeviceptr, unsigned long long))                   \
+  X(cuMemAddressFree, CUresult(CUdeviceptr, size_t))                                                                \
+  X(cuMemCreate, CUresult(CUmemGenericAllocationHandle*, size_t, const CUmemAllocationProp*, unsigned long long))   \
+  X(cuMemRelease, CUresult(CUmemGenericAllocationHandle))                                                           \
+  X(cuMemMap, CUresult(CUdeviceptr, size_t, size_t, CUmemGenericAllocationHandle, unsigned long long))              \
+  X(cuMemUnmap, CUresult(CUdeviceptr, size_t))                                                                      \
+  X(cuMemSetAccess, CUresult(CUdeviceptr, size_t, const CUmemAccessDesc*, size_t))
 
 // The loaded functions; members are named by their exported symbols.
 struct DriverApi {

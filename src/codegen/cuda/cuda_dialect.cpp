@@ -107,6 +107,7 @@ const Dialect& cuda_dialect() {
               {Op::CopyAsyncWait, "mt_copy_async_wait<{0}>()"},
           },
       .mma_type = "float4",
+      .system_fence = "__threadfence_system()",
       .f32_to_u32 = "__float2uint_rz({0})",  // toward zero, saturating, NaN -> 0 (PTX cvt.rzi)
       .f32_to_i32 = "__float2int_rz({0})",
       .f32_to_u64 = "__float2ull_rz({0})",

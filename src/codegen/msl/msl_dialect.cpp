@@ -102,6 +102,7 @@ Dialect make_msl_dialect(const MslOptions& opts, bool coherent) {
               {Op::CopyAsyncWait, ""},
           },
       .mma_type = "float4",
+      .system_fence = "",  // one device, no peers: the device fence (docs/IR.md)
       .f32_to_u32 = "mt_f32_to_u32({0})",
       .f32_to_i32 = "mt_f32_to_i32({0})",
       .f32_to_u64 = "mt_f32_to_u64({0})",
