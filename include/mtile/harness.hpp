@@ -59,7 +59,9 @@ struct CheckOptions {
 // to their dtype, InOut tensors too), poisons Out tensors with a signalling-NaN pattern no
 // arithmetic produces, launches once, and compares every Out and InOut tensor but the spec's
 // scratch with the reference: unwritten elements, NaN and infinities each fail. Then the timed
-// launches.
+// launches. A collective kernel (KernelSpec::symmetric) runs on every rank at once (the CPU
+// engine's simulated ranks, or CUDA devices 0..ranks - 1), and its timed launches are the wall
+// clock until the last rank is done (measure_ms is not used).
 CheckResult run_and_check(Context& ctx, Backend& backend, const Kernel& k, ScalarType dtype, const Shape& shape,
                           const CheckOptions& opts = {});
 // The same on Context::global().

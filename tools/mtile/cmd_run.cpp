@@ -98,7 +98,8 @@ Action add_run(CLI::App& app) {
     }
     if (r.timed_runs > 0)
       fmt::print("time      {:.4f} ms (median of {} launches, {}), {:.2f} MB moved, {:.1f} GB/s\n", r.seconds * 1e3,
-                 r.timed_runs, r.backend == "cpu" ? "wall clock" : "device events", r.bytes / 1e6,
+                 r.timed_runs, r.backend == "cpu" || !k->symmetric.empty() ? "wall clock" : "device events",
+                 r.bytes / 1e6,
                  r.bytes / r.seconds / 1e9);
     else
       fmt::print("time      not timed (--reps 0); the checked launch took {:.4f} ms\n", r.first_seconds * 1e3);
