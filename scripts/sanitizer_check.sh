@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the tests with ThreadSanitizer and with AddressSanitizer + UBSan and runs them (CI runs
 # this after the plain build). TSan: the tests that launch from several host threads
-# (tests/unit/context_test.cpp). ASan+UBSan: the CPU test suite, without the tests that only run
+# (tests/unit/context_test.cpp; tests/e2e/collective_test.cpp, whose simulated ranks share memory). ASan+UBSan: the CPU test suite, without the tests that only run
 # external tools (the installed-package example, the MSL shim compile check) or need a GPU.
 # Build trees: build-tsan/, build-asan/, both at -O1 -g1 (CMakeLists.txt: half the compile time
 # of -O2 -g). Each step prints how long it took; the ASan build is most of CI's time.
@@ -21,8 +21,9 @@ step() {  # step NAME COMMAND...: runs it and prints its wall time
 }
 
 step "tsan configure" cmake -S . -B build-tsan -G Ninja -DMTILE_WERROR=ON -DMTILE_SANITIZE=thread "${launcher[@]}"
-step "tsan build" cmake --build build-tsan --target context_test
+step "tsan build" cmake --build build-tsan --target context_test collective_test
 step "tsan context_test" ./build-tsan/tests/context_test
+step "tsan collective_test" ./build-tsan/tests/collective_test
 
 step "asan configure" cmake -S . -B build-asan -G Ninja -DMTILE_WERROR=ON -DMTILE_SANITIZE=address "${launcher[@]}"
 step "asan build" cmake --build build-asan
