@@ -47,8 +47,13 @@ struct Flags {
   Val at(Val owner, Val sender, uint32_t phase) const {
     return owner * slot + (lit(phase * ranks) + sender) * blocks + program_id(0);
   }
-  void signal(uint32_t phase) const {
-    each_peer([&](Val peer) { atomic_exchange(flags[at(peer, rank, phase)], lit(1u)); });
+  // With `release`, a system fence first: the peers that see the flag see this threadgroup's
+  // stores before it (a barrier before gathers the threadgroup's stores to the signalling threads).
+  void signal(uint32_t phase, bool release) const {
+    each_peer([&](Val peer) {
+      if (release) fence_system();
+      atomic_exchange(flags[at(peer, rank, phase)], lit(1u));
+    });
   }
   // With `acquire`, a system fence after the wait: this rank's accesses after it see the peers'
   // before their signal (a barrier carries it to the threadgroup).
@@ -107,7 +112,7 @@ void allreduce_add_rms_norm(InOut<T> x, InOut<u32> flags, InOut<T> residual, In<
   resident_threadgroups(config("resident"));
   Val blocks = grid_size(0);
   Flags sync{flags, rank, flags_slot, blocks, ranks};
-  sync.signal(0);
+  sync.signal(0, false);  // x was stored by earlier launches: nothing of this one to order
   sync.wait(0, true);
   barrier();
   // The all-reduced sum of element i, rounded to T.
@@ -121,7 +126,7 @@ void allreduce_add_rms_norm(InOut<T> x, InOut<u32> flags, InOut<T> residual, In<
     for_(program_id(0), rows, blocks, [&](Val row) {
       // The threadgroup's last row: once its reads are used, no peer load of this launch is left.
       residual_norm_row<T>(x, residual, w, out, eps_buf, row, n, reduced, std::nullopt,
-                           [&] { if_(rows - row <= blocks, [&] { sync.signal(1); }); });
+                           [&] { if_(rows - row <= blocks, [&] { sync.signal(1, false); }); });
     });
     sync.wait(1, false);
     return;
@@ -137,7 +142,7 @@ void allreduce_add_rms_norm(InOut<T> x, InOut<u32> flags, InOut<T> residual, In<
   owned(rank,
         [&](Val row) { residual_norm_row<T>(x, residual, w, out, eps_buf, row, n, reduced, rank * x_slot, nothing); });
   barrier();  // every thread's staged rows are stored before the signal
-  sync.signal(1);
+  sync.signal(1, true);
   sync.wait(1, true);
   barrier();
   for (uint32_t q = 0; q < ranks; ++q)
@@ -148,7 +153,7 @@ void allreduce_add_rms_norm(InOut<T> x, InOut<u32> flags, InOut<T> residual, In<
       });
     });
   barrier();  // every peer load of this launch is done
-  sync.signal(2);
+  sync.signal(2, false);
   sync.wait(2, false);
 }
 

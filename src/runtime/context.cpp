@@ -361,7 +361,7 @@ void run_collective(Context& ctx, const std::vector<Backend*>& ranks,
   if (n > 0 && ranks[0]->name() == "cpu") {
     std::vector<std::thread> threads;
     for (size_t r = 1; r < n; ++r) threads.emplace_back(one, r);
-    if (n > 0) one(0);
+    one(0);
     for (auto& t : threads) t.join();
   } else {
     for (size_t r = 0; r < n; ++r) one(r);

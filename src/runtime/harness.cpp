@@ -168,9 +168,10 @@ CheckResult run_and_check(Context& ctx, Backend& backend, const Kernel& k, Scala
   auto tol = spec.tolerance.find(dtype);
   if (spec.has_dtype(dtype) && tol == spec.tolerance.end())
     throw Error(fmt::format("kernel {}: no tolerance for {}", k.name(), type_name(dtype)));
-  // The contract is checked here, before any buffer exists.
-  auto plan = ctx.plan(backend, k, dtype, shape, opts.launch);
+  // The contract is checked here, before any buffer exists (on rank 0's backend: `backend` itself
+  // but for a collective kernel on CUDA, whose rank 0 is cuda:0).
   std::vector<Backend*> ranks = rank_backends(ctx, backend, spec, shape);
+  auto plan = ctx.plan(*ranks[0], k, dtype, shape, opts.launch);
   const size_t nranks = ranks.size();
   CheckResult res;
   res.kernel = k.name();
