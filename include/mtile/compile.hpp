@@ -47,6 +47,11 @@ std::string cuda_entry_name(const ir::Function& f);
 // taking every IR parameter in order: tensors as pointers, constexprs as unsigned int.
 std::string emit_cuda(const ir::Function& f);
 
+// Threadgroup memory past 48 KiB, what a CUDA block may declare statically, is declared dynamic:
+// the launch must pass this many bytes as its shared memory (and the function allow them). 0
+// where the arrays fit the static limit.
+uint64_t cuda_dynamic_shared_bytes(const ir::Function& f);
+
 struct MslOptions {
   // 3.1 has the bfloat type; 3.2 device-scope fences (atomic_thread_fence with thread_scope_device)
   // and coherent(device) buffers, which a kernel with a fence needs.

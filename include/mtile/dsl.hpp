@@ -321,6 +321,9 @@ class Vec {
 };
 namespace detail {
 Vec load_vector(const Tensor& t, uint32_t n, const Val& base, SourceLoc loc);
+// IR LoadMatrix (docs/IR.md): `matrices` 8 x 8 matrices of ref's threadgroup array, this lane giving
+// ref.index; the 2 * matrices elements this lane gets. mtile/dsl_matrix.hpp's loaders use it.
+std::vector<Val> load_matrix(const MemRef& ref, uint32_t matrices, bool transposed, SourceLoc loc);
 void store_vector(const Tensor& t, uint32_t n, const Val& base, const std::vector<Val>& values, SourceLoc loc);
 }  // namespace detail
 template <uint32_t N>

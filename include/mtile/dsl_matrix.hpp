@@ -64,6 +64,13 @@ class MatrixRef {
   // column a tile reaches exists, as k does for a k that is a multiple of 16).
   MatrixRef bounded(U32 rows, U32 cols) const;
   MatrixRef bounded_rows(U32 rows) const;
+  // A promise that every row a fragment loader reads starts on a 16-byte boundary: ld, the offset
+  // and the column a loader is given (k0 of load_mma_a and load_mma_b_nk*, n0 of load_mma_b_kn*)
+  // are multiples of 8 elements. The loaders then read a threadgroup matrix (without bounds) 8 x 8
+  // at a time (IR load_matrix: ldmatrix on CUDA) instead of element by element; the CPU engine
+  // reports a row that breaks the promise.
+  MatrixRef aligned_rows() const;
+  bool loads_whole_matrices() const;  // what aligned_rows gives: threadgroup, no bounds, promised
 
   MemRef at(const Val& r, const Val& c) const;
   bool is_bounded() const { return rows_bounded_ || cols_bounded_; }
@@ -76,7 +83,7 @@ class MatrixRef {
   int slot_;
   ScalarType elem_;
   Val ld_, offset_, rows_, cols_;
-  bool has_offset_ = false, rows_bounded_ = false, cols_bounded_ = false;
+  bool has_offset_ = false, rows_bounded_ = false, cols_bounded_ = false, aligned_rows_ = false;
 };
 
 // This lane's elements of A (16 x 16) = a(r0 .. r0 + 15, k0 .. k0 + 15), a of bf16 or f16.
@@ -86,6 +93,10 @@ MmaA load_mma_a(const MatrixRef& a, U32 r0, U32 k0, SourceLoc loc = SourceLoc::c
 MmaB load_mma_b_nk(const MatrixRef& w, U32 n0, U32 k0, SourceLoc loc = SourceLoc::current());
 // B (16 x 8) from a matrix stored k-major: B(k, n) = b(k0 + k, n0 + n).
 MmaB load_mma_b_kn(const MatrixRef& b, U32 k0, U32 n0, SourceLoc loc = SourceLoc::current());
+// B for the two tiles of columns n0 .. n0 + 7 and n0 + 8 .. n0 + 15 (one ldmatrix .x4 on CUDA for
+// an aligned_rows threadgroup matrix).
+std::array<MmaB, 2> load_mma_b_nk_x2(const MatrixRef& w, U32 n0, U32 k0, SourceLoc loc = SourceLoc::current());
+std::array<MmaB, 2> load_mma_b_kn_x2(const MatrixRef& b, U32 k0, U32 n0, SourceLoc loc = SourceLoc::current());
 // An accumulator (16 x 8) = c(r0 .. r0 + 15, n0 .. n0 + 7), widened to f32.
 MmaAcc load_mma_acc(const MatrixRef& c, U32 r0, U32 n0, SourceLoc loc = SourceLoc::current());
 // Stores this lane's elements of `acc` to c(r0 .. r0 + 15, n0 .. n0 + 7), cast to c's type.

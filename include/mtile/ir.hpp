@@ -108,6 +108,9 @@ constexpr Id kNoId = -1;
   /* Mma: D = A B + C of m16n8k16 with per-lane fragments (docs/IR.md); args: 8 A elements, 4 B */      \
   /* (both bf16 or both f16), 4 C (f32); defines a vector of 4 f32 lanes that Extract reads. */         \
   X(Mma, "mma", Simd)                                                                                   \
+  /* LoadMatrix: lanes / 2 8 x 8 matrices of 16-bit elements from threadgroup array `param`, each */    \
+  /* lane giving args[0], the first element of one row; `bits` 1 transposes (docs/IR.md). */            \
+  X(LoadMatrix, "load_matrix", Simd)                                                                    \
   X(TgReduceSum, "threadgroup_reduce_sum", TgReduce)                                                    \
   X(TgReduceMax, "threadgroup_reduce_max", TgReduce)                                                    \
   X(TgReduceMin, "threadgroup_reduce_min", TgReduce)                                                    \
@@ -206,7 +209,7 @@ struct Inst {
   uint64_t bits = 0;
   int param = -1;
   MemSpace space = MemSpace::Device;
-  uint8_t lanes = 1;  // LoadVector, StoreVector: 2, 4 or 8; Mma: 4; CopyAsync: elements copied
+  uint8_t lanes = 1;  // LoadVector, StoreVector, LoadMatrix: 2, 4 or 8; Mma: 4; CopyAsync: elements copied
   std::vector<Block> blocks;
   std::shared_ptr<const Function> callee;
   std::vector<CallArg> call_args;

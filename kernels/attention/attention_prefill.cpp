@@ -84,7 +84,8 @@ void attention_prefill(In<T> q, In<T> k, In<T> v, Out<T> out, Scalar<f32> scale,
 
   // Key blocks up to the threadgroup's last row (and seq).
   Val blocks = named("key_blocks", (min(q0 + bm, seq) + (bn - 1)) / bn);
-  MatrixRef km(k_tile, ld), vm(v_tile, ld);
+  // Rows of ld = d + 8 elements, a multiple of 8: fragments are read 8 x 8 at a time (ldmatrix).
+  MatrixRef km = MatrixRef(k_tile, ld).aligned_rows(), vm = MatrixRef(v_tile, ld).aligned_rows();
   stage(k, k_tile, kv_base, lit(0u), bn, dd, ld, seq, threads);
   copy_async_commit();
   for_(0u, blocks, 1u, [&](Val j) {
@@ -94,10 +95,15 @@ void attention_prefill(In<T> q, In<T> k, In<T> v, Out<T> out, Scalar<f32> scale,
     copy_async_wait(1);  // K of this block
     barrier();
     std::vector<MmaAcc> s;
-    for (uint32_t n = 0; n < ntiles; ++n) {
-      MmaAcc acc = mma_zero();
-      for (uint32_t t = 0; t < dtiles; ++t) acc = mma(qa[t], load_mma_b_nk(km, n * 8, t * 16), acc);
-      s.push_back(acc);
+    for (uint32_t n = 0; n < ntiles; n += 2) {  // two key tiles of 8 at a time
+      MmaAcc acc0 = mma_zero(), acc1 = mma_zero();
+      for (uint32_t t = 0; t < dtiles; ++t) {
+        std::array<MmaB, 2> kb = load_mma_b_nk_x2(km, n * 8, t * 16);
+        acc0 = mma(qa[t], kb[0], acc0);
+        acc1 = mma(qa[t], kb[1], acc1);
+      }
+      s.push_back(acc0);
+      s.push_back(acc1);
     }
     barrier();  // every simdgroup has read K: the next block's may come in
     if_(j + 1u < blocks, [&] { stage(k, k_tile, kv_base, key0 + bn, bn, dd, ld, seq, threads); });
@@ -138,7 +144,11 @@ void attention_prefill(In<T> q, In<T> k, In<T> v, Out<T> out, Scalar<f32> scale,
     copy_async_wait(1);  // V of this block
     barrier();
     for (uint32_t i = 0; i < ntiles / 2; ++i)
-      for (uint32_t t = 0; t < otiles; ++t) *o[t] = mma(p[i], load_mma_b_kn(vm, i * 16, t * 8), *o[t]);
+      for (uint32_t t = 0; t < otiles; t += 2) {  // V transposed as it loads, two tiles of 8 columns
+        std::array<MmaB, 2> vb = load_mma_b_kn_x2(vm, i * 16, t * 8);
+        *o[t] = mma(p[i], vb[0], *o[t]);
+        *o[t + 1] = mma(p[i], vb[1], *o[t + 1]);
+      }
     barrier();  // every simdgroup has read V: the next block's may come in
   });
 

@@ -6,10 +6,11 @@
 // launch bakes into the code.
 //
 // A threadgroup computes a bm x bn tile of out with warps_m x warps_n simdgroups, each a block of
-// (bm / warps_m) x (bn / warps_n) outputs, i.e. tm x tn MMA tiles of 16 x 8. K advances 32 at a time
-// through two threadgroup buffers: copy_async fills the next while the current one is multiplied
-// (rows of a past M and of w past N read the last row, whose products are never stored; columns past K are zeros).
-// Rows are padded to 40 elements so that the lanes of a fragment load hit 32 distinct banks.
+// (bm / warps_m) x (bn / warps_n) outputs, i.e. tm x tn MMA tiles of 16 x 8. K advances bk at a time
+// through `stages` threadgroup buffers: copy_async fills the buffers of the next stages - 1 steps
+// while the current one is multiplied (rows of a past M and of w past N read the last row, whose
+// products are never stored; columns past K are zeros). Rows are padded to bk + 8 elements so that
+// the 8 rows of an 8 x 8 fragment matrix hit 32 distinct banks.
 #include <cmath>
 
 #include "kernels/linear/linear.hpp"
@@ -21,24 +22,23 @@ namespace {
 
 using namespace dsl;
 
-constexpr uint32_t kBk = 32;       // K per step
-constexpr uint32_t kLd = kBk + 8;  // padded row of a staged tile, in elements
-constexpr uint32_t kChunk = 8;     // elements per async copy: 16 bytes of bf16/f16
+constexpr uint32_t kPad = 8;    // elements past bk in a staged row
+constexpr uint32_t kChunk = 8;  // elements per async copy: 16 bytes of bf16/f16
 
 enum class Extra { None, Bias, Residual };
 
-// Stages rows [first, first + count) x K-columns [k0, k0 + 32) of src (rows x k, row-major) into
-// tile[buf] (count x kLd): each thread copies 16-byte chunks; rows past `rows` repeat the last one,
-// columns past k are zeros.
+// Stages rows [first, first + count) x K-columns [k0, k0 + bk) of src (rows x k, row-major) into
+// tile[buf] (count x (bk + kPad)): each thread copies 16-byte chunks; rows past `rows` repeat the
+// last one, columns past k are zeros.
 void stage(const Tensor& src, const TgArray& tile, const Val& buf_base, const Val& first, uint32_t count,
-           const Val& rows, const Val& k, const Val& k0, uint32_t threads) {
-  const uint32_t chunks = count * kBk / kChunk;
+           const Val& rows, const Val& k, const Val& k0, uint32_t bk, uint32_t threads) {
+  const uint32_t chunks = count * bk / kChunk, ld = bk + kPad;
   for (uint32_t c0 = 0; c0 < chunks; c0 += threads) {
     Val c = tid() + c0;
     auto body = [&] {
-      Val r = c / (kBk / kChunk), kc = c % (kBk / kChunk) * kChunk;
+      Val r = c / (bk / kChunk), kc = c % (bk / kChunk) * kChunk;
       Val row = min(first + r, rows - 1u);
-      Val dst = buf_base + r * kLd + kc;
+      Val dst = buf_base + r * ld + kc;
       if_(
           k0 + kc < k, [&] { copy_async(tile[dst], src[row * k + k0 + kc], kChunk); },
           [&] {
@@ -56,40 +56,60 @@ template <class T>
 void gemm_body(const Tensor& a, const Tensor& w, const Tensor* extra, Extra kind, const Tensor& out, const Val& m,
                const Val& n, const Val& k, const Val* act) {
   const uint32_t bm = config("bm", 128), bn = config("bn", 128), warps_m = config("warps_m", 2),
-                 warps_n = config("warps_n", 4);
-  const uint32_t threads = warps_m * warps_n * 32, tm = bm / warps_m / 16, tn = bn / warps_n / 8;
-  TgArray a_tile = threadgroup_array(a.elem, 2 * bm * kLd), w_tile = threadgroup_array(w.elem, 2 * bn * kLd);
+                 warps_n = config("warps_n", 4), bk = config("bk", 32), stages = config("stages", 2);
+  const uint32_t threads = warps_m * warps_n * 32, tm = bm / warps_m / 16, tn = bn / warps_n / 8, ld = bk + kPad;
+  TgArray a_tile = threadgroup_array(a.elem, stages * bm * ld), w_tile = threadgroup_array(w.elem, stages * bn * ld);
   Val row0 = named("row0", program_id(1) * bm), col0 = named("col0", program_id(0) * bn);
   Val warp_row = named("warp_row", simd_group() / warps_n * (bm / warps_m));
   Val warp_col = named("warp_col", simd_group() % warps_n * (bn / warps_n));
   auto fill = [&](const Val& step) {
-    Val buf = step % 2u, k0 = step * kBk;
-    stage(a, a_tile, buf * (bm * kLd), row0, bm, m, k, k0, threads);
-    stage(w, w_tile, buf * (bn * kLd), col0, bn, n, k, k0, threads);
+    Val buf = step % stages, k0 = step * bk;
+    stage(a, a_tile, buf * (bm * ld), row0, bm, m, k, k0, bk, threads);
+    stage(w, w_tile, buf * (bn * ld), col0, bn, n, k, k0, bk, threads);
   };
   std::vector<std::unique_ptr<MmaAccVar>> acc;
   for (uint32_t i = 0; i < tm * tn; ++i) acc.push_back(std::make_unique<MmaAccVar>(mma_zero()));
-  Val steps = named("steps", (k + (kBk - 1)) / kBk);
-  fill(lit(0u));
-  copy_async_commit();
-  for_(0u, steps, 1u, [&](Val step) {
-    // One group is committed every step, empty at the last, so that waiting for all but the
-    // newest always leaves this step's tile complete.
-    if_(step + 1u < steps, [&] { fill(step + 1u); });
+  Val steps = named("steps", (k + (bk - 1)) / bk);
+  // One group is committed per step, empty past the last, so that waiting until at most
+  // stages - 2 are pending always leaves this step's buffer complete.
+  for (uint32_t s = 0; s + 1 < stages; ++s) {
+    if_(lit(s) < steps, [&] { fill(lit(s)); });
     copy_async_commit();
-    copy_async_wait(1);
+  }
+  for_(0u, steps, 1u, [&](Val step) {
+    copy_async_wait(stages - 2);
+    // Every thread's copies for this step have landed, and every simdgroup is done with the
+    // step before, whose buffer the fill below overwrites.
     barrier();
-    Val buf = step % 2u;
-    MatrixRef at(a_tile, kLd, buf * (bm * kLd)), wt(w_tile, kLd, buf * (bn * kLd));
-    for (uint32_t kk = 0; kk < kBk; kk += 16) {
+    if_(step + (stages - 1) < steps, [&] { fill(step + (stages - 1)); });
+    copy_async_commit();
+    Val buf = step % stages;
+    // Rows of ld = bk + 8 elements (a multiple of 8) from buffers of bm * ld and bn * ld: every
+    // row a fragment reads starts 16-byte aligned, so the loaders read 8 x 8 matrices (ldmatrix).
+    MatrixRef at = MatrixRef(a_tile, ld, buf * (bm * ld)).aligned_rows();
+    MatrixRef wt = MatrixRef(w_tile, ld, buf * (bn * ld)).aligned_rows();
+    // The fragments of the next 16 columns of K are loaded before this one's products, so that
+    // their loads are in flight while the tensor cores work (registers for two sets).
+    struct Fragments {
+      std::vector<MmaA> a;
       std::vector<MmaB> b;
-      for (uint32_t j = 0; j < tn; ++j) b.push_back(load_mma_b_nk(wt, warp_col + j * 8, kk));
-      for (uint32_t i = 0; i < tm; ++i) {
-        MmaA frag = load_mma_a(at, warp_row + i * 16, kk);
-        for (uint32_t j = 0; j < tn; ++j) *acc[i * tn + j] = mma(frag, b[j], *acc[i * tn + j]);
-      }
+    };
+    auto load_fragments = [&](uint32_t kk) {
+      Fragments f;
+      for (uint32_t j = 0; j + 1 < tn; j += 2)
+        for (const MmaB& b : load_mma_b_nk_x2(wt, warp_col + j * 8, kk)) f.b.push_back(b);
+      if (tn % 2) f.b.push_back(load_mma_b_nk(wt, warp_col + (tn - 1) * 8, kk));
+      for (uint32_t i = 0; i < tm; ++i) f.a.push_back(load_mma_a(at, warp_row + i * 16, kk));
+      return f;
+    };
+    Fragments cur = load_fragments(0);
+    for (uint32_t kk = 0; kk < bk; kk += 16) {
+      Fragments next;
+      if (kk + 16 < bk) next = load_fragments(kk + 16);
+      for (uint32_t i = 0; i < tm; ++i)
+        for (uint32_t j = 0; j < tn; ++j) *acc[i * tn + j] = mma(cur.a[i], cur.b[j], *acc[i * tn + j]);
+      cur = std::move(next);
     }
-    barrier();  // the next step's fill overwrites the other buffer, read in the step before
   });
   MatrixRef dst = MatrixRef(out, n).bounded(m, n);
   for (uint32_t i = 0; i < tm; ++i)
@@ -143,9 +163,14 @@ KernelSpec gemm_spec_for(KernelDef def, Extra kind) {
   if (kind != Extra::Residual) k.dims.push_back("act");
   // Tiles from M: a short M takes a short tile (and narrower columns, for more threadgroups).
   k.config = {{"bm", rule::clamp(rule::pow2_ceil(m), 16, 128)},
-              {"bn", rule::select(m > 64, 128, 64)},
+              // 64 columns where m is short, and where 2 buffers of 128 x 128 would not fit (Apple's 32 KiB).
+              {"bn", rule::select(m > 64 && var("shared_memory") >= 2 * 256 * 40 * 2, 128, 64)},
               {"warps_m", rule::min(var("bm") / 16, 2)},
-              {"warps_n", 4}};
+              {"warps_n", 4},
+              // K 64 at a time where three such buffers fit (2 bytes an element), then as many
+              // buffers as the threadgroup memory holds, up to 3 (2026-11-26 sweep, bench/NOTES.md).
+              {"bk", rule::select(var("shared_memory") >= (var("bm") + var("bn")) * 72 * 2 * 3, 64, 32)},
+              {"stages", rule::clamp(var("shared_memory") / ((var("bm") + var("bn")) * (var("bk") + 8) * 2), 2, 3)}};
   k.dispatch = {.grid = rule::ceil_div(n, var("bn")),
                 .grid_y = rule::ceil_div(m, var("bm")),
                 .tpg = var("warps_m") * var("warps_n") * var("simd_width")};
@@ -156,6 +181,10 @@ KernelSpec gemm_spec_for(KernelDef def, Extra kind) {
                      var("simd_width") == 32,
                      var("bm") % (var("warps_m") * 16) == 0,
                      var("bn") % (var("warps_n") * 8) == 0,
+                     var("bk") >= 16,
+                     var("bk") % 16 == 0,
+                     var("stages") >= 2,
+                     var("stages") <= 8,
                      var("tpg") == var("warps_m") * var("warps_n") * 32,
                      var("grid") == rule::ceil_div(n, var("bn")),
                      var("grid_y") == rule::ceil_div(m, var("bm")),

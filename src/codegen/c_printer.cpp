@@ -177,6 +177,11 @@ bool rounds(Op op) {
   return ir::is_float_math(op) || arithmetic.count(op) > 0;
 }
 
+// An array's bytes rounded up to 16, where the next one starts.
+uint64_t padded_bytes(const Inst& array) {
+  return (array.bits * storage_bytes(array.type) + 15) / 16 * 16;
+}
+
 class Printer {
  public:
   Printer(const ir::Function& f, const Dialect& d) : f_(f), d_(d) {}
@@ -191,8 +196,17 @@ class Printer {
     order(f_.body, position);
     out_ = d_.head(f_, uses_) + " {\n";
     // MSL allows threadgroup arrays only at kernel scope; CUDA gets the same layout.
-    for (const Inst* a : arrays_)
-      line(1, fmt::format(fmt::runtime(d_.tg_array), at(d_.storage_type, a->type), name(a->result), a->bits));
+    if (d_.static_tg_bytes && threadgroup_layout_bytes(f_) > d_.static_tg_bytes) {
+      line(1, d_.tg_dynamic_block);
+      uint64_t offset = 0;
+      for (const Inst* a : arrays_) {
+        line(1, spell(d_.tg_dynamic_array, at(d_.storage_type, a->type), name(a->result), offset));
+        offset += padded_bytes(*a);
+      }
+    } else {
+      for (const Inst* a : arrays_)
+        line(1, fmt::format(fmt::runtime(d_.tg_array), at(d_.storage_type, a->type), name(a->result), a->bits));
+    }
     block(f_.body, 1);
     out_ += "}\n";
     return out_;
@@ -235,6 +249,15 @@ class Printer {
           break;
         case Op::LoadVector:
           vectors_[in.result] = &in;
+          expr_[in.result] = name_or("v");
+          break;
+        case Op::LoadMatrix:
+          vectors_[in.result] = &in;
+          uses_.builtins.insert(Op::SimdLane);  // Metal's lowering reads other lanes' indices
+          expr_[in.result] = name_or("v");
+          break;
+        case Op::Extract:
+          extracts_[in.result] = &in;
           expr_[in.result] = name_or("v");
           break;
         case Op::Mma:
@@ -360,9 +383,19 @@ class Printer {
       case Op::Return: line(depth, "return;"); return;
       case Op::LoadVector: load_vector(in, depth); return;
       case Op::StoreVector: store_vector(in, depth); return;
+      case Op::LoadMatrix:
+        line(depth, fmt::format("mt_matrix{} {} = {};", in.lanes / 2, name(in.result),
+                                spell(op(in, Op::LoadMatrix), in.lanes / 2, in.bits ? "_trans" : "", name(in.param),
+                                      arg(in, 0), op(in, Op::SimdLane))));
+        return;
       case Op::Mma: {
         std::vector<std::string> operands;
-        for (size_t i = 0; i < in.args.size(); ++i) operands.push_back(arg(in, i));
+        if (d_.mma_pack.empty()) {
+          for (size_t i = 0; i < in.args.size(); ++i) operands.push_back(arg(in, i));
+        } else {  // A's and B's pairs as words, C's 4 floats
+          for (size_t i = 0; i < 12; i += 2) operands.push_back(mma_word(in, i));
+          for (size_t i = 12; i < 16; ++i) operands.push_back(arg(in, i));
+        }
         line(depth, fmt::format("{} {} = {};", d_.mma_type, name(in.result),
                                 spell(op(in, Op::Mma), type_name(arg_type(in, 0)),
                                       fmt::format("{}", fmt::join(operands, ", ")), op(in, Op::SimdLane))));
@@ -487,18 +520,35 @@ class Printer {
       line(depth, fmt::format("{}[{}] = {}[{}];", dst, at_offset(0, k), src, at_offset(1, k)));
   }
 
+  // Word `k` of a vector value (LoadVector, LoadMatrix): 32 bits, two 16-bit elements a word.
+  std::string word(const Inst& v, unsigned k) const {
+    const std::string& vec = name(v.result);
+    if (v.op == Op::LoadMatrix) return fmt::format("{}.w[{}]", vec, k);
+    unsigned words = halves(v.type) ? v.lanes / 2u : v.lanes;
+    return words == 1 ? vec : fmt::format("{}.{}", vec, "xyzw"[k]);
+  }
+
   std::string extract(const Inst& in) const {
-    const std::string& vec = name(in.args[0]);
     auto lane = static_cast<unsigned>(in.bits);
-    if (mma_.count(in.args[0])) return fmt::format("{}.{}", vec, "xyzw"[lane]);  // f32 lanes of mma_type
+    if (mma_.count(in.args[0])) return fmt::format("{}.{}", name(in.args[0]), "xyzw"[lane]);  // f32 lanes of mma_type
     const Inst& v = *vectors_.at(in.args.at(0));
-    unsigned words = halves(in.type) ? v.lanes / 2u : v.lanes;
-    unsigned word = halves(in.type) ? lane / 2 : lane;
-    std::string w = words == 1 ? vec : fmt::format("{}.{}", vec, "xyzw"[word]);
-    if (!halves(in.type)) return spell(at(d_.load, in.type), w);
-    const std::string& bits16 = at(d_.storage_type, in.type);
-    std::string e = lane % 2 ? fmt::format("({})({} >> 16)", bits16, w) : fmt::format("({}){}", bits16, w);
-    return spell(at(d_.load, in.type), e);
+    if (!halves(in.type)) return spell(at(d_.load, in.type), word(v, lane));
+    std::string w = word(v, lane / 2), bits = lane % 2 ? fmt::format("({} >> 16)", w) : w;
+    return spell(at(d_.load, in.type), spell(d_.storage_from_bits, bits, at(d_.storage_type, in.type)));
+  }
+
+  // Mma operands i and i + 1 as one word: the vector's word itself where they are its lanes 2k and
+  // 2k + 1 (a fragment pair loaded together), else packed from the two values.
+  std::string mma_word(const Inst& mma, size_t i) const {
+    auto lo = extracts_.find(mma.args[i]), hi = extracts_.find(mma.args[i + 1]);
+    if (lo != extracts_.end() && hi != extracts_.end()) {
+      const Inst &a = *lo->second, &b = *hi->second;
+      auto v = vectors_.find(a.args[0]);
+      if (v != vectors_.end() && a.args[0] == b.args[0] && a.bits % 2 == 0 && b.bits == a.bits + 1 &&
+          halves(v->second->type))
+        return word(*v->second, static_cast<unsigned>(a.bits / 2));
+    }
+    return spell(d_.mma_pack, type_name(arg_type(mma, 0)), arg(mma, i), arg(mma, i + 1));
   }
 
   void store_vector(const Inst& in, int depth) {
@@ -690,14 +740,23 @@ class Printer {
   std::unordered_map<Id, std::string> expr_;  // C expression of each id: a name or a literal
   std::unordered_map<Id, ST> type_;
   std::unordered_map<Id, const Inst*> consts_;
-  std::unordered_map<Id, const Inst*> vectors_;  // LoadVector by its id
-  std::set<Id> mma_;                             // Mma results
-  std::unordered_map<Id, ST> array_type_;        // threadgroup arrays' element types
+  std::unordered_map<Id, const Inst*> vectors_;   // LoadVector and LoadMatrix by their id
+  std::unordered_map<Id, const Inst*> extracts_;  // Extract by its id
+  std::set<Id> mma_;                              // Mma results
+  std::unordered_map<Id, ST> array_type_;         // threadgroup arrays' element types
   std::vector<const Inst*> arrays_;
   std::string out_;
 };
 
 }  // namespace
+
+uint64_t threadgroup_layout_bytes(const ir::Function& f) {
+  uint64_t bytes = 0;
+  ir::for_each_inst(f.body, [&](const Inst& in) {
+    if (in.op == Op::TgArrayDecl) bytes += padded_bytes(in);
+  });
+  return bytes;
+}
 
 std::string print_kernel(const ir::Function& f, const Dialect& d) {
   ir::verify(f);

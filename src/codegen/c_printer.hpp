@@ -38,12 +38,17 @@ struct Dialect {
   TypeTable round;         // float {0} rounded to the type; "{0}" where nothing rounds
   // Builtins ({0}: axis letter), Barrier, Fence, float math and float Add..Max, Fma, and ShuffleXor /
   // ShuffleDown with a constant lane operand {1} below 32. Also:
-  //   Mma              {0} "bf16" or "f16", {1} the 16 operands, {2} the simd lane -> a `mma_type` value
+  //   Mma              {0} "bf16" or "f16", {1} the operands, {2} the simd lane -> a `mma_type` value; the
+  //                    operands are 16 values, or with `mma_pack` 4 + 2 packed words of A and B and 4 C
+  //   LoadMatrix       {0} matrices (1, 2, 4), {1} "_trans" or "", {2} the array, {3} this lane's index,
+  //                    {4} the simd lane -> a value of type "mt_matrix{0}", whose words are `.w[0..]`
   //   CopyAsync        {0} pointer to the threadgroup element, {1} to the device element, {2} bytes;
   //                    "" prints the copy as element-by-element assignments
   //   CopyAsyncCommit  ""; CopyAsyncWait {0} the groups that may stay pending: "" prints nothing
   std::map<ir::Op, std::string> ops;
   std::string mma_type;                // Mma's 4 f32 lanes, read as .x .y .z .w
+  std::string mma_pack;                // {0} "bf16" | "f16", {1}, {2} two values -> one 32-bit word; "": floats
+  std::string storage_from_bits;       // {0} an unsigned integer whose low 16 bits are an element, {1} its storage type
   std::string system_fence;            // a fence of system scope; "" prints the device fence (one device, no peers)
   std::string f32_to_u32, f32_to_i32;  // toward zero, saturating, NaN -> 0
   std::string f32_to_u64, f32_to_i64;
@@ -56,6 +61,11 @@ struct Dialect {
   std::string simd_reduce;            // {0} value, {1} "sum" | "max" | "min", {2} type name
   bool simd_reduce_rounds_each_step;  // else the printer rounds an f16/bf16 sum once
   std::string tg_array;               // {0} element type, {1} name, {2} element count; aligned to the widest access
+  // Arrays of more than `static_tg_bytes` in all (0: no limit) are placed in one dynamic block
+  // that `tg_dynamic_block` declares, each at a 16-byte aligned offset: {0} element type, {1} name,
+  // {2} byte offset.
+  uint64_t static_tg_bytes = 0;
+  std::string tg_dynamic_block, tg_dynamic_array;
   // Vector memory (LoadVector, StoreVector) as one access of a packed type: 32-bit words, 16-bit
   // elements two to a word (the lower index in the low half). The packed type of `w` words is
   // "<stem><w>" for 2 and 4 words and the word itself for one; members .x .y .z .w. A dialect
@@ -70,6 +80,9 @@ struct Dialect {
 
 // The whole kernel in the dialect. Throws Error naming the kernel for input it cannot print.
 std::string print_kernel(const ir::Function& f, const Dialect& d);
+
+// Bytes of the function's threadgroup arrays, each from a 16-byte aligned offset.
+uint64_t threadgroup_layout_bytes(const ir::Function& f);
 
 // "<name>_<dtype>"; throws Error if the kernel's name is not a C identifier.
 std::string entry_name(const ir::Function& f);

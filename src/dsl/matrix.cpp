@@ -2,6 +2,9 @@
 // from simd_lane() and the layout of mtile/mma_layout.hpp. `mma` itself is in tracer.cpp.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "mtile/dsl_matrix.hpp"
 
 namespace mtile::dsl {
@@ -58,6 +61,17 @@ MatrixRef MatrixRef::bounded_rows(U32 rows) const {
   return m;
 }
 
+MatrixRef MatrixRef::aligned_rows() const {
+  MatrixRef m = *this;
+  m.aligned_rows_ = true;
+  return m;
+}
+
+bool MatrixRef::loads_whole_matrices() const {
+  return aligned_rows_ && space_ == ir::MemSpace::Threadgroup && !is_bounded() &&
+         (elem_ == ScalarType::bf16 || elem_ == ScalarType::f16);
+}
+
 MemRef MatrixRef::at(const Val& r, const Val& c) const {
   Val index = r * ld_ + c;
   if (has_offset_) index = offset_ + index;
@@ -86,32 +100,81 @@ void check_fragment_type(const MatrixRef& m, const char* what, SourceLoc loc) {
         fmt::format("{} from memory of {}: A and B fragments are bf16 or f16", what, type_name(m.elem())));
 }
 
+// Whole 8 x 8 matrices (IR load_matrix), this lane giving the index of element (r, c); the
+// elements it gets, matrix j's pair at 2j and 2j + 1 (docs/IR.md).
+std::vector<Val> load_matrices(const MatrixRef& m, const Val& r, const Val& c, uint32_t matrices, bool transposed,
+                               SourceLoc loc) {
+  return detail::load_matrix(m.at(r, c), matrices, transposed, loc);
+}
+
 }  // namespace
 
+// With load_matrix, lanes 8j .. 8j + 7 give the rows of matrix j: A's four are rows 0-7 and 8-15 at
+// k0, then at k0 + 8, so that matrix j's pair is A's elements 2j, 2j + 1 (mtile/mma_layout.hpp).
 MmaA load_mma_a(const MatrixRef& a, U32 r0, U32 k0, SourceLoc loc) {
   check_fragment_type(a, "load_mma_a", loc);
   Val lane = simd_lane();
   MmaA out;
+  if (a.loads_whole_matrices()) {
+    std::vector<Val> v = load_matrices(a, r0.val + lane % 16u, k0.val + lane / 16u * 8u, 4, false, loc);
+    std::copy(v.begin(), v.end(), out.v.begin());
+    return out;
+  }
   for (uint32_t i = 0; i < L::kAElements; ++i)
     out.v[i] = read(a, r0.val + L::a_row(lane, i), k0.val + L::a_col(lane, i), loc);
   return out;
 }
 
+// B from n-major memory: matrix 0 is rows n0 .. n0 + 7 at k0, matrix 1 the same at k0 + 8 (and for
+// a second tile, matrices 2 and 3 at n0 + 8).
 MmaB load_mma_b_nk(const MatrixRef& w, U32 n0, U32 k0, SourceLoc loc) {
   check_fragment_type(w, "load_mma_b_nk", loc);
   Val lane = simd_lane();
   MmaB out;
+  if (w.loads_whole_matrices()) {
+    std::vector<Val> v = load_matrices(w, n0.val + lane % 8u, k0.val + lane / 8u % 2u * 8u, 2, false, loc);
+    std::copy(v.begin(), v.end(), out.v.begin());
+    return out;
+  }
   for (uint32_t i = 0; i < L::kBElements; ++i)
     out.v[i] = read(w, n0.val + L::b_n(lane, i), k0.val + L::b_k(lane, i), loc);
   return out;
 }
 
+std::array<MmaB, 2> load_mma_b_nk_x2(const MatrixRef& w, U32 n0, U32 k0, SourceLoc loc) {
+  if (!w.loads_whole_matrices()) return {load_mma_b_nk(w, n0, k0, loc), load_mma_b_nk(w, n0.val + 8u, k0, loc)};
+  check_fragment_type(w, "load_mma_b_nk_x2", loc);
+  Val lane = simd_lane();
+  std::vector<Val> v =
+      load_matrices(w, n0.val + lane % 8u + lane / 16u * 8u, k0.val + lane / 8u % 2u * 8u, 4, false, loc);
+  std::array<MmaB, 2> out;
+  for (uint32_t i = 0; i < 8; ++i) out[i / 4].v[i % 4] = v[i];
+  return out;
+}
+
+// B from k-major memory, transposed as it loads: matrix 0 is rows k0 .. k0 + 7 at n0, matrix 1
+// rows k0 + 8 .. k0 + 15 (and for a second tile, matrices 2 and 3 at n0 + 8).
 MmaB load_mma_b_kn(const MatrixRef& b, U32 k0, U32 n0, SourceLoc loc) {
   check_fragment_type(b, "load_mma_b_kn", loc);
   Val lane = simd_lane();
   MmaB out;
+  if (b.loads_whole_matrices()) {
+    std::vector<Val> v = load_matrices(b, k0.val + lane % 16u, n0.val, 2, true, loc);
+    std::copy(v.begin(), v.end(), out.v.begin());
+    return out;
+  }
   for (uint32_t i = 0; i < L::kBElements; ++i)
     out.v[i] = read(b, k0.val + L::b_k(lane, i), n0.val + L::b_n(lane, i), loc);
+  return out;
+}
+
+std::array<MmaB, 2> load_mma_b_kn_x2(const MatrixRef& b, U32 k0, U32 n0, SourceLoc loc) {
+  if (!b.loads_whole_matrices()) return {load_mma_b_kn(b, k0, n0, loc), load_mma_b_kn(b, k0, n0.val + 8u, loc)};
+  check_fragment_type(b, "load_mma_b_kn_x2", loc);
+  Val lane = simd_lane();
+  std::vector<Val> v = load_matrices(b, k0.val + lane % 16u, n0.val + lane / 16u * 8u, 4, true, loc);
+  std::array<MmaB, 2> out;
+  for (uint32_t i = 0; i < 8; ++i) out[i / 4].v[i % 4] = v[i];
   return out;
 }
 

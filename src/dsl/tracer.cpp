@@ -694,6 +694,33 @@ Vec load_vector(const Tensor& t, uint32_t n, const Val& base, SourceLoc loc) {
   return v;
 }
 
+std::vector<Val> load_matrix(const MemRef& ref, uint32_t matrices, bool transposed, SourceLoc loc) {
+  note_location(loc);
+  check_ref(ref, "load_matrix");
+  if (ref.space != ir::MemSpace::Threadgroup || (ref.elem != ScalarType::bf16 && ref.elem != ScalarType::f16) ||
+      ref.index.type != ScalarType::u32 || (matrices != 1 && matrices != 2 && matrices != 4))
+    detail::trace_error(
+        fmt::format("load_matrix of {} from {}: 1, 2 or 4 matrices of a threadgroup array of bf16 or "
+                    "f16, with a u32 index",
+                    matrices, mem_name(ref)));
+  TraceState& s = cur();
+  ir::Inst in;
+  in.op = ir::Op::LoadMatrix;
+  in.type = ref.elem;
+  in.space = ir::MemSpace::Threadgroup;
+  in.param = ref.slot;
+  in.lanes = static_cast<uint8_t>(2 * matrices);
+  in.bits = transposed ? 1 : 0;
+  in.args = {ref.index.id};
+  in.result = new_id(s);
+  ir::Id vector = in.result;
+  append(std::move(in));
+  Val whole(vector, ref.elem, s.serial);
+  std::vector<Val> out;
+  for (uint32_t k = 0; k < 2 * matrices; ++k) out.push_back(emit(ir::Op::Extract, ref.elem, {whole}, k));
+  return out;
+}
+
 void store_vector(const Tensor& t, uint32_t n, const Val& base, const std::vector<Val>& values, SourceLoc loc) {
   note_location(loc);
   check_vector_access(t, base, "store_n", n);

@@ -111,6 +111,10 @@ class Printer {
         case Op::LoadVector:
           out += fmt::format("{} = load {}[{}] x{} : {}", ref(in.result), mem(in), ref(in.args[0]), in.lanes, ty);
           break;
+        case Op::LoadMatrix:  // `x4` for four matrices, as ldmatrix spells it
+          out += fmt::format("{} = load_matrix{} {}[{}] x{} : {}", ref(in.result), in.bits ? ".trans" : "", mem(in),
+                             ref(in.args[0]), in.lanes / 2, ty);
+          break;
         case Op::CopyAsync: {
           const int src = static_cast<int>(in.bits);
           std::string tensor =

@@ -9,7 +9,7 @@
 namespace mtile::ir {
 namespace {
 
-// A Vector is what LoadVector and Mma define: `lanes` elements that only Extract may read.
+// A Vector is what LoadVector, LoadMatrix and Mma define: `lanes` elements that only Extract may read.
 enum class IdKind { Value, Local, Array, Vector };
 struct IdInfo {
   IdKind kind;
@@ -255,6 +255,19 @@ class Verifier {
             fail(&in, "gives 4 lanes of f32, not {} of {}", in.lanes, type_name(t));
           break;
         }
+        case Op::LoadMatrix: {
+          // lanes / 2 matrices of 8 x 8 16-bit elements, each lane giving one row's first index.
+          arity(in, 1);
+          if (in.lanes != 2 && in.lanes != 4 && in.lanes != 8) fail(&in, "{} lanes (2, 4 or 8)", in.lanes);
+          if (value(in, 0) != ScalarType::u32) fail(&in, "index must be u32");
+          if (in.space != MemSpace::Threadgroup) fail(&in, "reads threadgroup memory only");
+          if (in.bits > 1) fail(&in, "transpose flag {} (0 or 1)", in.bits);
+          ScalarType elem = use(in, in.param, IdKind::Array).type;
+          if (t != elem || (t != ScalarType::bf16 && t != ScalarType::f16))
+            fail(&in, "matrix load of {} from an array of {} (bf16 or f16, the array's type)", type_name(t),
+                 type_name(elem));
+          break;
+        }
         case Op::Extract: {
           arity(in, 1);
           const IdInfo& v = use(in, in.args[0], IdKind::Vector);
@@ -337,7 +350,7 @@ class Verifier {
     }
     if (in.op != Op::If && in.op != Op::For && in.op != Op::Loop && !in.blocks.empty()) fail(&in, "has nested blocks");
     if (in.lanes != 1 && in.op != Op::LoadVector && in.op != Op::StoreVector && in.op != Op::Mma &&
-        in.op != Op::CopyAsync)
+        in.op != Op::CopyAsync && in.op != Op::LoadMatrix)
       fail(&in, "lanes {} on a scalar op", in.lanes);
     if (in.op == Op::For) {
       // The induction value is visible in the body only.
@@ -372,6 +385,7 @@ class Verifier {
       case Op::LocalDecl: define(in, IdKind::Local, scope); break;
       case Op::TgArrayDecl: define(in, IdKind::Array, scope); break;
       case Op::LoadVector:
+      case Op::LoadMatrix:
       case Op::Mma: define(in, IdKind::Vector, scope); break;
       default: define(in, IdKind::Value, scope); break;
     }

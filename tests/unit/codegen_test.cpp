@@ -370,5 +370,36 @@ TEST(Codegen, NoCopyLinesInAnyLibraryKernel) {
   }
 }
 
+// Threadgroup arrays of `Floats` f32 elements and 100 bf16 ones, each read back after a barrier.
+template <uint32_t Floats>
+void two_arrays(In<f32> x, Out<f32> y) {
+  TgArray a = threadgroup_array<f32>(Floats), b = threadgroup_array<bf16>(100);
+  store(a[tid()], load(x[tid()]));
+  store(b[tid()], load<bf16>(x[tid()]));
+  barrier();
+  store(y[tid()], load(a[lsize() - 1u - tid()]) + load<f32>(b[lsize() - 1u - tid()]));
+}
+
+// Past 48 KiB CUDA declares threadgroup memory dynamic: one extern block, each array at a 16-byte
+// aligned offset, and the launch passes its size. Up to 48 KiB the arrays stay static.
+TEST(CudaCodegen, ThreadgroupMemoryPast48KiBIsOneDynamicBlock) {
+  auto lower = [](auto fn) {
+    return passes::run_pipeline(define_kernel("two_arrays", ir::Mode::Reduction, {"x", "y"}, fn).trace(ScalarType::f32),
+                                Target::cuda("sm_90a"));
+  };
+  ir::Function big = lower(&two_arrays<12289>), small = lower(&two_arrays<12000>);
+  std::string cuda = emit_cuda(big);
+  EXPECT_TRUE(has(cuda, "extern __shared__ __align__(16) unsigned char mt_shared[];"));
+  EXPECT_TRUE(matches(cuda, R"(float\* \w+ = reinterpret_cast<float\*>\(mt_shared \+ 0\);)"));
+  // 12289 floats are 49156 bytes, so the bf16 array starts at 49168.
+  EXPECT_TRUE(matches(cuda, R"(unsigned short\* \w+ = reinterpret_cast<unsigned short\*>\(mt_shared \+ 49168\);)"));
+  EXPECT_EQ(cuda_dynamic_shared_bytes(big), 49168u + 208u);
+  std::string fits = emit_cuda(small);
+  EXPECT_TRUE(lacks(fits, "mt_shared"));
+  EXPECT_TRUE(has(fits, "__shared__ __align__(16) float"));
+  EXPECT_EQ(cuda_dynamic_shared_bytes(small), 0u);
+  EXPECT_TRUE(lacks(emit_msl(big), "mt_shared"));  // Metal's arrays are always static
+}
+
 }  // namespace
 }  // namespace mtile::codegen

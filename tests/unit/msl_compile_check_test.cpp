@@ -86,14 +86,13 @@ TEST_P(MslCompileCheck, CompilesAsCxx17AgainstTheShim) {
 INSTANTIATE_TEST_SUITE_P(EveryKernel, MslCompileCheck, ::testing::ValuesIn(cases()),
                          [](const auto& info) { return info.param.name(); });
 
-// The Metal lowering of Mma can't run here, so its helper runs on a simulated simdgroup (32 host
-// threads, tests/msl_shim/simulate): given fragments in PTX's layout it must give every lane its
-// elements of A B + C.
-TEST(MslMmaHelper, GivesEveryLaneItsElementsOfTheProductOnASimulatedSimdgroup) {
-  std::string src = std::string("#include \"simdgroup.hpp\"\n") + kMslMmaPreamble + "#include \"run_mma.inc\"\n";
+// Builds `helper` with the host program `program` (tests/msl_shim/simulate) and runs it: "" when it
+// printed "ok", else what went wrong.
+std::string simulate(const std::string& helper, const char* program) {
+  std::string src = std::string("#include \"simdgroup.hpp\"\n") + helper + "#include \"" + program + "\"\n";
   auto dir = std::filesystem::temp_directory_path();
-  auto path = dir / fmt::format("mtile_mma_sim_{}.cpp", getpid());
-  auto exe = dir / fmt::format("mtile_mma_sim_{}", getpid());
+  auto path = dir / fmt::format("mtile_sim_{}.cpp", getpid());
+  auto exe = dir / fmt::format("mtile_sim_{}", getpid());
   std::ofstream(path) << src;
   std::string cmd =
       fmt::format("'{}' -std=c++20 -O1 -pthread -Wall -Wextra -Werror -I '{}/simulate' -I '{}' '{}' -o '{}'", MTILE_CXX,
@@ -101,12 +100,23 @@ TEST(MslMmaHelper, GivesEveryLaneItsElementsOfTheProductOnASimulatedSimdgroup) {
   std::string output;
   int rc = run(cmd, output);
   std::filesystem::remove(path);
-  ASSERT_EQ(rc, 0) << cmd << "\n" << output;
+  if (rc != 0) return cmd + "\n" + output;
   output.clear();
   rc = run("'" + exe.string() + "'", output);
   std::filesystem::remove(exe);
-  EXPECT_EQ(rc, 0) << output;
-  EXPECT_EQ(output, "ok\n");
+  return rc == 0 && output == "ok\n" ? "" : output;
+}
+
+// The Metal lowering of Mma can't run here, so its helper runs on a simulated simdgroup (32 host
+// threads, tests/msl_shim/simulate): given fragments in PTX's layout it must give every lane its
+// elements of A B + C.
+TEST(MslMmaHelper, GivesEveryLaneItsElementsOfTheProductOnASimulatedSimdgroup) {
+  EXPECT_EQ(simulate(kMslMmaPreamble, "run_mma.inc"), "");
+}
+
+// load_matrix's helpers: every lane's pairs of four 8 x 8 matrices, plain and transposed.
+TEST(MslLoadMatrixHelper, GivesEveryLaneItsPairsOnASimulatedSimdgroup) {
+  EXPECT_EQ(simulate(kMslLoadMatrixPreamble, "run_load_matrix.inc"), "");
 }
 
 }  // namespace

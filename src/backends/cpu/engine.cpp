@@ -201,6 +201,7 @@ class Threadgroup {
       case Op::ShuffleXor:
       case Op::ShuffleDown: simd(in, m, r); return;
       case Op::Mma: mma(in, m); return;
+      case Op::LoadMatrix: load_matrix(in, m); return;
       case Op::CopyAsync: copy_async(in, m); return;
       case Op::CopyAsyncCommit:
         if (opts_.sanitize) each(m, [&](uint32_t t) { commit_copies(t); });
@@ -522,6 +523,43 @@ class Threadgroup {
     }
   }
 
+  // LoadMatrix (docs/IR.md): lanes / 2 matrices of 8 x 8; row r of matrix j starts at the index
+  // lane 8 j + r gives (16-byte aligned, all 8 elements in bounds). Lane l gets row l / 4, columns
+  // 2 (l % 4) and 2 (l % 4) + 1 of each matrix, or with `bits` 1 (transposed) rows 2 (l % 4) and
+  // 2 (l % 4) + 1 of column l / 4. The element a lane gets is that lane's read, for the sanitizer.
+  void load_matrix(const Inst& in, const Mask& m) {
+    const Target mem = target(in);
+    const uint32_t lanes = in.lanes, matrices = lanes / 2;
+    VectorReg& v = vectors_[in.result];
+    v.lanes = lanes;
+    v.values.resize(size_t{n_} * lanes);
+    for (uint32_t base = 0; base < n_; base += kSimdWidth) {
+      if (!whole_simdgroup(in, m, base)) continue;
+      uint64_t row[32];
+      for (uint32_t src = 0; src < 8 * matrices; ++src) {
+        uint64_t i = index(in, base + src);
+        if (i % 8 != 0)
+          fault(in, base + src,
+                fmt::format("matrix load of {}: row {} of matrix {} starts at index {}, not a multiple of 8 "
+                            "(16 bytes: misaligned)",
+                            target_name(in), src % 8, src / 8, i));
+        if (i + 8 > mem.count)
+          fault(in, base + src,
+                fmt::format("matrix load of {}: row {} of matrix {} at indices {}..{} is out of bounds ({} elements)",
+                            target_name(in), src % 8, src / 8, i, i + 7, mem.count));
+        row[src] = i;
+      }
+      for (uint32_t l = 0; l < kSimdWidth; ++l)
+        for (uint32_t j = 0; j < matrices; ++j)
+          for (uint32_t e = 0; e < 2; ++e) {
+            uint32_t r = in.bits ? 2 * (l % 4) + e : l / 4, c = in.bits ? l / 4 : 2 * (l % 4) + e;
+            uint64_t i = row[8 * j + r] + c;
+            if (opts_.sanitize) sanitize_read(in, base + l, i, mem);
+            v.values[size_t{base + l} * lanes + 2 * j + e] = load_element(mem.elem, mem.base, i);
+          }
+    }
+  }
+
   // copy_async: the copy happens when it is issued, which is one valid execution (docs/IR.md). The
   // sanitizer sees a device load and a threadgroup store, and marks the destination pending until
   // the thread waits for it: a read or write of it before then is a fault.
@@ -636,7 +674,7 @@ class Threadgroup {
   std::vector<Scalar> regs_;
   std::vector<ScalarType> types_;
   std::unordered_map<Id, Array> arrays_;
-  // LoadVector and Mma results: `lanes` values per thread, thread t's at [t * lanes, (t + 1) * lanes).
+  // LoadVector, LoadMatrix and Mma results: `lanes` values per thread, thread t's at [t * lanes, (t + 1) * lanes).
   struct VectorReg {
     uint32_t lanes = 1;
     std::vector<Scalar> values;

@@ -26,15 +26,22 @@ int sm_version(const std::string& arch) {
 }
 
 // What the generated code needs of the arch, refused here rather than by NVRTC: Mma is mma.sync
-// m16n8k16 with bf16/f16 inputs, which tensor cores have from sm_80 on.
+// m16n8k16 with bf16/f16 inputs, which tensor cores have from sm_80 on; LoadMatrix is ldmatrix
+// (sm_75).
 void check_arch(const ir::Function& f, const std::string& arch) {
-  bool mma = false;
-  ir::for_each_inst(f.body, [&](const ir::Inst& in) { mma |= in.op == ir::Op::Mma; });
+  bool mma = false, load_matrix = false;
+  ir::for_each_inst(f.body, [&](const ir::Inst& in) {
+    mma |= in.op == ir::Op::Mma;
+    load_matrix |= in.op == ir::Op::LoadMatrix;
+  });
   if (mma && sm_version(arch) < 80)
     throw Error(
         fmt::format("kernel {}<{}>: mma (mma.sync m16n8k16 on bf16/f16 tensor cores) needs sm_80 or newer, "
                     "and the CUDA code is for {}",
                     f.name, type_name(f.dtype), arch));
+  if (load_matrix && sm_version(arch) < 75)
+    throw Error(fmt::format("kernel {}<{}>: load_matrix (ldmatrix) needs sm_75 or newer, and the CUDA code is for {}",
+                            f.name, type_name(f.dtype), arch));
 }
 
 // The generated source of `f` for `arch` and its kernel symbol.
@@ -136,7 +143,9 @@ CudaBackend::CudaBackend(int ordinal, CacheConfig cache) : ordinal_(ordinal), ca
                       static_cast<uint64_t>(attr(CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z))};
   target_.max_vector_bytes = 16;   // ld/st.global.v4.b32
   target_.buffer_alignment = 256;  // cuMemAlloc's alignment; wrapped memory is checked per access width
-  target_.shared_memory_per_threadgroup = static_cast<uint32_t>(attr(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK));
+  // With the opt-in every launch of a kernel past 48 KiB makes (cuFuncSetAttribute in prepare).
+  target_.shared_memory_per_threadgroup =
+      static_cast<uint32_t>(attr(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN));
   target_.multiprocessors = static_cast<uint32_t>(attr(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT));
   target_.max_threads_per_multiprocessor =
       static_cast<uint32_t>(attr(CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR));
@@ -319,6 +328,15 @@ std::shared_ptr<Executable> CudaBackend::prepare(const ir::Function& lowered) {
   key.dtype = lowered.dtype;
   auto exe = load(src, entry, lowered.params, key, true);
   exe->tpg = lowered.tpg;
+  // Arrays past the static 48 KiB are one dynamic block, which the function must be allowed
+  // (up to the device's opt-in limit: the contract has checked the arrays against it).
+  if (uint64_t bytes = codegen::cuda_dynamic_shared_bytes(lowered)) {
+    exe->shared_bytes = static_cast<uint32_t>(bytes);
+    make_current();
+    check(api_->cuFuncSetAttribute(exe->function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                   static_cast<int>(bytes)),
+          fmt::format("cuFuncSetAttribute({}, max dynamic shared memory {} bytes)", entry, bytes).c_str());
+  }
   return exe;
 }
 
@@ -429,8 +447,8 @@ void CudaBackend::run(Executable& exe, const Geometry& g, const std::vector<Buff
                             ce->entry, ce->tpg, g.tpg));
   CUstream s = stream ? reinterpret_cast<CUstream>(stream->handle) : stream_;
   make_current();
-  CUresult r =
-      api_->cuLaunchKernel(ce->function, g.grid[0], g.grid[1], g.grid[2], g.tpg, 1, 1, 0, s, args.data(), nullptr);
+  CUresult r = api_->cuLaunchKernel(ce->function, g.grid[0], g.grid[1], g.grid[2], g.tpg, 1, 1, ce->shared_bytes, s,
+                                    args.data(), nullptr);
   if (r != CUDA_SUCCESS)
     throw DeviceError(fmt::format("cuLaunchKernel of {} (grid {}x{}x{}, {} threads per threadgroup) failed: {}",
                                   ce->entry, g.grid[0], g.grid[1], g.grid[2], g.tpg, result_text(r)));

@@ -40,6 +40,7 @@ class CudaExecutable final : public Executable {
   std::string entry;              // the extern "C" kernel symbol
   std::vector<ir::Param> params;  // one kernel parameter each: tensor pointer or u32
   uint32_t tpg = 0;               // threads per threadgroup the code was lowered for; 0 = any
+  uint32_t shared_bytes = 0;      // dynamic shared memory every launch passes (arrays past 48 KiB)
   CUmodule module = nullptr;
   CUfunction function = nullptr;
 };

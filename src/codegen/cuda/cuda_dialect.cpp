@@ -14,6 +14,8 @@ namespace {
 
 using ir::Op;
 
+constexpr uint64_t kStaticSharedBytes = 48 * 1024;  // a block's static __shared__ at most
+
 const TypeTable kStorage = {
     "unsigned int",       "int",          "float",         "unsigned short", "unsigned short", "bool",
     "unsigned long long", "long long",    "unsigned char", "signed char",    "unsigned short", "short",
@@ -32,6 +34,7 @@ std::string cuda_head(const ir::Function& f, const KernelUses& u) {
                        f.params[i].name);
   s += kCudaPrelude;
   if (u.ops.count(Op::Mma)) s += kCudaMmaPrelude;
+  if (u.ops.count(Op::LoadMatrix)) s += kCudaLoadMatrixPrelude;
   if (u.ops.count(Op::CopyAsync) || u.ops.count(Op::CopyAsyncCommit) || u.ops.count(Op::CopyAsyncWait))
     s += kCudaCopyAsyncPrelude;
   // A known threadgroup size caps the registers a thread may use at what the threadgroup can have.
@@ -102,11 +105,14 @@ const Dialect& cuda_dialect() {
               {Op::ShuffleXor, "__shfl_xor_sync(0xffffffffu, {0}, {1})"},
               {Op::ShuffleDown, "__shfl_down_sync(0xffffffffu, {0}, {1})"},
               {Op::Mma, "mt_mma_m16n8k16_{0}({1})"},
+              {Op::LoadMatrix, "mt_load_matrix_x{0}{1}(&{2}[{3}])"},
               {Op::CopyAsync, "mt_copy_async<{2}>({0}, {1})"},
               {Op::CopyAsyncCommit, "mt_copy_async_commit()"},
               {Op::CopyAsyncWait, "mt_copy_async_wait<{0}>()"},
           },
       .mma_type = "float4",
+      .mma_pack = "mt_pack_{0}({1}, {2})",
+      .storage_from_bits = "({1})({0})",  // 16-bit floats are stored as their bits
       .system_fence = "__threadfence_system()",
       .f32_to_u32 = "__float2uint_rz({0})",  // toward zero, saturating, NaN -> 0 (PTX cvt.rzi)
       .f32_to_i32 = "__float2int_rz({0})",
@@ -125,6 +131,9 @@ const Dialect& cuda_dialect() {
       .simd_reduce_rounds_each_step = true,
       // 16-byte aligned: cp.async of 16 bytes and vectorize_memory's grouped accesses need it.
       .tg_array = "__shared__ __align__(16) {0} {1}[{2}];",
+      .static_tg_bytes = kStaticSharedBytes,
+      .tg_dynamic_block = "extern __shared__ __align__(16) unsigned char mt_shared[];",
+      .tg_dynamic_array = "{0}* {1} = reinterpret_cast<{0}*>(mt_shared + {2});",
       // 8- and 16-byte accesses need that alignment: vectorize_memory proves the index is a
       // multiple of the lanes, and tensors are 16-byte aligned (docs/IR.md). 64-bit elements come
       // only from load_n/store_n, two to a 16-byte access.
@@ -145,6 +154,11 @@ std::string cuda_entry_name(const ir::Function& f) {
 
 std::string emit_cuda(const ir::Function& f) {
   return print_kernel(f, cuda_dialect());
+}
+
+uint64_t cuda_dynamic_shared_bytes(const ir::Function& f) {
+  uint64_t bytes = threadgroup_layout_bytes(f);
+  return bytes > kStaticSharedBytes ? bytes : 0;
 }
 
 }  // namespace mtile::codegen

@@ -138,30 +138,56 @@ MT_FN unsigned int mt_pack_f16(float lo, float hi) {
   asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
   return r;
 }
-// D = A B + C with A and B of bf16 (f16 below): registers {a0 a1} {a2 a3} {a4 a5} {a6 a7}, {b0 b1} {b2 b3}.
-MT_FN float4 mt_mma_m16n8k16_bf16(float a0, float a1, float a2, float a3, float a4, float a5, float a6, float a7,
-                                  float b0, float b1, float b2, float b3, float c0, float c1, float c2, float c3) {
+// D = A B + C, A's and B's pairs of bf16 (f16 below) packed into words: {a01 a23 a45 a67}, {b01 b23}.
+// Not volatile: it reads and writes registers only, so the compiler may schedule it between the
+// fragment loads (which are volatile, to stay between their barriers).
+MT_FN float4 mt_mma_m16n8k16_bf16(unsigned int a0, unsigned int a1, unsigned int a2, unsigned int a3,
+                                 unsigned int b0, unsigned int b1, float c0, float c1, float c2, float c3) {
   float4 d;
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
       "{%10, %11, %12, %13};"
       : "=f"(d.x), "=f"(d.y), "=f"(d.z), "=f"(d.w)
-      : "r"(mt_pack_bf16(a0, a1)), "r"(mt_pack_bf16(a2, a3)), "r"(mt_pack_bf16(a4, a5)), "r"(mt_pack_bf16(a6, a7)),
-        "r"(mt_pack_bf16(b0, b1)), "r"(mt_pack_bf16(b2, b3)), "f"(c0), "f"(c1), "f"(c2), "f"(c3));
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "f"(c0), "f"(c1), "f"(c2), "f"(c3));
   return d;
 }
-MT_FN float4 mt_mma_m16n8k16_f16(float a0, float a1, float a2, float a3, float a4, float a5, float a6, float a7,
-                                 float b0, float b1, float b2, float b3, float c0, float c1, float c2, float c3) {
+MT_FN float4 mt_mma_m16n8k16_f16(unsigned int a0, unsigned int a1, unsigned int a2, unsigned int a3,
+                                 unsigned int b0, unsigned int b1, float c0, float c1, float c2, float c3) {
   float4 d;
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
       "{%10, %11, %12, %13};"
       : "=f"(d.x), "=f"(d.y), "=f"(d.z), "=f"(d.w)
-      : "r"(mt_pack_f16(a0, a1)), "r"(mt_pack_f16(a2, a3)), "r"(mt_pack_f16(a4, a5)), "r"(mt_pack_f16(a6, a7)),
-        "r"(mt_pack_f16(b0, b1)), "r"(mt_pack_f16(b2, b3)), "f"(c0), "f"(c1), "f"(c2), "f"(c3));
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "f"(c0), "f"(c1), "f"(c2), "f"(c3));
   return d;
 }
 #endif  // MTILE_CUDA_MMA
+)";
+
+// LoadMatrix (docs/IR.md): ldmatrix, 1, 2 or 4 8 x 8 matrices of 16-bit elements from shared memory,
+// each lane giving one row's address; word j of the result is this lane's pair of matrix j.
+// Volatile, as CUTLASS has it, so that it stays between the barriers around it. sm_75 and newer.
+inline constexpr const char* kCudaLoadMatrixPrelude = R"(#ifndef MTILE_CUDA_LOAD_MATRIX
+#define MTILE_CUDA_LOAD_MATRIX
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 750
+#error "mtile: ldmatrix needs sm_75 or newer"
+#endif
+struct mt_matrix1 { unsigned int w[1]; };
+struct mt_matrix2 { unsigned int w[2]; };
+struct mt_matrix4 { unsigned int w[4]; };
+#define MT_LOAD_MATRIX(N, TRANS, SUFFIX, REGS, ...)                                                  \
+  MT_FN mt_matrix##N mt_load_matrix_x##N##SUFFIX(const void* p) {                                    \
+    mt_matrix##N m;                                                                                  \
+    unsigned int a = (unsigned int)__cvta_generic_to_shared(p);                                      \
+    asm volatile("ldmatrix.sync.aligned.m8n8.x" #N TRANS ".shared.b16 " REGS ";" : __VA_ARGS__ : "r"(a)); \
+    return m;                                                                                        \
+  }
+MT_LOAD_MATRIX(1, "", , "{%0}, [%1]", "=r"(m.w[0]))
+MT_LOAD_MATRIX(2, "", , "{%0, %1}, [%2]", "=r"(m.w[0]), "=r"(m.w[1]))
+MT_LOAD_MATRIX(4, "", , "{%0, %1, %2, %3}, [%4]", "=r"(m.w[0]), "=r"(m.w[1]), "=r"(m.w[2]), "=r"(m.w[3]))
+MT_LOAD_MATRIX(1, ".trans", _trans, "{%0}, [%1]", "=r"(m.w[0]))
+MT_LOAD_MATRIX(2, ".trans", _trans, "{%0, %1}, [%2]", "=r"(m.w[0]), "=r"(m.w[1]))
+MT_LOAD_MATRIX(4, ".trans", _trans, "{%0, %1, %2, %3}, [%4]", "=r"(m.w[0]), "=r"(m.w[1]), "=r"(m.w[2]), "=r"(m.w[3]))
+#undef MT_LOAD_MATRIX
+#endif  // MTILE_CUDA_LOAD_MATRIX
 )";
 
 // copy_async (docs/IR.md): cp.async from global to shared memory, 4, 8 or 16 bytes (16 bypasses

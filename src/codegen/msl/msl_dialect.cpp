@@ -96,12 +96,16 @@ Dialect make_msl_dialect(const MslOptions& opts, bool coherent) {
               // Every value is a float in registers, so one helper serves bf16 and f16 (its 8x8
               // simdgroup matrices are float: the products of 16-bit floats are exact in f32).
               {Op::Mma, "mt_mma_m16n8k16({1}, {2})"},
+              // No ldmatrix: each lane reads its own elements at the row indices other lanes give.
+              {Op::LoadMatrix, "mt_load_matrix_x{0}{1}({2}, {3}, {4})"},
               // No asynchronous copy: a plain copy, complete when it is issued (docs/IR.md).
               {Op::CopyAsync, ""},
               {Op::CopyAsyncCommit, ""},
               {Op::CopyAsyncWait, ""},
           },
       .mma_type = "float4",
+      .mma_pack = "",  // its Mma takes the 16 values
+      .storage_from_bits = "as_type<{1}>(ushort({0}))",
       .system_fence = "",  // one device, no peers: the device fence (docs/IR.md)
       .f32_to_u32 = "mt_f32_to_u32({0})",
       .f32_to_i32 = "mt_f32_to_i32({0})",
@@ -119,6 +123,9 @@ Dialect make_msl_dialect(const MslOptions& opts, bool coherent) {
       .simd_reduce = "simd_{1}({0})",
       .simd_reduce_rounds_each_step = false,
       .tg_array = "threadgroup {0} {1}[{2}];",
+      .static_tg_bytes = 0,  // every array static: a family's limit is what the contract checks
+      .tg_dynamic_block = "",
+      .tg_dynamic_array = "",
       // No vector accesses: Metal targets have max_vector_bytes 0, so the pipeline forms none
       // (Metal's compiler merges adjacent scalar accesses itself).
       .vector_stem = {},
@@ -155,6 +162,7 @@ Dialect make_msl_dialect(const MslOptions& opts, bool coherent) {
              : "#include <metal_stdlib>\nusing namespace metal;\n\n";
     s += kMslPreamble;
     if (mma) s += kMslMmaPreamble;
+    if (u.ops.count(Op::LoadMatrix)) s += kMslLoadMatrixPreamble;
     s += fmt::format("\nkernel void {}(", entry_name(f));
     for (size_t i = 0; i < args.size(); ++i) s += fmt::format("{}\n    {}", i ? "," : "", args[i]);
     return s + ")";

@@ -157,4 +157,41 @@ inline float4 mt_mma_m16n8k16(float a0, float a1, float a2, float a3, float a4, 
 }
 )";
 
+// LoadMatrix (docs/IR.md) without ldmatrix: lane l's pair of matrix j is row l / 4, columns 2 (l % 4)
+// and 2 (l % 4) + 1 of the row lane 8 j + l / 4 gives the index of (transposed: rows 2 (l % 4) and
+// 2 (l % 4) + 1, column l / 4), read by l itself; word j holds it, the lower column in the low half.
+inline constexpr const char* kMslLoadMatrixPreamble = R"(
+struct mt_matrix1 { uint w[1]; };
+struct mt_matrix2 { uint w[2]; };
+struct mt_matrix4 { uint w[4]; };
+template <typename T>
+inline uint mt_matrix_pair(threadgroup const T* a, uint index, uint lane, uint j, bool trans) {
+  const uint t = lane % 4, g = lane / 4;
+  uint lo, hi;
+  if (trans) {
+    lo = as_type<ushort>(a[simd_shuffle(index, ushort(8 * j + 2 * t)) + g]);
+    hi = as_type<ushort>(a[simd_shuffle(index, ushort(8 * j + 2 * t + 1)) + g]);
+  } else {
+    const uint r = simd_shuffle(index, ushort(8 * j + g));
+    lo = as_type<ushort>(a[r + 2 * t]);
+    hi = as_type<ushort>(a[r + 2 * t + 1]);
+  }
+  return lo | (hi << 16);
+}
+#define MT_LOAD_MATRIX(N, SUFFIX, TRANS)                                                              \
+  template <typename T>                                                                               \
+  inline mt_matrix##N mt_load_matrix_x##N##SUFFIX(threadgroup const T* a, uint index, uint lane) {    \
+    mt_matrix##N m;                                                                                   \
+    for (uint j = 0; j < N; ++j) m.w[j] = mt_matrix_pair(a, index, lane, j, TRANS);                   \
+    return m;                                                                                         \
+  }
+MT_LOAD_MATRIX(1, , false)
+MT_LOAD_MATRIX(2, , false)
+MT_LOAD_MATRIX(4, , false)
+MT_LOAD_MATRIX(1, _trans, true)
+MT_LOAD_MATRIX(2, _trans, true)
+MT_LOAD_MATRIX(4, _trans, true)
+#undef MT_LOAD_MATRIX
+)";
+
 }  // namespace mtile::codegen

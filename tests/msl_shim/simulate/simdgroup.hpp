@@ -1,5 +1,5 @@
 // A functional stand-in for the few Metal SIMD-group functions mtile's MSL helpers use, so that a
-// helper (the Mma lowering of src/codegen/msl/msl_preamble.hpp) can run on the host: 32
+// helper (the Mma and load_matrix lowerings of src/codegen/msl/msl_preamble.hpp) can run on the host: 32
 // std::threads are the 32 lanes of one simdgroup, and every cross-lane call is a rendezvous of all
 // 32 (std::barrier). simdgroup_matrix<float, 8, 8> gives lane l the elements (fm, fn) and
 // (fm, fn + 1), q = l / 4, fm = (q & 4) + (l / 2) % 4, fn = (q & 2) * 2 + (l % 2) * 2: the layout
@@ -29,6 +29,16 @@ inline void element_coords(unsigned l, unsigned& fm, unsigned& fn) {
   fn = (q & 2) * 2 + (l % 2) * 2;
 }
 }  // namespace sim
+
+// Address-space qualifiers vanish; as_type reinterprets bits (mtile's load_matrix helper).
+#define threadgroup
+template <class T, class U>
+T as_type(U bits) {
+  static_assert(sizeof(T) == sizeof(U));
+  T t;
+  __builtin_memcpy(&t, &bits, sizeof t);
+  return t;
+}
 
 template <class T>
 T simd_shuffle(T v, ushort from) {
