@@ -178,9 +178,11 @@ KernelSpec attention_prefill_spec() {
   using rule::var;
   rule::Expr batch = var("batch"), heads = var("heads"), kv_heads = var("kv_heads"), seq = var("seq"), d = var("d");
   k.dims = {"batch", "heads", "kv_heads", "seq", "d"};
-  // 4 simdgroups (64 query rows) a threadgroup; 64 keys a block, 32 above d = 128, so that K and
-  // V of a block (2 * bn * (d + 8) 16-bit elements) stay within 48 KiB of threadgroup memory.
-  k.config = {{"warps", 4}, {"bn", rule::select(d <= 128, 64, 32)}, {"dtiles", d / 16}};
+  // 4 simdgroups (64 query rows) a threadgroup; 64 keys a block, 32 above d = 128 (registers) or
+  // where K and V of 64 keys (2 * 64 * (d + 8) 16-bit elements) pass the threadgroup memory.
+  k.config = {{"warps", 4},
+              {"bn", rule::select(d <= 128 && var("shared_memory") >= 2 * 64 * (d + 8) * 2, 64, 32)},
+              {"dtiles", d / 16}};
   k.dispatch = {.grid = rule::ceil_div(seq, var("warps") * 16),
                 .grid_y = heads,
                 .grid_z = batch,
