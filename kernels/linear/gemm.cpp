@@ -161,16 +161,17 @@ KernelSpec gemm_spec_for(KernelDef def, Extra kind) {
   rule::Expr m = var("m"), n = var("n"), kk = var("k");
   k.dims = {"m", "n", "k"};
   if (kind != Extra::Residual) k.dims.push_back("act");
-  // Tiles from M: a short M takes a short tile (and narrower columns, for more threadgroups).
+  // Tiles from M: a short M takes a short tile and 32 columns (more threadgroups), which then wait
+  // on memory: up to 8 buffers of K in flight. Past m = 64, 128 columns (64 where two buffers of
+  // 128 x 128 would not fit, as in Apple's 32 KiB) and up to 3 buffers. K 64 at a time where three
+  // buffers of it fit (2 bytes an element). 2026-11-26 sweeps on the H100, bench/NOTES.md.
+  rule::Expr shared = var("shared_memory"), bm = var("bm"), bn = var("bn"), bk = var("bk");
   k.config = {{"bm", rule::clamp(rule::pow2_ceil(m), 16, 128)},
-              // 64 columns where m is short, and where 2 buffers of 128 x 128 would not fit (Apple's 32 KiB).
-              {"bn", rule::select(m > 64 && var("shared_memory") >= 2 * 256 * 40 * 2, 128, 64)},
-              {"warps_m", rule::min(var("bm") / 16, 2)},
+              {"bn", rule::select(m > 64, rule::select(shared >= 2 * 256 * 40 * 2, 128, 64), 32)},
+              {"warps_m", rule::min(bm / 16, 2)},
               {"warps_n", 4},
-              // K 64 at a time where three such buffers fit (2 bytes an element), then as many
-              // buffers as the threadgroup memory holds, up to 3 (2026-11-26 sweep, bench/NOTES.md).
-              {"bk", rule::select(var("shared_memory") >= (var("bm") + var("bn")) * 72 * 2 * 3, 64, 32)},
-              {"stages", rule::clamp(var("shared_memory") / ((var("bm") + var("bn")) * (var("bk") + 8) * 2), 2, 3)}};
+              {"bk", rule::select(shared >= (bm + bn) * 72 * 2 * 3, 64, 32)},
+              {"stages", rule::clamp(shared / ((bm + bn) * (bk + 8) * 2), 2, rule::select(m > 64, 3, 8))}};
   k.dispatch = {.grid = rule::ceil_div(n, var("bn")),
                 .grid_y = rule::ceil_div(m, var("bm")),
                 .tpg = var("warps_m") * var("warps_n") * var("simd_width")};
