@@ -15,7 +15,7 @@ export MTILE_LIBRARY=$PWD/$B/lib/libmtile_c.so PYTHONPATH=$PWD/python:$PWD/bench
 has() { [[ ",$STEPS," == *",$1,"* ]]; }
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm --format=csv >"$OUT/machine.txt" 2>&1
 if has test; then
-  "$B/mtile" test --backend cuda --filter 'gemm|attention_prefill|example_mma' >"$OUT/test.log" 2>&1
+  "$B/mtile" test --backend cuda --filter "${FILTER:-gemm|attention_prefill|example_mma}" >"$OUT/test.log" 2>&1
   echo "test rc=$?: $(tail -1 "$OUT/test.log")"
 fi
 if has sweep; then

@@ -274,12 +274,14 @@ KernelSpec attention_decode_spec() {
       rule::min(rule::ceil_div(seq, kMinSplitRows), rule::min(rule::ceil_div(kMaxSplitGroups, pairs), kMaxSplits));
   k.dims = {"batch", "heads", "kv_heads", "seq", "d"};
   // 256 threads (128 where the threadgroup arrays of group * d columns would pass 48 KiB). Splits,
-  // when batch * kv_heads threadgroups alone are too few: enough for 16 simdgroups a multiprocessor
-  // (two threadgroups of 256: a thread holds about 100 registers), 32 where batch * kv_heads is
-  // below the multiprocessor count, and at most 32 splits, whose partials the last threadgroup
-  // merges. H100, 32/8 heads, d 128 (bench/NOTES.md): batch 8 at 4096 rows 88.5 us with 9 splits
-  // against 92.7 with 5; batch 1 19.0 with 33 against 23.3 with 64; batch 32 and 64 slower with
-  // 3 and 2 than with 2 and 1.
+  // when batch * kv_heads threadgroups alone are too few: enough for one wave of 16 simdgroups a
+  // multiprocessor (two threadgroups of 256: a thread holds about 100 registers); where
+  // batch * kv_heads is below the multiprocessor count, as many as four such waves hold without
+  // starting a fifth (rounded down: a few threadgroups past a wave cost a whole one); at most 32
+  // splits, whose partials the last threadgroup merges. H100, 32/8 heads, d 128 (bench/NOTES.md):
+  // batch 8 at 4096 rows 79.1 us with 16 splits (3.9 waves) against 90.5 with 17 (4.1) and 88.0
+  // with 9, at 32768 rows 420 against 475 and 511; batch 1 19.0 with 33 against 23.3 with 64;
+  // batch 32 and 64 slower with 3 and 2 than with 2 and 1.
   rule::Expr threads = var("threads");
   k.config = {
       {"group", heads / kv_heads},
@@ -287,10 +289,9 @@ KernelSpec attention_decode_spec() {
       {"chunks", rule::ceil_div(d, kChunk * team)},
       {"tile", rule::select(var("group") * var("chunks") <= 4, 2, 1)},
       {"threads", rule::select(var("group") * d <= 1024, 8 * simd, 4 * simd)},
-      {"splits",
-       rule::clamp(
-           rule::ceil_div(var("sm_count") * (rule::select(pairs < var("sm_count"), 32, 16) * simd / threads), pairs), 1,
-           rule::min(split_cap, 32))}};
+      {"splits", rule::clamp(rule::select(pairs < var("sm_count"), var("sm_count") * (64 * simd / threads) / pairs,
+                                          rule::ceil_div(var("sm_count") * (16 * simd / threads), pairs)),
+                             1, rule::min(split_cap, 32))}};
   k.dispatch = {.grid = splits, .grid_y = kv_heads, .grid_z = batch, .tpg = var("threads")};
   k.preconditions = {batch >= 1,
                      kv_heads >= 1,

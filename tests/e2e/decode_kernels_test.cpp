@@ -238,11 +238,13 @@ TEST(AttentionDecode, SplitsFollowTheMultiprocessorsAndTheSequence) {
     return r.config.at("splits");
   };
   Target h100 = Target::cuda("sm_90a"), a100 = Target::cuda("sm_80");
-  // 2 threadgroups of 256 threads a multiprocessor (264 on 132 SMs) over batch * kv_heads, 4 where
-  // batch * kv_heads < 132; at least 64 rows a split, at most 32 splits.
+  // A wave of 2 threadgroups of 256 threads a multiprocessor (264 on 132 SMs) over batch *
+  // kv_heads, rounded up; where batch * kv_heads < 132, four waves, rounded down (1056 / 64 = 16.5:
+  // 16 splits, 1024 threadgroups); at least 64 rows a split, at most 32 splits.
   EXPECT_EQ(splits(1, 32768, h100), 32u);
   EXPECT_EQ(splits(1, 4096, h100), 32u);
-  EXPECT_EQ(splits(8, 4096, h100), 9u);
+  EXPECT_EQ(splits(8, 4096, h100), 16u);
+  EXPECT_EQ(splits(4, 4096, h100), 32u);  // 33, at most 32
   EXPECT_EQ(splits(32, 32768, h100), 2u);
   EXPECT_EQ(splits(64, 32768, h100), 1u);
   EXPECT_EQ(splits(1, 100, h100), 2u);
