@@ -129,9 +129,9 @@ Action add_inspect(CLI::App& app) {
         size_t insts = 0, loads = 0, stores = 0, wide = 0, barriers = 0;
         ir::for_each_inst(f.body, [&](const ir::Inst& in) {
           ++insts;
-          loads += in.op == ir::Op::Load || in.op == ir::Op::LoadVector;
+          loads += in.op == ir::Op::Load || in.op == ir::Op::LoadVector || in.op == ir::Op::LoadMatrix;
           stores += in.op == ir::Op::Store || in.op == ir::Op::StoreVector;
-          wide += in.op == ir::Op::LoadVector || in.op == ir::Op::StoreVector;
+          wide += in.op == ir::Op::LoadVector || in.op == ir::Op::StoreVector || in.op == ir::Op::LoadMatrix;
           barriers += in.op == ir::Op::Barrier;
         });
         fmt::print("{:<30} {:>5} instructions {:>4} loads {:>4} stores ({} vector) {:>3} barriers  hash {:016x}\n",
