@@ -671,12 +671,25 @@ static void check_vector_access(const Tensor& t, const Val& base, const char* wh
                     what, n, cur().fn.params.at(t.index).name, type_name(t.elem)));
 }
 
+// Appends `in`, an instruction that defines a vector value (LoadVector, LoadMatrix, Mma), and
+// returns its `in.lanes` lanes as values: kernels never hold the vector itself, only its lanes,
+// which Extracts read.
+static std::vector<Val> append_vector(ir::Inst in) {
+  TraceState& s = cur();
+  in.result = new_id(s);
+  Val whole(in.result, in.type, s.serial);
+  const uint32_t lanes = in.lanes;
+  append(std::move(in));
+  std::vector<Val> out;
+  for (uint32_t k = 0; k < lanes; ++k) out.push_back(detail::emit(ir::Op::Extract, whole.type, {whole}, k));
+  return out;
+}
+
 namespace detail {
 
 Vec load_vector(const Tensor& t, uint32_t n, const Val& base, SourceLoc loc) {
   note_location(loc);
   check_vector_access(t, base, "load_n", n);
-  TraceState& s = cur();
   ir::Inst in;
   in.op = ir::Op::LoadVector;
   in.type = t.elem;
@@ -684,13 +697,8 @@ Vec load_vector(const Tensor& t, uint32_t n, const Val& base, SourceLoc loc) {
   in.param = t.index;
   in.lanes = static_cast<uint8_t>(n);
   in.args = {base.id};
-  in.result = new_id(s);
-  ir::Id vector = in.result;
-  append(std::move(in));
-  // Extracts read the vector value, which kernels never hold (only its lanes).
-  Val whole(vector, t.elem, s.serial);
   Vec v;
-  for (uint32_t k = 0; k < n; ++k) v.lanes.push_back(emit(ir::Op::Extract, t.elem, {whole}, k));
+  v.lanes = append_vector(std::move(in));
   return v;
 }
 
@@ -703,7 +711,6 @@ std::vector<Val> load_matrix(const MemRef& ref, uint32_t matrices, bool transpos
         fmt::format("load_matrix of {} from {}: 1, 2 or 4 matrices of a threadgroup array of bf16 or "
                     "f16, with a u32 index",
                     matrices, mem_name(ref)));
-  TraceState& s = cur();
   ir::Inst in;
   in.op = ir::Op::LoadMatrix;
   in.type = ref.elem;
@@ -712,13 +719,7 @@ std::vector<Val> load_matrix(const MemRef& ref, uint32_t matrices, bool transpos
   in.lanes = static_cast<uint8_t>(2 * matrices);
   in.bits = transposed ? 1 : 0;
   in.args = {ref.index.id};
-  in.result = new_id(s);
-  ir::Id vector = in.result;
-  append(std::move(in));
-  Val whole(vector, ref.elem, s.serial);
-  std::vector<Val> out;
-  for (uint32_t k = 0; k < 2 * matrices; ++k) out.push_back(emit(ir::Op::Extract, ref.elem, {whole}, k));
-  return out;
+  return append_vector(std::move(in));
 }
 
 void store_vector(const Tensor& t, uint32_t n, const Val& base, const std::vector<Val>& values, SourceLoc loc) {
@@ -865,7 +866,6 @@ void copy_async_wait(uint32_t pending, SourceLoc loc) {
 
 MmaAcc mma(const MmaA& a, const MmaB& b, const MmaAcc& c, SourceLoc loc) {
   detail::note_location(loc);
-  TraceState& s = cur();
   ScalarType t = a.v[0].type;
   if (t != ScalarType::bf16 && t != ScalarType::f16)
     detail::trace_error(
@@ -888,13 +888,9 @@ MmaAcc mma(const MmaA& a, const MmaB& b, const MmaAcc& c, SourceLoc loc) {
   for (size_t i = 0; i < a.v.size(); ++i) add(a.v[i], t, "A", i);
   for (size_t i = 0; i < b.v.size(); ++i) add(b.v[i], t, "B", i);
   for (size_t i = 0; i < c.v.size(); ++i) add(c.v[i], ScalarType::f32, "C", i);
-  in.result = new_id(s);
-  ir::Id d = in.result;
-  append(std::move(in));
-  // D is read through its lanes, as a load_n's vector is.
-  Val whole(d, ScalarType::f32, s.serial);
+  std::vector<Val> d = append_vector(std::move(in));  // D is read through its lanes
   MmaAcc out;
-  for (uint32_t i = 0; i < 4; ++i) out.v[i] = detail::emit(ir::Op::Extract, ScalarType::f32, {whole}, i);
+  std::copy(d.begin(), d.end(), out.v.begin());
   return out;
 }
 
