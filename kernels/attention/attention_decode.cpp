@@ -273,25 +273,22 @@ KernelSpec attention_decode_spec() {
   rule::Expr split_cap =
       rule::min(rule::ceil_div(seq, kMinSplitRows), rule::min(rule::ceil_div(kMaxSplitGroups, pairs), kMaxSplits));
   k.dims = {"batch", "heads", "kv_heads", "seq", "d"};
-  // 256 threads (128 where the threadgroup arrays of group * d columns would pass 48 KiB). Splits,
-  // when batch * kv_heads threadgroups alone are too few: enough for one wave of 16 simdgroups a
-  // multiprocessor (two threadgroups of 256: a thread holds about 100 registers); where
-  // batch * kv_heads is below the multiprocessor count, as many as four such waves hold without
-  // starting a fifth (rounded down: a few threadgroups past a wave cost a whole one); at most 32
-  // splits, whose partials the last threadgroup merges. H100, 32/8 heads, d 128 (bench/NOTES.md):
-  // batch 8 at 4096 rows 79.1 us with 16 splits (3.9 waves) against 90.5 with 17 (4.1) and 88.0
-  // with 9, at 32768 rows 420 against 475 and 511; batch 1 19.0 with 33 against 23.3 with 64;
-  // batch 32 and 64 slower with 3 and 2 than with 2 and 1.
+  // 256 threads (128 where the threadgroup arrays of group * d columns would pass 48 KiB); 4 rows
+  // a team in flight (tile) where a lane's columns for the group fit (group * chunks <= 4: about
+  // 128 registers, two threadgroups of 256 a multiprocessor). Splits: as many as one wave of such
+  // threadgroups holds, rounded down (a few threadgroups past a wave cost a whole one), at least 1
+  // and at most 32, whose partials the last threadgroup merges. H100, 32/8 heads, d 128, seq 4096
+  // (bench/NOTES.md), us: tile 4 against 2: batch 64 374 against 410, batch 32 210 against 220;
+  // splits at tile 4: batch 2 26.1 with 16 (one wave) against 30.5 with 32, batch 4 42.0 with 8
+  // against 45.4 with 16, batch 8 66.4 with 4 against 70.4 with 8 and 76.2 with 16, batch 16
+  // 113.3 with 2 against 117.1 with 4, batch 32 194.3 with 1 against 210.1 with 2.
   rule::Expr threads = var("threads");
-  k.config = {
-      {"group", heads / kv_heads},
-      {"team", rule::min(simd, rule::pow2_ceil(rule::ceil_div(d, kChunk)))},
-      {"chunks", rule::ceil_div(d, kChunk * team)},
-      {"tile", rule::select(var("group") * var("chunks") <= 4, 2, 1)},
-      {"threads", rule::select(var("group") * d <= 1024, 8 * simd, 4 * simd)},
-      {"splits", rule::clamp(rule::select(pairs < var("sm_count"), var("sm_count") * (64 * simd / threads) / pairs,
-                                          rule::ceil_div(var("sm_count") * (16 * simd / threads), pairs)),
-                             1, rule::min(split_cap, 32))}};
+  k.config = {{"group", heads / kv_heads},
+              {"team", rule::min(simd, rule::pow2_ceil(rule::ceil_div(d, kChunk)))},
+              {"chunks", rule::ceil_div(d, kChunk * team)},
+              {"tile", rule::select(var("group") * var("chunks") <= 4, 4, 1)},
+              {"threads", rule::select(var("group") * d <= 1024, 8 * simd, 4 * simd)},
+              {"splits", rule::clamp(var("sm_count") * (16 * simd / threads) / pairs, 1, rule::min(split_cap, 32))}};
   k.dispatch = {.grid = splits, .grid_y = kv_heads, .grid_z = batch, .tpg = var("threads")};
   k.preconditions = {batch >= 1,
                      kv_heads >= 1,
@@ -306,7 +303,7 @@ KernelSpec attention_decode_spec() {
                      simd % team == 0,
                      var("chunks") * team * kChunk >= d,
                      var("tile") >= 1,
-                     var("tile") <= 4,
+                     var("tile") <= 8,
                      threads % simd == 0,
                      splits >= 1,
                      splits <= split_cap,

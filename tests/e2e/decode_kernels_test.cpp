@@ -238,19 +238,24 @@ TEST(AttentionDecode, SplitsFollowTheMultiprocessorsAndTheSequence) {
     return r.config.at("splits");
   };
   Target h100 = Target::cuda("sm_90a"), a100 = Target::cuda("sm_80");
-  // A wave of 2 threadgroups of 256 threads a multiprocessor (264 on 132 SMs) over batch *
-  // kv_heads, rounded up; where batch * kv_heads < 132, four waves, rounded down (1056 / 64 = 16.5:
-  // 16 splits, 1024 threadgroups); at least 64 rows a split, at most 32 splits.
-  EXPECT_EQ(splits(1, 32768, h100), 32u);
+  // One wave of 2 threadgroups of 256 threads a multiprocessor (264 on 132 SMs) over batch *
+  // kv_heads, rounded down (264 / 64 = 4.1: 4 splits, 256 threadgroups); at least 1, at least 64
+  // rows a split, at most 32 splits.
+  EXPECT_EQ(splits(1, 32768, h100), 32u);  // 33, at most 32
   EXPECT_EQ(splits(1, 4096, h100), 32u);
-  EXPECT_EQ(splits(8, 4096, h100), 16u);
-  EXPECT_EQ(splits(4, 4096, h100), 32u);  // 33, at most 32
-  EXPECT_EQ(splits(32, 32768, h100), 2u);
+  EXPECT_EQ(splits(8, 4096, h100), 4u);
+  EXPECT_EQ(splits(4, 4096, h100), 8u);
+  EXPECT_EQ(splits(16, 4096, h100), 2u);
+  EXPECT_EQ(splits(32, 32768, h100), 1u);  // 256 threadgroups: a wave already
   EXPECT_EQ(splits(64, 32768, h100), 1u);
-  EXPECT_EQ(splits(1, 100, h100), 2u);
-  EXPECT_EQ(splits(1, 32768, a100), 32u);  // 108 SMs: 54, at most 32
+  EXPECT_EQ(splits(1, 100, h100), 2u);     // 64 rows a split at least
+  EXPECT_EQ(splits(1, 32768, a100), 27u);  // 108 SMs: 216 / 8
+  EXPECT_EQ(resolve(k.spec(), {{"batch", 8}, {"heads", 32}, {"kv_heads", 8}, {"seq", 4096}, {"d", 128}}, h100)
+                .config.at("tile"),
+            4u);  // group 4 x 1 chunk: 4 rows a team in flight
   Resolved r = resolve(k.spec(), {{"batch", 1}, {"heads", 128}, {"kv_heads", 8}, {"seq", 8192}, {"d", 128}}, h100);
   EXPECT_EQ(r.config.at("threads"), 128u);  // group 16: arrays of 16 x 128 columns a simdgroup
+  EXPECT_EQ(r.config.at("tile"), 1u);
   EXPECT_EQ(r.config.at("splits"), 32u);
 }
 
