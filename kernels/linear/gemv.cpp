@@ -27,22 +27,26 @@ constexpr uint32_t kMaxRows = 8;                 // the decode batch: m <= 8
 template <class T>
 void gemv(In<T> x, In<T> w, Out<T> out, Constexpr n, Constexpr k) {
   // Trace-time sizes: the rows of x (m: the sums are unrolled per row; the contract checks it), the
-  // columns of a simdgroup, the chunks a loop trip takes.
-  const uint32_t rows = config("m_rows"), cols = config("cols"), unroll = config("unroll");
-  Val simdgroups = lsize() / kSimdLanes;
-  Val sg = program_id(0) * simdgroups + simd_group();
-  Val first = named("first_col", cols == 1 ? sg : sg * cols);
+  // columns of a simdgroup, the chunks a loop trip takes, the simdgroups that share columns.
+  const uint32_t rows = config("m_rows"), cols = config("cols"), unroll = config("unroll"),
+                 ksplit = config("ksplit", 1), simdgroups = config("threads") / kSimdLanes;
+  // Simdgroup `part` of a group of ksplit takes the chunks part, part + ksplit, ... of its columns.
+  Val group = ksplit == 1 ? program_id(0) * simdgroups + simd_group()
+                          : program_id(0) * (simdgroups / ksplit) + simd_group() / ksplit;
+  Val part = ksplit == 1 ? lit(0u) : named("part", simd_group() % ksplit);
+  Val first = named("first_col", cols == 1 ? group : group * cols);
   std::vector<Val> w_row;  // the start of each column's row of w: j * k, j clamped to n - 1
   for (uint32_t c = 0; c < cols; ++c) w_row.push_back(named("w_row", min(column(first, c), n - 1u) * k));
   auto x_at = [&](uint32_t r, const Val& i) { return r == 0 ? i : k * r + i; };  // x[r, i]
   std::deque<Var> acc;  // acc[r * cols + c]: row r of x times column c
   for (uint32_t i = 0; i < rows * cols; ++i) acc.emplace_back("acc", lit(0.0f));
 
-  // The chunks at i, i + kSpan, ..., i + (count - 1) * kSpan: loads of w and x first, then the sums.
+  // The chunks at i, i + stride, ..., i + (count - 1) * stride: loads of w and x first, then the sums.
+  const uint32_t stride = kSpan * ksplit;
   auto chunks = [&](const Val& i, uint32_t count) {
     std::vector<Vec> wv, xv;  // [u * cols + c], [u * rows + r]
     for (uint32_t u = 0; u < count; ++u) {
-      Val at = column(i, u * kSpan);
+      Val at = column(i, u * stride);
       for (uint32_t c = 0; c < cols; ++c) wv.push_back(load_n<kChunk, f32>(w, w_row[c] + at));
       for (uint32_t r = 0; r < rows; ++r) xv.push_back(load_n<kChunk, f32>(x, x_at(r, at)));
     }
@@ -55,17 +59,37 @@ void gemv(In<T> x, In<T> w, Out<T> out, Constexpr n, Constexpr k) {
           a = s;
         }
   };
-  Val start = simd_lane() * kChunk;
-  Val whole = named("whole", k / (kSpan * unroll) * (kSpan * unroll));  // elements the unrolled loop takes
-  if (unroll > 1) for_(start, whole, kSpan * unroll, [&](Val i) { chunks(i, unroll); });
-  for_(unroll > 1 ? whole + start : start, k, kSpan, [&](Val i) { chunks(i, 1); });
+  Val start = ksplit == 1 ? simd_lane() * kChunk : named("start", part * kSpan + simd_lane() * kChunk);
+  Val whole = named("whole", k / (stride * unroll) * (stride * unroll));  // elements the unrolled loop takes
+  if (unroll > 1) for_(start, whole, stride * unroll, [&](Val i) { chunks(i, unroll); });
+  for_(unroll > 1 ? whole + start : start, k, stride, [&](Val i) { chunks(i, 1); });
 
-  for (uint32_t r = 0; r < rows; ++r)
-    for (uint32_t c = 0; c < cols; ++c) {
-      Val total = simd_sum(acc[r * cols + c].get());
-      Val j = column(first, c);
-      if_(simd_lane() == 0u && j < n, [&] { store(out[r == 0 ? j : n * r + j], cast<T>(total)); });
-    }
+  if (ksplit == 1) {
+    for (uint32_t r = 0; r < rows; ++r)
+      for (uint32_t c = 0; c < cols; ++c) {
+        Val total = simd_sum(acc[r * cols + c].get());
+        Val j = column(first, c);
+        if_(simd_lane() == 0u && j < n, [&] { store(out[r == 0 ? j : n * r + j], cast<T>(total)); });
+      }
+    return;
+  }
+  // The parts' sums through threadgroup memory: [simdgroup][r * cols + c], then one thread an
+  // output adds its group's parts in order.
+  const uint32_t sums = rows * cols;
+  TgArray partial = threadgroup_array<f32>(simdgroups * sums);
+  for (uint32_t i = 0; i < sums; ++i) {
+    Val total = simd_sum(acc[i].get());
+    if_(simd_lane() == 0u, [&] { store(partial[simd_group() * sums + i], total); });
+  }
+  barrier();
+  Val item = tid();
+  if_(item < (simdgroups / ksplit) * sums, [&] {
+    Val g = named("out_group", item / sums), i = named("out_item", item % sums);
+    Val total = load(partial[g * (ksplit * sums) + i]);
+    for (uint32_t p = 1; p < ksplit; ++p) total = total + load(partial[(g * ksplit + p) * sums + i]);
+    Val r = i / cols, j = named("out_col", (program_id(0) * (simdgroups / ksplit) + g) * cols + i % cols);
+    if_(j < n, [&] { store(out[r * n + j], cast<T>(total)); });
+  });
 }
 
 }  // namespace
@@ -77,18 +101,24 @@ KernelSpec gemv_spec() {
   k.summary = "out[m, n] = x[m, k] @ w[n, k]^T for a decode batch of m <= 8 rows, f32 sums; w read once";
   using rule::var;
   rule::Expr m = var("m"), n = var("n"), kk = var("k"), simd = var("simd_width"), cols = var("cols");
-  rule::Expr per_tg = var("threads") / simd * cols;  // output columns a threadgroup takes
+  rule::Expr per_tg = var("threads") / simd / var("ksplit") * cols;  // output columns a threadgroup takes
   k.dims = {"m", "n", "k"};
   // Two columns a simdgroup where the device would hold fewer simdgroups than there are columns
   // (n at least sm_count * max_threads_per_sm / simd_width), or where m >= 4 rows of x would
   // otherwise load 4 to 8 times the bytes of w from L1: each chunk of x then serves two rows of
-  // w. Two chunks a loop trip while the sums and the chunks' values stay few (m * cols <= 4), so
-  // that a lane has 32 bytes of w in flight (ptxas: 30 to 68 registers, no spills, on sm_90a).
+  // w; four where m > 4. As many simdgroups a column group as it has columns (ksplit), each taking
+  // every ksplit-th chunk of k: as many simdgroups as columns in all, so that taking several
+  // columns a simdgroup does not leave the device with fewer loads in flight. Two chunks a loop
+  // trip while the sums and the chunks' values stay few (m * cols <= 4), so that a lane has 32
+  // bytes of w in flight (ptxas: 30 to 128 registers, no spills, on sm_90a). H100 (bench/NOTES.md),
+  // us: m 8, n = k = 4096: 22.9 with ksplit 4 and one chunk a trip against 25.7 before; m 4: 19.6
+  // with ksplit 2 against 23.7; m 1, n 14336: 51.5 against 55.4.
   k.config = {
       {"m_rows", m},
       {"cols",
        rule::select(m > 4, 4, rule::select(n >= var("sm_count") * var("max_threads_per_sm") / simd || m >= 4, 2, 1))},
-      {"unroll", rule::select(m * cols <= 4 || cols == 4, 2, 1)},
+      {"unroll", rule::select(m * cols <= 4, 2, 1)},
+      {"ksplit", rule::select(cols == 4, 4, rule::select(cols == 2, 2, 1))},
       {"threads", 4 * simd}};
   k.dispatch = {.grid = rule::ceil_div(n, per_tg), .tpg = var("threads")};
   k.preconditions = {m >= 1,
@@ -101,6 +131,8 @@ KernelSpec gemv_spec() {
                      cols <= 4,
                      var("unroll") >= 1,
                      var("unroll") <= 4,
+                     var("ksplit") >= 1,
+                     (var("threads") / simd) % var("ksplit") == 0,
                      var("tpg") == var("threads"),
                      var("grid") == rule::ceil_div(n, per_tg),
                      var("grid_y") == 1,

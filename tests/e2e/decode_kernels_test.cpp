@@ -96,6 +96,20 @@ TEST(Gemv, TwoColumnsASimdgroupAndNoUnrollGiveTheSameSums) {
   }
 }
 
+TEST(Gemv, SimdgroupsSharingColumnsGiveTheSameSums) {
+  // ksplit simdgroups a column group, each taking every ksplit-th chunk of k, their sums added
+  // through threadgroup memory (the sanitizer checks the barrier): k with a partial unrolled trip
+  // and a remainder, n not a multiple of the columns a threadgroup takes.
+  for (const Config& c : std::vector<Config>{
+           {{"ksplit", 2}}, {{"ksplit", 4}}, {{"ksplit", 4}, {"cols", 1}}, {{"ksplit", 2}, {"unroll", 1}, {"cols", 3}}})
+    for (uint32_t m : {1u, 5u, 8u}) {
+      CheckResult r = check("gemv", ScalarType::bf16, {{"m", m}, {"n", 29}, {"k", 2056}}, c);
+      EXPECT_TRUE(r.passed) << r.summary();
+    }
+  EXPECT_TRUE(contains(contract_error("gemv", kGemvSmall, {{"ksplit", 3}}), "threads / simd_width % ksplit == 0"))
+      << contract_error("gemv", kGemvSmall, {{"ksplit", 3}});
+}
+
 TEST(Gemv, ReadsWInSixteenByteLoadsOnly) {
   for (uint32_t m : {1u, 8u}) {
     Shape s = kGemvSmall;
@@ -142,10 +156,13 @@ TEST(Gemv, ColumnsASimdgroupFollowTheDevice) {
   EXPECT_EQ(resolve(k.spec(), {{"m", 1}, {"n", 14336}, {"k", 4096}}, h100).config.at("cols"), 2u);
   EXPECT_EQ(resolve(k.spec(), kGemvSmall, h100).config.at("unroll"), 2u);
   Resolved r = resolve(k.spec(), {{"m", 8}, {"n", 4096}, {"k", 4096}}, h100);
-  EXPECT_EQ(r.config.at("cols"), 4u);  // a chunk of x for four rows of w (H100: 25.7 us vs 35.3 at two)
-  EXPECT_EQ(r.config.at("unroll"), 2u);
-  EXPECT_EQ(r.geometry.grid[0], 256u);  // 16 columns a threadgroup of 128 threads
+  EXPECT_EQ(r.config.at("cols"), 4u);    // a chunk of x for four rows of w (H100: 25.7 us vs 35.3 at two)
+  EXPECT_EQ(r.config.at("ksplit"), 4u);  // the four simdgroups of a threadgroup share its 4 columns
+  EXPECT_EQ(r.config.at("unroll"), 1u);
+  EXPECT_EQ(r.geometry.grid[0], 1024u);  // 4 columns a threadgroup of 128 threads
   EXPECT_EQ(r.geometry.tpg, 128u);
+  EXPECT_EQ(resolve(k.spec(), {{"m", 4}, {"n", 4096}, {"k", 4096}}, h100).config.at("ksplit"), 2u);
+  EXPECT_EQ(resolve(k.spec(), kGemvSmall, h100).config.at("ksplit"), 1u);
 }
 
 const Shape kAttn = {{"batch", 2}, {"heads", 8}, {"kv_heads", 2}, {"seq", 1000}, {"d", 64}};
