@@ -273,21 +273,27 @@ KernelSpec attention_decode_spec() {
   rule::Expr split_cap =
       rule::min(rule::ceil_div(seq, kMinSplitRows), rule::min(rule::ceil_div(kMaxSplitGroups, pairs), kMaxSplits));
   k.dims = {"batch", "heads", "kv_heads", "seq", "d"};
-  // 256 threads (128 where the threadgroup arrays of group * d columns would pass 48 KiB); 4 rows
-  // a team in flight (tile) where a lane's columns for the group fit (group * chunks <= 4: about
-  // 128 registers, two threadgroups of 256 a multiprocessor). Splits: as many as one wave of such
-  // threadgroups holds, rounded down (a few threadgroups past a wave cost a whole one), at least 1
-  // and at most 32, whose partials the last threadgroup merges. H100, 32/8 heads, d 128, seq 4096
-  // (bench/NOTES.md), us: tile 4 against 2: batch 64 374 against 410, batch 32 210 against 220;
-  // splits at tile 4: batch 2 26.1 with 16 (one wave) against 30.5 with 32, batch 4 42.0 with 8
-  // against 45.4 with 16, batch 8 66.4 with 4 against 70.4 with 8 and 76.2 with 16, batch 16
-  // 113.3 with 2 against 117.1 with 4, batch 32 194.3 with 1 against 210.1 with 2.
+  // 256 threads; 128 where the threadgroup arrays of group * d columns would pass 48 KiB, or
+  // where batch * kv_heads is below the SM count and the split cap still lets four threadgroups
+  // an SM fill 7/8 of their wave (finer parts: batch 2 to 16). 4 rows a team in flight (tile)
+  // where a lane's columns for the group fit (group * chunks <= 4: about 128 registers, 16
+  // simdgroups an SM). Splits: as many as one wave of such threadgroups holds, rounded down (a few
+  // threadgroups past a wave cost a whole one), at least 1 and at most 32, whose partials the last
+  // threadgroup merges. H100, 32/8 heads, d 128, seq 4096 (bench/NOTES.md), us: tile 4 against 2:
+  // batch 64 374 against 410, batch 32 210 against 220; splits at tile 4 and 256 threads: batch 8
+  // 66.4 with 4 against 70.4 with 8 and 76.2 with 16, batch 32 194.3 with 1 against 210.1 with 2;
+  // 128 threads (a wave's splits) against 256: batch 2 24.4 / 26.3, 4 39.2 / 42.0, 8 63.8 / 66.5,
+  // 16 108.6 / 113.1, but batch 32 197.2 / 193.9 and batch 1 at seq 32768 (32 splits at most)
+  // 75.8 / 67.4.
   rule::Expr threads = var("threads");
   k.config = {{"group", heads / kv_heads},
               {"team", rule::min(simd, rule::pow2_ceil(rule::ceil_div(d, kChunk)))},
               {"chunks", rule::ceil_div(d, kChunk * team)},
               {"tile", rule::select(var("group") * var("chunks") <= 4, 4, 1)},
-              {"threads", rule::select(var("group") * d <= 1024, 8 * simd, 4 * simd)},
+              {"threads",
+               rule::select(var("group") * d <= 1024 && !(pairs < var("sm_count") &&
+                                                          pairs * rule::min(split_cap, 32) * 8 >= var("sm_count") * 28),
+                            8 * simd, 4 * simd)},
               {"splits", rule::clamp(var("sm_count") * (16 * simd / threads) / pairs, 1, rule::min(split_cap, 32))}};
   k.dispatch = {.grid = splits, .grid_y = kv_heads, .grid_z = batch, .tpg = var("threads")};
   k.preconditions = {batch >= 1,

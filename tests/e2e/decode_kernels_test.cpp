@@ -255,14 +255,21 @@ TEST(AttentionDecode, SplitsFollowTheMultiprocessorsAndTheSequence) {
     return r.config.at("splits");
   };
   Target h100 = Target::cuda("sm_90a"), a100 = Target::cuda("sm_80");
-  // One wave of 2 threadgroups of 256 threads a multiprocessor (264 on 132 SMs) over batch *
-  // kv_heads, rounded down (264 / 64 = 4.1: 4 splits, 256 threadgroups); at least 1, at least 64
-  // rows a split, at most 32 splits.
-  EXPECT_EQ(splits(1, 32768, h100), 32u);  // 33, at most 32
+  // One wave over batch * kv_heads, rounded down: 2 threadgroups of 256 threads a multiprocessor
+  // (264 on 132 SMs), or 4 of 128 (528) where batch * kv_heads < 132 and 32 splits fill 7/8 of
+  // that; at least 1, at least 64 rows a split, at most 32 splits.
+  auto threads = [&](uint32_t batch, uint32_t seq) {
+    return resolve(k.spec(), {{"batch", batch}, {"heads", 32}, {"kv_heads", 8}, {"seq", seq}, {"d", 128}}, h100)
+        .config.at("threads");
+  };
+  EXPECT_EQ(splits(1, 32768, h100), 32u);  // 33 at 256 threads, at most 32
+  EXPECT_EQ(threads(1, 32768), 256u);      // at 128, 32 splits would fill half of 528
   EXPECT_EQ(splits(1, 4096, h100), 32u);
-  EXPECT_EQ(splits(8, 4096, h100), 4u);
-  EXPECT_EQ(splits(4, 4096, h100), 8u);
-  EXPECT_EQ(splits(16, 4096, h100), 2u);
+  EXPECT_EQ(splits(8, 4096, h100), 8u);  // 528 / 64
+  EXPECT_EQ(threads(8, 4096), 128u);
+  EXPECT_EQ(splits(4, 4096, h100), 16u);
+  EXPECT_EQ(splits(16, 4096, h100), 4u);
+  EXPECT_EQ(threads(32, 4096), 256u);
   EXPECT_EQ(splits(32, 32768, h100), 1u);  // 256 threadgroups: a wave already
   EXPECT_EQ(splits(64, 32768, h100), 1u);
   EXPECT_EQ(splits(1, 100, h100), 2u);     // 64 rows a split at least
