@@ -6,7 +6,9 @@
 // them with the same 8 elements of each row of x (m * k elements: they stay in L1 and L2) and keep
 // m * cols partial sums, which simd_sum reduces at the end. A loop trip takes `unroll` chunks of
 // 256 elements, their loads first, so that more of w is in flight; the k % (256 * unroll) elements
-// after the last whole trip take a second loop of one chunk a trip. A column past n (in the last
+// after the last whole trip take a second loop of one chunk a trip. With `ksplit` > 1, that many
+// simdgroups of a threadgroup share one group of columns, each taking every ksplit-th chunk, and
+// their simd_sums are added through threadgroup memory after a barrier. A column past n (in the last
 // simdgroup when n is not a multiple of the columns a threadgroup takes) reads row n - 1 again and
 // stores nothing, so every access is in bounds and no simd_sum sits under divergent control flow.
 #include <deque>
