@@ -168,14 +168,19 @@ TEST(Gemv, ColumnsASimdgroupFollowTheDevice) {
 const Shape kAttn = {{"batch", 2}, {"heads", 8}, {"kv_heads", 2}, {"seq", 1000}, {"d", 64}};
 
 TEST(AttentionDecode, EverySplitCountMatchesTheReference) {
-  // Up to split_cap = ceil(1000 / 64) = 16; 16 splits of 63 rows leave the last one 55.
-  for (uint32_t splits : {1u, 2u, 3u, 7u, 16u}) {
-    CheckResult r = check("attention_decode", ScalarType::f32, kAttn, {{"splits", splits}});
-    EXPECT_TRUE(r.passed) << r.summary();
-    ASSERT_EQ(r.outputs.size(), 2u) << r.summary();  // out and counters; the workspace is scratch
-    EXPECT_EQ(r.outputs[1].param, "counters");
-    EXPECT_EQ(r.outputs[1].max_abs, 0.0) << "a counter was left non-zero";
-  }
+  // Up to split_cap = ceil(1000 / 64) = 16; 16 splits of 63 rows leave the last one 55. Both
+  // threadgroup sizes the rule picks, and rows 1, 2 and 4 a team in flight.
+  for (uint32_t threads : {256u, 128u})
+    for (uint32_t splits : {1u, 2u, 3u, 7u, 16u})
+      for (uint32_t tile : {1u, 2u, 4u}) {
+        if (threads == 128 && tile == 2) continue;  // the 256-thread cases cover tile 2
+        CheckResult r = check("attention_decode", ScalarType::f32, kAttn,
+                              {{"splits", splits}, {"threads", threads}, {"tile", tile}});
+        EXPECT_TRUE(r.passed) << threads << " threads, " << splits << " splits, tile " << tile << ": " << r.summary();
+        ASSERT_EQ(r.outputs.size(), 2u) << r.summary();  // out and counters; the workspace is scratch
+        EXPECT_EQ(r.outputs[1].param, "counters");
+        EXPECT_EQ(r.outputs[1].max_abs, 0.0) << "a counter was left non-zero";
+      }
 }
 
 TEST(AttentionDecode, GroupsHeadDimsAndTheirTilesMatchTheReference) {
