@@ -285,16 +285,15 @@ KernelSpec attention_decode_spec() {
   // 128 threads (a wave's splits) against 256: batch 2 24.4 / 26.3, 4 39.2 / 42.0, 8 63.8 / 66.5,
   // 16 108.6 / 113.1, but batch 32 197.2 / 193.9 and batch 1 at seq 32768 (32 splits at most)
   // 75.8 / 67.4.
-  rule::Expr threads = var("threads");
+  rule::Expr threads = var("threads"), split_room = rule::min(split_cap, 32);
   k.config = {{"group", heads / kv_heads},
               {"team", rule::min(simd, rule::pow2_ceil(rule::ceil_div(d, kChunk)))},
               {"chunks", rule::ceil_div(d, kChunk * team)},
               {"tile", rule::select(var("group") * var("chunks") <= 4, 4, 1)},
-              {"threads",
-               rule::select(var("group") * d <= 1024 && !(pairs < var("sm_count") &&
-                                                          pairs * rule::min(split_cap, 32) * 8 >= var("sm_count") * 28),
-                            8 * simd, 4 * simd)},
-              {"splits", rule::clamp(var("sm_count") * (16 * simd / threads) / pairs, 1, rule::min(split_cap, 32))}};
+              {"threads", rule::select(var("group") * d <= 1024 && !(pairs < var("sm_count") &&
+                                                                     pairs * split_room * 8 >= var("sm_count") * 4 * 7),
+                                       8 * simd, 4 * simd)},
+              {"splits", rule::clamp(var("sm_count") * (16 * simd / threads) / pairs, 1, split_room)}};
   k.dispatch = {.grid = splits, .grid_y = kv_heads, .grid_z = batch, .tpg = var("threads")};
   k.preconditions = {batch >= 1,
                      kv_heads >= 1,
