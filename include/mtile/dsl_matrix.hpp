@@ -17,6 +17,7 @@
 #pragma once
 #include <array>
 #include <memory>
+#include <vector>
 
 #include "mtile/dsl.hpp"
 #include "mtile/mma_layout.hpp"
@@ -101,5 +102,68 @@ std::array<MmaB, 2> load_mma_b_kn_x2(const MatrixRef& b, U32 k0, U32 n0, SourceL
 MmaAcc load_mma_acc(const MatrixRef& c, U32 r0, U32 n0, SourceLoc loc = SourceLoc::current());
 // Stores this lane's elements of `acc` to c(r0 .. r0 + 15, n0 .. n0 + 7), cast to c's type.
 void store_mma_acc(const MatrixRef& c, U32 r0, U32 n0, const MmaAcc& acc, SourceLoc loc = SourceLoc::current());
+
+// Warpgroup MMA from threadgroup memory (IR mma_async: wgmma on sm_90a, exact on the CPU engine;
+// the target's async_mma says where it exists). The 128 threads of a warpgroup (threads 128 g ..
+// 128 g + 127: four simdgroups) compute D (64 x n) = A (64 x 16) B (16 x n) + C together, n a
+// multiple of 8 up to 256, A and B bf16 or f16 read from one threadgroup array laid out as core
+// matrices (below); each thread holds n / 2 elements of the f32 accumulator:
+//
+//   WarpgroupAccVar acc(warpgroup_acc_zero(128));
+//   ... copy_async the tiles; copy_async_wait(0); mma_fence(); barrier();
+//   acc = mma_async(tiles, a, b, acc);      // in flight
+//   acc = mma_wait(0, acc);                 // committed and done: readable, tiles writable again
+//   store_mma_acc(c, r0 + 16 * (simd_group() % 4), c0 + 8 * j, acc.get().tile(j));
+//
+// A core matrix is 8 rows of 8 elements (16 bytes) stored contiguously; an operand's element
+// (r, k) is at first + r / 8 * row_stride + k / 8 * k_stride + r % 8 * 8 + k % 8 (B's rows are
+// its n: B(k, n) of an n-major matrix, as a torch Linear weight). first and both strides are
+// multiples of 8 and the same for the whole warpgroup.
+//
+// With swizzle 128 (what the tensor cores read without bank conflicts) an operand is rows of 64
+// elements (128 bytes), 8 rows a 1024-byte atom, the 16-byte chunk c of row r stored at chunk
+// c ^ (r % 8): element (r, k) at first + r / 8 * row_stride + swizzle128_index(r % 8, k). The
+// array is then aligned to 1024 bytes (the printer does it), first is a multiple of 8 with the
+// 16 columns in one row, and row_stride a multiple of 512.
+struct CoreMatrices {
+  U32 first, k_stride, row_stride;
+  uint32_t swizzle = 0;  // 0 or 128
+};
+// The index of element (r, k) of a rows x k_extent operand stored as core matrices with rows
+// outermost: row_stride = 8 * k_extent, k_stride = 64 (what core_matrices() describes).
+U32 core_matrix_index(U32 r, U32 k, uint32_t k_extent);
+// Rows r0 .. (64 or n of them) and columns k0 .. k0 + 15 of such an operand starting at `first`.
+CoreMatrices core_matrices(U32 first, U32 r0, U32 k0, uint32_t k_extent);
+// The index of element (r, k), k < 64, of a tile of swizzled 128-byte rows: r * 64 + (k ^ 8 (r % 8)).
+U32 swizzle128_index(U32 r, U32 k);
+// Rows r0 .. and columns k0 .. k0 + 15 of such a tile at `first` (a multiple of 512; r0 of 8).
+CoreMatrices swizzle128_rows(U32 first, U32 r0, U32 k0);
+
+struct WarpgroupAcc {  // this thread's n / 2 f32 elements of a 64 x n accumulator
+  std::vector<Val> v;
+  // Columns 8 j .. 8 j + 7 of this simdgroup's 16 rows (16 (simd_group() % 4) ..), as mma's C.
+  MmaAcc tile(uint32_t j) const;
+};
+WarpgroupAcc warpgroup_acc_zero(uint32_t n);
+// D = A B + C: every thread of the warpgroup calls it with the same operands; D may be read only
+// through mma_wait, and A's and B's memory may be written only after that wait.
+WarpgroupAcc mma_async(const TgArray& tiles, const CoreMatrices& a, const CoreMatrices& b, const WarpgroupAcc& c,
+                       SourceLoc loc = SourceLoc::current());
+// Before mma_async reads memory this thread wrote (its copy_asyncs waited for): call it after the
+// writes and before the barrier that publishes them.
+void mma_fence(SourceLoc loc = SourceLoc::current());
+// Commits this thread's mma_asyncs as a group and waits until at most `pending` groups are in
+// flight; gives `acc` back to be read (with pending 0) or fed to the next mma_async.
+WarpgroupAcc mma_wait(uint32_t pending, const WarpgroupAcc& acc, SourceLoc loc = SourceLoc::current());
+
+class WarpgroupAccVar {  // an accumulator kept in f32 locals across a loop's iterations
+ public:
+  explicit WarpgroupAccVar(const WarpgroupAcc& init, SourceLoc loc = SourceLoc::current());
+  WarpgroupAccVar& operator=(const WarpgroupAcc& v);
+  WarpgroupAcc get() const;
+
+ private:
+  std::vector<std::unique_ptr<Var>> v_;
+};
 
 }  // namespace mtile::dsl

@@ -111,6 +111,15 @@ constexpr Id kNoId = -1;
   /* LoadMatrix: lanes / 2 8 x 8 matrices of 16-bit elements from threadgroup array `param`, each */    \
   /* lane giving args[0], the first element of one row; `bits` 1 transposes (docs/IR.md). */            \
   X(LoadMatrix, "load_matrix", Simd)                                                                    \
+  /* MmaAsync (sm_90a wgmma): a warpgroup's D (64 x n) = A (64 x 16) B (16 x n) + C with A and B in */  \
+  /* threadgroup array `param` as core matrices, swizzled or not (docs/IR.md; `bits`: n and the */      \
+  /* swizzle, mma_async_n/_swizzle); args: A's first index, its k and row strides, then B's, then */    \
+  /* `lanes` C elements (f32); D is pending until mma_wait. */                                          \
+  X(MmaAsync, "mma_async", Simd)                                                                        \
+  X(MmaFence, "mma_fence", Simd) /* orders this thread's threadgroup writes before later mma_asyncs */  \
+  /* MmaWait: commits this thread's mma_asyncs and waits until at most `bits` groups are pending; */    \
+  /* args: accumulator elements, given back as `lanes` lanes of f32 that may then be read. */           \
+  X(MmaWait, "mma_wait", Simd)                                                                          \
   X(TgReduceSum, "threadgroup_reduce_sum", TgReduce)                                                    \
   X(TgReduceMax, "threadgroup_reduce_max", TgReduce)                                                    \
   X(TgReduceMin, "threadgroup_reduce_min", TgReduce)                                                    \
@@ -209,13 +218,26 @@ struct Inst {
   uint64_t bits = 0;
   int param = -1;
   MemSpace space = MemSpace::Device;
-  uint8_t lanes = 1;  // LoadVector, StoreVector, LoadMatrix: 2, 4 or 8; Mma: 4; CopyAsync: elements copied
+  uint8_t lanes = 1;  // LoadVector, StoreVector, LoadMatrix: 2, 4 or 8; Mma: 4; MmaAsync, MmaWait: D's elements
+                      // a thread holds; CopyAsync: elements copied
   std::vector<Block> blocks;
   std::shared_ptr<const Function> callee;
   std::vector<CallArg> call_args;
   std::string name;  // optional: a readable name for the defined id
   SourceLoc loc;
 };
+
+// MmaAsync's `bits`: n in the low 16 bits, the operands' swizzle above them (0: none; 128: rows of
+// 128 bytes whose 16-byte chunks are permuted, docs/IR.md).
+inline uint32_t mma_async_n(const Inst& in) {
+  return static_cast<uint32_t>(in.bits & 0xffff);
+}
+inline uint32_t mma_async_swizzle(const Inst& in) {
+  return static_cast<uint32_t>(in.bits >> 16);
+}
+inline uint64_t mma_async_bits(uint32_t n, uint32_t swizzle) {
+  return n | uint64_t{swizzle} << 16;
+}
 
 struct Function {
   std::string name;

@@ -10,7 +10,8 @@
 // through `stages` threadgroup buffers: copy_async fills the buffers of the next stages - 1 steps
 // while the current one is multiplied (rows of a past M and of w past N read the last row, whose
 // products are never stored; columns past K are zeros). Rows are padded to bk + 8 elements so that
-// the 8 rows of an 8 x 8 fragment matrix hit 32 distinct banks.
+// the 8 rows of an 8 x 8 fragment matrix hit 32 distinct banks. Where the target has warpgroup
+// MMA (sm_90a's wgmma) and M is past 64, a second body (gemm_warpgroup_body) takes its place.
 #include <cmath>
 
 #include "kernels/linear/linear.hpp"
@@ -52,9 +53,83 @@ void stage(const Tensor& src, const TgArray& tile, const Val& buf_base, const Va
   }
 }
 
+// Stages rows [first, first + count) x K-columns [k0, k0 + bk) of src as core matrices (8 rows x 8
+// columns, 128 contiguous bytes; mtile/dsl_matrix.hpp) at tile[base ..]: chunk c of 16 bytes is row
+// c % 8 of core matrix c / 8, so the threads of a simdgroup write 512 consecutive bytes, and read
+// 64 bytes of each of 8 rows. Rows past `rows` repeat the last one, columns past k are zeros.
+void stage_core_matrices(const Tensor& src, const TgArray& tile, const Val& base, const Val& first, uint32_t count,
+                         const Val& rows, const Val& k, const Val& k0, uint32_t bk, uint32_t threads) {
+  const uint32_t chunks = count * bk / kChunk;
+  for (uint32_t c0 = 0; c0 < chunks; c0 += threads) {
+    Val c = tid() + c0;
+    auto body = [&] {
+      Val r = c / bk * 8u + c % 8u, kc = c / 8u % (bk / kChunk) * kChunk;
+      Val row = min(first + r, rows - 1u), dst = base + c * kChunk;
+      if_(
+          k0 + kc < k, [&] { copy_async(tile[dst], src[row * k + k0 + kc], kChunk); },
+          [&] {
+            for (uint32_t e = 0; e < kChunk; ++e) store(tile[dst + e], lit(src.elem, 0.0));
+          });
+    };
+    if (c0 + threads <= chunks)
+      body();
+    else
+      if_(c < chunks, body);
+  }
+}
+
+// The same as swizzled 128-byte rows (bk = 64; mtile/dsl_matrix.hpp): chunk c of 16 bytes is chunk
+// c % 8 of row c / 8, stored at chunk (c % 8) ^ (row % 8) of its row: eight threads read a row's
+// 128 bytes and write one 128-byte row of the tile.
+void stage_swizzled_rows(const Tensor& src, const TgArray& tile, const Val& base, const Val& first, uint32_t count,
+                         const Val& rows, const Val& k, const Val& k0, uint32_t threads) {
+  const uint32_t chunks = count * 8;
+  for (uint32_t c0 = 0; c0 < chunks; c0 += threads) {
+    Val c = tid() + c0;
+    auto body = [&] {
+      Val r = c / 8u, kc = c % 8u * kChunk;
+      Val row = min(first + r, rows - 1u), dst = base + swizzle128_index(r, kc).val;
+      if_(
+          k0 + kc < k, [&] { copy_async(tile[dst], src[row * k + k0 + kc], kChunk); },
+          [&] {
+            for (uint32_t e = 0; e < kChunk; ++e) store(tile[dst + e], lit(src.elem, 0.0));
+          });
+    };
+    if (c0 + threads <= chunks)
+      body();
+    else
+      if_(c < chunks, body);
+  }
+}
+
+// Stores a 16 x 8 accumulator tile at (r, c) of out: plus bias and activated, or plus residual.
+void store_tile(const Tensor* extra, Extra kind, const Tensor& out, const Val& m, const Val& n, const Val* act,
+                const Val& r, const Val& c, MmaAcc v) {
+  if (kind == Extra::Residual) {
+    MmaAcc res = load_mma_acc(MatrixRef(*extra, n).bounded(m, n), r, c);
+    for (uint32_t e = 0; e < mma_layout::kCElements; ++e) v.v[e] = v.v[e] + res.v[e];
+  } else {
+    for (uint32_t e = 0; e < mma_layout::kCElements; ++e) {
+      Val x = v.v[e];
+      if (kind == Extra::Bias) {
+        Val col = c + mma_layout::c_col(simd_lane(), e);
+        x = x + load<f32>((*extra)[min(col, n - 1u)]);
+      }
+      Val silu = x * sigmoid(x), gelu = 0.5f * x * (1.0f + erf(x * float(M_SQRT1_2)));
+      v.v[e] = select(*act == 1u, silu, select(*act == 2u, gelu, x));
+    }
+  }
+  store_mma_acc(MatrixRef(out, n).bounded(m, n), r, c, v);
+}
+
+template <class T>
+void gemm_warpgroup_body(const Tensor& a, const Tensor& w, const Tensor* extra, Extra kind, const Tensor& out,
+                         const Val& m, const Val& n, const Val& k, const Val* act);
+
 template <class T>
 void gemm_body(const Tensor& a, const Tensor& w, const Tensor* extra, Extra kind, const Tensor& out, const Val& m,
                const Val& n, const Val& k, const Val* act) {
+  if (config("warpgroup", 0)) return gemm_warpgroup_body<T>(a, w, extra, kind, out, m, n, k, act);
   const uint32_t bm = config("bm", 128), bn = config("bn", 128), warps_m = config("warps_m", 2),
                  warps_n = config("warps_n", 4), bk = config("bk", 32), stages = config("stages", 2);
   const uint32_t threads = warps_m * warps_n * 32, tm = bm / warps_m / 16, tn = bn / warps_n / 8, ld = bk + kPad;
@@ -111,27 +186,61 @@ void gemm_body(const Tensor& a, const Tensor& w, const Tensor* extra, Extra kind
       cur = std::move(next);
     }
   });
-  MatrixRef dst = MatrixRef(out, n).bounded(m, n);
   for (uint32_t i = 0; i < tm; ++i)
-    for (uint32_t j = 0; j < tn; ++j) {
-      Val r = row0 + warp_row + i * 16, c = col0 + warp_col + j * 8;
-      MmaAcc v = acc[i * tn + j]->get();
-      if (kind == Extra::Residual) {
-        MmaAcc res = load_mma_acc(MatrixRef(*extra, n).bounded(m, n), r, c);
-        for (uint32_t e = 0; e < mma_layout::kCElements; ++e) v.v[e] = v.v[e] + res.v[e];
-      } else {
-        for (uint32_t e = 0; e < mma_layout::kCElements; ++e) {
-          Val x = v.v[e];
-          if (kind == Extra::Bias) {
-            Val col = c + mma_layout::c_col(simd_lane(), e);
-            x = x + load<f32>((*extra)[min(col, n - 1u)]);
-          }
-          Val silu = x * sigmoid(x), gelu = 0.5f * x * (1.0f + erf(x * float(M_SQRT1_2)));
-          v.v[e] = select(*act == 1u, silu, select(*act == 2u, gelu, x));
-        }
-      }
-      store_mma_acc(dst, r, c, v);
+    for (uint32_t j = 0; j < tn; ++j)
+      store_tile(extra, kind, out, m, n, act, row0 + warp_row + i * 16, col0 + warp_col + j * 8,
+                 acc[i * tn + j]->get());
+}
+
+// gemm on warpgroup MMA (targets with async_mma): each of bm / 64 warpgroups computes 64 rows x bn
+// of the tile with one mma_async per 16 columns of K, A and W staged in one array of `stages`
+// buffers as swizzled 128-byte rows (`swizzle` 128, bk 64) or plain core matrices (0: rows
+// outermost, so that each thread's 16-byte copy lands next to its neighbour's; bank conflicts
+// make it slower). A step leaves `pending` (0 or 1) groups of its mma_asyncs in flight: the fill
+// after a barrier may overwrite only a buffer whose products every warpgroup has waited for, so
+// the fills run stages - 1 - pending steps ahead.
+template <class T>
+void gemm_warpgroup_body(const Tensor& a, const Tensor& w, const Tensor* extra, Extra kind, const Tensor& out,
+                         const Val& m, const Val& n, const Val& k, const Val* act) {
+  const uint32_t bm = config("bm", 128), bn = config("bn", 256), bk = config("bk", 64), stages = config("stages", 4),
+                 pending = config("pending", 0), swizzle = config("swizzle", 128);
+  const uint32_t threads = bm / 64 * 128, step_elems = (bm + bn) * bk, ahead = stages - 1 - pending;
+  TgArray tiles = threadgroup_array(a.elem, stages * step_elems);
+  Val row0 = named("row0", program_id(1) * bm), col0 = named("col0", program_id(0) * bn);
+  Val group_row = named("group_row", simd_group() / 4u * 64u);
+  auto fill = [&](const Val& step) {
+    Val base = step % stages * step_elems, k0 = step * bk;
+    if (swizzle) {
+      stage_swizzled_rows(a, tiles, base, row0, bm, m, k, k0, threads);
+      stage_swizzled_rows(w, tiles, base + bm * bk, col0, bn, n, k, k0, threads);
+    } else {
+      stage_core_matrices(a, tiles, base, row0, bm, m, k, k0, bk, threads);
+      stage_core_matrices(w, tiles, base + bm * bk, col0, bn, n, k, k0, bk, threads);
     }
+  };
+  WarpgroupAccVar acc(warpgroup_acc_zero(bn));
+  Val steps = named("steps", (k + (bk - 1)) / bk);
+  for (uint32_t s = 0; s < ahead; ++s) {
+    if_(lit(s) < steps, [&] { fill(lit(s)); });
+    copy_async_commit();
+  }
+  for_(0u, steps, 1u, [&](Val step) {
+    copy_async_wait(ahead - 1);
+    mma_fence();  // this thread's copies, now landed, are seen by the mma_asyncs after the barrier
+    barrier();
+    if_(step + ahead < steps, [&] { fill(step + ahead); });
+    copy_async_commit();
+    Val base = step % stages * step_elems;
+    WarpgroupAcc d = acc.get();
+    for (uint32_t kk = 0; kk < bk; kk += 16)
+      d = swizzle
+              ? mma_async(tiles, swizzle128_rows(base, group_row, kk), swizzle128_rows(base + bm * bk, 0u, kk), d)
+              : mma_async(tiles, core_matrices(base, group_row, kk, bk), core_matrices(base + bm * bk, 0u, kk, bk), d);
+    acc = mma_wait(pending, d);
+  });
+  WarpgroupAcc d = pending ? mma_wait(0, acc.get()) : acc.get();
+  Val r = row0 + group_row + simd_group() % 4u * 16u;
+  for (uint32_t j = 0; j < bn / 8; ++j) store_tile(extra, kind, out, m, n, act, r, col0 + j * 8, d.tile(j));
 }
 
 template <class T>
@@ -165,31 +274,53 @@ KernelSpec gemm_spec_for(KernelDef def, Extra kind) {
   // on memory: up to 8 buffers of K in flight. Past m = 64, 128 columns (64 where two buffers of
   // 128 x 128 would not fit, as in Apple's 32 KiB) and up to 3 buffers. K 64 at a time where three
   // buffers of it fit (2 bytes an element). 2026-11-26 sweeps on the H100, bench/NOTES.md.
-  rule::Expr shared = var("shared_memory"), bm = var("bm"), bn = var("bn"), bk = var("bk");
-  k.config = {{"bm", rule::clamp(rule::pow2_ceil(m), 16, 128)},
-              {"bn", rule::select(m > 64, rule::select(shared >= 2 * 256 * 40 * 2, 128, 64), 32)},
-              {"warps_m", rule::min(bm / 16, 2)},
-              {"warps_n", 4},
-              {"bk", rule::select(shared >= (bm + bn) * 72 * 2 * 3, 64, 32)},
-              {"stages", rule::clamp(shared / ((bm + bn) * (bk + 8) * 2), 2, rule::select(m > 64, 3, 8))}};
+  // Where the target has warpgroup MMA (async_mma: sm_90a, the CPU engine), M past 64 takes it:
+  // two warpgroups of 64 rows, K 64 at a time in swizzled 128-byte rows, 256 columns where four
+  // buffers fit (the H100), else 128.
+  rule::Expr shared = var("shared_memory"), bm = var("bm"), bn = var("bn"), bk = var("bk"), wg = var("warpgroup");
+  k.config = {{"warpgroup", rule::select(m > 64, var("async_mma"), 0)},
+              {"swizzle", rule::select(wg == 1, 128, 0)},
+              {"bm", rule::clamp(rule::pow2_ceil(m), 16, 128)},
+              {"bn", rule::select(m > 64,
+                                  rule::select(wg == 1, rule::select(shared >= 4 * (128 + 256) * 64 * 2, 256, 128),
+                                               rule::select(shared >= 2 * 256 * 40 * 2, 128, 64)),
+                                  32)},
+              {"warps_m", rule::select(wg == 1, bm / 16, rule::min(bm / 16, 2))},
+              {"warps_n", rule::select(wg == 1, 1, 4)},
+              {"bk", rule::select(wg == 1 || shared >= (bm + bn) * 72 * 2 * 3, 64, 32)},
+              {"stages", rule::select(wg == 1, rule::clamp(shared / ((bm + bn) * bk * 2), 2, 4),
+                                      rule::clamp(shared / ((bm + bn) * (bk + 8) * 2), 2, rule::select(m > 64, 3, 8)))},
+              // One group of products in flight past a step where the fills still run two steps ahead.
+              {"pending", rule::select(wg == 1 && var("stages") >= 4, 1, 0)}};
   k.dispatch = {.grid = rule::ceil_div(n, var("bn")),
                 .grid_y = rule::ceil_div(m, var("bm")),
                 .tpg = var("warps_m") * var("warps_n") * var("simd_width")};
-  k.preconditions = {m >= 1,
-                     n >= 1,
-                     kk >= 8,
-                     kk % 8 == 0,
-                     var("simd_width") == 32,
-                     var("bm") % (var("warps_m") * 16) == 0,
-                     var("bn") % (var("warps_n") * 8) == 0,
-                     var("bk") >= 16,
-                     var("bk") % 16 == 0,
-                     var("stages") >= 2,
-                     var("stages") <= 8,
-                     var("tpg") == var("warps_m") * var("warps_n") * 32,
-                     var("grid") == rule::ceil_div(n, var("bn")),
-                     var("grid_y") == rule::ceil_div(m, var("bm")),
-                     var("grid_z") == 1};
+  k.preconditions = {
+      m >= 1,
+      n >= 1,
+      kk >= 8,
+      kk % 8 == 0,
+      var("simd_width") == 32,
+      var("bm") % (var("warps_m") * 16) == 0,
+      var("bn") % (var("warps_n") * 8) == 0,
+      var("bk") >= 16,
+      var("bk") % 16 == 0,
+      var("stages") >= 2,
+      var("stages") <= 8,
+      var("tpg") == var("warps_m") * var("warps_n") * 32,
+      var("grid") == rule::ceil_div(n, var("bn")),
+      var("grid_y") == rule::ceil_div(m, var("bm")),
+      var("grid_z") == 1,
+      wg <= 1,
+      // 64 rows a warpgroup (4 simdgroups), one mma_async of n = bn per 16 of K.
+      wg == 0 ||
+          (var("async_mma") == 1 && bm % 64 == 0 && var("warps_m") == bm / 16 && var("warps_n") == 1 && bn <= 256),
+      // Products left in flight a step: the fills run stages - 1 - pending ahead.
+      var("pending") <= 1,
+      var("stages") >= 2 + var("pending"),
+      // Swizzled rows are 64 elements of K (128 bytes).
+      var("swizzle") == 0 || (wg == 1 && var("swizzle") == 128 && bk == 64),
+  };
   k.sizes = {{"a", m * kk}, {"w", n * kk}, {"out", m * n}};
   if (kind == Extra::Bias) k.sizes["bias"] = n;
   if (kind == Extra::Residual) k.sizes["residual"] = m * n;

@@ -182,6 +182,18 @@ uint64_t padded_bytes(const Inst& array) {
   return (array.bits * storage_bytes(array.type) + 15) / 16 * 16;
 }
 
+// Arrays that a swizzled mma_async reads: 1024-byte aligned, as its swizzle is one of addresses.
+std::set<Id> atom_aligned_arrays(const ir::Function& f) {
+  std::set<Id> out;
+  ir::for_each_inst(f.body, [&](const Inst& in) {
+    if (in.op == Op::MmaAsync && ir::mma_async_swizzle(in)) out.insert(in.param);
+  });
+  return out;
+}
+uint64_t array_alignment(const std::set<Id>& atom_aligned, const Inst& array) {
+  return atom_aligned.count(array.result) ? 1024 : 16;
+}
+
 class Printer {
  public:
   Printer(const ir::Function& f, const Dialect& d) : f_(f), d_(d) {}
@@ -196,16 +208,20 @@ class Printer {
     order(f_.body, position);
     out_ = d_.head(f_, uses_) + " {\n";
     // MSL allows threadgroup arrays only at kernel scope; CUDA gets the same layout.
+    const std::set<Id> atom_aligned = atom_aligned_arrays(f_);
     if (d_.static_tg_bytes && threadgroup_layout_bytes(f_) > d_.static_tg_bytes) {
-      line(1, d_.tg_dynamic_block);
+      line(1, spell(d_.tg_dynamic_block, atom_aligned.empty() ? 16 : 1024));
       uint64_t offset = 0;
       for (const Inst* a : arrays_) {
+        const uint64_t align = array_alignment(atom_aligned, *a);
+        offset = (offset + align - 1) / align * align;
         line(1, spell(d_.tg_dynamic_array, at(d_.storage_type, a->type), name(a->result), offset));
         offset += padded_bytes(*a);
       }
     } else {
       for (const Inst* a : arrays_)
-        line(1, fmt::format(fmt::runtime(d_.tg_array), at(d_.storage_type, a->type), name(a->result), a->bits));
+        line(1, fmt::format(fmt::runtime(d_.tg_array), at(d_.storage_type, a->type), name(a->result), a->bits,
+                            array_alignment(atom_aligned, *a)));
     }
     block(f_.body, 1);
     out_ += "}\n";
@@ -258,6 +274,11 @@ class Printer {
           break;
         case Op::Extract:
           extracts_[in.result] = &in;
+          expr_[in.result] = name_or("v");
+          break;
+        case Op::MmaAsync:
+        case Op::MmaWait:
+          accumulators_.insert(in.result);
           expr_[in.result] = name_or("v");
           break;
         case Op::Mma:
@@ -401,6 +422,27 @@ class Printer {
                                       fmt::format("{}", fmt::join(operands, ", ")), op(in, Op::SimdLane))));
         return;
       }
+      case Op::MmaAsync: {
+        require_async_mma(in);
+        line(depth, fmt::format("{} {}[{}] = {{{}}};", vtype(in.type), name(in.result), in.lanes, args_from(in, 6)));
+        std::array<std::string, 6> operands;
+        for (size_t i = 0; i < 6; ++i) operands[i] = arg(in, i);
+        line(depth, d_.mma_async(name(in.result), ir::mma_async_n(in), ir::mma_async_swizzle(in),
+                                 array_type_.at(in.param), name(in.param), operands));
+        return;
+      }
+      case Op::MmaFence:
+        require_async_mma(in);
+        line(depth, op(in, in.op) + ";");
+        return;
+      case Op::MmaWait:
+        require_async_mma(in);
+        // The copy and the empty asm after the wait keep every read of the accumulator below it.
+        line(depth, spell(op(in, in.op), in.bits) + ";");
+        line(depth, fmt::format("{} {}[{}] = {{{}}};", vtype(in.type), name(in.result), in.lanes, args_from(in, 0)));
+        for (unsigned i = 0; i < in.lanes; ++i)
+          line(depth, spell(d_.fence_operand, fmt::format("{}[{}]", name(in.result), i)) + ";");
+        return;
       case Op::CopyAsync: copy_async(in, depth); return;
       case Op::CopyAsyncCommit:
         if (!op(in, in.op).empty()) line(depth, op(in, in.op) + ";");
@@ -528,8 +570,23 @@ class Printer {
     return words == 1 ? vec : fmt::format("{}.{}", vec, "xyzw"[k]);
   }
 
+  void require_async_mma(const Inst& in) const {
+    if (!d_.mma_async)
+      fail(in,
+           "mma_async (a warpgroup MMA over threadgroup memory, wgmma of sm_90a) has no lowering for this "
+           "target: a kernel's rule picks mma where the target has no async_mma");
+  }
+
+  // Arguments first .. end as a comma-separated list.
+  std::string args_from(const Inst& in, size_t first) const {
+    std::string out;
+    for (size_t i = first; i < in.args.size(); ++i) out += (i > first ? ", " : "") + arg(in, i);
+    return out;
+  }
+
   std::string extract(const Inst& in) const {
     auto lane = static_cast<unsigned>(in.bits);
+    if (accumulators_.count(in.args[0])) return fmt::format("{}[{}]", name(in.args[0]), lane);
     if (mma_.count(in.args[0])) return fmt::format("{}.{}", name(in.args[0]), "xyzw"[lane]);  // f32 lanes of mma_type
     const Inst& v = *vectors_.at(in.args.at(0));
     if (!halves(in.type)) return spell(at(d_.load, in.type), word(v, lane));
@@ -743,6 +800,7 @@ class Printer {
   std::unordered_map<Id, const Inst*> vectors_;   // LoadVector and LoadMatrix by their id
   std::unordered_map<Id, const Inst*> extracts_;  // Extract by its id
   std::set<Id> mma_;                              // Mma results
+  std::set<Id> accumulators_;                     // MmaAsync and MmaWait results: f32 arrays
   std::unordered_map<Id, ST> array_type_;         // threadgroup arrays' element types
   std::vector<const Inst*> arrays_;
   std::string out_;
@@ -751,9 +809,12 @@ class Printer {
 }  // namespace
 
 uint64_t threadgroup_layout_bytes(const ir::Function& f) {
+  const std::set<Id> atom_aligned = atom_aligned_arrays(f);
   uint64_t bytes = 0;
   ir::for_each_inst(f.body, [&](const Inst& in) {
-    if (in.op == Op::TgArrayDecl) bytes += padded_bytes(in);
+    if (in.op != Op::TgArrayDecl) return;
+    const uint64_t align = array_alignment(atom_aligned, in);
+    bytes = (bytes + align - 1) / align * align + padded_bytes(in);
   });
   return bytes;
 }

@@ -45,7 +45,15 @@ struct Dialect {
   //   CopyAsync        {0} pointer to the threadgroup element, {1} to the device element, {2} bytes;
   //                    "" prints the copy as element-by-element assignments
   //   CopyAsyncCommit  ""; CopyAsyncWait {0} the groups that may stay pending: "" prints nothing
+  //   MmaFence         the statement; MmaWait {0} the groups that may stay pending
   std::map<ir::Op, std::string> ops;
+  // MmaAsync's statement: {d} an array of n / 2 f32 holding C, which becomes D; the operands'
+  // swizzle (0 or 128); A's and B's first index, k stride and row stride in threadgroup array
+  // `array` as C expressions. Empty: refused.
+  std::function<std::string(const std::string& d, unsigned n, unsigned swizzle, ScalarType ab, const std::string& array,
+                            const std::array<std::string, 6>& operands)>
+      mma_async;
+  std::string fence_operand;           // {0} an f32 lvalue that MmaWait gives back, read only after the wait
   std::string mma_type;                // Mma's 4 f32 lanes, read as .x .y .z .w
   std::string mma_pack;                // {0} "bf16" | "f16", {1}, {2} two values -> one 32-bit word; "": floats
   std::string storage_from_bits;       // {0} an unsigned integer whose low 16 bits are an element, {1} its storage type
@@ -60,10 +68,12 @@ struct Dialect {
   std::string shuffle_lane;           // value {0} of lane {1}, any lane per thread
   std::string simd_reduce;            // {0} value, {1} "sum" | "max" | "min", {2} type name
   bool simd_reduce_rounds_each_step;  // else the printer rounds an f16/bf16 sum once
-  std::string tg_array;               // {0} element type, {1} name, {2} element count; aligned to the widest access
+  // {0} element type, {1} name, {2} element count, {3} its alignment (16, or 1024 where a swizzled
+  // mma_async reads it)
+  std::string tg_array;
   // Arrays of more than `static_tg_bytes` in all (0: no limit) are placed in one dynamic block
-  // that `tg_dynamic_block` declares, each at a 16-byte aligned offset: {0} element type, {1} name,
-  // {2} byte offset.
+  // that `tg_dynamic_block` declares ({0} its alignment), each at an offset of its alignment: {0}
+  // element type, {1} name, {2} byte offset.
   uint64_t static_tg_bytes = 0;
   std::string tg_dynamic_block, tg_dynamic_array;
   // Vector memory (LoadVector, StoreVector) as one access of a packed type: 32-bit words, 16-bit

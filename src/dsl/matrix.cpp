@@ -32,6 +32,52 @@ MmaAcc MmaAccVar::get() const {
   return out;
 }
 
+U32 core_matrix_index(U32 r, U32 k, uint32_t k_extent) {
+  const Val &rv = r.val, &kv = k.val;
+  return rv / 8u * (8u * k_extent) + kv / 8u * 64u + rv % 8u * 8u + kv % 8u;
+}
+
+CoreMatrices core_matrices(U32 first, U32 r0, U32 k0, uint32_t k_extent) {
+  return {first.val + core_matrix_index(r0, k0, k_extent).val, lit(64u), lit(8u * k_extent)};
+}
+
+U32 swizzle128_index(U32 r, U32 k) {
+  const Val &rv = r.val, &kv = k.val;
+  return rv * 64u + (kv ^ rv % 8u * 8u);
+}
+
+CoreMatrices swizzle128_rows(U32 first, U32 r0, U32 k0) {
+  return {first.val + r0.val * 64u + k0.val, lit(8u), lit(512u), 128};
+}
+
+MmaAcc WarpgroupAcc::tile(uint32_t j) const {
+  if (size_t{j} * L::kCElements + L::kCElements > v.size())
+    detail::trace_error(fmt::format("WarpgroupAcc::tile({}): the accumulator is 64 x {}, {} tiles of 8 columns", j,
+                                    v.size() * 2, v.size() / L::kCElements));
+  MmaAcc out;
+  for (uint32_t e = 0; e < L::kCElements; ++e) out.v[e] = v[j * L::kCElements + e];
+  return out;
+}
+
+WarpgroupAcc warpgroup_acc_zero(uint32_t n) {
+  return {std::vector<Val>(n / 2, lit(0.0f))};
+}
+
+WarpgroupAccVar::WarpgroupAccVar(const WarpgroupAcc& init, SourceLoc loc) {
+  for (const Val& v : init.v) v_.push_back(std::make_unique<Var>(v, loc));
+}
+
+WarpgroupAccVar& WarpgroupAccVar::operator=(const WarpgroupAcc& v) {
+  for (size_t i = 0; i < v_.size(); ++i) *v_[i] = v.v.at(i);
+  return *this;
+}
+
+WarpgroupAcc WarpgroupAccVar::get() const {
+  WarpgroupAcc out;
+  for (const auto& v : v_) out.v.push_back(v->get());
+  return out;
+}
+
 MatrixRef::MatrixRef(ir::MemSpace space, int slot, ScalarType elem, const Val& ld, const Val* offset)
     : space_(space), slot_(slot), elem_(elem), ld_(ld) {
   if (offset) {

@@ -894,6 +894,66 @@ MmaAcc mma(const MmaA& a, const MmaB& b, const MmaAcc& c, SourceLoc loc) {
   return out;
 }
 
+WarpgroupAcc mma_async(const TgArray& tiles, const CoreMatrices& a, const CoreMatrices& b, const WarpgroupAcc& c,
+                       SourceLoc loc) {
+  detail::note_location(loc);
+  const size_t n = c.v.size() * 2;
+  if (n < 8 || n > 256 || n % 8 != 0)
+    detail::trace_error(
+        fmt::format("mma_async: an accumulator of {} elements a thread is 64 x {}; n is a multiple "
+                    "of 8 from 8 to 256 (warpgroup_acc_zero(n))",
+                    c.v.size(), n));
+  if (tiles.elem != ScalarType::bf16 && tiles.elem != ScalarType::f16)
+    detail::trace_error(fmt::format("mma_async: A and B come from a threadgroup array of {}; they are bf16 or f16",
+                                    type_name(tiles.elem)));
+  if (a.swizzle != b.swizzle || (a.swizzle != 0 && a.swizzle != 128))
+    detail::trace_error(
+        fmt::format("mma_async: A's swizzle is {} and B's {}; both 0 or both 128", a.swizzle, b.swizzle));
+  ir::Inst in;
+  in.op = ir::Op::MmaAsync;
+  in.type = ScalarType::f32;
+  in.space = ir::MemSpace::Threadgroup;
+  in.param = tiles.id;
+  in.bits = ir::mma_async_bits(static_cast<uint32_t>(n), a.swizzle);
+  in.lanes = static_cast<uint8_t>(n / 2);
+  for (const U32* u : {&a.first, &a.k_stride, &a.row_stride, &b.first, &b.k_stride, &b.row_stride}) {
+    check(u->val);
+    in.args.push_back(u->val.id);
+  }
+  for (size_t i = 0; i < c.v.size(); ++i) {
+    check(c.v[i]);
+    if (c.v[i].type != ScalarType::f32)
+      detail::trace_error(fmt::format("mma_async: accumulator element {} is {}, not f32", i, type_name(c.v[i].type)));
+    in.args.push_back(c.v[i].id);
+  }
+  return {append_vector(std::move(in))};
+}
+
+void mma_fence(SourceLoc loc) {
+  detail::note_location(loc);
+  ir::Inst in;
+  in.op = ir::Op::MmaFence;
+  append(std::move(in));
+}
+
+WarpgroupAcc mma_wait(uint32_t pending, const WarpgroupAcc& acc, SourceLoc loc) {
+  detail::note_location(loc);
+  if (acc.v.empty() || acc.v.size() > 128)
+    detail::trace_error(fmt::format("mma_wait: an accumulator of {} elements (1 to 128)", acc.v.size()));
+  ir::Inst in;
+  in.op = ir::Op::MmaWait;
+  in.type = ScalarType::f32;
+  in.bits = pending;
+  in.lanes = static_cast<uint8_t>(acc.v.size());
+  for (const Val& v : acc.v) {
+    check(v);
+    if (v.type != ScalarType::f32)
+      detail::trace_error(fmt::format("mma_wait: accumulator elements are f32, not {}", type_name(v.type)));
+    in.args.push_back(v.id);
+  }
+  return {append_vector(std::move(in))};
+}
+
 static Val simd_op(ir::Op op, const Val& v) {
   check(v);
   if (v.type == ScalarType::boolean) detail::trace_error(fmt::format("{} of a bool value", ir::op_name(op)));

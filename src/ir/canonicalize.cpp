@@ -36,6 +36,9 @@ bool is_anchor(Op op) {
     case Op::CopyAsync:
     case Op::CopyAsyncCommit:
     case Op::CopyAsyncWait:
+    case Op::MmaAsync:
+    case Op::MmaFence:
+    case Op::MmaWait:
     case Op::Loop:
     case Op::Break:
     case Op::Continue:

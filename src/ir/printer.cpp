@@ -126,6 +126,18 @@ class Printer {
         case Op::CopyAsyncCommit: out += "copy_async_commit"; break;
         case Op::CopyAsyncWait: out += fmt::format("copy_async_wait {}", in.bits); break;
         case Op::Mma: out += fmt::format("{} = mma {} : {} x{}", ref(in.result), ids(in.args), ty, in.lanes); break;
+        case Op::MmaAsync: {  // mma_async.n128 %tile[a, a_k, a_row], [b, b_k, b_row], c... : f32 x64
+          std::vector<Id> c(in.args.begin() + std::min<size_t>(6, in.args.size()), in.args.end());
+          auto at = [&](size_t i) { return i < in.args.size() ? ref(in.args[i]) : std::string("?"); };
+          out += fmt::format("{} = mma_async.n{}{} {}[{}, {}, {}], [{}, {}, {}], {} : {} x{}", ref(in.result),
+                             mma_async_n(in), mma_async_swizzle(in) ? ".sw128" : "", mem(in), at(0), at(1), at(2),
+                             at(3), at(4), at(5), ids(c), ty, in.lanes);
+          break;
+        }
+        case Op::MmaFence: out += "mma_fence"; break;
+        case Op::MmaWait:
+          out += fmt::format("{} = mma_wait {}, {} : {} x{}", ref(in.result), in.bits, ids(in.args), ty, in.lanes);
+          break;
         case Op::Extract:
           out += fmt::format("{} = extract {}.{} : {}", ref(in.result), ref(in.args[0]), in.bits, ty);
           break;

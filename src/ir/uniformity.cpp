@@ -116,7 +116,9 @@ class Analysis {
     switch (in.op) {
       case Op::ThreadId:
       case Op::SimdLane:
-      case Op::Mma:         // each lane gets its own elements of D
+      case Op::Mma:  // each lane gets its own elements of D
+      case Op::MmaAsync:
+      case Op::MmaWait:
       case Op::LoadMatrix:  // and of the matrices
       case Op::Atomic: values_[in.result] = Level::Thread; return;
       case Op::SimdGroup: values_[in.result] = Level::Simd; return;

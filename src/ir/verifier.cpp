@@ -255,6 +255,28 @@ class Verifier {
             fail(&in, "gives 4 lanes of f32, not {} of {}", in.lanes, type_name(t));
           break;
         }
+        case Op::MmaAsync: {
+          // A's and B's first index and strides (u32), then lanes = n / 2 f32 C elements.
+          const uint32_t n = mma_async_n(in), swizzle = mma_async_swizzle(in);
+          if (n < 8 || n > 256 || n % 8 != 0) fail(&in, "n = {} (8 to 256, a multiple of 8)", n);
+          if (swizzle != 0 && swizzle != 128) fail(&in, "swizzle {} (0 or 128)", swizzle);
+          if (t != ScalarType::f32 || in.lanes != n / 2)
+            fail(&in, "gives n / 2 = {} lanes of f32, not {} of {}", n / 2, in.lanes, type_name(t));
+          arity(in, 6 + size_t{in.lanes});
+          for (size_t i = 0; i < 6; ++i) expect(in, i, ScalarType::u32, "index or stride");
+          for (size_t i = 6; i < in.args.size(); ++i) expect(in, i, ScalarType::f32, "C element");
+          if (in.space != MemSpace::Threadgroup) fail(&in, "reads threadgroup memory only");
+          ScalarType elem = use(in, in.param, IdKind::Array).type;
+          if (elem != ScalarType::bf16 && elem != ScalarType::f16)
+            fail(&in, "A and B from an array of {} (bf16 or f16)", type_name(elem));
+          break;
+        }
+        case Op::MmaFence: arity(in, 0); break;
+        case Op::MmaWait:
+          if (in.lanes == 0 || t != ScalarType::f32) fail(&in, "gives {} lanes of {} (f32)", in.lanes, type_name(t));
+          arity(in, in.lanes);
+          for (size_t i = 0; i < in.args.size(); ++i) expect(in, i, ScalarType::f32, "accumulator element");
+          break;
         case Op::LoadMatrix: {
           // lanes / 2 matrices of 8 x 8 16-bit elements, each lane giving one row's first index.
           arity(in, 1);
@@ -350,7 +372,7 @@ class Verifier {
     }
     if (in.op != Op::If && in.op != Op::For && in.op != Op::Loop && !in.blocks.empty()) fail(&in, "has nested blocks");
     if (in.lanes != 1 && in.op != Op::LoadVector && in.op != Op::StoreVector && in.op != Op::Mma &&
-        in.op != Op::CopyAsync && in.op != Op::LoadMatrix)
+        in.op != Op::CopyAsync && in.op != Op::LoadMatrix && in.op != Op::MmaAsync && in.op != Op::MmaWait)
       fail(&in, "lanes {} on a scalar op", in.lanes);
     if (in.op == Op::For) {
       // The induction value is visible in the body only.
@@ -375,6 +397,7 @@ class Verifier {
       case Op::LocalSet:
       case Op::Barrier:
       case Op::Fence:
+      case Op::MmaFence:
       case Op::If:
       case Op::Loop:
       case Op::Break:
@@ -386,7 +409,9 @@ class Verifier {
       case Op::TgArrayDecl: define(in, IdKind::Array, scope); break;
       case Op::LoadVector:
       case Op::LoadMatrix:
-      case Op::Mma: define(in, IdKind::Vector, scope); break;
+      case Op::Mma:
+      case Op::MmaAsync:
+      case Op::MmaWait: define(in, IdKind::Vector, scope); break;
       default: define(in, IdKind::Value, scope); break;
     }
   }

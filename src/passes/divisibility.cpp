@@ -69,6 +69,9 @@ uint32_t Divisibility::compute(Id id) {
     case Op::For: return std::min(factor(in->args[0]), factor(in->args[2]));
     // Low bits that are zero in either operand are zero in the result (a mask like ~3u).
     case Op::BitAnd: return std::max(factor(in->args[0]), factor(in->args[1]));
+    // Low bits that are zero in both are zero in the result (an XOR swizzle of 16-byte chunks).
+    case Op::BitOr:
+    case Op::BitXor: return std::min(factor(in->args[0]), factor(in->args[1]));
     case Op::Shl: {
       const IndexDef* s = constant(in->args[1]);
       if (!s) return 1;

@@ -113,7 +113,7 @@ class Vectorizer {
     auto check = [&](const Inst& i) {
       bool same = i.space == space && (device ? may_share_memory(f_, i.param, tensor) : i.param == tensor);
       bool store = i.op == Op::Store || i.op == Op::StoreVector || i.op == Op::Atomic;
-      bool load = i.op == Op::Load || i.op == Op::LoadVector || i.op == Op::LoadMatrix;
+      bool load = i.op == Op::Load || i.op == Op::LoadVector || i.op == Op::LoadMatrix || i.op == Op::MmaAsync;
       // An async copy reads its source tensor and writes its threadgroup array (its `param`),
       // which holds the data only after a wait.
       bool copy_reads = device && i.op == Op::CopyAsync && may_share_memory(f_, copy_source(i), tensor);

@@ -19,6 +19,7 @@ Target Target::cpu() {
   t.max_threads_per_multiprocessor = t.max_threads_per_threadgroup;
   t.max_threadgroups_per_multiprocessor = 1;
   t.shared_memory_per_threadgroup = 64 * 1024;
+  t.async_mma = true;
   return t;
 }
 
@@ -32,6 +33,7 @@ Target Target::cuda(const std::string& arch) {
     t.shared_memory_per_threadgroup = 227 * 1024;  // with the opt-in, past the static 48 KiB
     t.max_threads_per_multiprocessor = 2048;
     t.max_threadgroups_per_multiprocessor = 32;
+    t.async_mma = arch == "sm_90a";
   } else if (arch == "sm_80") {
     t.multiprocessors = 108;
     t.shared_memory_per_threadgroup = 163 * 1024;  // with the opt-in
@@ -86,7 +88,7 @@ uint64_t Target::resident_threadgroups(uint32_t tpg) const {
 const std::vector<std::string>& Target::binding_names() {
   static const std::vector<std::string> names = {
       "simd_width",    "max_tpg",          "sm_count", "max_threads_per_sm", "max_tgs_per_sm", "vector_bytes",
-      "shared_memory", "buffer_alignment", "max_grid", "max_grid_y",         "max_grid_z"};
+      "shared_memory", "buffer_alignment", "max_grid", "max_grid_y",         "max_grid_z",     "async_mma"};
   return names;
 }
 
@@ -102,6 +104,7 @@ void Target::bind(rule::Bindings& b) const {
   b["max_grid"] = max_grid[0];
   b["max_grid_y"] = max_grid[1];
   b["max_grid_z"] = max_grid[2];
+  b["async_mma"] = async_mma ? 1 : 0;
 }
 
 std::string Target::pipeline_key() const {
@@ -111,9 +114,10 @@ std::string Target::pipeline_key() const {
 std::string Target::describe() const {
   return fmt::format(
       "{} {}{}: {} multiprocessors, simd {}, <= {} threads a threadgroup, {} KiB threadgroup memory, "
-      "{}-byte accesses",
+      "{}-byte accesses{}",
       backend, name, device.empty() ? "" : " (" + device + ")", multiprocessors, simd_width,
-      max_threads_per_threadgroup, shared_memory_per_threadgroup / 1024, max_vector_bytes);
+      max_threads_per_threadgroup, shared_memory_per_threadgroup / 1024, max_vector_bytes,
+      async_mma ? ", async MMA" : "");
 }
 
 }  // namespace mtile

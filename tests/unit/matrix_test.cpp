@@ -541,6 +541,26 @@ TEST(CopyAsync, LaunchesProveBothIndicesAligned) {
   EXPECT_EQ(passes::misaligned_vector_accesses(f, {{"n", 8}}).size(), 1u);
 }
 
+// An XOR (or OR) of two multiples of 4 is one: the swizzled rows of gemm's warpgroup body.
+void swizzled_copy(In<f32> x, Out<f32> y) {
+  TgArray tile = threadgroup_array<f32>(1024);
+  copy_async(tile[(tid() * 4u) ^ (tid() % 8u * 4u)], x[tid() * 4u], 4);
+  copy_async(tile[(tid() * 8u) | 4u], x[tid() * 4u], 4);
+  copy_async(tile[(tid() * 4u) ^ (tid() % 8u * 2u)], x[tid() * 4u], 4);
+  copy_async_commit();
+  copy_async_wait(0);
+  barrier();
+  store(y[tid()], load(tile[tid()]));
+}
+
+TEST(CopyAsync, AnXorOfAlignedIndicesIsAligned) {
+  ir::Function f =
+      define_kernel("swizzled_copy", ir::Mode::Reduction, {"x", "y"}, &swizzled_copy).trace(ScalarType::f32);
+  std::vector<std::string> bad = passes::misaligned_vector_accesses(f, {});
+  ASSERT_EQ(bad.size(), 1u) << fmt::format("{}", fmt::join(bad, "\n"));
+  EXPECT_TRUE(contains(bad[0], "^ ((thread_id % 8) * 2)")) << bad[0];
+}
+
 TEST(CopyAsync, TheDslAndTheVerifierRefuseWhatItCannotCopy) {
   auto error = [](void (*fn)(In<f32>, Out<f32>)) {
     try {

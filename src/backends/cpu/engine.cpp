@@ -201,6 +201,11 @@ class Threadgroup {
       case Op::ShuffleXor:
       case Op::ShuffleDown: simd(in, m, r); return;
       case Op::Mma: mma(in, m); return;
+      case Op::MmaAsync: mma_async(in, m); return;
+      case Op::MmaFence:  // mma_async reads its operands when issued, after every earlier write here
+        for (uint32_t base = 0; base < n_; base += kSimdWidth) whole_simdgroup(in, m, base);
+        return;
+      case Op::MmaWait: mma_wait(in, m); return;
       case Op::LoadMatrix: load_matrix(in, m); return;
       case Op::CopyAsync: copy_async(in, m); return;
       case Op::CopyAsyncCommit:
@@ -520,6 +525,104 @@ class Threadgroup {
           out.f = static_cast<float>(sum);
           d.values[size_t{base + l} * 4 + i] = out;
         }
+    }
+  }
+
+  // MmaAsync (docs/IR.md): each warpgroup of 128 threads multiplies A (64 x 16) by B (16 x n), both
+  // read from core matrices of the threadgroup array when issued (one valid execution: the
+  // hardware reads them before mma_wait returns), and thread t of it gets D's elements in mma's C
+  // layout: rows 16 (t / 32) .. + 15, columns 8 j .. 8 j + 7 at lanes 4 j .. 4 j + 3. The
+  // sanitizer counts every operand read as the warpgroup's first thread's.
+  void mma_async(const Inst& in, const Mask& m) {
+    namespace L = mma_layout;
+    constexpr uint32_t kGroup = 4 * kSimdWidth;
+    const Target mem = target(in);
+    const uint32_t n = mma_async_n(in), swizzle = mma_async_swizzle(in), lanes = in.lanes;
+    VectorReg& d = vectors_[in.result];
+    d.lanes = lanes;
+    d.values.resize(size_t{n_} * lanes);
+    for (uint32_t base = 0; base < n_; base += kGroup) {
+      bool any_active = false;
+      for (uint32_t w = 0; w < 4; ++w)
+        any_active |= base + w * kSimdWidth < n_ && whole_simdgroup(in, m, base + w * kSimdWidth);
+      if (!any_active) continue;
+      if (base + kGroup > n_ || std::count(m.begin() + base, m.begin() + base + kGroup, 1) != kGroup)
+        fault(in, base,
+              fmt::format("mma_async in warpgroup {} (threads {}..{}) without all 128 of its threads: every thread "
+                          "of the warpgroup must take part{}",
+                          base / kGroup, base, base + kGroup - 1,
+                          base + kGroup > n_ ? fmt::format(" (the threadgroup of {} threads is not a whole number of "
+                                                           "128-thread warpgroups)",
+                                                           n_)
+                                             : ""));
+      uint64_t f[6];  // A's first index, k stride, row stride; B's
+      for (uint32_t i = 0; i < 6; ++i) {
+        f[i] = reg(in.args[i])[base].u64;
+        for (uint32_t t = base + 1; t < base + kGroup; ++t)
+          if (reg(in.args[i])[t].u64 != f[i])
+            fault(in, t,
+                  fmt::format("mma_async operand {} is {} in thread {} and {} in thread {}: A's and B's indices and "
+                              "strides are one value for the whole warpgroup",
+                              i, f[i], base, reg(in.args[i])[t].u64, t));
+        if (f[i] % 8 != 0 || f[i] * 2 >= (uint64_t{1} << 18))
+          fault(in, base,
+                fmt::format("mma_async operand {} ({}) of {}: {} {} must be a multiple of 8 elements (16 bytes) and "
+                            "under 256 KiB, as a matrix descriptor holds it",
+                            i, i < 3 ? "A" : "B", target_name(in), i % 3 == 0 ? "first index" : "stride", f[i]));
+        // Swizzled: 16 elements of k in one 128-byte row, rows in whole 1024-byte atoms.
+        if (swizzle && i % 3 == 0 && f[i] % 64 > 48)
+          fault(in, base,
+                fmt::format("mma_async operand {} ({}) of {}: first index {} starts {} elements into a 64-element "
+                            "swizzled row, where 16 do not fit",
+                            i, i < 3 ? "A" : "B", target_name(in), f[i], f[i] % 64));
+        if (swizzle && i % 3 == 2 && f[i] % 512 != 0)
+          fault(in, base,
+                fmt::format("mma_async operand {} ({}) of {}: row stride {} of swizzled rows is not a multiple of 512 "
+                            "elements (a 1024-byte atom)",
+                            i, i < 3 ? "A" : "B", target_name(in), f[i]));
+      }
+      // Swizzled, the logical index L of row 8 q + p, column k is first + q row_stride + 64 p + k, and
+      // its 16-byte chunk (bits 3-5) is XORed with its row in the atom (bits 6-8), as the hardware
+      // does with address bits 4-6 and 7-9 of an array aligned to 1024 bytes.
+      auto element = [&](const uint64_t* g, uint32_t row, uint32_t k) {
+        uint64_t i = g[0] + row / 8 * g[2] + k / 8 * g[1] + row % 8 * 8 + k % 8;
+        if (swizzle) {
+          const uint64_t logical = g[0] + row / 8 * g[2] + row % 8 * 64 + k;
+          i = logical ^ ((logical >> 3) & 0x38);
+        }
+        check_bounds(in, base, i, mem, "mma_async operand read of");
+        if (opts_.sanitize) sanitize_read(in, base, i, mem);
+        return double{load_element(mem.elem, mem.base, i).f};
+      };
+      std::vector<double> a(64 * 16), b(size_t{n} * 16);
+      for (uint32_t r = 0; r < 64; ++r)
+        for (uint32_t k = 0; k < 16; ++k) a[r * 16 + k] = element(f, r, k);
+      for (uint32_t c = 0; c < n; ++c)
+        for (uint32_t k = 0; k < 16; ++k) b[c * 16 + k] = element(f + 3, c, k);
+      for (uint32_t t = base; t < base + kGroup; ++t) {
+        const uint32_t lane = (t - base) % kSimdWidth, row0 = (t - base) / kSimdWidth * 16;
+        for (uint32_t j = 0; j < lanes; ++j) {
+          const uint32_t row = row0 + L::c_row(lane, j % 4), col = j / 4 * 8 + L::c_col(lane, j % 4);
+          double sum = reg(in.args[6 + j])[t].f;
+          for (uint32_t k = 0; k < 16; ++k) sum += a[row * 16 + k] * b[col * 16 + k];
+          Scalar out;
+          out.u64 = 0;
+          out.f = static_cast<float>(sum);
+          d.values[size_t{t} * lanes + j] = out;
+        }
+      }
+    }
+  }
+
+  // MmaWait: every thread of each simdgroup waits together; D's elements come back as they are.
+  void mma_wait(const Inst& in, const Mask& m) {
+    VectorReg& d = vectors_[in.result];
+    d.lanes = in.lanes;
+    d.values.resize(size_t{n_} * in.lanes);
+    for (uint32_t base = 0; base < n_; base += kSimdWidth) {
+      if (!whole_simdgroup(in, m, base)) continue;
+      for (uint32_t t = base; t < base + kSimdWidth; ++t)
+        for (uint32_t j = 0; j < in.lanes; ++j) d.values[size_t{t} * in.lanes + j] = reg(in.args[j])[t];
     }
   }
 

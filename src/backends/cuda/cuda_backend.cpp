@@ -27,13 +27,19 @@ int sm_version(const std::string& arch) {
 
 // What the generated code needs of the arch, refused here rather than by NVRTC: Mma is mma.sync
 // m16n8k16 with bf16/f16 inputs, which tensor cores have from sm_80 on; LoadMatrix is ldmatrix
-// (sm_75).
+// (sm_75); MmaAsync and its fence and wait are wgmma (sm_90a only).
 void check_arch(const ir::Function& f, const std::string& arch) {
-  bool mma = false, load_matrix = false;
+  bool mma = false, load_matrix = false, mma_async = false;
   ir::for_each_inst(f.body, [&](const ir::Inst& in) {
     mma |= in.op == ir::Op::Mma;
     load_matrix |= in.op == ir::Op::LoadMatrix;
+    mma_async |= in.op == ir::Op::MmaAsync || in.op == ir::Op::MmaFence || in.op == ir::Op::MmaWait;
   });
+  if (mma_async && arch != "sm_90a")
+    throw Error(
+        fmt::format("kernel {}<{}>: mma_async (wgmma) exists on sm_90a only, and the CUDA code is for {}: a "
+                    "kernel's rule picks mma where the target has no async_mma",
+                    f.name, type_name(f.dtype), arch));
   if (mma && sm_version(arch) < 80)
     throw Error(
         fmt::format("kernel {}<{}>: mma (mma.sync m16n8k16 on bf16/f16 tensor cores) needs sm_80 or newer, "
@@ -147,6 +153,7 @@ CudaBackend::CudaBackend(int ordinal, CacheConfig cache) : ordinal_(ordinal), ca
   target_.shared_memory_per_threadgroup =
       static_cast<uint32_t>(attr(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN));
   target_.multiprocessors = static_cast<uint32_t>(attr(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT));
+  target_.async_mma = arch_ == "sm_90a";  // wgmma
   target_.max_threads_per_multiprocessor =
       static_cast<uint32_t>(attr(CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR));
   target_.max_threadgroups_per_multiprocessor =

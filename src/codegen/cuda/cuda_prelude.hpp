@@ -165,6 +165,38 @@ MT_FN float4 mt_mma_m16n8k16_f16(unsigned int a0, unsigned int a1, unsigned int 
 // LoadMatrix (docs/IR.md): ldmatrix, 1, 2 or 4 8 x 8 matrices of 16-bit elements from shared memory,
 // each lane giving one row's address; word j of the result is this lane's pair of matrix j.
 // Volatile, as CUTLASS has it, so that it stays between the barriers around it. sm_75 and newer.
+// mma_async (docs/IR.md) as wgmma on sm_90a: each operand reaches wgmma through a 64-bit shared
+// memory descriptor (bits 0-13 the address, 16-29 the k stride, 32-45 the row stride, each in 16
+// bytes; 62-63 the swizzle, 1 for 128 bytes, whose k stride is unused); the accumulator's
+// registers are the statement's own "+f" operands.
+inline constexpr const char* kCudaMmaAsyncPrelude = R"(#ifndef MTILE_CUDA_MMA_ASYNC
+#define MTILE_CUDA_MMA_ASYNC
+#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ != 900 || !defined(__CUDA_ARCH_FEAT_SM90_ALL))
+#error "mtile: mma_async is wgmma, which needs sm_90a"
+#endif
+// Strides in 16-bit elements, as the IR gives them; Swizzle 0 or 128 (bytes).
+template <int Swizzle>
+MT_FN unsigned long long mt_wgmma_desc(const void* first, unsigned int k_stride, unsigned int row_stride) {
+  unsigned long long address = static_cast<unsigned int>(__cvta_generic_to_shared(first));
+  return ((address & 0x3ffffu) >> 4) | (static_cast<unsigned long long>((k_stride * 2u) >> 4) << 16) |
+         (static_cast<unsigned long long>((row_stride * 2u) >> 4) << 32) | (Swizzle == 128 ? 1ull << 62 : 0ull);
+}
+// This thread's threadgroup writes (its waited async copies included) reach the async proxy that
+// wgmma reads through, and its accumulator registers are ordered before the wgmmas that follow.
+MT_FN void mt_mma_fence() {
+  asm volatile("fence.proxy.async.shared::cta;\n\twgmma.fence.sync.aligned;" ::: "memory");
+}
+template <int Pending>
+MT_FN void mt_mma_wait() {
+  asm volatile("wgmma.commit_group.sync.aligned;\n\twgmma.wait_group.sync.aligned %0;" ::"n"(Pending) : "memory");
+}
+// An accumulator register is read only after the wait before it: the empty asm "writes" it there.
+MT_FN void mt_fence_operand(float& r) {
+  asm volatile("" : "+f"(r)::"memory");
+}
+#endif  // MTILE_CUDA_MMA_ASYNC
+)";
+
 inline constexpr const char* kCudaLoadMatrixPrelude = R"(#ifndef MTILE_CUDA_LOAD_MATRIX
 #define MTILE_CUDA_LOAD_MATRIX
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 750

@@ -103,6 +103,8 @@ Dialect make_msl_dialect(const MslOptions& opts, bool coherent) {
               {Op::CopyAsyncCommit, ""},
               {Op::CopyAsyncWait, ""},
           },
+      .mma_async = {},  // no warpgroup MMA: the printer refuses mma_async
+      .fence_operand = "",
       .mma_type = "float4",
       .mma_pack = "",  // its Mma takes the 16 values
       .storage_from_bits = "as_type<{1}>(ushort({0}))",
