@@ -228,14 +228,15 @@ void gemm_warpgroup_body(const Tensor& a, const Tensor& w, const Tensor* extra, 
     copy_async_wait(ahead - 1);
     mma_fence();  // this thread's copies, now landed, are seen by the mma_asyncs after the barrier
     barrier();
-    if_(step + ahead < steps, [&] { fill(step + ahead); });
-    copy_async_commit();
     Val base = step % stages * step_elems;
     WarpgroupAcc d = acc.get();
     for (uint32_t kk = 0; kk < bk; kk += 16)
       d = swizzle
               ? mma_async(tiles, swizzle128_rows(base, group_row, kk), swizzle128_rows(base + bm * bk, 0u, kk), d)
               : mma_async(tiles, core_matrices(base, group_row, kk, bk), core_matrices(base + bm * bk, 0u, kk, bk), d);
+    // The products run while this thread issues the next copies.
+    if_(step + ahead < steps, [&] { fill(step + ahead); });
+    copy_async_commit();
     acc = mma_wait(pending, d);
   });
   WarpgroupAcc d = pending ? mma_wait(0, acc.get()) : acc.get();
