@@ -25,7 +25,8 @@ constexpr uint32_t kK = 64;  // four mma_asyncs chained before one wait; one swi
 // core matrices (Config swizzle 0) or swizzled 128-byte rows (128), then four mma_asyncs (k 0-15,
 // ..., 48-63) and one wait. Config: n, and `bad` 1 gives warpgroup 1 an A one core matrix further
 // on (operands that differ within a warpgroup when the threadgroup is one warpgroup split: used
-// with 64 threads), 2 a misaligned A, 3 an A whose 16 columns pass the end of a swizzled row.
+// with 64 threads), 2 a misaligned A, 3 an A whose 16 columns pass the end of a swizzled row, 4
+// a write of B while the products are in flight, 5 the same write after waiting for them.
 template <class T>
 void warpgroup_product(In<T> a, In<T> w, In<f32> c, Out<f32> d) {
   const uint32_t n = config("n", 64), bad = config("bad", 0), groups = config("groups", 2),
@@ -54,7 +55,14 @@ void warpgroup_product(In<T> a, In<T> w, In<f32> c, Out<f32> d) {
   for (uint32_t k0 = 0; k0 < kK; k0 += 16)
     acc = swizzle ? mma_async(tiles, swizzle128_rows(a_first, 0u, k0), swizzle128_rows(lit(a_elems), 0u, k0), acc)
                   : mma_async(tiles, core_matrices(a_first, 0u, k0, kK), core_matrices(lit(a_elems), 0u, k0, kK), acc);
+  // bad 4: a thread overwrites B while the products may still read it; 5: after the wait.
+  auto overwrite_b = [&] { if_(tid() == 0u, [&] { store(tiles[lit(a_elems)], lit(a.elem, 0.0)); }); };
+  if (bad == 4) {
+    acc = mma_wait(1, acc);
+    overwrite_b();
+  }
   acc = mma_wait(0, acc);
+  if (bad == 5) overwrite_b();
   for (uint32_t j = 0; j < n / 8; ++j)
     for (uint32_t e = 0; e < L::kCElements; ++e)
       store(d[(row0 + L::c_row(simd_lane(), e)) * n + j * 8 + L::c_col(simd_lane(), e)], acc.tile(j).v[e]);
@@ -141,6 +149,14 @@ TEST(WarpgroupMma, TheEngineRefusesPartWarpgroupsAndOperandsThatDifferOrAreMisal
   std::string misaligned = run_product(ScalarType::bf16, 64, 256, 2).error;
   EXPECT_TRUE(contains(misaligned, "mma_async operand 0 (A)")) << misaligned;
   EXPECT_TRUE(contains(misaligned, "first index 4 must be a multiple of 8 elements")) << misaligned;
+  // The sanitizer: B written while an mma_async may still read it, and the same write after the
+  // wait (a race with the other warpgroup's read, as no barrier comes between).
+  std::string in_flight = run_product(ScalarType::bf16, 64, 256, 4).error;
+  EXPECT_TRUE(contains(in_flight, "which an mma_async still reads: its warpgroup must mma_wait for it first"))
+      << in_flight;
+  std::string after = run_product(ScalarType::bf16, 64, 256, 5).error;
+  EXPECT_TRUE(contains(after, "race on threadgroup array")) << after;
+  EXPECT_FALSE(contains(after, "still reads")) << after;
   std::string past_row = run_product(ScalarType::bf16, 64, 256, 3, 2, 128).error;
   EXPECT_TRUE(contains(past_row, "first index 56 starts 56 elements into a 64-element swizzled row")) << past_row;
 }

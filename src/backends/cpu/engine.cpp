@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <deque>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -33,7 +34,8 @@ struct Shadow {
   int32_t readers[2] = {-1, -1};  // the first two threads that read it in read_epoch
   uint32_t read_epoch = 0;
   bool written = false;
-  bool copying = false;  // the destination of a copy_async its thread has not waited for
+  bool copying = false;    // the destination of a copy_async its thread has not waited for
+  uint16_t mma_reads = 0;  // groups of mma_async in flight (not yet waited for) that read it
 };
 
 struct Array {
@@ -324,6 +326,11 @@ class Threadgroup {
     if (!mem.array || mem.array->shadow.empty()) return;
     Shadow& s = mem.array->shadow[i];
     if (s.copying) fault(in, t, pending_copy(in, i, s, "write to"));
+    if (s.mma_reads)
+      fault(in, t,
+            fmt::format("write to {} at index {}, which an mma_async still reads: its warpgroup must mma_wait for "
+                        "it first (and a barrier must follow where another warpgroup writes)",
+                        target_name(in), i));
     int32_t me = static_cast<int32_t>(t);
     if (s.write_epoch == epoch_ && s.writer != me)
       fault(in, t,
@@ -591,9 +598,17 @@ class Threadgroup {
           i = logical ^ ((logical >> 3) & 0x38);
         }
         check_bounds(in, base, i, mem, "mma_async operand read of");
-        if (opts_.sanitize) sanitize_read(in, base, i, mem);
+        if (opts_.sanitize) {
+          sanitize_read(in, base, i, mem);
+          ++mem.array->shadow[i].mma_reads;  // until the warpgroup's mma_wait completes it
+          mma_open_[base / kGroup].push_back({mem.array, i});
+        }
         return double{load_element(mem.elem, mem.base, i).f};
       };
+      if (opts_.sanitize && mma_open_.size() <= base / kGroup) {
+        mma_open_.resize(base / kGroup + 1);
+        mma_groups_.resize(base / kGroup + 1);
+      }
       std::vector<double> a(64 * 16), b(size_t{n} * 16);
       for (uint32_t r = 0; r < 64; ++r)
         for (uint32_t k = 0; k < 16; ++k) a[r * 16 + k] = element(f, r, k);
@@ -615,6 +630,8 @@ class Threadgroup {
   }
 
   // MmaWait: every thread of each simdgroup waits together; D's elements come back as they are.
+  // The sanitizer commits the warpgroup's open mma_async reads as a group and completes all but
+  // the `bits` newest groups (their elements may be written again).
   void mma_wait(const Inst& in, const Mask& m) {
     VectorReg& d = vectors_[in.result];
     d.lanes = in.lanes;
@@ -623,6 +640,14 @@ class Threadgroup {
       if (!whole_simdgroup(in, m, base)) continue;
       for (uint32_t t = base; t < base + kSimdWidth; ++t)
         for (uint32_t j = 0; j < in.lanes; ++j) d.values[size_t{t} * in.lanes + j] = reg(in.args[j])[t];
+      const uint32_t group = base / (4 * kSimdWidth);
+      if (!opts_.sanitize || group >= mma_open_.size() || base % (4 * kSimdWidth) != 0) continue;
+      if (!mma_open_[group].empty()) mma_groups_[group].push_back(std::move(mma_open_[group]));
+      mma_open_[group].clear();
+      while (mma_groups_[group].size() > in.bits) {
+        for (const auto& [array, i] : mma_groups_[group].front()) --array->shadow[i].mma_reads;
+        mma_groups_[group].pop_front();
+      }
     }
   }
 
@@ -791,6 +816,11 @@ class Threadgroup {
   };
   std::vector<std::vector<PendingCopy>> pending_;  // per thread, with `sanitize`
   std::vector<uint32_t> committed_;                // groups each thread committed
+  // With `sanitize`, per warpgroup: the elements its mma_asyncs read since its last mma_wait, and
+  // the groups an mma_wait committed that are still in flight, oldest first.
+  using MmaReads = std::vector<std::pair<Array*, uint64_t>>;
+  std::vector<MmaReads> mma_open_;
+  std::vector<std::deque<MmaReads>> mma_groups_;
   struct LoopState {
     Mask broken, continued;
   };
