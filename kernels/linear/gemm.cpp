@@ -277,22 +277,28 @@ KernelSpec gemm_spec_for(KernelDef def, Extra kind) {
   // buffers of it fit (2 bytes an element). 2026-11-26 sweeps on the H100, bench/NOTES.md.
   // Where the target has warpgroup MMA (async_mma: sm_90a, the CPU engine), M past 64 takes it:
   // two warpgroups of 64 rows, K 64 at a time in swizzled 128-byte rows, 256 columns where four
-  // buffers fit (the H100), else 128.
+  // buffers fit (the H100) and 128 would take more than a wave of threadgroups, else 128 (m 512,
+  // n 4096: 70.0 -> 54.8 us; m 1024, two waves of 128: 76.7 against 99.3; 2026-11-27 sweep).
   rule::Expr shared = var("shared_memory"), bm = var("bm"), bn = var("bn"), bk = var("bk"), wg = var("warpgroup");
-  k.config = {{"warpgroup", rule::select(m > 64, var("async_mma"), 0)},
-              {"swizzle", rule::select(wg == 1, 128, 0)},
-              {"bm", rule::clamp(rule::pow2_ceil(m), 16, 128)},
-              {"bn", rule::select(m > 64,
-                                  rule::select(wg == 1, rule::select(shared >= 4 * (128 + 256) * 64 * 2, 256, 128),
-                                               rule::select(shared >= 2 * 256 * 40 * 2, 128, 64)),
-                                  32)},
-              {"warps_m", rule::select(wg == 1, bm / 16, rule::min(bm / 16, 2))},
-              {"warps_n", rule::select(wg == 1, 1, 4)},
-              {"bk", rule::select(wg == 1 || shared >= (bm + bn) * 72 * 2 * 3, 64, 32)},
-              {"stages", rule::select(wg == 1, rule::clamp(shared / ((bm + bn) * bk * 2), 2, 4),
-                                      rule::clamp(shared / ((bm + bn) * (bk + 8) * 2), 2, rule::select(m > 64, 3, 8)))},
-              // One group of products in flight past a step where the fills still run two steps ahead.
-              {"pending", rule::select(wg == 1 && var("stages") >= 4, 1, 0)}};
+  k.config = {
+      {"warpgroup", rule::select(m > 64, var("async_mma"), 0)},
+      {"swizzle", rule::select(wg == 1, 128, 0)},
+      {"bm", rule::clamp(rule::pow2_ceil(m), 16, 128)},
+      {"bn",
+       rule::select(m > 64,
+                    rule::select(wg == 1,
+                                 rule::select(shared >= 4 * (128 + 256) * 64 * 2 &&
+                                                  rule::ceil_div(m, 128) * rule::ceil_div(n, 128) > var("sm_count"),
+                                              256, 128),
+                                 rule::select(shared >= 2 * 256 * 40 * 2, 128, 64)),
+                    32)},
+      {"warps_m", rule::select(wg == 1, bm / 16, rule::min(bm / 16, 2))},
+      {"warps_n", rule::select(wg == 1, 1, 4)},
+      {"bk", rule::select(wg == 1 || shared >= (bm + bn) * 72 * 2 * 3, 64, 32)},
+      {"stages", rule::select(wg == 1, rule::clamp(shared / ((bm + bn) * bk * 2), 2, 4),
+                              rule::clamp(shared / ((bm + bn) * (bk + 8) * 2), 2, rule::select(m > 64, 3, 8)))},
+      // One group of products in flight past a step where the fills still run two steps ahead.
+      {"pending", rule::select(wg == 1 && var("stages") >= 4, 1, 0)}};
   k.dispatch = {.grid = rule::ceil_div(n, var("bn")),
                 .grid_y = rule::ceil_div(m, var("bm")),
                 .tpg = var("warps_m") * var("warps_n") * var("simd_width")};

@@ -30,6 +30,9 @@ TEST(Gemm, TheRuleTakesWarpgroupMmaWhereTheTargetHasItAndMIsPast64) {
   EXPECT_EQ(h100.geometry.tpg, 256u);  // two warpgroups
   EXPECT_EQ(h100.geometry.grid[0], 16u);
   EXPECT_EQ(h100.geometry.grid[1], 32u);
+  // 128 columns where that still makes at most one wave (here 4 x 32 threadgroups on 132 SMs).
+  EXPECT_EQ(resolve(spec, gemm_shape(512, 4096, 4096), Target::cuda("sm_90a")).config.at("bn"), 128u);
+  EXPECT_EQ(resolve(spec, gemm_shape(1024, 4096, 4096), Target::cuda("sm_90a")).config.at("bn"), 256u);
   // 64 rows and fewer keep mma: a warpgroup's 64 rows would be mostly past m.
   EXPECT_EQ(resolve(spec, gemm_shape(64, 4096, 4096), Target::cuda("sm_90a")).config.at("warpgroup"), 0u);
   // No wgmma on the A100 nor on Apple GPUs; the CPU engine has it, with 128 columns in its 64 KiB.
