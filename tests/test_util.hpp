@@ -37,6 +37,14 @@ inline Geometry geometry(uint32_t groups, uint32_t tpg) {
   return g;
 }
 
+// A 16-bit float's bits (bf16 or f16, rounded to nearest) and the value of such bits.
+inline uint16_t half_bits(ScalarType t, float v) {
+  return t == ScalarType::bf16 ? f32_to_bf16_bits(v) : f32_to_f16_bits(v);
+}
+inline float half_value(ScalarType t, uint16_t h) {
+  return t == ScalarType::bf16 ? bf16_bits_to_f32(h) : f16_bits_to_f32(h);
+}
+
 inline bool contains(const std::string& s, const std::string& sub) {
   return s.find(sub) != std::string::npos;
 }

@@ -13,6 +13,7 @@
 // the 8 rows of an 8 x 8 fragment matrix hit 32 distinct banks. Where the target has warpgroup
 // MMA (sm_90a's wgmma) and M is past 64, a second body (gemm_warpgroup_body) takes its place.
 #include <cmath>
+#include <functional>
 
 #include "kernels/linear/linear.hpp"
 #include "kernels/spec_helpers.hpp"
@@ -28,78 +29,64 @@ constexpr uint32_t kChunk = 8;  // elements per async copy: 16 bytes of bf16/f16
 
 enum class Extra { None, Bias, Residual };
 
-// Stages rows [first, first + count) x K-columns [k0, k0 + bk) of src (rows x k, row-major) into
-// tile[buf] (count x (bk + kPad)): each thread copies 16-byte chunks; rows past `rows` repeat the
-// last one, columns past k are zeros.
+// Where chunk c of 16 bytes of a staged tile comes from and goes: row r (of the tile's rows
+// first ..), K-column kc (from k0), and its index in the threadgroup array.
+struct ChunkPlace {
+  Val r, kc, dst;
+};
+
+// Copies `chunks` 16-byte chunks of src (rows x k, row-major) into tile, thread t taking chunks t,
+// t + threads, ...; rows past `rows` repeat the last one (their products are never stored),
+// columns past k are zeros.
+void stage_chunks(const Tensor& src, const TgArray& tile, uint32_t chunks, uint32_t threads, const Val& first,
+                  const Val& rows, const Val& k, const Val& k0, const std::function<ChunkPlace(const Val&)>& place) {
+  for (uint32_t c0 = 0; c0 < chunks; c0 += threads) {
+    Val c = tid() + c0;
+    auto body = [&] {
+      ChunkPlace p = place(c);
+      Val row = min(first + p.r, rows - 1u);
+      if_(
+          k0 + p.kc < k, [&] { copy_async(tile[p.dst], src[row * k + k0 + p.kc], kChunk); },
+          [&] {
+            for (uint32_t e = 0; e < kChunk; ++e) store(tile[p.dst + e], lit(src.elem, 0.0));
+          });
+    };
+    if (c0 + threads <= chunks)
+      body();
+    else
+      if_(c < chunks, body);
+  }
+}
+
+// Rows [first, first + count) x K-columns [k0, k0 + bk) of src into tile[buf_base ..] (count x
+// (bk + kPad), row-major).
 void stage(const Tensor& src, const TgArray& tile, const Val& buf_base, const Val& first, uint32_t count,
            const Val& rows, const Val& k, const Val& k0, uint32_t bk, uint32_t threads) {
-  const uint32_t chunks = count * bk / kChunk, ld = bk + kPad;
-  for (uint32_t c0 = 0; c0 < chunks; c0 += threads) {
-    Val c = tid() + c0;
-    auto body = [&] {
-      Val r = c / (bk / kChunk), kc = c % (bk / kChunk) * kChunk;
-      Val row = min(first + r, rows - 1u);
-      Val dst = buf_base + r * ld + kc;
-      if_(
-          k0 + kc < k, [&] { copy_async(tile[dst], src[row * k + k0 + kc], kChunk); },
-          [&] {
-            for (uint32_t e = 0; e < kChunk; ++e) store(tile[dst + e], lit(src.elem, 0.0));
-          });
-    };
-    if (c0 + threads <= chunks)
-      body();
-    else
-      if_(c < chunks, body);
-  }
+  stage_chunks(src, tile, count * bk / kChunk, threads, first, rows, k, k0, [&](const Val& c) {
+    Val r = c / (bk / kChunk), kc = c % (bk / kChunk) * kChunk;
+    return ChunkPlace{r, kc, buf_base + r * (bk + kPad) + kc};
+  });
 }
 
-// Stages rows [first, first + count) x K-columns [k0, k0 + bk) of src as core matrices (8 rows x 8
-// columns, 128 contiguous bytes; mtile/dsl_matrix.hpp) at tile[base ..]: chunk c of 16 bytes is row
-// c % 8 of core matrix c / 8, so the threads of a simdgroup write 512 consecutive bytes, and read
-// 64 bytes of each of 8 rows. Rows past `rows` repeat the last one, columns past k are zeros.
+// The same as core matrices (8 rows x 8 columns, 128 contiguous bytes; mtile/dsl_matrix.hpp) at
+// tile[base ..]: chunk c is row c % 8 of core matrix c / 8, so the threads of a simdgroup write 512
+// consecutive bytes, and read 64 bytes of each of 8 rows.
 void stage_core_matrices(const Tensor& src, const TgArray& tile, const Val& base, const Val& first, uint32_t count,
                          const Val& rows, const Val& k, const Val& k0, uint32_t bk, uint32_t threads) {
-  const uint32_t chunks = count * bk / kChunk;
-  for (uint32_t c0 = 0; c0 < chunks; c0 += threads) {
-    Val c = tid() + c0;
-    auto body = [&] {
-      Val r = c / bk * 8u + c % 8u, kc = c / 8u % (bk / kChunk) * kChunk;
-      Val row = min(first + r, rows - 1u), dst = base + c * kChunk;
-      if_(
-          k0 + kc < k, [&] { copy_async(tile[dst], src[row * k + k0 + kc], kChunk); },
-          [&] {
-            for (uint32_t e = 0; e < kChunk; ++e) store(tile[dst + e], lit(src.elem, 0.0));
-          });
-    };
-    if (c0 + threads <= chunks)
-      body();
-    else
-      if_(c < chunks, body);
-  }
+  stage_chunks(src, tile, count * bk / kChunk, threads, first, rows, k, k0, [&](const Val& c) {
+    return ChunkPlace{c / bk * 8u + c % 8u, c / 8u % (bk / kChunk) * kChunk, base + c * kChunk};
+  });
 }
 
-// The same as swizzled 128-byte rows (bk = 64; mtile/dsl_matrix.hpp): chunk c of 16 bytes is chunk
-// c % 8 of row c / 8, stored at chunk (c % 8) ^ (row % 8) of its row: eight threads read a row's
-// 128 bytes and write one 128-byte row of the tile.
+// The same as swizzled 128-byte rows (bk = 64; mtile/dsl_matrix.hpp): chunk c is chunk c % 8 of row
+// c / 8, stored at chunk (c % 8) ^ (row % 8) of its row: eight threads read a row's 128 bytes and
+// write one 128-byte row of the tile.
 void stage_swizzled_rows(const Tensor& src, const TgArray& tile, const Val& base, const Val& first, uint32_t count,
                          const Val& rows, const Val& k, const Val& k0, uint32_t threads) {
-  const uint32_t chunks = count * 8;
-  for (uint32_t c0 = 0; c0 < chunks; c0 += threads) {
-    Val c = tid() + c0;
-    auto body = [&] {
-      Val r = c / 8u, kc = c % 8u * kChunk;
-      Val row = min(first + r, rows - 1u), dst = base + swizzle128_index(r, kc).val;
-      if_(
-          k0 + kc < k, [&] { copy_async(tile[dst], src[row * k + k0 + kc], kChunk); },
-          [&] {
-            for (uint32_t e = 0; e < kChunk; ++e) store(tile[dst + e], lit(src.elem, 0.0));
-          });
-    };
-    if (c0 + threads <= chunks)
-      body();
-    else
-      if_(c < chunks, body);
-  }
+  stage_chunks(src, tile, count * 8, threads, first, rows, k, k0, [&](const Val& c) {
+    Val r = c / 8u, kc = c % 8u * kChunk;
+    return ChunkPlace{r, kc, base + swizzle128_index(r, kc).val};
+  });
 }
 
 // Stores a 16 x 8 accumulator tile at (r, c) of out: plus bias and activated, or plus residual.

@@ -15,6 +15,8 @@ using namespace mtile;
 using namespace mtile::dsl;
 using mtile::testing::contains;
 using mtile::testing::geometry;
+using mtile::testing::half_bits;
+using mtile::testing::half_value;
 
 namespace {
 
@@ -84,13 +86,6 @@ const KernelDef& mma_fragments_kernel() {
   static const KernelDef k = define_half_kernel("mma_fragments", ir::Mode::Reduction, {"a", "b", "c", "d"},
                                                 MTILE_HALF_VARIANTS(mma_fragments));
   return k;
-}
-
-uint16_t half_bits(ScalarType t, float v) {
-  return t == ScalarType::bf16 ? f32_to_bf16_bits(v) : f32_to_f16_bits(v);
-}
-float half_value(ScalarType t, uint16_t h) {
-  return t == ScalarType::bf16 ? bf16_bits_to_f32(h) : f16_bits_to_f32(h);
 }
 
 // Random A, B, C for `groups` simdgroups, the fragment arrays the lanes read, and D as float64

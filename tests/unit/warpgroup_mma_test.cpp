@@ -14,6 +14,8 @@ using namespace mtile;
 using namespace mtile::dsl;
 using mtile::testing::contains;
 using mtile::testing::geometry;
+using mtile::testing::half_bits;
+using mtile::testing::half_value;
 
 namespace {
 
@@ -71,13 +73,6 @@ const KernelDef& product_kernel() {
   static const KernelDef k = define_half_kernel("warpgroup_product", ir::Mode::Reduction, {"a", "w", "c", "d"},
                                                 MTILE_HALF_VARIANTS(warpgroup_product));
   return k;
-}
-
-uint16_t half_bits(ScalarType t, float v) {
-  return t == ScalarType::bf16 ? f32_to_bf16_bits(v) : f32_to_f16_bits(v);
-}
-float half_value(ScalarType t, uint16_t h) {
-  return t == ScalarType::bf16 ? bf16_bits_to_f32(h) : f16_bits_to_f32(h);
 }
 
 ir::Function product_ir(ScalarType t, uint32_t n, const Target& target, uint32_t bad = 0, uint32_t groups = 2,
