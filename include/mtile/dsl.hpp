@@ -386,6 +386,28 @@ void copy_async(const MemRef& dst, const MemRef& src, uint32_t lanes, SourceLoc 
 void copy_async_commit(SourceLoc loc = SourceLoc::current());
 void copy_async_wait(uint32_t pending, SourceLoc loc = SourceLoc::current());
 
+// Mbarriers (docs/IR.md "Mbarriers"; CUDA sm_90 and the CPU engine): barrier objects in threadgroup
+// memory that count arrivals, so some threads wait for others' writes (a producer warp's copies)
+// while the rest of the threadgroup runs on. Barrier i, once initialized for `count` arrivals (by
+// one thread, then a barrier()), completes a phase each time `count` arrivals reach it; wait(i, p)
+// returns once the phase of parity p completed (phases alternate 0, 1, 0...; before the first
+// completes, wait(i, 1) returns at once). arrive_after_copies(i) arrives when this thread's
+// copy_asyncs so far are complete, with no copy_async_commit or copy_async_wait needed:
+//   Mbarriers full = mbarriers(stages);
+//   if (producer) { copy_async(tile[...], x[...], 8); full.arrive_after_copies(s); }
+//   else { full.wait(s, round & 1u); ... read tile ... }
+// The CPU engine runs a threadgroup's threads in lockstep, so a wait must be satisfied by arrivals
+// that come before it in program order (a producer's fill of step i before the consumers' use of
+// step i in the same loop); a wait no earlier arrival can satisfy is a fault there.
+struct Mbarriers {
+  void init(U32 i, U32 count, SourceLoc loc = SourceLoc::current()) const;
+  void arrive(U32 i, SourceLoc loc = SourceLoc::current()) const;
+  void arrive_after_copies(U32 i, SourceLoc loc = SourceLoc::current()) const;
+  void wait(U32 i, U32 parity, SourceLoc loc = SourceLoc::current()) const;
+  TgArray array;  // u64, one element a barrier
+};
+Mbarriers mbarriers(uint32_t count, SourceLoc loc = SourceLoc::current());
+
 // Cross-lane operations on the 32-lane simdgroup (all its lanes must take part).
 Val simd_sum(const Val& v);
 Val simd_max(const Val& v);

@@ -100,6 +100,12 @@ constexpr Id kNoId = -1;
   X(Fence, "fence", Sync) /* device scope: orders this thread's device memory accesses (docs/IR.md) */  \
   X(CopyAsyncCommit, "copy_async_commit", Sync) /* this thread's copy_asyncs so far make a group */     \
   X(CopyAsyncWait, "copy_async_wait", Sync)     /* until at most `bits` of its groups are pending */    \
+  /* Mbarriers: element args[0] of u64 threadgroup array `param` is a barrier object (docs/IR.md). */   \
+  /* Init: args index, count (arrivals a phase takes). Arrive: args index; `bits` 1 arrives once */     \
+  /* this thread's copy_asyncs are complete. Wait: args index, parity: until that phase completed. */   \
+  X(MbarrierInit, "mbarrier_init", Sync)                                                                \
+  X(MbarrierArrive, "mbarrier_arrive", Sync)                                                            \
+  X(MbarrierWait, "mbarrier_wait", Sync)                                                                \
   X(SimdSum, "simd_sum", Simd)                                                                          \
   X(SimdMax, "simd_max", Simd)                                                                          \
   X(SimdMin, "simd_min", Simd)                                                                          \
@@ -169,6 +175,9 @@ bool is_builtin(Op op);
 bool is_float_math(Op op);  // Math kind
 // True for ops whose only effect is their result (safe to remove when unused).
 bool is_pure(Op op);
+inline bool is_mbarrier(Op op) {
+  return op == Op::MbarrierInit || op == Op::MbarrierArrive || op == Op::MbarrierWait;
+}
 
 enum class MemSpace : uint8_t { Device, Threadgroup };
 // Tensor: a buffer of `elem`. Constexpr: a u32 known before launch (may be baked into the code).

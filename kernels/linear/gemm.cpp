@@ -35,15 +35,24 @@ struct ChunkPlace {
   Val r, kc, dst;
 };
 
-// Copies `chunks` 16-byte chunks of src (rows x k, row-major) into tile, thread t taking chunks t,
-// t + threads, ...; rows past `rows` repeat the last one (their products are never stored),
-// columns past k are zeros.
-void stage_chunks(const Tensor& src, const TgArray& tile, uint32_t chunks, uint32_t threads, const Val& first,
-                  const Val& rows, const Val& k, const Val& k0, const std::function<ChunkPlace(const Val&)>& place) {
+// Which threads stage a tile: `thread` (0 .. count - 1) of `count`.
+struct Stagers {
+  Val thread;
+  uint32_t count;
+};
+
+// Copies `chunks` 16-byte chunks of src (rows x k, row-major) into tile, stager t taking chunks t,
+// t + count, ...; rows past `rows` repeat the last one (their products are never stored),
+// columns past k are zeros. `inside`: the caller knows every row and column is in bounds.
+void stage_chunks(const Tensor& src, const TgArray& tile, uint32_t chunks, const Stagers& by, const Val& first,
+                  const Val& rows, const Val& k, const Val& k0, const std::function<ChunkPlace(const Val&)>& place,
+                  bool inside = false) {
+  const uint32_t threads = by.count;
   for (uint32_t c0 = 0; c0 < chunks; c0 += threads) {
-    Val c = tid() + c0;
+    Val c = by.thread + c0;
     auto body = [&] {
       ChunkPlace p = place(c);
+      if (inside) return copy_async(tile[p.dst], src[(first + p.r) * k + k0 + p.kc], kChunk);
       Val row = min(first + p.r, rows - 1u);
       if_(
           k0 + p.kc < k, [&] { copy_async(tile[p.dst], src[row * k + k0 + p.kc], kChunk); },
@@ -62,7 +71,7 @@ void stage_chunks(const Tensor& src, const TgArray& tile, uint32_t chunks, uint3
 // (bk + kPad), row-major).
 void stage(const Tensor& src, const TgArray& tile, const Val& buf_base, const Val& first, uint32_t count,
            const Val& rows, const Val& k, const Val& k0, uint32_t bk, uint32_t threads) {
-  stage_chunks(src, tile, count * bk / kChunk, threads, first, rows, k, k0, [&](const Val& c) {
+  stage_chunks(src, tile, count * bk / kChunk, {tid(), threads}, first, rows, k, k0, [&](const Val& c) {
     Val r = c / (bk / kChunk), kc = c % (bk / kChunk) * kChunk;
     return ChunkPlace{r, kc, buf_base + r * (bk + kPad) + kc};
   });
@@ -73,7 +82,7 @@ void stage(const Tensor& src, const TgArray& tile, const Val& buf_base, const Va
 // consecutive bytes, and read 64 bytes of each of 8 rows.
 void stage_core_matrices(const Tensor& src, const TgArray& tile, const Val& base, const Val& first, uint32_t count,
                          const Val& rows, const Val& k, const Val& k0, uint32_t bk, uint32_t threads) {
-  stage_chunks(src, tile, count * bk / kChunk, threads, first, rows, k, k0, [&](const Val& c) {
+  stage_chunks(src, tile, count * bk / kChunk, {tid(), threads}, first, rows, k, k0, [&](const Val& c) {
     return ChunkPlace{c / bk * 8u + c % 8u, c / 8u % (bk / kChunk) * kChunk, base + c * kChunk};
   });
 }
@@ -82,11 +91,14 @@ void stage_core_matrices(const Tensor& src, const TgArray& tile, const Val& base
 // c / 8, stored at chunk (c % 8) ^ (row % 8) of its row: eight threads read a row's 128 bytes and
 // write one 128-byte row of the tile.
 void stage_swizzled_rows(const Tensor& src, const TgArray& tile, const Val& base, const Val& first, uint32_t count,
-                         const Val& rows, const Val& k, const Val& k0, uint32_t threads) {
-  stage_chunks(src, tile, count * 8, threads, first, rows, k, k0, [&](const Val& c) {
-    Val r = c / 8u, kc = c % 8u * kChunk;
-    return ChunkPlace{r, kc, base + swizzle128_index(r, kc).val};
-  });
+                         const Val& rows, const Val& k, const Val& k0, const Stagers& by, bool inside = false) {
+  stage_chunks(
+      src, tile, count * 8, by, first, rows, k, k0,
+      [&](const Val& c) {
+        Val r = c / 8u, kc = c % 8u * kChunk;
+        return ChunkPlace{r, kc, base + swizzle128_index(r, kc).val};
+      },
+      inside);
 }
 
 // Stores a 16 x 8 accumulator tile at (r, c) of out: plus bias and activated, or plus residual.
@@ -112,6 +124,9 @@ void store_tile(const Tensor* extra, Extra kind, const Tensor& out, const Val& m
 template <class T>
 void gemm_warpgroup_body(const Tensor& a, const Tensor& w, const Tensor* extra, Extra kind, const Tensor& out,
                          const Val& m, const Val& n, const Val& k, const Val* act);
+template <class T>
+void gemm_producer_body(const Tensor& a, const Tensor& w, const Tensor* extra, Extra kind, const Tensor& out,
+                        const Val& m, const Val& n, const Val& k, const Val* act);
 
 template <class T>
 void gemm_body(const Tensor& a, const Tensor& w, const Tensor* extra, Extra kind, const Tensor& out, const Val& m,
@@ -191,6 +206,7 @@ void gemm_warpgroup_body(const Tensor& a, const Tensor& w, const Tensor* extra, 
                          const Val& m, const Val& n, const Val& k, const Val* act) {
   const uint32_t bm = config("bm", 128), bn = config("bn", 256), bk = config("bk", 64), stages = config("stages", 4),
                  pending = config("pending", 0), swizzle = config("swizzle", 128);
+  if (config("producers", 0)) return gemm_producer_body<T>(a, w, extra, kind, out, m, n, k, act);
   const uint32_t threads = bm / 64 * 128, step_elems = (bm + bn) * bk, ahead = stages - 1 - pending;
   TgArray tiles = threadgroup_array(a.elem, stages * step_elems);
   Val row0 = named("row0", program_id(1) * bm), col0 = named("col0", program_id(0) * bn);
@@ -198,8 +214,8 @@ void gemm_warpgroup_body(const Tensor& a, const Tensor& w, const Tensor* extra, 
   auto fill = [&](const Val& step) {
     Val base = step % stages * step_elems, k0 = step * bk;
     if (swizzle) {
-      stage_swizzled_rows(a, tiles, base, row0, bm, m, k, k0, threads);
-      stage_swizzled_rows(w, tiles, base + bm * bk, col0, bn, n, k, k0, threads);
+      stage_swizzled_rows(a, tiles, base, row0, bm, m, k, k0, {tid(), threads});
+      stage_swizzled_rows(w, tiles, base + bm * bk, col0, bn, n, k, k0, {tid(), threads});
     } else {
       stage_core_matrices(a, tiles, base, row0, bm, m, k, k0, bk, threads);
       stage_core_matrices(w, tiles, base + bm * bk, col0, bn, n, k, k0, bk, threads);
@@ -229,6 +245,73 @@ void gemm_warpgroup_body(const Tensor& a, const Tensor& w, const Tensor* extra, 
   WarpgroupAcc d = pending ? mma_wait(0, acc.get()) : acc.get();
   Val r = row0 + group_row + simd_group() % 4u * 16u;
   for (uint32_t j = 0; j < bn / 8; ++j) store_tile(extra, kind, out, m, n, act, r, col0 + j * 8, d.tile(j));
+}
+
+// The warpgroup body with `producers` warps of its own that fill the buffers (warp
+// specialization), in swizzled rows: a producer waits until a buffer is released (mbarrier
+// `empty`), copies a step into it and arrives on `full` once its copies land; the warpgroups wait
+// on `full`, multiply, and release the buffer once its products are done (`pending` steps later).
+// No barrier in the loop, and the warpgroups issue no copies. Both roles sit in one loop over the
+// steps, the producers' fill of a step before the warpgroups' use of it, which is the order the
+// CPU engine runs them in (docs/IR.md "Mbarriers"); on a GPU the producers run up to `stages`
+// steps ahead.
+template <class T>
+void gemm_producer_body(const Tensor& a, const Tensor& w, const Tensor* extra, Extra kind, const Tensor& out,
+                        const Val& m, const Val& n, const Val& k, const Val* act) {
+  const uint32_t bm = config("bm", 128), bn = config("bn", 256), bk = config("bk", 64), stages = config("stages", 4),
+                 pending = config("pending", 1), producers = config("producers", 1);
+  const uint32_t consumer_warps = bm / 16, step_elems = (bm + bn) * bk;
+  TgArray tiles = threadgroup_array(a.elem, stages * step_elems);
+  Mbarriers full = mbarriers(stages), empty = mbarriers(stages);
+  Val row0 = named("row0", program_id(1) * bm), col0 = named("col0", program_id(0) * bn);
+  Val producer = named("producer", simd_group() >= consumer_warps);
+  if_(tid() == 0u, [&] {
+    for (uint32_t s = 0; s < stages; ++s) {
+      full.init(s, producers * 32);   // every producer thread, once its copies land
+      empty.init(s, consumer_warps);  // the first thread of each consumer simdgroup
+    }
+  });
+  barrier();
+  const Stagers by{tid() - consumer_warps * 32, producers * 32};
+  auto fill = [&](const Val& step, bool inside) {
+    Val base = step % stages * step_elems, k0 = step * bk;
+    stage_swizzled_rows(a, tiles, base, row0, bm, m, k, k0, by, inside);
+    stage_swizzled_rows(w, tiles, base + bm * bk, col0, bn, n, k, k0, by, inside);
+  };
+  WarpgroupAccVar acc(warpgroup_acc_zero(bn));
+  Val steps = named("steps", (k + (bk - 1)) / bk);
+  Val group_row = named("group_row", simd_group() / 4u * 64u);
+  for_(0u, steps, 1u, [&](Val step) {
+    Val s = step % stages, round = step / stages;
+    if_(
+        producer,
+        [&] {
+          empty.wait(s, (round & 1u) ^ 1u);  // the first round's buffers are free
+          // Whole tiles (all but the edges) copy with no bounds on rows or K.
+          if_((step + 1u) * bk <= k && row0 + bm <= m && col0 + bn <= n, [&] { fill(step, true); },
+              [&] {
+                fill(step, false);
+                mma_fence();  // the zeros stored past K reach the warpgroups' mma_asyncs
+              });
+          full.arrive_after_copies(s);
+        },
+        [&] {
+          full.wait(s, round & 1u);
+          mma_fence();
+          Val base = s * step_elems;
+          WarpgroupAcc d = acc.get();
+          for (uint32_t kk = 0; kk < bk; kk += 16)
+            d = mma_async(tiles, swizzle128_rows(base, group_row, kk), swizzle128_rows(base + bm * bk, 0u, kk), d);
+          acc = mma_wait(pending, d);
+          // The products of step - pending are done: its buffer goes back to the producers.
+          if_(step >= pending && simd_lane() == 0u, [&] { empty.arrive((step - pending) % stages); });
+        });
+  });
+  if_(!producer, [&] {
+    WarpgroupAcc d = pending ? mma_wait(0, acc.get()) : acc.get();
+    Val r = row0 + group_row + simd_group() % 4u * 16u;
+    for (uint32_t j = 0; j < bn / 8; ++j) store_tile(extra, kind, out, m, n, act, r, col0 + j * 8, d.tile(j));
+  });
 }
 
 template <class T>
@@ -285,10 +368,12 @@ KernelSpec gemm_spec_for(KernelDef def, Extra kind) {
       {"stages", rule::select(wg == 1, rule::clamp(shared / ((bm + bn) * bk * 2), 2, 4),
                               rule::clamp(shared / ((bm + bn) * (bk + 8) * 2), 2, rule::select(m > 64, 3, 8)))},
       // One group of products in flight past a step where the fills still run two steps ahead.
-      {"pending", rule::select(wg == 1 && var("stages") >= 4, 1, 0)}};
-  k.dispatch = {.grid = rule::ceil_div(n, var("bn")),
-                .grid_y = rule::ceil_div(m, var("bm")),
-                .tpg = var("warps_m") * var("warps_n") * var("simd_width")};
+      {"pending", rule::select(wg == 1 && var("stages") >= 4, 1, 0)},
+      // Warps of the threadgroup that only fill the buffers (gemm_producer_body); 0: every warp
+      // copies and multiplies.
+      {"producers", 0}};
+  rule::Expr warps = var("warps_m") * var("warps_n") + var("producers");
+  k.dispatch = {.grid = rule::ceil_div(n, var("bn")), .grid_y = rule::ceil_div(m, var("bm")), .tpg = warps * 32};
   k.preconditions = {
       m >= 1,
       n >= 1,
@@ -301,7 +386,7 @@ KernelSpec gemm_spec_for(KernelDef def, Extra kind) {
       var("bk") % 16 == 0,
       var("stages") >= 2,
       var("stages") <= 8,
-      var("tpg") == var("warps_m") * var("warps_n") * 32,
+      var("tpg") == warps * 32,
       var("grid") == rule::ceil_div(n, var("bn")),
       var("grid_y") == rule::ceil_div(m, var("bm")),
       var("grid_z") == 1,
@@ -314,6 +399,9 @@ KernelSpec gemm_spec_for(KernelDef def, Extra kind) {
       var("stages") >= 2 + var("pending"),
       // Swizzled rows are 64 elements of K (128 bytes).
       var("swizzle") == 0 || (wg == 1 && var("swizzle") == 128 && bk == 64),
+      // Producer warps fill swizzled rows for the warpgroups; 1, 2 or 4 of them.
+      var("producers") == 0 ||
+          (var("swizzle") == 128 && (var("producers") == 1 || var("producers") == 2 || var("producers") == 4)),
   };
   k.sizes = {{"a", m * kk}, {"w", n * kk}, {"out", m * n}};
   if (kind == Extra::Bias) k.sizes["bias"] = n;

@@ -443,6 +443,17 @@ class Printer {
         for (unsigned i = 0; i < in.lanes; ++i)
           line(depth, spell(d_.fence_operand, fmt::format("{}[{}]", name(in.result), i)) + ";");
         return;
+      case Op::MbarrierInit:
+      case Op::MbarrierArrive:
+      case Op::MbarrierWait: {
+        if (!d_.ops.count(in.op))
+          fail(in,
+               "mbarriers (threadgroup barrier objects that count arrivals, CUDA sm_90) have no lowering for this "
+               "target");
+        const std::string third = in.op == Op::MbarrierArrive ? (in.bits ? "_after_copies" : "") : arg(in, 1);
+        line(depth, spell(op(in, in.op), name(in.param), arg(in, 0), third) + ";");
+        return;
+      }
       case Op::CopyAsync: copy_async(in, depth); return;
       case Op::CopyAsyncCommit:
         if (!op(in, in.op).empty()) line(depth, op(in, in.op) + ";");

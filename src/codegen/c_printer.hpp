@@ -46,6 +46,8 @@ struct Dialect {
   //                    "" prints the copy as element-by-element assignments
   //   CopyAsyncCommit  ""; CopyAsyncWait {0} the groups that may stay pending: "" prints nothing
   //   MmaFence         the statement; MmaWait {0} the groups that may stay pending
+  //   MbarrierInit     {0} the array, {1} the index, {2} the count; MbarrierWait {2} the parity;
+  //                    MbarrierArrive {2} "" or "_after_copies" (bits 1). No spelling: refused
   std::map<ir::Op, std::string> ops;
   // MmaAsync's statement: {d} an array of n / 2 f32 holding C, which becomes D; the operands'
   // swizzle (0 or 128); A's and B's first index, k stride and row stride in threadgroup array

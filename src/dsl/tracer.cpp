@@ -864,6 +864,40 @@ void copy_async_wait(uint32_t pending, SourceLoc loc) {
   append(std::move(in));
 }
 
+Mbarriers mbarriers(uint32_t count, SourceLoc loc) {
+  return {threadgroup_array(ScalarType::u64, count, loc)};
+}
+
+static void mbarrier_op(ir::Op op, const TgArray& a, std::vector<Val> args, uint64_t bits, SourceLoc loc) {
+  detail::note_location(loc);
+  ir::Inst in;
+  in.op = op;
+  in.space = ir::MemSpace::Threadgroup;
+  in.param = a.id;
+  in.bits = bits;
+  for (Val& v : args) {
+    check(v);
+    if (v.type != ScalarType::u32)
+      detail::trace_error(
+          fmt::format("{}: barrier index, count and parity are u32, not {}", ir::op_name(op), type_name(v.type)));
+    in.args.push_back(v.id);
+  }
+  append(std::move(in));
+}
+
+void Mbarriers::init(U32 i, U32 count, SourceLoc loc) const {
+  mbarrier_op(ir::Op::MbarrierInit, array, {i.val, count.val}, 0, loc);
+}
+void Mbarriers::arrive(U32 i, SourceLoc loc) const {
+  mbarrier_op(ir::Op::MbarrierArrive, array, {i.val}, 0, loc);
+}
+void Mbarriers::arrive_after_copies(U32 i, SourceLoc loc) const {
+  mbarrier_op(ir::Op::MbarrierArrive, array, {i.val}, 1, loc);
+}
+void Mbarriers::wait(U32 i, U32 parity, SourceLoc loc) const {
+  mbarrier_op(ir::Op::MbarrierWait, array, {i.val, parity.val}, 0, loc);
+}
+
 MmaAcc mma(const MmaA& a, const MmaB& b, const MmaAcc& c, SourceLoc loc) {
   detail::note_location(loc);
   ScalarType t = a.v[0].type;

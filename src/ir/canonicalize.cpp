@@ -38,6 +38,9 @@ bool is_anchor(Op op) {
     case Op::CopyAsyncWait:
     case Op::MmaAsync:
     case Op::MmaFence:
+    case Op::MbarrierInit:
+    case Op::MbarrierArrive:
+    case Op::MbarrierWait:
     case Op::MmaWait:
     case Op::Loop:
     case Op::Break:

@@ -135,6 +135,15 @@ class Printer {
           break;
         }
         case Op::MmaFence: out += "mma_fence"; break;
+        case Op::MbarrierInit:  // mbarrier_init %bars[i], count
+          out += fmt::format("mbarrier_init {}[{}], {}", mem(in), ref(in.args[0]), ref(in.args[1]));
+          break;
+        case Op::MbarrierArrive:
+          out += fmt::format("mbarrier_arrive{} {}[{}]", in.bits ? ".after_copies" : "", mem(in), ref(in.args[0]));
+          break;
+        case Op::MbarrierWait:
+          out += fmt::format("mbarrier_wait {}[{}], {}", mem(in), ref(in.args[0]), ref(in.args[1]));
+          break;
         case Op::MmaWait:
           out += fmt::format("{} = mma_wait {}, {} : {} x{}", ref(in.result), in.bits, ids(in.args), ty, in.lanes);
           break;

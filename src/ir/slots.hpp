@@ -6,12 +6,13 @@
 namespace mtile::ir {
 
 // LocalGet and LocalSet (a local), and loads, stores (scalar, vector and matrix), atomics, async
-// copies and mma_async's operand reads in threadgroup memory (an array).
+// copies, mma_async's operand reads and mbarrier ops in threadgroup memory (an array).
 inline bool names_slot(const Inst& in) {
   if (in.op == Op::LocalGet || in.op == Op::LocalSet) return true;
   return in.space == MemSpace::Threadgroup &&
          (in.op == Op::Load || in.op == Op::Store || in.op == Op::LoadVector || in.op == Op::StoreVector ||
-          in.op == Op::Atomic || in.op == Op::CopyAsync || in.op == Op::LoadMatrix || in.op == Op::MmaAsync);
+          in.op == Op::Atomic || in.op == Op::CopyAsync || in.op == Op::LoadMatrix || in.op == Op::MmaAsync ||
+          is_mbarrier(in.op));
 }
 
 // The tensor parameter an async copy reads (its `param` is the threadgroup array it writes).

@@ -37,6 +37,7 @@ Context narrow(const Context& c, Level l, const Inst& in, const char* what) {
 Level needs(const Inst& in) {
   if (in.op == Op::Fence) return Level::Thread;  // orders only its own thread's accesses
   if (in.op == Op::CopyAsyncCommit || in.op == Op::CopyAsyncWait) return Level::Thread;
+  if (is_mbarrier(in.op)) return Level::Thread;  // each thread arrives or waits on its own
   switch (op_kind(in.op)) {
     case OpKind::Sync:
     case OpKind::TgReduce: return Level::Group;

@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "mtile/ir.hpp"
+#include "slots.hpp"
 
 namespace mtile::ir {
 namespace {
@@ -41,6 +42,7 @@ class Verifier {
              type_name(p.elem));
     }
     block(f_.body);
+    barrier_arrays_only();
   }
 
  private:
@@ -243,6 +245,20 @@ class Verifier {
         }
         case Op::CopyAsyncCommit:
         case Op::CopyAsyncWait: arity(in, 0); break;
+        case Op::MbarrierInit:
+        case Op::MbarrierArrive:
+        case Op::MbarrierWait: {
+          // An element of a u64 threadgroup array; init: index, count; arrive: index; wait: index, parity.
+          arity(in, in.op == Op::MbarrierArrive ? 1 : 2);
+          expect(in, 0, ScalarType::u32, "barrier index");
+          if (in.op != Op::MbarrierArrive)
+            expect(in, 1, ScalarType::u32, in.op == Op::MbarrierInit ? "count" : "parity");
+          if (in.space != MemSpace::Threadgroup) fail(&in, "mbarriers live in threadgroup memory");
+          if (ScalarType elem = use(in, in.param, IdKind::Array).type; elem != ScalarType::u64)
+            fail(&in, "mbarriers are elements of a u64 threadgroup array, not of {}", type_name(elem));
+          if (in.bits > (in.op == Op::MbarrierArrive ? 1u : 0u)) fail(&in, "flag {} (arrive: 0 or 1, else 0)", in.bits);
+          break;
+        }
         case Op::Mma: {
           // 8 A and 4 B elements of one 16-bit float type, 4 f32 C elements; 4 f32 lanes out.
           arity(in, 16);
@@ -394,6 +410,9 @@ class Verifier {
       case Op::CopyAsync:
       case Op::CopyAsyncCommit:
       case Op::CopyAsyncWait:
+      case Op::MbarrierInit:
+      case Op::MbarrierArrive:
+      case Op::MbarrierWait:
       case Op::LocalSet:
       case Op::Barrier:
       case Op::Fence:
@@ -414,6 +433,22 @@ class Verifier {
       case Op::MmaWait: define(in, IdKind::Vector, scope); break;
       default: define(in, IdKind::Value, scope); break;
     }
+  }
+
+  // An array that holds mbarriers holds nothing else: a load or store of a barrier object has no
+  // meaning the backends share (the CPU engine keeps barrier state apart from the bytes).
+  void barrier_arrays_only() {
+    std::unordered_map<Id, const Inst*> barriers;
+    for_each_inst(f_.body, [&](const Inst& in) {
+      if (is_mbarrier(in.op)) barriers.emplace(in.param, &in);
+    });
+    if (barriers.empty()) return;
+    for_each_inst(f_.body, [&](const Inst& in) {
+      if (names_slot(in) && !is_mbarrier(in.op) && in.op != Op::LocalGet && in.op != Op::LocalSet &&
+          barriers.count(in.param))
+        fail(&in, "threadgroup array %{} holds mbarriers (used by '{}'), which only mbarrier ops may touch", in.param,
+             op_name(barriers.at(in.param)->op));
+    });
   }
 
   const Function& f_;

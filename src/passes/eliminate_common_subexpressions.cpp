@@ -54,8 +54,9 @@ void writes(const Function& f, const Inst& in, std::set<Slot>& out, bool& all) {
     }
     if (i.op == Op::CopyAsync) out.insert({1, i.param});
     if (i.op == Op::LocalSet) out.insert({2, i.param});
-    // Waiting for async copies completes writes to threadgroup memory, as a barrier orders them.
-    if (i.op == Op::Barrier || i.op == Op::Fence || i.op == Op::Call || i.op == Op::CopyAsyncWait) all = true;
+    // Waiting for async copies or on an mbarrier completes writes to threadgroup memory, as a barrier does.
+    if (i.op == Op::Barrier || i.op == Op::Fence || i.op == Op::Call || i.op == Op::CopyAsyncWait || is_mbarrier(i.op))
+      all = true;
   };
   one(in);
   for (const Block& sub : in.blocks) for_each_inst(sub, one);
@@ -74,7 +75,7 @@ class Eliminator {
         if (a.kind == CallArg::Kind::Value) a.value = resolve(a.value);
       if (!in.blocks.empty() || in.op == Op::Barrier || in.op == Op::Fence || in.op == Op::Call || in.op == Op::Store ||
           in.op == Op::StoreVector || in.op == Op::LocalSet || in.op == Op::Atomic || in.op == Op::CopyAsync ||
-          in.op == Op::CopyAsyncWait) {
+          in.op == Op::CopyAsyncWait || is_mbarrier(in.op)) {
         // What it writes is stale from here on, and inside its blocks (a loop runs them again).
         std::set<Slot> w;
         bool all = false;

@@ -119,7 +119,7 @@ class Vectorizer {
       bool copy_reads = device && i.op == Op::CopyAsync && may_share_memory(f_, copy_source(i), tensor);
       bool copy_writes = !device && (i.op == Op::CopyAsyncCommit || i.op == Op::CopyAsyncWait ||
                                      (i.op == Op::CopyAsync && i.param == tensor));
-      conflict |= i.op == Op::Barrier || i.op == Op::Fence || i.op == Op::Call || copy_writes ||
+      conflict |= i.op == Op::Barrier || i.op == Op::Fence || i.op == Op::Call || is_mbarrier(i.op) || copy_writes ||
                   (same && (store || (for_stores && load))) || (for_stores && copy_reads);
     };
     check(in);

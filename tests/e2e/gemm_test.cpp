@@ -26,7 +26,7 @@ TEST(Gemm, TheRuleTakesWarpgroupMmaWhereTheTargetHasItAndMIsPast64) {
   const KernelSpec& spec = find_kernel("gemm").spec();
   Resolved h100 = resolve(spec, gemm_shape(4096, 4096, 4096), Target::cuda("sm_90a"));
   EXPECT_EQ(config_text(h100.config),
-            "bk=64,bm=128,bn=256,pending=1,stages=4,swizzle=128,warpgroup=1,warps_m=8,warps_n=1");
+            "bk=64,bm=128,bn=256,pending=1,producers=0,stages=4,swizzle=128,warpgroup=1,warps_m=8,warps_n=1");
   EXPECT_EQ(h100.geometry.tpg, 256u);  // two warpgroups
   EXPECT_EQ(h100.geometry.grid[0], 16u);
   EXPECT_EQ(h100.geometry.grid[1], 32u);
@@ -40,7 +40,7 @@ TEST(Gemm, TheRuleTakesWarpgroupMmaWhereTheTargetHasItAndMIsPast64) {
   EXPECT_EQ(resolve(spec, gemm_shape(4096, 4096, 4096), Target::metal("apple9")).config.at("warpgroup"), 0u);
   Resolved cpu = resolve(spec, gemm_shape(130, 70, 64), Target::cpu());
   EXPECT_EQ(config_text(cpu.config),
-            "bk=64,bm=128,bn=128,pending=0,stages=2,swizzle=128,warpgroup=1,warps_m=8,warps_n=1");
+            "bk=64,bm=128,bn=128,pending=0,producers=0,stages=2,swizzle=128,warpgroup=1,warps_m=8,warps_n=1");
 }
 
 TEST(Gemm, TheWarpgroupBodyMatchesTheReferenceForEveryKnob) {
@@ -54,6 +54,10 @@ TEST(Gemm, TheWarpgroupBodyMatchesTheReferenceForEveryKnob) {
     return Config{{"warpgroup", 1},     {"bm", bm},           {"bn", bn},           {"bk", bk},    {"stages", stages},
                   {"pending", pending}, {"swizzle", swizzle}, {"warps_m", bm / 16}, {"warps_n", 1}};
   };
+  auto producers = [](Config c, uint32_t warps) {
+    c["producers"] = warps;
+    return c;
+  };
   for (const Case& c : std::vector<Case>{
            // k not a multiple of bk (a zero-filled tail), m and n past a tile's edge.
            {"gemm", ScalarType::bf16, gemm_shape(200, 300, 1000, 2), wg(128, 128, 64, 2, 0, 128)},
@@ -66,6 +70,16 @@ TEST(Gemm, TheWarpgroupBodyMatchesTheReferenceForEveryKnob) {
            {"gemm_bias", ScalarType::f16, gemm_shape(65, 8, 8, 1), wg(64, 8, 64, 2, 0, 128)},
            // Fewer steps than the fills run ahead.
            {"gemm_bias", ScalarType::bf16, gemm_shape(129, 40, 24, 0), wg(128, 40, 32, 4, 1, 0)},
+           // Producer warps (gemm_producer_body): edge tiles and a K tail, whole tiles only (no
+           // bounds), one warpgroup with four producers, fewer steps than buffers.
+           {"gemm", ScalarType::bf16, gemm_shape(200, 300, 1000, 2), producers(wg(128, 64, 64, 2, 0, 128), 1)},
+           {"gemm", ScalarType::f16, gemm_shape(200, 300, 1000, 1), producers(wg(64, 64, 64, 3, 1, 128), 2)},
+           {"gemm", ScalarType::bf16, gemm_shape(128, 256, 512, 0), producers(wg(64, 64, 64, 3, 1, 128), 1)},
+           {"gemm_residual",
+            ScalarType::f16,
+            {{"m", 100}, {"n", 72}, {"k", 48}},
+            producers(wg(64, 24, 64, 3, 1, 128), 4)},
+           {"gemm_bias", ScalarType::bf16, gemm_shape(129, 40, 24, 0), producers(wg(128, 40, 64, 3, 1, 128), 1)},
        }) {
     CheckResult r = check(c.kernel, c.t, c.shape, c.config);
     EXPECT_TRUE(r.passed) << c.kernel << " " << config_text(c.config) << ": " << r.summary();
@@ -89,6 +103,11 @@ TEST(Gemm, TheWarpgroupBodysContractIsCheckedBeforeALaunch) {
   EXPECT_TRUE(contains(stages, "stages >= 2 + pending")) << stages;
   std::string rows = refused({{"warpgroup", 1}, {"bk", 32}});  // swizzled rows are K 64
   EXPECT_TRUE(contains(rows, "bk == 64")) << rows;
+  // Producer warps fill swizzled rows, 1, 2 or 4 of them.
+  std::string three = refused({{"warpgroup", 1}, {"producers", 3}});
+  EXPECT_TRUE(contains(three, "producers == 1")) << three;
+  std::string plain = refused({{"warpgroup", 1}, {"swizzle", 0}, {"bk", 64}, {"producers", 1}});
+  EXPECT_TRUE(contains(plain, "swizzle == 128")) << plain;
 }
 
 }  // namespace

@@ -28,22 +28,34 @@ struct Launch {
 };
 
 // Sanitizer state of one threadgroup array element (docs/reliability.md).
+// Clocks order accesses within one epoch through mbarriers (Threadgroup::knows).
 struct Shadow {
   int32_t writer = -1;  // thread of the last write
-  uint32_t write_epoch = 0;
-  int32_t readers[2] = {-1, -1};  // the first two threads that read it in read_epoch
+  uint32_t write_epoch = 0, write_clock = 0;
+  int32_t readers[2] = {-1, -1};  // the first two threads that read it in read_epoch (since the last write)
+  uint32_t read_clocks[2] = {0, 0};
   uint32_t read_epoch = 0;
   bool written = false;
   bool copying = false;    // the destination of a copy_async its thread has not waited for
   uint16_t mma_reads = 0;  // groups of mma_async in flight (not yet waited for) that read it
 };
 
+// One mbarrier (docs/IR.md "Mbarriers"). With the sanitizer, `arrived` joins the clocks of this
+// phase's arrivals and `completed` holds those of the last completed phase, which a wait acquires.
+struct Mbarrier {
+  bool initialized = false;
+  uint32_t count = 0, pending = 0;  // arrivals a phase takes, and still missing from this one
+  uint64_t phase = 0;               // phases completed
+  std::vector<uint32_t> arrived, completed;
+};
+
 struct Array {
   std::vector<uint8_t> bytes;
   ScalarType elem;
   uint64_t count;
-  const Inst* decl;            // for its name in faults
-  std::vector<Shadow> shadow;  // with `sanitize`
+  const Inst* decl;                // for its name in faults
+  std::vector<Shadow> shadow;      // with `sanitize`
+  std::vector<Mbarrier> barriers;  // an array of mbarriers (the verifier keeps other accesses out)
 };
 
 // Executes one threadgroup at a time; one instance per host thread.
@@ -62,6 +74,7 @@ class Threadgroup {
         types_(f.next_id, ScalarType::u32) {
     for_each_inst(f.body, [&](const Inst& i) {
       if (i.result != kNoId) types_[i.result] = i.op == Op::For ? ScalarType::u32 : i.type;
+      uses_mbarriers_ |= is_mbarrier(i.op);
     });
   }
 
@@ -76,6 +89,11 @@ class Threadgroup {
     loops_.clear();
     iterations_ = 0;
     epoch_ = 1;
+    clocks_.clear();
+    if (opts_.sanitize && uses_mbarriers_) {
+      clocks_.assign(size_t{n_} * n_, 0);
+      for (uint32_t t = 0; t < n_; ++t) clocks_[size_t{t} * n_ + t] = 1;
+    }
     block(f_.body, Mask(n_, 1));
   }
 
@@ -216,6 +234,9 @@ class Threadgroup {
       case Op::CopyAsyncWait:
         if (opts_.sanitize) each(m, [&](uint32_t t) { wait_copies(t, in.bits); });
         return;
+      case Op::MbarrierInit: each(m, [&](uint32_t t) { mbarrier_init(in, t); }); return;
+      case Op::MbarrierArrive: each(m, [&](uint32_t t) { mbarrier_arrive(in, t); }); return;
+      case Op::MbarrierWait: each(m, [&](uint32_t t) { mbarrier_wait(in, t); }); return;
       case Op::If: {
         Scalar* c = arg(0);
         Mask then_m(n_, 0), else_m(n_, 0);
@@ -307,18 +328,24 @@ class Threadgroup {
     Shadow& s = mem.array->shadow[i];
     if (s.copying) fault(in, t, pending_copy(in, i, s, "read of"));
     if (!s.written) fault(in, t, fmt::format("read of {} at index {}, which no thread wrote", target_name(in), i));
-    if (s.write_epoch == epoch_ && s.writer != static_cast<int32_t>(t))
+    if (s.write_epoch == epoch_ && s.writer != static_cast<int32_t>(t) && !knows(t, s.writer, s.write_clock))
       fault(in, t,
             fmt::format("race on {} at index {}: thread {} wrote it and thread {} reads it with no barrier "
-                        "between",
-                        target_name(in), i, s.writer, t));
+                        "between{}",
+                        target_name(in), i, s.writer, t, clocks_.empty() ? "" : " (nor an mbarrier that orders them)"));
     const int32_t me = static_cast<int32_t>(t);
     if (s.read_epoch != epoch_) {
       s.read_epoch = epoch_;
       s.readers[0] = me;
       s.readers[1] = -1;
-    } else if (s.readers[0] != me && s.readers[1] < 0) {
-      s.readers[1] = me;
+      s.read_clocks[0] = clock(t);
+    } else {
+      for (int k = 0; k < 2; ++k)
+        if (s.readers[k] == me || s.readers[k] < 0) {
+          s.readers[k] = me;
+          s.read_clocks[k] = clock(t);
+          break;
+        }
     }
   }
   void sanitize_write(const Inst& in, uint32_t t, uint64_t i, const Target& mem) {
@@ -332,20 +359,107 @@ class Threadgroup {
                         "it first (and a barrier must follow where another warpgroup writes)",
                         target_name(in), i));
     int32_t me = static_cast<int32_t>(t);
-    if (s.write_epoch == epoch_ && s.writer != me)
+    const char* nor = clocks_.empty() ? "" : " (nor an mbarrier that orders them)";
+    if (s.write_epoch == epoch_ && s.writer != me && !knows(t, s.writer, s.write_clock))
       fault(in, t,
-            fmt::format("race on {} at index {}: threads {} and {} both write it with no barrier between",
-                        target_name(in), i, s.writer, t));
-    // Another thread's read in this epoch: the first two readers hold one that is not this thread.
-    const int32_t other = s.readers[0] != me ? s.readers[0] : s.readers[1];
-    if (s.read_epoch == epoch_ && other >= 0)
-      fault(in, t,
-            fmt::format("race on {} at index {}: thread {} reads it and thread {} writes it with no barrier "
-                        "between",
-                        target_name(in), i, other, t));
+            fmt::format("race on {} at index {}: threads {} and {} both write it with no barrier between{}",
+                        target_name(in), i, s.writer, t, nor));
+    // Another thread's read in this epoch (of the first two readers since the last write).
+    for (int k = 0; k < 2 && s.read_epoch == epoch_; ++k)
+      if (s.readers[k] >= 0 && s.readers[k] != me && !knows(t, s.readers[k], s.read_clocks[k]))
+        fault(in, t,
+              fmt::format("race on {} at index {}: thread {} reads it and thread {} writes it with no barrier "
+                          "between{}",
+                          target_name(in), i, s.readers[k], t, nor));
+    // Those reads are ordered before this write, so a later write ordered after it follows them too.
+    s.readers[0] = s.readers[1] = -1;
     s.writer = me;
     s.write_epoch = epoch_;
+    s.write_clock = clock(t);
     s.written = true;
+  }
+
+  // Vector clocks over mbarriers (with the sanitizer, in kernels that use them): row t of clocks_
+  // is what thread t has acquired of each thread's clock; its own entry counts its arrivals. An
+  // arrival publishes the row to the barrier's phase and a wait that sees the phase complete joins
+  // it, so an access of thread u at clock c is ordered before thread t's when t knows c of u.
+  uint32_t clock(uint32_t t) const { return clocks_.empty() ? 0 : clocks_[size_t{t} * n_ + t]; }
+  bool knows(uint32_t t, int32_t u, uint32_t c) const {
+    return !clocks_.empty() && clocks_[size_t{t} * n_ + static_cast<uint32_t>(u)] >= c;
+  }
+  void join(std::vector<uint32_t>& into, const uint32_t* from) const {
+    if (into.empty()) into.assign(n_, 0);
+    for (uint32_t u = 0; u < n_; ++u) into[u] = std::max(into[u], from[u]);
+  }
+
+  // The barrier an mbarrier op names, checked; with the sanitizer its access is a write (init) or
+  // a read (arrive, wait) of the element, so a barrier must separate initialization from use.
+  Mbarrier& mbarrier(const Inst& in, uint32_t t) {
+    const Target mem = target(in);
+    const uint64_t i = index(in, t);
+    check_bounds(in, t, i, mem, "mbarrier");
+    Array& a = *mem.array;
+    if (a.barriers.empty()) a.barriers.resize(a.count);
+    Mbarrier& b = a.barriers[i];
+    if (in.op != Op::MbarrierInit && !b.initialized)
+      fault(in, t,
+            fmt::format("{} on mbarrier {} of {}, which no thread initialized (mbarrier_init by one thread, then a "
+                        "barrier)",
+                        op_name(in.op), i, target_name(in)));
+    if (opts_.sanitize) {
+      if (in.op == Op::MbarrierInit)
+        sanitize_write(in, t, i, mem);
+      else
+        sanitize_read(in, t, i, mem);
+    }
+    return b;
+  }
+  void mbarrier_init(const Inst& in, uint32_t t) {
+    Mbarrier& b = mbarrier(in, t);
+    const uint32_t count = reg(in.args[1])[t].u;
+    if (count == 0 || count >= (1u << 20))
+      fault(in, t, fmt::format("mbarrier_init with count {} (1 to 2^20 - 1 arrivals a phase)", count));
+    if (b.initialized && b.pending != b.count)
+      fault(in, t,
+            fmt::format("mbarrier_init of mbarrier {} of {} while {} of its {} arrivals are still missing from a phase",
+                        index(in, t), target_name(in), b.pending, b.count));
+    b = Mbarrier{true, count, count, 0, {}, {}};
+  }
+  void mbarrier_arrive(const Inst& in, uint32_t t) {
+    Mbarrier& b = mbarrier(in, t);
+    if (in.bits && opts_.sanitize) {  // after this thread's copies: they are complete
+      for (PendingCopy& c : pending_[t])
+        for (uint32_t l = 0; l < c.lanes; ++l) c.array->shadow[c.index + l].copying = false;
+      pending_[t].clear();
+    }
+    if (!clocks_.empty()) {
+      join(b.arrived, &clocks_[size_t{t} * n_]);
+      ++clocks_[size_t{t} * n_ + t];  // this thread's later accesses are not covered by the arrival
+    }
+    if (--b.pending == 0) {
+      ++b.phase;
+      b.pending = b.count;
+      b.completed = std::move(b.arrived);
+      b.arrived.clear();
+    }
+  }
+  void mbarrier_wait(const Inst& in, uint32_t t) {
+    Mbarrier& b = mbarrier(in, t);
+    const uint32_t parity = reg(in.args[1])[t].u;
+    if (parity > 1) fault(in, t, fmt::format("mbarrier_wait for parity {} (0 or 1)", parity));
+    // Complete when the current phase's parity differs: the phase of that parity came before it.
+    if ((b.phase & 1) == parity)
+      fault(in, t,
+            fmt::format("mbarrier_wait on mbarrier {} of {} for the phase of parity {}, which has not completed ({} "
+                        "of {} arrivals missing, {} phases completed): the CPU engine runs a threadgroup's threads "
+                        "in lockstep, so the arrivals a wait needs must come before it in program order, or it would "
+                        "wait forever (docs/IR.md \"Mbarriers\")",
+                        index(in, t), target_name(in), parity, b.pending, b.count, b.phase));
+    if (b.phase > 0 && !clocks_.empty() && !b.completed.empty()) {
+      std::vector<uint32_t> row(clocks_.begin() + size_t{t} * n_, clocks_.begin() + size_t{t + 1} * n_);
+      join(row, b.completed.data());
+      std::copy(row.begin(), row.end(), clocks_.begin() + size_t{t} * n_);
+    }
   }
 
   std::string pending_copy(const Inst& in, uint64_t i, const Shadow& s, const char* what) const {
@@ -828,6 +942,8 @@ class Threadgroup {
   Mask returned_;
   uint64_t iterations_ = 0;
   uint32_t epoch_ = 1;  // barriers passed, for the sanitizer
+  bool uses_mbarriers_ = false;
+  std::vector<uint32_t> clocks_;  // n x n, with the sanitizer where the kernel uses mbarriers
 };
 
 }  // namespace

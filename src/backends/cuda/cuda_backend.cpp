@@ -27,14 +27,21 @@ int sm_version(const std::string& arch) {
 
 // What the generated code needs of the arch, refused here rather than by NVRTC: Mma is mma.sync
 // m16n8k16 with bf16/f16 inputs, which tensor cores have from sm_80 on; LoadMatrix is ldmatrix
-// (sm_75); MmaAsync and its fence and wait are wgmma (sm_90a only).
+// (sm_75); MmaAsync and its fence and wait are wgmma (sm_90a only); mbarrier waits are
+// mbarrier.try_wait (sm_90).
 void check_arch(const ir::Function& f, const std::string& arch) {
-  bool mma = false, load_matrix = false, mma_async = false;
+  bool mma = false, load_matrix = false, mma_async = false, mbarrier = false;
   ir::for_each_inst(f.body, [&](const ir::Inst& in) {
     mma |= in.op == ir::Op::Mma;
     load_matrix |= in.op == ir::Op::LoadMatrix;
     mma_async |= in.op == ir::Op::MmaAsync || in.op == ir::Op::MmaFence || in.op == ir::Op::MmaWait;
+    mbarrier |= ir::is_mbarrier(in.op);
   });
+  if (mbarrier && sm_version(arch) < 90)
+    throw Error(
+        fmt::format("kernel {}<{}>: mbarriers (mbarrier.try_wait) need sm_90 or newer, and the CUDA code is for {}: a "
+                    "kernel's rule uses them only where the target has async_mma",
+                    f.name, type_name(f.dtype), arch));
   if (mma_async && arch != "sm_90a")
     throw Error(
         fmt::format("kernel {}<{}>: mma_async (wgmma) exists on sm_90a only, and the CUDA code is for {}: a "

@@ -55,6 +55,8 @@ std::string cuda_head(const ir::Function& f, const KernelUses& u) {
   if (u.ops.count(Op::Mma)) s += kCudaMmaPrelude;
   if (u.ops.count(Op::MmaAsync) || u.ops.count(Op::MmaFence) || u.ops.count(Op::MmaWait)) s += kCudaMmaAsyncPrelude;
   if (u.ops.count(Op::LoadMatrix)) s += kCudaLoadMatrixPrelude;
+  if (u.ops.count(Op::MbarrierInit) || u.ops.count(Op::MbarrierArrive) || u.ops.count(Op::MbarrierWait))
+    s += kCudaMbarrierPrelude;
   if (u.ops.count(Op::CopyAsync) || u.ops.count(Op::CopyAsyncCommit) || u.ops.count(Op::CopyAsyncWait))
     s += kCudaCopyAsyncPrelude;
   // A known threadgroup size caps the registers a thread may use at what the threadgroup can have.
@@ -131,6 +133,9 @@ const Dialect& cuda_dialect() {
               {Op::CopyAsyncWait, "mt_copy_async_wait<{0}>()"},
               {Op::MmaFence, "mt_mma_fence()"},
               {Op::MmaWait, "mt_mma_wait<{0}>()"},
+              {Op::MbarrierInit, "mt_mbarrier_init(&{0}[{1}], {2})"},
+              {Op::MbarrierArrive, "mt_mbarrier_arrive{2}(&{0}[{1}])"},
+              {Op::MbarrierWait, "mt_mbarrier_wait(&{0}[{1}], {2})"},
           },
       .mma_async = cuda_mma_async,
       .fence_operand = "mt_fence_operand({0})",

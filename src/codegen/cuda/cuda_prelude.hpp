@@ -197,6 +197,36 @@ MT_FN void mt_fence_operand(float& r) {
 #endif  // MTILE_CUDA_MMA_ASYNC
 )";
 
+inline constexpr const char* kCudaMbarrierPrelude = R"(#ifndef MTILE_CUDA_MBARRIER
+#define MTILE_CUDA_MBARRIER
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+#error "mtile: mbarrier waits are mbarrier.try_wait, which needs sm_90"
+#endif
+MT_FN unsigned int mt_shared_address(const void* p) {
+  return static_cast<unsigned int>(__cvta_generic_to_shared(p));
+}
+MT_FN void mt_mbarrier_init(void* bar, unsigned int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(mt_shared_address(bar)), "r"(count) : "memory");
+}
+MT_FN void mt_mbarrier_arrive(void* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(mt_shared_address(bar)) : "memory");
+}
+// Arrives once this thread's cp.asyncs so far are complete; noinc: the arrival counts against the
+// count the barrier was initialized with, as a plain arrive does.
+MT_FN void mt_mbarrier_arrive_after_copies(void* bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(mt_shared_address(bar)) : "memory");
+}
+MT_FN void mt_mbarrier_wait(void* bar, unsigned int parity) {
+  asm volatile(
+      "{\n\t.reg .pred done;\nmt_wait:\n\t"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n\t"
+      "@!done bra mt_wait;\n}" ::"r"(mt_shared_address(bar)),
+      "r"(parity)
+      : "memory");
+}
+#endif  // MTILE_CUDA_MBARRIER
+)";
+
 inline constexpr const char* kCudaLoadMatrixPrelude = R"(#ifndef MTILE_CUDA_LOAD_MATRIX
 #define MTILE_CUDA_LOAD_MATRIX
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 750
