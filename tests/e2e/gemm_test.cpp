@@ -31,7 +31,11 @@ TEST(Gemm, TheRuleTakesWarpgroupMmaWhereTheTargetHasItAndMIsPast64) {
   EXPECT_EQ(h100.geometry.grid[0], 16u);
   EXPECT_EQ(h100.geometry.grid[1], 32u);
   // 128 columns where that still makes at most one wave (here 4 x 32 threadgroups on 132 SMs).
-  EXPECT_EQ(resolve(spec, gemm_shape(512, 4096, 4096), Target::cuda("sm_90a")).config.at("bn"), 128u);
+  Resolved one_wave = resolve(spec, gemm_shape(512, 4096, 4096), Target::cuda("sm_90a"));
+  EXPECT_EQ(one_wave.config.at("bn"), 128u);
+  // ... where a warpgroup of producer warps fills the buffers: 384 threads.
+  EXPECT_EQ(one_wave.config.at("producers"), 4u);
+  EXPECT_EQ(one_wave.geometry.tpg, 384u);
   EXPECT_EQ(resolve(spec, gemm_shape(1024, 4096, 4096), Target::cuda("sm_90a")).config.at("bn"), 256u);
   // 64 rows and fewer keep mma: a warpgroup's 64 rows would be mostly past m.
   EXPECT_EQ(resolve(spec, gemm_shape(64, 4096, 4096), Target::cuda("sm_90a")).config.at("warpgroup"), 0u);
