@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,16 @@ inline void run_f32(const ir::Function& f, Geometry g, std::vector<std::vector<f
   }
   constexprs.resize(f.params.size(), 0);
   cpu::execute(f, g, views, constexprs);
+}
+
+// The message of the mtile::Error that f throws, or "" when it throws none.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 inline Geometry geometry(uint32_t groups, uint32_t tpg) {

@@ -14,6 +14,7 @@
 
 using namespace mtile;
 using mtile::testing::contains;
+using mtile::testing::error_of;
 
 namespace {
 
@@ -46,15 +47,6 @@ ir::Function lowered(const std::string& kernel, ScalarType t, const Shape& shape
 CheckResult check(const std::string& kernel, ScalarType t, const Shape& shape, CheckOptions opts = {}) {
   auto cpu = make_backend("cpu");
   return run_and_check(*cpu, find_kernel(kernel), t, shape, opts);
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 using namespace mtile;
 using namespace mtile::dsl;
 using mtile::testing::contains;
+using mtile::testing::error_of;
 using mtile::testing::geometry;
 
 namespace {
@@ -144,14 +145,11 @@ void barrier_as_data(In<f32> x, Out<f32> y) {
 }
 
 TEST(Mbarrier, TheVerifierKeepsOtherAccessesOutOfAnArrayOfMbarriers) {
-  std::string error;
-  try {
+  std::string error = error_of([] {
     passes::run_pipeline(
         define_kernel("barrier_as_data", ir::Mode::Reduction, {"x", "y"}, &barrier_as_data).trace(ScalarType::f32),
         Target::cpu());
-  } catch (const Error& e) {
-    error = e.what();
-  }
+  });
   EXPECT_TRUE(contains(error, "kernel barrier_as_data")) << error;
   EXPECT_TRUE(contains(error, "holds mbarriers (used by 'mbarrier_init'), which only mbarrier ops may touch")) << error;
 }
@@ -163,19 +161,9 @@ TEST(Mbarrier, CudaPrintsMbarrierPtxThatNvrtcCompilesForSm90AndOtherTargetsRefus
                            "cp.async.mbarrier.arrive.noinc.shared::cta.b64", "mbarrier.try_wait.parity.shared::cta.b64",
                            "mt_mbarrier_arrive_after_copies(&", "unsigned long long tg1[2];"})
     EXPECT_TRUE(contains(cuda, want)) << want << "\n" << cuda;
-  std::string arch;
-  try {
-    cuda::compile_for_arch(f, "sm_80");
-  } catch (const Error& e) {
-    arch = e.what();
-  }
+  std::string arch = error_of([&] { cuda::compile_for_arch(f, "sm_80"); });
   EXPECT_TRUE(contains(arch, "kernel handoff<f32>: mbarriers (mbarrier.try_wait) need sm_90 or newer")) << arch;
-  std::string msl;
-  try {
-    codegen::emit_msl(handoff_ir(Target::metal("apple9")));
-  } catch (const Error& e) {
-    msl = e.what();
-  }
+  std::string msl = error_of([] { codegen::emit_msl(handoff_ir(Target::metal("apple9"))); });
   EXPECT_TRUE(contains(msl, "mbarriers (threadgroup barrier objects that count arrivals, CUDA sm_90) have no lowering"))
       << msl;
   std::string why;

@@ -13,6 +13,7 @@
 using namespace mtile;
 using namespace mtile::dsl;
 using mtile::testing::contains;
+using mtile::testing::error_of;
 using mtile::testing::geometry;
 using mtile::testing::half_bits;
 using mtile::testing::half_value;
@@ -200,20 +201,10 @@ TEST(WarpgroupMma, CudaPrintsWgmmaThatNvrtcCompilesForSm90aAndOtherTargetsRefuse
   EXPECT_TRUE(contains(codegen::emit_cuda(product_ir(ScalarType::bf16, 64, Target::cuda("sm_90a"))),
                        "__shared__ __align__(16) unsigned short"));
   ir::Function f = product_ir(ScalarType::bf16, 256, Target::cuda("sm_90a"), 0, 2, 128);
-  std::string arch_msg;
-  try {
-    cuda::compile_for_arch(f, "sm_80");
-  } catch (const Error& e) {
-    arch_msg = e.what();
-  }
+  std::string arch_msg = error_of([&] { cuda::compile_for_arch(f, "sm_80"); });
   EXPECT_TRUE(contains(arch_msg, "kernel warpgroup_product<bf16>: mma_async (wgmma) exists on sm_90a only"))
       << arch_msg;
-  std::string msl_msg;
-  try {
-    codegen::emit_msl(product_ir(ScalarType::bf16, 64, Target::metal("apple9")));
-  } catch (const Error& e) {
-    msl_msg = e.what();
-  }
+  std::string msl_msg = error_of([] { codegen::emit_msl(product_ir(ScalarType::bf16, 64, Target::metal("apple9"))); });
   EXPECT_TRUE(contains(msl_msg, "mma_async (a warpgroup MMA over threadgroup memory, wgmma of sm_90a) has no lowering"))
       << msl_msg;
   EXPECT_FALSE(Target::metal("apple9").async_mma);
