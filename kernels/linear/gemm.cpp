@@ -372,8 +372,8 @@ KernelSpec gemm_spec_for(KernelDef def, Extra kind) {
       // Warps of the threadgroup that only fill the buffers (gemm_producer_body); 0: every warp
       // copies and multiplies. A warpgroup of them where tiles of 128 columns make one wave and
       // four buffers fit (m 256 / 512 x 4096 x 4096: 51.7 -> 47.7, 54.4 -> 51.2 us); not past a
-      // wave, where the SMs' reads from L2 bound both bodies (m 1024: 76.3 -> 79.1, 4096 x 4096 x
-      // 2048: 177.3 -> 183.8). Eighth session's sweeps (2026-11-27), bench/NOTES.md.
+      // wave, where the copies' issue is not what the warpgroups wait for (m 1024: 76.3 -> 79.1,
+      // 4096 x 4096 x 2048: 177.3 -> 183.8). Eighth session's sweeps (2026-11-27), bench/NOTES.md.
       {"producers", rule::select(var("swizzle") == 128 && bn == 128 && var("stages") >= 4, 4, 0)}};
   rule::Expr warps = var("warps_m") * var("warps_n") + var("producers");
   k.dispatch = {.grid = rule::ceil_div(n, var("bn")), .grid_y = rule::ceil_div(m, var("bm")), .tpg = warps * 32};
