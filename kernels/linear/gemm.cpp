@@ -101,24 +101,82 @@ void stage_swizzled_rows(const Tensor& src, const TgArray& tile, const Val& base
       inside);
 }
 
-// Stores a 16 x 8 accumulator tile at (r, c) of out: plus bias and activated, or plus residual.
-void store_tile(const Tensor* extra, Extra kind, const Tensor& out, const Val& m, const Val& n, const Val* act,
-                const Val& r, const Val& c, MmaAcc v) {
+// A 16 x 8 accumulator tile at (r, c) of out, finished: plus bias and activated, or plus residual.
+MmaAcc finish_tile(const Tensor* extra, Extra kind, const Val& m, const Val& n, const Val* act, const Val& r,
+                   const Val& c, MmaAcc v) {
   if (kind == Extra::Residual) {
     MmaAcc res = load_mma_acc(MatrixRef(*extra, n).bounded(m, n), r, c);
     for (uint32_t e = 0; e < mma_layout::kCElements; ++e) v.v[e] = v.v[e] + res.v[e];
-  } else {
-    for (uint32_t e = 0; e < mma_layout::kCElements; ++e) {
-      Val x = v.v[e];
-      if (kind == Extra::Bias) {
-        Val col = c + mma_layout::c_col(simd_lane(), e);
-        x = x + load<f32>((*extra)[min(col, n - 1u)]);
-      }
-      Val silu = x * sigmoid(x), gelu = 0.5f * x * (1.0f + erf(x * float(M_SQRT1_2)));
-      v.v[e] = select(*act == 1u, silu, select(*act == 2u, gelu, x));
-    }
+    return v;
   }
-  store_mma_acc(MatrixRef(out, n).bounded(m, n), r, c, v);
+  for (uint32_t e = 0; e < mma_layout::kCElements; ++e) {
+    Val x = v.v[e];
+    if (kind == Extra::Bias) {
+      Val col = c + mma_layout::c_col(simd_lane(), e);
+      x = x + load<f32>((*extra)[min(col, n - 1u)]);
+    }
+    Val silu = x * sigmoid(x), gelu = 0.5f * x * (1.0f + erf(x * float(M_SQRT1_2)));
+    v.v[e] = select(*act == 1u, silu, select(*act == 2u, gelu, x));
+  }
+  return v;
+}
+
+// Stores a 16 x 8 accumulator tile at (r, c) of out, finished.
+void store_tile(const Tensor* extra, Extra kind, const Tensor& out, const Val& m, const Val& n, const Val* act,
+                const Val& r, const Val& c, MmaAcc v) {
+  store_mma_acc(MatrixRef(out, n).bounded(m, n), r, c, finish_tile(extra, kind, m, n, act, r, c, v));
+}
+
+// The epilogue of the warpgroup bodies: stores the warpgroups' bm x bn tile of out at (row0,
+// col0), finished. `store_rows` 0: each thread its fragments' elements, 2 bytes at a time, 8 rows
+// a simdgroup store. 1: through `tiles` (free once every warpgroup's products are done): the
+// fragments go to rows of bn + 8 elements (the 8 rows of a fragment store hit 32 distinct banks),
+// then every thread of the threadgroup (`threads`) moves 16-byte chunks of whole rows to out, so a
+// simdgroup writes 512 contiguous bytes of a row.
+void store_warpgroup_tile(const Tensor* extra, Extra kind, const Tensor& out, const Val& m, const Val& n,
+                          const Val* act, const TgArray& tiles, const Val& row0, const Val& col0, const Val& group_row,
+                          const Val* producer, const WarpgroupAcc& d, uint32_t bm, uint32_t bn, uint32_t threads) {
+  const Val r = group_row + simd_group() % 4u * 16u;
+  // The warpgroups' threads: all but the producers (gemm_producer_body).
+  auto consumers = [&](const std::function<void()>& f) { producer ? if_(!*producer, f) : f(); };
+  if (!config("store_rows", 0)) {
+    consumers([&] {
+      for (uint32_t j = 0; j < bn / 8; ++j) store_tile(extra, kind, out, m, n, act, row0 + r, col0 + j * 8, d.tile(j));
+    });
+    return;
+  }
+  const uint32_t ld = bn + 8, chunks = bm * bn / kChunk;
+  barrier();  // every warpgroup's mma_asyncs are done with the buffers
+  consumers([&] {
+    for (uint32_t j = 0; j < bn / 8; ++j) {
+      MmaAcc v = finish_tile(extra, kind, m, n, act, row0 + r, col0 + j * 8, d.tile(j));
+      for (uint32_t e = 0; e < mma_layout::kCElements; ++e)
+        store(tiles[(r + mma_layout::c_row(simd_lane(), e)) * ld + (j * 8 + mma_layout::c_col(simd_lane(), e))],
+              v.v[e].cast(out.elem));
+    }
+  });
+  barrier();
+  for (uint32_t c0 = 0; c0 < chunks; c0 += threads) {
+    Val c = tid() + c0;
+    auto body = [&] {
+      Val tr = c / (bn / kChunk), tc = c % (bn / kChunk) * kChunk, row = row0 + tr, col = col0 + tc;
+      std::vector<Val> v;
+      for (uint32_t e = 0; e < kChunk; ++e) v.push_back(load(tiles[tr * ld + tc + e]));
+      // Whole chunks store unmasked: 16 bytes at once where n is a multiple of 8 (vectorize_memory).
+      if_(
+          row < m && col + kChunk <= n,
+          [&] {
+            for (uint32_t e = 0; e < kChunk; ++e) store(out[row * n + col + e], v[e]);
+          },
+          [&] {
+            for (uint32_t e = 0; e < kChunk; ++e) store(out[row * n + col + e], v[e], row < m && col + e < n);
+          });
+    };
+    if (c0 + threads <= chunks)
+      body();
+    else
+      if_(c < chunks, body);
+  }
 }
 
 template <class T>
@@ -243,8 +301,7 @@ void gemm_warpgroup_body(const Tensor& a, const Tensor& w, const Tensor* extra, 
     acc = mma_wait(pending, d);
   });
   WarpgroupAcc d = pending ? mma_wait(0, acc.get()) : acc.get();
-  Val r = row0 + group_row + simd_group() % 4u * 16u;
-  for (uint32_t j = 0; j < bn / 8; ++j) store_tile(extra, kind, out, m, n, act, r, col0 + j * 8, d.tile(j));
+  store_warpgroup_tile(extra, kind, out, m, n, act, tiles, row0, col0, group_row, nullptr, d, bm, bn, threads);
 }
 
 // The warpgroup body with `producers` warps of its own that fill the buffers (warp
@@ -307,11 +364,9 @@ void gemm_producer_body(const Tensor& a, const Tensor& w, const Tensor* extra, E
           if_(step >= pending && simd_lane() == 0u, [&] { empty.arrive((step - pending) % stages); });
         });
   });
-  if_(!producer, [&] {
-    WarpgroupAcc d = pending ? mma_wait(0, acc.get()) : acc.get();
-    Val r = row0 + group_row + simd_group() % 4u * 16u;
-    for (uint32_t j = 0; j < bn / 8; ++j) store_tile(extra, kind, out, m, n, act, r, col0 + j * 8, d.tile(j));
-  });
+  if (pending) if_(!producer, [&] { acc = mma_wait(0, acc.get()); });
+  store_warpgroup_tile(extra, kind, out, m, n, act, tiles, row0, col0, group_row, &producer, acc.get(), bm, bn,
+                       (consumer_warps + producers) * 32);
 }
 
 template <class T>
@@ -374,7 +429,9 @@ KernelSpec gemm_spec_for(KernelDef def, Extra kind) {
       // four buffers fit (m 256 / 512 x 4096 x 4096: 51.7 -> 47.7, 54.4 -> 51.2 us); not past a
       // wave, where the copies' issue is not what the warpgroups wait for (m 1024: 76.3 -> 79.1,
       // 4096 x 4096 x 2048: 177.3 -> 183.8). Eighth session's sweeps (2026-11-27), bench/NOTES.md.
-      {"producers", rule::select(var("swizzle") == 128 && bn == 128 && var("stages") >= 4, 4, 0)}};
+      {"producers", rule::select(var("swizzle") == 128 && bn == 128 && var("stages") >= 4, 4, 0)},
+      // The warpgroup bodies' tile goes to out as 16-byte chunks of rows through threadgroup memory.
+      {"store_rows", rule::select(wg == 1, 1, 0)}};
   rule::Expr warps = var("warps_m") * var("warps_n") + var("producers");
   k.dispatch = {.grid = rule::ceil_div(n, var("bn")), .grid_y = rule::ceil_div(m, var("bm")), .tpg = warps * 32};
   k.preconditions = {
@@ -405,6 +462,7 @@ KernelSpec gemm_spec_for(KernelDef def, Extra kind) {
       // Producer warps fill swizzled rows for the warpgroups; 1, 2 or 4 of them.
       var("producers") == 0 ||
           (var("swizzle") == 128 && (var("producers") == 1 || var("producers") == 2 || var("producers") == 4)),
+      var("store_rows") == 0 || (wg == 1 && var("store_rows") == 1),
   };
   k.sizes = {{"a", m * kk}, {"w", n * kk}, {"out", m * n}};
   if (kind == Extra::Bias) k.sizes["bias"] = n;

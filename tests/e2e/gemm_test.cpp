@@ -26,7 +26,8 @@ TEST(Gemm, TheRuleTakesWarpgroupMmaWhereTheTargetHasItAndMIsPast64) {
   const KernelSpec& spec = find_kernel("gemm").spec();
   Resolved h100 = resolve(spec, gemm_shape(4096, 4096, 4096), Target::cuda("sm_90a"));
   EXPECT_EQ(config_text(h100.config),
-            "bk=64,bm=128,bn=256,pending=1,producers=0,stages=4,swizzle=128,warpgroup=1,warps_m=8,warps_n=1");
+            "bk=64,bm=128,bn=256,pending=1,producers=0,stages=4,store_rows=1,swizzle=128,warpgroup=1,warps_m=8,"
+            "warps_n=1");
   EXPECT_EQ(h100.geometry.tpg, 256u);  // two warpgroups
   EXPECT_EQ(h100.geometry.grid[0], 16u);
   EXPECT_EQ(h100.geometry.grid[1], 32u);
@@ -44,7 +45,8 @@ TEST(Gemm, TheRuleTakesWarpgroupMmaWhereTheTargetHasItAndMIsPast64) {
   EXPECT_EQ(resolve(spec, gemm_shape(4096, 4096, 4096), Target::metal("apple9")).config.at("warpgroup"), 0u);
   Resolved cpu = resolve(spec, gemm_shape(130, 70, 64), Target::cpu());
   EXPECT_EQ(config_text(cpu.config),
-            "bk=64,bm=128,bn=128,pending=0,producers=0,stages=2,swizzle=128,warpgroup=1,warps_m=8,warps_n=1");
+            "bk=64,bm=128,bn=128,pending=0,producers=0,stages=2,store_rows=1,swizzle=128,warpgroup=1,warps_m=8,"
+            "warps_n=1");
 }
 
 TEST(Gemm, TheWarpgroupBodyMatchesTheReferenceForEveryKnob) {
@@ -60,6 +62,10 @@ TEST(Gemm, TheWarpgroupBodyMatchesTheReferenceForEveryKnob) {
   };
   auto producers = [](Config c, uint32_t warps) {
     c["producers"] = warps;
+    return c;
+  };
+  auto fragments = [](Config c) {  // the epilogue that stores fragments, not rows
+    c["store_rows"] = 0;
     return c;
   };
   for (const Case& c : std::vector<Case>{
@@ -84,6 +90,11 @@ TEST(Gemm, TheWarpgroupBodyMatchesTheReferenceForEveryKnob) {
             {{"m", 100}, {"n", 72}, {"k", 48}},
             producers(wg(64, 24, 64, 3, 1, 128), 4)},
            {"gemm_bias", ScalarType::bf16, gemm_shape(129, 40, 24, 0), producers(wg(128, 40, 64, 3, 1, 128), 1)},
+           // The rule's epilogue stores rows through threadgroup memory (16-byte chunks where n is a
+           // multiple of 8: n 256 and 72; a chunk across n at 300); store_rows 0 the fragments.
+           {"gemm", ScalarType::bf16, gemm_shape(200, 300, 1000, 2), fragments(wg(128, 128, 64, 2, 0, 128))},
+           {"gemm_residual", ScalarType::bf16, {{"m", 100}, {"n", 72}, {"k", 48}}, fragments(wg(64, 24, 16, 3, 1, 0))},
+           {"gemm", ScalarType::f16, gemm_shape(200, 300, 1000, 1), fragments(producers(wg(64, 64, 64, 3, 1, 128), 2))},
        }) {
     CheckResult r = check(c.kernel, c.t, c.shape, c.config);
     EXPECT_TRUE(r.passed) << c.kernel << " " << config_text(c.config) << ": " << r.summary();
@@ -112,6 +123,9 @@ TEST(Gemm, TheWarpgroupBodysContractIsCheckedBeforeALaunch) {
   EXPECT_TRUE(contains(three, "producers == 1")) << three;
   std::string plain = refused({{"warpgroup", 1}, {"swizzle", 0}, {"bk", 64}, {"producers", 1}});
   EXPECT_TRUE(contains(plain, "swizzle == 128")) << plain;
+  // Rows through threadgroup memory are the warpgroup bodies' epilogue.
+  std::string rows_mma = refused({{"warpgroup", 0}, {"store_rows", 1}});
+  EXPECT_TRUE(contains(rows_mma, "store_rows == 0")) << rows_mma;
 }
 
 }  // namespace
