@@ -198,9 +198,11 @@ struct Resolved {
   std::map<std::string, uint64_t> elements;    // by tensor parameter name
 };
 // Chooses the Config (overrides replace the rules' choices; an unknown name is an Error), the
-// geometry (or takes `geometry`), and evaluates constexprs and sizes. Checks nothing else.
+// geometry (or takes `geometry`), and evaluates constexprs and sizes. Checks nothing else. The
+// rules see the element type's size as `dtype_bytes` (2 for bf16 and f16); without `dtype` it is
+// 0, and a rule must then choose what serves every dtype.
 Resolved resolve(const KernelSpec& k, const Shape& shape, const Target& target, const Config& overrides = {},
-                 const std::optional<Geometry>& geometry = {});
+                 const std::optional<Geometry>& geometry = {}, std::optional<ScalarType> dtype = {});
 // The contract: the target's limits (1 <= tpg <= max_tpg, 1 <= grid <= max_grid on each axis),
 // the kernel's preconditions, at most 2^62 elements a tensor, and strided tensors' layouts. Throws Error naming the
 // kernel, every broken rule and the values it read, and "Nothing was launched".

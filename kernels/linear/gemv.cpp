@@ -12,10 +12,12 @@
 // simdgroup when n is not a multiple of the columns a threadgroup takes) reads row n - 1 again and
 // stores nothing, so every access is in bounds and no simd_sum sits under divergent control flow.
 #include <deque>
+#include <type_traits>
 
 #include "kernels/linear/linear.hpp"
 #include "kernels/row_loops.hpp"
 #include "kernels/spec_helpers.hpp"
+#include "mtile/dsl_matrix.hpp"
 
 namespace mtile::lib {
 namespace {
@@ -26,8 +28,97 @@ constexpr uint32_t kChunk = 8;                   // elements a lane loads at onc
 constexpr uint32_t kSpan = kChunk * kSimdLanes;  // elements of a row a simdgroup loads at once
 constexpr uint32_t kMaxRows = 8;                 // the decode batch: m <= 8
 
+constexpr uint32_t kMmaCols = 16;   // output columns (rows of w) a group of simdgroups takes: mma's m
+constexpr uint32_t kMmaChunk = 32;  // elements of k a simdgroup takes at once: two mmas' k
+
+// gemv on tensor cores (Config mma 1; bf16 and f16): a group of ksplit simdgroups (the
+// threadgroup) takes 16 output columns; their rows of w are mma's A (16 x 16: a row of w a row of
+// A) and the rows of x B's 8 columns (those past m repeat row m - 1 and are never stored). The sum
+// over k may run in any order, so the four k-slots of A and B that a lane holds in one mma
+// (2t, 2t + 1, 2t + 8, 2t + 9 for lane 4g + t; mtile/mma_layout.hpp) stand for four consecutive
+// elements of k: lane (g, t) loads 16 bytes of w's rows g and g + 8 and of x's row g at elements
+// 8t .. 8t + 7 of a 32-element chunk, and the halves feed two mmas. A simdgroup's load of w then
+// reads 64 contiguous bytes of each of 8 rows, and the products cost two mmas where the FMA body
+// takes 8 m FMAs a lane for each 16 bytes of w. Simdgroup `part` takes chunks part, part + ksplit,
+// ...; the parts' accumulators are added through threadgroup memory. Chunks past the last whole
+// trip of `unroll` chunks clamp their loads into k and zero the pieces past it.
+template <class T>
+void gemv_mma(const Tensor& x, const Tensor& w, const Tensor& out, const Val& n, const Val& k) {
+  const uint32_t rows = config("m_rows"), parts = config("ksplit"), unroll = config("unroll");
+  const uint32_t stride = kMmaChunk * parts;
+  Val g = simd_lane() / 4u, piece = named("piece", simd_lane() % 4u * kChunk);
+  Val j0 = named("j0", program_id(0) * kMmaCols);
+  Val w_lo = named("w_lo", min(j0 + g, n - 1u) * k), w_hi = named("w_hi", min(j0 + g + 8u, n - 1u) * k);
+  Val x_row = named("x_row", min(g, lit(rows - 1)) * k);
+  MmaAccVar acc(mma_zero());
+  auto chunks = [&](const Val& i, uint32_t count, bool clamped) {
+    struct Loads {
+      Vec lo, hi, x;
+    };
+    std::vector<Loads> loads;
+    for (uint32_t u = 0; u < count; ++u) {
+      Val at = i + u * stride + piece;
+      Val inside = at < k;
+      if (clamped) at = min(at, k - kChunk);
+      Loads l{load_n<kChunk>(w, w_lo + at), load_n<kChunk>(w, w_hi + at), load_n<kChunk>(x, x_row + at)};
+      if (clamped)
+        for (Vec* v : {&l.lo, &l.hi, &l.x})
+          for (Val& e : v->lanes) e = select(inside, e, lit(w.elem, 0.0));
+      loads.push_back(std::move(l));
+    }
+    for (const Loads& l : loads)
+      for (uint32_t h = 0; h < 2; ++h) {
+        const uint32_t e = 4 * h;
+        MmaA a{{l.lo[e], l.lo[e + 1], l.hi[e], l.hi[e + 1], l.lo[e + 2], l.lo[e + 3], l.hi[e + 2], l.hi[e + 3]}};
+        MmaB b{{l.x[e], l.x[e + 1], l.x[e + 2], l.x[e + 3]}};
+        acc = mma(a, b, acc);
+      }
+  };
+  Val start = named("start", simd_group() * kMmaChunk);
+  Val whole = named("whole", k / (stride * unroll) * (stride * unroll));  // elements the unrolled loop takes
+  for_(start, whole, stride * unroll, [&](Val i) { chunks(i, unroll, false); });
+  for_(whole + start, k, stride, [&](Val i) { chunks(i, 1, true); });
+
+  // Accumulator element e of lane (g, t): column j0 + g + 8 (e / 2) of out, row 2t + e % 2 of x.
+  auto store_sum = [&](const Val& lane, const Val& e, const Val& total) {
+    Val r = lane % 4u * 2u + e % 2u, j = j0 + lane / 4u + e / 2u * 8u;
+    if_(r < rows && j < n, [&] { store(out[r * n + j], cast<T>(total)); });
+  };
+  MmaAcc d = acc.get();
+  if (parts == 1) {
+    for (uint32_t e = 0; e < mma_layout::kCElements; ++e) store_sum(simd_lane(), lit(e), d.v[e]);
+    return;
+  }
+  // The parts' accumulators through threadgroup memory, [part][e * 32 + lane]; then thread `item`
+  // adds the parts of one accumulator element, in order.
+  constexpr uint32_t sums = kSimdLanes * mma_layout::kCElements;
+  const uint32_t threads = parts * kSimdLanes;
+  TgArray partial = threadgroup_array<f32>(parts * sums);
+  for (uint32_t e = 0; e < mma_layout::kCElements; ++e)
+    store(partial[simd_group() * sums + e * kSimdLanes + simd_lane()], d.v[e]);
+  barrier();
+  for (uint32_t i0 = 0; i0 < sums; i0 += threads) {
+    Val item = tid() + i0;
+    auto add = [&] {
+      Val total = load(partial[item]);
+      for (uint32_t p = 1; p < parts; ++p) total = total + load(partial[item + p * sums]);
+      store_sum(item % kSimdLanes, item / kSimdLanes, total);
+    };
+    if (i0 + threads <= sums)
+      add();
+    else
+      if_(item < sums, add);
+  }
+}
+
 template <class T>
 void gemv(In<T> x, In<T> w, Out<T> out, Constexpr n, Constexpr k) {
+  if (config("mma", 0)) {
+    if constexpr (std::is_same_v<T, f32>)
+      detail::trace_error("Config mma 1 multiplies bf16 or f16 on tensor cores; f32 takes mma 0");
+    else
+      return gemv_mma<T>(x, w, out, n, k);
+  }
   // Trace-time sizes: the rows of x (m: the sums are unrolled per row; the contract checks it), the
   // columns of a simdgroup, the chunks a loop trip takes, the simdgroups that share columns.
   const uint32_t rows = config("m_rows"), cols = config("cols"), unroll = config("unroll"),
@@ -115,30 +206,40 @@ KernelSpec gemv_spec() {
   // bytes of w in flight (ptxas: 30 to 128 registers, no spills, on sm_90a). H100 (bench/NOTES.md),
   // us: m 8, n = k = 4096: 22.9 with ksplit 4 and one chunk a trip against 25.7 before; m 4: 19.6
   // with ksplit 2 against 23.7; m 1, n 14336: 51.5 against 55.4.
+  // Tensor cores (mma, gemv_mma) where m > 4 rows of bf16 or f16 make the FMA body's sums the
+  // bound: a group of ksplit simdgroups takes 16 columns, as many simdgroups to a group as make
+  // half the simdgroups the device holds, up to 16; two chunks a trip. H100, us (9th session):
+  // m 8 x 4096 x 4096 21.0 against 22.9; k 14336 54.9 / 56.8; n 14336 55.9 / 59.7 (ksplit 4; 59.8
+  // with all the device's simdgroups). Not at m 1, where the FMA body reads each row of w in
+  // 512-byte runs and stays ahead (4096 x 4096 19.4 against 20.8; n 128256 346.5 against 362-390).
+  rule::Expr mma = var("mma"), slots = var("sm_count") * var("max_threads_per_sm") / simd;
   k.config = {
       {"m_rows", m},
-      {"cols",
-       rule::select(m > 4, 4, rule::select(n >= var("sm_count") * var("max_threads_per_sm") / simd || m >= 4, 2, 1))},
-      {"unroll", rule::select(m * cols <= 4, 2, 1)},
-      {"ksplit", rule::select(cols == 4, 4, rule::select(cols == 2, 2, 1))},
-      {"threads", 4 * simd}};
+      {"mma", rule::select(var("dtype_bytes") == 2 && simd == 32 && m > 4, 1, 0)},
+      {"cols", rule::select(mma == 1, kMmaCols, rule::select(m > 4, 4, rule::select(n >= slots || m >= 4, 2, 1)))},
+      {"unroll", rule::select(mma == 1 || m * cols <= 4, 2, 1)},
+      {"ksplit", rule::select(mma == 1, rule::clamp(slots / 2 / rule::ceil_div(n, kMmaCols), 1, 16),
+                              rule::select(cols == 4, 4, rule::select(cols == 2, 2, 1)))},
+      {"threads", rule::select(mma == 1, var("ksplit") * simd, 4 * simd)}};
   k.dispatch = {.grid = rule::ceil_div(n, per_tg), .tpg = var("threads")};
-  k.preconditions = {m >= 1,
-                     m <= kMaxRows,
-                     var("m_rows") == m,
-                     n >= 1,
-                     kk >= kChunk,
-                     kk % kChunk == 0,
-                     cols >= 1,
-                     cols <= 4,
-                     var("unroll") >= 1,
-                     var("unroll") <= 4,
-                     var("ksplit") >= 1,
-                     (var("threads") / simd) % var("ksplit") == 0,
-                     var("tpg") == var("threads"),
-                     var("grid") == rule::ceil_div(n, per_tg),
-                     var("grid_y") == 1,
-                     var("grid_z") == 1};
+  k.preconditions = {
+      m >= 1,
+      m <= kMaxRows,
+      var("m_rows") == m,
+      n >= 1,
+      kk >= kChunk,
+      kk % kChunk == 0,
+      mma <= 1,
+      cols >= 1,
+      (mma == 0 && cols <= 4) || (mma == 1 && cols == kMmaCols && simd == 32 && var("threads") == var("ksplit") * simd),
+      var("unroll") >= 1,
+      var("unroll") <= 4,
+      var("ksplit") >= 1,
+      (var("threads") / simd) % var("ksplit") == 0,
+      var("tpg") == var("threads"),
+      var("grid") == rule::ceil_div(n, per_tg),
+      var("grid_y") == 1,
+      var("grid_z") == 1};
   k.sizes = {{"x", m * kk}, {"w", n * kk}, {"out", m * n}};
   // Weights of a trained layer's size (a Linear's are about 1 / sqrt(k)); sums of k products stay
   // O(1) to O(10) for the test shapes, so bf16 and f16 outputs round by up to 1/16 and 1/128.

@@ -65,6 +65,9 @@ uint32_t Divisibility::compute(Id id) {
     case Op::Add:
     case Op::Sub: return std::min(factor(in->args[0]), factor(in->args[1]));
     case Op::Select: return std::min(factor(in->args[1]), factor(in->args[2]));
+    // One of the operands: a bound clamped into range (min(i, k - 8)) keeps what both share.
+    case Op::Min:
+    case Op::Max: return std::min(factor(in->args[0]), factor(in->args[1]));
     // The induction value: start + j * step.
     case Op::For: return std::min(factor(in->args[0]), factor(in->args[2]));
     // Low bits that are zero in either operand are zero in the result (a mask like ~3u).

@@ -114,6 +114,7 @@ class SpecChecker {
     name_ = k_.name();
     std::vector<std::string> names;
     for (const std::string& d : k_.dims) add_name(names, d, "dim");
+    names.push_back("dtype_bytes");  // resolve's: 0 where the dtype is not known
     for (const ConfigParam& c : k_.config) {
       if (c.choice.empty()) fail("config", fmt::format("meta-parameter '{}' has no rule choosing it", c.name));
       reads(c.choice, names, fmt::format("the rule choosing '{}'", c.name));
@@ -174,9 +175,7 @@ class SpecChecker {
     for (const auto& [n, init] : k_.inits)
       if (!param_named(n, ir::ParamKind::Tensor) && !param_named(n, ir::ParamKind::Scalar))
         fail("inits", fmt::format("'{}' is neither a tensor nor a scalar parameter", n));
-    std::vector<std::string> with_dtype = names;
-    with_dtype.push_back("dtype_bytes");
-    reads(k_.bytes, with_dtype, "the bytes rule");
+    reads(k_.bytes, names, "the bytes rule");
     reads(k_.flops, names, "the flops rule");
 
     if (!k_.reference) fail("reference", "missing (a float64 reference that fills the outputs)");
@@ -384,11 +383,12 @@ const std::vector<rule::Expr>& target_rules() {
 }  // namespace
 
 Resolved resolve(const KernelSpec& k, const Shape& shape, const Target& target, const Config& overrides,
-                 const std::optional<Geometry>& geometry) {
+                 const std::optional<Geometry>& geometry, std::optional<ScalarType> dtype) {
   validate_shape(k, shape);
   Resolved r;
   r.bindings.insert(shape.begin(), shape.end());
   target.bind(r.bindings);
+  r.bindings["dtype_bytes"] = dtype ? storage_bytes(*dtype) : 0;
   for (const auto& [name, value] : overrides) {
     bool known = false;
     for (const ConfigParam& c : k.config) known |= c.name == name;

@@ -228,7 +228,7 @@ std::shared_ptr<const LaunchPlan> Context::plan(Backend& backend, const Kernel& 
     p->kernel = k;
     p->dtype = dtype;
     p->shape = shape;
-    p->resolved = resolve(spec, shape, target, opts.config, opts.geometry);
+    p->resolved = resolve(spec, shape, target, opts.config, opts.geometry, dtype);
     check_contract(spec, shape, p->resolved);  // before anything is traced, compiled or allocated
     // load_n/store_n need a base that is a multiple of N; with this launch's constexprs known, every
     // backend refuses the same launches (Metal's scalar accesses would not need it).

@@ -31,7 +31,7 @@ int count(const ir::Function& f, const std::function<bool(const ir::Inst&)>& pre
 ir::Function lowered(const std::string& kernel, ScalarType t, const Shape& shape, const Target& target,
                      const Config& config = {}) {
   const Kernel& k = find_kernel(kernel);
-  Resolved r = resolve(k.spec(), shape, target, config);
+  Resolved r = resolve(k.spec(), shape, target, config, {}, t);
   passes::PipelineOptions o;
   o.bake = r.constexprs;
   o.wide = wide_tensors(r);
@@ -100,14 +100,52 @@ TEST(Gemv, SimdgroupsSharingColumnsGiveTheSameSums) {
   // ksplit simdgroups a column group, each taking every ksplit-th chunk of k, their sums added
   // through threadgroup memory (the sanitizer checks the barrier): k with a partial unrolled trip
   // and a remainder, n not a multiple of the columns a threadgroup takes.
-  for (const Config& c : std::vector<Config>{
+  for (Config c : std::vector<Config>{
            {{"ksplit", 2}}, {{"ksplit", 4}}, {{"ksplit", 4}, {"cols", 1}}, {{"ksplit", 2}, {"unroll", 1}, {"cols", 3}}})
     for (uint32_t m : {1u, 5u, 8u}) {
+      c["mma"] = 0;  // the FMA body (the rule takes tensor cores past m 4)
       CheckResult r = check("gemv", ScalarType::bf16, {{"m", m}, {"n", 29}, {"k", 2056}}, c);
       EXPECT_TRUE(r.passed) << r.summary();
     }
   EXPECT_TRUE(contains(contract_error("gemv", kGemvSmall, {{"ksplit", 3}}), "threads / simd_width % ksplit == 0"))
       << contract_error("gemv", kGemvSmall, {{"ksplit", 3}});
+}
+
+TEST(Gemv, TheTensorCoreBodyGivesTheSameSums) {
+  // gemv_mma: 16 columns a group of ksplit simdgroups, four consecutive elements of k standing for
+  // a lane's four k-slots. n not a multiple of 16, k with a partial 32-element chunk (2056) or only
+  // one piece (8), one part, parts that don't divide the chunks, one and four chunks a trip, and
+  // fewer rows of x than B's 8 columns.
+  for (ScalarType t : {ScalarType::bf16, ScalarType::f16})
+    for (uint32_t k : {2056u, 8u})
+      for (const Config& c :
+           std::vector<Config>{{}, {{"ksplit", 1}}, {{"ksplit", 3}}, {{"ksplit", 5}, {"unroll", 4}}, {{"unroll", 1}}})
+        for (uint32_t m : {8u, 5u}) {
+          CheckResult r = check("gemv", t, {{"m", m}, {"n", 29}, {"k", k}}, c);
+          EXPECT_TRUE(r.passed) << config_text(c) << " m " << m << " k " << k << ": " << r.summary();
+        }
+  for (uint32_t m : {1u, 4u}) {  // the rule's FMA body there, tensor cores forced
+    CheckResult r = check("gemv", ScalarType::bf16, {{"m", m}, {"n", 40}, {"k", 1000}}, {{"mma", 1}});
+    EXPECT_TRUE(r.passed) << r.summary();
+  }
+  // The rule: tensor cores for bf16 and f16 past m 4; f32 (and a caller that names no dtype) the
+  // FMA body, and f32 refuses them by name.
+  const KernelSpec& spec = find_kernel("gemv").spec();
+  const Target h100 = Target::cuda("sm_90a");
+  const Shape m8 = {{"m", 8}, {"n", 4096}, {"k", 4096}};
+  Resolved half = resolve(spec, m8, h100, {}, {}, ScalarType::bf16);
+  EXPECT_EQ(half.config.at("mma"), 1u);
+  EXPECT_EQ(half.config.at("ksplit"), 16u);  // 256 column groups, half of 132 x 64 simdgroups
+  EXPECT_EQ(half.geometry.tpg, 512u);
+  EXPECT_EQ(resolve(spec, kGemvSmall, h100, {}, {}, ScalarType::bf16).config.at("mma"), 0u);
+  EXPECT_EQ(resolve(spec, m8, h100, {}, {}, ScalarType::f32).config.at("mma"), 0u);
+  EXPECT_EQ(resolve(spec, m8, h100).config.at("mma"), 0u);
+  try {
+    check("gemv", ScalarType::f32, {{"m", 8}, {"n", 29}, {"k", 64}}, {{"mma", 1}});
+    ADD_FAILURE() << "f32 launched with mma 1";
+  } catch (const Error& e) {
+    EXPECT_TRUE(contains(e.what(), "Config mma 1 multiplies bf16 or f16")) << e.what();
+  }
 }
 
 TEST(Gemv, ReadsWInSixteenByteLoadsOnly) {

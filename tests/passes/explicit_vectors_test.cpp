@@ -47,6 +47,12 @@ void rows4(In<f32> x, Out<f32> y, Constexpr n) {
   Val b = program_id(0) * n + tid() * 4u;
   store_n<4>(y, b, load_n<4>(x, b));
 }
+// The same with the last 4 elements of each row read by every thread past them: min and max keep
+// what both operands are multiples of.
+void clamped4(In<f32> x, Out<f32> y, Constexpr n) {
+  Val row = program_id(0) * n, b = row + tid() * 4u;
+  if_(tid() * 4u < n, [&] { store_n<4>(y, b, load_n<4>(x, row + max(min(tid() * 4u, n - 4u), lit(0u)))); });
+}
 
 ir::Function lower(const KernelDef& def, const Target& t) {
   return passes::run_pipeline(def.trace(def.dtypes()[0]), t);
@@ -157,6 +163,28 @@ TEST(ExplicitVectors, LaunchRefusesABaseNotProvablyAMultipleOfN) {
                                "not provably a multiple of 4", "explicit_vectors_test.cpp", "Nothing was launched"})
         EXPECT_TRUE(contains(m, part)) << part << " in: " << m;
     }
+  }
+}
+
+TEST(ExplicitVectors, AClampedBaseIsAMultipleWhereBothBoundsAre) {
+  using rule::var;
+  KernelSpec s;
+  s.def = define_kernel("clamped4", ir::Mode::Reduction, {"x", "y", "n"}, &clamped4);
+  s.dims = {"rows", "n"};
+  s.dispatch = {.grid = var("rows"), .tpg = var("n") / 4 + 2};  // two threads past the row read its end
+  s.sizes = {{"x", var("rows") * var("n")}, {"y", var("rows") * var("n")}};
+  s.reference = [](const Shape&, HostTensors& t) { t["y"] = t["x"]; };
+  s.tolerance = spec::float_tolerances();
+  s.test_shapes = {{{"rows", 3}, {"n", 8}}};
+  Kernel k = make_kernel(std::move(s));
+  auto cpu = make_backend("cpu");
+  EXPECT_TRUE(run_and_check(*cpu, k, ScalarType::f32, {{"rows", 3}, {"n", 8}}).passed);
+  try {
+    run_and_check(*cpu, k, ScalarType::f32, {{"rows", 3}, {"n", 14}});
+    ADD_FAILURE() << "n = 14: n - 4 is not a multiple of 4";
+  } catch (const Error& e) {
+    EXPECT_TRUE(contains(e.what(), "not provably a multiple of 4")) << e.what();
+    EXPECT_TRUE(contains(e.what(), "min(")) << e.what();
   }
 }
 

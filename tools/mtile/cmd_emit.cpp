@@ -42,7 +42,7 @@ Chosen choose(const Selection& s, const std::string& print) {
   const KernelSpec& k = c.kernel.spec();
   Config overrides = parse_assignments(s.configs, "--config", true);
   Shape shape = s.shape.empty() ? k.example_shape : parse_shape(s.shape);
-  Resolved r = resolve(k, shape, c.target, overrides);
+  Resolved r = resolve(k, shape, c.target, overrides, {}, c.dtype);
   if (!s.shape.empty()) {
     check_contract(k, shape, r);
     c.bake = r.constexprs;
