@@ -137,17 +137,24 @@ TEST(ExplicitVectors, MslPrintsScalarAccessesAndNvrtcCompilesTheVectors) {
   }
 }
 
-TEST(ExplicitVectors, LaunchRefusesABaseNotProvablyAMultipleOfN) {
+namespace {
+// A kernel that copies rows x n of x to y, a threadgroup a row of `tpg` threads.
+Kernel copy_rows(const char* name, void (*fn)(In<f32>, Out<f32>, Constexpr), const rule::Expr& tpg) {
   using rule::var;
   KernelSpec s;
-  s.def = define_kernel("rows4", ir::Mode::Reduction, {"x", "y", "n"}, &rows4);
+  s.def = define_kernel(name, ir::Mode::Reduction, {"x", "y", "n"}, fn);
   s.dims = {"rows", "n"};
-  s.dispatch = {.grid = var("rows"), .tpg = var("n") / 4};
+  s.dispatch = {.grid = var("rows"), .tpg = tpg};
   s.sizes = {{"x", var("rows") * var("n")}, {"y", var("rows") * var("n")}};
   s.reference = [](const Shape&, HostTensors& t) { t["y"] = t["x"]; };
   s.tolerance = spec::float_tolerances();
   s.test_shapes = {{{"rows", 3}, {"n", 8}}};
-  Kernel k = make_kernel(std::move(s));
+  return make_kernel(std::move(s));
+}
+}  // namespace
+
+TEST(ExplicitVectors, LaunchRefusesABaseNotProvablyAMultipleOfN) {
+  Kernel k = copy_rows("rows4", &rows4, rule::var("n") / 4);
   auto cpu = make_backend("cpu");
   for (bool bake : {true, false}) {
     CheckOptions opts;
@@ -167,16 +174,8 @@ TEST(ExplicitVectors, LaunchRefusesABaseNotProvablyAMultipleOfN) {
 }
 
 TEST(ExplicitVectors, AClampedBaseIsAMultipleWhereBothBoundsAre) {
-  using rule::var;
-  KernelSpec s;
-  s.def = define_kernel("clamped4", ir::Mode::Reduction, {"x", "y", "n"}, &clamped4);
-  s.dims = {"rows", "n"};
-  s.dispatch = {.grid = var("rows"), .tpg = var("n") / 4 + 2};  // two threads past the row read its end
-  s.sizes = {{"x", var("rows") * var("n")}, {"y", var("rows") * var("n")}};
-  s.reference = [](const Shape&, HostTensors& t) { t["y"] = t["x"]; };
-  s.tolerance = spec::float_tolerances();
-  s.test_shapes = {{{"rows", 3}, {"n", 8}}};
-  Kernel k = make_kernel(std::move(s));
+  // Two threads past the row read its end.
+  Kernel k = copy_rows("clamped4", &clamped4, rule::var("n") / 4 + 2);
   auto cpu = make_backend("cpu");
   EXPECT_TRUE(run_and_check(*cpu, k, ScalarType::f32, {{"rows", 3}, {"n", 8}}).passed);
   try {
