@@ -12,6 +12,7 @@
 // products are never stored; columns past K are zeros). Rows are padded to bk + 8 elements so that
 // the 8 rows of an 8 x 8 fragment matrix hit 32 distinct banks. Where the target has warpgroup
 // MMA (sm_90a's wgmma) and M is past 64, a second body (gemm_warpgroup_body) takes its place.
+#include <algorithm>
 #include <cmath>
 #include <functional>
 
@@ -125,6 +126,12 @@ MmaAcc finish_tile(const Tensor* extra, Extra kind, const Val& m, const Val& n, 
 void store_tile(const Tensor* extra, Extra kind, const Tensor& out, const Val& m, const Val& n, const Val* act,
                 const Val& r, const Val& c, MmaAcc v) {
   store_mma_acc(MatrixRef(out, n).bounded(m, n), r, c, finish_tile(extra, kind, m, n, act, r, c, v));
+}
+
+// Elements of the warpgroup bodies' threadgroup array: the staged buffers, and at least the tile of
+// out that store_warpgroup_tile puts there (more than small buffers of bk 16 hold).
+uint32_t warpgroup_tiles(uint32_t buffers, uint32_t bm, uint32_t bn) {
+  return std::max(buffers, config("store_rows", 0) ? bm * (bn + 8) : 0u);
 }
 
 // The epilogue of the warpgroup bodies: stores the warpgroups' bm x bn tile of out at (row0,
@@ -266,7 +273,7 @@ void gemm_warpgroup_body(const Tensor& a, const Tensor& w, const Tensor* extra, 
                  pending = config("pending", 0), swizzle = config("swizzle", 128);
   if (config("producers", 0)) return gemm_producer_body<T>(a, w, extra, kind, out, m, n, k, act);
   const uint32_t threads = bm / 64 * 128, step_elems = (bm + bn) * bk, ahead = stages - 1 - pending;
-  TgArray tiles = threadgroup_array(a.elem, stages * step_elems);
+  TgArray tiles = threadgroup_array(a.elem, warpgroup_tiles(stages * step_elems, bm, bn));
   Val row0 = named("row0", program_id(1) * bm), col0 = named("col0", program_id(0) * bn);
   Val group_row = named("group_row", simd_group() / 4u * 64u);
   auto fill = [&](const Val& step) {
@@ -318,7 +325,7 @@ void gemm_producer_body(const Tensor& a, const Tensor& w, const Tensor* extra, E
   const uint32_t bm = config("bm", 128), bn = config("bn", 256), bk = config("bk", 64), stages = config("stages", 4),
                  pending = config("pending", 1), producers = config("producers", 1);
   const uint32_t consumer_warps = bm / 16, step_elems = (bm + bn) * bk;
-  TgArray tiles = threadgroup_array(a.elem, stages * step_elems);
+  TgArray tiles = threadgroup_array(a.elem, warpgroup_tiles(stages * step_elems, bm, bn));
   Mbarriers full = mbarriers(stages), empty = mbarriers(stages);
   Val row0 = named("row0", program_id(1) * bm), col0 = named("col0", program_id(0) * bn);
   Val producer = named("producer", simd_group() >= consumer_warps);

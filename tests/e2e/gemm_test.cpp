@@ -93,6 +93,8 @@ TEST(Gemm, TheWarpgroupBodyMatchesTheReferenceForEveryKnob) {
            // The rule's epilogue stores rows through threadgroup memory (16-byte chunks where n is a
            // multiple of 8: n 256 and 72; a chunk across n at 300); store_rows 0 the fragments.
            {"gemm", ScalarType::bf16, gemm_shape(200, 300, 1000, 2), fragments(wg(128, 128, 64, 2, 0, 128))},
+           // Buffers smaller than the tile of out (2 x 256 x 16 elements against 128 x 136).
+           {"gemm", ScalarType::bf16, gemm_shape(200, 300, 1000, 2), wg(128, 128, 16, 2, 0, 0)},
            {"gemm_residual", ScalarType::bf16, {{"m", 100}, {"n", 72}, {"k", 48}}, fragments(wg(64, 24, 16, 3, 1, 0))},
            {"gemm", ScalarType::f16, gemm_shape(200, 300, 1000, 1), fragments(producers(wg(64, 64, 64, 3, 1, 128), 2))},
        }) {
