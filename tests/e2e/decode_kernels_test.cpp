@@ -175,6 +175,11 @@ TEST(Gemv, OffsetsOfWAre64BitPast2To31ElementsAndNvrtcCompilesThem) {
   EXPECT_GT(u64_values(huge), 0) << ir::print(huge);
   EXPECT_TRUE(contains(codegen::emit_cuda(huge), "unsigned long long"));
   nvrtc_compiles(huge, "gemv_wide");
+  // The tensor-core body (m 8) the same.
+  ir::Function huge_mma = lowered("gemv", ScalarType::bf16, {{"m", 8}, {"n", 151936}, {"k", 14336}}, cuda);
+  EXPECT_TRUE(contains(codegen::emit_cuda(huge_mma), "mma.sync"));
+  EXPECT_GT(u64_values(huge_mma), 0) << ir::print(huge_mma);
+  nvrtc_compiles(huge_mma, "gemv_mma_wide");
 }
 
 TEST(Gemv, ContractRefusesKNotAMultipleOf8AndMoreThan8Rows) {
