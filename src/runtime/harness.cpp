@@ -88,11 +88,7 @@ bool is_poison(ScalarType t, const std::vector<uint8_t>& bytes, size_t i) {
 
 uint64_t traffic_bytes(const LaunchPlan& plan) {
   const KernelSpec& k = plan.kernel.spec();
-  if (!k.bytes.empty()) {
-    rule::Bindings b = plan.resolved.bindings;
-    b["dtype_bytes"] = storage_bytes(plan.dtype);
-    return k.bytes.eval(b);
-  }
+  if (!k.bytes.empty()) return k.bytes.eval(plan.resolved.bindings);  // dtype_bytes among them
   uint64_t bytes = 0;
   const auto& params = plan.params();
   for (size_t i = 0; i < params.size(); ++i)

@@ -71,7 +71,7 @@ Action add_run(CLI::App& app) {
     Context& ctx = Context::global();
     std::unique_ptr<Backend> checked = cpu_with_checks(o->checks, o->backend);
     Backend& backend = checked ? *checked : ctx.backend(o->backend);
-    if (o->tpg) set_tpg(k.spec(), shape, backend.target(), o->tpg, opts.launch);
+    if (o->tpg) set_tpg(k.spec(), shape, backend.target(), t, o->tpg, opts.launch);
     opts.timed_runs = o->reps >= 0 ? o->reps : backend.name() == "cpu" ? 1 : 20;
     CheckOptions warm_up = opts;
     warm_up.timed_runs = 0;
@@ -99,8 +99,7 @@ Action add_run(CLI::App& app) {
     if (r.timed_runs > 0)
       fmt::print("time      {:.4f} ms (median of {} launches, {}), {:.2f} MB moved, {:.1f} GB/s\n", r.seconds * 1e3,
                  r.timed_runs, r.backend == "cpu" || !k->symmetric.empty() ? "wall clock" : "device events",
-                 r.bytes / 1e6,
-                 r.bytes / r.seconds / 1e9);
+                 r.bytes / 1e6, r.bytes / r.seconds / 1e9);
     else
       fmt::print("time      not timed (--reps 0); the checked launch took {:.4f} ms\n", r.first_seconds * 1e3);
     fmt::print("result    {}\n", r.passed ? "PASS" : "FAIL");

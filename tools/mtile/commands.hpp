@@ -44,6 +44,7 @@ void add_cpu_checks(CLI::App& app, CpuChecks& checks);
 std::unique_ptr<Backend> cpu_with_checks(const CpuChecks& checks, const std::string& backend);
 // --tpg N: sets the meta-parameter the dispatch rule's tpg is (`tpg = threads`) unless --config
 // set it, else overrides the rule's geometry. The contract checks the result either way.
-void set_tpg(const KernelSpec& k, const Shape& shape, const Target& target, uint32_t tpg, LaunchOptions& launch);
+void set_tpg(const KernelSpec& k, const Shape& shape, const Target& target, ScalarType dtype, uint32_t tpg,
+             LaunchOptions& launch);
 
 }  // namespace mtile::cli

@@ -68,7 +68,8 @@ std::unique_ptr<Backend> cpu_with_checks(const CpuChecks& checks, const std::str
   return make_cpu_backend(o);
 }
 
-void set_tpg(const KernelSpec& k, const Shape& shape, const Target& target, uint32_t tpg, LaunchOptions& launch) {
+void set_tpg(const KernelSpec& k, const Shape& shape, const Target& target, ScalarType dtype, uint32_t tpg,
+             LaunchOptions& launch) {
   for (const ConfigParam& c : k.config)
     if (k.dispatch.tpg.text() == c.name) {
       auto [it, added] = launch.config.try_emplace(c.name, tpg);
@@ -77,7 +78,7 @@ void set_tpg(const KernelSpec& k, const Shape& shape, const Target& target, uint
                                 k.name(), tpg, c.name, it->second, c.name));
       return;
     }
-  Geometry g = resolve(k, shape, target, launch.config).geometry;
+  Geometry g = resolve(k, shape, target, launch.config, {}, dtype).geometry;
   g.tpg = tpg;
   launch.geometry = g;
 }
