@@ -223,6 +223,7 @@ class Printer {
         line(1, fmt::format(fmt::runtime(d_.tg_array), at(d_.storage_type, a->type), name(a->result), a->bits,
                             array_alignment(atom_aligned, *a)));
     }
+    if (!d_.entry_statement.empty()) line(1, d_.entry_statement);
     block(f_.body, 1);
     out_ += "}\n";
     return out_;

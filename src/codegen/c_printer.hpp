@@ -88,6 +88,8 @@ struct Dialect {
   std::string vector_make;   // {0} packed type, {1} its words, comma-separated
   // Everything before the body: header comment, prelude, signature (without " {").
   std::function<std::string(const ir::Function&, const KernelUses&)> head;
+  // The body's first statement, after the threadgroup arrays ("": none).
+  std::string entry_statement;
 };
 
 // The whole kernel in the dialect. Throws Error naming the kernel for input it cannot print.

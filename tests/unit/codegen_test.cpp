@@ -108,7 +108,7 @@ TEST(CudaCodegen, HeaderNamesKernelDtypeAndMtile) {
 TEST(CudaCodegen, OneStatementPerInstructionWithStableNames) {
   std::string s = cuda(scale_kernel(), ScalarType::f32);
   // Builtins, constants and the constexpr n are written where used; every other value gets a statement.
-  EXPECT_TRUE(matches(s, R"(\{\n  unsigned int (v\d+) = blockIdx.x \* blockDim.x;\n)"
+  EXPECT_TRUE(matches(s, R"(\{\n  mt_wait_prior_grids\(\);\n  unsigned int (v\d+) = blockIdx.x \* blockDim.x;\n)"
                          R"(  unsigned int (v\d+) = \1 \+ threadIdx.x;\n  bool (v\d+) = \2 < n;\n)"))
       << s;
   EXPECT_TRUE(
@@ -369,6 +369,26 @@ TEST(Codegen, NoCopyLinesInAnyLibraryKernel) {
       EXPECT_FALSE(has_copy_line(src, &line)) << target << " " << v.name << ": " << line;
     }
   }
+}
+
+// Generated kernels may be launched as programmatic dependents (docs/architecture.md): the wait for
+// the kernel before must be each one's first statement, after the arrays' declarations and before
+// any access. MSL has no such launch and no such wait.
+TEST(CudaCodegen, EveryKernelWaitsForThePriorGridsFirst) {
+  for (const auto& v : codegen_test::variants(Target::cuda("sm_90a"))) {
+    std::string src = emit_cuda(v.lower());
+    size_t body = src.find(") {\n", src.find("extern \"C\" __global__"));
+    ASSERT_NE(body, std::string::npos) << v.name;
+    std::istringstream lines(src.substr(body + 4));
+    std::string line;
+    while (std::getline(lines, line) &&
+           (line.rfind("  __shared__ ", 0) == 0 || line.rfind("  extern __shared__ ", 0) == 0 ||
+            (line.find("reinterpret_cast<") != std::string::npos && line.find("mt_shared") != std::string::npos))) {
+    }
+    EXPECT_EQ(line, "  mt_wait_prior_grids();") << v.name;
+  }
+  EXPECT_TRUE(has(cuda(scale_kernel(), ScalarType::f32), "griddepcontrol.wait"));
+  EXPECT_TRUE(lacks(msl(scale_kernel(), ScalarType::f32), "wait_prior_grids"));
 }
 
 // Threadgroup arrays of `Floats` f32 elements and 100 bf16 ones, each read back after a barrier.

@@ -62,6 +62,10 @@ template <>
 struct Mine<::CUmemAccessDesc> {
   using type = mtile::cuda::CUmemAccessDesc;
 };
+template <>
+struct Mine<::CUlaunchConfig> {
+  using type = mtile::cuda::CUlaunchConfig;
+};
 #ifdef MTILE_HAVE_NCCL_H
 template <>
 struct Mine<::ncclResult_t> {
@@ -164,6 +168,25 @@ static_assert(sizeof(CUmemAccessDesc) == sizeof(::CUmemAccessDesc) &&
               alignof(CUmemAccessDesc) == alignof(::CUmemAccessDesc));
 MTILE_SAME_FIELD(CUmemAccessDesc, ::CUmemAccessDesc, location)
 MTILE_SAME_FIELD(CUmemAccessDesc, ::CUmemAccessDesc, flags)
+
+// cuLaunchKernelEx's configuration and its one attribute mtile sets.
+static_assert(CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION ==
+              ::CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
+static_assert(sizeof(CUlaunchAttributeValue) == sizeof(::CUlaunchAttributeValue) &&
+              alignof(CUlaunchAttributeValue) == alignof(::CUlaunchAttributeValue));
+MTILE_SAME_FIELD(CUlaunchAttributeValue, ::CUlaunchAttributeValue, programmaticStreamSerializationAllowed)
+static_assert(sizeof(CUlaunchAttribute) == sizeof(::CUlaunchAttribute) &&
+              alignof(CUlaunchAttribute) == alignof(::CUlaunchAttribute));
+MTILE_SAME_FIELD(CUlaunchAttribute, ::CUlaunchAttribute, id)
+MTILE_SAME_FIELD(CUlaunchAttribute, ::CUlaunchAttribute, value)
+static_assert(sizeof(CUlaunchConfig) == sizeof(::CUlaunchConfig) &&
+              alignof(CUlaunchConfig) == alignof(::CUlaunchConfig));
+MTILE_SAME_FIELD(CUlaunchConfig, ::CUlaunchConfig, gridDimX)
+MTILE_SAME_FIELD(CUlaunchConfig, ::CUlaunchConfig, blockDimZ)
+MTILE_SAME_FIELD(CUlaunchConfig, ::CUlaunchConfig, sharedMemBytes)
+MTILE_SAME_FIELD(CUlaunchConfig, ::CUlaunchConfig, hStream)
+MTILE_SAME_FIELD(CUlaunchConfig, ::CUlaunchConfig, attrs)
+MTILE_SAME_FIELD(CUlaunchConfig, ::CUlaunchConfig, numAttrs)
 
 #ifdef MTILE_HAVE_NCCL_H
 MTILE_NCCL_FUNCTIONS(MTILE_CHECK_SIGNATURE)

@@ -507,6 +507,64 @@ TEST_F(CudaDslTest, RunsABf16Kernel) {
   backend_->release(by);
 }
 
+// Generated kernels launch as programmatic dependents on sm_90+: a chain of in-place launches, each
+// reading what the one before wrote, on the stream and in a graph, must give the stream's order's
+// result; the same with MTILE_CUDA_PDL=0, and any other value of it is refused by name.
+TEST_F(CudaDslTest, ProgrammaticLaunchesKeepTheStreamOrder) {
+  EXPECT_EQ(backend_->programmatic_launches(), backend_->compute_capability() >= 90);
+  auto def = dsl::define_kernel("dsl_scale_add", ir::Mode::Elementwise, {"x", "y", "n"}, &dsl_scale_add);
+  ir::Function f = passes::run_pipeline(def.trace(ScalarType::f32), backend_->target());
+  const uint32_t n = 1u << 22;  // long enough that a launch overlapping the one before would show
+  std::vector<float> x(n);
+  for (uint32_t i = 0; i < n; ++i) x[i] = static_cast<float>(i % 7);
+  for (bool on : {true, false}) {
+    backend_->set_programmatic_launches(on);
+    auto exe = backend_->prepare(f);
+    Buffer bx = upload(x), by = upload(std::vector<float>(n, 1.0f));
+    for (int i = 0; i < 50; ++i) backend_->run(*exe, cover(n), {&bx, &by, nullptr}, {0, 0, n});
+    CudaGraph graph = backend_->capture([&] {
+      for (int i = 0; i < 25; ++i) backend_->run(*exe, cover(n), {&bx, &by, nullptr}, {0, 0, n});
+    });
+    graph.replay();
+    graph.replay();
+    std::vector<float> got = download<float>(by);
+    int wrong = 0;
+    for (uint32_t i = 0; i < n; ++i) wrong += got[i] != 1.0f + 200 * x[i];
+    EXPECT_EQ(wrong, 0) << "100 launches of y += 2x, programmatic " << on << "; y[1] = " << got[1];
+    backend_->release(bx);
+    backend_->release(by);
+  }
+  backend_->set_programmatic_launches(true);
+  {
+    ScopedEnv off("MTILE_CUDA_PDL", "0");
+    EXPECT_FALSE(CudaBackend().programmatic_launches());
+  }
+  ScopedEnv bad("MTILE_CUDA_PDL", "yes");
+  try {
+    CudaBackend b;
+    ADD_FAILURE() << "MTILE_CUDA_PDL=yes was taken";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("MTILE_CUDA_PDL=yes"), std::string::npos) << e.what();
+  }
+}
+
+// The benchmark's L2 flush reads its scratch and leaves it as it was.
+TEST_F(CudaDeviceTest, EvictsL2ByReading) {
+  const uint32_t words = 1u << 20;
+  std::vector<uint32_t> v(words);
+  for (uint32_t i = 0; i < words; ++i) v[i] = i * 2654435761u;
+  Buffer scratch = backend_->alloc(ScalarType::u32, words);
+  backend_->upload(scratch, v.data());
+  backend_->evict_l2(scratch);
+  EXPECT_EQ(download<uint32_t>(scratch), v);
+  Buffer odd = backend_->alloc(ScalarType::u8, 100);
+  EXPECT_THROW(backend_->evict_l2(odd), Error);
+  CopyBandwidth bw = backend_->measure_copy_bandwidth(16ull << 20, 3, &scratch);
+  EXPECT_GT(bw.gb_per_s, 10.0);
+  backend_->release(scratch);
+  backend_->release(odd);
+}
+
 TEST_F(CudaDslTest, GraphOfATracedKernelAndASecondBackendFromDisk) {
   auto def = dsl::define_kernel("dsl_scale_add", ir::Mode::Elementwise, {"x", "y", "n"}, &dsl_scale_add);
   ir::Function f = passes::run_pipeline(def.trace(ScalarType::f32), backend_->target());

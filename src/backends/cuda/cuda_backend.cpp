@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 
 #include "codegen/codegen.hpp"
@@ -161,6 +162,13 @@ CudaBackend::CudaBackend(int ordinal, CacheConfig cache) : ordinal_(ordinal), ca
       static_cast<uint32_t>(attr(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN));
   target_.multiprocessors = static_cast<uint32_t>(attr(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT));
   target_.async_mma = arch_ == "sm_90a";  // wgmma
+  const std::string pdl = std::getenv("MTILE_CUDA_PDL") ? std::getenv("MTILE_CUDA_PDL") : "";
+  if (!pdl.empty() && pdl != "0" && pdl != "1")
+    throw Error(
+        fmt::format("MTILE_CUDA_PDL={}: expected 0 (plain launches) or 1 (programmatic dependent launches "
+                    "on sm_90 and newer, the default)",
+                    pdl));
+  set_programmatic_launches(pdl != "0");
   target_.max_threads_per_multiprocessor =
       static_cast<uint32_t>(attr(CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR));
   target_.max_threadgroups_per_multiprocessor =
@@ -342,6 +350,7 @@ std::shared_ptr<Executable> CudaBackend::prepare(const ir::Function& lowered) {
   key.dtype = lowered.dtype;
   auto exe = load(src, entry, lowered.params, key, true);
   exe->tpg = lowered.tpg;
+  exe->generated = true;
   // Arrays past the static 48 KiB are one dynamic block, which the function must be allowed
   // (up to the device's opt-in limit: the contract has checked the arrays against it).
   if (uint64_t bytes = codegen::cuda_dynamic_shared_bytes(lowered)) {
@@ -461,8 +470,17 @@ void CudaBackend::run(Executable& exe, const Geometry& g, const std::vector<Buff
                             ce->entry, ce->tpg, g.tpg));
   CUstream s = stream ? reinterpret_cast<CUstream>(stream->handle) : stream_;
   make_current();
-  CUresult r = api_->cuLaunchKernel(ce->function, g.grid[0], g.grid[1], g.grid[2], g.tpg, 1, 1, ce->shared_bytes, s,
-                                    args.data(), nullptr);
+  CUresult r;
+  if (programmatic_ && ce->generated) {
+    CUlaunchAttribute pdl{};
+    pdl.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+    pdl.value.programmaticStreamSerializationAllowed = 1;
+    const CUlaunchConfig c{g.grid[0], g.grid[1], g.grid[2], g.tpg, 1, 1, ce->shared_bytes, s, &pdl, 1};
+    r = api_->cuLaunchKernelEx(&c, ce->function, args.data(), nullptr);
+  } else {
+    r = api_->cuLaunchKernel(ce->function, g.grid[0], g.grid[1], g.grid[2], g.tpg, 1, 1, ce->shared_bytes, s,
+                             args.data(), nullptr);
+  }
   if (r != CUDA_SUCCESS)
     throw DeviceError(fmt::format("cuLaunchKernel of {} (grid {}x{}x{}, {} threads per threadgroup) failed: {}",
                                   ce->entry, g.grid[0], g.grid[1], g.grid[2], g.tpg, result_text(r)));
@@ -586,7 +604,42 @@ float CudaBackend::time_ms(const std::function<void()>& work) {
   return elapsed_ms(start, end);
 }
 
-CopyBandwidth CudaBackend::measure_copy_bandwidth(uint64_t bytes, int repetitions) {
+namespace {
+// Every thread xors 16-byte words of the buffer; a store happens only where the bits happen to
+// match a constant, so the compiler must keep the loads and the buffer stays clean in L2.
+constexpr const char* kEvictL2 = R"(extern "C" __global__ void mtile_evict_l2(const uint4* p, unsigned int* sink,
+                                                  unsigned int words) {
+  uint4 acc = make_uint4(0u, 0u, 0u, 0u);
+#pragma unroll 4
+  for (unsigned int i = blockIdx.x * blockDim.x + threadIdx.x; i < words; i += gridDim.x * blockDim.x) {
+    uint4 v = p[i];
+    acc.x ^= v.x; acc.y ^= v.y; acc.z ^= v.z; acc.w ^= v.w;
+  }
+  if ((acc.x ^ acc.y ^ acc.z ^ acc.w) == 0x9e3779b9u) sink[0] = acc.x;
+}
+)";
+}  // namespace
+
+void CudaBackend::evict_l2(const Buffer& scratch) {
+  check_usable(scratch, "cuda evict_l2");
+  if (scratch.bytes() % 16 != 0 || scratch.bytes() / 16 > UINT32_MAX)
+    throw Error(
+        fmt::format("cuda evict_l2: the scratch buffer has {} bytes; it takes whole 16-byte words, fewer "
+                    "than 2^32 of them",
+                    scratch.bytes()));
+  if (!evict_l2_)
+    evict_l2_ = prepare_source(kEvictL2, "mtile_evict_l2",
+                               {{"p", ir::ParamKind::Tensor, ScalarType::u32, ir::Role::In, true},
+                                {"sink", ir::ParamKind::Tensor, ScalarType::u32, ir::Role::Out, true},
+                                {"words", ir::ParamKind::Constexpr, ScalarType::u32, ir::Role::In}});
+  Buffer as_words = scratch;  // the kernel's parameters are u32 words
+  as_words.elem = ScalarType::u32;
+  as_words.count = scratch.bytes() / 4;
+  run(*evict_l2_, {{4 * static_cast<uint32_t>(multiprocessors()), 1, 1}, 512}, {&as_words, &as_words, nullptr},
+      {0, 0, scratch.bytes() / 16});
+}
+
+CopyBandwidth CudaBackend::measure_copy_bandwidth(uint64_t bytes, int repetitions, const Buffer* flush) {
   if (bytes < 4 || repetitions < 1) throw Error("measure_copy_bandwidth: needs at least 4 bytes and 1 repetition");
   struct Owned {  // releases the buffer however this function ends
     CudaBackend& backend;
@@ -603,7 +656,10 @@ CopyBandwidth CudaBackend::measure_copy_bandwidth(uint64_t bytes, int repetition
   fill_bytes(dst.buffer, 0);
   for (int i = 0; i < 2; ++i) copy(dst.buffer, src.buffer);
   std::vector<float> times;
-  for (int i = 0; i < repetitions; ++i) times.push_back(time_ms([&] { copy(dst.buffer, src.buffer); }));
+  for (int i = 0; i < repetitions; ++i) {
+    if (flush) evict_l2(*flush);
+    times.push_back(time_ms([&] { copy(dst.buffer, src.buffer); }));
+  }
   std::sort(times.begin(), times.end());
   CopyBandwidth out;
   out.bytes = src.buffer.bytes();

@@ -41,6 +41,7 @@ class CudaExecutable final : public Executable {
   std::vector<ir::Param> params;  // one kernel parameter each: tensor pointer or u32
   uint32_t tpg = 0;               // threads per threadgroup the code was lowered for; 0 = any
   uint32_t shared_bytes = 0;      // dynamic shared memory every launch passes (arrays past 48 KiB)
+  bool generated = false;         // mtile's code: it starts with mt_wait_prior_grids (PDL-safe)
   CUmodule module = nullptr;
   CUfunction function = nullptr;
 };
@@ -143,6 +144,11 @@ class CudaBackend final : public Backend {
   CUcontext context() const { return device_->context; }
   CUstream stream() const { return stream_; }
   CacheStats cache_stats() const { return cache_.stats(); }
+  // Programmatic dependent launch (docs/cuda.md): on sm_90+ run() launches generated kernels so
+  // that each may begin while the kernel before it on the stream finishes (its first statement
+  // waits for that kernel's memory). On by default there; MTILE_CUDA_PDL=0 turns it off.
+  bool programmatic_launches() const { return programmatic_; }
+  void set_programmatic_launches(bool on) { programmatic_ = on && cc_major_ >= 9; }
   const ModuleCache& module_cache() const { return cache_; }
 
   // Stream-ordered extras for tests and benchmarks.
@@ -164,8 +170,14 @@ class CudaBackend final : public Backend {
   // cuLaunchKernel takes them (a pointer to each parameter's value).
   static CUfunction cu_function(const Executable& exe);
   void launch_raw(CUfunction f, const Geometry& g, void** args);
-  // Device-to-device copy of `bytes` timed with events (median of `repetitions`).
-  CopyBandwidth measure_copy_bandwidth(uint64_t bytes = 512ull << 20, int repetitions = 20);
+  // Evicts the L2 cache by reading `scratch` (a buffer larger than L2, whole 16-byte words) with a
+  // kernel that stores nothing: a flush that writes leaves dirty lines whose write-back lands in
+  // the next timed kernel. Stream-ordered.
+  void evict_l2(const Buffer& scratch);
+  // Device-to-device copy of `bytes` timed with events (median of `repetitions`), each copy after
+  // evict_l2(*flush) where given (as the benchmark times its cases).
+  CopyBandwidth measure_copy_bandwidth(uint64_t bytes = 512ull << 20, int repetitions = 20,
+                                       const Buffer* flush = nullptr);
 
   // Makes this backend's context current on the calling thread (every entry point does this).
   void make_current() const;
@@ -190,6 +202,8 @@ class CudaBackend final : public Backend {
   std::string arch_, device_name_, nvrtc_version_;
   Target target_;
   const DriverApi* api_ = nullptr;  // the hot path skips driver()'s checks
+  bool programmatic_ = false;
+  std::shared_ptr<Executable> evict_l2_;  // evict_l2's kernel, compiled on first use
   ModuleCache cache_;
 };
 

@@ -59,6 +59,27 @@ struct CUmemAccessDesc {
   CUmemLocation location;
   CUmemAccess_flags flags;
 };
+// cuLaunchKernelEx's configuration: the launch of cuLaunchKernel plus attributes, of which mtile
+// sets one (programmatic stream serialization, for programmatic dependent launch).
+using CUlaunchAttributeID = int;
+union CUlaunchAttributeValue {
+  char pad[64];
+  void* align;  // the header's union holds pointers (an access policy window)
+  int programmaticStreamSerializationAllowed;
+};
+struct CUlaunchAttribute {
+  CUlaunchAttributeID id;
+  char pad[8 - sizeof(CUlaunchAttributeID)];
+  CUlaunchAttributeValue value;
+};
+struct CUlaunchConfig {
+  unsigned gridDimX, gridDimY, gridDimZ;
+  unsigned blockDimX, blockDimY, blockDimZ;
+  unsigned sharedMemBytes;
+  CUstream hStream;
+  CUlaunchAttribute* attrs;
+  unsigned numAttrs;
+};
 
 constexpr CUresult CUDA_SUCCESS = 0;
 constexpr CUresult CUDA_ERROR_NO_DEVICE = 100;
@@ -93,6 +114,7 @@ constexpr CUmemAllocationHandleType CU_MEM_HANDLE_TYPE_NONE = 0x0;
 constexpr CUmemLocationType CU_MEM_LOCATION_TYPE_DEVICE = 0x1;
 constexpr CUmemAccess_flags CU_MEM_ACCESS_FLAGS_PROT_READWRITE = 0x3;
 constexpr CUmemAllocationGranularity_flags CU_MEM_ALLOC_GRANULARITY_RECOMMENDED = 0x1;
+constexpr CUlaunchAttributeID CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
 
 // Every function mtile calls, as X(exported symbol, signature). Versioned symbols (_v2) are the
 // ones cuda.h maps the plain names to; cuEventElapsedTime stays v1, which every driver exports.
@@ -115,6 +137,7 @@ constexpr CUmemAllocationGranularity_flags CU_MEM_ALLOC_GRANULARITY_RECOMMENDED 
   X(cuFuncSetAttribute, CUresult(CUfunction, CUfunction_attribute, int))                                       \
   X(cuLaunchKernel, CUresult(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, \
                              CUstream, void**, void**))                                                        \
+  X(cuLaunchKernelEx, CUresult(const CUlaunchConfig*, CUfunction, void**, void**))                             \
   X(cuMemAlloc_v2, CUresult(CUdeviceptr*, size_t))                                                             \
   X(cuMemFree_v2, CUresult(CUdeviceptr))                                                                       \
   X(cuMemcpyHtoDAsync_v2, CUresult(CUdeviceptr, const void*, size_t, CUstream))                                \

@@ -171,6 +171,7 @@ const Dialect& cuda_dialect() {
       .vector_store = "*reinterpret_cast<{0}*>({1}) = {2}",
       .vector_make = "make_{0}({1})",
       .head = cuda_head,
+      .entry_statement = "mt_wait_prior_grids();",
   };
   return d;
 }

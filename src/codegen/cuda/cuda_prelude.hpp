@@ -33,6 +33,15 @@ MT_FN unsigned short mt_f32_to_bf16(float f) {
 }
 MT_FN float mt_round_f16(float f) { return mt_f16_to_f32(mt_f32_to_f16(f)); }
 MT_FN float mt_round_bf16(float f) { return mt_bf16_to_f32(mt_f32_to_bf16(f)); }
+// Every kernel's first statement. On sm_90+ the runtime launches generated kernels as programmatic
+// dependents (PDL): a launch may begin while the kernel before it on the stream finishes, and this
+// waits until that kernel has completed and its memory is visible. Elsewhere, and where a launch is
+// not programmatic, it returns at once.
+MT_FN void mt_wait_prior_grids() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
 // fp8 in memory (docs/IR.md): round to nearest even, saturate to the largest finite value, NaN
 // stays NaN. e4m3 is the "fn" variant (no infinities, largest 448), e5m2 IEEE-like (largest 57344).
 MT_FN unsigned char mt_f32_to_f8(float f, int mbits, int bias, float maxv, unsigned char nan) {

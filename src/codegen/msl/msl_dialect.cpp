@@ -135,6 +135,7 @@ Dialect make_msl_dialect(const MslOptions& opts, bool coherent) {
       .vector_store = "",
       .vector_make = "",
       .head = nullptr,
+      .entry_statement = "",  // Metal launches have no programmatic dependence to wait for
   };
   TypeTable storage = d.storage_type, values = d.value_type;
   d.head = [storage, values, opts, coherent](const ir::Function& f, const KernelUses& u) {
