@@ -8,7 +8,7 @@
   context 4k and 32k;
 - attention_prefill (causal, GQA 32/8 heads, head_dim 128): TFLOP/s of mtile.attention_prefill against
   scaled_dot_product_attention(is_causal=True), seq 4096, batch 1 and 8.
-Each case is checked against a float64 product first. Memory-bound cases flush L2 between runs.
+Each case is checked against a float64 product first. Memory-bound cases and the copy flush L2 (a 256 MiB read) before each run.
 Run on the GPU machine: python bench/peers_matrix.py [--json out.json] [--runs 30]
 """
 import argparse
@@ -17,7 +17,7 @@ import math
 
 import mtile
 import torch
-from peers import copy_gbps, median_ms
+from peers import copy_gbps, make_l2_flush, median_ms, spin_up
 
 GEMM_SHAPES = [(4096, 4096, 4096), (16, 4096, 4096), (8192, 4096, 14336)]
 GEMV_SHAPES = [(m, 4096, 4096) for m in (1, 4, 8)] + [(1, 14336, 4096), (8, 4096, 14336)]
@@ -33,7 +33,7 @@ def time_ms(call, runs, flush=None):
 
     def timed(start, end):
         if flush is not None:
-            flush.zero_()
+            flush()
         start.record()
         call()
         end.record()
@@ -138,8 +138,9 @@ def main():
     ap.add_argument("--only", help="gemm, gemv, attention_decode, attention_prefill (comma-separated)")
     args = ap.parse_args()
     only = set(args.only.split(",")) if args.only else {"gemm", "gemv", "attention_decode", "attention_prefill"}
-    copy = copy_gbps(args.runs)
-    flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
+    spin_up()
+    flush = make_l2_flush()
+    copy = copy_gbps(args.runs, flush)
     rows = []
     if "gemm" in only:
         rows += gemm_rows(args.runs)
