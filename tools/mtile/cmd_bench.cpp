@@ -2,9 +2,10 @@
 // reference and then timed, in a table or JSON. On CUDA a case is timed with device events: small
 // launches (at most 256 rows, or at most 16 MiB moved) as replays of a CUDA graph of 20 launches,
 // the others one launch at a time after a 256 MiB read that evicts the L2 cache; the copy
-// bandwidth measured in the same run, each copy after the same read, is the yardstick. On the CPU engine, an
-// interpreter whose times say nothing of a device, the wall clock, and by default each kernel's test shapes (a smoke
-// run of the same checks and output: bench shapes of millions of elements would take hours).
+// bandwidth measured in the same run, each copy after the same read, is the yardstick. On the CPU
+// engine, an interpreter whose times say nothing of a device, the wall clock, and by default each
+// kernel's test shapes (a smoke run of the same checks and output: bench shapes of millions of
+// elements would take hours).
 #include <fmt/format.h>
 #include <unistd.h>
 

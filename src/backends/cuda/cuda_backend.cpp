@@ -471,7 +471,8 @@ void CudaBackend::run(Executable& exe, const Geometry& g, const std::vector<Buff
   CUstream s = stream ? reinterpret_cast<CUstream>(stream->handle) : stream_;
   make_current();
   CUresult r;
-  if (programmatic_ && ce->generated) {
+  const bool programmatic = programmatic_ && ce->generated;
+  if (programmatic) {
     CUlaunchAttribute pdl{};
     pdl.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
     pdl.value.programmaticStreamSerializationAllowed = 1;
@@ -482,8 +483,9 @@ void CudaBackend::run(Executable& exe, const Geometry& g, const std::vector<Buff
                              args.data(), nullptr);
   }
   if (r != CUDA_SUCCESS)
-    throw DeviceError(fmt::format("cuLaunchKernel of {} (grid {}x{}x{}, {} threads per threadgroup) failed: {}",
-                                  ce->entry, g.grid[0], g.grid[1], g.grid[2], g.tpg, result_text(r)));
+    throw DeviceError(fmt::format("{} of {} (grid {}x{}x{}, {} threads per threadgroup) failed: {}",
+                                  programmatic ? "cuLaunchKernelEx (programmatic)" : "cuLaunchKernel", ce->entry,
+                                  g.grid[0], g.grid[1], g.grid[2], g.tpg, result_text(r)));
 }
 
 CUfunction CudaBackend::cu_function(const Executable& exe) {
@@ -627,11 +629,12 @@ void CudaBackend::evict_l2(const Buffer& scratch) {
         fmt::format("cuda evict_l2: the scratch buffer has {} bytes; it takes whole 16-byte words, fewer "
                     "than 2^32 of them",
                     scratch.bytes()));
-  if (!evict_l2_)
+  std::call_once(evict_l2_once_, [&] {
     evict_l2_ = prepare_source(kEvictL2, "mtile_evict_l2",
                                {{"p", ir::ParamKind::Tensor, ScalarType::u32, ir::Role::In, true},
                                 {"sink", ir::ParamKind::Tensor, ScalarType::u32, ir::Role::Out, true},
                                 {"words", ir::ParamKind::Constexpr, ScalarType::u32, ir::Role::In}});
+  });
   Buffer as_words = scratch;  // the kernel's parameters are u32 words
   as_words.elem = ScalarType::u32;
   as_words.count = scratch.bytes() / 4;

@@ -144,9 +144,9 @@ class CudaBackend final : public Backend {
   CUcontext context() const { return device_->context; }
   CUstream stream() const { return stream_; }
   CacheStats cache_stats() const { return cache_.stats(); }
-  // Programmatic dependent launch (docs/cuda.md): on sm_90+ run() launches generated kernels so
-  // that each may begin while the kernel before it on the stream finishes (its first statement
-  // waits for that kernel's memory). On by default there; MTILE_CUDA_PDL=0 turns it off.
+  // Programmatic dependent launch (docs/architecture.md, "Launches on CUDA"): on sm_90+ run() launches generated
+  // kernels so that each may begin while the kernel before it on the stream finishes (its first statement waits for
+  // that kernel's memory). On by default there; MTILE_CUDA_PDL=0 turns it off.
   bool programmatic_launches() const { return programmatic_; }
   void set_programmatic_launches(bool on) { programmatic_ = on && cc_major_ >= 9; }
   const ModuleCache& module_cache() const { return cache_; }
@@ -203,6 +203,7 @@ class CudaBackend final : public Backend {
   Target target_;
   const DriverApi* api_ = nullptr;  // the hot path skips driver()'s checks
   bool programmatic_ = false;
+  std::once_flag evict_l2_once_;
   std::shared_ptr<Executable> evict_l2_;  // evict_l2's kernel, compiled on first use
   ModuleCache cache_;
 };
