@@ -8,7 +8,7 @@ the same math, bf16 tensors with f32 math, one table with ratios.
 Each implementation is checked against a float64 reference before it is timed. Times are device
 events after warm-up, the median of many runs: shapes of up to 256 rows as CUDA graph replays (a
 graph of CALLS calls, per call), the larger ones call by call with L2 flushed (a 256 MiB buffer
-read) before each. GB/s counts (2RN + N) * 2 bytes for plain, (3RN + N) * 2 for post and (4RN + N) * 2 for pre; "% copy"
+read, make_l2_flush) before each. GB/s counts (2RN + N) * 2 bytes for plain, (3RN + N) * 2 for post and (4RN + N) * 2 for pre; "% copy"
 is of a 512 MiB device-to-device copy timed in the same run, each copy after the same flush.
 
   python bench/peers.py [--json results.json] [--runs 50] [--only plain:4096x7168,pre:4096x8192]
@@ -142,11 +142,18 @@ def spin_up(seconds=1.0):
 
 
 def make_l2_flush():
-    """A function that evicts the L2 cache by reading a 256 MiB buffer (more than any L2 holds) into
-    one value. A flush that writes (zero_) leaves its lines dirty, and their write-back lands in the
-    timed kernel: 4-10 us more at 16-64 MiB (bench/NOTES.md, tenth session)."""
+    """A function that evicts the L2 cache by reading a 256 MiB buffer (more than any L2 holds): with
+    Triton, twice, under evict_last and then evict_first policies (peers_triton.evict_l2), since lines
+    a kernel loaded as evict_last survive a plain read (bench/NOTES.md, eleventh session). A flush
+    that writes (zero_) leaves its lines dirty, and their write-back lands in the timed kernel: 4-10
+    us more at 16-64 MiB (tenth session)."""
     words = torch.ones(64 << 20, dtype=torch.int32, device="cuda")
-    return lambda: words.max()
+    if peers_triton is None:
+        print("WARNING: no Triton: the L2 flush is a plain read, which leaves lines that kernels loaded "
+              "as evict_last (torch.compile's) in L2; their figures are then optimistic", file=sys.stderr)
+        return lambda: words.max()
+    sink = torch.zeros(1, dtype=torch.int32, device="cuda")
+    return lambda: peers_triton.evict_l2(words, sink)
 
 
 def time_us(call, as_graph, runs, flush):

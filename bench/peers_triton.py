@@ -1,6 +1,6 @@
 """Triton kernels of the peer benchmark's three semantics, one program per row, math in f32 (the
 Triton tutorial's RMS/layer-norm pattern): plain = rms_norm, post = rms_norm_residual, pre =
-add_rms_norm (in place)."""
+add_rms_norm (in place); and the benchmark's L2 flush (evict_l2)."""
 import triton
 import triton.language as tl
 
@@ -64,3 +64,27 @@ def post(x, residual, w, eps, out):
 def pre(x, residual, w, eps):
     rows, n, block, warps = _launch_shape(x)
     _pre_kernel[(rows,)](x, residual, w, eps, n, BLOCK=block, num_warps=warps)
+
+
+# ---- the benchmark's L2 flush ---------------------------------------------------------------------
+
+
+@triton.jit
+def _read_words(P, SINK, n, BLOCK: tl.constexpr, LAST: tl.constexpr):
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    if LAST:
+        v = tl.load(P + i, mask=i < n, other=0, eviction_policy="evict_last")
+    else:
+        v = tl.load(P + i, mask=i < n, other=0, eviction_policy="evict_first")
+    s = tl.xor_sum(v, 0)
+    tl.store(SINK, s, mask=s == 0x1234567)  # never in practice: the loads must stay
+
+
+def evict_l2(words, sink):
+    """Reads int32 `words` (more than L2 holds) twice: with evict_last, which displaces lines a kernel
+    loaded with that policy (torch.compile's and mtile's kernels do; a plain read leaves them in
+    L2, bench/NOTES.md, eleventh session), then with evict_first, so that the timed kernel's lines
+    displace these first, as they would an empty cache's."""
+    n, block = words.numel(), 8192
+    for last in (True, False):
+        _read_words[(triton.cdiv(n, block),)](words, sink, n, BLOCK=block, LAST=last)

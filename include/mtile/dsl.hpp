@@ -208,6 +208,19 @@ struct MemRef {
   int slot;  // parameter index or array id
   ScalarType elem;
   Val index;
+  ir::CacheHint hint = ir::CacheHint::Normal;
+  // Cache hints for a load or store of device memory (docs/IR.md; no effect on the values): keep()
+  // for data read again soon, as a row's first pass before its second; stream() for data touched
+  // once. load<f32>(x[i].keep()); store(y[i].stream(), v).
+  MemRef keep() const { return with(ir::CacheHint::Keep); }
+  MemRef stream() const { return with(ir::CacheHint::Stream); }
+
+ private:
+  MemRef with(ir::CacheHint h) const {
+    MemRef r = *this;
+    r.hint = h;
+    return r;
+  }
 };
 
 class Tensor {

@@ -82,6 +82,7 @@ constexpr Id kNoId = -1;
   /* Memory. Load: args index[, mask, other]; Store: index, value[, mask]. A masked access whose */     \
   /* mask is false touches no memory (Load gives `other`). LoadVector/StoreVector: `lanes` */           \
   /* consecutive elements from a multiple of `lanes`; Extract reads lane `bits` of a vector value. */   \
+  /* Load, Store, LoadVector, StoreVector of device memory: `bits` is a CacheHint (0: none). */         \
   /* Atomic: args index, value[, compare]; `bits` is the AtomicOp; gives the old value. */              \
   X(Load, "load", Memory)                                                                               \
   X(Store, "store", Memory)                                                                             \
@@ -166,6 +167,12 @@ enum class OpKind : uint8_t {
 enum class AtomicOp : uint8_t { Add, Min, Max, Exchange, CompareExchange };
 const char* atomic_name(AtomicOp a);
 
+// A device access's hint to the caches, in `bits` of Load, Store, LoadVector and StoreVector
+// (docs/IR.md). It changes how long the lines stay in L2, never what is read or written: Keep for
+// data read again soon (evicted last), Stream for data touched once (evicted first).
+enum class CacheHint : uint8_t { Normal, Keep, Stream };
+const char* cache_hint_name(CacheHint h);  // "", "keep", "stream"
+
 const char* op_name(Op op);
 OpKind op_kind(Op op);
 bool is_unary(Op op);       // Unary, Math and Test kinds
@@ -238,6 +245,9 @@ struct Inst {
 
 // MmaAsync's `bits`: n in the low 16 bits, the operands' swizzle above them (0: none; 128: rows of
 // 128 bytes whose 16-byte chunks are permuted, docs/IR.md).
+inline CacheHint cache_hint(const Inst& in) {
+  return static_cast<CacheHint>(in.bits);
+}
 inline uint32_t mma_async_n(const Inst& in) {
   return static_cast<uint32_t>(in.bits & 0xffff);
 }

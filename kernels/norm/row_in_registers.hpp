@@ -3,7 +3,9 @@
 // row before the reduction, so all the row's loads are in flight at once, and computes the output
 // from registers after it: each element is read from memory once. With `hold` the residual (post)
 // and the weights are loaded before the reduction too; without, after it, which leaves registers
-// for more threadgroups a multiprocessor (every row reads the same weights: L1/L2 hits).
+// for more threadgroups a multiprocessor (every row reads the same weights: L1/L2 hits). Cache
+// hints (docs/IR.md): rows are read once (stream; x of the plain and post forms stays unhinted,
+// H100 measured no gain), the weights by every row (keep).
 //   chunk j of a thread covers columns (j * threads + tid) * 8 .. + 7; a chunk that reaches past
 //   n (the row's tail when n % 8 != 0) is read and written with masks instead.
 #pragma once
@@ -41,26 +43,28 @@ void rms_norm_in_registers(const dsl::Tensor& x, const dsl::Tensor* residual, co
   Val base = named("row_start", program_id(0) * n);
   std::deque<Var> normed, res, weight;  // per element of the thread's chunks
   std::vector<Val> cols;
-  // Reads element `col` of a row tensor at `at`: unmasked in a whole chunk, else masked.
+  // Reads element `col` of a row tensor at `at`, with a cache hint: unmasked in a whole chunk, else masked.
   auto reader = [&](bool whole, Val col) {
-    return [&, whole, col](const Tensor& t, Val at) {
-      return whole ? load<f32>(t[at]) : load<f32>(t[at], col < n, lit(0.0f));
+    return [&, whole, col](const Tensor& t, Val at, ir::CacheHint hint = ir::CacheHint::Normal) {
+      MemRef r = hint == ir::CacheHint::Keep ? t[at].keep() : hint == ir::CacheHint::Stream ? t[at].stream() : t[at];
+      return whole ? load<f32>(r) : load<f32>(r, col < n, lit(0.0f));
     };
   };
+  constexpr auto keep = ir::CacheHint::Keep, once = ir::CacheHint::Stream;
   auto load_chunk = [&](Val c, size_t first, bool whole) {
     std::vector<Val> sums;  // PreAdd: stored after the chunk's loads, so that both group into vectors
     for (uint32_t k = 0; k < kRowChunk; ++k) {
       Val at = base + c + k, col = c + k;
       auto read = reader(whole, col);
       if constexpr (pre_add) {
-        Val exact = read(x, at) + read(*residual, at);
+        Val exact = read(x, at, once) + read(*residual, at, once);
         sums.push_back(cast<T>(exact));
         normed[first + k] = form == NormForm::PreAdd ? sums.back().cast<f32>() : exact;  // PreAddUnrounded: the f32 sum
       } else {
         normed[first + k] = read(x, at);
-        if (post && hold) res[first + k] = read(*residual, at);
+        if (post && hold) res[first + k] = read(*residual, at, once);
       }
-      if (hold) weight[first + k] = read(w, col);
+      if (hold) weight[first + k] = read(w, col, keep);
     }
     for (uint32_t k = 0; k < sums.size(); ++k) {
       if (whole)
@@ -97,10 +101,10 @@ void rms_norm_in_registers(const dsl::Tensor& x, const dsl::Tensor* residual, co
     for (uint32_t k = 0; k < kRowChunk; ++k) {
       Val col = c + k, at = base + col;
       auto read = reader(whole, col);
-      Val wk = hold ? weight[first + k].get() : read(w, col);
+      Val wk = hold ? weight[first + k].get() : read(w, col, keep);
       if constexpr (weight_form == NormWeight::OnePlusW) wk = 1.0f + wk;
       Val v = normed[first + k].get() * rms * wk;
-      if constexpr (post) v = (hold ? res[first + k].get() : read(*residual, at)) + v;
+      if constexpr (post) v = (hold ? res[first + k].get() : read(*residual, at, once)) + v;
       outs.push_back(v.cast<T>());
     }
     for (uint32_t k = 0; k < kRowChunk; ++k) {

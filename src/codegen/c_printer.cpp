@@ -79,6 +79,8 @@ std::set<std::string> reserved_names(const Dialect& d) {
   };
   for (const TypeTable* t : {&d.value_type, &d.storage_type, &d.load, &d.store, &d.round}) add_table(*t);
   for (const auto& [op, s] : d.ops) add_identifiers(s, reserved);
+  for (const auto* hinted : {&d.hinted_load, &d.hinted_store})
+    for (const auto& [hint, s] : *hinted) add_identifiers(s, reserved);
   for (const std::string* s : {&d.f32_to_u32, &d.f32_to_i32, &d.float_from_bits, &d.shuffle_lane, &d.simd_reduce,
                                &d.vector_load, &d.vector_store, &d.mma_type})
     add_identifiers(*s, reserved);
@@ -297,6 +299,8 @@ class Printer {
       }
       if (in.result != ir::kNoId) type_[in.result] = in.type;
       uses_.ops.insert(in.op);
+      bool access = in.op == Op::Load || in.op == Op::Store || in.op == Op::LoadVector || in.op == Op::StoreVector;
+      if (access && in.bits) uses_.cache_hints = true;
       for (const ir::Block& sub : in.blocks) scan(sub);
     }
   }
@@ -391,7 +395,10 @@ class Printer {
       case Op::ScalarRef:
       case Op::TgArrayDecl: return;  // inlined where used, or hoisted
       case Op::Store: {
-        std::string st = fmt::format("{} = {};", element(in), spell(at(d_.store, memory_type(in)), arg(in, 1)));
+        std::string stored = spell(at(d_.store, memory_type(in)), arg(in, 1));
+        const std::string* h = hinted(in, true);
+        std::string st = h ? spell(*h, at(d_.storage_type, memory_type(in)), pointer(in), stored) + ";"
+                           : fmt::format("{} = {};", element(in), stored);
         line(depth, in.args.size() == 3 ? fmt::format("if ({}) {}", arg(in, 2), st) : st);  // masked: no access
         return;
       }
@@ -533,6 +540,20 @@ class Printer {
     return fmt::format("{}[{}]", base, arg(in, 0));
   }
 
+  // The dialect's spelling of in's cache hint for a load (or store), null where it has none or
+  // the access has no hint: then the access prints plain.
+  const std::string* hinted(const Inst& in, bool store) const {
+    if (ir::cache_hint(in) == ir::CacheHint::Normal) return nullptr;
+    const auto& table = store ? d_.hinted_store : d_.hinted_load;
+    auto it = table.find(ir::cache_hint(in));
+    return it == table.end() ? nullptr : &it->second;
+  }
+  // The element a scalar Load reads, as an expression of its storage type.
+  std::string loaded_element(const Inst& in) const {
+    if (const std::string* h = hinted(in, false)) return spell(*h, at(d_.storage_type, memory_type(in)), pointer(in));
+    return element(in);
+  }
+
   std::string round(ST t, const std::string& e) const { return spell(at(d_.round, t), e); }
 
   // Vector memory; see Dialect::vector_stem. 16-bit elements are taken out of a word by a C cast
@@ -556,7 +577,9 @@ class Printer {
   }
   void load_vector(const Inst& in, int depth) {
     std::string packed = packed_type(in, in.lanes);
-    line(depth, fmt::format("{} {} = {};", packed, name(in.result), spell(d_.vector_load, packed, pointer(in))));
+    const std::string* h = hinted(in, false);
+    line(depth,
+         fmt::format("{} {} = {};", packed, name(in.result), spell(h ? *h : d_.vector_load, packed, pointer(in))));
   }
 
   // An async copy: the dialect's (cp.async on CUDA), or `lanes` plain assignments.
@@ -633,7 +656,8 @@ class Printer {
     }
     std::string value =
         words.size() == 1 ? words[0] : spell(d_.vector_make, packed, fmt::format("{}", fmt::join(words, ", ")));
-    line(depth, spell(d_.vector_store, packed, pointer(in), value) + ";");
+    const std::string* h = hinted(in, true);
+    line(depth, spell(h ? *h : d_.vector_store, packed, pointer(in), value) + ";");
   }
 
   // The right-hand side of a value-defining instruction.
@@ -649,7 +673,7 @@ class Printer {
       case Op::Select: return fmt::format("{} ? {} : {}", arg(in, 0), arg(in, 1), arg(in, 2));
       case Op::Fma: return round(t, spell(op(in, Op::Fma), arg(in, 0), arg(in, 1), arg(in, 2)));
       case Op::Load: {
-        std::string e = spell(at(d_.load, memory_type(in)), element(in));
+        std::string e = spell(at(d_.load, memory_type(in)), loaded_element(in));
         // Masked: the conditional reads memory only where the mask holds.
         return in.args.size() == 3 ? fmt::format("{} ? {} : {}", arg(in, 1), e, arg(in, 2)) : e;
       }

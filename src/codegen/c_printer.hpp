@@ -27,6 +27,7 @@ struct KernelUses {
   std::vector<bool> constexpr_read;      // by parameter index: a ConstexprRef or ScalarRef still reads it
   std::set<ir::Op> builtins;             // ProgramId, ThreadId, ... the body reads
   std::set<ir::Op> ops;                  // every op in the body (a prelude's helpers come with their op)
+  bool cache_hints = false;              // a device access carries a CacheHint
 };
 
 // Templates are fmt format strings; {0}, {1}, {2} are the operands' C expressions.
@@ -86,6 +87,11 @@ struct Dialect {
   std::string vector_load;   // {0} packed type, {1} pointer to the first element -> the packed value
   std::string vector_store;  // {0} packed type, {1} pointer to the first element, {2} packed value
   std::string vector_make;   // {0} packed type, {1} its words, comma-separated
+  // Cache hints on device accesses (ir::CacheHint, docs/IR.md), keyed by hint. hinted_load: {0} the
+  // accessed type (a storage element or a packed vector), {1} a pointer to the element (of the
+  // tensor's storage type) -> the value of type {0}; hinted_store: {0}, {1} as those, {2} the value.
+  // A hint without a spelling prints the plain access (Metal has no such control).
+  std::map<ir::CacheHint, std::string> hinted_load, hinted_store;
   // Everything before the body: header comment, prelude, signature (without " {").
   std::function<std::string(const ir::Function&, const KernelUses&)> head;
   // The body's first statement, after the threadgroup arrays ("": none).

@@ -580,6 +580,11 @@ static void check_ref(const MemRef& ref, const char* what) {
   } else if (ref.slot < 0 || ref.slot >= static_cast<int>(s.fn.params.size())) {
     detail::trace_error(fmt::format("{} of a tensor that is not a parameter of this kernel", what));
   }
+  if (ref.space == ir::MemSpace::Threadgroup && ref.hint != ir::CacheHint::Normal)
+    detail::trace_error(
+        fmt::format("{} of threadgroup array %{} with the cache hint {}(): cache hints are for "
+                    "device memory",
+                    what, ref.slot, ir::cache_hint_name(ref.hint)));
 }
 
 static std::string mem_name(const MemRef& ref) {
@@ -598,6 +603,7 @@ static Val load_impl(const MemRef& ref, std::vector<Val> extra, SourceLoc loc) {
   in.space = ref.space;
   in.param = ref.slot;
   in.args = {ref.index.id};
+  in.bits = static_cast<uint64_t>(ref.hint);
   for (const Val& e : extra) {
     check(e);
     in.args.push_back(e.id);
@@ -640,6 +646,7 @@ static void store_impl(const MemRef& ref, const Val& v, const Val* mask, SourceL
   in.space = ref.space;
   in.param = ref.slot;
   in.args = {ref.index.id, v.id};
+  in.bits = static_cast<uint64_t>(ref.hint);
   if (mask) {
     check(*mask);
     if (mask->type != ScalarType::boolean)

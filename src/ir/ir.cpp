@@ -61,6 +61,15 @@ bool is_pure(Op op) {
   }
 }
 
+const char* cache_hint_name(CacheHint h) {
+  switch (h) {
+    case CacheHint::Normal: return "";
+    case CacheHint::Keep: return "keep";
+    case CacheHint::Stream: return "stream";
+  }
+  return "?";
+}
+
 const char* atomic_name(AtomicOp a) {
   switch (a) {
     case AtomicOp::Add: return "add";

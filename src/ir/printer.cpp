@@ -61,6 +61,8 @@ class Printer {
     return it != refs_.end() ? it->second : fmt::format("%{}", id);
   }
 
+  // ".keep" / ".stream" after a hinted access's op (CacheHint), "" for none.
+  static std::string hint(const Inst& in) { return in.bits ? fmt::format(".{}", cache_hint_name(cache_hint(in))) : ""; }
   std::string mem(const Inst& in) const {
     if (in.space == MemSpace::Threadgroup) return "tg " + ref(in.param);
     if (in.param >= 0 && in.param < static_cast<int>(f_.params.size())) return f_.params[in.param].name;
@@ -93,12 +95,12 @@ class Printer {
           out += fmt::format("{} = scalar {} : {}", ref(in.result), f_.params.at(in.param).name, ty);
           break;
         case Op::Load:
-          out += fmt::format("{} = load {}[{}]", ref(in.result), mem(in), ref(in.args[0]));
+          out += fmt::format("{} = load{} {}[{}]", ref(in.result), hint(in), mem(in), ref(in.args[0]));
           if (in.args.size() == 3) out += fmt::format(" mask {} else {}", ref(in.args[1]), ref(in.args[2]));
           out += fmt::format(" : {}", ty);
           break;
         case Op::Store:
-          out += fmt::format("store {}[{}], {}", mem(in), ref(in.args[0]), ref(in.args[1]));
+          out += fmt::format("store{} {}[{}], {}", hint(in), mem(in), ref(in.args[0]), ref(in.args[1]));
           if (in.args.size() == 3) out += fmt::format(" mask {}", ref(in.args[2]));
           out += fmt::format(" : {}", ty);
           break;
@@ -109,7 +111,8 @@ class Printer {
           break;
         }
         case Op::LoadVector:
-          out += fmt::format("{} = load {}[{}] x{} : {}", ref(in.result), mem(in), ref(in.args[0]), in.lanes, ty);
+          out += fmt::format("{} = load{} {}[{}] x{} : {}", ref(in.result), hint(in), mem(in), ref(in.args[0]),
+                             in.lanes, ty);
           break;
         case Op::LoadMatrix:  // `x4` for four matrices, as ldmatrix spells it
           out += fmt::format("{} = load_matrix{} {}[{}] x{} : {}", ref(in.result), in.bits ? ".trans" : "", mem(in),
@@ -152,7 +155,8 @@ class Printer {
           break;
         case Op::StoreVector: {
           std::vector<Id> values(in.args.begin() + (in.args.empty() ? 0 : 1), in.args.end());
-          out += fmt::format("store {}[{}] x{}, {} : {}", mem(in), ref(in.args[0]), in.lanes, ids(values), ty);
+          out +=
+              fmt::format("store{} {}[{}] x{}, {} : {}", hint(in), mem(in), ref(in.args[0]), in.lanes, ids(values), ty);
           break;
         }
         case Op::LocalDecl: out += fmt::format("local {} : {} = {}", ref(in.result), ty, ref(in.args[0])); break;

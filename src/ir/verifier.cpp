@@ -72,6 +72,13 @@ class Verifier {
     ScalarType got = value(in, arg);
     if (got != want) fail(&in, "{} must be {}, got {}", what, type_name(want), type_name(got));
   }
+  // A memory access's `bits`: a CacheHint, only on device memory.
+  void check_hint(const Inst& in) {
+    if (in.bits > static_cast<uint64_t>(CacheHint::Stream))
+      fail(&in, "cache hint {} (0 none, 1 keep, 2 stream)", in.bits);
+    if (in.bits && in.space == MemSpace::Threadgroup)
+      fail(&in, "cache hint {} on threadgroup memory (hints are for device memory)", cache_hint_name(cache_hint(in)));
+  }
   void arity(const Inst& in, size_t n) {
     if (in.args.size() != n) fail(&in, "expects {} operands, has {}", n, in.args.size());
   }
@@ -198,6 +205,7 @@ class Verifier {
                  type_name(value_type(elem)));
           if (op == Op::Store) expect(in, 1, t, "stored value");
           if (masked) expect(in, op == Op::Load ? 1 : 2, ScalarType::boolean, "mask");
+          if (op != Op::Atomic) check_hint(in);
           if (op == Op::Load && masked) expect(in, 2, t, "value of masked-off lanes");
           if (op == Op::Atomic) {
             auto a = static_cast<AtomicOp>(in.bits);
@@ -221,6 +229,7 @@ class Verifier {
           if (t != elem || !is_value_type(t))
             fail(&in, "vector access of {} to memory of {}", type_name(t), type_name(elem));
           if (t == ScalarType::boolean) fail(&in, "vector of bool");
+          check_hint(in);
           for (size_t i = 1; i < in.args.size(); ++i) expect(in, i, t, "stored value");
           break;
         }

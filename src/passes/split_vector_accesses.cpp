@@ -85,6 +85,7 @@ class Splitter {
         piece.space = in.space;
         piece.param = in.param;
         piece.loc = in.loc;
+        piece.bits = in.bits;  // the cache hint
         piece.args = {offset(in.args[0], first, index_type, out, in)};
         if (w > 1) piece.lanes = static_cast<uint8_t>(w);
         if (in.op == Op::LoadVector) {

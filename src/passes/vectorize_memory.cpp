@@ -53,6 +53,7 @@ struct Group {
   uint32_t offset;              // the group covers B+offset .. B+offset+lanes-1; offset % lanes == 0
   std::vector<Member> members;  // lanes relative to offset
   uint32_t window = 0;          // offsets relative to B + window (a multiple of kWindow)
+  uint64_t hint = 0;            // the members' CacheHint: only accesses of one hint group
   size_t first() const {
     size_t p = members[0].pos;
     for (const Member& m : members) p = std::min(p, m.pos);
@@ -130,14 +131,14 @@ class Vectorizer {
   // Groups among the device accesses `op` of b, each access in at most one group, widest first.
   std::vector<Group> find(const Block& b, Op op) {
     bool stores = op == Op::Store;
-    using Key = std::tuple<MemSpace, int, Id, uint32_t>;  // (space, tensor or array, B, window)
-    std::vector<Key> keys;                                // in order of first appearance
+    using Key = std::tuple<MemSpace, int, Id, uint32_t, uint64_t>;  // (space, tensor or array, B, window, hint)
+    std::vector<Key> keys;                                          // in order of first appearance
     std::map<Key, std::vector<Member>> candidates;
     for (size_t i = 0; i < b.insts.size(); ++i) {
       const Inst& in = b.insts[i];
       if (!is_access(in, op)) continue;
       for (auto [base, k] : readings(in.args[0])) {
-        Key key{in.space, in.param, base, k - k % kWindow};
+        Key key{in.space, in.param, base, k - k % kWindow, in.bits};
         auto& c = candidates[key];
         if (c.empty()) keys.push_back(key);
         c.push_back({i, k % kWindow});
@@ -146,14 +147,14 @@ class Vectorizer {
     std::vector<bool> used(b.insts.size(), false);
     std::vector<Group> groups;
     for (const Key& key : keys) {
-      auto [space, tensor, base, window] = key;
+      auto [space, tensor, base, window, hint] = key;
       size_t bytes = storage_bytes(elem(space, tensor));
       // Along the window (B+w .. B+w+63): B+4..B+7 of 8 f32 values is a group of its own.
       for (uint32_t offset = 0; offset < kWindow;) {
         uint32_t taken = 0;
         for (uint32_t lanes : {8u, 4u, 2u}) {
           if (lanes * bytes > max_bytes_ || div_.factor(base) < lanes || offset % lanes != 0) continue;
-          Group g{space, tensor, base, static_cast<uint8_t>(lanes), offset, {}, window};
+          Group g{space, tensor, base, static_cast<uint8_t>(lanes), offset, {}, window, hint};
           std::vector<int> seen(lanes, 0);
           for (const Member& m : candidates[key]) {
             if (m.lane < offset || m.lane >= offset + lanes || used[m.pos]) continue;
@@ -213,6 +214,7 @@ class Vectorizer {
       Inst v;
       v.op = Op::LoadVector;
       v.type = first.type;
+      v.bits = g.hint;
       v.args = {first_index(g, before)};
       v.result = f_.fresh_id();
       v.param = g.tensor;
@@ -250,6 +252,7 @@ class Vectorizer {
       Inst v;
       v.op = Op::StoreVector;
       v.type = last.type;
+      v.bits = g.hint;
       v.args.assign(1 + g.lanes, kNoId);
       v.args[0] = first_index(g, at);
       v.param = g.tensor;

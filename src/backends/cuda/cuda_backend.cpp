@@ -609,12 +609,37 @@ float CudaBackend::time_ms(const std::function<void()>& work) {
 namespace {
 // Every thread xors 16-byte words of the buffer; a store happens only where the bits happen to
 // match a constant, so the compiler must keep the loads and the buffer stays clean in L2.
-constexpr const char* kEvictL2 = R"(extern "C" __global__ void mtile_evict_l2(const uint4* p, unsigned int* sink,
-                                                  unsigned int words) {
+// Reads the buffer twice: first with an evict_last policy, which displaces lines a kernel loaded
+// with one (cache hints: mtile's `keep`, Triton's evict_last; a plain read leaves them in L2,
+// bench/NOTES.md, eleventh session), then with evict_first, so that the next kernel's lines
+// displace these first, as they would an empty cache's. Before sm_80 (no policies), plain reads.
+constexpr const char* kEvictL2 =
+    R"(#define MT_EVICT_READ(NAME, PRIORITY)                                                  \
+  __device__ __forceinline__ uint4 NAME(const uint4* p) {                                                  \
+    uint4 v;                                                                                               \
+    asm volatile("{.reg .b64 q; createpolicy.fractional.L2::" PRIORITY ".b64 q, 1.0;\n\t"                  \
+                 "ld.global.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], q;}"                            \
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));                                   \
+    return v;                                                                                              \
+  }
+#if __CUDA_ARCH__ >= 800
+MT_EVICT_READ(mt_read_last, "evict_last")
+MT_EVICT_READ(mt_read_first, "evict_first")
+#else
+__device__ __forceinline__ uint4 mt_read_last(const uint4* p) { return *p; }
+__device__ __forceinline__ uint4 mt_read_first(const uint4* p) { return *p; }
+#endif
+extern "C" __global__ void mtile_evict_l2(const uint4* p, unsigned int* sink, unsigned int words) {
   uint4 acc = make_uint4(0u, 0u, 0u, 0u);
+  const unsigned int first = blockIdx.x * blockDim.x + threadIdx.x, stride = gridDim.x * blockDim.x;
 #pragma unroll 4
-  for (unsigned int i = blockIdx.x * blockDim.x + threadIdx.x; i < words; i += gridDim.x * blockDim.x) {
-    uint4 v = p[i];
+  for (unsigned int i = first; i < words; i += stride) {
+    uint4 v = mt_read_last(p + i);
+    acc.x ^= v.x; acc.y ^= v.y; acc.z ^= v.z; acc.w ^= v.w;
+  }
+#pragma unroll 4
+  for (unsigned int i = first; i < words; i += stride) {
+    uint4 v = mt_read_first(p + i);
     acc.x ^= v.x; acc.y ^= v.y; acc.z ^= v.z; acc.w ^= v.w;
   }
   if ((acc.x ^ acc.y ^ acc.z ^ acc.w) == 0x9e3779b9u) sink[0] = acc.x;

@@ -52,6 +52,7 @@ std::string cuda_head(const ir::Function& f, const KernelUses& u) {
       s += fmt::format("// {} is baked into this code; the parameter stays so every launch passes the same list.\n",
                        f.params[i].name);
   s += kCudaPrelude;
+  if (u.cache_hints) s += kCudaCacheHintPrelude;
   if (u.ops.count(Op::Mma)) s += kCudaMmaPrelude;
   if (u.ops.count(Op::MmaAsync) || u.ops.count(Op::MmaFence) || u.ops.count(Op::MmaWait)) s += kCudaMmaAsyncPrelude;
   if (u.ops.count(Op::LoadMatrix)) s += kCudaLoadMatrixPrelude;
@@ -170,6 +171,10 @@ const Dialect& cuda_dialect() {
       .vector_load = "*reinterpret_cast<const {0}*>({1})",
       .vector_store = "*reinterpret_cast<{0}*>({1}) = {2}",
       .vector_make = "make_{0}({1})",
+      .hinted_load = {{ir::CacheHint::Keep, "mt_load_keep(reinterpret_cast<const {0}*>({1}))"},
+                      {ir::CacheHint::Stream, "mt_load_stream(reinterpret_cast<const {0}*>({1}))"}},
+      .hinted_store = {{ir::CacheHint::Keep, "mt_store_keep(reinterpret_cast<{0}*>({1}), {2})"},
+                       {ir::CacheHint::Stream, "mt_store_stream(reinterpret_cast<{0}*>({1}), {2})"}},
       .head = cuda_head,
       .entry_statement = "mt_wait_prior_grids();",
   };

@@ -261,6 +261,87 @@ MT_LOAD_MATRIX(4, ".trans", _trans, "{%0, %1, %2, %3}, [%4]", "=r"(m.w[0]), "=r"
 #endif  // MTILE_CUDA_LOAD_MATRIX
 )";
 
+// Cache hints (ir::CacheHint, docs/IR.md): the access with an L2 eviction priority for every line
+// it touches (a fractional policy of 1.0) and the same L1 priority, as Triton's eviction_policy.
+// keep: evict_last, for data read again soon; stream: evict_first, for data touched once. Before
+// sm_80, which has no cache policies, plain accesses. The "memory" clobber keeps each in its place
+// among the kernel's other accesses. Included where a kernel's access carries a hint.
+inline constexpr const char* kCudaCacheHintPrelude = R"(#ifndef MTILE_CUDA_CACHE_HINT
+#define MTILE_CUDA_CACHE_HINT
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+template <class T> MT_FN T mt_load_keep(const T* p) { return *p; }
+template <class T> MT_FN T mt_load_stream(const T* p) { return *p; }
+template <class T> MT_FN void mt_store_keep(T* p, T v) { *p = v; }
+template <class T> MT_FN void mt_store_stream(T* p, T v) { *p = v; }
+#else
+template <class T, class W>
+MT_FN T mt_hint_cast(W w) {
+  static_assert(sizeof(T) == sizeof(W), "a hinted access moves whole elements or vectors");
+  union { W w; T t; } u;
+  u.w = w;
+  return u.t;
+}
+#define MT_POLICY(PRIORITY) "{.reg .b64 q; createpolicy.fractional.L2::" PRIORITY ".b64 q, 1.0;\n\t"
+#define MT_HINTED_ACCESS(HINT, PRIORITY)                                                              \
+  template <class T>                                                                                  \
+  MT_FN T mt_load_##HINT(const T* p) {                                                                \
+    if constexpr (sizeof(T) == 16) {                                                                  \
+      uint4 w;                                                                                        \
+      asm(MT_POLICY(PRIORITY) "ld.global.L1::" PRIORITY ".L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], q;}" \
+          : "=r"(w.x), "=r"(w.y), "=r"(w.z), "=r"(w.w) : "l"(p) : "memory");                         \
+      return mt_hint_cast<T>(w);                                                                      \
+    } else if constexpr (sizeof(T) == 8) {                                                            \
+      unsigned long long w;                                                                           \
+      asm(MT_POLICY(PRIORITY) "ld.global.L1::" PRIORITY ".L2::cache_hint.u64 %0, [%1], q;}"          \
+          : "=l"(w) : "l"(p) : "memory");                                                             \
+      return mt_hint_cast<T>(w);                                                                      \
+    } else if constexpr (sizeof(T) == 4) {                                                            \
+      unsigned int w;                                                                                 \
+      asm(MT_POLICY(PRIORITY) "ld.global.L1::" PRIORITY ".L2::cache_hint.u32 %0, [%1], q;}"          \
+          : "=r"(w) : "l"(p) : "memory");                                                             \
+      return mt_hint_cast<T>(w);                                                                      \
+    } else if constexpr (sizeof(T) == 2) {                                                            \
+      unsigned short w;                                                                               \
+      asm(MT_POLICY(PRIORITY) "ld.global.L1::" PRIORITY ".L2::cache_hint.u16 %0, [%1], q;}"          \
+          : "=h"(w) : "l"(p) : "memory");                                                             \
+      return mt_hint_cast<T>(w);                                                                      \
+    } else {                                                                                          \
+      static_assert(sizeof(T) == 1, "a hinted access moves 1, 2, 4, 8 or 16 bytes");                  \
+      unsigned short w;                                                                               \
+      asm(MT_POLICY(PRIORITY) "ld.global.L1::" PRIORITY ".L2::cache_hint.u8 %0, [%1], q;}"           \
+          : "=h"(w) : "l"(p) : "memory");                                                             \
+      return mt_hint_cast<T>((unsigned char)w);                                                       \
+    }                                                                                                 \
+  }                                                                                                   \
+  template <class T>                                                                                  \
+  MT_FN void mt_store_##HINT(T* p, T v) {                                                             \
+    if constexpr (sizeof(T) == 16) {                                                                  \
+      uint4 w = mt_hint_cast<uint4>(v);                                                               \
+      asm volatile(MT_POLICY(PRIORITY) "st.global.L1::" PRIORITY ".L2::cache_hint.v4.u32 [%0], {%1, %2, %3, %4}, q;}" \
+                   ::"l"(p), "r"(w.x), "r"(w.y), "r"(w.z), "r"(w.w) : "memory");                     \
+    } else if constexpr (sizeof(T) == 8) {                                                            \
+      asm volatile(MT_POLICY(PRIORITY) "st.global.L1::" PRIORITY ".L2::cache_hint.u64 [%0], %1, q;}" \
+                   ::"l"(p), "l"(mt_hint_cast<unsigned long long>(v)) : "memory");                    \
+    } else if constexpr (sizeof(T) == 4) {                                                            \
+      asm volatile(MT_POLICY(PRIORITY) "st.global.L1::" PRIORITY ".L2::cache_hint.u32 [%0], %1, q;}" \
+                   ::"l"(p), "r"(mt_hint_cast<unsigned int>(v)) : "memory");                          \
+    } else if constexpr (sizeof(T) == 2) {                                                            \
+      asm volatile(MT_POLICY(PRIORITY) "st.global.L1::" PRIORITY ".L2::cache_hint.u16 [%0], %1, q;}" \
+                   ::"l"(p), "h"(mt_hint_cast<unsigned short>(v)) : "memory");                        \
+    } else {                                                                                          \
+      static_assert(sizeof(T) == 1, "a hinted access moves 1, 2, 4, 8 or 16 bytes");                  \
+      asm volatile(MT_POLICY(PRIORITY) "st.global.L1::" PRIORITY ".L2::cache_hint.u8 [%0], %1, q;}"  \
+                   ::"l"(p), "h"((unsigned short)mt_hint_cast<unsigned char>(v)) : "memory");         \
+    }                                                                                                 \
+  }
+MT_HINTED_ACCESS(keep, "evict_last")
+MT_HINTED_ACCESS(stream, "evict_first")
+#undef MT_HINTED_ACCESS
+#undef MT_POLICY
+#endif
+#endif  // MTILE_CUDA_CACHE_HINT
+)";
+
 // copy_async (docs/IR.md): cp.async from global to shared memory, 4, 8 or 16 bytes (16 bypasses
 // L1: .cg), in groups a thread commits and waits for. Before sm_80, which has no cp.async, a plain
 // copy (complete when it is issued, which the IR allows). Included where a kernel uses copy_async.

@@ -134,6 +134,8 @@ Dialect make_msl_dialect(const MslOptions& opts, bool coherent) {
       .vector_load = "",
       .vector_store = "",
       .vector_make = "",
+      .hinted_load = {},  // Metal has no cache-priority control: hinted accesses print plain
+      .hinted_store = {},
       .head = nullptr,
       .entry_statement = "",  // Metal launches have no programmatic dependence to wait for
   };
