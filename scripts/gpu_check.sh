@@ -36,7 +36,12 @@ for tool in memcheck racecheck; do
   step "compute-sanitizer $tool seed" "sanitizer_$tool.log" compute-sanitizer --tool "$tool" --error-exitcode 9 \
     "$B/mtile" run ffai_rms_norm_residual --backend cuda --dtype bf16 --shape rows=64,n=4096 --reps 1
 done
-# The tensor-core and async-copy kernels and the fenced split attention, under the sanitizers too.
+# The strided norm body (rows past 4096: cache-hinted two passes), then the tensor-core and
+# async-copy kernels and the fenced split attention, under the sanitizers too.
+for tool in memcheck racecheck; do
+  step "compute-sanitizer $tool strided norm" "sanitizer_${tool}_norm.log" compute-sanitizer --tool "$tool" \
+    --error-exitcode 9 "$B/mtile" run add_rms_norm --backend cuda --dtype bf16 --shape rows=64,n=7170 --reps 1
+done
 for tool in memcheck racecheck; do
   step "compute-sanitizer $tool gemm" "sanitizer_${tool}_gemm.log" compute-sanitizer --tool "$tool" --error-exitcode 9 \
     "$B/mtile" run gemm_bias --backend cuda --dtype bf16 --shape m=130,n=70,k=1000,act=1 --reps 1

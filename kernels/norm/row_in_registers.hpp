@@ -137,32 +137,41 @@ void rms_norm_row(const dsl::Tensor& x, const dsl::Tensor* residual, const dsl::
   }
 }
 
-// The norm kernels' Config and contract: one threadgroup a row. `threads`: one chunk of 8 a thread
-// up to 640 threads (n <= 5120), else two chunks a thread, or more where that needs more than the
-// target's largest threadgroup (H100 sweep in bench/NOTES.md). `chunks`: how many chunks each
-// thread then holds, or 0 where the row does not fit the registers (the strided body). `hold`:
-// whether the residual and the weights are held as well, where they take no more than half the
-// register budget (beyond that, fewer resident threadgroups cost more than the second read), and
-// for the plain norm only with one chunk a thread (H100: rms_norm 4096 x 8192 61.6 us held, 50.1
-// not; add_rms_norm held there is at par with Triton, its unheld form not yet measured).
-// `resident`: where a thread holds only the normed row and at most kResidentFloats of it, as many
-// threadgroups as a multiprocessor has threads for, asked of the code generator
-// (dsl::resident_threadgroups): the huge-row rescue's code otherwise takes a thread past 32
-// registers and halves the threadgroups an SM holds (H100: 87.8 us at 2048 x 16384, 73.8 asked;
-// bench/NOTES.md); else 0, no request (held weights and sums spill at 32 registers).
+// Rows held in registers up to this length; longer rows take the strided body, whose second pass
+// reads the row again from L2 (kept there by cache hints). H100, bf16, us, in registers -> strided
+// (bench/NOTES.md, eleventh session): post 4096 x 5120 42.2 -> 39.1, 7168 57.8 -> 55.0, 8192 65.1 ->
+// 63.4, 2048 x 16384 66.1 -> 63.9; 1 x 8192 in a graph 2.36 -> 1.98; at 4096 the held row stays
+// ahead (16384 x 4096 128.2 against 130.1).
+constexpr uint32_t kHeldRowMax = 4096;
+
+// The norm kernels' Config and contract: one threadgroup a row. Rows of up to kHeldRowMax: held in
+// registers, one chunk of 8 a thread (`threads` = n / 8; `chunks` = 1, or more where the target's
+// largest threadgroup is smaller; 0 where the row does not fit the registers). Longer rows:
+// `chunks` = 0, the strided body, with `threads` = n / 16 (two chunks a thread each pass: H100
+// sweep at 5120, 7168, 8192, 16384, the best or within 2% of it) or, where there are fewer rows
+// than multiprocessors and latency rules, n / 8. `hold`: whether the residual and the weights are
+// held as well, where they take no more than half the register budget (beyond that, fewer resident
+// threadgroups cost more than the second read), and for the plain norm only with one chunk a
+// thread (H100: rms_norm 4096 x 8192 61.6 us held, 50.1 not). `resident`: where a thread holds
+// only the normed row and at most kResidentFloats of it, as many threadgroups as a multiprocessor
+// has threads for, asked of the code generator (dsl::resident_threadgroups): the huge-row rescue's
+// code otherwise takes a thread past 32 registers and halves the threadgroups an SM holds (H100:
+// 87.8 us at 2048 x 16384, 73.8 asked; bench/NOTES.md); else 0, no request.
 inline void norm_row_contract(KernelSpec& k, NormForm form) {
   using rule::var;
   rule::Expr n = var("n"), simd = var("simd_width"), threads = var("threads"), chunks = var("chunks");
   rule::Expr vectors = rule::ceil_div(n, kRowChunk);
-  rule::Expr per = rule::select(vectors <= 640, 1, rule::max(2, rule::ceil_div(vectors, var("max_tpg"))));
+  rule::Expr held = n <= kHeldRowMax;
+  rule::Expr per_strided = rule::select(var("rows") >= var("sm_count"), 2, 1);
+  rule::Expr per = rule::select(held, rule::ceil_div(vectors, var("max_tpg")), per_strided);
   rule::Expr per_thread = rule::ceil_div(vectors, threads);
   rule::Expr fits_half_budget = chunks * threads * kRowChunk * held_row_tensors(form) <= kRowRegisterBudget / 2;
   rule::Expr may_hold = form == NormForm::Plain ? chunks == 1 : rule::Expr(1);
   k.dims = {"rows", "n"};
   k.config = {
       {"threads", rule::clamp(rule::round_up(rule::ceil_div(vectors, per), simd), simd, var("max_tpg"))},
-      {"chunks", rule::select(per_thread * threads * kRowChunk <= kRowRegisterBudget, per_thread, 0)},
-      {"hold", rule::select(fits_half_budget && may_hold, 1, 0)},
+      {"chunks", rule::select(held && per_thread * threads * kRowChunk <= kRowRegisterBudget, per_thread, 0)},
+      {"hold", rule::select(chunks >= 1 && fits_half_budget && may_hold, 1, 0)},
       {"resident", rule::select(chunks >= 1 && var("hold") == 0 && chunks * kRowChunk <= kResidentFloats,
                                 rule::min(var("max_threads_per_sm") / threads, var("max_tgs_per_sm")), 0)},
   };

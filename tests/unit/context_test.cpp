@@ -145,6 +145,22 @@ TEST_P(ContextThreads, LaunchesFromEightThreadsShareOneContext) {
 
 INSTANTIATE_TEST_SUITE_P(EveryBackend, ContextThreads, ::testing::Values("cpu", "cuda"));
 
+// The norms hold rows of up to 4096 elements in registers and take the strided body (chunks 0,
+// its cache hints) for longer ones; both agree with the float64 reference.
+TEST(Context, NormRuleHoldsRowsUpTo4096AndStridesLongerOnes) {
+  Context ctx;
+  Backend& cpu = ctx.backend("cpu");
+  for (const char* name : {"rms_norm", "rms_norm_residual", "add_rms_norm"}) {
+    Kernel k = find_kernel(name);
+    for (uint32_t n : {4096u, 4104u, 5000u}) {
+      CheckResult r = run_and_check(ctx, cpu, k, ScalarType::bf16, Shape{{"rows", 3}, {"n", n}}, CheckOptions{});
+      EXPECT_TRUE(r.passed) << name << " n=" << n << ": " << r.summary();
+      EXPECT_EQ(r.config.at("chunks"), n <= 4096 ? 1u : 0u) << name << " n=" << n;
+      EXPECT_EQ(r.config.at("hold"), n <= 4096 ? 1u : 0u) << name << " n=" << n;
+    }
+  }
+}
+
 TEST(Context, ConfigOverridesAreCheckedLikeTheRulesChoice) {
   Context ctx;
   Backend& cpu = ctx.backend("cpu");
@@ -171,7 +187,8 @@ TEST(Context, ConfigOverridesAreCheckedLikeTheRulesChoice) {
     run_and_check(ctx, cpu, k, ScalarType::f32, s, opts);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_TRUE(contains(e.what(), "config 'warps' is not one of its meta-parameters (it has: threads, chunks, hold, resident)"))
+    EXPECT_TRUE(contains(e.what(),
+                         "config 'warps' is not one of its meta-parameters (it has: threads, chunks, hold, resident)"))
         << e.what();
   }
 }
