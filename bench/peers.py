@@ -6,7 +6,7 @@ the same math, bf16 tensors with f32 math, one table with ratios.
   pre  = add_rms_norm (in place): residual <- x + residual; x <- rmsnorm(residual) * w
 
 Each implementation is checked against a float64 reference before it is timed. Times are device
-events after warm-up, the median of many runs: shapes of up to 256 rows as CUDA graph replays (a
+events after warm-up, the median of many runs, the peers of a case timed in turns (five rounds): shapes of up to 256 rows as CUDA graph replays (a
 graph of CALLS calls, per call), the larger ones call by call with L2 flushed (a 256 MiB buffer
 read, make_l2_flush) before each. GB/s counts (2RN + N) * 2 bytes for plain, (3RN + N) * 2 for post and (4RN + N) * 2 for pre; "% copy"
 is of a 512 MiB device-to-device copy timed in the same run, each copy after the same flush.
@@ -156,7 +156,9 @@ def make_l2_flush():
     return lambda: peers_triton.evict_l2(words, sink)
 
 
-def time_us(call, as_graph, runs, flush):
+def make_timer(call, as_graph, flush):
+    """Warms `call` up and returns timed(start, end) -> calls timed: a replay of a CUDA graph of
+    CALLS_PER_GRAPH calls, or one call after an L2 flush."""
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):  # warm-up: compiles, allocates, caches
@@ -171,13 +173,13 @@ def time_us(call, as_graph, runs, flush):
                 call()
         graph.replay()
 
-        def timed(start, end):
+        def timed(start, end, _tensors=call):  # the graph reads the tensors `call` holds: keep them alive
             start.record()
             graph.replay()
             end.record()
             return CALLS_PER_GRAPH
 
-        return 1000 * median_ms(runs * 4, timed)
+        return timed
 
     def timed(start, end):
         flush()  # evicts the inputs and the last run's outputs from L2
@@ -186,7 +188,25 @@ def time_us(call, as_graph, runs, flush):
         end.record()
         return 1
 
-    return 1000 * median_ms(runs, timed)
+    return timed
+
+
+ROUNDS = 5
+
+
+def interleaved_us(timers, runs):
+    """{name: median us per call} of timers {name: timed}, timed in ROUNDS rounds that take each in
+    turn: the clocks' drift over a case (they sink while the host checks the last one against
+    float64) then weighs on every peer alike, not on the one timed first."""
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    samples = {name: [] for name in timers}
+    for _ in range(ROUNDS):
+        for name, timed in timers.items():
+            for _ in range(max(1, runs // ROUNDS)):
+                calls = timed(start, end)
+                end.synchronize()
+                samples[name].append(start.elapsed_time(end) / calls)
+    return {name: 1000 * statistics.median(v) for name, v in samples.items()}
 
 
 def copy_gbps(runs, flush):
@@ -236,6 +256,7 @@ def main():
             nbytes = (TENSORS_MOVED[semantics] * rows * n + n) * 2
             as_graph = rows <= GRAPH_MAX_ROWS
             row = {"semantics": semantics, "rows": rows, "n": n, "bytes": nbytes, "graph": as_graph}
+            timers = {}
             for name in PEERS:
                 if name not in impls:
                     row[name] = None
@@ -248,7 +269,9 @@ def main():
                     print(f"{name} {semantics} {rows}x{n} does not match float64: {why}", file=sys.stderr)
                     continue
                 xi, ri = x.clone(), residual.clone()  # pre writes them: each peer starts from the same values
-                row[name] = time_us(lambda: fn(xi, ri, w), as_graph, args.runs, flush)
+                timers[name] = make_timer(lambda fn=fn, xi=xi, ri=ri: fn(xi, ri, w), as_graph, flush)
+            spin_up(0.05)  # out of the idle clocks of the float64 checks
+            row.update(interleaved_us(timers, args.runs * 4 if as_graph else args.runs))
             results.append(row)
             us = {p: row[p] for p in PEERS if isinstance(row[p], float)}
             cell = lambda p: f"{us[p]:.1f}" if p in us else ("n/a" if row[p] is None else "FAIL")
