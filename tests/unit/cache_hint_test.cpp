@@ -82,15 +82,8 @@ TEST(CacheHint, VectorsKeepTheHintAndGroupOnlyOneHint) {
 
 TEST(CacheHint, TheVerifierTakesThreeHintsOnDeviceMemoryOnly) {
   ir::Function f = hinted_def().trace(ScalarType::f32);
-  auto error = [](const ir::Function& g) {
-    try {
-      ir::verify(g);
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("verified");
-  };
-  EXPECT_EQ(error(f), "verified");
+  auto error = [](const ir::Function& g) { return mtile::testing::error_of([&] { ir::verify(g); }); };
+  EXPECT_EQ(error(f), "");
   auto first_load = [](ir::Function& g) -> ir::Inst& {
     ir::Inst* found = nullptr;
     ir::for_each_inst(g.body, [&](ir::Inst& in) {
@@ -111,12 +104,7 @@ TEST(CacheHint, ThreadgroupMemoryTakesNone) {
     store(y[tid()], load(t[tid()]));
   };
   KernelDef def = define_kernel("tg_hint", ir::Mode::Reduction, {"x", "y"}, +kernel);
-  std::string why;
-  try {
-    def.trace(ScalarType::f32);
-  } catch (const Error& e) {
-    why = e.what();
-  }
+  std::string why = mtile::testing::error_of([&] { def.trace(ScalarType::f32); });
   EXPECT_TRUE(contains(why, "tg_hint")) << why;
   EXPECT_TRUE(contains(why, "the cache hint keep(): cache hints are for device memory")) << why;
   // The verifier refuses one that a pass or a hand-made function put there.
@@ -131,12 +119,7 @@ TEST(CacheHint, ThreadgroupMemoryTakesNone) {
   ir::for_each_inst(f.body, [](ir::Inst& in) {
     if (in.op == ir::Op::Store && in.space == ir::MemSpace::Threadgroup) in.bits = 1;
   });
-  why.clear();
-  try {
-    ir::verify(f);
-  } catch (const Error& e) {
-    why = e.what();
-  }
+  why = mtile::testing::error_of([&] { ir::verify(f); });
   EXPECT_TRUE(contains(why, "cache hint keep on threadgroup memory")) << why;
 }
 
