@@ -212,11 +212,10 @@ struct MemRef {
   // Cache hints for a load or store of device memory (docs/IR.md; no effect on the values): keep()
   // for data read again soon, as a row's first pass before its second; stream() for data touched
   // once. load<f32>(x[i].keep()); store(y[i].stream(), v).
-  MemRef keep() const { return with(ir::CacheHint::Keep); }
-  MemRef stream() const { return with(ir::CacheHint::Stream); }
-
- private:
-  MemRef with(ir::CacheHint h) const {
+  MemRef keep() const { return hinted(ir::CacheHint::Keep); }
+  MemRef stream() const { return hinted(ir::CacheHint::Stream); }
+  // The same element with hint `h` (Normal: none), for code that picks the hint as a value.
+  MemRef hinted(ir::CacheHint h) const {
     MemRef r = *this;
     r.hint = h;
     return r;

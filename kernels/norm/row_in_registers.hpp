@@ -46,7 +46,7 @@ void rms_norm_in_registers(const dsl::Tensor& x, const dsl::Tensor* residual, co
   // Reads element `col` of a row tensor at `at`, with a cache hint: unmasked in a whole chunk, else masked.
   auto reader = [&](bool whole, Val col) {
     return [&, whole, col](const Tensor& t, Val at, ir::CacheHint hint = ir::CacheHint::Normal) {
-      MemRef r = hint == ir::CacheHint::Keep ? t[at].keep() : hint == ir::CacheHint::Stream ? t[at].stream() : t[at];
+      MemRef r = t[at].hinted(hint);
       return whole ? load<f32>(r) : load<f32>(r, col < n, lit(0.0f));
     };
   };
