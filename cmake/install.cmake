@@ -22,9 +22,9 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/mtileConfig.cmake ${CMAKE_CURRENT_BINA
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/mtile)
 
 # The Python wheel (pyproject.toml, scikit-build-core installs only this component): libmtile_c.so
-# beside the package's modules, and the headers a kernel library for mtile.load_library builds with.
+# and the launcher extension beside the package's modules, and the headers a kernel library for mtile.load_library builds with.
 if(SKBUILD)
-  install(TARGETS mtile_c LIBRARY DESTINATION mtile COMPONENT python)
+  install(TARGETS mtile_c mtile_python_launcher LIBRARY DESTINATION mtile COMPONENT python)
   install(DIRECTORY include/mtile DESTINATION mtile/include COMPONENT python)
   install(FILES ${DLPACK_INCLUDE_DIR}/dlpack/dlpack.h DESTINATION mtile/include/dlpack COMPONENT python)
 endif()

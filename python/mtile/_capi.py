@@ -5,6 +5,7 @@ in-tree build: build/libmtile_c.so). Function objects are made once, with their 
 so a call costs one ctypes dispatch.
 """
 import ctypes
+import importlib.util
 import os
 
 
@@ -24,7 +25,7 @@ class DeviceError(Error, RuntimeError):
     """The device or the host failed or ran out of memory."""
 
 
-_ERRORS = {2: UserError, 3: InternalError, 4: DeviceError}
+ERRORS = {2: UserError, 3: InternalError, 4: DeviceError}
 
 # mtile_dtype codes and names.
 AUTO, F32, F16, BF16, U32, I32, U64, I64, U8, I8, U16, I16, F8E4M3, F8E5M2 = range(14)
@@ -54,6 +55,23 @@ def _load():
 
 
 lib = _load()
+
+
+def _load_launcher():
+    """mtile._launcher (python/ext/launcher.c), found beside the library."""
+    path = os.path.join(os.path.dirname(library_path()), "_launcher.abi3.so")
+    if not os.path.exists(path):
+        raise ImportError(
+            f"mtile: {path} does not exist; it is built with libmtile_c.so where Python's headers are "
+            "(Debian: python3-dev), by `pip install .` or CMake's target mtile_python_launcher"
+        )
+    spec = importlib.util.spec_from_file_location("mtile._launcher", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+launcher = _load_launcher()
 
 
 class Param(ctypes.Structure):
@@ -95,7 +113,7 @@ load_library = _fn("mtile_load_library", _int, _str, ctypes.POINTER(_size))
 
 def fail(status):
     """Raises the exception of a failed call's status, with this thread's message."""
-    raise _ERRORS.get(status, Error)(last_error().decode(errors="replace"))
+    raise ERRORS.get(status, Error)(last_error().decode(errors="replace"))
 
 
 def check(status):

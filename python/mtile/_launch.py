@@ -8,6 +8,10 @@ mtile_tensor records: cheaper per call than a DLPack capsule each. CUDA tensors 
 current stream of their device, so launches join torch's order and its CUDA graph captures; CPU
 tensors and numpy arrays run on the CPU engine, at once. Any other array goes through its
 __dlpack__ capsule (mtile_launch takes the DLTensor as it is).
+
+Contiguous CUDA torch tensors are read and launched by the C extension mtile._launcher (`fast`,
+bound here to the library's mtile_launch_tensors): the Python path below runs where it declines,
+and names what is wrong.
 """
 import ctypes
 import struct
@@ -41,6 +45,23 @@ if torch is not None:
     )
 else:
     _cuda_stream = None
+
+
+def bind_launcher():
+    """Binds mtile._launcher to this library's mtile_launch_tensors, torch.Tensor and torch's streams."""
+    _capi.launcher.bind(
+        ctypes.cast(_capi.lib.mtile_launch_tensors, ctypes.c_void_p).value,
+        ctypes.cast(_capi.lib.mtile_last_error, ctypes.c_void_p).value,
+        TorchTensor,
+        TORCH_DTYPES,
+        _cuda_stream or (lambda device: 0),
+        _capi.ERRORS,
+    )
+
+
+bind_launcher()
+# fast(kernel, dtype, tensors, dims, scalars, stream, like, row) -> launched? (python/ext/launcher.c)
+fast = _capi.launcher.launch
 NUMPY_DTYPES = {"<f4": _capi.F32, "<f2": _capi.F16, "<u4": _capi.U32, "<i4": _capi.I32, "<u8": _capi.U64,
                 "<i8": _capi.I64, "|u1": _capi.U8, "|i1": _capi.I8, "<u2": _capi.U16, "<i2": _capi.I16}
 
@@ -97,6 +118,8 @@ def _launch_packed(k, call, dims):
 def launch_torch(k, tensors, dims, dtype, stream=None, scalars=()):
     """Launches `k` on torch tensors (one per tensor parameter) with `dims` (a tuple, the kernel's
     order), on `stream` (default: torch's current stream of their device)."""
+    if fast(k.handle, dtype, tensors, dims, scalars, stream, 0, 0):
+        return
     call = [k.handle, 0, dtype, *k.counts]  # the mtile_call; its stream is set below
     device = None
     for p, t in zip(k.tensors, tensors):

@@ -18,8 +18,7 @@ from ._launch import (
     TorchTensor,
     launch_dlpack,
     launch_numpy,
-    _cuda_stream,
-    _launch_packed,
+    fast,
     launch_torch,
     numpy,
     numpy_dtype,
@@ -81,6 +80,7 @@ def _row_weight(fn, w, n):
 
 
 _eps_buffers = {}  # (device, eps) -> (tensor, its record)
+_eps_records = {}  # eps -> {CUDA device: its buffer's record}, for mtile._launcher
 
 
 def _eps_buf(fn, x, eps):
@@ -98,6 +98,7 @@ def _eps_buf(fn, x, eps):
                 )
             buf = torch.full((1,), eps, dtype=torch.float32, device=x.device)
             cached = (buf, (buf.data_ptr(), 1, _capi.F32, device))
+            _eps_records.setdefault(eps, {})[device] = cached[1]
         else:
             buf = numpy.full(1, eps, dtype=numpy.float32)
             buf.flags.writeable = False
@@ -117,53 +118,32 @@ def _compiled(op, out, *args):
 # ---- the norm kernels: out = (residual +) w * x * rsqrt(mean(x^2) + eps), row by row ----------
 
 
-def _cuda_norm(k, x, residual, w, out, eps):
-    """The common case of a decode step, kept short (each attribute read of a tensor costs ~0.08 us):
-    where x, residual and out (None where k has none; out None also where it is to be made here) and
-    w are contiguous CUDA torch tensors of x's dtype with the shapes a row norm takes, and eps's
-    buffer exists, launches row norm `k` and returns its out (x where it has none). Else returns
-    None, having launched nothing, and the general path checks them and names what is wrong. The
-    tensors' device is x's, as told to the C ABI, which checks each address's device (a tensor on
-    another GPU is refused there, by name)."""
-    T = TorchTensor
-    if not isinstance(x, T) or not isinstance(w, T) or not x.is_cuda:  # (weights are often nn.Parameter)
-        return None
-    shape, dtype = x.shape, x.dtype
-    if not shape or w.shape != shape[-1:] or w.dtype != dtype or not w.is_cuda or not w.is_contiguous():
-        return None
-    code, device = TORCH_DTYPES.get(dtype), x.get_device()
-    buf = _eps_buffers.get((device, eps))
-    if code is None or buf is None or not x.is_contiguous():
-        return None
-    numel, n = x.numel(), shape[-1]
-    call = [k.handle, _cuda_stream(device), code, *k.counts, x.data_ptr(), numel, code, device]
-    if residual is not None:
-        if (not isinstance(residual, T) or residual.shape != shape or residual.dtype != dtype or not residual.is_cuda
-                or not residual.is_contiguous()):
-            return None
-        call += (residual.data_ptr(), numel, code, device)
-    call += (w.data_ptr(), n, code, device)
-    if k.tensors[-2].name == "out":
+def _fast_norm(k, x, residual, w, out, eps):
+    """Launches row norm `k` through mtile._launcher where it takes the call (contiguous CUDA torch
+    tensors, residual and out of x's shape, w of (n,), eps's buffer made on x's device before) and
+    says whether it did; else the general path checks the tensors and names what is wrong."""
+    records = _eps_records.get(eps)
+    if records is None:
+        return False
+    # Bit i of `like` / `row`: tensor i has x's shape / is (n,). The variant is x's dtype (-1);
+    # dims (rows, n) come from x's shape (None).
+    if residual is None:
         if out is None:
-            out = torch.empty_like(x)
-        elif (not isinstance(out, T) or out.shape != shape or out.dtype != dtype or not out.is_cuda
-              or not out.is_contiguous()):
-            return None
-        call += (out.data_ptr(), numel, code, device)
-    else:
-        out = x
-    call += buf[1]
-    dims = (numel // n if n else math.prod(shape[:-1]), n)
-    call += dims
-    _launch_packed(k, call, dims)
-    return out
+            return fast(k.handle, -1, (x, w, records), None, (), None, 0, 0b10)
+        return fast(k.handle, -1, (x, w, out, records), None, (), None, 0b100, 0b10)
+    if out is None:
+        return fast(k.handle, -1, (x, residual, w, records), None, (), None, 0b10, 0b100)
+    return fast(k.handle, -1, (x, residual, w, out, records), None, (), None, 0b1010, 0b100)
 
 
 def _norm(fn, x, residual, w, eps, out):
     k = kernel(fn)
-    done = _cuda_norm(k, x, residual, w, out, float(eps))
-    if done is not None:
-        return done
+    eps = float(eps)
+    if isinstance(x, TorchTensor):
+        if out is None:
+            out = torch.empty_like(x)
+        if _fast_norm(k, x, residual, w, out, eps):
+            return out
     dims = _rows(fn, "x", x)
     shape = x.shape
     if residual is not None:
@@ -217,7 +197,8 @@ def mt_rms_norm_wide(x, w, eps=1e-6, *, out=None):
 def _add_rms_norm(x, residual, w, eps):
     fn = "add_rms_norm_"
     k = kernel("add_rms_norm")
-    if _cuda_norm(k, x, residual, w, None, float(eps)) is not None:
+    eps = float(eps)
+    if isinstance(x, TorchTensor) and _fast_norm(k, x, residual, w, None, eps):
         return
     dims = _rows(fn, "x", x)
     _same_shape(fn, "residual", residual, x.shape)
