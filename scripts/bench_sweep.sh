@@ -4,8 +4,10 @@
 # first), one table line each. The empty Config "-" is the dispatch rule's own choice.
 # Usage (GPU machine, build-dev carried): scripts/bench_sweep.sh "KERNEL ..." "rows=R,n=N ..." "CONFIG ..."
 #   e.g. scripts/bench_sweep.sh "add_rms_norm" "rows=32,n=4096" "- threads=256 threads=256,hold=0"
+# TIMING=graph|events times every case so (default auto: by its size; `mtile bench --timing`).
 set -uo pipefail
 B=${B:-build-dev}
+TIMING=${TIMING:-auto}
 export LD_LIBRARY_PATH=$PWD/$B/lib:${LD_LIBRARY_PATH:-}
 for kernel in $1; do
   for shape in $2; do
@@ -15,7 +17,7 @@ for kernel in $1; do
         IFS=, read -ra parts <<<"$config"
         for p in "${parts[@]}"; do args+=(--config "$p"); done
       fi
-      "$B/mtile" bench --backend cuda --filter "^$kernel\$" --shape "$shape" "${args[@]}" --reps 100 2>/dev/null |
+      "$B/mtile" bench --backend cuda --filter "^$kernel\$" --shape "$shape" "${args[@]}" --reps 100 --timing "$TIMING" 2>/dev/null |
         grep -E "^$kernel " | sed "s/^/[$config] /"
     done
   done

@@ -24,6 +24,7 @@ struct Target {
   uint32_t multiprocessors = 1;                        // SMs (CUDA), GPU cores (Apple), host threads (CPU)
   uint32_t max_threads_per_multiprocessor = 2048;      // resident threads on one multiprocessor
   uint32_t max_threadgroups_per_multiprocessor = 32;   // resident threadgroups on one multiprocessor
+  uint32_t registers_per_multiprocessor = 65536;       // 32-bit registers of one; 0 where not known
   bool async_mma = false;  // IR mma_async (a warpgroup's MMA from threadgroup memory): sm_90a's wgmma, the CPU engine
 
   // The CPU engine on this host.
@@ -42,7 +43,8 @@ struct Target {
   // Threadgroups of `tpg` threads that can be resident at once on the whole device.
   uint64_t resident_threadgroups(uint32_t tpg) const;
   // The facts as rule bindings: simd_width, max_tpg, sm_count, max_threads_per_sm, max_tgs_per_sm,
-  // vector_bytes, shared_memory, buffer_alignment, max_grid, max_grid_y, max_grid_z, async_mma (0 or 1).
+  // registers_per_sm, vector_bytes, shared_memory, buffer_alignment, max_grid, max_grid_y, max_grid_z, async_mma (0 or
+  // 1).
   void bind(rule::Bindings& b) const;
   static const std::vector<std::string>& binding_names();
   // What the pass pipeline's output depends on: part of the lowered-IR cache key.

@@ -7,7 +7,13 @@
 // hints (docs/IR.md): rows are read once (stream; x of the plain and post forms stays unhinted,
 // H100 measured no gain), the weights by every row (keep).
 //   chunk j of a thread covers columns (j * threads + tid) * 8 .. + 7; a chunk that reaches past
-//   n (the row's tail when n % 8 != 0) is read and written with masks instead.
+//   n (the row's tail when n % 8 != 0) is read and written with masks instead. The first `whole`
+//   chunks (the Config's: whole for every thread, and never the last) are read without a branch:
+//   chunks behind a branch each convert their loads before the next chunk's are issued, so they
+//   wait for memory one after another. The last chunk stays behind its branch, which keeps the
+//   loads out of the reduction's block: there ptxas issues the residual's and the weights' loads
+//   after the first chunk's sum of squares, waiting for x (H100, post 16384 x 4096: 133.4 us with
+//   no branch, 127.8 with it; bench/NOTES.md twelfth session).
 #pragma once
 #include <deque>
 #include <vector>
@@ -36,7 +42,7 @@ constexpr uint32_t held_row_tensors(NormForm form) {
 template <class T, NormForm form, NormWeight weight_form = NormWeight::W>
 void rms_norm_in_registers(const dsl::Tensor& x, const dsl::Tensor* residual, const dsl::Tensor& w,
                            const dsl::Tensor& out, const dsl::CallArg& eps, const dsl::Constexpr& n, uint32_t chunks,
-                           bool hold) {
+                           uint32_t whole, bool hold) {
   using namespace dsl;
   constexpr bool post = form == NormForm::PostResidual;
   constexpr bool pre_add = form == NormForm::PreAdd || form == NormForm::PreAddUnrounded;
@@ -74,17 +80,25 @@ void rms_norm_in_registers(const dsl::Tensor& x, const dsl::Tensor* residual, co
     }
   };
   for (uint32_t j = 0; j < chunks; ++j) {
-    Val c = named("col", (lit(j) * lsize() + tid()) * kRowChunk);
-    cols.push_back(c);
-    size_t first = normed.size();
+    cols.push_back(named("col", (lit(j) * lsize() + tid()) * kRowChunk));
     for (uint32_t k = 0; k < kRowChunk; ++k) {
       normed.emplace_back(lit(0.0f));
       if (post && hold) res.emplace_back(lit(0.0f));
       if (hold) weight.emplace_back(lit(0.0f));
     }
-    if_(
-        c + kRowChunk <= n, [&] { load_chunk(c, first, true); }, [&] { load_chunk(c, first, false); });
   }
+  // Chunk j: read whole without a branch below `whole`, else whole or masked as the thread's columns say.
+  auto each_chunk = [&](const auto& chunk) {
+    for (uint32_t j = 0; j < chunks; ++j) {
+      size_t first = j * kRowChunk;
+      if (j < whole)
+        chunk(cols[j], first, true);
+      else
+        if_(
+            cols[j] + kRowChunk <= n, [&] { chunk(cols[j], first, true); }, [&] { chunk(cols[j], first, false); });
+    }
+  };
+  each_chunk(load_chunk);
   Var ssq("ssq", lit(0.0f));
   for (const Var& v : normed) ssq = fma(v.get(), v.get(), ssq);
   Val rms = call(mt_rms_inv_scalar_def(), {ssq.get(), eps, n});
@@ -114,12 +128,7 @@ void rms_norm_in_registers(const dsl::Tensor& x, const dsl::Tensor* residual, co
         store(dest[base + c + k], outs[k], c + k < n);
     }
   };
-  for (uint32_t j = 0; j < chunks; ++j) {
-    size_t first = j * kRowChunk;
-    if_(
-        cols[j] + kRowChunk <= n, [&] { store_chunk(cols[j], first, true); },
-        [&] { store_chunk(cols[j], first, false); });
-  }
+  each_chunk(store_chunk);
 }
 
 // The norm kernels' body: rows in registers where the Config's `chunks` says they fit, else the
@@ -133,7 +142,8 @@ void rms_norm_row(const dsl::Tensor& x, const dsl::Tensor* residual, const dsl::
     strided_rms_norm<T, form, weight_form>(x, residual, w, out, eps, n);
   } else {
     dsl::resident_threadgroups(dsl::config("resident"));
-    rms_norm_in_registers<T, form, weight_form>(x, residual, w, out, eps, n, chunks, dsl::config("hold") != 0);
+    rms_norm_in_registers<T, form, weight_form>(x, residual, w, out, eps, n, chunks, dsl::config("whole"),
+                                                dsl::config("hold") != 0);
   }
 }
 
@@ -143,6 +153,21 @@ void rms_norm_row(const dsl::Tensor& x, const dsl::Tensor* residual, const dsl::
 // 63.4, 2048 x 16384 66.1 -> 63.9; 1 x 8192 in a graph 2.36 -> 1.98; at 4096 the held row stays
 // ahead (16384 x 4096 128.2 against 130.1).
 constexpr uint32_t kHeldRowMax = 4096;
+
+// Registers a thread of a held row takes besides the row's floats (sm_90a: 40 for the post-norm's
+// one chunk, 24 floats; ptxas, bench/NOTES.md twelfth session).
+constexpr uint32_t kThreadBaseRegisters = 16;
+
+// Rows resident at once on the device, one a threadgroup of `t` threads each holding `tensors` row
+// tensors of ceil(vectors / t) chunks in registers (allocated by 8s; no limit where the target's
+// register file is not known).
+inline rule::Expr resident_rows(const rule::Expr& t, const rule::Expr& vectors, uint32_t tensors) {
+  using rule::var;
+  rule::Expr regs = rule::round_up(rule::ceil_div(vectors, t) * (kRowChunk * tensors) + kThreadBaseRegisters, 8);
+  rule::Expr file = var("registers_per_sm");
+  rule::Expr by_registers = rule::select(file == 0, var("max_tgs_per_sm"), file / (regs * t));
+  return rule::min(rule::min(var("max_tgs_per_sm"), var("max_threads_per_sm") / t), by_registers) * var("sm_count");
+}
 
 // The norm kernels' Config and contract: one threadgroup a row. Rows of up to kHeldRowMax: held in
 // registers, one chunk of 8 a thread (`threads` = n / 8; `chunks` = 1, or more where the target's
@@ -156,7 +181,13 @@ constexpr uint32_t kHeldRowMax = 4096;
 // only the normed row and at most kResidentFloats of it, as many threadgroups as a multiprocessor
 // has threads for, asked of the code generator (dsl::resident_threadgroups): the huge-row rescue's
 // code otherwise takes a thread past 32 registers and halves the threadgroups an SM holds (H100:
-// 87.8 us at 2048 x 16384, 73.8 asked; bench/NOTES.md); else 0, no request.
+// 87.8 us at 2048 x 16384, 73.8 asked; bench/NOTES.md); else 0, no request. `whole`: the chunks
+// but the last that every thread reads whole, min(chunks - 1, n / (threads * 8)). Where the
+// held rows do not all fit the device at once with n / 8 threads but do with a half or a quarter
+// of them (more chunks a thread, fewer registers a row: each thread's own take less), `threads`
+// is that: a launch of one wave waits for memory once, a second partial wave waits again (H100,
+// post 2048 x 1000: 40 registers a thread, 12 rows an SM, 1584 at once; 64 threads of 2 chunks,
+// 16 an SM, all 2048).
 inline void norm_row_contract(KernelSpec& k, NormForm form) {
   using rule::var;
   rule::Expr n = var("n"), simd = var("simd_width"), threads = var("threads"), chunks = var("chunks");
@@ -168,12 +199,21 @@ inline void norm_row_contract(KernelSpec& k, NormForm form) {
   rule::Expr fits_half_budget = chunks * threads * kRowChunk * held_row_tensors(form) <= kRowRegisterBudget / 2;
   rule::Expr may_hold = form == NormForm::Plain ? chunks == 1 : rule::Expr(1);
   k.dims = {"rows", "n"};
+  rule::Expr wide = rule::clamp(rule::round_up(rule::ceil_div(vectors, per), simd), simd, var("max_tpg"));
+  rule::Expr half = rule::round_up(wide / 2, simd), quarter = rule::round_up(wide / 4, simd);
+  auto all_resident = [&](const rule::Expr& t) {
+    return var("rows") <= resident_rows(t, vectors, held_row_tensors(form));
+  };
+  rule::Expr one_wave =
+      rule::select(!held || all_resident(wide), wide,
+                   rule::select(all_resident(half), half, rule::select(all_resident(quarter), quarter, wide)));
   k.config = {
-      {"threads", rule::clamp(rule::round_up(rule::ceil_div(vectors, per), simd), simd, var("max_tpg"))},
+      {"threads", one_wave},
       {"chunks", rule::select(held && per_thread * threads * kRowChunk <= kRowRegisterBudget, per_thread, 0)},
       {"hold", rule::select(chunks >= 1 && fits_half_budget && may_hold, 1, 0)},
       {"resident", rule::select(chunks >= 1 && var("hold") == 0 && chunks * kRowChunk <= kResidentFloats,
                                 rule::min(var("max_threads_per_sm") / threads, var("max_tgs_per_sm")), 0)},
+      {"whole", rule::select(chunks == 0, 0, rule::min(chunks - 1, n / (threads * kRowChunk)))},
   };
   k.dispatch = {.grid = var("rows"), .tpg = threads};
   k.preconditions = spec::one_threadgroup_per_row();
@@ -181,6 +221,8 @@ inline void norm_row_contract(KernelSpec& k, NormForm form) {
   // Held chunks must cover the row (a --config override may choose too few).
   k.preconditions.push_back(chunks == 0 || chunks * var("tpg") * kRowChunk >= n);
   k.preconditions.push_back(var("hold") <= 1);
+  // Chunks read without a branch: whole for every thread, and not the last (a --config override may ask for more).
+  k.preconditions.push_back(var("whole") == 0 || (var("whole") < chunks && var("whole") * var("tpg") * kRowChunk <= n));
   // A residency a multiprocessor can give (a --config override may ask for more).
   k.preconditions.push_back(var("resident") * var("tpg") <= var("max_threads_per_sm"));
   k.preconditions.push_back(var("resident") <= var("max_tgs_per_sm"));

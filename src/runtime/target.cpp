@@ -18,6 +18,7 @@ Target Target::cpu() {
   // The engine runs one threadgroup per host thread at a time.
   t.max_threads_per_multiprocessor = t.max_threads_per_threadgroup;
   t.max_threadgroups_per_multiprocessor = 1;
+  t.registers_per_multiprocessor = 0;  // none: a thread's values live in host memory
   t.shared_memory_per_threadgroup = 64 * 1024;
   t.async_mma = true;
   return t;
@@ -55,6 +56,7 @@ Target Target::metal(const std::string& family) {
   t.shared_memory_per_threadgroup = 32 * 1024;
   t.max_threads_per_multiprocessor = 1024;
   t.max_threadgroups_per_multiprocessor = 24;
+  t.registers_per_multiprocessor = 0;  // Apple does not say
   if (family == "apple7")
     t.multiprocessors = 8;
   else if (family == "apple8")
@@ -87,8 +89,9 @@ uint64_t Target::resident_threadgroups(uint32_t tpg) const {
 
 const std::vector<std::string>& Target::binding_names() {
   static const std::vector<std::string> names = {
-      "simd_width",    "max_tpg",          "sm_count", "max_threads_per_sm", "max_tgs_per_sm", "vector_bytes",
-      "shared_memory", "buffer_alignment", "max_grid", "max_grid_y",         "max_grid_z",     "async_mma"};
+      "simd_width",       "max_tpg",      "sm_count",      "max_threads_per_sm", "max_tgs_per_sm",
+      "registers_per_sm", "vector_bytes", "shared_memory", "buffer_alignment",   "max_grid",
+      "max_grid_y",       "max_grid_z",   "async_mma"};
   return names;
 }
 
@@ -98,6 +101,7 @@ void Target::bind(rule::Bindings& b) const {
   b["sm_count"] = multiprocessors;
   b["max_threads_per_sm"] = max_threads_per_multiprocessor;
   b["max_tgs_per_sm"] = max_threadgroups_per_multiprocessor;
+  b["registers_per_sm"] = registers_per_multiprocessor;
   b["vector_bytes"] = max_vector_bytes;
   b["shared_memory"] = shared_memory_per_threadgroup;
   b["buffer_alignment"] = buffer_alignment;

@@ -161,6 +161,47 @@ TEST(Context, NormRuleHoldsRowsUpTo4096AndStridesLongerOnes) {
   }
 }
 
+// Held rows that do not all fit an H100 at once with n / 8 threads take half or a quarter of them
+// where that makes one wave (post-norm, 40 registers a thread at one chunk); chunks but the last
+// that every thread reads whole are read without a branch (`whole`), an override asking for more
+// is refused, and the norms agree with the float64 reference with any count of them.
+TEST(Context, NormRuleFitsHeldRowsInOneWave) {
+  const Target h100 = Target::cuda("sm_90a");
+  auto config = [&](const char* name, uint32_t rows, uint32_t n, const Target& t) {
+    return resolve(find_kernel(name).spec(), Shape{{"rows", rows}, {"n", n}}, t, {}, {}, ScalarType::bf16).config;
+  };
+  Config post = config("rms_norm_residual", 2048, 1000, h100);  // 128 threads: 12 rows an SM, 1584 < 2048
+  EXPECT_EQ(post.at("threads"), 64u);
+  EXPECT_EQ(post.at("chunks"), 2u);
+  EXPECT_EQ(post.at("whole"), 1u);  // 1000 / (64 * 8); the second chunk is the row's tail
+  EXPECT_EQ(config("rms_norm_residual", 16384, 4096, h100).at("whole"), 0u);     // one chunk: behind its branch
+  EXPECT_EQ(config("rms_norm_residual", 512, 1000, h100).at("threads"), 128u);   // fits at once
+  EXPECT_EQ(config("rms_norm", 2048, 1000, h100).at("threads"), 128u);           // 32 registers: 16 an SM
+  EXPECT_EQ(config("rms_norm_residual", 512, 4096, h100).at("threads"), 256u);   // 3 an SM at 512
+  EXPECT_EQ(config("rms_norm_residual", 1024, 4096, h100).at("threads"), 512u);  // no split gives one wave
+  Target unknown = h100;
+  unknown.registers_per_multiprocessor = 0;  // no register file to count: threads for a row's elements
+  EXPECT_EQ(config("rms_norm_residual", 2048, 1000, unknown).at("threads"), 128u);
+
+  Context ctx;
+  Backend& cpu = ctx.backend("cpu");
+  for (const char* name : {"rms_norm", "rms_norm_residual", "add_rms_norm"}) {
+    for (uint32_t n : {1000u, 1024u, 1003u, 700u}) {
+      CheckOptions opts;
+      opts.launch.config = {{"threads", 32}, {"chunks", 4}};  // whole: 3, 3, 3, 2
+      CheckResult r = run_and_check(ctx, cpu, find_kernel(name), ScalarType::bf16, Shape{{"rows", 5}, {"n", n}}, opts);
+      EXPECT_TRUE(r.passed) << name << " n=" << n << ": " << r.summary();
+      EXPECT_EQ(r.config.at("whole"), std::min(n / 256, 3u)) << name << " n=" << n;
+    }
+  }
+  CheckOptions opts;
+  opts.launch.config = {{"threads", 64}, {"chunks", 2}, {"whole", 2}};
+  std::string why = mtile::testing::error_of([&] {
+    run_and_check(ctx, cpu, find_kernel("rms_norm_residual"), ScalarType::bf16, Shape{{"rows", 3}, {"n", 1024}}, opts);
+  });
+  EXPECT_TRUE(contains(why, "whole < chunks")) << why;
+}
+
 TEST(Context, ConfigOverridesAreCheckedLikeTheRulesChoice) {
   Context ctx;
   Backend& cpu = ctx.backend("cpu");
@@ -187,8 +228,8 @@ TEST(Context, ConfigOverridesAreCheckedLikeTheRulesChoice) {
     run_and_check(ctx, cpu, k, ScalarType::f32, s, opts);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_TRUE(contains(e.what(),
-                         "config 'warps' is not one of its meta-parameters (it has: threads, chunks, hold, resident)"))
+    EXPECT_TRUE(contains(
+        e.what(), "config 'warps' is not one of its meta-parameters (it has: threads, chunks, hold, resident, whole)"))
         << e.what();
   }
 }

@@ -108,7 +108,12 @@ std::function<double(const std::function<void()>&)> cuda_timer(cuda::CudaBackend
   };
 }
 
-Outcome bench_case(Context& ctx, Backend& backend, const Case& c, int reps, Buffer* flush, const Config& config) {
+// How CUDA cases are timed: by their size (auto), or all as graph replays, or all one launch at a
+// time after an L2 flush (`--timing`).
+enum class Timing { Auto, Graph, Events };
+
+Outcome bench_case(Context& ctx, Backend& backend, const Case& c, int reps, Buffer* flush, const Config& config,
+                   Timing timing) {
   Outcome out{c, {}, {}, {}, {}};
   std::shared_ptr<const LaunchPlan> plan;
   LaunchOptions launch;
@@ -132,7 +137,7 @@ Outcome bench_case(Context& ctx, Backend& backend, const Case& c, int reps, Buff
   if (!c.kernel->symmetric.empty()) {
     out.timing = "wall clock";  // every rank's launches (run_and_check: until the last rank is done)
   } else if (gpu && flush) {
-    bool small = small_launch(c.shape, traffic_bytes(*plan));
+    bool small = timing == Timing::Auto ? small_launch(c.shape, traffic_bytes(*plan)) : timing == Timing::Graph;
     out.timing = small ? "graph" : "events";
     opts.measure_ms = cuda_timer(*gpu, *flush, small);
   } else {
@@ -201,7 +206,7 @@ void print_table(const std::vector<Outcome>& outcomes, std::optional<double> cop
 
 Action add_bench(CLI::App& app) {
   struct Opts {
-    std::string backend, filter, dtype, shape, out;
+    std::string backend, filter, dtype, shape, out, timing = "auto";
     std::vector<std::string> configs;
     bool json = false;
     int reps = -1;
@@ -218,6 +223,10 @@ Action add_bench(CLI::App& app) {
                  "it, or that has no such meta-parameter, is skipped with the reason)");
   app.add_option("--reps", o->reps, "timed runs per case, median taken (default: 50 on a GPU, 3 on the CPU)")
       ->check(CLI::Range(1, 100000));
+  app.add_option("--timing", o->timing,
+                 "CUDA: auto (graph replays for small launches, else one launch after an L2 flush), graph or "
+                 "events (every case so)")
+      ->check(CLI::IsMember({"auto", "graph", "events"}));
   app.add_flag("--json", o->json, "print the results as JSON");
   app.add_option("--out", o->out, "also write the results as JSON to this file");
   return [o] {
@@ -246,7 +255,10 @@ Action add_bench(CLI::App& app) {
       const Case& c = cases[i];
       fmt::print(stderr, "{}bench [{}/{}] {} {} {}{}", tty ? "\r\033[K" : "", i + 1, cases.size(), c.kernel.name(),
                  type_name(c.dtype), shape_text(c.shape), tty ? "" : "\n");
-      outcomes.push_back(bench_case(ctx, backend, c, reps, flush ? &*flush : nullptr, config));
+      const Timing timing = o->timing == "graph"    ? Timing::Graph
+                            : o->timing == "events" ? Timing::Events
+                                                    : Timing::Auto;
+      outcomes.push_back(bench_case(ctx, backend, c, reps, flush ? &*flush : nullptr, config, timing));
     }
     if (tty) fmt::print(stderr, "\r\033[K");
     if (flush) backend.release(*flush);

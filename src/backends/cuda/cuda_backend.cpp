@@ -173,6 +173,8 @@ CudaBackend::CudaBackend(int ordinal, CacheConfig cache) : ordinal_(ordinal), ca
       static_cast<uint32_t>(attr(CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR));
   target_.max_threadgroups_per_multiprocessor =
       static_cast<uint32_t>(attr(CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR));
+  target_.registers_per_multiprocessor =
+      static_cast<uint32_t>(attr(CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR));
 
   // The primary context is the one the CUDA runtime (and so PyTorch) uses: buffers and streams
   // pass between them.
