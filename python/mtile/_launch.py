@@ -9,7 +9,7 @@ current stream of their device, so launches join torch's order and its CUDA grap
 tensors and numpy arrays run on the CPU engine, at once. Any other array goes through its
 __dlpack__ capsule (mtile_launch takes the DLTensor as it is).
 
-Contiguous CUDA torch tensors are read and launched by the C extension mtile._launcher (`fast`,
+Contiguous torch tensors (CUDA or CPU) are read and launched by the C extension mtile._launcher (`fast`,
 bound here to the library's mtile_launch_tensors): the Python path below runs where it declines,
 and names what is wrong.
 """

@@ -119,9 +119,10 @@ def _compiled(op, out, *args):
 
 
 def _fast_norm(k, x, residual, w, out, eps):
-    """Launches row norm `k` through mtile._launcher where it takes the call (contiguous CUDA torch
-    tensors, residual and out of x's shape, w of (n,), eps's buffer made on x's device before) and
-    says whether it did; else the general path checks the tensors and names what is wrong."""
+    """Launches row norm `k` through mtile._launcher where it takes the call (contiguous torch
+    tensors on a CUDA device or the CPU, residual and out of x's shape, w of (n,), eps's buffer made
+    on x's device before) and says whether it did; else the general path checks the tensors and
+    names what is wrong."""
     records = _eps_records.get(eps)
     if records is None:
         return False
