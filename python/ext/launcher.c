@@ -1,4 +1,4 @@
-/* mtile._launcher: the Python package's launch of a kernel on CUDA torch tensors, in C.
+/* mtile._launcher: the Python package's launch of a kernel on torch tensors, in C.
  *
  * The same work as _launch.launch_torch (read each tensor's address, element count, dtype and
  * device; torch's current stream; mtile_launch_tensors), without the interpreter between the
