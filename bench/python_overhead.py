@@ -15,6 +15,11 @@ import torch
 from mtile import _capi, _launch
 
 
+OUT_CALL = "mtile.rms_norm_residual(..., out=out)"
+LAUNCHER = "  part: the C launcher (mtile._launcher.launch: 4 tensors read in C, the C ABI launch)"
+C_ABI = "  part: C ABI launch through ctypes (mtile_launch_packed)"
+
+
 def per_call_us(cases, calls, repeats):
     """{label: median us per call}: each repeat times every case once, in turn, so that a host
     whose speed drifts (other tenants) moves every figure alike."""
@@ -67,11 +72,11 @@ def main():
 
     cases = [
         ("mtile.rms_norm_residual(x, residual, w, eps)", lambda: mtile.rms_norm_residual(x, residual, w, eps)),
-        ("mtile.rms_norm_residual(..., out=out)", lambda: mtile.rms_norm_residual(x, residual, w, eps, out=out)),
+        (OUT_CALL, lambda: mtile.rms_norm_residual(x, residual, w, eps, out=out)),
         ("mtile.add_rms_norm_(x, residual, w, eps)", lambda: mtile.add_rms_norm_(x, residual, w, eps)),
         ("mtile.launch('rms_norm_residual', 5 tensors)", lambda: mtile.launch("rms_norm_residual", x, residual, w, out, eps_buf)),
-        ("  part: the C launcher (mtile._launcher.launch: 4 tensors read in C, the C ABI launch)", c_launcher),
-        ("  part: C ABI launch through ctypes (mtile_launch_packed)", c_launch),
+        (LAUNCHER, c_launcher),
+        (C_ABI, c_launch),
         ("  part: a ctypes call that does nothing", _capi.abi_version),
         ("  part: torch.empty_like(x)", lambda: torch.empty_like(x)),
         ("  part: one tensor's record (is_contiguous, dtype, is_cuda, get_device, data_ptr, numel)",
@@ -98,7 +103,7 @@ def main():
     figures = per_call_us(cases, args.calls, args.repeats)
     for label, _ in cases:
         print(f"| {label} | {figures[label]:.2f} |")
-    total, launcher, c_abi = (figures[cases[i][0]] for i in (1, 4, 5))
+    total, launcher, c_abi = (figures[label] for label in (OUT_CALL, LAUNCHER, C_ABI))
     print(f"|   derived: the Python function around the launcher (out= call - launcher) | {total - launcher:.2f} |")
     print(f"|   derived: reading 4 tensors in C (launcher - C ABI launch through ctypes) | {launcher - c_abi:.2f} |")
 

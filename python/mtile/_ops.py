@@ -79,8 +79,11 @@ def _row_weight(fn, w, n):
         raise UserError(f"mtile.{fn}: w has shape {tuple(w.shape)}; it must be ({n},), x's last dim")
 
 
-_eps_buffers = {}  # (device, eps) -> (tensor, its record)
-_eps_records = {}  # eps -> {CUDA device: its buffer's record}, for mtile._launcher
+# eps -> {device: the record of a one-element f32 tensor holding it}: -1 the CPU, N cuda:N, "numpy"
+# for numpy arrays. mtile._launcher reads it by the first tensor's device; the tensors stay alive
+# in _eps_tensors.
+_eps_records = {}
+_eps_tensors = []
 
 
 def _eps_buf(fn, x, eps):
@@ -88,8 +91,9 @@ def _eps_buf(fn, x, eps):
     eps = float(eps)
     is_torch = isinstance(x, TorchTensor)
     device = (x.get_device() if x.is_cuda else -1) if is_torch else "numpy"
-    cached = _eps_buffers.get((device, eps))
-    if cached is None:
+    records = _eps_records.setdefault(eps, {})
+    record = records.get(device)
+    if record is None:
         if is_torch:
             if device != -1 and torch.cuda.is_current_stream_capturing():
                 raise UserError(
@@ -97,14 +101,14 @@ def _eps_buf(fn, x, eps):
                     f"mtile.{fn} once before capturing (mtile compiles the kernel and makes its eps buffer then)"
                 )
             buf = torch.full((1,), eps, dtype=torch.float32, device=x.device)
-            cached = (buf, (buf.data_ptr(), 1, _capi.F32, device))
-            _eps_records.setdefault(eps, {})[device] = cached[1]
+            record = (buf.data_ptr(), 1, _capi.F32, device)
         else:
             buf = numpy.full(1, eps, dtype=numpy.float32)
             buf.flags.writeable = False
-            cached = (buf, (buf.ctypes.data, 1, _capi.F32, -1))
-        _eps_buffers[(device, eps)] = cached
-    return cached[1]
+            record = (buf.ctypes.data, 1, _capi.F32, -1)
+        _eps_tensors.append(buf)
+        records[device] = record
+    return record
 
 
 def _compiled(op, out, *args):
