@@ -18,11 +18,13 @@ from mtile import _capi, _launch
 OUT_CALL = "mtile.rms_norm_residual(..., out=out)"
 LAUNCHER = "  part: the C launcher (mtile._launcher.launch: 4 tensors read in C, the C ABI launch)"
 C_ABI = "  part: C ABI launch through ctypes (mtile_launch_packed)"
+ATTRIBUTES = " [tensors read by attribute]"
 
 
 def per_call_us(cases, calls, repeats):
     """{label: median us per call}: each repeat times every case once, in turn, so that a host
-    whose speed drifts (other tenants) moves every figure alike."""
+    whose speed drifts (other tenants) moves every figure alike. A label ending in ATTRIBUTES is
+    timed with the launcher bound to read tensors by their Python attributes."""
     for _, fn in cases:
         for _ in range(max(100, calls // 10)):
             fn()
@@ -30,6 +32,7 @@ def per_call_us(cases, calls, repeats):
     samples = {label: [] for label, _ in cases}
     for _ in range(repeats):
         for label, fn in cases:
+            _launch.bind_launcher(exchange=not label.endswith(ATTRIBUTES))
             t0 = time.perf_counter()
             for _ in range(calls):
                 fn()
@@ -76,6 +79,8 @@ def main():
         ("mtile.add_rms_norm_(x, residual, w, eps)", lambda: mtile.add_rms_norm_(x, residual, w, eps)),
         ("mtile.launch('rms_norm_residual', 5 tensors)", lambda: mtile.launch("rms_norm_residual", x, residual, w, out, eps_buf)),
         (LAUNCHER, c_launcher),
+        (OUT_CALL + ATTRIBUTES, lambda: mtile.rms_norm_residual(x, residual, w, eps, out=out)),
+        (LAUNCHER + ATTRIBUTES, c_launcher),
         (C_ABI, c_launch),
         ("  part: a ctypes call that does nothing", _capi.abi_version),
         ("  part: torch.empty_like(x)", lambda: torch.empty_like(x)),
@@ -97,8 +102,10 @@ def main():
     except ImportError as e:
         print(f"(no Triton figure: {e})")
 
+    exchange = _launch.bind_launcher()
     print(f"# Host time per call from Python, {torch.cuda.get_device_name()}, torch {torch.__version__}, "
-          f"mtile {mtile.__version__}; {args.calls} calls x {args.repeats} repeats, median")
+          f"mtile {mtile.__version__}; {args.calls} calls x {args.repeats} repeats, median; tensors read "
+          f"{'through DLPack exchange API' if exchange else 'by attribute (torch has no DLPack exchange API)'}")
     print("| call | us per call |\n|---|---|")
     figures = per_call_us(cases, args.calls, args.repeats)
     for label, _ in cases:
@@ -106,6 +113,7 @@ def main():
     total, launcher, c_abi = (figures[label] for label in (OUT_CALL, LAUNCHER, C_ABI))
     print(f"|   derived: the Python function around the launcher (out= call - launcher) | {total - launcher:.2f} |")
     print(f"|   derived: reading 4 tensors in C (launcher - C ABI launch through ctypes) | {launcher - c_abi:.2f} |")
+    _launch.bind_launcher()
 
 
 if __name__ == "__main__":

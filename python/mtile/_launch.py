@@ -10,8 +10,8 @@ tensors and numpy arrays run on the CPU engine, at once. Any other array goes th
 __dlpack__ capsule (mtile_launch takes the DLTensor as it is).
 
 Contiguous torch tensors (CUDA or CPU) are read and launched by the C extension mtile._launcher (`fast`,
-bound here to the library's mtile_launch_tensors): the Python path below runs where it declines,
-and names what is wrong.
+bound here to the library's mtile_launch_tensors, and to torch's DLPack C exchange API where torch
+has one): the Python path below runs where it declines, and names what is wrong.
 """
 import ctypes
 import struct
@@ -47,15 +47,20 @@ else:
     _cuda_stream = None
 
 
-def bind_launcher():
-    """Binds mtile._launcher to this library's mtile_launch_tensors, torch.Tensor and torch's streams."""
-    _capi.launcher.bind(
+def bind_launcher(exchange=True):
+    """Binds mtile._launcher to this library's mtile_launch_tensors, torch.Tensor and torch's streams,
+    and, where torch has DLPack's C exchange API and `exchange` is true, to that: tensors are then
+    read by one C call each. Returns whether the exchange API is used."""
+    capsule = getattr(TorchTensor, "__dlpack_c_exchange_api__", None) if exchange else None
+    return _capi.launcher.bind(
         ctypes.cast(_capi.lib.mtile_launch_tensors, ctypes.c_void_p).value,
         ctypes.cast(_capi.lib.mtile_last_error, ctypes.c_void_p).value,
         TorchTensor,
         TORCH_DTYPES,
         _cuda_stream or (lambda device: 0),
         _capi.ERRORS,
+        capsule,
+        (torch.Tensor, torch.nn.Parameter) if torch is not None else (),
     )
 
 
