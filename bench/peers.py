@@ -7,7 +7,7 @@ the same math, bf16 tensors with f32 math, one table with ratios.
 
 Each implementation is checked against a float64 reference before it is timed. Times are device
 events after warm-up, the median of many runs, the peers of a case timed in turns (five rounds): shapes of up to 256 rows as CUDA graph replays (a
-graph of CALLS calls, per call), the larger ones call by call with L2 flushed (a 256 MiB buffer
+graph of CALLS calls, per call, each timed replay queued behind an untimed one), the larger ones call by call with L2 flushed (a 256 MiB buffer
 read, make_l2_flush) before each. GB/s counts (2RN + N) * 2 bytes for plain, (3RN + N) * 2 for post and (4RN + N) * 2 for pre; "% copy"
 is of a 512 MiB device-to-device copy timed in the same run, each copy after the same flush.
 
@@ -174,6 +174,10 @@ def make_timer(call, as_graph, flush):
         graph.replay()
 
         def timed(start, end, _tensors=call):  # the graph reads the tensors `call` holds: keep them alive
+            # A replay ahead of the timed one keeps the GPU busy while the host launches the timed
+            # replay, so that its time is the calls', not the host's graph launch (~6 us through
+            # torch: 0.3 us a call of 20, bench/NOTES.md thirteenth session).
+            graph.replay()
             start.record()
             graph.replay()
             end.record()

@@ -5,7 +5,8 @@
 # libmtile_c.so (MTILE_LIBRARY), the quick loop while the wheel is not rebuilt. There:
 # Python 3.12 with torch, triton, numpy and pytest, and no package registry. Installs the wheel
 # with pip (no index, no dependencies) into its own folder, then runs the package's tests (the GPU
-# ones included), the host-overhead measurement and bench/peers.py. Logs go under $OUT; a summary
+# ones included), the host-overhead measurement and bench/peers.py (PEERS_RUNS times, then their
+# per-cell medians by bench/peers_median.py). Logs go under $OUT; a summary
 # is printed last.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
@@ -48,10 +49,18 @@ step() {  # step NAME LOG COMMAND...: runs it, keeps its output, records its sta
 # From python/tests, so that `import mtile` is the installed wheel, not the source folder.
 step "pytest (CPU + CUDA)" pytest.log bash -c "cd python/tests && python3 -m pytest -v -rs ."
 step "host overhead per call" overhead.md python3 bench/python_overhead.py
-step "peers (bench/peers.py)" peers.md python3 bench/peers.py --json "$OUT/peers.json"
+# PEERS_RUNS=K: K runs of the peers (separate processes), and the per-cell medians (peers_median.md).
+runs=()
+for i in $(seq 1 "${PEERS_RUNS:-1}"); do
+  suffix=$([ "${PEERS_RUNS:-1}" = 1 ] || echo "-$i")
+  step "peers (bench/peers.py)$suffix" "peers$suffix.md" python3 bench/peers.py --json "$OUT/peers$suffix.json"
+  runs+=("$OUT/peers$suffix.json")
+done
+[ "${#runs[@]}" -gt 1 ] && step "peers, per-cell medians" peers_median.md \
+  python3 bench/peers_median.py "${runs[@]}" --json "$OUT/peers_median.json"
 
 echo "==== machine"; head -20 "$OUT/machine.txt"
 echo "==== pytest"; grep -E "PASSED|FAILED|SKIPPED|ERROR" "$OUT/pytest.log" | tail -80; tail -3 "$OUT/pytest.log"
 echo "==== host overhead"; cat "$OUT/overhead.md"
-echo "==== peers"; cat "$OUT/peers.md"
+echo "==== peers"; cat "$OUT"/peers*.md
 echo "==== summary"; printf '%s\n' "${summary[@]}"
