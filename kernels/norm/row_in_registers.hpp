@@ -158,6 +158,15 @@ constexpr uint32_t kHeldRowMax = 4096;
 // one chunk, 24 floats; ptxas, bench/NOTES.md twelfth session).
 constexpr uint32_t kThreadBaseRegisters = 16;
 
+// The plain norm's held rows take two chunks a thread (n / 16 threads) where the rows fill the
+// device and those threads make whole groups of this many simdgroups. H100, rms_norm, us (bench/NOTES.md,
+// thirteenth session): 4096 x 4096 23.0 -> 21.1, 16384 x 4096 90.0 -> 86.5, 256 x 4096 2.24 -> 2.17,
+// 8192 x 2048 22.2 -> 21.1; but at 192, 96 or 64 threads slower (4096 x 3072 17.5 -> 19.1, x 1536
+// 10.4 -> 11.2, x 1000 4.60 -> 4.79). The pre- and post-norms read three or four tensors a chunk,
+// enough loads in flight with one (post 16384 x 4096: 128.0 either way). Measured on CUDA only:
+// targets that do not report their register file (Metal, the CPU engine) keep one chunk.
+constexpr uint32_t kPlainPairWarps = 4;
+
 // Rows resident at once on the device, one a threadgroup of `t` threads each holding `tensors` row
 // tensors of ceil(vectors / t) chunks in registers (allocated by 8s; no limit where the target's
 // register file is not known).
@@ -171,13 +180,15 @@ inline rule::Expr resident_rows(const rule::Expr& t, const rule::Expr& vectors, 
 
 // The norm kernels' Config and contract: one threadgroup a row. Rows of up to kHeldRowMax: held in
 // registers, one chunk of 8 a thread (`threads` = n / 8; `chunks` = 1, or more where the target's
-// largest threadgroup is smaller; 0 where the row does not fit the registers). Longer rows:
+// largest threadgroup is smaller, or two for the plain norm as kPlainPairWarps says; 0 where the
+// row does not fit the registers). Longer rows:
 // `chunks` = 0, the strided body, with `threads` = n / 16 (two chunks a thread each pass: H100
 // sweep at 5120, 7168, 8192, 16384, the best or within 2% of it) or, where there are fewer rows
 // than multiprocessors and latency rules, n / 8. `hold`: whether the residual and the weights are
 // held as well, where they take no more than half the register budget (beyond that, fewer resident
-// threadgroups cost more than the second read), and for the plain norm only with one chunk a
-// thread (H100: rms_norm 4096 x 8192 61.6 us held, 50.1 not). `resident`: where a thread holds
+// threadgroups cost more than the second read), and for the plain norm only with one or two chunks
+// a thread (H100: rms_norm 4096 x 8192 61.6 us held, 50.1 not; 2048 x 4096 at two chunks 12.35
+// held, 12.93 not). `resident`: where a thread holds
 // only the normed row and at most kResidentFloats of it, as many threadgroups as a multiprocessor
 // has threads for, asked of the code generator (dsl::resident_threadgroups): the huge-row rescue's
 // code otherwise takes a thread past 32 registers and halves the threadgroups an SM holds (H100:
@@ -193,11 +204,16 @@ inline void norm_row_contract(KernelSpec& k, NormForm form) {
   rule::Expr n = var("n"), simd = var("simd_width"), threads = var("threads"), chunks = var("chunks");
   rule::Expr vectors = rule::ceil_div(n, kRowChunk);
   rule::Expr held = n <= kHeldRowMax;
-  rule::Expr per_strided = rule::select(var("rows") >= var("sm_count"), 2, 1);
-  rule::Expr per = rule::select(held, rule::ceil_div(vectors, var("max_tpg")), per_strided);
+  rule::Expr fills_device = var("rows") >= var("sm_count");
+  rule::Expr per_strided = rule::select(fills_device, 2, 1);
+  rule::Expr two_plain_chunks = form == NormForm::Plain ? var("registers_per_sm") != 0 && fills_device &&
+                                                              vectors % (2 * kPlainPairWarps * simd) == 0
+                                                        : rule::Expr(0);
+  rule::Expr per =
+      rule::select(held, rule::ceil_div(vectors, var("max_tpg")) * rule::select(two_plain_chunks, 2, 1), per_strided);
   rule::Expr per_thread = rule::ceil_div(vectors, threads);
   rule::Expr fits_half_budget = chunks * threads * kRowChunk * held_row_tensors(form) <= kRowRegisterBudget / 2;
-  rule::Expr may_hold = form == NormForm::Plain ? chunks == 1 : rule::Expr(1);
+  rule::Expr may_hold = form == NormForm::Plain ? chunks <= 2 : rule::Expr(1);
   k.dims = {"rows", "n"};
   rule::Expr wide = rule::clamp(rule::round_up(rule::ceil_div(vectors, per), simd), simd, var("max_tpg"));
   rule::Expr half = rule::round_up(wide / 2, simd), quarter = rule::round_up(wide / 4, simd);
