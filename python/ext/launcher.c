@@ -293,11 +293,11 @@ static int launch_taken(PyObject* const* args) {
     } else if (i == 0) {
       int need_shape = given_dims == Py_None || like || row;
       status = read_tensor(t, &first, -1, 1, need_shape);
-      records[0] = first.record;
+      if (status == kLaunched) records[0] = first.record;
     } else if (!masked) {
       tensor_view v;
       status = read_tensor(t, &v, records[0].device, 1, 0);
-      records[i] = v.record;
+      if (status == kLaunched) records[i] = v.record;
     } else if (first.rank < 1) { /* no first tensor's shape to compare with */
       status = kNotTaken;
     } else { /* x's shape, or (n,): the element count follows */
@@ -305,8 +305,10 @@ static int launch_taken(PyObject* const* args) {
       int as_first = like >> i & 1;
       status = read_tensor(t, &v, records[0].device, 0, 1);
       if (status == kLaunched && !matches_first(&v, &first, as_first)) status = kNotTaken;
-      v.record.elements = as_first ? first.record.elements : (uint64_t)first.shape[first.rank - 1];
-      records[i] = v.record;
+      if (status == kLaunched) {
+        v.record.elements = as_first ? first.record.elements : (uint64_t)first.shape[first.rank - 1];
+        records[i] = v.record;
+      }
     }
   }
   uint32_t dims[kMaxDims];
