@@ -54,7 +54,8 @@ def main():
         lines.append(
             f"| {row['semantics']} | {row['rows']} x {row['n']} | {'graph' if row['graph'] else 'events, L2 flushed'} | "
             + " | ".join(cell(p) for p in PEERS)
-            + f" | {ratio:.2f} | {min(ratios):.2f}-{max(ratios):.2f} | "
+            + (f" | {ratio:.2f} | " if ratio is not None else " | - | ")
+            + (f"{min(ratios):.2f}-{max(ratios):.2f} | " if ratios else "- | ")
             + (f"{100 * gbps(row['mtile']) / copy:.0f}% | " if row["mtile"] else "- | ")
             + (f"{100 * gbps(best) / copy:.0f}% |" if best else "- |"))
     lines.append("# best peer / mtile > 1: mtile takes less time than the fastest of torch eager, torch.compile "
