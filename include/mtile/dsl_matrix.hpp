@@ -125,9 +125,15 @@ void store_mma_acc(const MatrixRef& c, U32 r0, U32 n0, const MmaAcc& acc, Source
 // c ^ (r % 8): element (r, k) at first + r / 8 * row_stride + swizzle128_index(r % 8, k). The
 // array is then aligned to 1024 bytes (the printer does it), first is a multiple of 8 with the
 // 16 columns in one row, and row_stride a multiple of 512.
+//
+// B may instead be stored [k][n] (swizzle 128 only; `kn`), as attention's V [keys, d] is for P V:
+// rows of 64 n-elements (128 bytes), one a k, swizzled as above; B(k, n) at the logical index
+// first + k / 8 * k_stride + k % 8 * 64 + n / 64 * row_stride + n % 64, first, k_stride and
+// row_stride multiples of 512 (whole atoms). swizzle128_rows_kn describes it.
 struct CoreMatrices {
   U32 first, k_stride, row_stride;
   uint32_t swizzle = 0;  // 0 or 128
+  bool kn = false;       // B stored [k][n]
 };
 // The index of element (r, k) of a rows x k_extent operand stored as core matrices with rows
 // outermost: row_stride = 8 * k_extent, k_stride = 64 (what core_matrices() describes).
@@ -138,6 +144,9 @@ CoreMatrices core_matrices(U32 first, U32 r0, U32 k0, uint32_t k_extent);
 U32 swizzle128_index(U32 r, U32 k);
 // Rows r0 .. and columns k0 .. k0 + 15 of such a tile at `first` (a multiple of 512; r0 of 8).
 CoreMatrices swizzle128_rows(U32 first, U32 r0, U32 k0);
+// B (16 x n) = rows k0 .. k0 + 15 of a [k][n] tile of swizzled 128-byte rows at `first` (a
+// multiple of 512; k0 of 8), its columns in blocks of 64 `n_block_stride` elements apart.
+CoreMatrices swizzle128_rows_kn(U32 first, U32 k0, uint32_t n_block_stride);
 
 struct WarpgroupAcc {  // this thread's n / 2 f32 elements of a 64 x n accumulator
   std::vector<Val> v;

@@ -244,7 +244,8 @@ struct Inst {
 };
 
 // MmaAsync's `bits`: n in the low 16 bits, the operands' swizzle above them (0: none; 128: rows of
-// 128 bytes whose 16-byte chunks are permuted, docs/IR.md).
+// 128 bytes whose 16-byte chunks are permuted, docs/IR.md), and bit 32 set where B is stored
+// [k][n] (its rows are k: wgmma's transposed, "N-major" B).
 inline CacheHint cache_hint(const Inst& in) {
   return static_cast<CacheHint>(in.bits);
 }
@@ -252,10 +253,13 @@ inline uint32_t mma_async_n(const Inst& in) {
   return static_cast<uint32_t>(in.bits & 0xffff);
 }
 inline uint32_t mma_async_swizzle(const Inst& in) {
-  return static_cast<uint32_t>(in.bits >> 16);
+  return static_cast<uint32_t>((in.bits >> 16) & 0xffff);
 }
-inline uint64_t mma_async_bits(uint32_t n, uint32_t swizzle) {
-  return n | uint64_t{swizzle} << 16;
+inline bool mma_async_b_kn(const Inst& in) {
+  return (in.bits >> 32) & 1;
+}
+inline uint64_t mma_async_bits(uint32_t n, uint32_t swizzle, bool b_kn = false) {
+  return n | uint64_t{swizzle} << 16 | uint64_t{b_kn} << 32;
 }
 
 struct Function {

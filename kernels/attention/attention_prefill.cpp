@@ -13,7 +13,9 @@
 // give the row's max); P = exp2(S - max), rounded to the input type, is already in the A layout
 // of the next product (a C tile's elements are an A fragment's halves: mtile/mma_layout.hpp), so
 // O += P V takes V staged in threadgroup memory as k-major B. K of the next block is fetched
-// (copy_async) while P V is computed, and V of a block while its S is.
+// (copy_async) while P V is computed, and V of a block while its S is. Where the target has
+// warpgroup MMA (sm_90a's wgmma) and d is a multiple of 64, attention_prefill_warpgroups takes its
+// place: the same walk with both products as mma_asyncs from threadgroup memory.
 #include <cmath>
 #include <deque>
 
@@ -50,9 +52,154 @@ void stage(const Tensor& src, const TgArray& tile, const Val& base, const Val& f
   }
 }
 
+// Stages rows [first, first + count) of src (rows of d, from element `base`; rows past seq repeat
+// the last one) into tiles[at ..] as swizzled 128-byte rows (mtile/dsl_matrix.hpp) in blocks of
+// 64 columns, each block `count` rows: sixteen threads copy a row of d = 128.
+void stage_swizzled(const Tensor& src, const TgArray& tiles, const Val& at, const Val& base, const Val& first,
+                    uint32_t count, uint32_t d, const Val& seq, uint32_t threads) {
+  const uint32_t per_row = d / kChunk, chunks = count * per_row;
+  for (uint32_t c0 = 0; c0 < chunks; c0 += threads) {
+    Val c = tid() + c0;
+    auto body = [&] {
+      Val r = c / per_row, chunk = c % per_row;  // chunk c % 8 of 64-column block c / 8 of row r
+      Val row = min(first + r, seq - 1u);
+      copy_async(tiles[at + chunk / 8u * (count * 64) + swizzle128_index(r, chunk % 8u * kChunk).val],
+                 src[base + row * d + chunk * kChunk], kChunk);
+    };
+    if (c0 + threads <= chunks)
+      body();
+    else
+      if_(c < chunks, body);
+  }
+}
+
+// The body on warpgroup MMA (targets with async_mma, d a multiple of 64): each of warps / 4
+// warpgroups owns 64 query rows, their q staged once as swizzled rows; per block of bn keys S = q
+// K^T is d / 16 mma_asyncs of n = bn (K's rows are B's n), the online softmax runs on S's
+// accumulator (mma's C layout, as the mma body's), P is stored to threadgroup memory as swizzled
+// rows and O += P V is bn / 16 mma_asyncs of n = d with V read as a [k][n] B (its rows are keys).
+// K of the next block is fetched while the softmax runs, V of a block while its S is computed.
+template <class T>
+void attention_prefill_warpgroups(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                  const Val& scale, const Val& heads, const Val& kv_heads, const Val& seq, uint32_t d) {
+  const uint32_t warps = config("warps"), bn = config("bn");
+  const uint32_t threads = warps * 32, bm = warps * 16, groups = warps / 4;
+  const uint32_t q_elems = bm * d, kv_elems = bn * d, p_elems = 64 * ((bn + 63) / 64 * 64);
+  // One array: q, K, V, then each warpgroup's P; every part whole atoms (512 elements).
+  const uint32_t kv_end = q_elems + 2 * kv_elems;
+  TgArray tiles = threadgroup_array(k.elem, kv_end + groups * p_elems);
+  const Val k_at = lit(q_elems), v_at = lit(q_elems + kv_elems);
+
+  Val block = named("q_block", grid_size(0) - 1u - program_id(0));
+  Val h = named("head", program_id(1)), b = named("batch", program_id(2));
+  Val q_base = named("q_base", (b * heads + h) * seq * d);
+  Val kv_base = named("kv_base", (b * kv_heads + h / (heads / kv_heads)) * seq * d);
+  Val q0 = named("q0", block * bm);
+  Val group = named("warpgroup", simd_group() / 4u);
+  Val row0 = named("warp_row0", q0 + simd_group() * 16u);  // this simdgroup's first query row
+  Val qk_scale = named("qk_scale", scale * static_cast<float>(kLog2e));
+  Val q_at = named("q_at", group * (64 * d)), p_at = named("p_at", group * p_elems + kv_end);
+
+  WarpgroupAccVar o(warpgroup_acc_zero(d));
+  std::deque<Var> m, l;
+  for (int r = 0; r < 2; ++r) {
+    m.emplace_back("run_max", lit(-INFINITY));
+    l.emplace_back("run_sum", lit(0.0f));
+  }
+  std::vector<Val> qrow, prow;  // the lane's two query rows, and their rows in P
+  for (uint32_t r = 0; r < 2; ++r) {
+    Val in_warp = mma_layout::c_row(simd_lane(), 2 * r) + simd_group() % 4u * 16u;
+    prow.push_back(named("p_row", in_warp));
+    qrow.push_back(named("q_row", row0 + mma_layout::c_row(simd_lane(), 2 * r)));
+  }
+
+  Val blocks = named("key_blocks", (min(q0 + bm, seq) + (bn - 1)) / bn);
+  // q's rows of each warpgroup as 64-row blocks of 64 columns.
+  for (uint32_t g = 0; g < groups; ++g)
+    stage_swizzled(q, tiles, lit(g * 64 * d), q_base, q0 + g * 64, 64, d, seq, threads);
+  auto stage_kv = [&](const Tensor& src, const Val& at, const Val& key0) {
+    stage_swizzled(src, tiles, at, kv_base, key0, bn, d, seq, threads);
+  };
+  stage_kv(k, k_at, lit(0u));
+  copy_async_commit();
+  for_(0u, blocks, 1u, [&](Val j) {
+    Val key0 = named("key0", j * bn);
+    stage_kv(v, v_at, key0);
+    copy_async_commit();
+    copy_async_wait(1);  // q and K of this block
+    mma_fence();
+    barrier();
+    WarpgroupAcc s = warpgroup_acc_zero(bn);
+    for (uint32_t kk = 0; kk < d; kk += 16)
+      s = mma_async(tiles, swizzle128_rows(q_at + kk / 64 * (64 * 64), 0u, kk % 64),
+                    swizzle128_rows(k_at + kk / 64 * (bn * 64), 0u, kk % 64), s);
+    s = mma_wait(0, s);
+    barrier();  // every warpgroup has read K: the next block's may come in
+    if_(j + 1u < blocks, [&] { stage_kv(k, k_at, key0 + bn); });
+    copy_async_commit();
+
+    // Scores in log2 units, masked; the rows' new max over the block. A row sees the block's first
+    // `seen` keys (key <= row); keys past seq are seen only by rows past seq, never stored.
+    std::vector<Val> row_max = {m[0].get(), m[1].get()}, seen;
+    for (uint32_t r = 0; r < 2; ++r) seen.push_back(named("seen", max(qrow[r] + 1u, key0) - key0));
+    for (uint32_t i = 0; i < s.v.size(); ++i) {
+      const uint32_t e = i % mma_layout::kCElements;
+      Val col = mma_layout::c_col(simd_lane(), e) + i / mma_layout::kCElements * 8;
+      Val x = select(col < seen[e >> 1], s.v[i] * qk_scale, lit(-INFINITY));
+      s.v[i] = x;
+      row_max[e >> 1] = max(row_max[e >> 1], x);
+    }
+    std::vector<Val> shift, alpha;
+    for (uint32_t r = 0; r < 2; ++r) {
+      for (uint32_t mask = 1; mask <= 2; mask *= 2) row_max[r] = max(row_max[r], simd_shuffle_xor(row_max[r], mask));
+      shift.push_back(named("shift", finite_shift(row_max[r])));
+      alpha.push_back(named("alpha", exp2(m[r].get() - shift[r])));
+      m[r] = row_max[r];
+    }
+    std::vector<Val> sum = {l[0] * alpha[0], l[1] * alpha[1]};
+    for (uint32_t i = 0; i < s.v.size(); ++i) {  // P into its rows of 64 keys, swizzled
+      const uint32_t e = i % mma_layout::kCElements, col = i / mma_layout::kCElements * 8;
+      Val x = exp2(s.v[i] - shift[e >> 1]);
+      sum[e >> 1] = sum[e >> 1] + x;
+      Val pair = p_at + col / 64 * (64 * 64) +
+                 swizzle128_index(prow[e >> 1], mma_layout::c_col(simd_lane(), e & 2u) + col % 64).val;
+      store(tiles[pair + (e & 1u)], cast<T>(x));
+    }
+    l[0] = sum[0];
+    l[1] = sum[1];
+    WarpgroupAcc acc = o.get();
+    for (uint32_t i = 0; i < acc.v.size(); ++i) acc.v[i] = acc.v[i] * alpha[(i % mma_layout::kCElements) >> 1];
+
+    copy_async_wait(1);  // V of this block
+    mma_fence();         // P's stores and the rescaled accumulator reach the mma_asyncs
+    barrier();
+    for (uint32_t kk = 0; kk < bn; kk += 16)
+      acc = mma_async(tiles, swizzle128_rows(p_at + kk / 64 * (64 * 64), 0u, kk % 64),
+                      swizzle128_rows_kn(v_at, kk, bn * 64), acc);
+    o = mma_wait(0, acc);
+    barrier();  // every warpgroup has read V and its P: the next block's may come in
+  });
+
+  std::vector<Val> inv;
+  for (uint32_t r = 0; r < 2; ++r) {
+    Val total = l[r].get();
+    for (uint32_t mask = 1; mask <= 2; mask *= 2) total = total + simd_shuffle_xor(total, mask);
+    inv.push_back(named("inv_sum", 1.0f / total));
+  }
+  MatrixRef dst = MatrixRef(out, d, q_base).bounded_rows(seq);
+  WarpgroupAcc acc = o.get();
+  for (uint32_t t = 0; t < d / 8; ++t) {
+    MmaAcc tile = acc.tile(t);
+    for (uint32_t e = 0; e < mma_layout::kCElements; ++e) tile.v[e] = tile.v[e] * inv[e >> 1];
+    store_mma_acc(dst, row0, t * 8, tile);
+  }
+}
+
 template <class T>
 void attention_prefill(In<T> q, In<T> k, In<T> v, Out<T> out, Scalar<f32> scale, Constexpr heads, Constexpr kv_heads,
                        Constexpr seq, Constexpr d) {
+  if (config("warpgroup", 0))
+    return attention_prefill_warpgroups<T>(q, k, v, out, scale, heads, kv_heads, seq, config("dtiles") * 16);
   const uint32_t warps = config("warps"), bn = config("bn"), dtiles = config("dtiles");
   const uint32_t dd = dtiles * 16, ld = dd + 8, threads = warps * 32, bm = warps * 16;
   const uint32_t ntiles = bn / 8, otiles = dd / 8;
@@ -174,36 +321,32 @@ KernelSpec attention_prefill_spec() {
                              {"q", "k", "v", "out", "scale", "heads", "kv_heads", "seq", "d"},
                              MTILE_HALF_VARIANTS(attention_prefill));
   k.family = "attention";
-  k.summary = "causal attention over a prompt (GQA), tensor-core MMA, online softmax in f32";
+  k.summary = "causal attention over a prompt (GQA), tensor-core MMA (warpgroup MMA on sm_90a), online softmax in f32";
   using rule::var;
   rule::Expr batch = var("batch"), heads = var("heads"), kv_heads = var("kv_heads"), seq = var("seq"), d = var("d");
   k.dims = {"batch", "heads", "kv_heads", "seq", "d"};
-  // 4 simdgroups (64 query rows) a threadgroup; 64 keys a block, 32 above d = 128 (registers) or
-  // where K and V of 64 keys (2 * 64 * (d + 8) 16-bit elements) pass the threadgroup memory.
-  k.config = {{"warps", 4},
-              {"bn", rule::select(d <= 128 && var("shared_memory") >= 2 * 64 * (d + 8) * 2, 64, 32)},
-              {"dtiles", d / 16}};
+  // Warpgroup MMA where the target has it (async_mma: sm_90a, the CPU engine) and d is a multiple
+  // of 64 (swizzled rows of 64 columns) whose q, K, V and P of 64 keys fit: 4 simdgroups (one
+  // warpgroup, 64 query rows) a threadgroup, 64 keys a block. Else mma: 4 simdgroups (64 query
+  // rows); 64 keys a block, 32 above d = 128 (registers) or where K and V of 64 keys (2 * 64 * (d +
+  // 8) 16-bit elements) pass the threadgroup memory.
+  rule::Expr shared = var("shared_memory"), wg = var("warpgroup");
+  k.config = {
+      {"warpgroup", rule::select(var("async_mma") == 1 && d % 64 == 0 && shared >= (3 * 64 * d + 64 * 64) * 2, 1, 0)},
+      {"warps", 4},
+      {"bn", rule::select(wg == 1 || (d <= 128 && shared >= 2 * 64 * (d + 8) * 2), 64, 32)},
+      {"dtiles", d / 16}};
   k.dispatch = {.grid = rule::ceil_div(seq, var("warps") * 16),
                 .grid_y = heads,
                 .grid_z = batch,
                 .tpg = var("warps") * var("simd_width")};
-  k.preconditions = {batch >= 1,
-                     kv_heads >= 1,
-                     heads >= kv_heads,
-                     heads % kv_heads == 0,
-                     seq >= 1,
-                     d >= 16,
-                     d % 16 == 0,
-                     d <= 256,
-                     var("simd_width") == 32,
-                     var("dtiles") * 16 == d,
-                     var("warps") >= 1,
-                     var("bn") >= 16,
-                     var("bn") % 16 == 0,
-                     var("tpg") == var("warps") * 32,
-                     var("grid") == rule::ceil_div(seq, var("warps") * 16),
-                     var("grid_y") == heads,
-                     var("grid_z") == batch};
+  k.preconditions = {batch >= 1, kv_heads >= 1, heads >= kv_heads, heads % kv_heads == 0, seq >= 1, d >= 16,
+                     d % 16 == 0, d <= 256, var("simd_width") == 32, var("dtiles") * 16 == d, var("warps") >= 1,
+                     var("bn") >= 16, var("bn") % 16 == 0, var("tpg") == var("warps") * 32,
+                     var("grid") == rule::ceil_div(seq, var("warps") * 16), var("grid_y") == heads,
+                     var("grid_z") == batch, wg <= 1,
+                     // Warpgroups of 64 rows, d in swizzled rows of 64 columns, S of n = bn.
+                     wg == 0 || (var("async_mma") == 1 && d % 64 == 0 && var("warps") % 4 == 0 && var("bn") <= 256)};
   k.sizes = {{"q", batch * heads * seq * d},
              {"k", batch * kv_heads * seq * d},
              {"v", batch * kv_heads * seq * d},

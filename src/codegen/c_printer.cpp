@@ -436,7 +436,7 @@ class Printer {
         std::array<std::string, 6> operands;
         for (size_t i = 0; i < 6; ++i) operands[i] = arg(in, i);
         line(depth, d_.mma_async(name(in.result), ir::mma_async_n(in), ir::mma_async_swizzle(in),
-                                 array_type_.at(in.param), name(in.param), operands));
+                                 ir::mma_async_b_kn(in), array_type_.at(in.param), name(in.param), operands));
         return;
       }
       case Op::MmaFence:

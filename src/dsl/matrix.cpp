@@ -50,6 +50,10 @@ CoreMatrices swizzle128_rows(U32 first, U32 r0, U32 k0) {
   return {first.val + r0.val * 64u + k0.val, lit(8u), lit(512u), 128};
 }
 
+CoreMatrices swizzle128_rows_kn(U32 first, U32 k0, uint32_t n_block_stride) {
+  return {first.val + k0.val * 64u, lit(512u), lit(n_block_stride), 128, true};
+}
+
 MmaAcc WarpgroupAcc::tile(uint32_t j) const {
   if (size_t{j} * L::kCElements + L::kCElements > v.size())
     detail::trace_error(fmt::format("WarpgroupAcc::tile({}): the accumulator is 64 x {}, {} tiles of 8 columns", j,

@@ -950,12 +950,16 @@ WarpgroupAcc mma_async(const TgArray& tiles, const CoreMatrices& a, const CoreMa
   if (a.swizzle != b.swizzle || (a.swizzle != 0 && a.swizzle != 128))
     detail::trace_error(
         fmt::format("mma_async: A's swizzle is {} and B's {}; both 0 or both 128", a.swizzle, b.swizzle));
+  if (a.kn) detail::trace_error("mma_async: A is stored [m][k]; only B may be stored [k][n] (CoreMatrices::kn)");
+  if (b.kn && b.swizzle != 128)
+    detail::trace_error(fmt::format(
+        "mma_async: B stored [k][n] is in swizzled 128-byte rows (swizzle 128), not swizzle {}", b.swizzle));
   ir::Inst in;
   in.op = ir::Op::MmaAsync;
   in.type = ScalarType::f32;
   in.space = ir::MemSpace::Threadgroup;
   in.param = tiles.id;
-  in.bits = ir::mma_async_bits(static_cast<uint32_t>(n), a.swizzle);
+  in.bits = ir::mma_async_bits(static_cast<uint32_t>(n), a.swizzle, b.kn);
   in.lanes = static_cast<uint8_t>(n / 2);
   for (const U32* u : {&a.first, &a.k_stride, &a.row_stride, &b.first, &b.k_stride, &b.row_stride}) {
     check(u->val);

@@ -132,9 +132,9 @@ class Printer {
         case Op::MmaAsync: {  // mma_async.n128 %tile[a, a_k, a_row], [b, b_k, b_row], c... : f32 x64
           std::vector<Id> c(in.args.begin() + std::min<size_t>(6, in.args.size()), in.args.end());
           auto at = [&](size_t i) { return i < in.args.size() ? ref(in.args[i]) : std::string("?"); };
-          out += fmt::format("{} = mma_async.n{}{} {}[{}, {}, {}], [{}, {}, {}], {} : {} x{}", ref(in.result),
-                             mma_async_n(in), mma_async_swizzle(in) ? ".sw128" : "", mem(in), at(0), at(1), at(2),
-                             at(3), at(4), at(5), ids(c), ty, in.lanes);
+          out += fmt::format("{} = mma_async.n{}{}{} {}[{}, {}, {}], [{}, {}, {}], {} : {} x{}", ref(in.result),
+                             mma_async_n(in), mma_async_swizzle(in) ? ".sw128" : "", mma_async_b_kn(in) ? ".bkn" : "",
+                             mem(in), at(0), at(1), at(2), at(3), at(4), at(5), ids(c), ty, in.lanes);
           break;
         }
         case Op::MmaFence: out += "mma_fence"; break;

@@ -285,6 +285,8 @@ class Verifier {
           const uint32_t n = mma_async_n(in), swizzle = mma_async_swizzle(in);
           if (n < 8 || n > 256 || n % 8 != 0) fail(&in, "n = {} (8 to 256, a multiple of 8)", n);
           if (swizzle != 0 && swizzle != 128) fail(&in, "swizzle {} (0 or 128)", swizzle);
+          if (mma_async_b_kn(in) && swizzle != 128) fail(&in, "B stored [k][n] without swizzle 128");
+          if (in.bits >> 33) fail(&in, "bits {:#x} past n, the swizzle and B's layout", in.bits);
           if (t != ScalarType::f32 || in.lanes != n / 2)
             fail(&in, "gives n / 2 = {} lanes of f32, not {} of {}", n / 2, in.lanes, type_name(t));
           arity(in, 6 + size_t{in.lanes});

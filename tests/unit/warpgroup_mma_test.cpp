@@ -29,21 +29,26 @@ constexpr uint32_t kK = 64;  // four mma_asyncs chained before one wait; one swi
 // ..., 48-63) and one wait. Config: n, and `bad` 1 gives warpgroup 1 an A one core matrix further
 // on (operands that differ within a warpgroup when the threadgroup is one warpgroup split: used
 // with 64 threads), 2 a misaligned A, 3 an A whose 16 columns pass the end of a swizzled row, 4
-// a write of B while the products are in flight, 5 the same write after waiting for them.
+// a write of B while the products are in flight, 5 the same write after waiting for them. `b_kn`
+// 1 stores B [k][n] instead (swizzled rows of k, columns in blocks of 64: V's layout in attention).
 template <class T>
 void warpgroup_product(In<T> a, In<T> w, In<f32> c, Out<f32> d) {
   const uint32_t n = config("n", 64), bad = config("bad", 0), groups = config("groups", 2),
-                 swizzle = config("swizzle", 0);
-  const uint32_t a_elems = groups * 64 * kK;
+                 swizzle = config("swizzle", 0), b_kn = config("b_kn", 0);
+  const uint32_t a_elems = groups * 64 * kK, n_blocks = (n + 63) / 64;
   auto at = [&](const Val& r, const Val& k) {
     return swizzle ? swizzle128_index(r, k).val : core_matrix_index(r, k, kK).val;
   };
-  TgArray tiles = threadgroup_array(a.elem, a_elems + n * kK);
+  TgArray tiles = threadgroup_array(a.elem, a_elems + (b_kn ? n_blocks * 64 * kK : n * kK));
   for_(tid(), lit(a_elems), lsize(), [&](Val i) {
     Val r = i / kK, k = i % kK;
     store(tiles[r / 64u * (64 * kK) + at(r % 64u, k)], load(a[i]));
   });
-  for_(tid(), lit(n * kK), lsize(), [&](Val i) { store(tiles[lit(a_elems) + at(i / kK, i % kK)], load(w[i])); });
+  for_(tid(), lit(n * kK), lsize(), [&](Val i) {
+    Val col = i / kK, k = i % kK;  // w is n x 64: B(k, col) = w[col, k]
+    Val at_b = b_kn ? col / 64u * (64 * kK) + swizzle128_index(k, col % 64u).val : at(col, k);
+    store(tiles[lit(a_elems) + at_b], load(w[i]));
+  });
   mma_fence();
   barrier();
   Val group = simd_group() / 4u, row0 = group * 64u + simd_group() % 4u * 16u;
@@ -55,9 +60,12 @@ void warpgroup_product(In<T> a, In<T> w, In<f32> c, Out<f32> d) {
   if (bad == 1) a_first = a_first + select(tid() >= 32u, lit(64u), lit(0u));
   if (bad == 2) a_first = a_first + 4u;
   if (bad == 3) a_first = a_first + 56u;
+  Val b_first = lit(a_elems);
+  if (bad == 6) b_first = b_first + 64u;  // [k][n] B one row on: not a whole atom
   for (uint32_t k0 = 0; k0 < kK; k0 += 16)
-    acc = swizzle ? mma_async(tiles, swizzle128_rows(a_first, 0u, k0), swizzle128_rows(lit(a_elems), 0u, k0), acc)
-                  : mma_async(tiles, core_matrices(a_first, 0u, k0, kK), core_matrices(lit(a_elems), 0u, k0, kK), acc);
+    acc = b_kn      ? mma_async(tiles, swizzle128_rows(a_first, 0u, k0), swizzle128_rows_kn(b_first, k0, 64 * kK), acc)
+          : swizzle ? mma_async(tiles, swizzle128_rows(a_first, 0u, k0), swizzle128_rows(b_first, 0u, k0), acc)
+                    : mma_async(tiles, core_matrices(a_first, 0u, k0, kK), core_matrices(b_first, 0u, k0, kK), acc);
   // bad 4: a thread overwrites B while the products may still read it; 5: after the wait.
   auto overwrite_b = [&] { if_(tid() == 0u, [&] { store(tiles[lit(a_elems)], lit(a.elem, 0.0)); }); };
   if (bad == 4) {
@@ -77,8 +85,8 @@ const KernelDef& product_kernel() {
 }
 
 ir::Function product_ir(ScalarType t, uint32_t n, const Target& target, uint32_t bad = 0, uint32_t groups = 2,
-                        uint32_t swizzle = 0) {
-  Config cfg{{"n", n}, {"bad", bad}, {"groups", groups}, {"swizzle", swizzle}};
+                        uint32_t swizzle = 0, uint32_t b_kn = 0) {
+  Config cfg{{"n", n}, {"bad", bad}, {"groups", groups}, {"swizzle", swizzle}, {"b_kn", b_kn}};
   return passes::run_pipeline(product_kernel().trace(t, cfg), target);
 }
 
@@ -88,8 +96,8 @@ struct Product {
   std::string error;
 };
 
-Product run_product(ScalarType t, uint32_t n, uint32_t tpg, uint32_t bad = 0, uint32_t groups = 2,
-                    uint32_t swizzle = 0) {
+Product run_product(ScalarType t, uint32_t n, uint32_t tpg, uint32_t bad = 0, uint32_t groups = 2, uint32_t swizzle = 0,
+                    uint32_t b_kn = 0) {
   const uint32_t m = groups * 64;
   std::mt19937 rng(n * 7 + tpg);
   std::uniform_real_distribution<float> u(-2.0f, 2.0f);
@@ -99,7 +107,7 @@ Product run_product(ScalarType t, uint32_t n, uint32_t tpg, uint32_t bad = 0, ui
   for (uint32_t i = 0; i < m * n; ++i) p.c.push_back(u(rng));
   p.d.assign(size_t{m} * n, NAN);
   try {
-    cpu::execute(product_ir(t, n, Target::cpu(), bad, groups, swizzle), geometry(1, tpg),
+    cpu::execute(product_ir(t, n, Target::cpu(), bad, groups, swizzle, b_kn), geometry(1, tpg),
                  {{p.a.data(), t, p.a.size()},
                   {p.w.data(), t, p.w.size()},
                   {p.c.data(), ScalarType::f32, p.c.size()},
@@ -114,8 +122,8 @@ Product run_product(ScalarType t, uint32_t n, uint32_t tpg, uint32_t bad = 0, ui
 TEST(WarpgroupMma, TheEngineComputesEveryWarpgroupsProductForEveryNAndSwizzle) {
   for (ScalarType t : {ScalarType::bf16, ScalarType::f16})
     for (uint32_t n : {8u, 24u, 64u, 128u, 256u})
-      for (uint32_t swizzle : {0u, 128u}) {
-        Product p = run_product(t, n, 256, 0, 2, swizzle);
+      for (uint32_t swizzle : {0u, 128u, 129u}) {  // 129: swizzled, B stored [k][n]
+        Product p = run_product(t, n, 256, 0, 2, swizzle & 128, swizzle & 1);
         ASSERT_EQ(p.error, "") << type_name(t) << " n " << n << " swizzle " << swizzle;
         size_t nonzero = 0;
         for (uint32_t r = 0; r < 128; ++r)
@@ -155,15 +163,20 @@ TEST(WarpgroupMma, TheEngineRefusesPartWarpgroupsAndOperandsThatDifferOrAreMisal
   EXPECT_FALSE(contains(after, "still reads")) << after;
   std::string past_row = run_product(ScalarType::bf16, 64, 256, 3, 2, 128).error;
   EXPECT_TRUE(contains(past_row, "first index 56 starts 56 elements into a 64-element swizzled row")) << past_row;
+  std::string kn_row = run_product(ScalarType::bf16, 64, 256, 6, 2, 128, 1).error;
+  EXPECT_TRUE(contains(kn_row, "mma_async operand 3 (B, stored [k][n]) of threadgroup array %0")) << kn_row;
+  EXPECT_TRUE(contains(kn_row, "first index 8256 is not a multiple of 512 elements")) << kn_row;
 }
 
-// An accumulator of 6 elements (n 12) and an f32 array: trace errors naming the kernel.
+// An accumulator of 6 elements (n 12), an f32 array, A stored [k][n], B stored [k][n] unswizzled:
+// trace errors naming the kernel.
 template <int Case>
 void bad_async(In<f32> x, Out<f32> y) {
-  TgArray tiles = threadgroup_array(Case == 0 ? ScalarType::bf16 : ScalarType::f32, 4096);
+  TgArray tiles = threadgroup_array(Case == 1 ? ScalarType::f32 : ScalarType::bf16, 4096);
   WarpgroupAcc acc = warpgroup_acc_zero(Case == 0 ? 12 : 64);
-  CoreMatrices op{lit(0u), lit(64u), lit(128u)};
-  acc = mma_wait(0, mma_async(tiles, op, op, acc));
+  CoreMatrices op{lit(0u), lit(64u), lit(128u)}, kn = op;
+  kn.kn = true;
+  acc = mma_wait(0, mma_async(tiles, Case == 2 ? kn : op, Case == 3 ? kn : op, acc));
   store(y[tid()], acc.v[0] + load(x[tid()]));
 }
 std::string trace_error(void (*fn)(In<f32>, Out<f32>)) {
@@ -182,6 +195,11 @@ TEST(WarpgroupMma, TheDslRefusesAnAccumulatorOfNoShapeAndFloatTiles) {
       << n12;
   std::string f32 = trace_error(&bad_async<1>);
   EXPECT_TRUE(contains(f32, "A and B come from a threadgroup array of f32")) << f32;
+  std::string a_kn = trace_error(&bad_async<2>);
+  EXPECT_TRUE(contains(a_kn, "A is stored [m][k]; only B may be stored [k][n]")) << a_kn;
+  std::string plain_kn = trace_error(&bad_async<3>);
+  EXPECT_TRUE(contains(plain_kn, "B stored [k][n] is in swizzled 128-byte rows (swizzle 128), not swizzle 0"))
+      << plain_kn;
 }
 
 TEST(WarpgroupMma, CudaPrintsWgmmaThatNvrtcCompilesForSm90aAndOtherTargetsRefuse) {
@@ -198,6 +216,11 @@ TEST(WarpgroupMma, CudaPrintsWgmmaThatNvrtcCompilesForSm90aAndOtherTargetsRefuse
   std::string swizzled = codegen::emit_cuda(product_ir(ScalarType::bf16, 64, Target::cuda("sm_90a"), 0, 2, 128));
   EXPECT_TRUE(contains(swizzled, "mt_wgmma_desc<128>(")) << swizzled;
   EXPECT_TRUE(contains(swizzled, "__shared__ __align__(1024) unsigned short")) << swizzled;
+  // B stored [k][n]: imm-trans-b 1, its descriptor's leading byte offset the column blocks' stride.
+  EXPECT_TRUE(contains(swizzled, "p, 1, 1, 0, 0;")) << swizzled;
+  std::string kn = codegen::emit_cuda(product_ir(ScalarType::bf16, 128, Target::cuda("sm_90a"), 0, 2, 128, 1));
+  EXPECT_TRUE(contains(kn, "p, 1, 1, 0, 1;")) << kn;
+  EXPECT_TRUE(contains(kn, ", 4096u, 512u))")) << kn;
   EXPECT_TRUE(contains(codegen::emit_cuda(product_ir(ScalarType::bf16, 64, Target::cuda("sm_90a"))),
                        "__shared__ __align__(16) unsigned short"));
   ir::Function f = product_ir(ScalarType::bf16, 256, Target::cuda("sm_90a"), 0, 2, 128);
@@ -213,10 +236,13 @@ TEST(WarpgroupMma, CudaPrintsWgmmaThatNvrtcCompilesForSm90aAndOtherTargetsRefuse
   EXPECT_TRUE(Target::cpu().async_mma);
   std::string why;
   if (!cuda::nvrtc_available(&why)) GTEST_SKIP() << "NVRTC can't be loaded: " << why;
-  cuda::NvrtcResult r = cuda::compile_for_arch(f, "sm_90a");
-  EXPECT_GT(r.cubin.size(), 0u);
-  // ptxas warns where it must serialize the wgmmas (an accumulator touched while in flight).
-  EXPECT_EQ(r.log.find("warning"), std::string::npos) << r.log;
+  for (uint32_t b_kn : {0u, 1u}) {
+    cuda::NvrtcResult r =
+        cuda::compile_for_arch(product_ir(ScalarType::bf16, 256, Target::cuda("sm_90a"), 0, 2, 128, b_kn), "sm_90a");
+    EXPECT_GT(r.cubin.size(), 0u);
+    // ptxas warns where it must serialize the wgmmas (an accumulator touched while in flight).
+    EXPECT_EQ(r.log.find("warning"), std::string::npos) << r.log;
+  }
 }
 
 }  // namespace

@@ -659,6 +659,7 @@ class Threadgroup {
     constexpr uint32_t kGroup = 4 * kSimdWidth;
     const Target mem = target(in);
     const uint32_t n = mma_async_n(in), swizzle = mma_async_swizzle(in), lanes = in.lanes;
+    const bool b_kn = mma_async_b_kn(in);
     VectorReg& d = vectors_[in.result];
     d.lanes = lanes;
     d.values.resize(size_t{n_} * lanes);
@@ -690,6 +691,12 @@ class Threadgroup {
                 fmt::format("mma_async operand {} ({}) of {}: {} {} must be a multiple of 8 elements (16 bytes) and "
                             "under 256 KiB, as a matrix descriptor holds it",
                             i, i < 3 ? "A" : "B", target_name(in), i % 3 == 0 ? "first index" : "stride", f[i]));
+        // B stored [k][n]: its first index and both strides in whole atoms.
+        if (b_kn && i >= 3 && f[i] % 512 != 0)
+          fault(in, base,
+                fmt::format("mma_async operand {} (B, stored [k][n]) of {}: {} {} is not a multiple of 512 elements "
+                            "(a 1024-byte atom)",
+                            i, target_name(in), i == 3 ? "first index" : "stride", f[i]));
         // Swizzled: 16 elements of k in one 128-byte row, rows in whole 1024-byte atoms.
         if (swizzle && i % 3 == 0 && f[i] % 64 > 48)
           fault(in, base,
@@ -705,10 +712,13 @@ class Threadgroup {
       // Swizzled, the logical index L of row 8 q + p, column k is first + q row_stride + 64 p + k, and
       // its 16-byte chunk (bits 3-5) is XORed with its row in the atom (bits 6-8), as the hardware
       // does with address bits 4-6 and 7-9 of an array aligned to 1024 bytes.
+      // B stored [k][n] has rows of k instead: L = first + k / 8 k_stride + k % 8 64 + n / 64 row_stride
+      // + n % 64.
       auto element = [&](const uint64_t* g, uint32_t row, uint32_t k) {
         uint64_t i = g[0] + row / 8 * g[2] + k / 8 * g[1] + row % 8 * 8 + k % 8;
         if (swizzle) {
-          const uint64_t logical = g[0] + row / 8 * g[2] + row % 8 * 64 + k;
+          const uint64_t logical = g == f + 3 && b_kn ? g[0] + k / 8 * g[1] + k % 8 * 64 + row / 64 * g[2] + row % 64
+                                                      : g[0] + row / 8 * g[2] + row % 8 * 64 + k;
           i = logical ^ ((logical >> 3) & 0x38);
         }
         check_bounds(in, base, i, mem, "mma_async operand read of");

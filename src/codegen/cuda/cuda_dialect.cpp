@@ -24,9 +24,11 @@ const TypeTable kValue = {
     "unsigned int", "int",          "float", "float",        "float", "bool",  "unsigned long long",
     "long long",    "unsigned int", "int",   "unsigned int", "int",   "float", "float"};
 
-// wgmma m64nNk16 on `d`, which holds C and then D (n / 2 registers); scale-d 1, A and B K-major.
-std::string cuda_mma_async(const std::string& d, unsigned n, unsigned swizzle, ScalarType ab, const std::string& array,
-                           const std::array<std::string, 6>& o) {
+// wgmma m64nNk16 on `d`, which holds C and then D (n / 2 registers); scale-d 1, A K-major, B
+// K-major or, stored [k][n], N-major (imm-trans-b 1: its leading byte offset is then the stride
+// between blocks of 64 columns, the IR's row stride, and its stride byte offset the k stride).
+std::string cuda_mma_async(const std::string& d, unsigned n, unsigned swizzle, bool b_kn, ScalarType ab,
+                           const std::string& array, const std::array<std::string, 6>& o) {
   const unsigned lanes = n / 2;
   std::string regs, outs;
   for (unsigned i = 0; i < lanes; ++i) {
@@ -37,10 +39,10 @@ std::string cuda_mma_async(const std::string& d, unsigned n, unsigned swizzle, S
   return fmt::format(
       "asm volatile(\"{{\\n\\t.reg .pred p;\\n\\tsetp.ne.b32 p, %{}, "
       "0;\\n\\twgmma.mma_async.sync.aligned.m64n{}k16.f32.{}.{} "
-      "{{{}}}, %{}, %{}, p, 1, 1, 0, 0;\\n}}\" : {} : \"l\"(mt_wgmma_desc<{}>(&{}[{}], {}, {})), "
+      "{{{}}}, %{}, %{}, p, 1, 1, 0, {};\\n}}\" : {} : \"l\"(mt_wgmma_desc<{}>(&{}[{}], {}, {})), "
       "\"l\"(mt_wgmma_desc<{}>(&{}[{}], {}, {})), \"r\"(1) : \"memory\");",
-      lanes + 2, n, type_name(ab), type_name(ab), regs, lanes, lanes + 1, outs, swizzle, array, o[0], o[1], o[2],
-      swizzle, array, o[3], o[4], o[5]);
+      lanes + 2, n, type_name(ab), type_name(ab), regs, lanes, lanes + 1, b_kn ? 1 : 0, outs, swizzle, array, o[0],
+      o[1], o[2], swizzle, array, o[3], b_kn ? o[5] : o[4], b_kn ? o[4] : o[5]);
 }
 
 std::string cuda_head(const ir::Function& f, const KernelUses& u) {

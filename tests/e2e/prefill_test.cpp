@@ -1,0 +1,83 @@
+// attention_prefill's two bodies (kernels/attention/attention_prefill.cpp, docs/kernels.md): which
+// one the rule picks on each target, and each body against the float64 reference on the CPU engine
+// with its sanitizer, over odd sequence lengths, GQA groups, head dims and the Config knobs.
+#include "mtile/harness.hpp"
+#include "mtile/registry.hpp"
+#include "mtile/runtime.hpp"
+#include "test_util.hpp"
+
+using namespace mtile;
+using mtile::testing::contains;
+
+namespace {
+
+Shape prefill_shape(uint32_t batch, uint32_t heads, uint32_t kv_heads, uint32_t seq, uint32_t d) {
+  return {{"batch", batch}, {"heads", heads}, {"kv_heads", kv_heads}, {"seq", seq}, {"d", d}};
+}
+
+CheckResult check(ScalarType t, const Shape& shape, const Config& config) {
+  auto cpu = make_backend("cpu:sanitize");
+  CheckOptions opts;
+  opts.launch.config = config;
+  return run_and_check(*cpu, find_kernel("attention_prefill"), t, shape, opts);
+}
+
+TEST(AttentionPrefill, TheRuleTakesWarpgroupMmaWhereTheTargetHasItAndDIsAMultipleOf64) {
+  const KernelSpec& spec = find_kernel("attention_prefill").spec();
+  Resolved h100 = resolve(spec, prefill_shape(1, 32, 8, 4096, 128), Target::cuda("sm_90a"));
+  EXPECT_EQ(config_text(h100.config), "bn=64,dtiles=8,warpgroup=1,warps=4");
+  EXPECT_EQ(h100.geometry.tpg, 128u);  // one warpgroup of 64 query rows
+  EXPECT_EQ(resolve(spec, prefill_shape(1, 2, 1, 100, 256), Target::cuda("sm_90a")).config.at("warpgroup"), 1u);
+  // d = 80 is not whole rows of 64 columns; sm_80 and Metal have no warpgroup MMA.
+  EXPECT_EQ(resolve(spec, prefill_shape(1, 2, 1, 100, 80), Target::cuda("sm_90a")).config.at("warpgroup"), 0u);
+  EXPECT_EQ(resolve(spec, prefill_shape(1, 32, 8, 4096, 128), Target::cuda("sm_80")).config.at("warpgroup"), 0u);
+  EXPECT_EQ(resolve(spec, prefill_shape(1, 32, 8, 4096, 128), Target::metal("apple9")).config.at("warpgroup"), 0u);
+  EXPECT_EQ(resolve(spec, prefill_shape(1, 32, 8, 4096, 128), Target::cpu()).config.at("warpgroup"), 1u);
+}
+
+TEST(AttentionPrefill, BothBodiesMatchTheReferenceForEveryKnob) {
+  struct Case {
+    Shape shape;
+    Config config;
+  };
+  const Config mma{{"warpgroup", 0}};
+  const std::vector<Case> cases = {
+      // The warpgroup body (the rule's on the CPU engine, whose 64 KiB of threadgroup memory hold
+      // it up to d = 128): one row, partial last blocks of queries and of keys, GQA.
+      {prefill_shape(1, 1, 1, 1, 64), {}},
+      {prefill_shape(2, 4, 2, 77, 128), {}},
+      {prefill_shape(1, 2, 1, 130, 64), {}},
+      // Two warpgroups sharing K and V (128 query rows), blocks of 128, 32 and 16 keys.
+      {prefill_shape(1, 2, 1, 200, 64), {{"warps", 8}}},
+      {prefill_shape(1, 2, 1, 200, 64), {{"bn", 128}}},
+      {prefill_shape(1, 1, 1, 97, 64), {{"bn", 32}}},
+      {prefill_shape(1, 1, 1, 50, 128), {{"bn", 16}, {"warps", 8}}},
+      // The mma body where the rule would take the warpgroup one.
+      {prefill_shape(2, 4, 2, 77, 128), mma},
+      {prefill_shape(1, 2, 1, 130, 64), mma},
+  };
+  for (ScalarType t : {ScalarType::bf16, ScalarType::f16})
+    for (const Case& c : cases) {
+      CheckResult r = check(t, c.shape, c.config);
+      EXPECT_TRUE(r.passed) << type_name(t) << " " << shape_text(c.shape) << " " << config_text(c.config) << ": "
+                            << r.summary();
+    }
+}
+
+TEST(AttentionPrefill, TheWarpgroupBodysContractIsCheckedBeforeALaunch) {
+  auto refused = [](const Shape& shape, const Config& config) {
+    try {
+      check(ScalarType::bf16, shape, config);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("launched");
+  };
+  std::string d80 = refused(prefill_shape(1, 1, 1, 64, 80), {{"warpgroup", 1}});
+  EXPECT_TRUE(contains(d80, "attention_prefill")) << d80;
+  EXPECT_TRUE(contains(d80, "d % 64 == 0")) << d80;
+  std::string warps = refused(prefill_shape(1, 1, 1, 64, 64), {{"warpgroup", 1}, {"warps", 2}});
+  EXPECT_TRUE(contains(warps, "warps % 4 == 0")) << warps;
+}
+
+}  // namespace
