@@ -158,6 +158,11 @@ WarpgroupAcc warpgroup_acc_zero(uint32_t n);
 // through mma_wait, and A's and B's memory may be written only after that wait.
 WarpgroupAcc mma_async(const TgArray& tiles, const CoreMatrices& a, const CoreMatrices& b, const WarpgroupAcc& c,
                        SourceLoc loc = SourceLoc::current());
+// The same with A from registers: each thread gives its 8 elements of its simdgroup's 16 rows of A
+// (rows 16 (simd_group() % 4) .., in mma's A layout), as attention's P after its softmax; B from
+// `tiles`. A register that feeds it may be written again only after mma_wait.
+WarpgroupAcc mma_async(const TgArray& tiles, const MmaA& a, const CoreMatrices& b, const WarpgroupAcc& c,
+                       SourceLoc loc = SourceLoc::current());
 // Before mma_async reads memory this thread wrote (its copy_asyncs waited for): call it after the
 // writes and before the barrier that publishes them.
 void mma_fence(SourceLoc loc = SourceLoc::current());

@@ -244,8 +244,9 @@ struct Inst {
 };
 
 // MmaAsync's `bits`: n in the low 16 bits, the operands' swizzle above them (0: none; 128: rows of
-// 128 bytes whose 16-byte chunks are permuted, docs/IR.md), and bit 32 set where B is stored
-// [k][n] (its rows are k: wgmma's transposed, "N-major" B).
+// 128 bytes whose 16-byte chunks are permuted, docs/IR.md), bit 32 set where B is stored [k][n]
+// (its rows are k: wgmma's transposed, "N-major" B), bit 33 where A comes from registers (each
+// thread's 8 elements of its simdgroup's 16 rows, as mma's A: args 0-7, B's three after them).
 inline CacheHint cache_hint(const Inst& in) {
   return static_cast<CacheHint>(in.bits);
 }
@@ -258,8 +259,18 @@ inline uint32_t mma_async_swizzle(const Inst& in) {
 inline bool mma_async_b_kn(const Inst& in) {
   return (in.bits >> 32) & 1;
 }
-inline uint64_t mma_async_bits(uint32_t n, uint32_t swizzle, bool b_kn = false) {
-  return n | uint64_t{swizzle} << 16 | uint64_t{b_kn} << 32;
+inline bool mma_async_a_registers(const Inst& in) {
+  return (in.bits >> 33) & 1;
+}
+inline uint64_t mma_async_bits(uint32_t n, uint32_t swizzle, bool b_kn = false, bool a_registers = false) {
+  return n | uint64_t{swizzle} << 16 | uint64_t{b_kn} << 32 | uint64_t{a_registers} << 33;
+}
+// MmaAsync's args: where B's first index is, and where the C elements begin.
+inline size_t mma_async_b_arg(const Inst& in) {
+  return mma_async_a_registers(in) ? 8 : 3;
+}
+inline size_t mma_async_c_arg(const Inst& in) {
+  return mma_async_b_arg(in) + 3;
 }
 
 struct Function {

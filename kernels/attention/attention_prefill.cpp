@@ -76,18 +76,18 @@ void stage_swizzled(const Tensor& src, const TgArray& tiles, const Val& at, cons
 // The body on warpgroup MMA (targets with async_mma, d a multiple of 64): each of warps / 4
 // warpgroups owns 64 query rows, their q staged once as swizzled rows; per block of bn keys S = q
 // K^T is d / 16 mma_asyncs of n = bn (K's rows are B's n), the online softmax runs on S's
-// accumulator (mma's C layout, as the mma body's), P is stored to threadgroup memory as swizzled
-// rows and O += P V is bn / 16 mma_asyncs of n = d with V read as a [k][n] B (its rows are keys).
+// accumulator (mma's C layout, as the mma body's), P stays in registers, already in the A layout of
+// the next product (as in the mma body), and O += P V is bn / 16 mma_asyncs of n = d with A from
+// registers and V read as a [k][n] B (its rows are keys).
 // K of the next block is fetched while the softmax runs, V of a block while its S is computed.
 template <class T>
 void attention_prefill_warpgroups(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                                   const Val& scale, const Val& heads, const Val& kv_heads, const Val& seq, uint32_t d) {
   const uint32_t warps = config("warps"), bn = config("bn");
   const uint32_t threads = warps * 32, bm = warps * 16, groups = warps / 4;
-  const uint32_t q_elems = bm * d, kv_elems = bn * d, p_elems = 64 * ((bn + 63) / 64 * 64);
-  // One array: q, K, V, then each warpgroup's P; every part whole atoms (512 elements).
-  const uint32_t kv_end = q_elems + 2 * kv_elems;
-  TgArray tiles = threadgroup_array(k.elem, kv_end + groups * p_elems);
+  const uint32_t q_elems = bm * d, kv_elems = bn * d;
+  // One array: q, K, V; every part whole atoms (512 elements).
+  TgArray tiles = threadgroup_array(k.elem, q_elems + 2 * kv_elems);
   const Val k_at = lit(q_elems), v_at = lit(q_elems + kv_elems);
 
   Val block = named("q_block", grid_size(0) - 1u - program_id(0));
@@ -98,7 +98,7 @@ void attention_prefill_warpgroups(const Tensor& q, const Tensor& k, const Tensor
   Val group = named("warpgroup", simd_group() / 4u);
   Val row0 = named("warp_row0", q0 + simd_group() * 16u);  // this simdgroup's first query row
   Val qk_scale = named("qk_scale", scale * static_cast<float>(kLog2e));
-  Val q_at = named("q_at", group * (64 * d)), p_at = named("p_at", group * p_elems + kv_end);
+  Val q_at = named("q_at", group * (64 * d));
 
   WarpgroupAccVar o(warpgroup_acc_zero(d));
   std::deque<Var> m, l;
@@ -106,12 +106,8 @@ void attention_prefill_warpgroups(const Tensor& q, const Tensor& k, const Tensor
     m.emplace_back("run_max", lit(-INFINITY));
     l.emplace_back("run_sum", lit(0.0f));
   }
-  std::vector<Val> qrow, prow;  // the lane's two query rows, and their rows in P
-  for (uint32_t r = 0; r < 2; ++r) {
-    Val in_warp = mma_layout::c_row(simd_lane(), 2 * r) + simd_group() % 4u * 16u;
-    prow.push_back(named("p_row", in_warp));
-    qrow.push_back(named("q_row", row0 + mma_layout::c_row(simd_lane(), 2 * r)));
-  }
+  std::vector<Val> qrow;  // the lane's two query rows
+  for (uint32_t r = 0; r < 2; ++r) qrow.push_back(named("q_row", row0 + mma_layout::c_row(simd_lane(), 2 * r)));
 
   Val blocks = named("key_blocks", (min(q0 + bm, seq) + (bn - 1)) / bn);
   // q's rows of each warpgroup as 64-row blocks of 64 columns.
@@ -157,13 +153,12 @@ void attention_prefill_warpgroups(const Tensor& q, const Tensor& k, const Tensor
       m[r] = row_max[r];
     }
     std::vector<Val> sum = {l[0] * alpha[0], l[1] * alpha[1]};
-    for (uint32_t i = 0; i < s.v.size(); ++i) {  // P into its rows of 64 keys, swizzled
-      const uint32_t e = i % mma_layout::kCElements, col = i / mma_layout::kCElements * 8;
+    std::vector<MmaA> p(bn / 16);  // P of keys 16 i .. 16 i + 15, in A's layout
+    for (uint32_t i = 0; i < s.v.size(); ++i) {
+      const uint32_t e = i % mma_layout::kCElements, n = i / mma_layout::kCElements;
       Val x = exp2(s.v[i] - shift[e >> 1]);
       sum[e >> 1] = sum[e >> 1] + x;
-      Val pair = p_at + col / 64 * (64 * 64) +
-                 swizzle128_index(prow[e >> 1], mma_layout::c_col(simd_lane(), e & 2u) + col % 64).val;
-      store(tiles[pair + (e & 1u)], cast<T>(x));
+      p[n / 2].v[(n % 2) * 4 + e] = cast<T>(x);
     }
     l[0] = sum[0];
     l[1] = sum[1];
@@ -171,13 +166,12 @@ void attention_prefill_warpgroups(const Tensor& q, const Tensor& k, const Tensor
     for (uint32_t i = 0; i < acc.v.size(); ++i) acc.v[i] = acc.v[i] * alpha[(i % mma_layout::kCElements) >> 1];
 
     copy_async_wait(1);  // V of this block
-    mma_fence();         // P's stores and the rescaled accumulator reach the mma_asyncs
+    mma_fence();         // V's copies, P and the rescaled accumulator reach the mma_asyncs
     barrier();
     for (uint32_t kk = 0; kk < bn; kk += 16)
-      acc = mma_async(tiles, swizzle128_rows(p_at + kk / 64 * (64 * 64), 0u, kk % 64),
-                      swizzle128_rows_kn(v_at, kk, bn * 64), acc);
+      acc = mma_async(tiles, p[kk / 16], swizzle128_rows_kn(v_at, kk, bn * 64), acc);
     o = mma_wait(0, acc);
-    barrier();  // every warpgroup has read V and its P: the next block's may come in
+    barrier();  // every warpgroup has read V: the next block's may come in
   });
 
   std::vector<Val> inv;
@@ -326,16 +320,15 @@ KernelSpec attention_prefill_spec() {
   rule::Expr batch = var("batch"), heads = var("heads"), kv_heads = var("kv_heads"), seq = var("seq"), d = var("d");
   k.dims = {"batch", "heads", "kv_heads", "seq", "d"};
   // Warpgroup MMA where the target has it (async_mma: sm_90a, the CPU engine) and d is a multiple
-  // of 64 (swizzled rows of 64 columns) whose q, K, V and P of 64 keys fit: 4 simdgroups (one
+  // of 64 (swizzled rows of 64 columns) whose q, K and V of 64 keys fit: 4 simdgroups (one
   // warpgroup, 64 query rows) a threadgroup, 64 keys a block. Else mma: 4 simdgroups (64 query
   // rows); 64 keys a block, 32 above d = 128 (registers) or where K and V of 64 keys (2 * 64 * (d +
   // 8) 16-bit elements) pass the threadgroup memory.
   rule::Expr shared = var("shared_memory"), wg = var("warpgroup");
-  k.config = {
-      {"warpgroup", rule::select(var("async_mma") == 1 && d % 64 == 0 && shared >= (3 * 64 * d + 64 * 64) * 2, 1, 0)},
-      {"warps", 4},
-      {"bn", rule::select(wg == 1 || (d <= 128 && shared >= 2 * 64 * (d + 8) * 2), 64, 32)},
-      {"dtiles", d / 16}};
+  k.config = {{"warpgroup", rule::select(var("async_mma") == 1 && d % 64 == 0 && shared >= 3 * 64 * d * 2, 1, 0)},
+              {"warps", 4},
+              {"bn", rule::select(wg == 1 || (d <= 128 && shared >= 2 * 64 * (d + 8) * 2), 64, 32)},
+              {"dtiles", d / 16}};
   k.dispatch = {.grid = rule::ceil_div(seq, var("warps") * 16),
                 .grid_y = heads,
                 .grid_z = batch,

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdint>
@@ -227,6 +228,8 @@ class Printer {
     }
     if (!d_.entry_statement.empty()) line(1, d_.entry_statement);
     block(f_.body, 1);
+    if (!a_words_.empty())
+      fail(*a_words_.front().mma, "A from registers is never waited for: an mma_wait(0) must follow it");
     out_ += "}\n";
     return out_;
   }
@@ -362,6 +365,11 @@ class Printer {
   }
 
   void block(const ir::Block& b, int depth) {
+    open_blocks_.push_back(&b);
+    struct Close {
+      std::vector<const ir::Block*>& open;
+      ~Close() { open.pop_back(); }
+    } close{open_blocks_};
     for (size_t i = 0; i < b.insts.size(); ++i) {
       const Inst& in = b.insts[i];
       // A value whose one use is the next statement's initial or new value of a local is written
@@ -432,11 +440,24 @@ class Printer {
       }
       case Op::MmaAsync: {
         require_async_mma(in);
-        line(depth, fmt::format("{} {}[{}] = {{{}}};", vtype(in.type), name(in.result), in.lanes, args_from(in, 6)));
-        std::array<std::string, 6> operands;
-        for (size_t i = 0; i < 6; ++i) operands[i] = arg(in, i);
+        const size_t b_arg = ir::mma_async_b_arg(in);
+        line(depth, fmt::format("{} {}[{}] = {{{}}};", vtype(in.type), name(in.result), in.lanes,
+                                args_from(in, ir::mma_async_c_arg(in))));
+        // A: its first index and strides, or its 8 elements from registers as 4 words, each a named
+        // local that the waits after it hold (wgmma reads them until its group is done).
+        std::vector<std::string> a;
+        for (size_t i = 0; i < b_arg; i += ir::mma_async_a_registers(in) ? 2 : 1) {
+          if (!ir::mma_async_a_registers(in)) {
+            a.push_back(arg(in, i));
+            continue;
+          }
+          a.push_back(fmt::format("{}_a{}", name(in.result), i / 2));
+          line(depth, fmt::format("{} {} = {};", at(d_.storage_type, ST::u32), a.back(), mma_word(in, i)));
+          a_words_.push_back({a.back(), open_blocks_.back(), &in});
+        }
         line(depth, d_.mma_async(name(in.result), ir::mma_async_n(in), ir::mma_async_swizzle(in),
-                                 ir::mma_async_b_kn(in), array_type_.at(in.param), name(in.param), operands));
+                                 ir::mma_async_b_kn(in), array_type_.at(in.param), name(in.param), a,
+                                 {arg(in, b_arg), arg(in, b_arg + 1), arg(in, b_arg + 2)}));
         return;
       }
       case Op::MmaFence:
@@ -450,6 +471,17 @@ class Printer {
         line(depth, fmt::format("{} {}[{}] = {{{}}};", vtype(in.type), name(in.result), in.lanes, args_from(in, 0)));
         for (unsigned i = 0; i < in.lanes; ++i)
           line(depth, spell(d_.fence_operand, fmt::format("{}[{}]", name(in.result), i)) + ";");
+        // A's words from registers stay live (unchanged) up to here; with every group done, they
+        // are free. A wait outside the block that declared them can't hold them.
+        for (const AWord& w : a_words_) {
+          if (std::find(open_blocks_.begin(), open_blocks_.end(), w.block) == open_blocks_.end())
+            fail(in,
+                 "waits for an mma_async whose A is from registers ({}) outside the block it was issued in: wait in "
+                 "that block",
+                 w.mma->loc.str());
+          line(depth, spell(d_.fence_operand, w.name) + ";");
+        }
+        if (in.bits == 0) a_words_.clear();
         return;
       case Op::MbarrierInit:
       case Op::MbarrierArrive:
@@ -837,7 +869,14 @@ class Printer {
   std::unordered_map<Id, const Inst*> extracts_;  // Extract by its id
   std::set<Id> mma_;                              // Mma results
   std::set<Id> accumulators_;                     // MmaAsync and MmaWait results: f32 arrays
-  std::unordered_map<Id, ST> array_type_;         // threadgroup arrays' element types
+  struct AWord {                                  // a word of an mma_async's A from registers
+    std::string name;
+    const ir::Block* block;  // where it is declared
+    const Inst* mma;
+  };
+  std::vector<AWord> a_words_;                 // in flight: held by each mma_wait until one of 0
+  std::vector<const ir::Block*> open_blocks_;  // the blocks being printed, outermost first
+  std::unordered_map<Id, ST> array_type_;      // threadgroup arrays' element types
   std::vector<const Inst*> arrays_;
   std::string out_;
 };

@@ -51,10 +51,12 @@ struct Dialect {
   //                    MbarrierArrive {2} "" or "_after_copies" (bits 1). No spelling: refused
   std::map<ir::Op, std::string> ops;
   // MmaAsync's statement: {d} an array of n / 2 f32 holding C, which becomes D; the operands'
-  // swizzle (0 or 128); whether B is stored [k][n]; A's and B's first index, k stride and row
-  // stride in threadgroup array `array` as C expressions. Empty: refused.
+  // swizzle (0 or 128); whether B is stored [k][n]; A's first index, k stride and row stride in
+  // threadgroup array `array` as C expressions, or (4 of them) A's words from registers, each a
+  // pair of 16-bit elements; B's first index, k stride and row stride. Empty: refused.
   std::function<std::string(const std::string& d, unsigned n, unsigned swizzle, bool b_kn, ScalarType ab,
-                            const std::string& array, const std::array<std::string, 6>& operands)>
+                            const std::string& array, const std::vector<std::string>& a,
+                            const std::array<std::string, 3>& b)>
       mma_async;
   std::string fence_operand;           // {0} an f32 lvalue that MmaWait gives back, read only after the wait
   std::string mma_type;                // Mma's 4 f32 lanes, read as .x .y .z .w

@@ -935,9 +935,11 @@ MmaAcc mma(const MmaA& a, const MmaB& b, const MmaAcc& c, SourceLoc loc) {
   return out;
 }
 
-WarpgroupAcc mma_async(const TgArray& tiles, const CoreMatrices& a, const CoreMatrices& b, const WarpgroupAcc& c,
-                       SourceLoc loc) {
-  detail::note_location(loc);
+namespace {
+// mma_async's instruction: A's operands (three u32 of its core matrices, or 8 elements from
+// registers) already in `a_args`, B's and C's appended; B's layout rules checked here.
+WarpgroupAcc mma_async_inst(const TgArray& tiles, std::vector<ir::Id> a_args, uint32_t swizzle, bool a_registers,
+                            const CoreMatrices& b, const WarpgroupAcc& c) {
   const size_t n = c.v.size() * 2;
   if (n < 8 || n > 256 || n % 8 != 0)
     detail::trace_error(
@@ -947,10 +949,6 @@ WarpgroupAcc mma_async(const TgArray& tiles, const CoreMatrices& a, const CoreMa
   if (tiles.elem != ScalarType::bf16 && tiles.elem != ScalarType::f16)
     detail::trace_error(fmt::format("mma_async: A and B come from a threadgroup array of {}; they are bf16 or f16",
                                     type_name(tiles.elem)));
-  if (a.swizzle != b.swizzle || (a.swizzle != 0 && a.swizzle != 128))
-    detail::trace_error(
-        fmt::format("mma_async: A's swizzle is {} and B's {}; both 0 or both 128", a.swizzle, b.swizzle));
-  if (a.kn) detail::trace_error("mma_async: A is stored [m][k]; only B may be stored [k][n] (CoreMatrices::kn)");
   if (b.kn && b.swizzle != 128)
     detail::trace_error(fmt::format(
         "mma_async: B stored [k][n] is in swizzled 128-byte rows (swizzle 128), not swizzle {}", b.swizzle));
@@ -959,9 +957,10 @@ WarpgroupAcc mma_async(const TgArray& tiles, const CoreMatrices& a, const CoreMa
   in.type = ScalarType::f32;
   in.space = ir::MemSpace::Threadgroup;
   in.param = tiles.id;
-  in.bits = ir::mma_async_bits(static_cast<uint32_t>(n), a.swizzle, b.kn);
+  in.bits = ir::mma_async_bits(static_cast<uint32_t>(n), swizzle, b.kn, a_registers);
   in.lanes = static_cast<uint8_t>(n / 2);
-  for (const U32* u : {&a.first, &a.k_stride, &a.row_stride, &b.first, &b.k_stride, &b.row_stride}) {
+  in.args = std::move(a_args);
+  for (const U32* u : {&b.first, &b.k_stride, &b.row_stride}) {
     check(u->val);
     in.args.push_back(u->val.id);
   }
@@ -972,6 +971,36 @@ WarpgroupAcc mma_async(const TgArray& tiles, const CoreMatrices& a, const CoreMa
     in.args.push_back(c.v[i].id);
   }
   return {append_vector(std::move(in))};
+}
+}  // namespace
+
+WarpgroupAcc mma_async(const TgArray& tiles, const CoreMatrices& a, const CoreMatrices& b, const WarpgroupAcc& c,
+                       SourceLoc loc) {
+  detail::note_location(loc);
+  if (a.swizzle != b.swizzle || (a.swizzle != 0 && a.swizzle != 128))
+    detail::trace_error(
+        fmt::format("mma_async: A's swizzle is {} and B's {}; both 0 or both 128", a.swizzle, b.swizzle));
+  if (a.kn) detail::trace_error("mma_async: A is stored [m][k]; only B may be stored [k][n] (CoreMatrices::kn)");
+  std::vector<ir::Id> args;
+  for (const U32* u : {&a.first, &a.k_stride, &a.row_stride}) {
+    check(u->val);
+    args.push_back(u->val.id);
+  }
+  return mma_async_inst(tiles, std::move(args), a.swizzle, false, b, c);
+}
+
+WarpgroupAcc mma_async(const TgArray& tiles, const MmaA& a, const CoreMatrices& b, const WarpgroupAcc& c,
+                       SourceLoc loc) {
+  detail::note_location(loc);
+  std::vector<ir::Id> args;
+  for (size_t i = 0; i < a.v.size(); ++i) {
+    check(a.v[i]);
+    if (a.v[i].type != tiles.elem)
+      detail::trace_error(fmt::format("mma_async: A's element {} from registers is {}; B's threadgroup array is {}", i,
+                                      type_name(a.v[i].type), type_name(tiles.elem)));
+    args.push_back(a.v[i].id);
+  }
+  return mma_async_inst(tiles, std::move(args), b.swizzle, true, b, c);
 }
 
 void mma_fence(SourceLoc loc) {

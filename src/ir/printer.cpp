@@ -129,12 +129,17 @@ class Printer {
         case Op::CopyAsyncCommit: out += "copy_async_commit"; break;
         case Op::CopyAsyncWait: out += fmt::format("copy_async_wait {}", in.bits); break;
         case Op::Mma: out += fmt::format("{} = mma {} : {} x{}", ref(in.result), ids(in.args), ty, in.lanes); break;
-        case Op::MmaAsync: {  // mma_async.n128 %tile[a, a_k, a_row], [b, b_k, b_row], c... : f32 x64
-          std::vector<Id> c(in.args.begin() + std::min<size_t>(6, in.args.size()), in.args.end());
+        case Op::MmaAsync: {  // mma_async.n128 %tile[a, a_k, a_row] (or {a0, ..., a7}), [b, b_k, b_row], c... : f32 x64
+          const size_t b_arg = mma_async_b_arg(in), c_arg = mma_async_c_arg(in);
+          std::vector<Id> a(in.args.begin(), in.args.begin() + std::min(b_arg, in.args.size()));
+          std::vector<Id> c(in.args.begin() + std::min(c_arg, in.args.size()), in.args.end());
           auto at = [&](size_t i) { return i < in.args.size() ? ref(in.args[i]) : std::string("?"); };
-          out += fmt::format("{} = mma_async.n{}{}{} {}[{}, {}, {}], [{}, {}, {}], {} : {} x{}", ref(in.result),
-                             mma_async_n(in), mma_async_swizzle(in) ? ".sw128" : "", mma_async_b_kn(in) ? ".bkn" : "",
-                             mem(in), at(0), at(1), at(2), at(3), at(4), at(5), ids(c), ty, in.lanes);
+          std::string a_text = mma_async_a_registers(in) ? fmt::format("{{{}}}", ids(a))
+                                                         : fmt::format("{}[{}, {}, {}]", mem(in), at(0), at(1), at(2));
+          out += fmt::format("{} = mma_async.n{}{}{} {}, {}[{}, {}, {}], {} : {} x{}", ref(in.result), mma_async_n(in),
+                             mma_async_swizzle(in) ? ".sw128" : "", mma_async_b_kn(in) ? ".bkn" : "", a_text,
+                             mma_async_a_registers(in) ? mem(in) : "", at(b_arg), at(b_arg + 1), at(b_arg + 2), ids(c),
+                             ty, in.lanes);
           break;
         }
         case Op::MmaFence: out += "mma_fence"; break;

@@ -281,21 +281,26 @@ class Verifier {
           break;
         }
         case Op::MmaAsync: {
-          // A's and B's first index and strides (u32), then lanes = n / 2 f32 C elements.
+          // A's first index and strides (u32) or its 8 elements from registers, B's first index
+          // and strides, then lanes = n / 2 f32 C elements.
           const uint32_t n = mma_async_n(in), swizzle = mma_async_swizzle(in);
+          const size_t b_arg = mma_async_b_arg(in), c_arg = mma_async_c_arg(in);
           if (n < 8 || n > 256 || n % 8 != 0) fail(&in, "n = {} (8 to 256, a multiple of 8)", n);
           if (swizzle != 0 && swizzle != 128) fail(&in, "swizzle {} (0 or 128)", swizzle);
           if (mma_async_b_kn(in) && swizzle != 128) fail(&in, "B stored [k][n] without swizzle 128");
-          if (in.bits >> 33) fail(&in, "bits {:#x} past n, the swizzle and B's layout", in.bits);
+          if (in.bits >> 34) fail(&in, "bits {:#x} past n, the swizzle and the operands' layouts", in.bits);
           if (t != ScalarType::f32 || in.lanes != n / 2)
             fail(&in, "gives n / 2 = {} lanes of f32, not {} of {}", n / 2, in.lanes, type_name(t));
-          arity(in, 6 + size_t{in.lanes});
-          for (size_t i = 0; i < 6; ++i) expect(in, i, ScalarType::u32, "index or stride");
-          for (size_t i = 6; i < in.args.size(); ++i) expect(in, i, ScalarType::f32, "C element");
+          arity(in, c_arg + size_t{in.lanes});
           if (in.space != MemSpace::Threadgroup) fail(&in, "reads threadgroup memory only");
           ScalarType elem = use(in, in.param, IdKind::Array).type;
           if (elem != ScalarType::bf16 && elem != ScalarType::f16)
             fail(&in, "A and B from an array of {} (bf16 or f16)", type_name(elem));
+          for (size_t i = 0; i < b_arg; ++i)
+            expect(in, i, mma_async_a_registers(in) ? elem : ScalarType::u32,
+                   mma_async_a_registers(in) ? "A element" : "index or stride");
+          for (size_t i = b_arg; i < c_arg; ++i) expect(in, i, ScalarType::u32, "index or stride");
+          for (size_t i = c_arg; i < in.args.size(); ++i) expect(in, i, ScalarType::f32, "C element");
           break;
         }
         case Op::MmaFence: arity(in, 0); break;

@@ -29,12 +29,14 @@ constexpr uint32_t kK = 64;  // four mma_asyncs chained before one wait; one swi
 // ..., 48-63) and one wait. Config: n, and `bad` 1 gives warpgroup 1 an A one core matrix further
 // on (operands that differ within a warpgroup when the threadgroup is one warpgroup split: used
 // with 64 threads), 2 a misaligned A, 3 an A whose 16 columns pass the end of a swizzled row, 4
-// a write of B while the products are in flight, 5 the same write after waiting for them. `b_kn`
-// 1 stores B [k][n] instead (swizzled rows of k, columns in blocks of 64: V's layout in attention).
+// a write of B while the products are in flight, 5 the same write after waiting for them, 7 (A from
+// registers) the wait outside the block of the products. `b_kn` 1 stores B [k][n] instead (swizzled
+// rows of k, columns in blocks of 64: V's layout in attention); `a_regs` 1 gives A from registers,
+// each thread loading its simdgroup's rows in mma's A layout.
 template <class T>
 void warpgroup_product(In<T> a, In<T> w, In<f32> c, Out<f32> d) {
   const uint32_t n = config("n", 64), bad = config("bad", 0), groups = config("groups", 2),
-                 swizzle = config("swizzle", 0), b_kn = config("b_kn", 0);
+                 swizzle = config("swizzle", 0), b_kn = config("b_kn", 0), a_regs = config("a_regs", 0);
   const uint32_t a_elems = groups * 64 * kK, n_blocks = (n + 63) / 64;
   auto at = [&](const Val& r, const Val& k) {
     return swizzle ? swizzle128_index(r, k).val : core_matrix_index(r, k, kK).val;
@@ -62,7 +64,33 @@ void warpgroup_product(In<T> a, In<T> w, In<f32> c, Out<f32> d) {
   if (bad == 3) a_first = a_first + 56u;
   Val b_first = lit(a_elems);
   if (bad == 6) b_first = b_first + 64u;  // [k][n] B one row on: not a whole atom
-  for (uint32_t k0 = 0; k0 < kK; k0 += 16)
+  auto b_at = [&](uint32_t k0) {
+    return b_kn      ? swizzle128_rows_kn(b_first, k0, 64 * kK)
+           : swizzle ? swizzle128_rows(b_first, 0u, k0)
+                     : core_matrices(b_first, 0u, k0, kK);
+  };
+  auto a_regs_at = [&](uint32_t k0) {
+    MmaA frag;
+    for (uint32_t e = 0; e < L::kAElements; ++e)
+      frag.v[e] = load(a[(row0 + L::a_row(simd_lane(), e)) * kK + k0 + L::a_col(simd_lane(), e)]);
+    return frag;
+  };
+  if (a_regs) {
+    auto products = [&] {
+      for (uint32_t k0 = 0; k0 < kK; k0 += 16) acc = mma_async(tiles, a_regs_at(k0), b_at(k0), acc);
+    };
+    if (bad == 7) {  // the products in a block, their last wait after it
+      WarpgroupAccVar held(acc);
+      if_(program_id(0) < 4096u, [&] {
+        products();
+        held = mma_wait(1, acc);
+      });
+      acc = held.get();
+    } else {
+      products();
+    }
+  }
+  for (uint32_t k0 = 0; k0 < kK && !a_regs; k0 += 16)
     acc = b_kn      ? mma_async(tiles, swizzle128_rows(a_first, 0u, k0), swizzle128_rows_kn(b_first, k0, 64 * kK), acc)
           : swizzle ? mma_async(tiles, swizzle128_rows(a_first, 0u, k0), swizzle128_rows(b_first, 0u, k0), acc)
                     : mma_async(tiles, core_matrices(a_first, 0u, k0, kK), core_matrices(b_first, 0u, k0, kK), acc);
@@ -85,8 +113,8 @@ const KernelDef& product_kernel() {
 }
 
 ir::Function product_ir(ScalarType t, uint32_t n, const Target& target, uint32_t bad = 0, uint32_t groups = 2,
-                        uint32_t swizzle = 0, uint32_t b_kn = 0) {
-  Config cfg{{"n", n}, {"bad", bad}, {"groups", groups}, {"swizzle", swizzle}, {"b_kn", b_kn}};
+                        uint32_t swizzle = 0, uint32_t b_kn = 0, uint32_t a_regs = 0) {
+  Config cfg{{"n", n}, {"bad", bad}, {"groups", groups}, {"swizzle", swizzle}, {"b_kn", b_kn}, {"a_regs", a_regs}};
   return passes::run_pipeline(product_kernel().trace(t, cfg), target);
 }
 
@@ -97,7 +125,7 @@ struct Product {
 };
 
 Product run_product(ScalarType t, uint32_t n, uint32_t tpg, uint32_t bad = 0, uint32_t groups = 2, uint32_t swizzle = 0,
-                    uint32_t b_kn = 0) {
+                    uint32_t b_kn = 0, uint32_t a_regs = 0) {
   const uint32_t m = groups * 64;
   std::mt19937 rng(n * 7 + tpg);
   std::uniform_real_distribution<float> u(-2.0f, 2.0f);
@@ -107,7 +135,7 @@ Product run_product(ScalarType t, uint32_t n, uint32_t tpg, uint32_t bad = 0, ui
   for (uint32_t i = 0; i < m * n; ++i) p.c.push_back(u(rng));
   p.d.assign(size_t{m} * n, NAN);
   try {
-    cpu::execute(product_ir(t, n, Target::cpu(), bad, groups, swizzle, b_kn), geometry(1, tpg),
+    cpu::execute(product_ir(t, n, Target::cpu(), bad, groups, swizzle, b_kn, a_regs), geometry(1, tpg),
                  {{p.a.data(), t, p.a.size()},
                   {p.w.data(), t, p.w.size()},
                   {p.c.data(), ScalarType::f32, p.c.size()},
@@ -122,8 +150,8 @@ Product run_product(ScalarType t, uint32_t n, uint32_t tpg, uint32_t bad = 0, ui
 TEST(WarpgroupMma, TheEngineComputesEveryWarpgroupsProductForEveryNAndSwizzle) {
   for (ScalarType t : {ScalarType::bf16, ScalarType::f16})
     for (uint32_t n : {8u, 24u, 64u, 128u, 256u})
-      for (uint32_t swizzle : {0u, 128u, 129u}) {  // 129: swizzled, B stored [k][n]
-        Product p = run_product(t, n, 256, 0, 2, swizzle & 128, swizzle & 1);
+      for (uint32_t swizzle : {0u, 128u, 129u, 131u}) {  // +1: B stored [k][n]; +2: A from registers
+        Product p = run_product(t, n, 256, 0, 2, swizzle & 128, swizzle & 1, (swizzle >> 1) & 1);
         ASSERT_EQ(p.error, "") << type_name(t) << " n " << n << " swizzle " << swizzle;
         size_t nonzero = 0;
         for (uint32_t r = 0; r < 128; ++r)
@@ -221,6 +249,15 @@ TEST(WarpgroupMma, CudaPrintsWgmmaThatNvrtcCompilesForSm90aAndOtherTargetsRefuse
   std::string kn = codegen::emit_cuda(product_ir(ScalarType::bf16, 128, Target::cuda("sm_90a"), 0, 2, 128, 1));
   EXPECT_TRUE(contains(kn, "p, 1, 1, 0, 1;")) << kn;
   EXPECT_TRUE(contains(kn, ", 4096u, 512u))")) << kn;
+  // A from registers: four words, each held by an empty asm after the wait.
+  std::string regs = codegen::emit_cuda(product_ir(ScalarType::bf16, 128, Target::cuda("sm_90a"), 0, 2, 128, 1, 1));
+  EXPECT_TRUE(contains(regs, "m64n128k16.f32.bf16.bf16 {%0, %1")) << regs;
+  EXPECT_TRUE(contains(regs, "{%64, %65, %66, %67}, %68, p, 1, 1, 1;")) << regs;
+  EXPECT_TRUE(contains(regs, "_a3);")) << regs;
+  std::string outside =
+      error_of([] { codegen::emit_cuda(product_ir(ScalarType::bf16, 64, Target::cuda("sm_90a"), 7, 2, 128, 0, 1)); });
+  EXPECT_TRUE(contains(outside, "kernel warpgroup_product<bf16>")) << outside;
+  EXPECT_TRUE(contains(outside, "outside the block it was issued in")) << outside;
   EXPECT_TRUE(contains(codegen::emit_cuda(product_ir(ScalarType::bf16, 64, Target::cuda("sm_90a"))),
                        "__shared__ __align__(16) unsigned short"));
   ir::Function f = product_ir(ScalarType::bf16, 256, Target::cuda("sm_90a"), 0, 2, 128);
@@ -236,9 +273,9 @@ TEST(WarpgroupMma, CudaPrintsWgmmaThatNvrtcCompilesForSm90aAndOtherTargetsRefuse
   EXPECT_TRUE(Target::cpu().async_mma);
   std::string why;
   if (!cuda::nvrtc_available(&why)) GTEST_SKIP() << "NVRTC can't be loaded: " << why;
-  for (uint32_t b_kn : {0u, 1u}) {
-    cuda::NvrtcResult r =
-        cuda::compile_for_arch(product_ir(ScalarType::bf16, 256, Target::cuda("sm_90a"), 0, 2, 128, b_kn), "sm_90a");
+  for (uint32_t b_kn : {0u, 1u, 3u}) {  // 3: B stored [k][n], A from registers
+    cuda::NvrtcResult r = cuda::compile_for_arch(
+        product_ir(ScalarType::bf16, 256, Target::cuda("sm_90a"), 0, 2, 128, b_kn & 1, b_kn >> 1), "sm_90a");
     EXPECT_GT(r.cubin.size(), 0u);
     // ptxas warns where it must serialize the wgmmas (an accumulator touched while in flight).
     EXPECT_EQ(r.log.find("warning"), std::string::npos) << r.log;

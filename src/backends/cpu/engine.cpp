@@ -659,7 +659,8 @@ class Threadgroup {
     constexpr uint32_t kGroup = 4 * kSimdWidth;
     const Target mem = target(in);
     const uint32_t n = mma_async_n(in), swizzle = mma_async_swizzle(in), lanes = in.lanes;
-    const bool b_kn = mma_async_b_kn(in);
+    const bool b_kn = mma_async_b_kn(in), a_registers = mma_async_a_registers(in);
+    const size_t b_arg = mma_async_b_arg(in), c_arg = mma_async_c_arg(in);
     VectorReg& d = vectors_[in.result];
     d.lanes = lanes;
     d.values.resize(size_t{n_} * lanes);
@@ -677,15 +678,16 @@ class Threadgroup {
                                                            "128-thread warpgroups)",
                                                            n_)
                                              : ""));
-      uint64_t f[6];  // A's first index, k stride, row stride; B's
-      for (uint32_t i = 0; i < 6; ++i) {
-        f[i] = reg(in.args[i])[base].u64;
+      uint64_t f[6] = {};  // A's first index, k stride, row stride (A in threadgroup memory); B's
+      for (uint32_t i = a_registers ? 3 : 0; i < 6; ++i) {
+        const Scalar* op = reg(in.args[i < 3 ? i : b_arg + i - 3]);
+        f[i] = op[base].u64;
         for (uint32_t t = base + 1; t < base + kGroup; ++t)
-          if (reg(in.args[i])[t].u64 != f[i])
+          if (op[t].u64 != f[i])
             fault(in, t,
                   fmt::format("mma_async operand {} is {} in thread {} and {} in thread {}: A's and B's indices and "
                               "strides are one value for the whole warpgroup",
-                              i, f[i], base, reg(in.args[i])[t].u64, t));
+                              i, f[i], base, op[t].u64, t));
         if (f[i] % 8 != 0 || f[i] * 2 >= (uint64_t{1} << 18))
           fault(in, base,
                 fmt::format("mma_async operand {} ({}) of {}: {} {} must be a multiple of 8 elements (16 bytes) and "
@@ -734,15 +736,23 @@ class Threadgroup {
         mma_groups_.resize(base / kGroup + 1);
       }
       std::vector<double> a(64 * 16), b(size_t{n} * 16);
-      for (uint32_t r = 0; r < 64; ++r)
-        for (uint32_t k = 0; k < 16; ++k) a[r * 16 + k] = element(f, r, k);
+      if (a_registers) {  // each simdgroup's 16 rows from its lanes, in mma's A layout
+        for (uint32_t t = base; t < base + kGroup; ++t) {
+          const uint32_t lane = (t - base) % kSimdWidth, row0 = (t - base) / kSimdWidth * 16;
+          for (uint32_t e = 0; e < L::kAElements; ++e)
+            a[(row0 + L::a_row(lane, e)) * 16 + L::a_col(lane, e)] = reg(in.args[e])[t].f;
+        }
+      } else {
+        for (uint32_t r = 0; r < 64; ++r)
+          for (uint32_t k = 0; k < 16; ++k) a[r * 16 + k] = element(f, r, k);
+      }
       for (uint32_t c = 0; c < n; ++c)
         for (uint32_t k = 0; k < 16; ++k) b[c * 16 + k] = element(f + 3, c, k);
       for (uint32_t t = base; t < base + kGroup; ++t) {
         const uint32_t lane = (t - base) % kSimdWidth, row0 = (t - base) / kSimdWidth * 16;
         for (uint32_t j = 0; j < lanes; ++j) {
           const uint32_t row = row0 + L::c_row(lane, j % 4), col = j / 4 * 8 + L::c_col(lane, j % 4);
-          double sum = reg(in.args[6 + j])[t].f;
+          double sum = reg(in.args[c_arg + j])[t].f;
           for (uint32_t k = 0; k < 16; ++k) sum += a[row * 16 + k] * b[col * 16 + k];
           Scalar out;
           out.u64 = 0;

@@ -24,25 +24,38 @@ const TypeTable kValue = {
     "unsigned int", "int",          "float", "float",        "float", "bool",  "unsigned long long",
     "long long",    "unsigned int", "int",   "unsigned int", "int",   "float", "float"};
 
-// wgmma m64nNk16 on `d`, which holds C and then D (n / 2 registers); scale-d 1, A K-major, B
-// K-major or, stored [k][n], N-major (imm-trans-b 1: its leading byte offset is then the stride
-// between blocks of 64 columns, the IR's row stride, and its stride byte offset the k stride).
+// wgmma m64nNk16 on `d`, which holds C and then D (n / 2 registers); scale-d 1. A K-major through
+// a descriptor (3 operands) or from 4 registers of packed pairs; B K-major or, stored [k][n],
+// N-major (imm-trans-b 1: its leading byte offset is then the stride between blocks of 64
+// columns, the IR's row stride, and its stride byte offset the k stride).
 std::string cuda_mma_async(const std::string& d, unsigned n, unsigned swizzle, bool b_kn, ScalarType ab,
-                           const std::string& array, const std::array<std::string, 6>& o) {
+                           const std::string& array, const std::vector<std::string>& a,
+                           const std::array<std::string, 3>& b) {
   const unsigned lanes = n / 2;
+  const bool a_registers = a.size() == 4;
   std::string regs, outs;
   for (unsigned i = 0; i < lanes; ++i) {
     regs += fmt::format("{}%{}", i ? ", " : "", i);
     outs += fmt::format("{}\"+f\"({}[{}])", i ? ", " : "", d, i);
   }
-  // scale-d is a predicate: set from an operand of 1 (D = A B + C).
+  // Operands after the accumulator: A's descriptor or its 4 words, B's descriptor, scale-d.
+  std::string a_reg = fmt::format("%{}", lanes), a_in;
+  if (a_registers) {
+    a_reg = fmt::format("{{%{}, %{}, %{}, %{}}}", lanes, lanes + 1, lanes + 2, lanes + 3);
+    for (const std::string& w : a) a_in += fmt::format("\"r\"({}), ", w);
+  } else {
+    a_in = fmt::format("\"l\"(mt_wgmma_desc<{}>(&{}[{}], {}, {})), ", swizzle, array, a[0], a[1], a[2]);
+  }
+  const unsigned b_reg = lanes + (a_registers ? 4 : 1);
+  // scale-d is a predicate: set from an operand of 1 (D = A B + C). imm-trans-a exists only for A
+  // from threadgroup memory.
   return fmt::format(
       "asm volatile(\"{{\\n\\t.reg .pred p;\\n\\tsetp.ne.b32 p, %{}, "
       "0;\\n\\twgmma.mma_async.sync.aligned.m64n{}k16.f32.{}.{} "
-      "{{{}}}, %{}, %{}, p, 1, 1, 0, {};\\n}}\" : {} : \"l\"(mt_wgmma_desc<{}>(&{}[{}], {}, {})), "
-      "\"l\"(mt_wgmma_desc<{}>(&{}[{}], {}, {})), \"r\"(1) : \"memory\");",
-      lanes + 2, n, type_name(ab), type_name(ab), regs, lanes, lanes + 1, b_kn ? 1 : 0, outs, swizzle, array, o[0],
-      o[1], o[2], swizzle, array, o[3], b_kn ? o[5] : o[4], b_kn ? o[4] : o[5]);
+      "{{{}}}, {}, %{}, p, 1, 1, {}{};\\n}}\" : {} : {}\"l\"(mt_wgmma_desc<{}>(&{}[{}], {}, {})), \"r\"(1) : "
+      "\"memory\");",
+      b_reg + 1, n, type_name(ab), type_name(ab), regs, a_reg, b_reg, a_registers ? "" : "0, ", b_kn ? 1 : 0, outs,
+      a_in, swizzle, array, b[0], b_kn ? b[2] : b[1], b_kn ? b[1] : b[2]);
 }
 
 std::string cuda_head(const ir::Function& f, const KernelUses& u) {
@@ -55,7 +68,7 @@ std::string cuda_head(const ir::Function& f, const KernelUses& u) {
                        f.params[i].name);
   s += kCudaPrelude;
   if (u.cache_hints) s += kCudaCacheHintPrelude;
-  if (u.ops.count(Op::Mma)) s += kCudaMmaPrelude;
+  if (u.ops.count(Op::Mma) || u.ops.count(Op::MmaAsync)) s += kCudaMmaPrelude;  // its packs: A from registers
   if (u.ops.count(Op::MmaAsync) || u.ops.count(Op::MmaFence) || u.ops.count(Op::MmaWait)) s += kCudaMmaAsyncPrelude;
   if (u.ops.count(Op::LoadMatrix)) s += kCudaLoadMatrixPrelude;
   if (u.ops.count(Op::MbarrierInit) || u.ops.count(Op::MbarrierArrive) || u.ops.count(Op::MbarrierWait))

@@ -129,7 +129,7 @@ MT_BUTTERFLY(mt_simd_min_i64, long long, v < o ? v : o)
 // Mma (docs/IR.md): PTX's m16n8k16 tensor-core multiply-accumulate, each lane passing its fragments
 // (mtile/mma_layout.hpp). Pairs of 16-bit elements share a 32-bit register, element 2j in the low
 // half. Values are already rounded to their type, so packing them loses nothing. Included where a
-// kernel uses Mma; mtile refuses to compile such a kernel for an arch before sm_80.
+// kernel uses Mma or MmaAsync (A from registers); mtile refuses to compile them before sm_80.
 inline constexpr const char* kCudaMmaPrelude = R"(#ifndef MTILE_CUDA_MMA
 #define MTILE_CUDA_MMA
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
@@ -202,6 +202,9 @@ MT_FN void mt_mma_wait() {
 // An accumulator register is read only after the wait before it: the empty asm "writes" it there.
 MT_FN void mt_fence_operand(float& r) {
   asm volatile("" : "+f"(r)::"memory");
+}
+MT_FN void mt_fence_operand(unsigned int& r) {
+  asm volatile("" : "+r"(r)::"memory");
 }
 #endif  // MTILE_CUDA_MMA_ASYNC
 )";
