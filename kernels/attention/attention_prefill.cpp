@@ -134,16 +134,24 @@ void attention_prefill_warpgroups(const Tensor& q, const Tensor& k, const Tensor
     if_(j + 1u < blocks, [&] { stage_kv(k, k_at, key0 + bn); });
     copy_async_commit();
 
-    // Scores in log2 units, masked; the rows' new max over the block. A row sees the block's first
-    // `seen` keys (key <= row); keys past seq are seen only by rows past seq, never stored.
-    std::vector<Val> row_max = {m[0].get(), m[1].get()}, seen;
-    for (uint32_t r = 0; r < 2; ++r) seen.push_back(named("seen", max(qrow[r] + 1u, key0) - key0));
+    // Scores in log2 units, masked where a key of the block passes the threadgroup's first row;
+    // the rows' new max over the block. A row sees the block's first `seen` keys (key <= row); keys
+    // past seq are seen only by rows past seq, never stored.
+    std::deque<Var> scaled;
+    for (uint32_t i = 0; i < s.v.size(); ++i) scaled.emplace_back("score", s.v[i] * qk_scale);
+    if_(key0 + bn > q0, [&] {
+      std::vector<Val> seen;
+      for (uint32_t r = 0; r < 2; ++r) seen.push_back(named("seen", max(qrow[r] + 1u, key0) - key0));
+      for (uint32_t i = 0; i < s.v.size(); ++i) {
+        const uint32_t e = i % mma_layout::kCElements;
+        Val col = mma_layout::c_col(simd_lane(), e) + i / mma_layout::kCElements * 8;
+        scaled[i] = select(col < seen[e >> 1], scaled[i].get(), lit(-INFINITY));
+      }
+    });
+    std::vector<Val> row_max = {m[0].get(), m[1].get()};
     for (uint32_t i = 0; i < s.v.size(); ++i) {
-      const uint32_t e = i % mma_layout::kCElements;
-      Val col = mma_layout::c_col(simd_lane(), e) + i / mma_layout::kCElements * 8;
-      Val x = select(col < seen[e >> 1], s.v[i] * qk_scale, lit(-INFINITY));
-      s.v[i] = x;
-      row_max[e >> 1] = max(row_max[e >> 1], x);
+      s.v[i] = scaled[i].get();
+      row_max[(i % mma_layout::kCElements) >> 1] = max(row_max[(i % mma_layout::kCElements) >> 1], s.v[i]);
     }
     std::vector<Val> shift, alpha;
     for (uint32_t r = 0; r < 2; ++r) {
