@@ -15,7 +15,8 @@
 // O += P V takes V staged in threadgroup memory as k-major B. K of the next block is fetched
 // (copy_async) while P V is computed, and V of a block while its S is. Where the target has
 // warpgroup MMA (sm_90a's wgmma) and d is a multiple of 64, attention_prefill_warpgroups takes its
-// place: the same walk with both products as mma_asyncs from threadgroup memory.
+// place: the same walk with both products as mma_asyncs (K and V from threadgroup memory, P from
+// registers).
 #include <cmath>
 #include <deque>
 
@@ -323,7 +324,7 @@ KernelSpec attention_prefill_spec() {
                              {"q", "k", "v", "out", "scale", "heads", "kv_heads", "seq", "d"},
                              MTILE_HALF_VARIANTS(attention_prefill));
   k.family = "attention";
-  k.summary = "causal attention over a prompt (GQA), tensor-core MMA (warpgroup MMA on sm_90a), online softmax in f32";
+  k.summary = "causal attention over a prompt (GQA), tensor-core MMA (wgmma on sm_90a), online softmax in f32";
   using rule::var;
   rule::Expr batch = var("batch"), heads = var("heads"), kv_heads = var("kv_heads"), seq = var("seq"), d = var("d");
   k.dims = {"batch", "heads", "kv_heads", "seq", "d"};
@@ -341,13 +342,28 @@ KernelSpec attention_prefill_spec() {
                 .grid_y = heads,
                 .grid_z = batch,
                 .tpg = var("warps") * var("simd_width")};
-  k.preconditions = {batch >= 1, kv_heads >= 1, heads >= kv_heads, heads % kv_heads == 0, seq >= 1, d >= 16,
-                     d % 16 == 0, d <= 256, var("simd_width") == 32, var("dtiles") * 16 == d, var("warps") >= 1,
-                     var("bn") >= 16, var("bn") % 16 == 0, var("tpg") == var("warps") * 32,
-                     var("grid") == rule::ceil_div(seq, var("warps") * 16), var("grid_y") == heads,
-                     var("grid_z") == batch, wg <= 1,
-                     // Warpgroups of 64 rows, d in swizzled rows of 64 columns, S of n = bn.
-                     wg == 0 || (var("async_mma") == 1 && d % 64 == 0 && var("warps") % 4 == 0 && var("bn") <= 256)};
+  k.preconditions = {
+      batch >= 1,
+      kv_heads >= 1,
+      heads >= kv_heads,
+      heads % kv_heads == 0,
+      seq >= 1,
+      d >= 16,
+      d % 16 == 0,
+      d <= 256,
+      var("simd_width") == 32,
+      var("dtiles") * 16 == d,
+      var("warps") >= 1,
+      var("bn") >= 16,
+      var("bn") % 16 == 0,
+      var("tpg") == var("warps") * 32,
+      var("grid") == rule::ceil_div(seq, var("warps") * 16),
+      var("grid_y") == heads,
+      var("grid_z") == batch,
+      wg <= 1,
+      // Warpgroups of 64 rows, d in swizzled rows of 64 columns, S of n = bn.
+      wg == 0 || (var("async_mma") == 1 && d % 64 == 0 && var("warps") % 4 == 0 && var("bn") <= 256),
+  };
   k.sizes = {{"q", batch * heads * seq * d},
              {"k", batch * kv_heads * seq * d},
              {"v", batch * kv_heads * seq * d},
