@@ -53,6 +53,61 @@ void stage(const Tensor& src, const TgArray& tile, const Val& base, const Val& f
   }
 }
 
+// The online softmax of a lane's two query rows (mma's C layout: elements 0-1 are row g, 2-3 row g
+// + 8): the running max (the same in the row's four lanes) and the lane's part of the sum.
+struct RowSoftmax {
+  std::deque<Var> m, l;
+  RowSoftmax() {
+    for (int r = 0; r < 2; ++r) {
+      m.emplace_back("run_max", lit(-INFINITY));
+      l.emplace_back("run_sum", lit(0.0f));
+    }
+  }
+  // One block's scores s (log2 units, masked; C elements of tile n at 4 n ..): the rows' new max
+  // (two shuffles over the row's lanes), P = exp2(s - max) rounded to T into p in A's layout (keys
+  // 16 i .. 16 i + 15 in p[i]: a C tile pair's elements are an A fragment's), the sums. Gives each
+  // row's factor for the output so far.
+  template <class T>
+  std::vector<Val> step(const std::vector<Val>& s, std::vector<MmaA>& p) {
+    std::vector<Val> row_max = {m[0].get(), m[1].get()};
+    for (size_t i = 0; i < s.size(); ++i) row_max[(i % 4) >> 1] = max(row_max[(i % 4) >> 1], s[i]);
+    std::vector<Val> shift, alpha;
+    for (uint32_t r = 0; r < 2; ++r) {
+      for (uint32_t mask = 1; mask <= 2; mask *= 2) row_max[r] = max(row_max[r], simd_shuffle_xor(row_max[r], mask));
+      shift.push_back(named("shift", finite_shift(row_max[r])));
+      alpha.push_back(named("alpha", exp2(m[r].get() - shift[r])));
+      m[r] = row_max[r];
+    }
+    std::vector<Val> sum = {l[0] * alpha[0], l[1] * alpha[1]};
+    p.assign(s.size() / 8, MmaA{});
+    for (size_t i = 0; i < s.size(); ++i) {
+      const size_t e = i % mma_layout::kCElements, n = i / mma_layout::kCElements;
+      Val x = exp2(s[i] - shift[e >> 1]);
+      sum[e >> 1] = sum[e >> 1] + x;
+      p[n / 2].v[(n % 2) * 4 + e] = cast<T>(x);
+    }
+    l[0] = sum[0];
+    l[1] = sum[1];
+    return alpha;
+  }
+  // Stores the output tiles (16 x 8, columns 8 t ..) of the simdgroup's rows from row0, each
+  // row divided by its sum over its four lanes.
+  void store(const Tensor& out, const U32& d, const Val& q_base, const Val& seq, const Val& row0,
+             std::vector<MmaAcc> tiles) const {
+    std::vector<Val> inv;
+    for (uint32_t r = 0; r < 2; ++r) {
+      Val total = l[r].get();
+      for (uint32_t mask = 1; mask <= 2; mask *= 2) total = total + simd_shuffle_xor(total, mask);
+      inv.push_back(named("inv_sum", 1.0f / total));
+    }
+    MatrixRef dst = MatrixRef(out, d, q_base).bounded_rows(seq);
+    for (uint32_t t = 0; t < tiles.size(); ++t) {
+      for (uint32_t e = 0; e < mma_layout::kCElements; ++e) tiles[t].v[e] = tiles[t].v[e] * inv[e >> 1];
+      store_mma_acc(dst, row0, t * 8, tiles[t]);
+    }
+  }
+};
+
 // Stages rows [first, first + count) of src (rows of d, from element `base`; rows past seq repeat
 // the last one) into tiles[at ..] as swizzled 128-byte rows (mtile/dsl_matrix.hpp) in blocks of
 // 64 columns, each block `count` rows: sixteen threads copy a row of d = 128.
@@ -102,11 +157,7 @@ void attention_prefill_warpgroups(const Tensor& q, const Tensor& k, const Tensor
   Val q_at = named("q_at", group * (64 * d));
 
   WarpgroupAccVar o(warpgroup_acc_zero(d));
-  std::deque<Var> m, l;
-  for (int r = 0; r < 2; ++r) {
-    m.emplace_back("run_max", lit(-INFINITY));
-    l.emplace_back("run_sum", lit(0.0f));
-  }
+  RowSoftmax rows;
   std::vector<Val> qrow;  // the lane's two query rows
   for (uint32_t r = 0; r < 2; ++r) qrow.push_back(named("q_row", row0 + mma_layout::c_row(simd_lane(), 2 * r)));
 
@@ -149,28 +200,8 @@ void attention_prefill_warpgroups(const Tensor& q, const Tensor& k, const Tensor
         scaled[i] = select(col < seen[e >> 1], scaled[i].get(), lit(-INFINITY));
       }
     });
-    std::vector<Val> row_max = {m[0].get(), m[1].get()};
-    for (uint32_t i = 0; i < s.v.size(); ++i) {
-      s.v[i] = scaled[i].get();
-      row_max[(i % mma_layout::kCElements) >> 1] = max(row_max[(i % mma_layout::kCElements) >> 1], s.v[i]);
-    }
-    std::vector<Val> shift, alpha;
-    for (uint32_t r = 0; r < 2; ++r) {
-      for (uint32_t mask = 1; mask <= 2; mask *= 2) row_max[r] = max(row_max[r], simd_shuffle_xor(row_max[r], mask));
-      shift.push_back(named("shift", finite_shift(row_max[r])));
-      alpha.push_back(named("alpha", exp2(m[r].get() - shift[r])));
-      m[r] = row_max[r];
-    }
-    std::vector<Val> sum = {l[0] * alpha[0], l[1] * alpha[1]};
-    std::vector<MmaA> p(bn / 16);  // P of keys 16 i .. 16 i + 15, in A's layout
-    for (uint32_t i = 0; i < s.v.size(); ++i) {
-      const uint32_t e = i % mma_layout::kCElements, n = i / mma_layout::kCElements;
-      Val x = exp2(s.v[i] - shift[e >> 1]);
-      sum[e >> 1] = sum[e >> 1] + x;
-      p[n / 2].v[(n % 2) * 4 + e] = cast<T>(x);
-    }
-    l[0] = sum[0];
-    l[1] = sum[1];
+    std::vector<MmaA> p;
+    std::vector<Val> alpha = rows.step<T>(std::vector<Val>(scaled.begin(), scaled.end()), p);
     WarpgroupAcc acc = o.get();
     for (uint32_t i = 0; i < acc.v.size(); ++i) acc.v[i] = acc.v[i] * alpha[(i % mma_layout::kCElements) >> 1];
 
@@ -183,19 +214,10 @@ void attention_prefill_warpgroups(const Tensor& q, const Tensor& k, const Tensor
     barrier();  // every warpgroup has read V: the next block's may come in
   });
 
-  std::vector<Val> inv;
-  for (uint32_t r = 0; r < 2; ++r) {
-    Val total = l[r].get();
-    for (uint32_t mask = 1; mask <= 2; mask *= 2) total = total + simd_shuffle_xor(total, mask);
-    inv.push_back(named("inv_sum", 1.0f / total));
-  }
-  MatrixRef dst = MatrixRef(out, d, q_base).bounded_rows(seq);
+  std::vector<MmaAcc> tiles_out;
   WarpgroupAcc acc = o.get();
-  for (uint32_t t = 0; t < d / 8; ++t) {
-    MmaAcc tile = acc.tile(t);
-    for (uint32_t e = 0; e < mma_layout::kCElements; ++e) tile.v[e] = tile.v[e] * inv[e >> 1];
-    store_mma_acc(dst, row0, t * 8, tile);
-  }
+  for (uint32_t t = 0; t < d / 8; ++t) tiles_out.push_back(acc.tile(t));
+  rows.store(out, d, q_base, seq, row0, tiles_out);
 }
 
 template <class T>
@@ -222,13 +244,7 @@ void attention_prefill(In<T> q, In<T> k, In<T> v, Out<T> out, Scalar<f32> scale,
 
   std::vector<std::unique_ptr<MmaAccVar>> o;
   for (uint32_t t = 0; t < otiles; ++t) o.push_back(std::make_unique<MmaAccVar>(mma_zero()));
-  // Per lane, for its two rows (C elements 0-1: row g, 2-3: row g + 8): the running max (the
-  // same in the row's four lanes) and the lane's part of the sum.
-  std::deque<Var> m, l;
-  for (int r = 0; r < 2; ++r) {
-    m.emplace_back("run_max", lit(-INFINITY));
-    l.emplace_back("run_sum", lit(0.0f));
-  }
+  RowSoftmax rows;
   std::vector<Val> qrow;  // the lane's two query rows
   for (uint32_t r = 0; r < 2; ++r) qrow.push_back(named("q_row", row0 + mma_layout::c_row(simd_lane(), 2 * r)));
 
@@ -259,32 +275,15 @@ void attention_prefill(In<T> q, In<T> k, In<T> v, Out<T> out, Scalar<f32> scale,
     if_(j + 1u < blocks, [&] { stage(k, k_tile, kv_base, key0 + bn, bn, dd, ld, seq, threads); });
     copy_async_commit();
 
-    // Scores in log2 units, masked; the rows' new max over the block.
-    std::vector<Val> row_max = {m[0].get(), m[1].get()};
+    // Scores in log2 units, masked; the rows' softmax step.
+    std::vector<Val> scores;
     for (uint32_t n = 0; n < ntiles; ++n)
       for (uint32_t e = 0; e < mma_layout::kCElements; ++e) {
         Val key = key0 + (n * 8 + mma_layout::c_col(simd_lane(), e));
-        Val x = select(key <= qrow[e >> 1] && key < seq, s[n].v[e] * qk_scale, lit(-INFINITY));
-        s[n].v[e] = x;
-        row_max[e >> 1] = max(row_max[e >> 1], x);
+        scores.push_back(select(key <= qrow[e >> 1] && key < seq, s[n].v[e] * qk_scale, lit(-INFINITY)));
       }
-    std::vector<Val> shift, alpha;
-    for (uint32_t r = 0; r < 2; ++r) {
-      for (uint32_t mask = 1; mask <= 2; mask *= 2) row_max[r] = max(row_max[r], simd_shuffle_xor(row_max[r], mask));
-      shift.push_back(named("shift", finite_shift(row_max[r])));
-      alpha.push_back(named("alpha", exp2(m[r].get() - shift[r])));
-      m[r] = row_max[r];
-    }
-    std::vector<Val> sum = {l[0] * alpha[0], l[1] * alpha[1]};
-    std::vector<MmaA> p(ntiles / 2);  // P of keys 16i .. 16i + 15, in A's layout
-    for (uint32_t n = 0; n < ntiles; ++n)
-      for (uint32_t e = 0; e < mma_layout::kCElements; ++e) {
-        Val x = exp2(s[n].v[e] - shift[e >> 1]);
-        sum[e >> 1] = sum[e >> 1] + x;
-        p[n / 2].v[(n % 2) * 4 + e] = cast<T>(x);
-      }
-    l[0] = sum[0];
-    l[1] = sum[1];
+    std::vector<MmaA> p;
+    std::vector<Val> alpha = rows.step<T>(scores, p);
     for (uint32_t t = 0; t < otiles; ++t) {
       MmaAcc acc = o[t]->get();
       for (uint32_t e = 0; e < mma_layout::kCElements; ++e) acc.v[e] = acc.v[e] * alpha[e >> 1];
@@ -302,18 +301,9 @@ void attention_prefill(In<T> q, In<T> k, In<T> v, Out<T> out, Scalar<f32> scale,
     barrier();  // every simdgroup has read V: the next block's may come in
   });
 
-  std::vector<Val> inv;
-  for (uint32_t r = 0; r < 2; ++r) {
-    Val total = l[r].get();
-    for (uint32_t mask = 1; mask <= 2; mask *= 2) total = total + simd_shuffle_xor(total, mask);
-    inv.push_back(named("inv_sum", 1.0f / total));
-  }
-  MatrixRef dst = MatrixRef(out, d, q_base).bounded_rows(seq);
-  for (uint32_t t = 0; t < otiles; ++t) {
-    MmaAcc acc = o[t]->get();
-    for (uint32_t e = 0; e < mma_layout::kCElements; ++e) acc.v[e] = acc.v[e] * inv[e >> 1];
-    store_mma_acc(dst, row0, t * 8, acc);
-  }
+  std::vector<MmaAcc> tiles_out;
+  for (uint32_t t = 0; t < otiles; ++t) tiles_out.push_back(o[t]->get());
+  rows.store(out, d, q_base, seq, row0, tiles_out);
 }
 
 }  // namespace
