@@ -26,6 +26,10 @@ struct Target {
   uint32_t max_threadgroups_per_multiprocessor = 32;   // resident threadgroups on one multiprocessor
   uint32_t registers_per_multiprocessor = 65536;       // 32-bit registers of one; 0 where not known
   bool async_mma = false;  // IR mma_async (a warpgroup's MMA from threadgroup memory): sm_90a's wgmma, the CPU engine
+  // copy_async runs alongside the thread's later work (cp.async: CUDA sm_80 and newer), so staging
+  // device memory through threadgroup buffers keeps more of it in flight; the CPU engine (which
+  // runs every path the CUDA code takes) says so too; Metal copies when it issues one.
+  bool async_copy = false;
 
   // The CPU engine on this host.
   static Target cpu();
@@ -43,8 +47,8 @@ struct Target {
   // Threadgroups of `tpg` threads that can be resident at once on the whole device.
   uint64_t resident_threadgroups(uint32_t tpg) const;
   // The facts as rule bindings: simd_width, max_tpg, sm_count, max_threads_per_sm, max_tgs_per_sm,
-  // registers_per_sm, vector_bytes, shared_memory, buffer_alignment, max_grid, max_grid_y, max_grid_z, async_mma (0 or
-  // 1).
+  // registers_per_sm, vector_bytes, shared_memory, buffer_alignment, max_grid, max_grid_y, max_grid_z, async_mma and
+  // async_copy (0 or 1).
   void bind(rule::Bindings& b) const;
   static const std::vector<std::string>& binding_names();
   // What the pass pipeline's output depends on: part of the lowered-IR cache key.

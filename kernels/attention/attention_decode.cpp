@@ -11,7 +11,10 @@
 // softmax weights), and the team's shuffles add up the row's score for each head. A trip of the
 // loop takes `tile` rows a team, consecutive teams reading consecutive rows; the online softmax
 // (running max m, sum l and accumulator acc in f32, per head) is rescaled once a trip. Rows past
-// the split's end (the last trip) read the split's last row again and count as -inf.
+// the split's end (the last trip) read the split's last row again and count as -inf. With Config
+// stages >= 2 a trip's rows of K and V come from that many threadgroup buffers, which copy_async
+// fills stages - 1 trips ahead (the threadgroup's threads copy a trip's rows together), rather
+// than from each lane's own loads: memory stays busy while the threadgroup computes.
 // Then the teams of a simdgroup merge their (m, l, acc) by shuffles, and the simdgroups through
 // threadgroup memory. With one split that is the answer: out = acc / l. With more, each
 // threadgroup writes its partial (acc, m, l) to `workspace`; one thread runs a fence and takes a
@@ -23,8 +26,11 @@
 // workspace: acc [batch, heads, splits, d], then (m, l) [batch, heads, splits, 2], from element 0;
 // its size holds any splits up to split_cap (see the spec). counters: batch * kv_heads u32, zero
 // at launch and left zero.
+#include <algorithm>
 #include <cmath>
 #include <deque>
+#include <functional>
+#include <utility>
 
 #include "kernels/attention/attention.hpp"
 #include "kernels/row_loops.hpp"
@@ -98,16 +104,19 @@ void attention_decode(In<T> q, In<T> k, In<T> v, Out<T> out, InOut<f32> workspac
   for (HeadState& s : st)
     for (uint32_t i = 0; i < per_lane; ++i) s.acc.emplace_back("acc", lit(0.0f));
 
-  for_(0u, rows, teams * tile, [&](Val r0) {
+  // One trip of the loop: `tile` rows a team from r0 on, consecutive teams consecutive rows; `fetch`
+  // gives the K and V chunk c of the trip's row u * teams + team (clamped into the split).
+  auto trip = [&](const Val& r0,
+                  const std::function<std::pair<Vec, Vec>(uint32_t u, const Val& row, uint32_t c)>& fetch) {
     std::vector<Val> valid;
     std::vector<Vec> kv, vv;  // [u * chunks + c]
     for (uint32_t u = 0; u < tile; ++u) {
       Val row = named("row", column(r0, u * teams) + team_id);
       valid.push_back(row < rows);
-      Val at = named("kv_at", (kv_row0 + min(row, rows - 1u)) * d);
       for (uint32_t c = 0; c < chunks; ++c) {
-        kv.push_back(load_n<kChunk, f32>(k, at + col[c]));
-        vv.push_back(load_n<kChunk, f32>(v, at + col[c]));
+        auto [kc, vc] = fetch(u, row, c);
+        kv.push_back(std::move(kc));
+        vv.push_back(std::move(vc));
       }
     }
     for (uint32_t g = 0; g < group; ++g) {
@@ -139,7 +148,58 @@ void attention_decode(In<T> q, In<T> k, In<T> v, Out<T> out, InOut<f32> workspac
         }
       s.m = m_new;
     }
-  });
+  };
+  const uint32_t stages = config("stages", 0), trip_rows = teams * tile;
+  if (stages == 0) {
+    // Straight from device memory: each lane's loads of a trip in flight together.
+    for_(0u, rows, trip_rows, [&](Val r0) {
+      trip(r0, [&](uint32_t, const Val& row, uint32_t c) {
+        Val at = named("kv_at", (kv_row0 + min(row, rows - 1u)) * d);
+        return std::pair{load_n<kChunk, f32>(k, at + col[c]), load_n<kChunk, f32>(v, at + col[c])};
+      });
+    });
+  } else {
+    // Through `stages` threadgroup buffers of a trip's rows of K and V (pitch: the columns the
+    // teams' lanes cover), filled by copy_async stages - 1 trips ahead, so that the threadgroup
+    // keeps that many trips of K and V in flight while it computes one (gemm's pipeline).
+    const uint32_t pitch = team * per_lane, copy_lanes = std::min<uint32_t>(kChunk, 16 / storage_bytes(k.elem));
+    TgArray k_tile = threadgroup_array(k.elem, stages * trip_rows * pitch);
+    TgArray v_tile = threadgroup_array(v.elem, stages * trip_rows * pitch);
+    Val trips = named("trips", (rows + (trip_rows - 1)) / trip_rows), row_chunks = named("row_chunks", d / kChunk);
+    auto fill = [&](const Val& step) {
+      Val buf_row = named("buf_row", step % stages * trip_rows), r0 = named("fill_row", step * trip_rows);
+      for_(tid(), row_chunks * trip_rows, lsize(), [&](Val item) {
+        Val r = item / row_chunks, at = item % row_chunks * kChunk;
+        Val src = (kv_row0 + min(r0 + r, rows - 1u)) * d + at, dst = (buf_row + r) * pitch + at;
+        for (uint32_t h = 0; h < kChunk; h += copy_lanes) {
+          copy_async(k_tile[column(dst, h)], k[column(src, h)], copy_lanes);
+          copy_async(v_tile[column(dst, h)], v[column(src, h)], copy_lanes);
+        }
+      });
+    };
+    // One group committed a trip (empty past the last), so waiting until stages - 2 are pending
+    // leaves this trip's buffer complete.
+    for (uint32_t s = 0; s + 1 < stages; ++s) {
+      if_(lit(s) < trips, [&] { fill(lit(s)); });
+      copy_async_commit();
+    }
+    for_(0u, trips, 1u, [&](Val step) {
+      copy_async_wait(stages - 2);
+      barrier();  // every thread's copies for this trip landed; every team is done with the last
+      if_(step + (stages - 1) < trips, [&] { fill(step + (stages - 1)); });
+      copy_async_commit();
+      Val buf_row = named("buf_row", step % stages * trip_rows);
+      trip(step * trip_rows, [&](uint32_t u, const Val&, uint32_t c) {
+        Val at = named("tile_at", (buf_row + (u * teams) + team_id) * pitch + col[c]);
+        Vec kc, vc;
+        for (uint32_t e = 0; e < kChunk; ++e) {
+          kc.lanes.push_back(load<f32>(k_tile[at + e]));
+          vc.lanes.push_back(load<f32>(v_tile[at + e]));
+        }
+        return std::pair{kc, vc};
+      });
+    });
+  }
 
   // The teams of a simdgroup: lanes at one place in their teams hold the same columns.
   for (uint32_t mask = team; mask < kSimdLanes; mask *= 2)
@@ -284,8 +344,15 @@ KernelSpec attention_decode_spec() {
   // 66.4 with 4 against 70.4 with 8 and 76.2 with 16, batch 32 194.3 with 1 against 210.1 with 2;
   // 128 threads (a wave's splits) against 256: batch 2 24.4 / 26.3, 4 39.2 / 42.0, 8 63.8 / 66.5,
   // 16 108.6 / 113.1, but batch 32 197.2 / 193.9 and batch 1 at seq 32768 (32 splits at most)
-  // 75.8 / 67.4.
+  // 75.8 / 67.4. K and V through two threadgroup buffers (stages 2, copy_async a trip ahead) where
+  // copies are asynchronous, a split has at least 4 trips and two threadgroups' buffers fit an
+  // SM's threadgroup memory: H100, us, stages 0 / 2 / 3 (3 leaves one threadgroup an SM at tile 4):
+  // batch 1 seq 32768 57.6 / 54.2 / 58.6, batch 8 54.0 / 52.5 / 65.0, batch 32 183.9 / 178.9 / 187.0,
+  // batch 64 363.4 / 354.2 / 361.1, but batch 1 seq 4096 (2 trips a split) 16.0 / 16.3 / 20.8; tile 2
+  // with 3 or 4 stages, or tile 1 with 4 or 6, no better than 2 at tile 4.
   rule::Expr threads = var("threads"), split_room = rule::min(split_cap, 32);
+  rule::Expr trip_rows = threads / team * var("tile"),
+             elem_bytes = rule::select(var("dtype_bytes") == 0, 4, var("dtype_bytes"));
   k.config = {{"group", heads / kv_heads},
               {"team", rule::min(simd, rule::pow2_ceil(rule::ceil_div(d, kChunk)))},
               {"chunks", rule::ceil_div(d, kChunk * team)},
@@ -293,7 +360,11 @@ KernelSpec attention_decode_spec() {
               {"threads", rule::select(var("group") * d <= 1024 && !(pairs < var("sm_count") &&
                                                                      pairs * split_room * 8 >= var("sm_count") * 4 * 7),
                                        8 * simd, 4 * simd)},
-              {"splits", rule::clamp(var("sm_count") * (16 * simd / threads) / pairs, 1, split_room)}};
+              {"splits", rule::clamp(var("sm_count") * (16 * simd / threads) / pairs, 1, split_room)},
+              {"stages", rule::select(var("async_copy") == 1 && seq >= splits * 4 * trip_rows &&
+                                          4 * trip_rows * var("team") * var("chunks") * kChunk * elem_bytes <=
+                                              var("shared_memory") / 2,
+                                      2, 0)}};
   k.dispatch = {.grid = splits, .grid_y = kv_heads, .grid_z = batch, .tpg = var("threads")};
   k.preconditions = {batch >= 1,
                      kv_heads >= 1,
@@ -309,6 +380,7 @@ KernelSpec attention_decode_spec() {
                      var("chunks") * team * kChunk >= d,
                      var("tile") >= 1,
                      var("tile") <= 8,
+                     var("stages") == 0 || (var("stages") >= 2 && var("stages") <= 8),
                      threads % simd == 0,
                      splits >= 1,
                      splits <= split_cap,

@@ -21,6 +21,7 @@ Target Target::cpu() {
   t.registers_per_multiprocessor = 0;  // none: a thread's values live in host memory
   t.shared_memory_per_threadgroup = 64 * 1024;
   t.async_mma = true;
+  t.async_copy = true;
   return t;
 }
 
@@ -29,6 +30,7 @@ Target Target::cuda(const std::string& arch) {
   t.backend = "cuda";
   t.name = arch;
   t.max_grid = {2147483647u, 65535, 65535};
+  t.async_copy = true;  // cp.async: both known archs are sm_80 or newer
   if (arch == "sm_90a" || arch == "sm_90") {
     t.multiprocessors = 132;
     t.shared_memory_per_threadgroup = 227 * 1024;  // with the opt-in, past the static 48 KiB
@@ -91,7 +93,7 @@ const std::vector<std::string>& Target::binding_names() {
   static const std::vector<std::string> names = {
       "simd_width",       "max_tpg",      "sm_count",      "max_threads_per_sm", "max_tgs_per_sm",
       "registers_per_sm", "vector_bytes", "shared_memory", "buffer_alignment",   "max_grid",
-      "max_grid_y",       "max_grid_z",   "async_mma"};
+      "max_grid_y",       "max_grid_z",   "async_mma",     "async_copy"};
   return names;
 }
 
@@ -109,6 +111,7 @@ void Target::bind(rule::Bindings& b) const {
   b["max_grid_y"] = max_grid[1];
   b["max_grid_z"] = max_grid[2];
   b["async_mma"] = async_mma ? 1 : 0;
+  b["async_copy"] = async_copy ? 1 : 0;
 }
 
 std::string Target::pipeline_key() const {

@@ -5,6 +5,7 @@
 // refuse what the kernels can't do.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -241,6 +242,67 @@ TEST(AttentionDecode, GroupsHeadDimsAndTheirTilesMatchTheReference) {
   }
   CheckResult r = check("attention_decode", ScalarType::f16, kAttn, {{"splits", 3}, {"tile", 3}});
   EXPECT_TRUE(r.passed) << r.summary();
+}
+
+// Stages >= 2: K and V through threadgroup buffers that copy_async fills a trip or more ahead.
+// Splits whose rows are not whole trips (1000 / 7 = 143), one split shorter than a trip (seq 7),
+// and head dims whose lanes cover more columns than d (72: 128, 136: 256), whose padding the
+// copies never write.
+TEST(AttentionDecode, KAndVThroughThreadgroupBuffersMatchTheReference) {
+  struct Case {
+    ScalarType t;
+    uint32_t threads, tile, stages;
+  };
+  for (const Case& c : std::vector<Case>{{ScalarType::f32, 256, 1, 2},
+                                         {ScalarType::f32, 256, 1, 3},
+                                         {ScalarType::f32, 128, 2, 2},
+                                         {ScalarType::f32, 128, 2, 3},
+                                         {ScalarType::bf16, 128, 4, 2},
+                                         {ScalarType::f16, 64, 1, 5}})
+    for (uint32_t splits : {1u, 7u, 16u}) {
+      Config config = {{"splits", splits}, {"threads", c.threads}, {"tile", c.tile}, {"stages", c.stages}};
+      CheckResult r = check("attention_decode", c.t, kAttn, config);
+      EXPECT_TRUE(r.passed) << type_name(c.t) << " " << config_text(config) << ": " << r.summary();
+      ASSERT_EQ(r.outputs.size(), 2u) << r.summary();
+      EXPECT_EQ(r.outputs[1].max_abs, 0.0) << "a counter was left non-zero";
+    }
+  for (const Shape& s : std::vector<Shape>{{{"batch", 2}, {"heads", 4}, {"kv_heads", 1}, {"seq", 7}, {"d", 128}},
+                                           {{"batch", 1}, {"heads", 4}, {"kv_heads", 2}, {"seq", 300}, {"d", 72}},
+                                           {{"batch", 2}, {"heads", 4}, {"kv_heads", 4}, {"seq", 130}, {"d", 136}}})
+    for (uint32_t splits : {1u, 2u}) {
+      splits = std::min<uint32_t>(splits, (s.at("seq") + 63) / 64);  // 64 rows a split at least
+      CheckResult r = check("attention_decode", ScalarType::bf16, s, {{"splits", splits}, {"stages", 2}, {"tile", 1}});
+      EXPECT_TRUE(r.passed) << r.summary();
+    }
+  EXPECT_NE(contract_error("attention_decode", kAttn, {{"stages", 1}}).find("stages"), std::string::npos);
+}
+
+// Two buffers where copies are asynchronous, a split takes at least 4 trips and two threadgroups'
+// buffers fit an SM; the direct loads elsewhere.
+TEST(AttentionDecode, StagesFollowTheTargetAndTheTripsASplit) {
+  const KernelSpec& spec = find_kernel("attention_decode").spec();
+  auto stages = [&](uint32_t batch, uint32_t seq, const Target& t, ScalarType dtype = ScalarType::bf16) {
+    Shape s = {{"batch", batch}, {"heads", 32}, {"kv_heads", 8}, {"seq", seq}, {"d", 128}};
+    return resolve(spec, s, t, {}, {}, dtype).config.at("stages");
+  };
+  const Target h100 = Target::cuda("sm_90a"), a100 = Target::cuda("sm_80"), m3 = Target::metal("apple9");
+  EXPECT_TRUE(h100.async_copy);
+  EXPECT_TRUE(a100.async_copy);
+  EXPECT_FALSE(m3.async_copy);
+  EXPECT_EQ(stages(1, 32768, h100), 2u);  // 1024 rows a split: 16 trips of 64
+  EXPECT_EQ(stages(8, 4096, h100), 2u);   // 128 threads, 8 splits: 16 trips of 32
+  EXPECT_EQ(stages(32, 4096, h100), 2u);
+  EXPECT_EQ(stages(64, 32768, h100), 2u);
+  EXPECT_EQ(stages(1, 4096, h100), 0u);  // 128 rows a split: 2 trips
+  EXPECT_EQ(stages(1, 32768, a100), 2u);
+  EXPECT_EQ(stages(1, 32768, m3), 0u);
+  EXPECT_EQ(stages(32, 4096, Target::cpu(), ScalarType::bf16), 0u);  // 64 KiB: two buffers of 32 KiB don't fit twice
+  // The rule's choice on the H100 copies K and V with cp.async (and nothing else reads them).
+  ir::Function staged = lowered("attention_decode", ScalarType::bf16,
+                                {{"batch", 1}, {"heads", 32}, {"kv_heads", 8}, {"seq", 32768}, {"d", 128}}, h100);
+  EXPECT_TRUE(contains(codegen::emit_cuda(staged), "cp.async.cg.shared.global"));
+  for (const char* t : {"k", "v"}) EXPECT_EQ(accesses(staged, t, 8).second, 0) << t << " read outside copy_async";
+  nvrtc_compiles(staged, "attention_decode_staged");
 }
 
 // Launches the kernel three times on the same buffers: the same output each time, and the

@@ -162,6 +162,7 @@ CudaBackend::CudaBackend(int ordinal, CacheConfig cache) : ordinal_(ordinal), ca
       static_cast<uint32_t>(attr(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN));
   target_.multiprocessors = static_cast<uint32_t>(attr(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT));
   target_.async_mma = arch_ == "sm_90a";  // wgmma
+  target_.async_copy = cc_major_ >= 8;    // cp.async
   const std::string pdl = std::getenv("MTILE_CUDA_PDL") ? std::getenv("MTILE_CUDA_PDL") : "";
   if (!pdl.empty() && pdl != "0" && pdl != "1")
     throw Error(
