@@ -14,7 +14,9 @@
 // the split's end (the last trip) read the split's last row again and count as -inf. With Config
 // stages >= 2 a trip's rows of K and V come from that many threadgroup buffers, which copy_async
 // fills stages - 1 trips ahead (the threadgroup's threads copy a trip's rows together), rather
-// than from each lane's own loads: memory stays busy while the threadgroup computes.
+// than from each lane's own loads: memory stays busy while the threadgroup computes. With Config
+// own_copies 1 each thread copies the chunks it reads (lanes past d into places of their own) and
+// the loop needs no barrier.
 // Then the teams of a simdgroup merge their (m, l, acc) by shuffles, and the simdgroups through
 // threadgroup memory. With one split that is the answer: out = acc / l. With more, each
 // threadgroup writes its partial (acc, m, l) to `workspace`; one thread runs a fence and takes a
@@ -162,19 +164,35 @@ void attention_decode(In<T> q, In<T> k, In<T> v, Out<T> out, InOut<f32> workspac
     // Through `stages` threadgroup buffers of a trip's rows of K and V (pitch: the columns the
     // teams' lanes cover), filled by copy_async stages - 1 trips ahead, so that the threadgroup
     // keeps that many trips of K and V in flight while it computes one (gemm's pipeline).
+    const bool own_copies = config("own_copies", 0);
     const uint32_t pitch = team * per_lane, copy_lanes = std::min<uint32_t>(kChunk, 16 / storage_bytes(k.elem));
     TgArray k_tile = threadgroup_array(k.elem, stages * trip_rows * pitch);
     TgArray v_tile = threadgroup_array(v.elem, stages * trip_rows * pitch);
     Val trips = named("trips", (rows + (trip_rows - 1)) / trip_rows), row_chunks = named("row_chunks", d / kChunk);
+    // A lane's place in a buffer row: its own columns, past d for lanes past it (which copy the
+    // clamped chunk there), so that with own_copies no two threads touch one element.
+    std::vector<Val> slot;
+    for (uint32_t c = 0; c < chunks; ++c) slot.push_back((lane + c * team) * kChunk);
+    auto copy = [&](const Val& dst, const Val& src) {
+      for (uint32_t h = 0; h < kChunk; h += copy_lanes) {
+        copy_async(k_tile[column(dst, h)], k[column(src, h)], copy_lanes);
+        copy_async(v_tile[column(dst, h)], v[column(src, h)], copy_lanes);
+      }
+    };
     auto fill = [&](const Val& step) {
       Val buf_row = named("buf_row", step % stages * trip_rows), r0 = named("fill_row", step * trip_rows);
+      if (own_copies) {  // the chunks this thread reads in that trip
+        for (uint32_t u = 0; u < tile; ++u) {
+          Val r = column(team_id, u * teams);
+          Val src = named("src_row", (kv_row0 + min(r0 + r, rows - 1u)) * d),
+              dst = named("dst_row", (buf_row + r) * pitch);
+          for (uint32_t c = 0; c < chunks; ++c) copy(dst + slot[c], src + col[c]);
+        }
+        return;
+      }
       for_(tid(), row_chunks * trip_rows, lsize(), [&](Val item) {
         Val r = item / row_chunks, at = item % row_chunks * kChunk;
-        Val src = (kv_row0 + min(r0 + r, rows - 1u)) * d + at, dst = (buf_row + r) * pitch + at;
-        for (uint32_t h = 0; h < kChunk; h += copy_lanes) {
-          copy_async(k_tile[column(dst, h)], k[column(src, h)], copy_lanes);
-          copy_async(v_tile[column(dst, h)], v[column(src, h)], copy_lanes);
-        }
+        copy((buf_row + r) * pitch + at, (kv_row0 + min(r0 + r, rows - 1u)) * d + at);
       });
     };
     // One group committed a trip (empty past the last), so waiting until stages - 2 are pending
@@ -185,12 +203,14 @@ void attention_decode(In<T> q, In<T> k, In<T> v, Out<T> out, InOut<f32> workspac
     }
     for_(0u, trips, 1u, [&](Val step) {
       copy_async_wait(stages - 2);
-      barrier();  // every thread's copies for this trip landed; every team is done with the last
+      // Every thread's copies for this trip landed, every team is done with the buffer the fill
+      // below takes. With own_copies a thread reads only its own copies: its wait is enough.
+      if (!own_copies) barrier();
       if_(step + (stages - 1) < trips, [&] { fill(step + (stages - 1)); });
       copy_async_commit();
       Val buf_row = named("buf_row", step % stages * trip_rows);
       trip(step * trip_rows, [&](uint32_t u, const Val&, uint32_t c) {
-        Val at = named("tile_at", (buf_row + (u * teams) + team_id) * pitch + col[c]);
+        Val at = named("tile_at", (buf_row + (u * teams) + team_id) * pitch + (own_copies ? slot[c] : col[c]));
         Vec kc, vc;
         for (uint32_t e = 0; e < kChunk; ++e) {
           kc.lanes.push_back(load<f32>(k_tile[at + e]));
@@ -349,7 +369,8 @@ KernelSpec attention_decode_spec() {
   // SM's threadgroup memory: H100, us, stages 0 / 2 / 3 (3 leaves one threadgroup an SM at tile 4):
   // batch 1 seq 32768 57.6 / 54.2 / 58.6, batch 8 54.0 / 52.5 / 65.0, batch 32 183.9 / 178.9 / 187.0,
   // batch 64 363.4 / 354.2 / 361.1, but batch 1 seq 4096 (2 trips a split) 16.0 / 16.3 / 20.8; tile 2
-  // with 3 or 4 stages, or tile 1 with 4 or 6, no better than 2 at tile 4.
+  // with 3 or 4 stages, or tile 1 with 4 or 6, no better than 2 at tile 4. own_copies (no barrier a
+  // trip; at d = team * 8 the same copies as the threadgroup's) is not yet measured: 0.
   rule::Expr threads = var("threads"), split_room = rule::min(split_cap, 32);
   rule::Expr trip_rows = threads / team * var("tile"),
              elem_bytes = rule::select(var("dtype_bytes") == 0, 4, var("dtype_bytes"));
@@ -364,7 +385,8 @@ KernelSpec attention_decode_spec() {
               {"stages", rule::select(var("async_copy") == 1 && seq >= splits * 4 * trip_rows &&
                                           4 * trip_rows * var("team") * var("chunks") * kChunk * elem_bytes <=
                                               var("shared_memory") / 2,
-                                      2, 0)}};
+                                      2, 0)},
+              {"own_copies", 0}};
   k.dispatch = {.grid = splits, .grid_y = kv_heads, .grid_z = batch, .tpg = var("threads")};
   k.preconditions = {batch >= 1,
                      kv_heads >= 1,
@@ -381,6 +403,7 @@ KernelSpec attention_decode_spec() {
                      var("tile") >= 1,
                      var("tile") <= 8,
                      var("stages") == 0 || (var("stages") >= 2 && var("stages") <= 8),
+                     var("own_copies") <= 1,
                      threads % simd == 0,
                      splits >= 1,
                      splits <= split_cap,

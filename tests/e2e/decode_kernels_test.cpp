@@ -259,21 +259,34 @@ TEST(AttentionDecode, KAndVThroughThreadgroupBuffersMatchTheReference) {
                                          {ScalarType::f32, 128, 2, 3},
                                          {ScalarType::bf16, 128, 4, 2},
                                          {ScalarType::f16, 64, 1, 5}})
-    for (uint32_t splits : {1u, 7u, 16u}) {
-      Config config = {{"splits", splits}, {"threads", c.threads}, {"tile", c.tile}, {"stages", c.stages}};
-      CheckResult r = check("attention_decode", c.t, kAttn, config);
-      EXPECT_TRUE(r.passed) << type_name(c.t) << " " << config_text(config) << ": " << r.summary();
-      ASSERT_EQ(r.outputs.size(), 2u) << r.summary();
-      EXPECT_EQ(r.outputs[1].max_abs, 0.0) << "a counter was left non-zero";
-    }
+    for (uint32_t splits : {1u, 7u, 16u})
+      for (uint32_t own : {0u, 1u}) {
+        Config config = {
+            {"splits", splits}, {"threads", c.threads}, {"tile", c.tile}, {"stages", c.stages}, {"own_copies", own}};
+        CheckResult r = check("attention_decode", c.t, kAttn, config);
+        EXPECT_TRUE(r.passed) << type_name(c.t) << " " << config_text(config) << ": " << r.summary();
+        ASSERT_EQ(r.outputs.size(), 2u) << r.summary();
+        EXPECT_EQ(r.outputs[1].max_abs, 0.0) << "a counter was left non-zero";
+      }
   for (const Shape& s : std::vector<Shape>{{{"batch", 2}, {"heads", 4}, {"kv_heads", 1}, {"seq", 7}, {"d", 128}},
                                            {{"batch", 1}, {"heads", 4}, {"kv_heads", 2}, {"seq", 300}, {"d", 72}},
                                            {{"batch", 2}, {"heads", 4}, {"kv_heads", 4}, {"seq", 130}, {"d", 136}}})
-    for (uint32_t splits : {1u, 2u}) {
-      splits = std::min<uint32_t>(splits, (s.at("seq") + 63) / 64);  // 64 rows a split at least
-      CheckResult r = check("attention_decode", ScalarType::bf16, s, {{"splits", splits}, {"stages", 2}, {"tile", 1}});
-      EXPECT_TRUE(r.passed) << r.summary();
-    }
+    for (uint32_t splits : {1u, 2u})
+      for (uint32_t own : {0u, 1u}) {
+        splits = std::min<uint32_t>(splits, (s.at("seq") + 63) / 64);  // 64 rows a split at least
+        Config config = {{"splits", splits}, {"stages", 2}, {"tile", 1}, {"own_copies", own}};
+        CheckResult r = check("attention_decode", ScalarType::bf16, s, config);
+        EXPECT_TRUE(r.passed) << config_text(config) << ": " << r.summary();
+      }
+  // With own_copies each thread copies the chunks it reads (lanes past d into their own places past
+  // it), so the loop has no barrier: the sanitizer above finds no thread reading another's copy.
+  auto barriers = [](const ir::Function& f) {
+    return count(f, [](const ir::Inst& in) { return in.op == ir::Op::Barrier; });
+  };
+  const Shape d72 = {{"batch", 1}, {"heads", 4}, {"kv_heads", 2}, {"seq", 300}, {"d", 72}};
+  const Target h100 = Target::cuda("sm_90a");
+  EXPECT_EQ(barriers(lowered("attention_decode", ScalarType::bf16, d72, h100, {{"stages", 2}, {"own_copies", 1}})) + 1,
+            barriers(lowered("attention_decode", ScalarType::bf16, d72, h100, {{"stages", 2}, {"own_copies", 0}})));
   EXPECT_NE(contract_error("attention_decode", kAttn, {{"stages", 1}}).find("stages"), std::string::npos);
 }
 
