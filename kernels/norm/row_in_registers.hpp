@@ -154,6 +154,21 @@ void rms_norm_row(const dsl::Tensor& x, const dsl::Tensor* residual, const dsl::
 // ahead (16384 x 4096 128.2 against 130.1).
 constexpr uint32_t kHeldRowMax = 4096;
 
+// The plain norms (one tensor read, one written a chunk) hold rows of kPlainLongRowMin to
+// kPlainLongRowMax elements too, where the rows make at least kPlainLongWaves waves of the held
+// rows: about kPlainLongChunks chunks a thread, the threads rounded up to pairs of simdgroups, the
+// weights read after the reduction. H100, rms_norm, us, strided (n / 16 threads) -> held
+// (bench/NOTES.md, sixteenth session): 4096 rows x 5120 26.5 -> 26.2, 6144 32.0 -> 31.1, 7168 37.7
+// -> 36.8, 8192 43.1 -> 42.3, 10000 55.6 -> 53.4, 16384 88.5 -> 87.8, but 12288 66.9 -> 67.4;
+// 2048 x 16384 44.4 -> 43.6. Slower: 4104 (3 chunks a thread) 22.5 -> 24.3; rows of one or two
+// waves, 1056 x 8192 13.9 -> 14.2, 256 x 8192 3.18 -> 3.29; 7 simdgroups (7168 at 224 threads
+// 39.1) or 5 (5120 at 160: 27.1). Not the post- and pre-norms, whose strided body stays ahead
+// (post 4096 x 8192 63.3 against 65.4-66.7 held), nor 8 chunks a thread (16384: 46.4).
+constexpr uint32_t kPlainLongRowMin = 5120;
+constexpr uint32_t kPlainLongRowMax = 16384;
+constexpr uint32_t kPlainLongChunks = 4;
+constexpr uint32_t kPlainLongWaves = 4;
+
 // Registers a thread of a held row takes besides the row's floats (sm_90a: 40 for the post-norm's
 // one chunk, 24 floats; ptxas, bench/NOTES.md twelfth session).
 constexpr uint32_t kThreadBaseRegisters = 16;
@@ -181,7 +196,7 @@ inline rule::Expr resident_rows(const rule::Expr& t, const rule::Expr& vectors, 
 // The norm kernels' Config and contract: one threadgroup a row. Rows of up to kHeldRowMax: held in
 // registers, one chunk of 8 a thread (`threads` = n / 8; `chunks` = 1, or more where the target's
 // largest threadgroup is smaller, or two for the plain norm as kPlainPairWarps says; 0 where the
-// row does not fit the registers). Longer rows:
+// row does not fit the registers). Longer rows (but the plain norm's, kPlainLongRowMin above):
 // `chunks` = 0, the strided body, with `threads` = n / 16 (two chunks a thread each pass: H100
 // sweep at 5120, 7168, 8192, 16384, the best or within 2% of it) or, where there are fewer rows
 // than multiprocessors and latency rules, n / 8. `hold`: whether the residual and the weights are
@@ -205,6 +220,12 @@ inline void norm_row_contract(KernelSpec& k, NormForm form) {
   rule::Expr vectors = rule::ceil_div(n, kRowChunk);
   rule::Expr held = n <= kHeldRowMax;
   rule::Expr fills_device = var("rows") >= var("sm_count");
+  rule::Expr long_threads =
+      rule::min(rule::round_up(rule::ceil_div(vectors, kPlainLongChunks), 2 * simd), var("max_tpg"));
+  rule::Expr plain_long = form == NormForm::Plain
+                              ? n >= kPlainLongRowMin && n <= kPlainLongRowMax && var("registers_per_sm") != 0 &&
+                                    var("rows") >= kPlainLongWaves * resident_rows(long_threads, vectors, 1)
+                              : rule::Expr(0);
   rule::Expr per_strided = rule::select(fills_device, 2, 1);
   rule::Expr two_plain_chunks = form == NormForm::Plain ? var("registers_per_sm") != 0 && fills_device &&
                                                               vectors % (2 * kPlainPairWarps * simd) == 0
@@ -215,7 +236,8 @@ inline void norm_row_contract(KernelSpec& k, NormForm form) {
   rule::Expr fits_half_budget = chunks * threads * kRowChunk * held_row_tensors(form) <= kRowRegisterBudget / 2;
   rule::Expr may_hold = form == NormForm::Plain ? chunks <= 2 : rule::Expr(1);
   k.dims = {"rows", "n"};
-  rule::Expr wide = rule::clamp(rule::round_up(rule::ceil_div(vectors, per), simd), simd, var("max_tpg"));
+  rule::Expr wide = rule::select(plain_long, long_threads,
+                                 rule::clamp(rule::round_up(rule::ceil_div(vectors, per), simd), simd, var("max_tpg")));
   rule::Expr half = rule::round_up(wide / 2, simd), quarter = rule::round_up(wide / 4, simd);
   auto all_resident = [&](const rule::Expr& t) {
     return var("rows") <= resident_rows(t, vectors, held_row_tensors(form));
@@ -225,7 +247,8 @@ inline void norm_row_contract(KernelSpec& k, NormForm form) {
                    rule::select(all_resident(half), half, rule::select(all_resident(quarter), quarter, wide)));
   k.config = {
       {"threads", one_wave},
-      {"chunks", rule::select(held && per_thread * threads * kRowChunk <= kRowRegisterBudget, per_thread, 0)},
+      {"chunks",
+       rule::select((held || plain_long) && per_thread * threads * kRowChunk <= kRowRegisterBudget, per_thread, 0)},
       {"hold", rule::select(chunks >= 1 && fits_half_budget && may_hold, 1, 0)},
       {"resident", rule::select(chunks >= 1 && var("hold") == 0 && chunks * kRowChunk <= kResidentFloats,
                                 rule::min(var("max_threads_per_sm") / threads, var("max_tgs_per_sm")), 0)},

@@ -227,6 +227,23 @@ TEST(AttentionDecode, EverySplitCountMatchesTheReference) {
       }
 }
 
+// The last threadgroup's merge with many splits: a simdgroup's lanes take several splits' weights
+// (33, 100, 128 splits: the lanes' loop runs 2 to 4 times, the last time partly) and each thread
+// loads kMergeLoads splits' partials at once (100 and 33: the last group partly past the splits).
+TEST(AttentionDecode, TheMergeOfManySplitsMatchesTheReference) {
+  const Shape long_seq = {{"batch", 1}, {"heads", 8}, {"kv_heads", 2}, {"seq", 8200}, {"d", 128}};
+  const Shape narrow = {{"batch", 2}, {"heads", 2}, {"kv_heads", 2}, {"seq", 8200}, {"d", 72}};
+  for (const Shape& s : {long_seq, narrow})
+    for (uint32_t threads : {256u, 128u})
+      for (uint32_t splits : {32u, 33u, 100u, 128u}) {
+        Config config = {{"splits", splits}, {"threads", threads}, {"tile", 1}};
+        CheckResult r = check("attention_decode", ScalarType::f32, s, config);
+        EXPECT_TRUE(r.passed) << shape_text(s) << " " << config_text(config) << ": " << r.summary();
+        ASSERT_EQ(r.outputs.size(), 2u) << r.summary();
+        EXPECT_EQ(r.outputs[1].max_abs, 0.0) << "a counter was left non-zero";
+      }
+}
+
 TEST(AttentionDecode, GroupsHeadDimsAndTheirTilesMatchTheReference) {
   for (const Shape& s : std::vector<Shape>{
            {{"batch", 1}, {"heads", 16}, {"kv_heads", 2}, {"seq", 77}, {"d", 32}},      // group 8

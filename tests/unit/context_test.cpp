@@ -216,6 +216,60 @@ TEST(Context, NormRuleFitsHeldRowsInOneWave) {
   EXPECT_TRUE(contains(why, "whole < chunks")) << why;
 }
 
+// The plain norms hold rows of 5120 to 16384 elements too on a device whose register file is
+// known, where the rows make at least 4 waves of held rows: about four chunks a thread, the threads
+// whole pairs of simdgroups, the weights after the reduction. Fewer rows, shorter or longer rows
+// and the other forms keep the strided body. The H100's choices agree with the float64 reference
+// on the CPU engine.
+TEST(Context, NormRuleHoldsThePlainNormsLongRowsWhereTheyMakeWaves) {
+  const Target h100 = Target::cuda("sm_90a");
+  auto config = [&](const char* name, uint32_t rows, uint32_t n) {
+    return resolve(find_kernel(name).spec(), Shape{{"rows", rows}, {"n", n}}, h100, {}, {}, ScalarType::bf16).config;
+  };
+  struct Case {
+    uint32_t rows, n, threads, chunks, whole;
+  };
+  for (const Case& c : std::vector<Case>{{4096, 7168, 256, 4, 3},
+                                         {4096, 8192, 256, 4, 3},
+                                         {4096, 5120, 192, 4, 3},
+                                         {4096, 6000, 192, 4, 3},
+                                         {4096, 10000, 320, 4, 3},
+                                         {2048, 16384, 512, 4, 3},
+                                         {2640, 8192, 256, 4, 3}})
+    for (const char* name : {"rms_norm", "gemma_rms_norm"}) {
+      Config got = config(name, c.rows, c.n);
+      EXPECT_EQ(got.at("threads"), c.threads) << name << " " << c.rows << " x " << c.n;
+      EXPECT_EQ(got.at("chunks"), c.chunks) << name << " " << c.rows << " x " << c.n;
+      EXPECT_EQ(got.at("whole"), c.whole) << name << " " << c.rows << " x " << c.n;
+      EXPECT_EQ(got.at("hold"), 0u) << name << " " << c.rows << " x " << c.n;
+    }
+  // 256 threads of 48 registers: 5 rows an SM, 660 a wave on 132 SMs.
+  EXPECT_EQ(config("rms_norm", 2639, 8192).at("chunks"), 0u);
+  EXPECT_EQ(config("rms_norm", 1056, 8192).at("chunks"), 0u);
+  EXPECT_EQ(config("rms_norm", 4096, 4104).at("chunks"), 0u);   // before 5120: 3 chunks a thread
+  EXPECT_EQ(config("rms_norm", 4096, 16392).at("chunks"), 0u);  // past 16384
+  EXPECT_EQ(config("rms_norm_residual", 4096, 8192).at("chunks"), 0u);
+  EXPECT_EQ(config("add_rms_norm", 4096, 8192).at("chunks"), 0u);
+  Target unknown = h100;
+  unknown.registers_per_multiprocessor = 0;
+  EXPECT_EQ(
+      resolve(find_kernel("rms_norm").spec(), Shape{{"rows", 4096}, {"n", 8192}}, unknown, {}, {}, ScalarType::bf16)
+          .config.at("chunks"),
+      0u);
+
+  Context ctx;
+  Backend& cpu = ctx.backend("cpu");
+  for (const Case& c : std::vector<Case>{{5, 7168, 256, 4, 3}, {3, 6000, 192, 4, 3}, {4, 10000, 320, 4, 3}})
+    for (const char* name : {"rms_norm", "gemma_rms_norm"}) {
+      CheckOptions opts;
+      opts.launch.config = {{"threads", c.threads}, {"chunks", c.chunks}, {"hold", 0}};
+      CheckResult r =
+          run_and_check(ctx, cpu, find_kernel(name), ScalarType::bf16, Shape{{"rows", c.rows}, {"n", c.n}}, opts);
+      EXPECT_TRUE(r.passed) << name << " n=" << c.n << ": " << r.summary();
+      EXPECT_EQ(r.config.at("whole"), c.whole) << name << " n=" << c.n;
+    }
+}
+
 TEST(Context, ConfigOverridesAreCheckedLikeTheRulesChoice) {
   Context ctx;
   Backend& cpu = ctx.backend("cpu");
