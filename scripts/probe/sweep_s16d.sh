@@ -1,0 +1,28 @@
+# Sixteenth session (bench/NOTES.md): Configs for the cells still behind a peer (post 256 x 4096 and
+# the pre-norm at 32 / 2048 x 4096, graph or events as `mtile bench` times them) and fewer splits
+# for attention_decode at batch 1, 4096 tokens. Carry build-dev.
+set -uo pipefail
+export LD_LIBRARY_PATH=$PWD/build-dev/lib:${LD_LIBRARY_PATH:-}
+log=${OUT:-.}/sweep_s16d.txt
+nvidia-smi --query-gpu=name --format=csv,noheader >"$log"
+case_() {  # kernel shape config
+  local args=()
+  if [ "$3" != "-" ]; then
+    IFS=, read -ra parts <<<"$3"
+    for p in "${parts[@]}"; do args+=(--config "$p"); done
+  fi
+  build-dev/mtile bench --backend cuda --filter "^$1\$" --shape "$2" "${args[@]}" --reps 100 2>&1 |
+    grep -E "^$1 |rror" | sed "s/^/[$3] /" >>"$log"
+}
+for c in - threads=256,chunks=2,whole=1 threads=256,chunks=2,whole=1,hold=0 threads=512,hold=0 -; do
+  case_ rms_norm_residual rows=256,n=4096 "$c"
+done
+for s in rows=32,n=4096 rows=2048,n=4096; do
+  for c in - threads=256,chunks=2,whole=1 threads=256,chunks=2,whole=1,hold=0 threads=512,hold=0 -; do
+    case_ add_rms_norm "$s" "$c"
+  done
+done
+for c in - splits=16 splits=16,stages=2 splits=24 -; do
+  case_ attention_decode batch=1,heads=32,kv_heads=8,seq=4096,d=128 "$c"
+done
+cat "$log"

@@ -1,0 +1,22 @@
+# Sixteenth session (bench/NOTES.md): the weights (and the post-norm's residual) read after the
+# reduction (hold=0) at 1-16384 rows of 4096, post- and pre-norm. Carry build-dev.
+set -uo pipefail
+export LD_LIBRARY_PATH=$PWD/build-dev/lib:${LD_LIBRARY_PATH:-}
+log=${OUT:-.}/sweep_s16e.txt
+nvidia-smi --query-gpu=name --format=csv,noheader >"$log"
+case_() {  # kernel shape config
+  local args=()
+  if [ "$3" != "-" ]; then
+    IFS=, read -ra parts <<<"$3"
+    for p in "${parts[@]}"; do args+=(--config "$p"); done
+  fi
+  build-dev/mtile bench --backend cuda --filter "^$1\$" --shape "$2" "${args[@]}" --reps 100 2>&1 |
+    grep -E "^$1 |rror" | sed "s/^/[$3] /" >>"$log"
+}
+for r in 1 32 128 256 512 1024 2048 16384; do
+  for c in - threads=512,hold=0 -; do case_ rms_norm_residual rows=$r,n=4096 "$c"; done
+done
+for r in 256 1024 2048 16384; do
+  for c in - threads=256,chunks=2,whole=1,hold=0 -; do case_ add_rms_norm rows=$r,n=4096 "$c"; done
+done
+cat "$log"
