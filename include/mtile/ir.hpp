@@ -56,6 +56,7 @@ constexpr Id kNoId = -1;
   X(Sin, "sin", Math)                                                                                   \
   X(Cos, "cos", Math)                                                                                   \
   X(Sigmoid, "sigmoid", Math)                                                                           \
+  X(Exp2Ftz, "exp2_ftz", Math) /* exp2 with results below 2^-126 flushed to +0 */                       \
   X(IsNan, "isnan", Test)                                                                               \
   X(IsInf, "isinf", Test)                                                                               \
   X(Add, "add", Binary)                                                                                 \

@@ -75,14 +75,14 @@ struct RowSoftmax {
     for (uint32_t r = 0; r < 2; ++r) {
       for (uint32_t mask = 1; mask <= 2; mask *= 2) row_max[r] = max(row_max[r], simd_shuffle_xor(row_max[r], mask));
       shift.push_back(named("shift", finite_shift(row_max[r])));
-      alpha.push_back(named("alpha", exp2(m[r].get() - shift[r])));
+      alpha.push_back(named("alpha", exp2_ftz(m[r].get() - shift[r])));
       m[r] = row_max[r];
     }
     std::vector<Val> sum = {l[0] * alpha[0], l[1] * alpha[1]};
     p.assign(s.size() / 8, MmaA{});
     for (size_t i = 0; i < s.size(); ++i) {
       const size_t e = i % mma_layout::kCElements, n = i / mma_layout::kCElements;
-      Val x = exp2(s[i] - shift[e >> 1]);
+      Val x = exp2_ftz(s[i] - shift[e >> 1]);
       sum[e >> 1] = sum[e >> 1] + x;
       p[n / 2].v[(n % 2) * 4 + e] = cast<T>(x);
     }

@@ -403,6 +403,9 @@ Val exp(const Val& a) {
 Val exp2(const Val& a) {
   return unary(ir::Op::Exp2, a, true);
 }
+Val exp2_ftz(const Val& a) {
+  return unary(ir::Op::Exp2Ftz, a, true);
+}
 Val log(const Val& a) {
   return unary(ir::Op::Log, a, true);
 }

@@ -27,7 +27,8 @@ constexpr ST kMemoryTypes[] = {ST::u32, ST::i32, ST::f32, ST::f16, ST::bf16,   S
 
 bool transcendental(Op op) {
   return op == Op::Rsqrt || op == Op::Exp || op == Op::Exp2 || op == Op::Log || op == Op::Tanh || op == Op::Erf ||
-         op == Op::Sin || op == Op::Cos || op == Op::Log1p || op == Op::Expm1 || op == Op::Sigmoid || op == Op::Pow;
+         op == Op::Sin || op == Op::Cos || op == Op::Log1p || op == Op::Expm1 || op == Op::Sigmoid || op == Op::Pow ||
+         op == Op::Exp2Ftz;
 }
 
 // What an operand must be.
@@ -483,8 +484,8 @@ class Generator {
     ST t = one_of(kTypes);
     std::vector<Op> ops;
     if (is_float(t))
-      ops = {Op::Neg,  Op::Abs, Op::Floor, Op::Sqrt, Op::Rsqrt, Op::Exp,   Op::Exp2,   Op::Log,
-             Op::Tanh, Op::Erf, Op::Sin,   Op::Cos,  Op::Log1p, Op::Expm1, Op::Sigmoid};
+      ops = {Op::Neg,  Op::Abs, Op::Floor, Op::Sqrt, Op::Rsqrt, Op::Exp,   Op::Exp2,    Op::Log,
+             Op::Tanh, Op::Erf, Op::Sin,   Op::Cos,  Op::Log1p, Op::Expm1, Op::Sigmoid, Op::Exp2Ftz};
     else if (t == ST::i32 || t == ST::i64)
       ops = {Op::Neg, Op::Abs, Op::Not};
     else

@@ -127,6 +127,7 @@ class Tracer {
       case Op::Cos: return cos(a);
       case Op::Log1p: return log1p(a);
       case Op::Expm1: return expm1(a);
+      case Op::Exp2Ftz: return exp2_ftz(a);
       case Op::Sigmoid: return sigmoid(a);
       default: throw Error(fmt::format("fuzz: unary {} is not generated", ir::op_name(s.op)));
     }

@@ -108,6 +108,10 @@ Scalar eval_unary(Op op, ScalarType from, ScalarType to, Scalar a) {
       case Op::Sin: v = std::sin(x); break;
       case Op::Cos: v = std::cos(x); break;
       case Op::Sigmoid: v = 1.0 / (1.0 + std::exp(-x)); break;
+      case Op::Exp2Ftz:
+        v = std::exp2(x);
+        if (v < static_cast<double>(std::numeric_limits<float>::min())) v = 0.0;  // below f32's normals
+        break;
       default: throw Error(std::string("CPU engine: unary op ") + op_name(op) + " on a float");
     }
     r.f = rounded(to, v);

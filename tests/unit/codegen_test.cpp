@@ -217,9 +217,10 @@ TEST(CudaCodegen, Casts) {
 TEST(CudaCodegen, MathSpellings) {
   std::string s = cuda(codegen_test::all_ops_kernel(), ScalarType::f16);
   const std::pair<const char*, bool> fns[] = {
-      {"rsqrtf", true}, {"__fsqrt_rn", true}, {"expf", true},   {"exp2f", true},  {"logf", true}, {"tanhf", true},
-      {"erff", true},   {"sinf", true},       {"cosf", true},   {"floorf", true}, {"fmaf", true}, {"__fdiv_rn", true},
-      {"fmodf", true},  {"fabsf", false},     {"fminf", false}, {"fmaxf", false}};
+      {"rsqrtf", true}, {"__fsqrt_rn", true}, {"expf", true},  {"exp2f", true},  {"logf", true},
+      {"tanhf", true},  {"erff", true},       {"sinf", true},  {"cosf", true},   {"floorf", true},
+      {"fmaf", true},   {"__fdiv_rn", true},  {"fmodf", true}, {"fabsf", false}, {"fminf", false},
+      {"fmaxf", false}, {"mt_exp2_ftz", true}};
   for (const auto& [fn, rounded] : fns)  // exact ones (abs, min, max) need no rounding
     EXPECT_TRUE(matches(s, std::string(R"(float v\d+ = )") + (rounded ? R"(mt_round_f16\()" : "") + fn + R"(\()"));
 }

@@ -24,8 +24,8 @@ void all_ops(In<T> x, In<i32> k, Out<T> y, InOut<u32> z, Constexpr n) {
   Var acc(lit(0.0f));
   for_(0u, n, 32u, [&](Val i) { acc += load<f32>(x[i]); });
   // Math on T (rounded to T after each operation where T is f16 or bf16).
-  Val m = rsqrt(abs(v) + 1.0f) + sqrt(abs(v)) + exp(v) + exp2(v) + log(abs(v) + 2.0f) + tanh(v) + erf(v) + sin(v) +
-          cos(v) + floor(v) + min(v, -v) + max(v, v * 0.5f) + fma(v, v, v) + v / (v + 3.0f) + v % 1.5f;
+  Val m = rsqrt(abs(v) + 1.0f) + sqrt(abs(v)) + exp(v) + exp2(v) + exp2_ftz(v) + log(abs(v) + 2.0f) + tanh(v) + erf(v) +
+          sin(v) + cos(v) + floor(v) + min(v, -v) + max(v, v * 0.5f) + fma(v, v, v) + v / (v + 3.0f) + v % 1.5f;
   // Integers: u32 wraps, i32 through u32, shifts mod 32.
   Val s = load(k[gid]);
   Val ints = (-s + abs(s) * s - (s << 35) + (s >> (s & 7)) + s / 3 + s % 7 + s / (s | 3) + s % (s | 3) +

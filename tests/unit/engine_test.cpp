@@ -1,5 +1,7 @@
 // CPU engine semantics, written so that a wrong engine fails: barriers order threadgroup memory,
 // simd reductions and shuffles exchange between the right lanes, faults are reported.
+#include <limits>
+
 #include "test_util.hpp"
 
 using namespace mtile;
@@ -73,6 +75,12 @@ void div_by_zero(In<f32> x, Out<f32> y) {
   store(y[tid()], load(x[tid() / zero]));
 }
 
+void exp2_both(In<f32> x, Out<f32> exact, Out<f32> flushed) {
+  Val v = load(x[tid()]);
+  store(exact[tid()], exp2(v));
+  store(flushed[tid()], exp2_ftz(v));
+}
+
 // Math in the value's type: f16 arithmetic rounds after every operation.
 void f16_accumulate(In<f16> x, Out<f16> y) {
   Var acc(lit(ScalarType::f16, 0.0));
@@ -141,6 +149,29 @@ TEST(Engine, BuiltinsMatchTheirDefinitions) {
   for (uint32_t g = 0; g < groups; ++g)
     for (uint32_t t = 0; t < tpg; ++t)
       EXPECT_EQ(y[g * tpg + t], static_cast<float>(t / 32 * 1000 + t % 32 + g * 100000 + tpg * 10000000u));
+}
+
+// exp2_ftz is exp2 with results below 2^-126 (f32's subnormals) flushed to +0 (docs/IR.md).
+TEST(Engine, Exp2FtzFlushesSubnormalResults) {
+  ir::Function f = lowered(define_kernel("exp2_both", ir::Mode::Reduction, {"x", "exact", "flushed"}, &exp2_both));
+  std::vector<float> x = {-1.0f,   3.5f,      -126.0f,  -126.5f, -140.0f, -149.0f,
+                          -200.0f, -INFINITY, INFINITY, NAN,     0.0f,    -1e-40f};
+  x.resize(32, 0.25f);
+  std::vector<float> exact(32, -1.0f), flushed(32, -1.0f);
+  run_f32(f, geometry(1, 32), {&x, &exact, &flushed});
+  for (size_t i = 0; i < x.size(); ++i) {
+    float want = static_cast<float>(std::exp2(static_cast<double>(x[i])));  // as the engine: f64, rounded
+    if (std::isnan(x[i])) {
+      EXPECT_TRUE(std::isnan(exact[i]) && std::isnan(flushed[i])) << i;
+      continue;
+    }
+    EXPECT_EQ(exact[i], want) << "exp2(" << x[i] << ")";
+    EXPECT_EQ(flushed[i], want < std::numeric_limits<float>::min() ? 0.0f : want) << "exp2_ftz(" << x[i] << ")";
+  }
+  EXPECT_GT(exact[3], 0.0f);  // 2^-126.5 and 2^-140 are subnormal: kept by exp2, flushed by exp2_ftz
+  EXPECT_EQ(flushed[3], 0.0f);
+  EXPECT_EQ(flushed[4], 0.0f);
+  EXPECT_EQ(flushed[2], std::numeric_limits<float>::min());  // 2^-126 itself is normal
 }
 
 TEST(Engine, ReportsDivergentBarrier) {

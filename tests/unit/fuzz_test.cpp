@@ -60,7 +60,7 @@ TEST(Fuzz, GeneratedKernelsTraceAndCoverTheIR) {
                 Op::TgReduceMax, Op::TgReduceMin,  Op::If,          Op::For,         Op::Loop,
                 Op::Break,       Op::Continue,     Op::Return,      Op::Atomic,      Op::ScalarRef,
                 Op::Pow,         Op::Sigmoid,      Op::Log1p,       Op::Expm1,       Op::IsNan,
-                Op::IsInf,       Op::Bitcast})
+                Op::IsInf,       Op::Bitcast,      Op::Exp2Ftz})
     EXPECT_TRUE(ops.count(op)) << "no generated kernel has " << ir::op_name(op);
   EXPECT_TRUE(if_else) << "no if with an else";
   EXPECT_TRUE(masked_load && masked_store) << "masked loads and stores";

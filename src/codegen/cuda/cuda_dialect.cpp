@@ -120,6 +120,7 @@ const Dialect& cuda_dialect() {
               {Op::Rsqrt, "rsqrtf({0})"},
               {Op::Exp, "expf({0})"},
               {Op::Exp2, "exp2f({0})"},
+              {Op::Exp2Ftz, "mt_exp2_ftz({0})"},
               {Op::Log, "logf({0})"},
               {Op::Tanh, "tanhf({0})"},
               {Op::Erf, "erff({0})"},

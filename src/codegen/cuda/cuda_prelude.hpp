@@ -33,6 +33,13 @@ MT_FN unsigned short mt_f32_to_bf16(float f) {
 }
 MT_FN float mt_round_f16(float f) { return mt_f16_to_f32(mt_f32_to_f16(f)); }
 MT_FN float mt_round_bf16(float f) { return mt_bf16_to_f32(mt_f32_to_bf16(f)); }
+// exp2 flushing results below 2^-126 to +0: one MUFU.EX2, where exp2f adds three instructions to
+// keep subnormal results (docs/IR.md).
+MT_FN float mt_exp2_ftz(float x) {
+  float r;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+  return r;
+}
 // Every kernel's first statement. On sm_90+ the runtime launches generated kernels as programmatic
 // dependents (PDL): a launch may begin while the kernel before it on the stream finishes, and this
 // waits until that kernel has completed and its memory is visible. Elsewhere, and where a launch is

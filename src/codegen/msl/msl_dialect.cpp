@@ -70,6 +70,7 @@ Dialect make_msl_dialect(const MslOptions& opts, bool coherent) {
               {Op::Rsqrt, "precise::rsqrt({0})"},
               {Op::Exp, "precise::exp({0})"},
               {Op::Exp2, "precise::exp2({0})"},
+              {Op::Exp2Ftz, "mt_exp2_ftz({0})"},
               {Op::Log, "precise::log({0})"},
               {Op::Tanh, "precise::tanh({0})"},
               {Op::Erf, "mt_erf({0})"},

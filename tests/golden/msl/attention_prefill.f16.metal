@@ -77,6 +77,11 @@ inline float mt_expm1(float x) {
   if (u - 1.0f == -1.0f) return -1.0f;
   return (u - 1.0f) * x / precise::log(u);
 }
+// exp2 with results below 2^-126 flushed to +0 (docs/IR.md).
+inline float mt_exp2_ftz(float x) {
+  float r = precise::exp2(x);
+  return r < 1.17549435e-38f ? 0.0f : r;  // FLT_MIN: the least normal float
+}
 // Compare-and-exchange that gives the old value, as CUDA's atomicCAS.
 template <class A, class T>
 inline T mt_atomic_cas(A obj, T expected, T desired) {
@@ -1055,7 +1060,7 @@ kernel void attention_prefill_f16(
     bool v811 = v810 == as_type<float>(0xff800000u);
     float shift_812 = v811 ? 0.0f : v810;
     float v813 = run_max_272 - shift_812;
-    float alpha_814 = precise::exp2(v813);
+    float alpha_814 = mt_exp2_ftz(v813);
     run_max_272 = v810;
     float v815 = simd_shuffle_xor(v765, ushort(1u));
     float v816 = precise::fmax(v765, v815);
@@ -1064,52 +1069,52 @@ kernel void attention_prefill_f16(
     bool v819 = v818 == as_type<float>(0xff800000u);
     float shift_820 = v819 ? 0.0f : v818;
     float v821 = run_max_274 - shift_820;
-    float alpha_822 = precise::exp2(v821);
+    float alpha_822 = mt_exp2_ftz(v821);
     run_max_274 = v818;
     float v823 = v770 - shift_812;
-    float v824 = precise::exp2(v823);
+    float v824 = mt_exp2_ftz(v823);
     float v825 = mt_round_f16(v824);
     float v826 = v775 - shift_812;
-    float v827 = precise::exp2(v826);
+    float v827 = mt_exp2_ftz(v826);
     float v828 = mt_round_f16(v827);
     float v829 = v715 - shift_820;
-    float v830 = precise::exp2(v829);
+    float v830 = mt_exp2_ftz(v829);
     float v831 = mt_round_f16(v830);
     float v832 = v722 - shift_820;
-    float v833 = precise::exp2(v832);
+    float v833 = mt_exp2_ftz(v832);
     float v834 = mt_round_f16(v833);
     float v835 = v780 - shift_812;
-    float v836 = precise::exp2(v835);
+    float v836 = mt_exp2_ftz(v835);
     float v837 = mt_round_f16(v836);
     float v838 = v785 - shift_812;
-    float v839 = precise::exp2(v838);
+    float v839 = mt_exp2_ftz(v838);
     float v840 = mt_round_f16(v839);
     float v841 = v729 - shift_820;
-    float v842 = precise::exp2(v841);
+    float v842 = mt_exp2_ftz(v841);
     float v843 = mt_round_f16(v842);
     float v844 = v736 - shift_820;
-    float v845 = precise::exp2(v844);
+    float v845 = mt_exp2_ftz(v844);
     float v846 = mt_round_f16(v845);
     float v847 = v790 - shift_812;
-    float v848 = precise::exp2(v847);
+    float v848 = mt_exp2_ftz(v847);
     float v849 = mt_round_f16(v848);
     float v850 = v795 - shift_812;
-    float v851 = precise::exp2(v850);
+    float v851 = mt_exp2_ftz(v850);
     float v852 = mt_round_f16(v851);
     float v853 = v743 - shift_820;
-    float v854 = precise::exp2(v853);
+    float v854 = mt_exp2_ftz(v853);
     float v855 = mt_round_f16(v854);
     float v856 = v750 - shift_820;
-    float v857 = precise::exp2(v856);
+    float v857 = mt_exp2_ftz(v856);
     float v858 = mt_round_f16(v857);
     float v859 = v800 - shift_812;
-    float v860 = precise::exp2(v859);
+    float v860 = mt_exp2_ftz(v859);
     float v861 = mt_round_f16(v860);
     float v862 = v805 - shift_812;
-    float v863 = precise::exp2(v862);
+    float v863 = mt_exp2_ftz(v862);
     float v864 = mt_round_f16(v863);
     float v865 = v757 - shift_820;
-    float v866 = precise::exp2(v865);
+    float v866 = mt_exp2_ftz(v865);
     float v867 = mt_round_f16(v866);
     float v869 = run_sum_275 * alpha_822;
     float v870 = v869 + v830;
@@ -1120,7 +1125,7 @@ kernel void attention_prefill_f16(
     float v875 = v874 + v857;
     float v876 = v875 + v866;
     float v877 = v764 - shift_820;
-    float v878 = precise::exp2(v877);
+    float v878 = mt_exp2_ftz(v877);
     float v879 = v876 + v878;
     float v880 = mt_round_f16(v878);
     float v882 = run_sum_273 * alpha_814;

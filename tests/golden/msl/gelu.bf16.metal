@@ -76,6 +76,11 @@ inline float mt_expm1(float x) {
   if (u - 1.0f == -1.0f) return -1.0f;
   return (u - 1.0f) * x / precise::log(u);
 }
+// exp2 with results below 2^-126 flushed to +0 (docs/IR.md).
+inline float mt_exp2_ftz(float x) {
+  float r = precise::exp2(x);
+  return r < 1.17549435e-38f ? 0.0f : r;  // FLT_MIN: the least normal float
+}
 // Compare-and-exchange that gives the old value, as CUDA's atomicCAS.
 template <class A, class T>
 inline T mt_atomic_cas(A obj, T expected, T desired) {
