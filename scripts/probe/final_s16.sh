@@ -5,15 +5,8 @@ set -uo pipefail
 export LD_LIBRARY_PATH=$PWD/build-dev/lib:${LD_LIBRARY_PATH:-}
 OUT=${OUT:-/tmp/out}
 log=$OUT/final_s16.txt
-case_() {  # kernel shape config
-  local args=()
-  if [ "$3" != "-" ]; then
-    IFS=, read -ra parts <<<"$3"
-    for p in "${parts[@]}"; do args+=(--config "$p"); done
-  fi
-  build-dev/mtile bench --backend cuda --filter "^$1\$" --shape "$2" "${args[@]}" --reps 100 2>&1 |
-    grep -E "^$1 |rror" | sed "s/^/[$3] /" >>"$log"
-}
+. "$(dirname "$0")/bench_case.sh"
+case_() { bench_case build-dev/mtile "$@"; }  # kernel shape config
 nvidia-smi --query-gpu=name --format=csv,noheader >"$log"
 for s in rows=4096,n=4104:256 rows=4096,n=12288:768 rows=1056,n=8192:512 rows=4096,n=7168:448; do
   case_ rms_norm "${s%%:*}" -

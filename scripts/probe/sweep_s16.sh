@@ -5,15 +5,8 @@ set -uo pipefail
 export LD_LIBRARY_PATH=$PWD/build-ab/lib:${LD_LIBRARY_PATH:-}
 log=${OUT:-.}/sweep_s16.txt
 nvidia-smi --query-gpu=name,clocks.max.sm,clocks.max.mem --format=csv,noheader >"$log"
-case_() {  # binary kernel shape config
-  local args=()
-  if [ "$4" != "-" ]; then
-    IFS=, read -ra parts <<<"$4"
-    for p in "${parts[@]}"; do args+=(--config "$p"); done
-  fi
-  "build-ab/$1" bench --backend cuda --filter "^$2\$" --shape "$3" "${args[@]}" --reps 100 --timing events 2>&1 |
-    grep -E "^$2 |rror" | sed "s/^/[$1 $4] /" >>"$log"
-}
+. "$(dirname "$0")/bench_case.sh"
+case_() { TAG="$1 " bench_case "build-ab/$1" "$2" "$3" "$4"; }  # binary kernel shape config
 for shape in batch=1,heads=32,kv_heads=8,seq=32768,d=128 batch=8,heads=32,kv_heads=8,seq=4096,d=128 \
   batch=1,heads=32,kv_heads=8,seq=4096,d=128; do
   for round in 1 2; do

@@ -4,15 +4,8 @@ set -uo pipefail
 export LD_LIBRARY_PATH=$PWD/build-ab/lib:${LD_LIBRARY_PATH:-}
 log=${OUT:-.}/sweep_s16c.txt
 nvidia-smi --query-gpu=name,clocks.max.sm,clocks.max.mem --format=csv,noheader >"$log"
-case_() {  # kernel shape config
-  local args=()
-  if [ "$3" != "-" ]; then
-    IFS=, read -ra parts <<<"$3"
-    for p in "${parts[@]}"; do args+=(--config "$p"); done
-  fi
-  build-ab/mtile bench --backend cuda --filter "^$1\$" --shape "$2" "${args[@]}" --reps 100 2>&1 |
-    grep -E "^$1 |rror" | sed "s/^/[$3] /" >>"$log"
-}
+. "$(dirname "$0")/bench_case.sh"
+case_() { bench_case build-ab/mtile "$@"; }  # kernel shape config
 ab() {  # kernel rows n: the rule, the old strided choice, the rule again
   local strided=$(( ($3 / 16 + 31) / 32 * 32 ))
   [ "$strided" -gt 1024 ] && strided=1024

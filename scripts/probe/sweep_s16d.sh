@@ -5,15 +5,8 @@ set -uo pipefail
 export LD_LIBRARY_PATH=$PWD/build-dev/lib:${LD_LIBRARY_PATH:-}
 log=${OUT:-.}/sweep_s16d.txt
 nvidia-smi --query-gpu=name --format=csv,noheader >"$log"
-case_() {  # kernel shape config
-  local args=()
-  if [ "$3" != "-" ]; then
-    IFS=, read -ra parts <<<"$3"
-    for p in "${parts[@]}"; do args+=(--config "$p"); done
-  fi
-  build-dev/mtile bench --backend cuda --filter "^$1\$" --shape "$2" "${args[@]}" --reps 100 2>&1 |
-    grep -E "^$1 |rror" | sed "s/^/[$3] /" >>"$log"
-}
+. "$(dirname "$0")/bench_case.sh"
+case_() { bench_case build-dev/mtile "$@"; }  # kernel shape config
 for c in - threads=256,chunks=2,whole=1 threads=256,chunks=2,whole=1,hold=0 threads=512,hold=0 -; do
   case_ rms_norm_residual rows=256,n=4096 "$c"
 done

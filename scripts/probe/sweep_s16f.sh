@@ -3,15 +3,9 @@ set -uo pipefail
 export LD_LIBRARY_PATH=$PWD/build-dev/lib:${LD_LIBRARY_PATH:-}
 log=${OUT:-.}/sweep_s16f.txt
 : >"$log"
-case_() {
-  local args=()
-  if [ "$3" != "-" ]; then
-    IFS=, read -ra parts <<<"$3"
-    for p in "${parts[@]}"; do args+=(--config "$p"); done
-  fi
-  build-dev/mtile bench --backend cuda --filter "^$1\$" --shape "$2" "${args[@]}" --reps 60 2>&1 |
-    grep -E "^$1 |rror" | sed "s/^/[$3] /" >>"$log"
-}
+REPS=60
+. "$(dirname "$0")/bench_case.sh"
+case_() { bench_case build-dev/mtile "$@"; }  # kernel shape config
 for s in rows=256,n=2048 rows=512,n=3072 rows=256,n=1000 rows=512,n=2880; do
   for c in - hold=0; do case_ rms_norm_residual $s $c; done
 done

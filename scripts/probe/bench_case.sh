@@ -1,0 +1,12 @@
+# Sourced by the probe sweeps: `bench_case MTILE KERNEL SHAPE CONFIG` appends `mtile bench`'s line
+# for one case to $log, checked against float64 first, tagged "[$TAG CONFIG]"; CONFIG "-" is the
+# dispatch rule's own choice, else NAME=VALUE,... ($REPS timed runs, default 100).
+bench_case() {
+  local bin=$1 kernel=$2 shape=$3 config=$4 args=()
+  if [ "$config" != "-" ]; then
+    IFS=, read -ra parts <<<"$config"
+    for p in "${parts[@]}"; do args+=(--config "$p"); done
+  fi
+  "$bin" bench --backend cuda --filter "^$kernel\$" --shape "$shape" "${args[@]}" --reps "${REPS:-100}" 2>&1 |
+    grep -E "^$kernel |rror" | sed "s/^/[${TAG:-}$config] /" >>"$log"
+}
