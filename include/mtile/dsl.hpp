@@ -161,6 +161,9 @@ Val rsqrt(const Val& a);
 Val sqrt(const Val& a);
 Val exp(const Val& a);
 Val exp2(const Val& a);
+// exp2 whose results below 2^-126 are +0: one instruction on CUDA where exp2 takes four (softmax
+// weights 2^(x - max), where a subnormal weight changes no sum).
+Val exp2_ftz(const Val& a);
 Val log(const Val& a);
 Val tanh(const Val& a);
 Val erf(const Val& a);
@@ -172,13 +175,10 @@ Val min(const Val& a, const Val& b);
 Val max(const Val& a, const Val& b);
 Val fma(const Val& a, const Val& b, const Val& c);
 Val select(const Val& cond, const Val& a, const Val& b);
-Val pow(const Val& a, const Val& b);  // floats; a^b
-Val sigmoid(const Val& a);            // 1 / (1 + exp(-a))
-Val log1p(const Val& a);              // log(1 + a), accurate near 0
-Val expm1(const Val& a);              // exp(a) - 1, accurate near 0
-// exp2 whose results below 2^-126 are +0: one instruction on CUDA where exp2 takes four (softmax
-// weights 2^(x - max), where a subnormal weight changes no sum).
-Val exp2_ftz(const Val& a);
+Val pow(const Val& a, const Val& b);                    // floats; a^b
+Val sigmoid(const Val& a);                              // 1 / (1 + exp(-a))
+Val log1p(const Val& a);                                // log(1 + a), accurate near 0
+Val expm1(const Val& a);                                // exp(a) - 1, accurate near 0
 Val isnan(const Val& a);                                // bool
 Val isinf(const Val& a);                                // bool
 Val clamp(const Val& v, const Val& lo, const Val& hi);  // min(max(v, lo), hi), any numeric type
