@@ -40,6 +40,10 @@ ir::Function lowered(const std::string& kernel, ScalarType t, const Shape& shape
   return passes::run_pipeline(k->def.trace(t, r.config), target, o);
 }
 
+int barriers(const ir::Function& f) {
+  return count(f, [](const ir::Inst& in) { return in.op == ir::Op::Barrier; });
+}
+
 CheckResult check(const std::string& kernel, ScalarType t, const Shape& shape, const Config& config = {}) {
   auto cpu = make_backend("cpu:sanitize");
   CheckOptions opts;
@@ -297,9 +301,6 @@ TEST(AttentionDecode, KAndVThroughThreadgroupBuffersMatchTheReference) {
       }
   // With own_copies each thread copies the chunks it reads (lanes past d into their own places past
   // it), so the loop has no barrier: the sanitizer above finds no thread reading another's copy.
-  auto barriers = [](const ir::Function& f) {
-    return count(f, [](const ir::Inst& in) { return in.op == ir::Op::Barrier; });
-  };
   const Shape d72 = {{"batch", 1}, {"heads", 4}, {"kv_heads", 2}, {"seq", 300}, {"d", 72}};
   const Target h100 = Target::cuda("sm_90a");
   EXPECT_EQ(barriers(lowered("attention_decode", ScalarType::bf16, d72, h100, {{"stages", 2}, {"own_copies", 1}})) + 1,
@@ -308,12 +309,17 @@ TEST(AttentionDecode, KAndVThroughThreadgroupBuffersMatchTheReference) {
 }
 
 // Two buffers where copies are asynchronous, a split takes at least 4 trips and two threadgroups'
-// buffers fit an SM; the direct loads elsewhere.
+// buffers fit an SM; the direct loads elsewhere. Staged, each thread copies what it reads.
 TEST(AttentionDecode, StagesFollowTheTargetAndTheTripsASplit) {
   const KernelSpec& spec = find_kernel("attention_decode").spec();
-  auto stages = [&](uint32_t batch, uint32_t seq, const Target& t, ScalarType dtype = ScalarType::bf16) {
+  auto chosen = [&](uint32_t batch, uint32_t seq, const Target& t, ScalarType dtype, const char* name) {
     Shape s = {{"batch", batch}, {"heads", 32}, {"kv_heads", 8}, {"seq", seq}, {"d", 128}};
-    return resolve(spec, s, t, {}, {}, dtype).config.at("stages");
+    return resolve(spec, s, t, {}, {}, dtype).config.at(name);
+  };
+  auto stages = [&](uint32_t batch, uint32_t seq, const Target& t, ScalarType dtype = ScalarType::bf16) {
+    uint32_t st = chosen(batch, seq, t, dtype, "stages");
+    EXPECT_EQ(chosen(batch, seq, t, dtype, "own_copies"), st >= 2 ? 1u : 0u) << "batch " << batch << " seq " << seq;
+    return st;
   };
   const Target h100 = Target::cuda("sm_90a"), a100 = Target::cuda("sm_80"), m3 = Target::metal("apple9");
   EXPECT_TRUE(h100.async_copy);
@@ -332,6 +338,11 @@ TEST(AttentionDecode, StagesFollowTheTargetAndTheTripsASplit) {
                                 {{"batch", 1}, {"heads", 32}, {"kv_heads", 8}, {"seq", 32768}, {"d", 128}}, h100);
   EXPECT_TRUE(contains(codegen::emit_cuda(staged), "cp.async.cg.shared.global"));
   for (const char* t : {"k", "v"}) EXPECT_EQ(accesses(staged, t, 8).second, 0) << t << " read outside copy_async";
+  // Its own copies: no barrier a trip, only the merge's.
+  ir::Function shared_copies =
+      lowered("attention_decode", ScalarType::bf16,
+              {{"batch", 1}, {"heads", 32}, {"kv_heads", 8}, {"seq", 32768}, {"d", 128}}, h100, {{"own_copies", 0}});
+  EXPECT_EQ(barriers(staged) + 1, barriers(shared_copies));
   nvrtc_compiles(staged, "attention_decode_staged");
 }
 

@@ -1,0 +1,31 @@
+# Seventeenth session (bench/NOTES.md): the first sweep on the H200 (copy 4250 GB/s against the
+# H100's 3025), where attention_decode fell to 0.88-0.97 of SDPA and the post- and pre-norms at
+# 16384 x 4096 to 0.95 / 0.98 of Triton. Decode: more K/V in flight (tile, stages, threads, own
+# copies); the norms: held chunks, hold, threads. Carry build-dev.
+set -uo pipefail
+export LD_LIBRARY_PATH=$PWD/build-dev/lib:${LD_LIBRARY_PATH:-}
+log=${OUT:-.}/sweep_s17a.txt
+nvidia-smi --query-gpu=name --format=csv,noheader >"$log"
+REPS=60
+. "$(dirname "$0")/bench_case.sh"
+case_() { bench_case build-dev/mtile "$@"; }  # kernel shape config
+t0=$SECONDS
+for b in 32:4096 8:32768 64:4096 1:32768 8:4096; do
+  s=batch=${b%%:*},heads=32,kv_heads=8,seq=${b##*:},d=128
+  for c in - stages=3 stages=4 tile=2,stages=4 tile=8,stages=0 tile=8,stages=2 threads=128 own_copies=1 stages=0; do
+    case_ attention_decode $s $c
+  done
+  echo "decode $b done $((SECONDS - t0)) s" >>"$log"
+done
+for s in rows=16384,n=4096 rows=2048,n=4096; do
+  for c in - hold=0 threads=256,chunks=2,whole=1,hold=1 threads=256,chunks=2,whole=1,hold=0 threads=1024,chunks=1,hold=0; do
+    case_ rms_norm_residual $s $c
+    case_ add_rms_norm $s $c
+  done
+done
+for c in - threads=1024,chunks=1,hold=0 threads=1024,chunks=1,hold=1 threads=512,chunks=2,whole=1,hold=0 threads=1024,chunks=0; do
+  case_ add_rms_norm rows=4096,n=8192 $c
+  case_ rms_norm_residual rows=4096,n=8192 $c
+done
+echo "all done $((SECONDS - t0)) s" >>"$log"
+cat "$log"
