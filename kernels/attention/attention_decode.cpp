@@ -431,12 +431,12 @@ KernelSpec attention_decode_spec() {
     const double scale = t["scale"][0];
     const auto &q = t["q"], &kk = t["k"], &v = t["v"];
     auto& out = t["out"];
-    std::vector<double> score(seq);
-    for (uint64_t b = 0; b < batch; ++b)
-      for (uint64_t h = 0; h < heads; ++h) {
-        uint64_t qa = (b * heads + h) * d, kva = (b * kv_heads + h / group) * seq * d;
-        attend_reference(&q[qa], &kk[kva], &v[kva], seq, d, scale, &out[qa], score);
-      }
+    spec::parallel_for(batch * heads, batch * heads * seq * d * 2, [&](uint64_t bh) {
+      uint64_t b = bh / heads, h = bh % heads;
+      uint64_t qa = bh * d, kva = (b * kv_heads + h / group) * seq * d;
+      std::vector<double> score(seq);
+      attend_reference(&q[qa], &kk[kva], &v[kva], seq, d, scale, &out[qa], score);
+    });
   };
   k.tolerance = float_tolerances();
   k.output_tolerance = {{"counters", {0, 0, 0}}};

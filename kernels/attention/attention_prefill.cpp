@@ -367,13 +367,13 @@ KernelSpec attention_prefill_spec() {
     const double scale = t["scale"][0];
     const auto &q = t["q"], &kk = t["k"], &v = t["v"];
     auto& out = t["out"];
-    std::vector<double> w(seq);
-    for (uint64_t b = 0; b < batch; ++b)
-      for (uint64_t h = 0; h < heads; ++h) {
-        uint64_t qa = (b * heads + h) * seq * d, kva = (b * kv_heads + h / group) * seq * d;
-        for (uint64_t i = 0; i < seq; ++i)  // query i sees keys 0 .. i
-          attend_reference(&q[qa + i * d], &kk[kva], &v[kva], i + 1, d, scale, &out[qa + i * d], w);
-      }
+    // One item a (batch, head, query row): the rows' costs differ (query i sees keys 0 .. i).
+    spec::parallel_for(batch * heads * seq, batch * heads * seq * (seq + 1) * d, [&](uint64_t item) {
+      uint64_t bh = item / seq, i = item % seq, b = bh / heads, h = bh % heads;
+      uint64_t qa = (bh * seq + i) * d, kva = (b * kv_heads + h / group) * seq * d;
+      std::vector<double> w(i + 1);
+      attend_reference(&q[qa], &kk[kva], &v[kva], i + 1, d, scale, &out[qa], w);
+    });
   };
   // P is rounded to the input type before P V, as flash attention does: each output is an average
   // of v with weights off by up to half a step of that type.

@@ -2,6 +2,12 @@
 // binds is an error naming the kernel and the field, never a crash at launch time.
 #include "mtile/spec.hpp"
 
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
 #include "mtile/harness.hpp"
 #include "test_util.hpp"
 
@@ -141,6 +147,29 @@ TEST(Spec, RegisteredNamesAreUnique) {
                  return s;
                }()),
                Error);
+}
+
+// References run their items over the host's threads when the work is large: every item once,
+// and an item's exception reaches the caller after the others stop.
+TEST(Spec, ParallelForRunsEveryItemOnceAndRethrows) {
+  for (uint64_t work : {uint64_t{0}, uint64_t{1} << 40}) {
+    std::vector<std::atomic<int>> seen(1000);
+    std::mutex lock;
+    std::set<std::thread::id> ids;
+    spec::parallel_for(seen.size(), work, [&](uint64_t i) {
+      seen[i].fetch_add(1);
+      std::lock_guard<std::mutex> hold(lock);
+      ids.insert(std::this_thread::get_id());
+    });
+    for (size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i].load(), 1) << "item " << i << ", work " << work;
+    if (work == 0) {
+      EXPECT_EQ(ids.size(), 1u) << "no threads started for little work";
+    }
+  }
+  auto fails_at_37 = [](uint64_t i) {
+    if (i == 37) throw Error("item 37 failed");
+  };
+  EXPECT_THROW(spec::parallel_for(100, uint64_t{1} << 40, fails_at_37), Error);
 }
 
 }  // namespace
