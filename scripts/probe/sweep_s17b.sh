@@ -1,0 +1,27 @@
+# Seventeenth session, for the next call (bench/NOTES.md): what sweep_s17a.sh did not reach on
+# the H200 before its call ran out. The post- and pre-norm cells behind Triton (16384 x 4096 at
+# 0.95 / 0.98, 2048 x 4096, 4096 x 8192): threads, held chunks, hold; then attention_decode at
+# batch 1 x 32768 and 8 x 4096 tokens, own_copies (now the rule's) against shared copies. Carry build-dev.
+set -uo pipefail
+export LD_LIBRARY_PATH=$PWD/build-dev/lib:${LD_LIBRARY_PATH:-}
+log=${OUT:-.}/sweep_s17b.txt
+nvidia-smi --query-gpu=name --format=csv,noheader >"$log"
+REPS=60
+. "$(dirname "$0")/bench_case.sh"
+case_() { bench_case build-dev/mtile "$@"; }  # kernel shape config
+for s in rows=16384,n=4096 rows=2048,n=4096; do
+  for c in - hold=0 threads=256,chunks=2,whole=1,hold=1 threads=256,chunks=2,whole=1,hold=0 threads=1024,chunks=1,hold=0; do
+    case_ rms_norm_residual $s $c
+    case_ add_rms_norm $s $c
+  done
+done
+for c in - threads=1024,chunks=1,hold=0 threads=1024,chunks=1,hold=1 threads=512,chunks=2,whole=1,hold=0 threads=1024,chunks=0; do
+  case_ add_rms_norm rows=4096,n=8192 $c
+  case_ rms_norm_residual rows=4096,n=8192 $c
+done
+for b in 1:32768 8:4096; do
+  for c in - own_copies=0 threads=128 stages=3; do
+    case_ attention_decode batch=${b%%:*},heads=32,kv_heads=8,seq=${b##*:},d=128 $c
+  done
+done
+cat "$log"
