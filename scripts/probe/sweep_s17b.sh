@@ -1,7 +1,7 @@
 # Seventeenth session, for the next call (bench/NOTES.md): what sweep_s17a.sh did not reach on
 # the H200 before its call ran out. The post- and pre-norm cells behind Triton (16384 x 4096 at
-# 0.95 / 0.98, 2048 x 4096, 4096 x 8192): threads, held chunks, hold; then attention_decode at
-# batch 1 x 32768 and 8 x 4096 tokens, own_copies (now the rule's) against shared copies. Carry build-dev.
+# 0.95 / 0.98, 2048 x 4096, 4096 x 8192): threads, held chunks, hold; then attention_decode:
+# own_copies (now the rule's) against shared copies, and teams of 8 lanes. Carry build-dev.
 set -uo pipefail
 export LD_LIBRARY_PATH=$PWD/build-dev/lib:${LD_LIBRARY_PATH:-}
 log=${OUT:-.}/sweep_s17b.txt
@@ -19,8 +19,10 @@ for c in - threads=1024,chunks=1,hold=0 threads=1024,chunks=1,hold=1 threads=512
   case_ add_rms_norm rows=4096,n=8192 $c
   case_ rms_norm_residual rows=4096,n=8192 $c
 done
-for b in 1:32768 8:4096; do
-  for c in - own_copies=0 threads=128 stages=3; do
+# team=8,chunks=2: 3 shuffles a row-head sum instead of 4 and half the sums (sass.sh at b32 s4096:
+# 610 instructions a trip of 64 rows against 724, but 199 registers against 119).
+for b in 32:4096 64:4096 8:32768 1:32768 8:4096; do
+  for c in - own_copies=0 threads=128 team=8,chunks=2,tile=2 team=8,chunks=2,tile=2,threads=128; do
     case_ attention_decode batch=${b%%:*},heads=32,kv_heads=8,seq=${b##*:},d=128 $c
   done
 done
