@@ -1,7 +1,8 @@
 # Seventeenth session (bench/NOTES.md): the first sweep on the H200 (copy 4250 GB/s against the
 # H100's 3025), where attention_decode fell to 0.88-0.97 of SDPA and the post- and pre-norms at
 # 16384 x 4096 to 0.95 / 0.98 of Triton. Decode: more K/V in flight (tile, stages, threads, own
-# copies); the norms: held chunks, hold, threads. Carry build-dev.
+# copies). Its call ran out at batch 64 x 4096, before the norm cases it also had (held chunks,
+# hold, threads): those are sweep_s17b.sh's now. Carry build-dev.
 set -uo pipefail
 export LD_LIBRARY_PATH=$PWD/build-dev/lib:${LD_LIBRARY_PATH:-}
 log=${OUT:-.}/sweep_s17a.txt
@@ -16,16 +17,6 @@ for b in 32:4096 8:32768 64:4096 1:32768 8:4096; do
     case_ attention_decode $s $c
   done
   echo "decode $b done $((SECONDS - t0)) s" >>"$log"
-done
-for s in rows=16384,n=4096 rows=2048,n=4096; do
-  for c in - hold=0 threads=256,chunks=2,whole=1,hold=1 threads=256,chunks=2,whole=1,hold=0 threads=1024,chunks=1,hold=0; do
-    case_ rms_norm_residual $s $c
-    case_ add_rms_norm $s $c
-  done
-done
-for c in - threads=1024,chunks=1,hold=0 threads=1024,chunks=1,hold=1 threads=512,chunks=2,whole=1,hold=0 threads=1024,chunks=0; do
-  case_ add_rms_norm rows=4096,n=8192 $c
-  case_ rms_norm_residual rows=4096,n=8192 $c
 done
 echo "all done $((SECONDS - t0)) s" >>"$log"
 cat "$log"
