@@ -10,3 +10,13 @@ bench_case() {
   "$bin" bench --backend cuda --filter "^$kernel\$" --shape "$shape" "${args[@]}" --reps "${REPS:-100}" 2>&1 |
     grep -E "^$kernel |rror" | sed "s/^/[${TAG:-}$config] /" >>"$log"
 }
+# `sweep_begin NAME DIR`: the preamble of a sweep of one binary, DIR/mtile (build-dev, build-ab):
+# DIR/lib on the library path, $log = $OUT/NAME.txt begun with the GPU's name and clocks, and
+# `case_ KERNEL SHAPE CONFIG` timing that binary.
+sweep_begin() {
+  export LD_LIBRARY_PATH=$PWD/$2/lib:${LD_LIBRARY_PATH:-}
+  log=${OUT:-.}/$1.txt
+  nvidia-smi --query-gpu=name,clocks.max.sm,clocks.max.mem --format=csv,noheader >"$log"
+  sweep_bin=$2/mtile
+}
+case_() { bench_case "$sweep_bin" "$@"; }

@@ -1,11 +1,8 @@
 # Sixteenth session (bench/NOTES.md): rows past 4096 held in registers with the weights read after
 # the reduction (hold=0) against the strided body (the rule), the three norm forms. Carry build-ab.
 set -uo pipefail
-export LD_LIBRARY_PATH=$PWD/build-ab/lib:${LD_LIBRARY_PATH:-}
-log=${OUT:-.}/sweep_s16b.txt
-nvidia-smi --query-gpu=name,clocks.max.sm,clocks.max.mem --format=csv,noheader >"$log"
 . "$(dirname "$0")/bench_case.sh"
-case_() { bench_case build-ab/mtile "$@"; }  # kernel shape config
+sweep_begin sweep_s16b build-ab
 for k in rms_norm rms_norm_residual add_rms_norm; do
   case_ $k rows=4096,n=7168 -
   for c in threads=448,chunks=2,whole=1,hold=0 threads=256,chunks=4,whole=3,hold=0 threads=896,chunks=1,hold=0; do

@@ -1,11 +1,8 @@
 # Sixteenth session (bench/NOTES.md): the plain norms' long rows held (the new rule, "-") against
 # the strided body the rule took before (chunks=0, n / 16 threads), at the sizes between. Carry build-ab.
 set -uo pipefail
-export LD_LIBRARY_PATH=$PWD/build-ab/lib:${LD_LIBRARY_PATH:-}
-log=${OUT:-.}/sweep_s16c.txt
-nvidia-smi --query-gpu=name,clocks.max.sm,clocks.max.mem --format=csv,noheader >"$log"
 . "$(dirname "$0")/bench_case.sh"
-case_() { bench_case build-ab/mtile "$@"; }  # kernel shape config
+sweep_begin sweep_s16c build-ab
 ab() {  # kernel rows n: the rule, the old strided choice, the rule again
   local strided=$(( ($3 / 16 + 31) / 32 * 32 ))
   [ "$strided" -gt 1024 ] && strided=1024

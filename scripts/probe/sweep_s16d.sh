@@ -2,11 +2,8 @@
 # the pre-norm at 32 / 2048 x 4096, graph or events as `mtile bench` times them) and fewer splits
 # for attention_decode at batch 1, 4096 tokens. Carry build-dev.
 set -uo pipefail
-export LD_LIBRARY_PATH=$PWD/build-dev/lib:${LD_LIBRARY_PATH:-}
-log=${OUT:-.}/sweep_s16d.txt
-nvidia-smi --query-gpu=name --format=csv,noheader >"$log"
 . "$(dirname "$0")/bench_case.sh"
-case_() { bench_case build-dev/mtile "$@"; }  # kernel shape config
+sweep_begin sweep_s16d build-dev
 for c in - threads=256,chunks=2,whole=1 threads=256,chunks=2,whole=1,hold=0 threads=512,hold=0 -; do
   case_ rms_norm_residual rows=256,n=4096 "$c"
 done

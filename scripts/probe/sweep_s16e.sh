@@ -1,11 +1,8 @@
 # Sixteenth session (bench/NOTES.md): the weights (and the post-norm's residual) read after the
 # reduction (hold=0) at 1-16384 rows of 4096, post- and pre-norm. Carry build-dev.
 set -uo pipefail
-export LD_LIBRARY_PATH=$PWD/build-dev/lib:${LD_LIBRARY_PATH:-}
-log=${OUT:-.}/sweep_s16e.txt
-nvidia-smi --query-gpu=name --format=csv,noheader >"$log"
 . "$(dirname "$0")/bench_case.sh"
-case_() { bench_case build-dev/mtile "$@"; }  # kernel shape config
+sweep_begin sweep_s16e build-dev
 for r in 1 32 128 256 512 1024 2048 16384; do
   for c in - threads=512,hold=0 -; do case_ rms_norm_residual rows=$r,n=4096 "$c"; done
 done

@@ -1,11 +1,8 @@
 # Sixteenth session (bench/NOTES.md): sweep_s16e's hold=0 at other hidden sizes. Carry build-dev.
 set -uo pipefail
-export LD_LIBRARY_PATH=$PWD/build-dev/lib:${LD_LIBRARY_PATH:-}
-log=${OUT:-.}/sweep_s16f.txt
-: >"$log"
 REPS=60
 . "$(dirname "$0")/bench_case.sh"
-case_() { bench_case build-dev/mtile "$@"; }  # kernel shape config
+sweep_begin sweep_s16f build-dev
 for s in rows=256,n=2048 rows=512,n=3072 rows=256,n=1000 rows=512,n=2880; do
   for c in - hold=0; do case_ rms_norm_residual $s $c; done
 done

@@ -4,12 +4,9 @@
 # copies). Its call ran out at batch 64 x 4096, before the norm cases it also had (held chunks,
 # hold, threads): those are sweep_s17b.sh's now. Carry build-dev.
 set -uo pipefail
-export LD_LIBRARY_PATH=$PWD/build-dev/lib:${LD_LIBRARY_PATH:-}
-log=${OUT:-.}/sweep_s17a.txt
-nvidia-smi --query-gpu=name --format=csv,noheader >"$log"
 REPS=60
 . "$(dirname "$0")/bench_case.sh"
-case_() { bench_case build-dev/mtile "$@"; }  # kernel shape config
+sweep_begin sweep_s17a build-dev
 t0=$SECONDS
 for b in 32:4096 8:32768 64:4096 1:32768 8:4096; do
   s=batch=${b%%:*},heads=32,kv_heads=8,seq=${b##*:},d=128

@@ -3,12 +3,9 @@
 # 0.95 / 0.98, 2048 x 4096, 4096 x 8192): threads, held chunks, hold; then attention_decode:
 # own_copies (now the rule's) against shared copies, and teams of 8 lanes. Carry build-dev.
 set -uo pipefail
-export LD_LIBRARY_PATH=$PWD/build-dev/lib:${LD_LIBRARY_PATH:-}
-log=${OUT:-.}/sweep_s17b.txt
-nvidia-smi --query-gpu=name --format=csv,noheader >"$log"
 REPS=60
 . "$(dirname "$0")/bench_case.sh"
-case_() { bench_case build-dev/mtile "$@"; }  # kernel shape config
+sweep_begin sweep_s17b build-dev
 for s in rows=16384,n=4096 rows=2048,n=4096; do
   for c in - hold=0 threads=256,chunks=2,whole=1,hold=1 threads=256,chunks=2,whole=1,hold=0 threads=1024,chunks=1,hold=0; do
     case_ rms_norm_residual $s $c
