@@ -173,14 +173,15 @@ constexpr uint32_t kPlainLongWaves = 4;
 // one chunk, 24 floats; ptxas, bench/NOTES.md twelfth session).
 constexpr uint32_t kThreadBaseRegisters = 16;
 
-// The plain norm's held rows take two chunks a thread (n / 16 threads) where the rows fill the
-// device and those threads make whole groups of this many simdgroups. H100, rms_norm, us (bench/NOTES.md,
-// thirteenth session): 4096 x 4096 23.0 -> 21.1, 16384 x 4096 90.0 -> 86.5, 256 x 4096 2.24 -> 2.17,
-// 8192 x 2048 22.2 -> 21.1; but at 192, 96 or 64 threads slower (4096 x 3072 17.5 -> 19.1, x 1536
-// 10.4 -> 11.2, x 1000 4.60 -> 4.79). The pre- and post-norms read three or four tensors a chunk,
-// enough loads in flight with one (post 16384 x 4096: 128.0 either way). Measured on CUDA only:
-// targets that do not report their register file (Metal, the CPU engine) keep one chunk.
-constexpr uint32_t kPlainPairWarps = 4;
+// Held rows take two chunks a thread (n / 16 threads) where the rows fill the device and those
+// threads make whole groups of this many simdgroups. H100, rms_norm, us (bench/NOTES.md, thirteenth
+// session): 4096 x 4096 23.0 -> 21.1, 16384 x 4096 90.0 -> 86.5, 256 x 4096 2.24 -> 2.17, 8192 x
+// 2048 22.2 -> 21.1; but at 192, 96 or 64 threads slower (4096 x 3072 17.5 -> 19.1, x 1536 10.4 ->
+// 11.2, x 1000 4.60 -> 4.79). The post- and pre-norms too since the H200 (eighteenth session): post
+// 16384 x 4096 99.6 -> 92.7, pre 132.3 -> 129.3, 2048 x 4096 within 1% (the H100: 128.0 either way).
+// Measured on CUDA only: targets that do not report their register file (Metal, the CPU engine)
+// keep one chunk.
+constexpr uint32_t kPairWarps = 4;
 
 // Rows resident at once on the device, one a threadgroup of `t` threads each holding `tensors` row
 // tensors of ceil(vectors / t) chunks in registers (allocated by 8s; no limit where the target's
@@ -195,7 +196,7 @@ inline rule::Expr resident_rows(const rule::Expr& t, const rule::Expr& vectors, 
 
 // The norm kernels' Config and contract: one threadgroup a row. Rows of up to kHeldRowMax: held in
 // registers, one chunk of 8 a thread (`threads` = n / 8; `chunks` = 1, or more where the target's
-// largest threadgroup is smaller, or two for the plain norm as kPlainPairWarps says; 0 where the
+// largest threadgroup is smaller, or two as kPairWarps says; 0 where the
 // row does not fit the registers). Longer rows (but the plain norm's, kPlainLongRowMin above):
 // `chunks` = 0, the strided body, with `threads` = n / 16 (two chunks a thread each pass: H100
 // sweep at 5120, 7168, 8192, 16384, the best or within 2% of it) or, where there are fewer rows
@@ -227,11 +228,9 @@ inline void norm_row_contract(KernelSpec& k, NormForm form) {
                                     var("rows") >= kPlainLongWaves * resident_rows(long_threads, vectors, 1)
                               : rule::Expr(0);
   rule::Expr per_strided = rule::select(fills_device, 2, 1);
-  rule::Expr two_plain_chunks = form == NormForm::Plain ? var("registers_per_sm") != 0 && fills_device &&
-                                                              vectors % (2 * kPlainPairWarps * simd) == 0
-                                                        : rule::Expr(0);
+  rule::Expr two_chunks = var("registers_per_sm") != 0 && fills_device && vectors % (2 * kPairWarps * simd) == 0;
   rule::Expr per =
-      rule::select(held, rule::ceil_div(vectors, var("max_tpg")) * rule::select(two_plain_chunks, 2, 1), per_strided);
+      rule::select(held, rule::ceil_div(vectors, var("max_tpg")) * rule::select(two_chunks, 2, 1), per_strided);
   rule::Expr per_thread = rule::ceil_div(vectors, threads);
   rule::Expr fits_half_budget = chunks * threads * kRowChunk * held_row_tensors(form) <= kRowRegisterBudget / 2;
   rule::Expr may_hold = form == NormForm::Plain ? chunks <= 2 : rule::Expr(1);

@@ -162,7 +162,7 @@ TEST(Context, NormRuleHoldsRowsUpTo4096AndStridesLongerOnes) {
 }
 
 // Held rows that do not all fit an H100 at once with n / 8 threads take half or a quarter of them
-// where that makes one wave (post-norm, 40 registers a thread at one chunk), and the plain norm's
+// where that makes one wave (post-norm, 40 registers a thread at one chunk), and the
 // rows two chunks a thread where they fill the device; chunks but the last
 // that every thread reads whole are read without a branch (`whole`), an override asking for more
 // is refused, and the norms agree with the float64 reference with any count of them.
@@ -175,23 +175,25 @@ TEST(Context, NormRuleFitsHeldRowsInOneWave) {
   EXPECT_EQ(post.at("threads"), 64u);
   EXPECT_EQ(post.at("chunks"), 2u);
   EXPECT_EQ(post.at("whole"), 1u);  // 1000 / (64 * 8); the second chunk is the row's tail
-  EXPECT_EQ(config("rms_norm_residual", 16384, 4096, h100).at("whole"), 0u);     // one chunk: behind its branch
-  EXPECT_EQ(config("rms_norm_residual", 512, 1000, h100).at("threads"), 128u);   // fits at once
-  EXPECT_EQ(config("rms_norm", 2048, 1000, h100).at("threads"), 128u);           // 32 registers: 16 an SM
-  EXPECT_EQ(config("rms_norm_residual", 512, 4096, h100).at("threads"), 256u);   // 3 an SM at 512
-  EXPECT_EQ(config("rms_norm_residual", 1024, 4096, h100).at("threads"), 512u);  // no split gives one wave
-  // The plain norms: two chunks a thread where rows fill the device and n / 16 threads make whole
-  // groups of 4 warps, w held with them; the post- and pre-norms keep one.
-  Config plain = config("rms_norm", 16384, 4096, h100);
-  EXPECT_EQ(plain.at("threads"), 256u);
-  EXPECT_EQ(plain.at("chunks"), 2u);
-  EXPECT_EQ(plain.at("whole"), 1u);
-  EXPECT_EQ(plain.at("hold"), 1u);
+  EXPECT_EQ(config("rms_norm_residual", 16, 4096, h100).at("whole"), 0u);       // one chunk: behind its branch
+  EXPECT_EQ(config("rms_norm_residual", 512, 1000, h100).at("threads"), 128u);  // fits at once
+  EXPECT_EQ(config("rms_norm", 2048, 1000, h100).at("threads"), 128u);          // 32 registers: 16 an SM
+  EXPECT_EQ(config("rms_norm_residual", 512, 4096, h100).at("threads"), 256u);  // 3 an SM at 512
+  // Two chunks a thread where rows fill the device and n / 16 threads make whole groups of 4 warps,
+  // the residual and w held with them.
+  for (const char* name : {"rms_norm", "rms_norm_residual", "add_rms_norm"}) {
+    Config two = config(name, 16384, 4096, h100);
+    EXPECT_EQ(two.at("threads"), 256u) << name;
+    EXPECT_EQ(two.at("chunks"), 2u) << name;
+    EXPECT_EQ(two.at("whole"), 1u) << name;
+    EXPECT_EQ(two.at("hold"), 1u) << name;
+  }
   EXPECT_EQ(config("gemma_rms_norm", 4096, 2048, h100).at("threads"), 128u);
+  EXPECT_EQ(config("add_rms_norm", 4096, 2048, h100).at("threads"), 128u);
   EXPECT_EQ(config("rms_norm", 4096, 3072, h100).at("threads"), 384u);  // 192 threads: slower
   EXPECT_EQ(config("rms_norm", 64, 4096, h100).at("threads"), 512u);    // fewer rows than SMs
-  EXPECT_EQ(config("rms_norm_residual", 16384, 4096, h100).at("threads"), 512u);
-  EXPECT_EQ(config("add_rms_norm", 16384, 4096, h100).at("threads"), 512u);
+  EXPECT_EQ(config("rms_norm_residual", 64, 4096, h100).at("chunks"), 1u);
+  EXPECT_EQ(config("rms_norm_residual", 4096, 3072, h100).at("threads"), 384u);  // 192 threads: slower
   Target unknown = h100;
   unknown.registers_per_multiprocessor = 0;  // no register file to count: threads for a row's elements
   EXPECT_EQ(config("rms_norm_residual", 2048, 1000, unknown).at("threads"), 128u);
