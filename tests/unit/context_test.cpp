@@ -209,6 +209,14 @@ TEST(Context, NormRuleFitsHeldRowsInOneWave) {
       EXPECT_TRUE(r.passed) << name << " n=" << n << ": " << r.summary();
       EXPECT_EQ(r.config.at("whole"), std::min(n / 256, 3u)) << name << " n=" << n;
     }
+    // The H100's two-chunk Config of rows that fill it, on a few rows of the same length.
+    for (uint32_t n : {2048u, 4096u}) {
+      CheckOptions opts;
+      opts.launch.config = config(name, 16384, n, h100);
+      CheckResult r = run_and_check(ctx, cpu, find_kernel(name), ScalarType::bf16, Shape{{"rows", 3}, {"n", n}}, opts);
+      EXPECT_TRUE(r.passed) << name << " n=" << n << ": " << r.summary();
+      EXPECT_EQ(r.config.at("chunks"), 2u) << name << " n=" << n;
+    }
   }
   CheckOptions opts;
   opts.launch.config = {{"threads", 64}, {"chunks", 2}, {"whole", 2}};
