@@ -53,31 +53,52 @@ void stage(const Tensor& src, const TgArray& tile, const Val& base, const Val& f
   }
 }
 
+// With Config lazy_rescale 1, how far (log2 units) a row's scores may pass the max its weights
+// are taken against before that max moves: P = exp2(s - max) up to 2^8 (no overflow in f32, f16
+// or bf16, the same relative rounding), and the output so far keeps its scale, no multiply of the
+// accumulator, in a block where no row of the simdgroup moves (FlashAttention-4's lazy rescale).
+// Scores settle early: after a row's first blocks its max rarely grows by 8 (a factor of 256).
+constexpr float kMaxSlack = 8.0f;
+
 // The online softmax of a lane's two query rows (mma's C layout: elements 0-1 are row g, 2-3 row g
-// + 8): the running max (the same in the row's four lanes) and the lane's part of the sum.
+// + 8): the max the weights are taken against (the same in the row's four lanes; the row's max,
+// or with `lazy` within kMaxSlack of it) and the lane's part of the sum.
 struct RowSoftmax {
   std::deque<Var> m, l;
-  RowSoftmax() {
+  bool lazy = false;
+  Val moved = lit(true);  // after step: whether either of the lane's rows took a new max (alpha != 1)
+  explicit RowSoftmax(bool lazy) : lazy(lazy) {
     for (int r = 0; r < 2; ++r) {
       m.emplace_back("run_max", lit(-INFINITY));
       l.emplace_back("run_sum", lit(0.0f));
     }
   }
-  // One block's scores s (log2 units, masked; C elements of tile n at 4 n ..): the rows' new max
-  // (two shuffles over the row's lanes), P = exp2(s - max) rounded to T into p in A's layout (keys
-  // 16 i .. 16 i + 15 in p[i]: a C tile pair's elements are an A fragment's), the sums. Gives each
-  // row's factor for the output so far.
+  // One block's scores s (log2 units, masked; C elements of tile n at 4 n ..): the rows' block
+  // max (two shuffles over the row's lanes), a new max where it passes the old by more than
+  // kMaxSlack, P = exp2(s - max) rounded to T into p in A's layout (keys 16 i .. 16 i + 15 in p[i]:
+  // a C tile pair's elements are an A fragment's), the sums. Gives each row's factor for the output
+  // so far (1 where its max stays) and sets `moved`.
   template <class T>
   std::vector<Val> step(const std::vector<Val>& s, std::vector<MmaA>& p) {
     std::vector<Val> row_max = {m[0].get(), m[1].get()};
     for (size_t i = 0; i < s.size(); ++i) row_max[(i % 4) >> 1] = max(row_max[(i % 4) >> 1], s[i]);
-    std::vector<Val> shift, alpha;
+    std::vector<Val> shift, alpha, grows;
     for (uint32_t r = 0; r < 2; ++r) {
       for (uint32_t mask = 1; mask <= 2; mask *= 2) row_max[r] = max(row_max[r], simd_shuffle_xor(row_max[r], mask));
-      shift.push_back(named("shift", finite_shift(row_max[r])));
-      alpha.push_back(named("alpha", exp2_ftz(m[r].get() - shift[r])));
-      m[r] = row_max[r];
+      if (!lazy) {
+        shift.push_back(named("shift", finite_shift(row_max[r])));
+        alpha.push_back(named("alpha", exp2_ftz(m[r].get() - shift[r])));
+        m[r] = row_max[r];
+        continue;
+      }
+      // -inf + slack is -inf: a row's first finite score always sets its max.
+      grows.push_back(named("max_grows", row_max[r] > m[r] + kMaxSlack));
+      Val m_new = named("max_used", select(grows[r], row_max[r], m[r].get()));
+      shift.push_back(named("shift", finite_shift(m_new)));
+      alpha.push_back(named("alpha", select(grows[r], exp2_ftz(m[r].get() - shift[r]), lit(1.0f))));
+      m[r] = m_new;
     }
+    if (lazy) moved = named("max_moved", grows[0] || grows[1]);
     std::vector<Val> sum = {l[0] * alpha[0], l[1] * alpha[1]};
     p.assign(s.size() / 8, MmaA{});
     for (size_t i = 0; i < s.size(); ++i) {
@@ -157,7 +178,7 @@ void attention_prefill_warpgroups(const Tensor& q, const Tensor& k, const Tensor
   Val q_at = named("q_at", group * (64 * d));
 
   WarpgroupAccVar o(warpgroup_acc_zero(d));
-  RowSoftmax rows;
+  RowSoftmax rows(config("lazy_rescale", 0) != 0);
   std::vector<Val> qrow;  // the lane's two query rows
   for (uint32_t r = 0; r < 2; ++r) qrow.push_back(named("q_row", row0 + mma_layout::c_row(simd_lane(), 2 * r)));
 
@@ -202,12 +223,20 @@ void attention_prefill_warpgroups(const Tensor& q, const Tensor& k, const Tensor
     });
     std::vector<MmaA> p;
     std::vector<Val> alpha = rows.step<T>(std::vector<Val>(scaled.begin(), scaled.end()), p);
+    auto rescaled = [&](WarpgroupAcc acc) {
+      for (uint32_t i = 0; i < acc.v.size(); ++i) acc.v[i] = acc.v[i] * alpha[(i % mma_layout::kCElements) >> 1];
+      return acc;
+    };
     WarpgroupAcc acc = o.get();
-    for (uint32_t i = 0; i < acc.v.size(); ++i) acc.v[i] = acc.v[i] * alpha[(i % mma_layout::kCElements) >> 1];
+    if (rows.lazy)
+      if_(rows.moved, [&] { o = rescaled(o.get()); });  // a simdgroup whose rows all keep their max skips it
+    else
+      acc = rescaled(acc);
 
     copy_async_wait(1);  // V of this block
     mma_fence();         // V's copies, P and the rescaled accumulator reach the mma_asyncs
     barrier();
+    if (rows.lazy) acc = o.get();
     for (uint32_t kk = 0; kk < bn; kk += 16)
       acc = mma_async(tiles, p[kk / 16], swizzle128_rows_kn(v_at, kk, bn * 64), acc);
     o = mma_wait(0, acc);
@@ -244,7 +273,7 @@ void attention_prefill(In<T> q, In<T> k, In<T> v, Out<T> out, Scalar<f32> scale,
 
   std::vector<std::unique_ptr<MmaAccVar>> o;
   for (uint32_t t = 0; t < otiles; ++t) o.push_back(std::make_unique<MmaAccVar>(mma_zero()));
-  RowSoftmax rows;
+  RowSoftmax rows(config("lazy_rescale", 0) != 0);
   std::vector<Val> qrow;  // the lane's two query rows
   for (uint32_t r = 0; r < 2; ++r) qrow.push_back(named("q_row", row0 + mma_layout::c_row(simd_lane(), 2 * r)));
 
@@ -284,11 +313,17 @@ void attention_prefill(In<T> q, In<T> k, In<T> v, Out<T> out, Scalar<f32> scale,
       }
     std::vector<MmaA> p;
     std::vector<Val> alpha = rows.step<T>(scores, p);
-    for (uint32_t t = 0; t < otiles; ++t) {
-      MmaAcc acc = o[t]->get();
-      for (uint32_t e = 0; e < mma_layout::kCElements; ++e) acc.v[e] = acc.v[e] * alpha[e >> 1];
-      *o[t] = acc;
-    }
+    auto rescale = [&] {
+      for (uint32_t t = 0; t < otiles; ++t) {
+        MmaAcc acc = o[t]->get();
+        for (uint32_t e = 0; e < mma_layout::kCElements; ++e) acc.v[e] = acc.v[e] * alpha[e >> 1];
+        *o[t] = acc;
+      }
+    };
+    if (rows.lazy)
+      if_(rows.moved, rescale);  // a simdgroup whose rows all keep their max skips it
+    else
+      rescale();
 
     copy_async_wait(1);  // V of this block
     barrier();
@@ -322,12 +357,15 @@ KernelSpec attention_prefill_spec() {
   // of 64 (swizzled rows of 64 columns) whose q, K and V of 64 keys fit: 4 simdgroups (one
   // warpgroup, 64 query rows) a threadgroup, 64 keys a block. Else mma: 4 simdgroups (64 query
   // rows); 64 keys a block, 32 above d = 128 (registers) or where K and V of 64 keys (2 * 64 * (d +
-  // 8) 16-bit elements) pass the threadgroup memory.
+  // 8) 16-bit elements) pass the threadgroup memory. lazy_rescale (kMaxSlack): 0 until timed on a
+  // GPU (SASS, sm_90a, b1 s4096: the warpgroup loop 566 instructions a block of 64 keys, 522 where
+  // no row of the simdgroup moves its max, 586 where one does; bench/NOTES.md eighteenth session).
   rule::Expr shared = var("shared_memory"), wg = var("warpgroup");
   k.config = {{"warpgroup", rule::select(var("async_mma") == 1 && d % 64 == 0 && shared >= 3 * 64 * d * 2, 1, 0)},
               {"warps", 4},
               {"bn", rule::select(wg == 1 || (d <= 128 && shared >= 2 * 64 * (d + 8) * 2), 64, 32)},
-              {"dtiles", d / 16}};
+              {"dtiles", d / 16},
+              {"lazy_rescale", 0}};
   k.dispatch = {.grid = rule::ceil_div(seq, var("warps") * 16),
                 .grid_y = heads,
                 .grid_z = batch,
@@ -351,6 +389,7 @@ KernelSpec attention_prefill_spec() {
       var("grid_y") == heads,
       var("grid_z") == batch,
       wg <= 1,
+      var("lazy_rescale") <= 1,
       // Warpgroups of 64 rows, d in swizzled rows of 64 columns, S of n = bn.
       wg == 0 || (var("async_mma") == 1 && d % 64 == 0 && var("warps") % 4 == 0 && var("bn") <= 256),
   };

@@ -25,7 +25,7 @@ CheckResult check(ScalarType t, const Shape& shape, const Config& config) {
 TEST(AttentionPrefill, TheRuleTakesWarpgroupMmaWhereTheTargetHasItAndDIsAMultipleOf64) {
   const KernelSpec& spec = find_kernel("attention_prefill").spec();
   Resolved h100 = resolve(spec, prefill_shape(1, 32, 8, 4096, 128), Target::cuda("sm_90a"));
-  EXPECT_EQ(config_text(h100.config), "bn=64,dtiles=8,warpgroup=1,warps=4");
+  EXPECT_EQ(config_text(h100.config), "bn=64,dtiles=8,lazy_rescale=0,warpgroup=1,warps=4");
   EXPECT_EQ(h100.geometry.tpg, 128u);  // one warpgroup of 64 query rows
   EXPECT_EQ(resolve(spec, prefill_shape(1, 2, 1, 100, 256), Target::cuda("sm_90a")).config.at("warpgroup"), 1u);
   // d = 80 is not whole rows of 64 columns; sm_80 and Metal have no warpgroup MMA.
@@ -55,12 +55,38 @@ TEST(AttentionPrefill, BothBodiesMatchTheReferenceForEveryKnob) {
       // The mma body where the rule would take the warpgroup one.
       {prefill_shape(2, 4, 2, 77, 128), mma},
       {prefill_shape(1, 2, 1, 130, 64), mma},
+      // Each body with the lazy rescale (a row's max moves only past 8 in log2 units).
+      {prefill_shape(1, 2, 1, 200, 64), {{"lazy_rescale", 1}}},
+      {prefill_shape(1, 2, 1, 200, 64), {{"lazy_rescale", 1}, {"warps", 8}, {"bn", 32}}},
+      {prefill_shape(2, 4, 2, 77, 128), {{"lazy_rescale", 1}, {"warpgroup", 0}}},
   };
   for (ScalarType t : {ScalarType::bf16, ScalarType::f16})
     for (const Case& c : cases) {
       CheckResult r = check(t, c.shape, c.config);
       EXPECT_TRUE(r.passed) << type_name(t) << " " << shape_text(c.shape) << " " << config_text(c.config) << ": "
                             << r.summary();
+    }
+}
+
+// Scores of a wide range (scale 40: a row's scores spread over hundreds of log2 units), so that
+// rows' maxes keep moving by more than the lazy rescale's slack in later blocks of keys while
+// other rows of the same simdgroup keep theirs: both bodies, with and without lazy_rescale,
+// against the float64 reference (whose softmax is then nearly one key a row).
+TEST(AttentionPrefill, ScoresOfAWideRangeMatchTheReferenceWithEveryRescale) {
+  KernelSpec spec = find_kernel("attention_prefill").spec();
+  spec.inits["scale"] = Init::constant(40.0);
+  Kernel wide = make_kernel(std::move(spec));
+  auto cpu = make_backend("cpu:sanitize");
+  for (const Config& body : {Config{}, Config{{"warpgroup", 0}}})
+    for (uint32_t lazy : {0u, 1u}) {
+      CheckOptions opts;
+      opts.launch.config = body;
+      opts.launch.config["lazy_rescale"] = lazy;
+      opts.launch.config["bn"] = 16;  // many blocks a row: many chances for its max to move
+      for (const Shape& shape : {prefill_shape(1, 2, 1, 150, 64), prefill_shape(1, 1, 1, 97, 128)}) {
+        CheckResult r = run_and_check(*cpu, wide, ScalarType::bf16, shape, opts);
+        EXPECT_TRUE(r.passed) << shape_text(shape) << " " << config_text(opts.launch.config) << ": " << r.summary();
+      }
     }
 }
 
