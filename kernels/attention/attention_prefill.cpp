@@ -358,8 +358,8 @@ KernelSpec attention_prefill_spec() {
   // warpgroup, 64 query rows) a threadgroup, 64 keys a block. Else mma: 4 simdgroups (64 query
   // rows); 64 keys a block, 32 above d = 128 (registers) or where K and V of 64 keys (2 * 64 * (d +
   // 8) 16-bit elements) pass the threadgroup memory. lazy_rescale (kMaxSlack): 0 until timed on a
-  // GPU (SASS, sm_90a, b1 s4096: the warpgroup loop 566 instructions a block of 64 keys, 522 where
-  // no row of the simdgroup moves its max, 586 where one does; bench/NOTES.md eighteenth session).
+  // GPU (SASS, sm_90a, b1 s4096: the warpgroup loop 530 instructions a block of 64 keys, 486 where
+  // no row of the simdgroup moves its max, 550 where one does; bench/NOTES.md eighteenth session).
   rule::Expr shared = var("shared_memory"), wg = var("warpgroup");
   k.config = {{"warpgroup", rule::select(var("async_mma") == 1 && d % 64 == 0 && shared >= 3 * 64 * d * 2, 1, 0)},
               {"warps", 4},

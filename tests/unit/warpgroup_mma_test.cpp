@@ -243,6 +243,9 @@ TEST(WarpgroupMma, CudaPrintsWgmmaThatNvrtcCompilesForSm90aAndOtherTargetsRefuse
   // Swizzled operands: layout type 1 in the descriptors, the array aligned to 1024 bytes.
   std::string swizzled = codegen::emit_cuda(product_ir(ScalarType::bf16, 64, Target::cuda("sm_90a"), 0, 2, 128));
   EXPECT_TRUE(contains(swizzled, "mt_wgmma_desc<128>(")) << swizzled;
+  // The array and the element index apart, not &array[index]: the array's part of the descriptor
+  // is the same for every wgmma of a loop, and each adds only its index.
+  EXPECT_FALSE(contains(swizzled, "mt_wgmma_desc<128>(&")) << swizzled;
   EXPECT_TRUE(contains(swizzled, "__shared__ __align__(1024) unsigned short")) << swizzled;
   // B stored [k][n]: imm-trans-b 1, its descriptor's leading byte offset the column blocks' stride.
   EXPECT_TRUE(contains(swizzled, "p, 1, 1, 0, 0;")) << swizzled;

@@ -44,7 +44,7 @@ std::string cuda_mma_async(const std::string& d, unsigned n, unsigned swizzle, b
     a_reg = fmt::format("{{%{}, %{}, %{}, %{}}}", lanes, lanes + 1, lanes + 2, lanes + 3);
     for (const std::string& w : a) a_in += fmt::format("\"r\"({}), ", w);
   } else {
-    a_in = fmt::format("\"l\"(mt_wgmma_desc<{}>(&{}[{}], {}, {})), ", swizzle, array, a[0], a[1], a[2]);
+    a_in = fmt::format("\"l\"(mt_wgmma_desc<{}>({}, {}, {}, {})), ", swizzle, array, a[0], a[1], a[2]);
   }
   const unsigned b_reg = lanes + (a_registers ? 4 : 1);
   // scale-d is a predicate: set from an operand of 1 (D = A B + C). imm-trans-a exists only for A
@@ -52,7 +52,7 @@ std::string cuda_mma_async(const std::string& d, unsigned n, unsigned swizzle, b
   return fmt::format(
       "asm volatile(\"{{\\n\\t.reg .pred p;\\n\\tsetp.ne.b32 p, %{}, "
       "0;\\n\\twgmma.mma_async.sync.aligned.m64n{}k16.f32.{}.{} "
-      "{{{}}}, {}, %{}, p, 1, 1, {}{};\\n}}\" : {} : {}\"l\"(mt_wgmma_desc<{}>(&{}[{}], {}, {})), \"r\"(1) : "
+      "{{{}}}, {}, %{}, p, 1, 1, {}{};\\n}}\" : {} : {}\"l\"(mt_wgmma_desc<{}>({}, {}, {}, {})), \"r\"(1) : "
       "\"memory\");",
       b_reg + 1, n, type_name(ab), type_name(ab), regs, a_reg, b_reg, a_registers ? "" : "0, ", b_kn ? 1 : 0, outs,
       a_in, swizzle, array, b[0], b_kn ? b[2] : b[1], b_kn ? b[1] : b[2]);
