@@ -20,3 +20,16 @@ sweep_begin() {
   sweep_bin=$2/mtile
 }
 case_() { bench_case "$sweep_bin" "$@"; }
+# `norm_peers_twice`: bench/peers.py twice (MTILE_LIBRARY and PYTHONPATH set by the caller) into
+# $OUT/peers-{1,2}.{json,md}, then their per-cell medians (bench/peers_median.py), printed.
+norm_peers_twice() {
+  local i t0
+  for i in 1 2; do
+    t0=$SECONDS
+    timeout 120 python3 bench/peers.py --json "$OUT/peers-$i.json" >"$OUT/peers-$i.md" 2>"$OUT/peers-$i.err"
+    echo "peers $i rc $? $((SECONDS - t0)) s"
+  done
+  python3 bench/peers_median.py "$OUT"/peers-1.json "$OUT"/peers-2.json --json "$OUT/peers_median.json" \
+    >"$OUT/peers_median.md" 2>&1
+  cat "$OUT/peers_median.md"
+}

@@ -3,6 +3,7 @@
 # softmax) through bench/peers_matrix.py, alternated twice; then the matrix peers and the norm
 # peers twice with their per-cell medians. Carry build-dev.
 set -uo pipefail
+. "$(dirname "$0")/bench_case.sh"
 OUT=${OUT:-/tmp/out}
 mkdir -p /tmp/base
 xz -dc build-dev/base/libmtile_c.so.xz >/tmp/base/libmtile_c.so
@@ -22,10 +23,4 @@ export MTILE_LIBRARY=$PWD/build-dev/lib/libmtile_c.so
 t0=$SECONDS
 timeout 200 python3 bench/peers_matrix.py --json "$OUT/peers_matrix.json" >"$OUT/peers_matrix.md" 2>"$OUT/peers_matrix.err"
 echo "peers_matrix rc $? $((SECONDS - t0)) s"; cat "$OUT/peers_matrix.md"; tail -3 "$OUT/peers_matrix.err"
-for i in 1 2; do
-  t0=$SECONDS
-  timeout 120 python3 bench/peers.py --json "$OUT/peers-$i.json" >"$OUT/peers-$i.md" 2>"$OUT/peers-$i.err"
-  echo "peers $i rc $? $((SECONDS - t0)) s"
-done
-python3 bench/peers_median.py "$OUT"/peers-1.json "$OUT"/peers-2.json --json "$OUT/peers_median.json" >"$OUT/peers_median.md" 2>&1
-cat "$OUT/peers_median.md"
+norm_peers_twice

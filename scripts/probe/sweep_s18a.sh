@@ -18,10 +18,4 @@ for round in 1 2; do
 done
 cat "$log"
 export MTILE_LIBRARY=$PWD/build-dev/lib/libmtile_c.so PYTHONPATH=$PWD/python MTILE_CACHE_DIR=/tmp/mtile-cache
-for i in 1 2; do
-  t0=$SECONDS
-  timeout 120 python3 bench/peers.py --json "$OUT/peers-$i.json" >"$OUT/peers-$i.md" 2>"$OUT/peers-$i.err"
-  echo "peers $i rc $? $((SECONDS - t0)) s"
-done
-python3 bench/peers_median.py "$OUT"/peers-1.json "$OUT"/peers-2.json --json "$OUT/peers_median.json" >"$OUT/peers_median.md" 2>&1
-cat "$OUT/peers_median.md"
+norm_peers_twice
