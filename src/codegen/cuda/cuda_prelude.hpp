@@ -194,7 +194,7 @@ inline constexpr const char* kCudaMmaAsyncPrelude = R"(#ifndef MTILE_CUDA_MMA_AS
 // 128 (bytes). The address field is the array's (16-byte aligned, below 2^18 as every shared
 // address is) plus first / 8 in 16-byte units, added rather than converted from &array[first]:
 // the array's part is the same for every wgmma of a loop, so each costs an add (SASS of
-// attention_prefill's warpgroup loop: 566 -> 517 instructions a block). No field carries into the
+// attention_prefill's warpgroup loop: 566 -> 530 instructions a block). No field carries into the
 // next: each value stays below its 14 bits; the upper word (row stride, swizzle) is a constant.
 template <int Swizzle, class T>
 MT_FN unsigned long long mt_wgmma_desc(const T* array, unsigned int first, unsigned int k_stride,
