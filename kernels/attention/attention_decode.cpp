@@ -35,6 +35,7 @@
 #include <utility>
 
 #include "kernels/attention/attention.hpp"
+#include "kernels/attention/decode_mma.hpp"
 #include "kernels/row_loops.hpp"
 #include "kernels/softmax/online_softmax.hpp"
 #include "kernels/spec_helpers.hpp"
@@ -86,6 +87,108 @@ void attention_decode(In<T> q, In<T> k, In<T> v, Out<T> out, InOut<f32> workspac
   Val kv_row0 = named("kv_row0", (b * kv_heads + kvh) * seq + begin);  // k's row of the split's first
   Val head0 = named("head0", b * heads + kvh * group);                 // the group's first query head
 
+  // The simdgroups' states of each head merged (sm_acc rows `pitch` apart), then out, or with
+  // splits the partial and the last threadgroup's merge.
+  auto merge_and_finish = [&](const TgArray& sm_acc, const TgArray& sm_ml, uint32_t pitch) {
+    // Head g's (m, l) and acc[i] over the simdgroups.
+    Val acc_base = named("acc_base", (head0 * splits + part) * d);  // workspace acc of (b, head0, part)
+    Val ml_base = named("ml_base", grid_size(2) * heads * splits * d);
+    for (uint32_t g = 0; g < group; ++g) {
+      Val m_all = load(sm_ml[lit(g * 2)]);
+      for (uint32_t w = 1; w < simdgroups; ++w) m_all = max(m_all, load(sm_ml[lit((w * group + g) * 2)]));
+      Val shift = named("shift", finite_shift(m_all));
+      std::vector<Val> weight;
+      Val l_all = lit(0.0f);
+      for (uint32_t w = 0; w < simdgroups; ++w) {
+        weight.push_back(exp2(load(sm_ml[lit((w * group + g) * 2)]) - shift));
+        l_all = fma(load(sm_ml[lit((w * group + g) * 2 + 1)]), weight.back(), l_all);
+      }
+      for_(tid(), d, lsize(), [&](Val i) {
+        Val a = lit(0.0f);
+        for (uint32_t w = 0; w < simdgroups; ++w) a = fma(load(sm_acc[lit((w * group + g) * pitch) + i]), weight[w], a);
+        if (!split) {
+          store(out[(head0 + g) * d + i], cast<T>(a / l_all));
+        } else {
+          store(workspace[acc_base + g * splits * d + i], a);
+        }
+      });
+      if (split)
+        if_(tid() == 0u, [&] {
+          Val at = ml_base + ((head0 + g) * splits + part) * 2u;
+          store(workspace[at], m_all);
+          store(workspace[at + 1u], l_all);
+        });
+    }
+    if (!split) return;
+
+    // The ticket: stores before it (by every thread: the barrier) happen before the last
+    // threadgroup's loads after its own.
+    barrier();
+    TgArray ticket = threadgroup_array<u32>(1);
+    TgArray weights = threadgroup_array<f32>(group * kMaxSplits);  // [g][s]: 2^(m_s - max) / sum
+    Val counter = named("counter", b * kv_heads + kvh);
+    if_(tid() == 0u, [&] {
+      fence();
+      store(ticket[0u], atomic_add(counters[counter], lit(1u)));
+      fence();
+    });
+    barrier();
+    if_(load(ticket[0u]) + 1u == splits, [&] {
+      // Each head's split weights, a simdgroup a head: its lanes take the splits' (m, l).
+      for (uint32_t g = 0; g < group; ++g)
+        if_(simd_group() == lit(g % simdgroups), [&] {
+          Val ml = named("ml_head", ml_base + (head0 + g) * splits * 2u);
+          Var m_lane("m_lane", lit(-INFINITY)), l_lane("l_lane", lit(0.0f));
+          for_(simd_lane(), splits, kSimdLanes, [&](Val s) {
+            Val m_s = load(workspace[ml + s * 2u]), m_new = max(m_lane.get(), m_s), shift = finite_shift(m_new);
+            l_lane =
+                fma(l_lane.get(), exp2(m_lane.get() - shift), load(workspace[ml + s * 2u + 1u]) * exp2(m_s - shift));
+            m_lane = m_new;
+          });
+          Val shift = named("shift", finite_shift(simd_max(m_lane.get())));
+          Val inv_sum = named("inv_sum", 1.0f / simd_sum(l_lane.get() * exp2(m_lane.get() - shift)));
+          for_(simd_lane(), splits, kSimdLanes, [&](Val s) {
+            store(weights[s + g * kMaxSplits], exp2(load(workspace[ml + s * 2u]) - shift) * inv_sum);
+          });
+        });
+      barrier();
+      // out: 4 columns of one head a thread, kMergeLoads splits' columns in flight at once.
+      Val quads = named("quads", d / 4u);
+      for_(tid(), quads * group, lsize(), [&](Val item) {
+        Val g = item / quads, head = named("head", head0 + g), col = named("col", item % quads * 4u);
+        Val at = named("acc_at", head * splits * d + col);
+        std::deque<Var> a;
+        for (uint32_t e = 0; e < 4; ++e) a.emplace_back("a", lit(0.0f));
+        for_(0u, splits, kMergeLoads, [&](Val s0) {
+          std::vector<Vec> part;
+          std::vector<Val> w;
+          for (uint32_t u = 0; u < kMergeLoads; ++u) {
+            Val s = column(s0, u);
+            part.push_back(load_n<4, f32>(workspace, at + min(s, splits - 1u) * d));
+            w.push_back(load(weights[s + g * kMaxSplits], s < splits, lit(0.0f)));
+          }
+          for (uint32_t e = 0; e < 4; ++e) {
+            Val sum = a[e];
+            for (uint32_t u = 0; u < kMergeLoads; ++u) sum = fma(w[u], part[u][e], sum);
+            a[e] = sum;
+          }
+        });
+        for (uint32_t e = 0; e < 4; ++e) store(out[column(head * d + col, e)], cast<T>(a[e].get()));
+      });
+      if_(tid() == 0u, [&] { atomic_exchange(counters[counter], lit(0u)); });
+    });
+  };
+  if (config("mma", 0)) {
+    Val q_scale = named("q_scale", scale * static_cast<float>(kLog2e));
+    const uint32_t dd = config("dtiles") * 16;
+    DecodeMma<T> body(q, k, v, q_scale, head0, kv_row0, rows, dd, group);
+    TgArray sm_acc = threadgroup_array<f32>(simdgroups * group * dd);
+    TgArray sm_ml = threadgroup_array<f32>(simdgroups * group * 2);
+    body.write_state(sm_acc, sm_ml);
+    barrier();
+    merge_and_finish(sm_acc, sm_ml, dd);
+    return;
+  }
   Val lane = named("team_lane", simd_lane() % team), team_id = named("team", tid() / team);
   std::vector<Val> col, valid_col;  // the lane's chunks: first column, inside d; clamped to d - 8
   for (uint32_t c = 0; c < chunks; ++c) {
@@ -244,93 +347,7 @@ void attention_decode(In<T> q, In<T> k, In<T> v, Out<T> out, InOut<f32> workspac
     }
   });
   barrier();
-
-  // Head g's (m, l) and acc[i] over the simdgroups.
-  Val acc_base = named("acc_base", (head0 * splits + part) * d);  // workspace acc of (b, head0, part)
-  Val ml_base = named("ml_base", grid_size(2) * heads * splits * d);
-  for (uint32_t g = 0; g < group; ++g) {
-    Val m_all = load(sm_ml[lit(g * 2)]);
-    for (uint32_t w = 1; w < simdgroups; ++w) m_all = max(m_all, load(sm_ml[lit((w * group + g) * 2)]));
-    Val shift = named("shift", finite_shift(m_all));
-    std::vector<Val> weight;
-    Val l_all = lit(0.0f);
-    for (uint32_t w = 0; w < simdgroups; ++w) {
-      weight.push_back(exp2(load(sm_ml[lit((w * group + g) * 2)]) - shift));
-      l_all = fma(load(sm_ml[lit((w * group + g) * 2 + 1)]), weight.back(), l_all);
-    }
-    for_(tid(), d, lsize(), [&](Val i) {
-      Val a = lit(0.0f);
-      for (uint32_t w = 0; w < simdgroups; ++w)
-        a = fma(load(sm_acc[lit((w * group + g) * team * per_lane) + i]), weight[w], a);
-      if (!split) {
-        store(out[(head0 + g) * d + i], cast<T>(a / l_all));
-      } else {
-        store(workspace[acc_base + g * splits * d + i], a);
-      }
-    });
-    if (split)
-      if_(tid() == 0u, [&] {
-        Val at = ml_base + ((head0 + g) * splits + part) * 2u;
-        store(workspace[at], m_all);
-        store(workspace[at + 1u], l_all);
-      });
-  }
-  if (!split) return;
-
-  // The ticket: stores before it (by every thread: the barrier) happen before the last
-  // threadgroup's loads after its own.
-  barrier();
-  TgArray ticket = threadgroup_array<u32>(1);
-  TgArray weights = threadgroup_array<f32>(group * kMaxSplits);  // [g][s]: 2^(m_s - max) / sum
-  Val counter = named("counter", b * kv_heads + kvh);
-  if_(tid() == 0u, [&] {
-    fence();
-    store(ticket[0u], atomic_add(counters[counter], lit(1u)));
-    fence();
-  });
-  barrier();
-  if_(load(ticket[0u]) + 1u == splits, [&] {
-    // Each head's split weights, a simdgroup a head: its lanes take the splits' (m, l).
-    for (uint32_t g = 0; g < group; ++g)
-      if_(simd_group() == lit(g % simdgroups), [&] {
-        Val ml = named("ml_head", ml_base + (head0 + g) * splits * 2u);
-        Var m_lane("m_lane", lit(-INFINITY)), l_lane("l_lane", lit(0.0f));
-        for_(simd_lane(), splits, kSimdLanes, [&](Val s) {
-          Val m_s = load(workspace[ml + s * 2u]), m_new = max(m_lane.get(), m_s), shift = finite_shift(m_new);
-          l_lane = fma(l_lane.get(), exp2(m_lane.get() - shift), load(workspace[ml + s * 2u + 1u]) * exp2(m_s - shift));
-          m_lane = m_new;
-        });
-        Val shift = named("shift", finite_shift(simd_max(m_lane.get())));
-        Val inv_sum = named("inv_sum", 1.0f / simd_sum(l_lane.get() * exp2(m_lane.get() - shift)));
-        for_(simd_lane(), splits, kSimdLanes,
-             [&](Val s) { store(weights[s + g * kMaxSplits], exp2(load(workspace[ml + s * 2u]) - shift) * inv_sum); });
-      });
-    barrier();
-    // out: 4 columns of one head a thread, kMergeLoads splits' columns in flight at once.
-    Val quads = named("quads", d / 4u);
-    for_(tid(), quads * group, lsize(), [&](Val item) {
-      Val g = item / quads, head = named("head", head0 + g), col = named("col", item % quads * 4u);
-      Val at = named("acc_at", head * splits * d + col);
-      std::deque<Var> a;
-      for (uint32_t e = 0; e < 4; ++e) a.emplace_back("a", lit(0.0f));
-      for_(0u, splits, kMergeLoads, [&](Val s0) {
-        std::vector<Vec> part;
-        std::vector<Val> w;
-        for (uint32_t u = 0; u < kMergeLoads; ++u) {
-          Val s = column(s0, u);
-          part.push_back(load_n<4, f32>(workspace, at + min(s, splits - 1u) * d));
-          w.push_back(load(weights[s + g * kMaxSplits], s < splits, lit(0.0f)));
-        }
-        for (uint32_t e = 0; e < 4; ++e) {
-          Val sum = a[e];
-          for (uint32_t u = 0; u < kMergeLoads; ++u) sum = fma(w[u], part[u][e], sum);
-          a[e] = sum;
-        }
-      });
-      for (uint32_t e = 0; e < 4; ++e) store(out[column(head * d + col, e)], cast<T>(a[e].get()));
-    });
-    if_(tid() == 0u, [&] { atomic_exchange(counters[counter], lit(0u)); });
-  });
+  merge_and_finish(sm_acc, sm_ml, team * per_lane);
 }
 
 }  // namespace
@@ -373,45 +390,52 @@ KernelSpec attention_decode_spec() {
   // copies what it reads, no barrier a trip) wherever K and V are staged: H200, us, 0 / 1: batch 32
   // seq 4096 142.8 / 127.9, batch 64 276.1 / 248.9, batch 8 seq 32768 268.8 / 258.1; H100 within 0.8%.
   rule::Expr threads = var("threads"), split_room = rule::min(split_cap, 32);
+  // The tensor-core body (mma 1, decode_mma.hpp) where the split's rows are few: H200, us, the FMA
+  // body / mma at 16 and 32 splits (bench/NOTES.md nineteenth session): b1 s4096 14.72 / 13.02 /
+  // 12.86, b2 s4096 17.92 / 16.45 / 20.38, b1 s8192 18.59 / 17.50 / 16.90, b2 s8192 25.44 / 24.64 /
+  // 29.18, b1 s16384 26.02 / 26.53 / 25.02, b1 s2048 8.60 / 6.42 / 7.39; but b4 s4096 25.12 / 28.64 /
+  // 29.44, b8 s4096 40.90 / 41.38 (6 splits), b1 s32768 40.67 / 43.58 (48), b32 s4096 130.1 / 133.8
+  // (1): single-buffered K and V keep fewer bytes in flight than the FMA body's loads. At 168
+  // registers (sm_90a) three threadgroups of 128 threads fit an SM; two a SM's worth of splits won.
+  // Only where the target has a register file (the GPUs) and 16-bit inputs: mma rounds P to them.
+  rule::Expr mma_splits = rule::clamp(2 * var("sm_count") / pairs, 1, split_room);
+  rule::Expr mma_shared = 2 * 4 * 16 * (d + 8) * 2 + 4 * var("group") * d * 4 + var("group") * kMaxSplits * 4 + 64;
   rule::Expr trip_rows = threads / team * var("tile"),
              elem_bytes = rule::select(var("dtype_bytes") == 0, 4, var("dtype_bytes"));
-  k.config = {{"group", heads / kv_heads},
-              {"team", rule::min(simd, rule::pow2_ceil(rule::ceil_div(d, kChunk)))},
-              {"chunks", rule::ceil_div(d, kChunk * team)},
-              {"tile", rule::select(var("group") * var("chunks") <= 4, 4, 1)},
-              {"threads", rule::select(var("group") * d <= 1024 && !(pairs < var("sm_count") &&
-                                                                     pairs * split_room * 8 >= var("sm_count") * 4 * 7),
-                                       8 * simd, 4 * simd)},
-              {"splits", rule::clamp(var("sm_count") * (16 * simd / threads) / pairs, 1, split_room)},
-              {"stages", rule::select(var("async_copy") == 1 && seq >= splits * 4 * trip_rows &&
-                                          4 * trip_rows * var("team") * var("chunks") * kChunk * elem_bytes <=
-                                              var("shared_memory") / 2,
-                                      2, 0)},
-              {"own_copies", rule::select(var("stages") >= 2, 1, 0)}};
+  k.config = {
+      {"group", heads / kv_heads},
+      {"team", rule::min(simd, rule::pow2_ceil(rule::ceil_div(d, kChunk)))},
+      {"chunks", rule::ceil_div(d, kChunk * team)},
+      {"tile", rule::select(var("group") * var("chunks") <= 4, 4, 1)},
+      {"dtiles", d / 16},
+      {"mma", rule::select(var("registers_per_sm") > 0 && var("async_copy") == 1 && var("dtype_bytes") == 2 &&
+                               d % 16 == 0 && var("group") <= 16 && pairs * 8 <= var("sm_count") &&
+                               seq <= 512 * mma_splits && mma_shared <= var("shared_memory"),
+                           1, 0)},
+      {"bn", 16},
+      {"threads",
+       rule::select(var("mma") == 1, 4 * simd,
+                    rule::select(var("group") * d <= 1024 &&
+                                     !(pairs < var("sm_count") && pairs * split_room * 8 >= var("sm_count") * 4 * 7),
+                                 8 * simd, 4 * simd))},
+      {"splits", rule::select(var("mma") == 1, mma_splits,
+                              rule::clamp(var("sm_count") * (16 * simd / threads) / pairs, 1, split_room))},
+      {"stages",
+       rule::select(var("mma") == 0 && var("async_copy") == 1 && seq >= splits * 4 * trip_rows &&
+                        4 * trip_rows * var("team") * var("chunks") * kChunk * elem_bytes <= var("shared_memory") / 2,
+                    2, 0)},
+      {"own_copies", rule::select(var("stages") >= 2, 1, 0)}};
   k.dispatch = {.grid = splits, .grid_y = kv_heads, .grid_z = batch, .tpg = var("threads")};
-  k.preconditions = {batch >= 1,
-                     kv_heads >= 1,
-                     heads % kv_heads == 0,
-                     heads >= kv_heads,
-                     var("group") == heads / kv_heads,
-                     seq >= 1,
-                     d >= kChunk,
-                     d % kChunk == 0,
-                     d <= 512,
-                     team >= 1,
-                     simd % team == 0,
-                     var("chunks") * team * kChunk >= d,
-                     var("tile") >= 1,
-                     var("tile") <= 8,
-                     var("stages") == 0 || (var("stages") >= 2 && var("stages") <= 8),
-                     var("own_copies") <= 1,
-                     threads % simd == 0,
-                     splits >= 1,
-                     splits <= split_cap,
-                     var("grid") == splits,
-                     var("grid_y") == kv_heads,
-                     var("grid_z") == batch,
-                     var("tpg") == var("threads")};
+  k.preconditions = {batch >= 1, kv_heads >= 1, heads % kv_heads == 0, heads >= kv_heads,
+                     var("group") == heads / kv_heads, seq >= 1, d >= kChunk, d % kChunk == 0, d <= 512, team >= 1,
+                     simd % team == 0, var("chunks") * team * kChunk >= d, var("tile") >= 1, var("tile") <= 8,
+                     var("stages") == 0 || (var("stages") >= 2 && var("stages") <= 8), var("own_copies") <= 1,
+                     var("mma") <= 1,
+                     // The tensor-core body: 16-bit inputs, d whole k-steps, the group in one A's rows.
+                     var("mma") == 0 || (var("dtype_bytes") == 2 && var("dtiles") * 16 == d && var("group") <= 16 &&
+                                         var("bn") >= 16 && var("bn") % 16 == 0),
+                     threads % simd == 0, splits >= 1, splits <= split_cap, var("grid") == splits,
+                     var("grid_y") == kv_heads, var("grid_z") == batch, var("tpg") == var("threads")};
   k.sizes = {{"q", batch * heads * d},
              {"k", pairs * seq * d},
              {"v", pairs * seq * d},

@@ -434,10 +434,74 @@ TEST(AttentionDecode, SplitsFollowTheMultiprocessorsAndTheSequence) {
   EXPECT_EQ(r.config.at("splits"), 32u);
 }
 
+// The tensor-core body (kernels/attention/decode_mma.hpp): the group's heads as an mma A's rows,
+// each simdgroup bn keys of a staged block, the simdgroups' and splits' states merged as the FMA
+// body's are. Groups 1 to 16, head dims that are not 64's multiples, one key, splits whose last
+// block is partly past the sequence, one to four simdgroups.
+TEST(AttentionDecode, TheTensorCoreBodyMatchesTheReference) {
+  struct Case {
+    Shape shape;
+    Config config;
+  };
+  const std::vector<Case> cases = {
+      {kAttn, {{"splits", 1}}},
+      {kAttn, {{"splits", 3}}},
+      {{{"batch", 1}, {"heads", 16}, {"kv_heads", 1}, {"seq", 300}, {"d", 96}}, {{"splits", 2}}},  // group 16
+      {{{"batch", 1}, {"heads", 16}, {"kv_heads", 2}, {"seq", 77}, {"d", 128}}, {{"splits", 1}}},  // group 8
+      {{{"batch", 3}, {"heads", 2}, {"kv_heads", 2}, {"seq", 1}, {"d", 16}}, {}},                  // group 1, one key
+      {kAttn, {{"splits", 2}, {"bn", 32}, {"threads", 64}}},
+      {kAttn, {{"splits", 1}, {"threads", 32}}},
+  };
+  for (ScalarType t : {ScalarType::bf16, ScalarType::f16})
+    for (const Case& c : cases) {
+      Config config = c.config;
+      config["mma"] = 1;
+      if (!config.count("threads")) config["threads"] = 128;
+      CheckResult r = check("attention_decode", t, c.shape, config);
+      EXPECT_TRUE(r.passed) << type_name(t) << " " << config_text(config) << ": " << r.summary();
+    }
+  // Where it does not apply, the contract says which rule.
+  EXPECT_NE(contract_error("attention_decode", {{"batch", 1}, {"heads", 2}, {"kv_heads", 1}, {"seq", 50}, {"d", 72}},
+                           {{"mma", 1}})
+                .find("dtiles * 16 == d"),
+            std::string::npos);
+  EXPECT_NE(contract_error("attention_decode", kAttn, {{"mma", 1}, {"bn", 24}}).find("bn % 16 == 0"),
+            std::string::npos);
+}
+
+// The rule takes the tensor-core body where a split's rows are few (bench/NOTES.md): one or two
+// sequences of up to 16384 (8192 for two) tokens on the H100 / H200, 16-bit inputs only; two
+// threadgroups an SM's worth of splits.
+TEST(AttentionDecode, TheRuleTakesTheTensorCoreBodyForShortSplits) {
+  const KernelSpec& spec = find_kernel("attention_decode").spec();
+  const Target h100 = Target::cuda("sm_90a");
+  auto config = [&](uint32_t batch, uint32_t seq, ScalarType t = ScalarType::bf16) {
+    Shape s = {{"batch", batch}, {"heads", 32}, {"kv_heads", 8}, {"seq", seq}, {"d", 128}};
+    return resolve(spec, s, h100, {}, {}, t).config;
+  };
+  EXPECT_EQ(config(1, 4096).at("mma"), 1u);
+  EXPECT_EQ(config(1, 4096).at("splits"), 32u);
+  EXPECT_EQ(config(1, 4096).at("threads"), 128u);
+  EXPECT_EQ(config(1, 4096).at("stages"), 0u);
+  EXPECT_EQ(config(1, 16384).at("mma"), 1u);
+  EXPECT_EQ(config(2, 8192).at("mma"), 1u);
+  EXPECT_EQ(config(2, 8192).at("splits"), 16u);
+  EXPECT_EQ(config(1, 32768).at("mma"), 0u);  // 1024 rows a split: the FMA body's loads keep more in flight
+  EXPECT_EQ(config(2, 16384).at("mma"), 0u);
+  EXPECT_EQ(config(4, 4096).at("mma"), 0u);
+  EXPECT_EQ(config(8, 4096).at("mma"), 0u);
+  EXPECT_EQ(config(1, 4096, ScalarType::f32).at("mma"), 0u);
+  EXPECT_EQ(config(1, 4096, ScalarType::f16).at("mma"), 1u);
+  // Targets without a register file to size residency by (the CPU engine, Metal): the FMA body.
+  EXPECT_EQ(resolve(spec, kAttn, Target::cpu()).config.at("mma"), 0u);
+  EXPECT_EQ(resolve(spec, kAttn, Target::metal("apple9")).config.at("mma"), 0u);
+}
+
 TEST(AttentionDecode, OneSplitWritesOutDirectlyAndMoreTakeAFencedTicketNvrtcCompiles) {
   const Target cuda = Target::cuda("sm_90a");
   auto ops = [](const ir::Function& f, ir::Op op) { return count(f, [&](const ir::Inst& in) { return in.op == op; }); };
-  ir::Function one = lowered("attention_decode", ScalarType::bf16, kAttn, cuda, {{"splits", 1}});
+  // The FMA body (the tensor-core one, which the rule takes at this shape, below).
+  ir::Function one = lowered("attention_decode", ScalarType::bf16, kAttn, cuda, {{"splits", 1}, {"mma", 0}});
   EXPECT_EQ(ops(one, ir::Op::Fence), 0);
   EXPECT_EQ(ops(one, ir::Op::Atomic), 0);
   EXPECT_EQ(count(one,
@@ -445,7 +509,7 @@ TEST(AttentionDecode, OneSplitWritesOutDirectlyAndMoreTakeAFencedTicketNvrtcComp
                     return in.space == ir::MemSpace::Device && in.param == one.param_index("workspace");
                   }),
             0);
-  ir::Function many = lowered("attention_decode", ScalarType::bf16, kAttn, cuda, {{"splits", 4}});
+  ir::Function many = lowered("attention_decode", ScalarType::bf16, kAttn, cuda, {{"splits", 4}, {"mma", 0}});
   EXPECT_EQ(ops(many, ir::Op::Fence), 2);   // before the ticket (release) and after it (acquire)
   EXPECT_EQ(ops(many, ir::Op::Atomic), 2);  // the ticket and the counter's reset
   std::string src = codegen::emit_cuda(many);
@@ -460,6 +524,15 @@ TEST(AttentionDecode, OneSplitWritesOutDirectlyAndMoreTakeAFencedTicketNvrtcComp
   }
   nvrtc_compiles(many, "attention_decode_split");
   nvrtc_compiles(one, "attention_decode_one");
+  // The tensor-core body: the same ticket; K and V only through copy_async, read by ldmatrix.
+  ir::Function mma = lowered("attention_decode", ScalarType::bf16, kAttn, cuda, {{"splits", 4}});
+  EXPECT_EQ(ops(mma, ir::Op::Fence), 2);
+  EXPECT_EQ(ops(mma, ir::Op::Atomic), 2);
+  for (const char* t : {"k", "v"}) EXPECT_EQ(accesses(mma, t, 8).second, 0) << t << " read outside copy_async";
+  std::string mma_src = codegen::emit_cuda(mma);
+  EXPECT_TRUE(contains(mma_src, "mma.sync.aligned.m16n8k16")) << mma_src;
+  EXPECT_TRUE(contains(mma_src, "ldmatrix")) << mma_src;
+  nvrtc_compiles(mma, "attention_decode_mma");
 }
 
 TEST(AttentionDecode, OffsetsOfKAndVAre64BitPast2To31ElementsAndNvrtcCompilesThem) {
