@@ -16,13 +16,14 @@ namespace mtile::lib {
 // += P V (V as k-major B). Rows past `rows` (the split's) repeat its last and score -inf. Leaves
 // each simdgroup's (max, sum, acc) of head g in sm_ml[(w * group + g) * 2 ..] and sm_acc[(w * group
 // + g) * d ..] (write_state), the FMA body's layout with a pitch of d, for the merge.
+// With Config stages >= 2, K and V come through that many buffers, filled stages - 1 blocks ahead.
 template <class T>
 class DecodeMma {
  public:
   // Runs the walk over the split's rows.
   DecodeMma(const dsl::Tensor& q, const dsl::Tensor& k, const dsl::Tensor& v, const dsl::Val& q_scale,
             const dsl::Val& head0, const dsl::Val& kv_row0, const dsl::Val& rows, uint32_t d, uint32_t group)
-      : d_(d), group_(group), softmax_(false) {
+      : d_(d), group_(group), stages_(dsl::config("stages", 0)), softmax_(false) {
     walk(q, k, v, q_scale, head0, kv_row0, rows);
   }
   void write_state(const dsl::TgArray& sm_acc, const dsl::TgArray& sm_ml) const;
@@ -30,7 +31,7 @@ class DecodeMma {
  private:
   void walk(const dsl::Tensor& q, const dsl::Tensor& k, const dsl::Tensor& v, const dsl::Val& q_scale,
             const dsl::Val& head0, const dsl::Val& kv_row0, const dsl::Val& rows);
-  const uint32_t d_, group_;
+  const uint32_t d_, group_, stages_;
   std::vector<std::unique_ptr<dsl::MmaAccVar>> o_;  // d / 8 tiles of 16 x 8: row g is head g
   flash::RowSoftmax softmax_;
 };
@@ -42,7 +43,9 @@ void DecodeMma<T>::walk(const dsl::Tensor& q, const dsl::Tensor& k, const dsl::T
   const uint32_t d = d_, group = group_;
   const uint32_t bn = config("bn"), threads = config("threads"), block = threads / kSimdLanes * bn;
   const uint32_t ld = d + 8, dtiles = d / 16, otiles = d / 8;
-  TgArray k_tile = threadgroup_array(k.elem, block * ld), v_tile = threadgroup_array(v.elem, block * ld);
+  const uint32_t buffers = stages_ >= 2 ? stages_ : 1;
+  TgArray k_tile = threadgroup_array(k.elem, buffers * block * ld);
+  TgArray v_tile = threadgroup_array(v.elem, buffers * block * ld);
   MatrixRef qm = MatrixRef(q, d, head0 * d).bounded_rows(group);
   std::vector<MmaA> qa;
   for (uint32_t t = 0; t < dtiles; ++t) qa.push_back(load_mma_a(qm, 0u, t * 16));
@@ -53,33 +56,32 @@ void DecodeMma<T>::walk(const dsl::Tensor& q, const dsl::Tensor& k, const dsl::T
   MatrixRef km = MatrixRef(k_tile, ld).aligned_rows(), vm = MatrixRef(v_tile, ld).aligned_rows();
   Val base = named("kv_base", kv_row0 * d), key_off = named("warp_key0", simd_group() * bn);
   Val blocks = named("key_blocks", (rows + (block - 1)) / block);
-  auto stage = [&](const Tensor& src, const TgArray& tile, const Val& first) {
-    flash::stage(src, tile, base, first, block, d, ld, rows, threads);
+  // Block rows [first, first + block) of src into the buffer from row *at (0 where not given).
+  auto stage = [&](const Tensor& src, const TgArray& tile, const Val* at, const Val& first) {
+    if (!at) return flash::stage(src, tile, base, first, block, d, ld, rows, threads);
+    Val element = *at * ld;
+    flash::stage(src, tile, base, first, block, d, ld, rows, threads, &element);
   };
-  if_(blocks > 0u, [&] { stage(k, k_tile, lit(0u)); });
-  copy_async_commit();
-  for_(0u, blocks, 1u, [&](Val j) {
-    Val key0 = named("key0", j * block);
-    stage(v, v_tile, key0);
-    copy_async_commit();
-    copy_async_wait(1);  // K of this block
-    barrier();
+  auto row = [&](const Val* at, const Val& r) { return at ? *at + r : r; };
+  // This simdgroup's scores of the block, its K from buffer row *at on (0 where not given).
+  auto scores_of = [&](const Val* at) {
     std::vector<MmaAcc> s;
     for (uint32_t n = 0; n < bn / 8; n += 2) {  // two key tiles of 8 at a time
       MmaAcc acc0 = mma_zero(), acc1 = mma_zero();
       for (uint32_t t = 0; t < dtiles; ++t) {
-        std::array<MmaB, 2> kb = load_mma_b_nk_x2(km, key_off + n * 8, t * 16);
+        std::array<MmaB, 2> kb = load_mma_b_nk_x2(km, row(at, key_off + n * 8), t * 16);
         acc0 = mma(qa[t], kb[0], acc0);
         acc1 = mma(qa[t], kb[1], acc1);
       }
       s.push_back(acc0);
       s.push_back(acc1);
     }
-    barrier();  // every simdgroup has read K: the next block's may come in
-    if_(j + 1u < blocks, [&] { stage(k, k_tile, key0 + block); });
-    copy_async_commit();
-
-    std::vector<Val> scores;  // log2 units
+    return s;
+  };
+  // The online softmax of those scores (log2 units, keys past the split's rows -inf): P, and the
+  // output so far rescaled.
+  auto softmax_of = [&](const Val& key0, const std::vector<MmaAcc>& s) {
+    std::vector<Val> scores;
     Val warp_key0 = named("block_key0", key0 + key_off);
     for (uint32_t n = 0; n < bn / 8; ++n)
       for (uint32_t e = 0; e < mma_layout::kCElements; ++e) {
@@ -93,14 +95,58 @@ void DecodeMma<T>::walk(const dsl::Tensor& q, const dsl::Tensor& k, const dsl::T
       for (uint32_t e = 0; e < mma_layout::kCElements; ++e) acc.v[e] = acc.v[e] * alpha[e >> 1];
       *o[t] = acc;
     }
-    copy_async_wait(1);  // V of this block
-    barrier();
+    return p;
+  };
+  // O += P V, V from buffer row *at on.
+  auto accumulate = [&](const std::vector<MmaA>& p, const Val* at) {
     for (uint32_t i = 0; i < bn / 16; ++i)
       for (uint32_t t = 0; t < otiles; t += 2) {  // V transposed as it loads, two tiles of 8 columns
-        std::array<MmaB, 2> vb = load_mma_b_kn_x2(vm, key_off + i * 16, t * 8);
+        std::array<MmaB, 2> vb = load_mma_b_kn_x2(vm, row(at, key_off + i * 16), t * 8);
         *o[t] = mma(p[i], vb[0], *o[t]);
         *o[t + 1] = mma(p[i], vb[1], *o[t + 1]);
       }
+  };
+
+  if (stages_ >= 2) {
+    // `stages` buffers of K and V, filled stages - 1 blocks ahead: one barrier a block, after
+    // which every simdgroup is done with the buffer the fill below takes (the block before's).
+    auto fill = [&](const Val& j) {
+      Val at = named("buf_row", j % stages_ * block);
+      stage(k, k_tile, &at, j * block);
+      stage(v, v_tile, &at, j * block);
+    };
+    for (uint32_t b = 0; b + 1 < stages_; ++b) {
+      if_(lit(b) < blocks, [&] { fill(lit(b)); });
+      copy_async_commit();  // one group a block (empty past the last)
+    }
+    for_(0u, blocks, 1u, [&](Val j) {
+      copy_async_wait(stages_ - 2);  // this block's K and V
+      barrier();
+      if_(j + (stages_ - 1) < blocks, [&] { fill(j + (stages_ - 1)); });
+      copy_async_commit();
+      Val key0 = named("key0", j * block), at = named("buf_row", j % stages_ * block);
+      std::vector<MmaA> p = softmax_of(key0, scores_of(&at));
+      accumulate(p, &at);
+    });
+    return;
+  }
+  // One buffer each: K of the next block fetched while P V runs, V of this one while S does.
+  if_(blocks > 0u, [&] { stage(k, k_tile, nullptr, lit(0u)); });
+  copy_async_commit();
+  for_(0u, blocks, 1u, [&](Val j) {
+    Val key0 = named("key0", j * block);
+    stage(v, v_tile, nullptr, key0);
+    copy_async_commit();
+    copy_async_wait(1);  // K of this block
+    barrier();
+    std::vector<MmaAcc> s = scores_of(nullptr);
+    barrier();  // every simdgroup has read K: the next block's may come in
+    if_(j + 1u < blocks, [&] { stage(k, k_tile, nullptr, key0 + block); });
+    copy_async_commit();
+    std::vector<MmaA> p = softmax_of(key0, s);
+    copy_async_wait(1);  // V of this block
+    barrier();
+    accumulate(p, nullptr);
     barrier();  // every simdgroup has read V: the next block's may come in
   });
 }

@@ -17,16 +17,18 @@ inline constexpr uint32_t kChunk = 8;  // elements per async copy: 16 bytes
 inline constexpr double kLog2e = 1.4426950408889634;
 
 // Stages key rows [first, first + count) of src (rows of d, from element `base`) into tile
-// (count x ld): rows past seq repeat the last one, whose scores are masked.
+// (count x ld, from element *at where given): rows past seq repeat the last one, whose scores are
+// masked.
 inline void stage(const Tensor& src, const TgArray& tile, const Val& base, const Val& first, uint32_t count, uint32_t d,
-                  uint32_t ld, const Val& seq, uint32_t threads) {
+                  uint32_t ld, const Val& seq, uint32_t threads, const Val* at = nullptr) {
   const uint32_t per_row = d / kChunk, chunks = count * per_row;
   for (uint32_t c0 = 0; c0 < chunks; c0 += threads) {
     Val c = tid() + c0;
     auto body = [&] {
       Val r = c / per_row, col = c % per_row * kChunk;
       Val row = min(first + r, seq - 1u);
-      copy_async(tile[r * ld + col], src[base + row * d + col], kChunk);
+      Val dst = r * ld + col;
+      copy_async(tile[at ? *at + dst : dst], src[base + row * d + col], kChunk);
     };
     if (c0 + threads <= chunks)
       body();

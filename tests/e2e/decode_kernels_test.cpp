@@ -451,6 +451,13 @@ TEST(AttentionDecode, TheTensorCoreBodyMatchesTheReference) {
       {{{"batch", 3}, {"heads", 2}, {"kv_heads", 2}, {"seq", 1}, {"d", 16}}, {}},                  // group 1, one key
       {kAttn, {{"splits", 2}, {"bn", 32}, {"threads", 64}}},
       {kAttn, {{"splits", 1}, {"threads", 32}}},
+      // K and V through `stages` buffers a block ahead, one barrier a block (two simdgroups: the
+      // engine's 64 KiB).
+      {{{"batch", 1}, {"heads", 32}, {"kv_heads", 8}, {"seq", 2000}, {"d", 128}},
+       {{"splits", 3}, {"threads", 64}, {"stages", 2}}},
+      {{{"batch", 1}, {"heads", 16}, {"kv_heads", 1}, {"seq", 300}, {"d", 96}}, {{"threads", 64}, {"stages", 3}}},
+      {kAttn, {{"splits", 2}, {"threads", 64}, {"stages", 4}}},
+      {{{"batch", 3}, {"heads", 2}, {"kv_heads", 2}, {"seq", 1}, {"d", 16}}, {{"stages", 2}}},
   };
   for (ScalarType t : {ScalarType::bf16, ScalarType::f16})
     for (const Case& c : cases) {
