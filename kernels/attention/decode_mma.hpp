@@ -23,7 +23,7 @@ class DecodeMma {
   // Runs the walk over the split's rows.
   DecodeMma(const dsl::Tensor& q, const dsl::Tensor& k, const dsl::Tensor& v, const dsl::Val& q_scale,
             const dsl::Val& head0, const dsl::Val& kv_row0, const dsl::Val& rows, uint32_t d, uint32_t group)
-      : d_(d), group_(group), stages_(dsl::config("stages", 0)), softmax_(false) {
+      : d_(d), group_(group), stages_(dsl::config("stages", 0)), softmax_(false, group <= 8 ? 1 : 2) {
     walk(q, k, v, q_scale, head0, kv_row0, rows);
   }
   void write_state(const dsl::TgArray& sm_acc, const dsl::TgArray& sm_ml) const;
@@ -85,6 +85,10 @@ void DecodeMma<T>::walk(const dsl::Tensor& q, const dsl::Tensor& k, const dsl::T
     Val warp_key0 = named("block_key0", key0 + key_off);
     for (uint32_t n = 0; n < bn / 8; ++n)
       for (uint32_t e = 0; e < mma_layout::kCElements; ++e) {
+        if (e >> 1 >= softmax.live) {  // rows 8 .. 15 hold no head
+          scores.push_back(lit(-INFINITY));
+          continue;
+        }
         Val key = warp_key0 + (n * 8 + mma_layout::c_col(simd_lane(), e));
         scores.push_back(select(key < rows, s[n].v[e] * q_scale, lit(-INFINITY)));
       }
@@ -92,7 +96,7 @@ void DecodeMma<T>::walk(const dsl::Tensor& q, const dsl::Tensor& k, const dsl::T
     std::vector<Val> alpha = softmax.template step<T>(scores, p);
     for (uint32_t t = 0; t < otiles; ++t) {
       MmaAcc acc = o[t]->get();
-      for (uint32_t e = 0; e < mma_layout::kCElements; ++e) acc.v[e] = acc.v[e] * alpha[e >> 1];
+      for (uint32_t e = 0; e < 2 * softmax.live; ++e) acc.v[e] = acc.v[e] * alpha[e >> 1];
       *o[t] = acc;
     }
     return p;

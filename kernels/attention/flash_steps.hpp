@@ -46,12 +46,15 @@ inline constexpr float kMaxSlack = 8.0f;
 
 // The online softmax of a lane's two query rows (mma's C layout: elements 0-1 are row g, 2-3 row g
 // + 8): the max the weights are taken against (the same in the row's four lanes; the row's max,
-// or with `lazy` within kMaxSlack of it) and the lane's part of the sum.
+// or with `lazy` within kMaxSlack of it) and the lane's part of the sum. With `live` 1 only row g
+// holds scores (the decode's query heads when the group has at most 8): row g + 8's weights are 0
+// and cost nothing.
 struct RowSoftmax {
   std::deque<Var> m, l;
   bool lazy = false;
+  uint32_t live = 2;
   Val moved = lit(true);  // after step: whether either of the lane's rows took a new max (alpha != 1)
-  explicit RowSoftmax(bool lazy) : lazy(lazy) {
+  explicit RowSoftmax(bool lazy, uint32_t live = 2) : lazy(lazy), live(live) {
     for (int r = 0; r < 2; ++r) {
       m.emplace_back("run_max", lit(-INFINITY));
       l.emplace_back("run_sum", lit(0.0f));
@@ -65,9 +68,16 @@ struct RowSoftmax {
   template <class T>
   std::vector<Val> step(const std::vector<Val>& s, std::vector<MmaA>& p) {
     std::vector<Val> row_max = {m[0].get(), m[1].get()};
-    for (size_t i = 0; i < s.size(); ++i) row_max[(i % 4) >> 1] = max(row_max[(i % 4) >> 1], s[i]);
+    for (size_t i = 0; i < s.size(); ++i)
+      if ((i % 4) >> 1 < live) row_max[(i % 4) >> 1] = max(row_max[(i % 4) >> 1], s[i]);
     std::vector<Val> shift, alpha, grows;
     for (uint32_t r = 0; r < 2; ++r) {
+      if (r >= live) {  // no scores: weights 0, the output's rows stay 0
+        shift.push_back(lit(0.0f));
+        alpha.push_back(lit(1.0f));
+        grows.push_back(lit(false));
+        continue;
+      }
       for (uint32_t mask = 1; mask <= 2; mask *= 2) row_max[r] = max(row_max[r], simd_shuffle_xor(row_max[r], mask));
       if (!lazy) {
         shift.push_back(named("shift", finite_shift(row_max[r])));
@@ -82,17 +92,21 @@ struct RowSoftmax {
       alpha.push_back(named("alpha", select(grows[r], exp2_ftz(m[r].get() - shift[r]), lit(1.0f))));
       m[r] = m_new;
     }
-    if (lazy) moved = named("max_moved", grows[0] || grows[1]);
-    std::vector<Val> sum = {l[0] * alpha[0], l[1] * alpha[1]};
+    if (lazy) moved = named("max_moved", live > 1 ? grows[0] || grows[1] : grows[0]);
+    std::vector<Val> sum = {l[0] * alpha[0], live > 1 ? l[1] * alpha[1] : l[1].get()};
     p.assign(s.size() / 8, MmaA{});
     for (size_t i = 0; i < s.size(); ++i) {
       const size_t e = i % mma_layout::kCElements, n = i / mma_layout::kCElements;
+      if (e >> 1 >= live) {
+        p[n / 2].v[(n % 2) * 4 + e] = cast<T>(lit(0.0f));
+        continue;
+      }
       Val x = exp2_ftz(s[i] - shift[e >> 1]);
       sum[e >> 1] = sum[e >> 1] + x;
       p[n / 2].v[(n % 2) * 4 + e] = cast<T>(x);
     }
     l[0] = sum[0];
-    l[1] = sum[1];
+    if (live > 1) l[1] = sum[1];
     return alpha;
   }
   // Stores the output tiles (16 x 8, columns 8 t ..) of the simdgroup's rows from row0, each
