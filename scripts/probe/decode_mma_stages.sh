@@ -3,7 +3,8 @@
 # was spent): CUDA agreement and compute-sanitizer first, then `mtile bench` of the rule against it
 # where the single-buffered mma body lost (bench/NOTES.md nineteenth session, item 6): 150
 # registers; threads 96 (3 simdgroups, 60 KiB at stages 2: three threadgroups an SM) or 128 (80
-# KiB: two). If it wins, widen the rule's mma condition. Carry build-dev.
+# KiB: two). If it wins, widen the rule's mma condition. Last, the rule's own mma body (its empty
+# rows' softmax skipped, item 9) and the same with stages 2. Carry build-dev.
 set -uo pipefail
 REPS=50
 . "$(dirname "$0")/bench_case.sh"
@@ -33,4 +34,11 @@ ab batch=64,heads=32,kv_heads=8,seq=4096,d=128 1 1
 ab batch=1,heads=32,kv_heads=8,seq=32768,d=128 48 32
 ab batch=8,heads=32,kv_heads=8,seq=32768,d=128 6 4
 ab batch=4,heads=32,kv_heads=8,seq=4096,d=128 12 8
+# The rule's mma body with the empty rows' softmax skipped (NOTES nineteenth, item 9) where the
+# nineteenth session timed it without: b1 s4096 12.86-12.93, b2 s4096 16.45, b1 s16384 25.02 us.
+for s in 1,4096 2,4096 1,16384; do
+  shape=batch=${s%,*},heads=32,kv_heads=8,seq=${s#*,},d=128
+  case_ attention_decode $shape -
+  case_ attention_decode $shape stages=2
+done
 cat "$log"
