@@ -17,6 +17,9 @@
 // than from each lane's own loads: memory stays busy while the threadgroup computes. With Config
 // own_copies 1 each thread copies the chunks it reads (lanes past d into places of their own) and
 // the loop needs no barrier.
+// With Config mma 1 the tensor-core body (decode_mma.hpp) takes the place of the teams: the group's
+// heads as the rows of an mma A, each simdgroup a part of each staged block of K and V; it leaves
+// the simdgroups' states where the teams' merge leaves theirs.
 // Then the teams of a simdgroup merge their (m, l, acc) by shuffles, and the simdgroups through
 // threadgroup memory. With one split that is the answer: out = acc / l. With more, each
 // threadgroup writes its partial (acc, m, l) to `workspace`; one thread runs a fence and takes a
