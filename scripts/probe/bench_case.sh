@@ -20,6 +20,13 @@ sweep_begin() {
   sweep_bin=$2/mtile
 }
 case_() { bench_case "$sweep_bin" "$@"; }
+# `check_case KERNEL ARGS...`: `mtile run KERNEL --backend cuda ARGS...` of that binary (its check
+# against float64), its PASS / FAIL line appended to $log.
+check_case() {
+  local kernel=$1
+  shift
+  echo "[run $*] $("$sweep_bin" run "$kernel" --backend cuda "$@" 2>&1 | grep -E 'PASS|FAIL|rror' | head -2 | tr '\n' ' ')" >>"$log"
+}
 # `norm_peers_twice`: bench/peers.py twice (MTILE_LIBRARY and PYTHONPATH set by the caller) into
 # $OUT/peers-{1,2}.{json,md}, then their per-cell medians (bench/peers_median.py), printed.
 norm_peers_twice() {

@@ -8,7 +8,7 @@ REPS=50
 . "$(dirname "$0")/bench_case.sh"
 sweep_begin decode_mma build-dev
 export MTILE_CACHE_DIR=/tmp/mtile-cache
-run() { echo "[run $*] $(build-dev/mtile run attention_decode --backend cuda "$@" 2>&1 | grep -E 'PASS|FAIL|rror' | head -2 | tr '\n' ' ')" >>"$log"; }
+run() { check_case attention_decode "$@"; }
 M="--config mma=1 --config threads=128 --config bn=16"
 for t in bf16 f16; do
   run --dtype $t --shape batch=1,heads=32,kv_heads=8,seq=4096,d=128 $M --config splits=48

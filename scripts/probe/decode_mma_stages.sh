@@ -10,7 +10,7 @@ REPS=50
 . "$(dirname "$0")/bench_case.sh"
 sweep_begin decode_mma_stages build-dev
 export MTILE_CACHE_DIR=/tmp/mtile-cache
-run() { echo "[run $*] $(build-dev/mtile run attention_decode --backend cuda "$@" 2>&1 | grep -E 'PASS|FAIL|rror' | head -2 | tr '\n' ' ')" >>"$log"; }
+run() { check_case attention_decode "$@"; }
 for t in bf16 f16; do
   run --dtype $t --shape batch=8,heads=32,kv_heads=8,seq=4096,d=128 --config mma=1 --config threads=96 --config stages=2 --config splits=6
   run --dtype $t --shape batch=2,heads=16,kv_heads=2,seq=777,d=64 --config mma=1 --config threads=128 --config stages=3 --config splits=5

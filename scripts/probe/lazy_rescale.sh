@@ -7,7 +7,7 @@ REPS=30
 . "$(dirname "$0")/bench_case.sh"
 sweep_begin lazy_rescale build-dev
 export MTILE_CACHE_DIR=/tmp/mtile-cache
-run() { echo "[run $*] $(build-dev/mtile run attention_prefill --backend cuda "$@" 2>&1 | grep -E 'PASS|FAIL|rror' | head -2 | tr '\n' ' ')" >>"$log"; }
+run() { check_case attention_prefill "$@"; }
 for t in bf16 f16; do
   run --dtype $t --shape batch=1,heads=32,kv_heads=8,seq=1000,d=128 --config lazy_rescale=1
   run --dtype $t --shape batch=2,heads=4,kv_heads=2,seq=333,d=64 --config lazy_rescale=1 --config warps=8
