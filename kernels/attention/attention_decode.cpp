@@ -402,6 +402,8 @@ KernelSpec attention_decode_spec() {
   // registers (sm_90a) three threadgroups of 128 threads fit an SM; two a SM's worth of splits won.
   // Only where the target has a register file (the GPUs) and 16-bit inputs: mma rounds P to them.
   rule::Expr mma_splits = rule::clamp(2 * var("sm_count") / pairs, 1, split_room);
+  // Its threadgroup memory at 128 threads and bn 16: K and V of 4 x 16 rows of d + 8 16-bit
+  // elements, the simdgroups' states and the splits' weights.
   rule::Expr mma_shared = 2 * 4 * 16 * (d + 8) * 2 + 4 * var("group") * d * 4 + var("group") * kMaxSplits * 4 + 64;
   rule::Expr trip_rows = threads / team * var("tile"),
              elem_bytes = rule::select(var("dtype_bytes") == 0, 4, var("dtype_bytes"));
