@@ -400,11 +400,22 @@ KernelSpec attention_decode_spec() {
   // 29.44, b8 s4096 40.90 / 41.38 (6 splits), b1 s32768 40.67 / 43.58 (48), b32 s4096 130.1 / 133.8
   // (1): single-buffered K and V keep fewer bytes in flight than the FMA body's loads. At 168
   // registers (sm_90a) three threadgroups of 128 threads fit an SM; two a SM's worth of splits won.
+  // Where the splits stream longer and batch * kv_heads <= sm_count / 2, the same body with K and V
+  // in two buffers (stages 2; 150 registers, 80 KiB at d 128: two threadgroups an SM), H200, us, the
+  // FMA body / mma stages 2 (twentieth session): b4 s4096 25.09 / 24.26, b8 s4096 40.86 / 39.90, b2
+  // s16384 41.31 / 40.19, b4 s32768 135.84 / 134.27, b1 s32768 40.96 / 40.67, b2 s32768 72.38 /
+  // 72.51, b8 s32768 258.34 / 259.36; but b32 s4096 (one split) 127.74 / 131.78.
   // Only where the target has a register file (the GPUs) and 16-bit inputs: mma rounds P to them.
   rule::Expr mma_splits = rule::clamp(2 * var("sm_count") / pairs, 1, split_room);
   // Its threadgroup memory at 128 threads and bn 16: K and V of 4 x 16 rows of d + 8 16-bit
-  // elements, the simdgroups' states and the splits' weights.
-  rule::Expr mma_shared = 2 * 4 * 16 * (d + 8) * 2 + 4 * var("group") * d * 4 + var("group") * kMaxSplits * 4 + 64;
+  // elements a buffer, the simdgroups' states and the splits' weights.
+  rule::Expr mma_kv = 2 * 4 * 16 * (d + 8) * 2,
+             mma_state = 4 * var("group") * d * 4 + var("group") * kMaxSplits * 4 + 64;
+  rule::Expr mma_fits = var("registers_per_sm") > 0 && var("async_copy") == 1 && var("dtype_bytes") == 2 &&
+                        d % 16 == 0 && var("group") <= 16;
+  rule::Expr mma_short =
+      pairs * 8 <= var("sm_count") && seq <= 512 * mma_splits && mma_kv + mma_state <= var("shared_memory");
+  rule::Expr mma_staged = pairs * 2 <= var("sm_count") && 2 * (2 * mma_kv + mma_state) <= var("shared_memory");
   rule::Expr trip_rows = threads / team * var("tile"),
              elem_bytes = rule::select(var("dtype_bytes") == 0, 4, var("dtype_bytes"));
   k.config = {
@@ -413,10 +424,7 @@ KernelSpec attention_decode_spec() {
       {"chunks", rule::ceil_div(d, kChunk * team)},
       {"tile", rule::select(var("group") * var("chunks") <= 4, 4, 1)},
       {"dtiles", d / 16},
-      {"mma", rule::select(var("registers_per_sm") > 0 && var("async_copy") == 1 && var("dtype_bytes") == 2 &&
-                               d % 16 == 0 && var("group") <= 16 && pairs * 8 <= var("sm_count") &&
-                               seq <= 512 * mma_splits && mma_shared <= var("shared_memory"),
-                           1, 0)},
+      {"mma", rule::select(mma_fits && (mma_short || mma_staged), 1, 0)},
       {"bn", 16},
       {"threads",
        rule::select(var("mma") == 1, 4 * simd,
@@ -425,11 +433,12 @@ KernelSpec attention_decode_spec() {
                                  8 * simd, 4 * simd))},
       {"splits", rule::select(var("mma") == 1, mma_splits,
                               rule::clamp(var("sm_count") * (16 * simd / threads) / pairs, 1, split_room))},
-      {"stages",
-       rule::select(var("mma") == 0 && var("async_copy") == 1 && seq >= splits * 4 * trip_rows &&
-                        4 * trip_rows * var("team") * var("chunks") * kChunk * elem_bytes <= var("shared_memory") / 2,
-                    2, 0)},
-      {"own_copies", rule::select(var("stages") >= 2, 1, 0)}};
+      {"stages", rule::select(var("mma") == 1, rule::select(!mma_short && mma_staged, 2, 0),
+                              rule::select(var("async_copy") == 1 && seq >= splits * 4 * trip_rows &&
+                                               4 * trip_rows * var("team") * var("chunks") * kChunk * elem_bytes <=
+                                                   var("shared_memory") / 2,
+                                           2, 0))},
+      {"own_copies", rule::select(var("mma") == 0 && var("stages") >= 2, 1, 0)}};  // the FMA body's
   k.dispatch = {.grid = splits, .grid_y = kv_heads, .grid_z = batch, .tpg = var("threads")};
   k.preconditions = {batch >= 1, kv_heads >= 1, heads % kv_heads == 0, heads >= kv_heads,
                      var("group") == heads / kv_heads, seq >= 1, d >= kChunk, d % kChunk == 0, d <= 512, team >= 1,

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <tuple>
 
 #include "backends/cuda/nvrtc.hpp"
 #include "mtile/harness.hpp"
@@ -318,30 +319,33 @@ TEST(AttentionDecode, StagesFollowTheTargetAndTheTripsASplit) {
   };
   auto stages = [&](uint32_t batch, uint32_t seq, const Target& t, ScalarType dtype = ScalarType::bf16) {
     uint32_t st = chosen(batch, seq, t, dtype, "stages");
-    EXPECT_EQ(chosen(batch, seq, t, dtype, "own_copies"), st >= 2 ? 1u : 0u) << "batch " << batch << " seq " << seq;
+    const bool fma = chosen(batch, seq, t, dtype, "mma") == 0;  // own_copies is the FMA body's
+    EXPECT_EQ(chosen(batch, seq, t, dtype, "own_copies"), fma && st >= 2 ? 1u : 0u)
+        << "batch " << batch << " seq " << seq;
     return st;
   };
   const Target h100 = Target::cuda("sm_90a"), a100 = Target::cuda("sm_80"), m3 = Target::metal("apple9");
   EXPECT_TRUE(h100.async_copy);
   EXPECT_TRUE(a100.async_copy);
   EXPECT_FALSE(m3.async_copy);
-  EXPECT_EQ(stages(1, 32768, h100), 2u);  // 1024 rows a split: 16 trips of 64
-  EXPECT_EQ(stages(8, 4096, h100), 2u);   // 128 threads, 8 splits: 16 trips of 32
+  EXPECT_EQ(stages(1, 32768, h100), 2u);  // the tensor-core body's two buffers (1024 rows a split)
+  EXPECT_EQ(stages(8, 4096, h100), 2u);   // the same, 4 splits
   EXPECT_EQ(stages(32, 4096, h100), 2u);
   EXPECT_EQ(stages(64, 32768, h100), 2u);
   EXPECT_EQ(stages(1, 4096, h100), 0u);  // 128 rows a split: 2 trips
   EXPECT_EQ(stages(1, 32768, a100), 2u);
   EXPECT_EQ(stages(1, 32768, m3), 0u);
   EXPECT_EQ(stages(32, 4096, Target::cpu(), ScalarType::bf16), 0u);  // 64 KiB: two buffers of 32 KiB don't fit twice
-  // The rule's choice on the H100 copies K and V with cp.async (and nothing else reads them).
-  ir::Function staged = lowered("attention_decode", ScalarType::bf16,
-                                {{"batch", 1}, {"heads", 32}, {"kv_heads", 8}, {"seq", 32768}, {"d", 128}}, h100);
+  // The FMA body's choice on the H100 copies K and V with cp.async (and nothing else reads them).
+  ir::Function staged =
+      lowered("attention_decode", ScalarType::bf16,
+              {{"batch", 1}, {"heads", 32}, {"kv_heads", 8}, {"seq", 32768}, {"d", 128}}, h100, {{"mma", 0}});
   EXPECT_TRUE(contains(codegen::emit_cuda(staged), "cp.async.cg.shared.global"));
   for (const char* t : {"k", "v"}) EXPECT_EQ(accesses(staged, t, 8).second, 0) << t << " read outside copy_async";
   // Its own copies: no barrier a trip, only the merge's.
-  ir::Function shared_copies =
-      lowered("attention_decode", ScalarType::bf16,
-              {{"batch", 1}, {"heads", 32}, {"kv_heads", 8}, {"seq", 32768}, {"d", 128}}, h100, {{"own_copies", 0}});
+  ir::Function shared_copies = lowered("attention_decode", ScalarType::bf16,
+                                       {{"batch", 1}, {"heads", 32}, {"kv_heads", 8}, {"seq", 32768}, {"d", 128}}, h100,
+                                       {{"mma", 0}, {"own_copies", 0}});
   EXPECT_EQ(barriers(staged) + 1, barriers(shared_copies));
   nvrtc_compiles(staged, "attention_decode_staged");
 }
@@ -478,7 +482,8 @@ TEST(AttentionDecode, TheTensorCoreBodyMatchesTheReference) {
 
 // The rule takes the tensor-core body where a split's rows are few (bench/NOTES.md): one or two
 // sequences of up to 16384 (8192 for two) tokens on the H100 / H200, 16-bit inputs only; two
-// threadgroups an SM's worth of splits.
+// threadgroups an SM's worth of splits; with K and V in two buffers where the splits are longer, up
+// to batch * kv_heads = sm_count / 2.
 TEST(AttentionDecode, TheRuleTakesTheTensorCoreBodyForShortSplits) {
   const KernelSpec& spec = find_kernel("attention_decode").spec();
   const Target h100 = Target::cuda("sm_90a");
@@ -493,10 +498,26 @@ TEST(AttentionDecode, TheRuleTakesTheTensorCoreBodyForShortSplits) {
   EXPECT_EQ(config(1, 16384).at("mma"), 1u);
   EXPECT_EQ(config(2, 8192).at("mma"), 1u);
   EXPECT_EQ(config(2, 8192).at("splits"), 16u);
-  EXPECT_EQ(config(1, 32768).at("mma"), 0u);  // 1024 rows a split: the FMA body's loads keep more in flight
-  EXPECT_EQ(config(2, 16384).at("mma"), 0u);
-  EXPECT_EQ(config(4, 4096).at("mma"), 0u);
-  EXPECT_EQ(config(8, 4096).at("mma"), 0u);
+  // Longer splits up to batch * kv_heads = sm_count / 2: the same body with K and V in two buffers.
+  for (auto [batch, seq, splits] :
+       {std::tuple{1u, 32768u, 32u}, {2u, 16384u, 16u}, {4u, 4096u, 8u}, {8u, 4096u, 4u}, {8u, 32768u, 4u}}) {
+    Config c = config(batch, seq);
+    EXPECT_EQ(c.at("mma"), 1u) << batch << " x " << seq;
+    EXPECT_EQ(c.at("stages"), 2u) << batch << " x " << seq;
+    EXPECT_EQ(c.at("splits"), splits) << batch << " x " << seq;
+    EXPECT_EQ(c.at("threads"), 128u) << batch << " x " << seq;
+    EXPECT_EQ(c.at("own_copies"), 0u) << batch << " x " << seq;  // the FMA body's
+  }
+  ir::Function staged = lowered("attention_decode", ScalarType::bf16,
+                                {{"batch", 8}, {"heads", 32}, {"kv_heads", 8}, {"seq", 4096}, {"d", 128}}, h100);
+  EXPECT_TRUE(contains(codegen::emit_cuda(staged), "mma.sync.aligned.m16n8k16"));
+  nvrtc_compiles(staged, "attention_decode_mma_staged");
+  EXPECT_EQ(config(16, 4096).at("mma"), 0u);  // one split or two: the FMA body's loads keep more in flight
+  EXPECT_EQ(config(32, 4096).at("mma"), 0u);
+  EXPECT_EQ(config(32, 4096).at("own_copies"), 1u);
+  // d 256: two threadgroups' buffers would pass the SM's threadgroup memory.
+  Shape wide = {{"batch", 4}, {"heads", 32}, {"kv_heads", 8}, {"seq", 4096}, {"d", 256}};
+  EXPECT_EQ(resolve(spec, wide, h100, {}, {}, ScalarType::bf16).config.at("mma"), 0u);
   EXPECT_EQ(config(1, 4096, ScalarType::f32).at("mma"), 0u);
   EXPECT_EQ(config(1, 4096, ScalarType::f16).at("mma"), 1u);
   // Targets without a register file to size residency by (the CPU engine, Metal): the FMA body.
