@@ -36,12 +36,11 @@ using namespace flash;
 // Stages rows [first, first + count) of src (rows of d, from element `base`; rows past seq repeat
 // the last one) into tiles[at ..] as swizzled 128-byte rows (mtile/dsl_matrix.hpp) in blocks of
 // 64 columns, each block `count` rows: sixteen threads copy a row of d = 128.
-// `thread` of `threads` copying (tid() of the threadgroup's where not given).
 void stage_swizzled(const Tensor& src, const TgArray& tiles, const Val& at, const Val& base, const Val& first,
-                    uint32_t count, uint32_t d, const Val& seq, uint32_t threads, const Val* thread = nullptr) {
+                    uint32_t count, uint32_t d, const Val& seq, uint32_t threads) {
   const uint32_t per_row = d / kChunk, chunks = count * per_row;
   for (uint32_t c0 = 0; c0 < chunks; c0 += threads) {
-    Val c = (thread ? *thread : tid()) + c0;
+    Val c = tid() + c0;
     auto body = [&] {
       Val r = c / per_row, chunk = c % per_row;  // chunk c % 8 of 64-column block c / 8 of row r
       Val row = min(first + r, seq - 1u);
@@ -55,91 +54,13 @@ void stage_swizzled(const Tensor& src, const TgArray& tiles, const Val& at, cons
   }
 }
 
-// One warpgroup's walk on warpgroup MMA: 64 query rows from row q0 + 64 * warpgroup, their q as
-// swizzled rows at tiles[q_at]; per block of bn keys S = q K^T is d / 16 mma_asyncs of n = bn (K's
-// rows are B's n), the online softmax runs on S's accumulator (mma's C layout, as the mma body's),
-// P stays in registers, already in the A layout of the next product (as in the mma body), and O +=
-// P V is bn / 16 mma_asyncs of n = d with A from registers and V read as a [k][n] B (its rows are
-// keys). The caller brings K and V into the tiles and says when they are there.
-template <class T>
-class WarpgroupWalk {
- public:
-  WarpgroupWalk(const TgArray& tiles, const Val& q0, const Val& scale, uint32_t d, uint32_t bn)
-      : tiles_(tiles),
-        d_(d),
-        bn_(bn),
-        q0_(q0),
-        row0_(named("warp_row0", q0 + simd_group() * 16u)),  // this simdgroup's first query row
-        qk_scale_(named("qk_scale", scale * static_cast<float>(flash::kLog2e))),
-        q_at_(named("q_at", named("warpgroup", simd_group() / 4u) * (64 * d))),
-        o_(warpgroup_acc_zero(d)),
-        rows_(config("lazy_rescale", 0) != 0) {
-    for (uint32_t r = 0; r < 2; ++r) qrow_.push_back(named("q_row", row0_ + mma_layout::c_row(simd_lane(), 2 * r)));
-  }
-  // S of the block whose K is at tiles[k_at], waited for.
-  WarpgroupAcc scores(const Val& k_at) const { return mma_wait(0, scores_issued(k_at)); }
-  // The same, issued and not waited for: it runs on while the caller goes on.
-  WarpgroupAcc scores_issued(const Val& k_at) const {
-    WarpgroupAcc s = warpgroup_acc_zero(bn_);
-    for (uint32_t kk = 0; kk < d_; kk += 16)
-      s = mma_async(tiles_, swizzle128_rows(q_at_ + kk / 64 * (64 * 64), 0u, kk % 64),
-                    swizzle128_rows(k_at + kk / 64 * (bn_ * 64), 0u, kk % 64), s);
-    return s;
-  }
-  // The softmax of S (the block's keys from key0) and O += P V with V at tiles[v_at]; `v_ready`
-  // runs once P and the rescaled O are in registers, before the products read V.
-  void accumulate(const WarpgroupAcc& s, const Val& key0, const Val& v_at, const std::function<void()>& v_ready) {
-    using namespace flash;
-    // Scores in log2 units, masked where a key of the block passes the threadgroup's first row;
-    // the rows' new max over the block. A row sees the block's first `seen` keys (key <= row); keys
-    // past seq are seen only by rows past seq, never stored.
-    std::deque<Var> scaled;
-    for (uint32_t i = 0; i < s.v.size(); ++i) scaled.emplace_back("score", s.v[i] * qk_scale_);
-    if_(key0 + bn_ > q0_, [&] {
-      std::vector<Val> seen;
-      for (uint32_t r = 0; r < 2; ++r) seen.push_back(named("seen", max(qrow_[r] + 1u, key0) - key0));
-      for (uint32_t i = 0; i < s.v.size(); ++i) {
-        const uint32_t e = i % mma_layout::kCElements;
-        Val col = mma_layout::c_col(simd_lane(), e) + i / mma_layout::kCElements * 8;
-        scaled[i] = select(col < seen[e >> 1], scaled[i].get(), lit(-INFINITY));
-      }
-    });
-    std::vector<MmaA> p;
-    std::vector<Val> alpha = rows_.step<T>(std::vector<Val>(scaled.begin(), scaled.end()), p);
-    auto rescaled = [&](WarpgroupAcc acc) {
-      for (uint32_t i = 0; i < acc.v.size(); ++i) acc.v[i] = acc.v[i] * alpha[(i % mma_layout::kCElements) >> 1];
-      return acc;
-    };
-    WarpgroupAcc acc = o_.get();
-    if (rows_.lazy)
-      if_(rows_.moved, [&] { o_ = rescaled(o_.get()); });  // a simdgroup whose rows all keep their max skips it
-    else
-      acc = rescaled(acc);
-    v_ready();
-    if (rows_.lazy) acc = o_.get();
-    for (uint32_t kk = 0; kk < bn_; kk += 16)
-      acc = mma_async(tiles_, p[kk / 16], swizzle128_rows_kn(v_at, kk, bn_ * 64), acc);
-    o_ = mma_wait(0, acc);
-  }
-  void store(const Tensor& out, const Val& q_base, const Val& seq) {
-    std::vector<MmaAcc> tiles_out;
-    WarpgroupAcc acc = o_.get();
-    for (uint32_t t = 0; t < d_ / 8; ++t) tiles_out.push_back(acc.tile(t));
-    rows_.store(out, d_, q_base, seq, row0_, tiles_out);
-  }
-
- private:
-  const TgArray& tiles_;
-  const uint32_t d_, bn_;
-  Val q0_, row0_, qk_scale_, q_at_;
-  WarpgroupAccVar o_;
-  flash::RowSoftmax rows_;
-  std::vector<Val> qrow_;  // the lane's two query rows
-};
-
 // The body on warpgroup MMA (targets with async_mma, d a multiple of 64): each of warps / 4
-// warpgroups owns 64 query rows (WarpgroupWalk), their q staged once as swizzled rows. K of the
-// next block is fetched while the softmax runs, V of a block while its S is computed.
+// warpgroups owns 64 query rows, their q staged once as swizzled rows; per block of bn keys S = q
+// K^T is d / 16 mma_asyncs of n = bn (K's rows are B's n), the online softmax runs on S's
+// accumulator (mma's C layout, as the mma body's), P stays in registers, already in the A layout of
+// the next product (as in the mma body), and O += P V is bn / 16 mma_asyncs of n = d with A from
+// registers and V read as a [k][n] B (its rows are keys).
+// K of the next block is fetched while the softmax runs, V of a block while its S is computed.
 template <class T>
 void attention_prefill_warpgroups(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                                   const Val& scale, const Val& heads, const Val& kv_heads, const Val& seq, uint32_t d) {
@@ -155,7 +76,15 @@ void attention_prefill_warpgroups(const Tensor& q, const Tensor& k, const Tensor
   Val q_base = named("q_base", (b * heads + h) * seq * d);
   Val kv_base = named("kv_base", (b * kv_heads + h / (heads / kv_heads)) * seq * d);
   Val q0 = named("q0", block * bm);
-  WarpgroupWalk<T> walk(tiles, q0, scale, d, bn);
+  Val group = named("warpgroup", simd_group() / 4u);
+  Val row0 = named("warp_row0", q0 + simd_group() * 16u);  // this simdgroup's first query row
+  Val qk_scale = named("qk_scale", scale * static_cast<float>(kLog2e));
+  Val q_at = named("q_at", group * (64 * d));
+
+  WarpgroupAccVar o(warpgroup_acc_zero(d));
+  RowSoftmax rows(config("lazy_rescale", 0) != 0);
+  std::vector<Val> qrow;  // the lane's two query rows
+  for (uint32_t r = 0; r < 2; ++r) qrow.push_back(named("q_row", row0 + mma_layout::c_row(simd_lane(), 2 * r)));
 
   Val blocks = named("key_blocks", (min(q0 + bm, seq) + (bn - 1)) / bn);
   // q's rows of each warpgroup as 64-row blocks of 64 columns.
@@ -173,124 +102,60 @@ void attention_prefill_warpgroups(const Tensor& q, const Tensor& k, const Tensor
     copy_async_wait(1);  // q and K of this block
     mma_fence();
     barrier();
-    WarpgroupAcc s = walk.scores(k_at);
+    WarpgroupAcc s = warpgroup_acc_zero(bn);
+    for (uint32_t kk = 0; kk < d; kk += 16)
+      s = mma_async(tiles, swizzle128_rows(q_at + kk / 64 * (64 * 64), 0u, kk % 64),
+                    swizzle128_rows(k_at + kk / 64 * (bn * 64), 0u, kk % 64), s);
+    s = mma_wait(0, s);
     barrier();  // every warpgroup has read K: the next block's may come in
     if_(j + 1u < blocks, [&] { stage_kv(k, k_at, key0 + bn); });
     copy_async_commit();
-    walk.accumulate(s, key0, v_at, [&] {
-      copy_async_wait(1);  // V of this block
-      mma_fence();         // V's copies, P and the rescaled accumulator reach the mma_asyncs
-      barrier();
+
+    // Scores in log2 units, masked where a key of the block passes the threadgroup's first row;
+    // the rows' new max over the block. A row sees the block's first `seen` keys (key <= row); keys
+    // past seq are seen only by rows past seq, never stored.
+    std::deque<Var> scaled;
+    for (uint32_t i = 0; i < s.v.size(); ++i) scaled.emplace_back("score", s.v[i] * qk_scale);
+    if_(key0 + bn > q0, [&] {
+      std::vector<Val> seen;
+      for (uint32_t r = 0; r < 2; ++r) seen.push_back(named("seen", max(qrow[r] + 1u, key0) - key0));
+      for (uint32_t i = 0; i < s.v.size(); ++i) {
+        const uint32_t e = i % mma_layout::kCElements;
+        Val col = mma_layout::c_col(simd_lane(), e) + i / mma_layout::kCElements * 8;
+        scaled[i] = select(col < seen[e >> 1], scaled[i].get(), lit(-INFINITY));
+      }
     });
+    std::vector<MmaA> p;
+    std::vector<Val> alpha = rows.step<T>(std::vector<Val>(scaled.begin(), scaled.end()), p);
+    auto rescaled = [&](WarpgroupAcc acc) {
+      for (uint32_t i = 0; i < acc.v.size(); ++i) acc.v[i] = acc.v[i] * alpha[(i % mma_layout::kCElements) >> 1];
+      return acc;
+    };
+    WarpgroupAcc acc = o.get();
+    if (rows.lazy)
+      if_(rows.moved, [&] { o = rescaled(o.get()); });  // a simdgroup whose rows all keep their max skips it
+    else
+      acc = rescaled(acc);
+
+    copy_async_wait(1);  // V of this block
+    mma_fence();         // V's copies, P and the rescaled accumulator reach the mma_asyncs
+    barrier();
+    if (rows.lazy) acc = o.get();
+    for (uint32_t kk = 0; kk < bn; kk += 16)
+      acc = mma_async(tiles, p[kk / 16], swizzle128_rows_kn(v_at, kk, bn * 64), acc);
+    o = mma_wait(0, acc);
     barrier();  // every warpgroup has read V: the next block's may come in
   });
-  walk.store(out, q_base, seq);
-}
 
-// The same walk with a producer warp (Config producer 1; FlashAttention-3's warp specialization,
-// with cp.async where it has TMA): warps / 4 consumer warpgroups and one more warp that copies
-// each block's K and V into `stages` buffers, gated by mbarriers (a buffer's `full` once its
-// copies land, `empty` once every consumer simdgroup's products of it are done), so the consumers
-// never wait at a threadgroup barrier or issue a copy in the loop. Both roles sit in one loop over
-// the blocks, the producer's fill of a block before the consumers' use of it (the CPU engine's
-// order; docs/IR.md "Mbarriers"); on a GPU the producer runs up to `stages` blocks ahead.
-// With Config ahead 1 (FA3's overlap within a warpgroup) the producer fills block j + 1 in step j
-// and the consumers issue S of block j + 1 before the softmax of block j, so the tensor cores
-// multiply while the softmax runs; S of a block is carried into the next step.
-// FA3's register split (setmaxnreg: the producer's registers to the consumers) would need each
-// role in a loop of its own, so that the consumers' accumulators are not live in the producer's
-// code (ptxas ignores a shrink below what the code holds); the CPU engine, which runs a
-// threadgroup in lockstep, needs the one loop.
-template <class T>
-void attention_prefill_producer(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Val& scale,
-                                const Val& heads, const Val& kv_heads, const Val& seq, uint32_t d) {
-  const uint32_t warps = config("warps"), bn = config("bn"), stages = config("stages");
-  const bool ahead = config("ahead", 0);
-  const uint32_t threads = warps * 32 + 32, bm = warps * 16, groups = warps / 4;
-  const uint32_t q_elems = bm * d, kv_elems = bn * d, step_elems = 2 * kv_elems;
-  TgArray tiles = threadgroup_array(k.elem, q_elems + stages * step_elems);
-  Mbarriers full = mbarriers(stages), empty = mbarriers(stages);
-
-  Val block = named("q_block", grid_size(0) - 1u - program_id(0));
-  Val h = named("head", program_id(1)), b = named("batch", program_id(2));
-  Val q_base = named("q_base", (b * heads + h) * seq * d);
-  Val kv_base = named("kv_base", (b * kv_heads + h / (heads / kv_heads)) * seq * d);
-  Val q0 = named("q0", block * bm);
-  Val producer = named("producer", simd_group() >= warps);
-  if_(tid() == 0u, [&] {
-    for (uint32_t s = 0; s < stages; ++s) {
-      full.init(s, 32u);     // every producer lane, once its copies land
-      empty.init(s, warps);  // the first lane of each consumer simdgroup
-    }
-  });
-  // q's rows of each warpgroup as 64-row blocks of 64 columns, by every thread, once.
-  for (uint32_t g = 0; g < groups; ++g)
-    stage_swizzled(q, tiles, lit(g * 64 * d), q_base, q0 + g * 64, 64, d, seq, threads);
-  copy_async_commit();
-  copy_async_wait(0);
-  mma_fence();
-  barrier();
-  WarpgroupWalk<T> walk(tiles, q0, scale, d, bn);
-  Val blocks = named("key_blocks", (min(q0 + bm, seq) + (bn - 1)) / bn);
-  Val lane = named("producer_lane", tid() - warps * 32);
-  auto k_at = [&](const Val& j) { return j % stages * step_elems + q_elems; };
-  auto fill = [&](const Val& j) {  // the producer's copies of block j
-    Val s = named("buffer", j % stages), at = named("k_at", k_at(j));
-    empty.wait(s, (j / stages & 1u) ^ 1u);  // the first round's buffers are free
-    stage_swizzled(k, tiles, at, kv_base, j * bn, bn, d, seq, 32, &lane);
-    stage_swizzled(v, tiles, at + kv_elems, kv_base, j * bn, bn, d, seq, 32, &lane);
-    full.arrive_after_copies(s);
-  };
-  auto ready = [&](const Val& j) {  // the consumers' wait for block j
-    full.wait(j % stages, j / stages & 1u);
-    mma_fence();  // K's and V's copies reach the mma_asyncs
-  };
-  auto release = [&](const Val& j) {  // this simdgroup is done with block j's buffer
-    if_(simd_lane() == 0u, [&] { empty.arrive(j % stages); });
-  };
-  if (!ahead) {
-    for_(0u, blocks, 1u, [&](Val j) {
-      if_(
-          producer, [&] { fill(j); },
-          [&] {
-            ready(j);
-            Val at = named("k_at", k_at(j));
-            walk.accumulate(walk.scores(at), j * bn, at + kv_elems, [&] { mma_fence(); });  // P, rescaled O
-            release(j);
-          });
-    });
-  } else {
-    WarpgroupAccVar s_cur(warpgroup_acc_zero(bn));
-    if_(
-        producer, [&] { fill(lit(0u)); },
-        [&] {
-          ready(lit(0u));
-          s_cur = walk.scores(lit(q_elems));
-        });
-    for_(0u, blocks, 1u, [&](Val j) {
-      Val more = named("more", j + 1u < blocks);
-      if_(
-          producer, [&] { if_(more, [&] { fill(j + 1u); }); },
-          [&] {
-            // S of the next block (of this one again after the last: never read) runs on while
-            // this block's softmax does.
-            if_(more, [&] { ready(j + 1u); });
-            WarpgroupAcc s_next = walk.scores_issued(k_at(select(more, j + 1u, j)));
-            Val at = named("k_at", k_at(j));
-            walk.accumulate(s_cur.get(), j * bn, at + kv_elems, [&] { mma_fence(); });  // waits for both
-            s_cur = mma_wait(0, s_next);
-            release(j);
-          });
-    });
-  }
-  if_(!producer, [&] { walk.store(out, q_base, seq); });
+  std::vector<MmaAcc> tiles_out;
+  WarpgroupAcc acc = o.get();
+  for (uint32_t t = 0; t < d / 8; ++t) tiles_out.push_back(acc.tile(t));
+  rows.store(out, d, q_base, seq, row0, tiles_out);
 }
 
 template <class T>
 void attention_prefill(In<T> q, In<T> k, In<T> v, Out<T> out, Scalar<f32> scale, Constexpr heads, Constexpr kv_heads,
                        Constexpr seq, Constexpr d) {
-  if (config("producer", 0))
-    return attention_prefill_producer<T>(q, k, v, out, scale, heads, kv_heads, seq, config("dtiles") * 16);
   if (config("warpgroup", 0))
     return attention_prefill_warpgroups<T>(q, k, v, out, scale, heads, kv_heads, seq, config("dtiles") * 16);
   const uint32_t warps = config("warps"), bn = config("bn"), dtiles = config("dtiles");
@@ -404,25 +269,33 @@ KernelSpec attention_prefill_spec() {
               {"warps", 4},
               {"bn", rule::select(wg == 1 || (d <= 128 && shared >= 2 * 64 * (d + 8) * 2), 64, 32)},
               {"dtiles", d / 16},
-              {"lazy_rescale", 0},
-              {"producer", 0},
-              {"ahead", 0},
-              {"stages", rule::select(var("producer") == 1, 2, 0)}};  // the producer's buffers
-  rule::Expr producer = var("producer");
+              {"lazy_rescale", 0}};
   k.dispatch = {.grid = rule::ceil_div(seq, var("warps") * 16),
                 .grid_y = heads,
                 .grid_z = batch,
-                .tpg = (var("warps") + producer) * var("simd_width")};
+                .tpg = var("warps") * var("simd_width")};
   k.preconditions = {
-      batch >= 1, kv_heads >= 1, heads >= kv_heads, heads % kv_heads == 0, seq >= 1, d >= 16, d % 16 == 0, d <= 256,
-      var("simd_width") == 32, var("dtiles") * 16 == d, var("warps") >= 1, var("bn") >= 16, var("bn") % 16 == 0,
-      var("tpg") == (var("warps") + producer) * 32, var("grid") == rule::ceil_div(seq, var("warps") * 16),
-      var("grid_y") == heads, var("grid_z") == batch, wg <= 1, var("lazy_rescale") <= 1,
+      batch >= 1,
+      kv_heads >= 1,
+      heads >= kv_heads,
+      heads % kv_heads == 0,
+      seq >= 1,
+      d >= 16,
+      d % 16 == 0,
+      d <= 256,
+      var("simd_width") == 32,
+      var("dtiles") * 16 == d,
+      var("warps") >= 1,
+      var("bn") >= 16,
+      var("bn") % 16 == 0,
+      var("tpg") == var("warps") * 32,
+      var("grid") == rule::ceil_div(seq, var("warps") * 16),
+      var("grid_y") == heads,
+      var("grid_z") == batch,
+      wg <= 1,
+      var("lazy_rescale") <= 1,
       // Warpgroups of 64 rows, d in swizzled rows of 64 columns, S of n = bn.
       wg == 0 || (var("async_mma") == 1 && d % 64 == 0 && var("warps") % 4 == 0 && var("bn") <= 256),
-      // The producer warp feeds the warpgroup body through `stages` buffers.
-      producer <= 1, producer == 0 || (wg == 1 && var("stages") >= 2 && var("stages") <= 8),
-      var("ahead") <= producer,  // S a block ahead: with the producer warp
   };
   k.sizes = {{"q", batch * heads * seq * d},
              {"k", batch * kv_heads * seq * d},

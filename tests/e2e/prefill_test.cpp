@@ -1,7 +1,6 @@
 // attention_prefill's two bodies (kernels/attention/attention_prefill.cpp, docs/kernels.md): which
 // one the rule picks on each target, and each body against the float64 reference on the CPU engine
 // with its sanitizer, over odd sequence lengths, GQA groups, head dims and the Config knobs.
-#include "backends/cuda/nvrtc.hpp"
 #include "mtile/harness.hpp"
 #include "mtile/registry.hpp"
 #include "mtile/runtime.hpp"
@@ -26,7 +25,7 @@ CheckResult check(ScalarType t, const Shape& shape, const Config& config) {
 TEST(AttentionPrefill, TheRuleTakesWarpgroupMmaWhereTheTargetHasItAndDIsAMultipleOf64) {
   const KernelSpec& spec = find_kernel("attention_prefill").spec();
   Resolved h100 = resolve(spec, prefill_shape(1, 32, 8, 4096, 128), Target::cuda("sm_90a"));
-  EXPECT_EQ(config_text(h100.config), "ahead=0,bn=64,dtiles=8,lazy_rescale=0,producer=0,stages=0,warpgroup=1,warps=4");
+  EXPECT_EQ(config_text(h100.config), "bn=64,dtiles=8,lazy_rescale=0,warpgroup=1,warps=4");
   EXPECT_EQ(h100.geometry.tpg, 128u);  // one warpgroup of 64 query rows
   EXPECT_EQ(resolve(spec, prefill_shape(1, 2, 1, 100, 256), Target::cuda("sm_90a")).config.at("warpgroup"), 1u);
   // d = 80 is not whole rows of 64 columns; sm_80 and Metal have no warpgroup MMA.
@@ -105,67 +104,6 @@ TEST(AttentionPrefill, TheWarpgroupBodysContractIsCheckedBeforeALaunch) {
   EXPECT_TRUE(contains(d80, "d % 64 == 0")) << d80;
   std::string warps = refused(prefill_shape(1, 1, 1, 64, 64), {{"warpgroup", 1}, {"warps", 2}});
   EXPECT_TRUE(contains(warps, "warps % 4 == 0")) << warps;
-}
-
-// The producer-warp body (Config producer 1): one more warp copies each block's K and V into
-// `stages` buffers behind mbarriers; the warpgroups wait on `full`, release on `empty`. Blocks past
-// the buffers (a buffer's second and third round), the last block partly past seq, one key, GQA,
-// one and two warpgroups.
-TEST(AttentionPrefill, TheProducerWarpBodyMatchesTheReference) {
-  struct Case {
-    Shape shape;
-    Config config;
-  };
-  const std::vector<Case> cases = {
-      {prefill_shape(1, 1, 1, 1, 64), {{"bn", 32}}},
-      {prefill_shape(2, 4, 2, 77, 128), {{"bn", 32}}},  // 48 KiB: the CPU engine's 64 hold it
-      {prefill_shape(1, 2, 1, 300, 64), {{"bn", 32}, {"warps", 8}}},
-      {prefill_shape(1, 2, 1, 300, 64), {{"bn", 64}, {"stages", 3}}},
-      {prefill_shape(1, 3, 3, 129, 64), {{"bn", 16}, {"stages", 4}}},
-      // S of the next block issued before this block's softmax (ahead 1): one block, the last
-      // block's S issued again on its own K, more blocks than buffers.
-      {prefill_shape(1, 1, 1, 1, 64), {{"bn", 32}, {"ahead", 1}}},
-      {prefill_shape(2, 4, 2, 77, 128), {{"bn", 32}, {"ahead", 1}}},
-      {prefill_shape(1, 2, 1, 300, 64), {{"bn", 32}, {"warps", 8}, {"ahead", 1}}},
-      {prefill_shape(1, 3, 3, 129, 64), {{"bn", 16}, {"stages", 3}, {"ahead", 1}}},
-  };
-  for (ScalarType t : {ScalarType::bf16, ScalarType::f16})
-    for (const Case& c : cases) {
-      Config config = c.config;
-      config["producer"] = 1;
-      CheckResult r = check(t, c.shape, config);
-      EXPECT_TRUE(r.passed) << type_name(t) << " " << shape_text(c.shape) << " " << config_text(config) << ": "
-                            << r.summary();
-    }
-  // One warp more than the warpgroups; what it needs of the Config.
-  const KernelSpec& spec = find_kernel("attention_prefill").spec();
-  Resolved h100 =
-      resolve(spec, prefill_shape(1, 32, 8, 4096, 128), Target::cuda("sm_90a"), {{"producer", 1}, {"warps", 8}});
-  EXPECT_EQ(h100.geometry.tpg, 288u);
-  auto refused = [](const Config& config) {
-    try {
-      check(ScalarType::bf16, prefill_shape(1, 1, 1, 64, 64), config);
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("launched");
-  };
-  EXPECT_TRUE(contains(refused({{"producer", 1}, {"warpgroup", 0}}), "warpgroup == 1"))
-      << refused({{"producer", 1}, {"warpgroup", 0}});
-  EXPECT_TRUE(contains(refused({{"producer", 1}, {"stages", 1}}), "stages >= 2"));
-  EXPECT_TRUE(contains(refused({{"ahead", 1}}), "ahead <= producer"));
-  // sm_90a: it compiles (the mbarriers' waits and arrivals, the consumers' wgmma).
-  std::string why;
-  if (!cuda::nvrtc_available(&why)) GTEST_SKIP() << "NVRTC can't be loaded: " << why;
-  const Kernel& k = find_kernel("attention_prefill");
-  passes::PipelineOptions o;
-  o.bake = h100.constexprs;
-  o.tpg = h100.geometry.tpg;
-  ir::Function f = passes::run_pipeline(k->def.trace(ScalarType::bf16, h100.config), Target::cuda("sm_90a"), o);
-  std::string src = codegen::emit_cuda(f);
-  EXPECT_TRUE(contains(src, "mbarrier")) << src;
-  EXPECT_TRUE(contains(src, "wgmma.mma_async")) << src;
-  EXPECT_GT(cuda::nvrtc_compile(src, "attention_prefill_producer.cu", "sm_90a").cubin.size(), 0u);
 }
 
 }  // namespace
