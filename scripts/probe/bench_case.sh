@@ -11,10 +11,12 @@ bench_case() {
     grep -E "^$kernel |rror" | sed "s/^/[${TAG:-}$config] /" >>"$log"
 }
 # `sweep_begin NAME DIR`: the preamble of a sweep of one binary, DIR/mtile (build-dev, build-ab):
-# DIR/lib on the library path, $log = $OUT/NAME.txt begun with the GPU's name and clocks, and
-# `case_ KERNEL SHAPE CONFIG` timing that binary.
+# DIR/lib on the library path, one disk cache of compiled kernels for the whole sweep, $log =
+# $OUT/NAME.txt begun with the GPU's name and clocks, and `case_ KERNEL SHAPE CONFIG` timing that
+# binary.
 sweep_begin() {
   export LD_LIBRARY_PATH=$PWD/$2/lib:${LD_LIBRARY_PATH:-}
+  export MTILE_CACHE_DIR=${MTILE_CACHE_DIR:-/tmp/mtile-cache}
   log=${OUT:-.}/$1.txt
   nvidia-smi --query-gpu=name,clocks.max.sm,clocks.max.mem --format=csv,noheader >"$log"
   sweep_bin=$2/mtile

@@ -7,7 +7,6 @@ set -uo pipefail
 REPS=50
 . "$(dirname "$0")/bench_case.sh"
 sweep_begin decode_mma build-dev
-export MTILE_CACHE_DIR=/tmp/mtile-cache
 run() { check_case attention_decode "$@"; }
 M="--config mma=1 --config threads=128 --config bn=16"
 for t in bf16 f16; do

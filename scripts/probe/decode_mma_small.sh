@@ -5,7 +5,6 @@ set -uo pipefail
 REPS=50
 . "$(dirname "$0")/bench_case.sh"
 sweep_begin decode_mma_small build-dev
-export MTILE_CACHE_DIR=/tmp/mtile-cache
 for s in 1,4096 2,4096 4,4096 1,2048 1,8192 2,8192 1,16384; do
   shape=batch=${s%,*},heads=32,kv_heads=8,seq=${s#*,},d=128
   for c in - mma=1,threads=128,bn=16,splits=16 mma=1,threads=128,bn=16,splits=32; do case_ attention_decode $shape $c; done

@@ -9,7 +9,6 @@ set -uo pipefail
 REPS=50
 . "$(dirname "$0")/bench_case.sh"
 sweep_begin decode_mma_stages build-dev
-export MTILE_CACHE_DIR=/tmp/mtile-cache
 run() { check_case attention_decode "$@"; }
 for t in bf16 f16; do
   run --dtype $t --shape batch=8,heads=32,kv_heads=8,seq=4096,d=128 --config mma=1 --config threads=96 --config stages=2 --config splits=6

@@ -8,7 +8,6 @@ set -uo pipefail
 REPS=50
 . "$(dirname "$0")/bench_case.sh"
 sweep_begin decode_waves build-dev
-export MTILE_CACHE_DIR=/tmp/mtile-cache
 shape() { echo "batch=$1,heads=32,kv_heads=8,seq=$2,d=128"; }
 for bs in 2,16384 2,32768 4,32768; do
   s=$(shape ${bs%,*} ${bs#*,})

@@ -7,7 +7,6 @@ OUT=${OUT:-/tmp/out}
 REPS=100
 . "$(dirname "$0")/bench_case.sh"
 sweep_begin final_s18 build-dev
-export MTILE_CACHE_DIR=/tmp/mtile-cache
 for k in rms_norm_residual add_rms_norm add_rms_norm_unrounded gemma_add_rms_norm gemma_rms_norm rms_norm \
   mt_rms_norm_wide add_rms_norm_quant_fp8; do
   for t in bf16 f16 f32; do

@@ -6,7 +6,6 @@ set -uo pipefail
 REPS=30
 . "$(dirname "$0")/bench_case.sh"
 sweep_begin lazy_rescale build-dev
-export MTILE_CACHE_DIR=/tmp/mtile-cache
 run() { check_case attention_prefill "$@"; }
 for t in bf16 f16; do
   run --dtype $t --shape batch=1,heads=32,kv_heads=8,seq=1000,d=128 --config lazy_rescale=1

@@ -7,7 +7,6 @@ set -uo pipefail
 REPS=100
 . "$(dirname "$0")/bench_case.sh"
 sweep_begin sweep_s18c build-dev
-export MTILE_CACHE_DIR=/tmp/mtile-cache
 m8="- ksplit=8,threads=256 ksplit=4,threads=128 unroll=4 ksplit=8,threads=256,unroll=4 mma=0,cols=4,ksplit=4,threads=128,unroll=1"
 for c in $m8; do case_ gemv m=8,n=4096,k=14336 $c; done
 for c in $m8; do case_ gemv m=8,n=4096,k=4096 $c; done

@@ -5,7 +5,6 @@ set -uo pipefail
 REPS=100
 . "$(dirname "$0")/bench_case.sh"
 sweep_begin sweep_s18d build-dev
-export MTILE_CACHE_DIR=/tmp/mtile-cache
 for s in m=8,n=4096,k=14336 m=8,n=4096,k=4096; do
   for c in - ksplit=32,threads=1024 -; do case_ gemv $s $c; done
 done
