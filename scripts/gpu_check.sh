@@ -41,6 +41,12 @@ done
 for tool in memcheck racecheck; do
   step "compute-sanitizer $tool strided norm" "sanitizer_${tool}_norm.log" compute-sanitizer --tool "$tool" \
     --error-exitcode 9 "$B/mtile" run add_rms_norm --backend cuda --dtype bf16 --shape rows=64,n=7170 --reps 1
+  # The pre-norm held: every chunk whole (few rows), and four chunks with their sums stored after all loads.
+  step "compute-sanitizer $tool held pre-norm" "sanitizer_${tool}_pre.log" compute-sanitizer --tool "$tool" \
+    --error-exitcode 9 "$B/mtile" run add_rms_norm --backend cuda --dtype bf16 --shape rows=16,n=4096 --reps 1
+  step "compute-sanitizer $tool pre-norm 4 chunks" "sanitizer_${tool}_pre4.log" compute-sanitizer --tool "$tool" \
+    --error-exitcode 9 "$B/mtile" run add_rms_norm --backend cuda --dtype bf16 --shape rows=64,n=16384 \
+    --config threads=512 --config chunks=4 --config hold=0 --reps 1
 done
 for tool in memcheck racecheck; do
   step "compute-sanitizer $tool gemm" "sanitizer_${tool}_gemm.log" compute-sanitizer --tool "$tool" --error-exitcode 9 \

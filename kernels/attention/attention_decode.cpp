@@ -416,6 +416,17 @@ KernelSpec attention_decode_spec() {
   rule::Expr mma_short =
       pairs * 8 <= var("sm_count") && seq <= 512 * mma_splits && mma_kv + mma_state <= var("shared_memory");
   rule::Expr mma_staged = pairs * 2 <= var("sm_count") && 2 * (2 * mma_kv + mma_state) <= var("shared_memory");
+  // The FMA body at 256 threads where two threadgroups an SM's worth of splits fill 7/8 of their
+  // wave and each split streams 2048 rows or more: H200, us, the rule before / 256 threads at
+  // 2 * sm_count / pairs splits (twenty-first session): mma stages 2 before: b8 s32768 262.6 /
+  // 251.5, b8 s16384 135.8 / 132.1, b8 s8192 72.5 / 71.0, b4 s32768 134.2 / 131.1, b4 s16384 71.7
+  // / 70.9; FMA at 128 threads before: b16 s32768 500.3 / 490.3, b16 s16384 258.1 / 250.1, b16
+  // s8192 135.5 / 132.6, b16 s4096 71.6-72.2 / 70.6-70.7; b2 s32768 (mma) 71.4-72.5 / 70.9-71.5.
+  // Not at 1024 rows a split (b8 s4096 40.1 / 40.4) nor where 2 splits fill 192 of 264 places (b12
+  // s32768 400.4 / 482.7).
+  rule::Expr wide_splits = rule::clamp(2 * var("sm_count") / pairs, 1, split_room);
+  rule::Expr wide_long =
+      var("group") * d <= 1024 && pairs * wide_splits * 8 >= 2 * var("sm_count") * 7 && seq >= 2048 * wide_splits;
   rule::Expr trip_rows = threads / team * var("tile"),
              elem_bytes = rule::select(var("dtype_bytes") == 0, 4, var("dtype_bytes"));
   k.config = {
@@ -424,13 +435,13 @@ KernelSpec attention_decode_spec() {
       {"chunks", rule::ceil_div(d, kChunk * team)},
       {"tile", rule::select(var("group") * var("chunks") <= 4, 4, 1)},
       {"dtiles", d / 16},
-      {"mma", rule::select(mma_fits && (mma_short || mma_staged), 1, 0)},
+      {"mma", rule::select(mma_fits && (mma_short || (mma_staged && !wide_long)), 1, 0)},
       {"bn", 16},
-      {"threads",
-       rule::select(var("mma") == 1, 4 * simd,
-                    rule::select(var("group") * d <= 1024 &&
-                                     !(pairs < var("sm_count") && pairs * split_room * 8 >= var("sm_count") * 4 * 7),
-                                 8 * simd, 4 * simd))},
+      {"threads", rule::select(var("mma") == 1, 4 * simd,
+                               rule::select(wide_long || (var("group") * d <= 1024 &&
+                                                          !(pairs < var("sm_count") &&
+                                                            pairs * split_room * 8 >= var("sm_count") * 4 * 7)),
+                                            8 * simd, 4 * simd))},
       {"splits", rule::select(var("mma") == 1, mma_splits,
                               rule::clamp(var("sm_count") * (16 * simd / threads) / pairs, 1, split_room))},
       {"stages", rule::select(var("mma") == 1, rule::select(!mma_short && mma_staged, 2, 0),

@@ -16,6 +16,7 @@
 //   no branch, 127.8 with it; bench/NOTES.md twelfth session).
 #pragma once
 #include <deque>
+#include <utility>
 #include <vector>
 
 #include "kernels/norm/huge_rows.hpp"
@@ -57,6 +58,11 @@ void rms_norm_in_registers(const dsl::Tensor& x, const dsl::Tensor* residual, co
     };
   };
   constexpr auto keep = ir::CacheHint::Keep, once = ir::CacheHint::Stream;
+  // PreAdd: the sums of the chunks read without a branch are stored after every chunk's loads are
+  // issued (deferred); a store between two chunks' loads holds the second's until the first's have
+  // arrived (ptxas keeps loads below earlier stores), one chunk in flight at a time.
+  std::vector<std::pair<Val, std::vector<Val>>> deferred;
+  bool in_branch = false;
   auto load_chunk = [&](Val c, size_t first, bool whole) {
     std::vector<Val> sums;  // PreAdd: stored after the chunk's loads, so that both group into vectors
     for (uint32_t k = 0; k < kRowChunk; ++k) {
@@ -71,6 +77,10 @@ void rms_norm_in_registers(const dsl::Tensor& x, const dsl::Tensor* residual, co
         if (post && hold) res[first + k] = read(*residual, at, once);
       }
       if (hold) weight[first + k] = read(w, col, keep);
+    }
+    if (!in_branch && !sums.empty()) {
+      deferred.emplace_back(c, std::move(sums));
+      return;
     }
     for (uint32_t k = 0; k < sums.size(); ++k) {
       if (whole)
@@ -91,14 +101,19 @@ void rms_norm_in_registers(const dsl::Tensor& x, const dsl::Tensor* residual, co
   auto each_chunk = [&](const auto& chunk) {
     for (uint32_t j = 0; j < chunks; ++j) {
       size_t first = j * kRowChunk;
-      if (j < whole)
+      if (j < whole) {
         chunk(cols[j], first, true);
-      else
+      } else {
+        in_branch = true;
         if_(
             cols[j] + kRowChunk <= n, [&] { chunk(cols[j], first, true); }, [&] { chunk(cols[j], first, false); });
+        in_branch = false;
+      }
     }
   };
   each_chunk(load_chunk);
+  for (const auto& [c, sums] : deferred)
+    for (uint32_t k = 0; k < sums.size(); ++k) store((*residual)[base + c + k], sums[k]);
   Var ssq("ssq", lit(0.0f));
   for (const Var& v : normed) ssq = fma(v.get(), v.get(), ssq);
   Val rms = call(mt_rms_inv_scalar_def(), {ssq.get(), eps, n});
@@ -209,7 +224,10 @@ inline rule::Expr resident_rows(const rule::Expr& t, const rule::Expr& vectors, 
 // has threads for, asked of the code generator (dsl::resident_threadgroups): the huge-row rescue's
 // code otherwise takes a thread past 32 registers and halves the threadgroups an SM holds (H100:
 // 87.8 us at 2048 x 16384, 73.8 asked; bench/NOTES.md); else 0, no request. `whole`: the chunks
-// but the last that every thread reads whole, min(chunks - 1, n / (threads * 8)). Where the
+// but the last that every thread reads whole, min(chunks - 1, n / (threads * 8)); for the pre-norms
+// of fewer rows than multiprocessors every chunk that is (H200, add_rms_norm in a graph, us: 1 x
+// 4096 1.52 -> 1.44, 32 x 4096 1.67 -> 1.54; at more rows mixed: 2048 x 4096 18.30 -> 17.73, 256 x
+// 4096 2.22 -> 2.27, 16384 x 4096 130.2 -> 134.1, bench/NOTES.md twenty-first session). Where the
 // held rows do not all fit the device at once with n / 8 threads but do with a half or a quarter
 // of them (more chunks a thread, fewer registers a row: each thread's own take less), `threads`
 // is that: a launch of one wave waits for memory once, a second partial wave waits again (H100,
@@ -234,6 +252,7 @@ inline void norm_row_contract(KernelSpec& k, NormForm form) {
   rule::Expr per_thread = rule::ceil_div(vectors, threads);
   rule::Expr fits_half_budget = chunks * threads * kRowChunk * held_row_tensors(form) <= kRowRegisterBudget / 2;
   rule::Expr may_hold = form == NormForm::Plain ? chunks <= 2 : rule::Expr(1);
+  rule::Expr pre_add = rule::Expr(form == NormForm::PreAdd || form == NormForm::PreAddUnrounded ? 1 : 0);
   k.dims = {"rows", "n"};
   rule::Expr wide = rule::select(plain_long, long_threads,
                                  rule::clamp(rule::round_up(rule::ceil_div(vectors, per), simd), simd, var("max_tpg")));
@@ -251,7 +270,9 @@ inline void norm_row_contract(KernelSpec& k, NormForm form) {
       {"hold", rule::select(chunks >= 1 && fits_half_budget && may_hold, 1, 0)},
       {"resident", rule::select(chunks >= 1 && var("hold") == 0 && chunks * kRowChunk <= kResidentFloats,
                                 rule::min(var("max_threads_per_sm") / threads, var("max_tgs_per_sm")), 0)},
-      {"whole", rule::select(chunks == 0, 0, rule::min(chunks - 1, n / (threads * kRowChunk)))},
+      {"whole",
+       rule::select(chunks == 0, 0,
+                    rule::min(chunks - rule::select(pre_add && !fills_device, 0, 1), n / (threads * kRowChunk)))},
   };
   k.dispatch = {.grid = var("rows"), .tpg = threads};
   k.preconditions = spec::one_threadgroup_per_row();
@@ -259,8 +280,10 @@ inline void norm_row_contract(KernelSpec& k, NormForm form) {
   // Held chunks must cover the row (a --config override may choose too few).
   k.preconditions.push_back(chunks == 0 || chunks * var("tpg") * kRowChunk >= n);
   k.preconditions.push_back(var("hold") <= 1);
-  // Chunks read without a branch: whole for every thread, and not the last (a --config override may ask for more).
-  k.preconditions.push_back(var("whole") == 0 || (var("whole") < chunks && var("whole") * var("tpg") * kRowChunk <= n));
+  // Chunks read without a branch: whole for every thread (the rule leaves the last behind its branch;
+  // a --config override may ask for every chunk).
+  k.preconditions.push_back(var("whole") == 0 ||
+                            (var("whole") <= chunks && var("whole") * var("tpg") * kRowChunk <= n));
   // A residency a multiprocessor can give (a --config override may ask for more).
   k.preconditions.push_back(var("resident") * var("tpg") <= var("max_threads_per_sm"));
   k.preconditions.push_back(var("resident") <= var("max_tgs_per_sm"));

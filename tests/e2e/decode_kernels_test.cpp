@@ -412,7 +412,8 @@ TEST(AttentionDecode, SplitsFollowTheMultiprocessorsAndTheSequence) {
   Target h100 = Target::cuda("sm_90a"), a100 = Target::cuda("sm_80");
   // One wave over batch * kv_heads, rounded down: 2 threadgroups of 256 threads a multiprocessor
   // (264 on 132 SMs), or 4 of 128 (528) where batch * kv_heads < 132 and 32 splits fill 7/8 of
-  // that; at least 1, at least 64 rows a split, at most 32 splits.
+  // that (unless 256 threads' splits also fill 7/8 of theirs with 2048 rows or more each); at least
+  // 1, at least 64 rows a split, at most 32 splits.
   auto threads = [&](uint32_t batch, uint32_t seq) {
     return resolve(k.spec(), {{"batch", batch}, {"heads", 32}, {"kv_heads", 8}, {"seq", seq}, {"d", 128}}, h100)
         .config.at("threads");
@@ -423,7 +424,10 @@ TEST(AttentionDecode, SplitsFollowTheMultiprocessorsAndTheSequence) {
   EXPECT_EQ(splits(8, 4096, h100), 8u);  // 528 / 64
   EXPECT_EQ(threads(8, 4096), 128u);
   EXPECT_EQ(splits(4, 4096, h100), 16u);
-  EXPECT_EQ(splits(16, 4096, h100), 4u);
+  EXPECT_EQ(splits(16, 4096, h100), 2u);  // 264 / 128 at 256 threads: 2048 rows a split (below)
+  EXPECT_EQ(threads(16, 4096), 256u);
+  EXPECT_EQ(splits(16, 2048, h100), 4u);  // 1024 rows a split at 256 threads: 128 threads, 528 / 128
+  EXPECT_EQ(threads(16, 2048), 128u);
   EXPECT_EQ(threads(32, 4096), 256u);
   EXPECT_EQ(splits(32, 32768, h100), 1u);  // 256 threadgroups: a wave already
   EXPECT_EQ(splits(64, 32768, h100), 1u);
@@ -483,7 +487,7 @@ TEST(AttentionDecode, TheTensorCoreBodyMatchesTheReference) {
 // The rule takes the tensor-core body where a split's rows are few (bench/NOTES.md): one or two
 // sequences of up to 16384 (8192 for two) tokens on the H100 / H200, 16-bit inputs only; two
 // threadgroups an SM's worth of splits; with K and V in two buffers where the splits are longer, up
-// to batch * kv_heads = sm_count / 2.
+// to batch * kv_heads = sm_count / 2, short of splits of 2048 rows that fill a wave of 256 threads.
 TEST(AttentionDecode, TheRuleTakesTheTensorCoreBodyForShortSplits) {
   const KernelSpec& spec = find_kernel("attention_decode").spec();
   const Target h100 = Target::cuda("sm_90a");
@@ -500,7 +504,7 @@ TEST(AttentionDecode, TheRuleTakesTheTensorCoreBodyForShortSplits) {
   EXPECT_EQ(config(2, 8192).at("splits"), 16u);
   // Longer splits up to batch * kv_heads = sm_count / 2: the same body with K and V in two buffers.
   for (auto [batch, seq, splits] :
-       {std::tuple{1u, 32768u, 32u}, {2u, 16384u, 16u}, {4u, 4096u, 8u}, {8u, 4096u, 4u}, {8u, 32768u, 4u}}) {
+       {std::tuple{1u, 32768u, 32u}, {2u, 16384u, 16u}, {4u, 4096u, 8u}, {8u, 4096u, 4u}, {4u, 8192u, 8u}}) {
     Config c = config(batch, seq);
     EXPECT_EQ(c.at("mma"), 1u) << batch << " x " << seq;
     EXPECT_EQ(c.at("stages"), 2u) << batch << " x " << seq;
@@ -512,6 +516,18 @@ TEST(AttentionDecode, TheRuleTakesTheTensorCoreBodyForShortSplits) {
                                 {{"batch", 8}, {"heads", 32}, {"kv_heads", 8}, {"seq", 4096}, {"d", 128}}, h100);
   EXPECT_TRUE(contains(codegen::emit_cuda(staged), "mma.sync.aligned.m16n8k16"));
   nvrtc_compiles(staged, "attention_decode_mma_staged");
+  // Where two 256-thread threadgroups an SM's worth of splits fill 7/8 of their wave and stream 2048
+  // rows or more each: the FMA body at 256 threads (it keeps more in flight than either 128-thread form).
+  for (auto [batch, seq, splits] :
+       {std::tuple{8u, 32768u, 4u}, {8u, 8192u, 4u}, {4u, 32768u, 8u}, {2u, 32768u, 16u}, {16u, 8192u, 2u}}) {
+    Config c = config(batch, seq);
+    EXPECT_EQ(c.at("mma"), 0u) << batch << " x " << seq;
+    EXPECT_EQ(c.at("threads"), 256u) << batch << " x " << seq;
+    EXPECT_EQ(c.at("splits"), splits) << batch << " x " << seq;
+  }
+  // Not where 2 splits fill 192 of 264 places (batch 12): 128 threads, 5 splits of 528 / 96.
+  EXPECT_EQ(config(12, 32768).at("threads"), 128u);
+  EXPECT_EQ(config(12, 32768).at("splits"), 5u);
   EXPECT_EQ(config(16, 4096).at("mma"), 0u);  // one split or two: the FMA body's loads keep more in flight
   EXPECT_EQ(config(32, 4096).at("mma"), 0u);
   EXPECT_EQ(config(32, 4096).at("own_copies"), 1u);
