@@ -8,12 +8,13 @@
 // H100 measured no gain), the weights by every row (keep).
 //   chunk j of a thread covers columns (j * threads + tid) * 8 .. + 7; a chunk that reaches past
 //   n (the row's tail when n % 8 != 0) is read and written with masks instead. The first `whole`
-//   chunks (the Config's: whole for every thread, and never the last) are read without a branch:
-//   chunks behind a branch each convert their loads before the next chunk's are issued, so they
-//   wait for memory one after another. The last chunk stays behind its branch, which keeps the
-//   loads out of the reduction's block: there ptxas issues the residual's and the weights' loads
-//   after the first chunk's sum of squares, waiting for x (H100, post 16384 x 4096: 133.4 us with
-//   no branch, 127.8 with it; bench/NOTES.md twelfth session).
+//   chunks (the Config's: whole for every thread) are read without a branch: chunks behind a
+//   branch each convert their loads before the next chunk's are issued, so they wait for memory
+//   one after another. The rule leaves the last chunk behind its branch where rows make waves,
+//   which keeps the loads out of the reduction's block: there ptxas issues the residual's and the
+//   weights' loads after the first chunk's sum of squares, waiting for x (H100, post 16384 x 4096:
+//   133.4 us with no branch, 127.8 with it; bench/NOTES.md twelfth session); not for the pre-norms
+//   of fewer rows than SMs, where the branch is only latency.
 #pragma once
 #include <deque>
 #include <utility>
