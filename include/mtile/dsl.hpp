@@ -418,10 +418,36 @@ struct Mbarriers {
   void init(U32 i, U32 count, SourceLoc loc = SourceLoc::current()) const;
   void arrive(U32 i, SourceLoc loc = SourceLoc::current()) const;
   void arrive_after_copies(U32 i, SourceLoc loc = SourceLoc::current()) const;
+  // Arrives, and makes this phase wait also for `bytes` bytes of copy_tile transactions (below).
+  void arrive_expect(U32 i, U32 bytes, SourceLoc loc = SourceLoc::current()) const;
   void wait(U32 i, U32 parity, SourceLoc loc = SourceLoc::current()) const;
   TgArray array;  // u64, one element a barrier
 };
 Mbarriers mbarriers(uint32_t count, SourceLoc loc = SourceLoc::current());
+
+// Tile copies (docs/IR.md "Tile copies"; CUDA sm_90's tensor memory accelerator, TMA, and the CPU
+// engine): one thread copies a whole box of a device tensor into threadgroup memory, with no
+// instruction per element. The tensor is viewed as an array of rank 1-3: dims[0] elements a row,
+// contiguous, and strides[i - 1] elements between consecutive indices of dim i. The box (box[0]
+// elements of dim 0 by box[1] ...) at coordinates `at` (i32, dim 0 first; elements outside the
+// view, negative coordinates included, arrive as zeros) lands at tile[j ..] in order, dim 0
+// fastest: box[0] * element bytes a multiple of 16 and j's byte offset of 128. With swizzle 128
+// each box row is 128 bytes whose 16-byte chunks are permuted as mma_async's swizzled operands
+// (swizzle128_index, mtile/dsl_matrix.hpp), and j's byte offset a multiple of 1024. The copy's
+// bytes (every box element, zeros too) complete on mbarrier i of `bars`: the phase that a thread's
+// arrive_expect(i, bytes) announced them in completes once they land.
+//   if (tid() == 0u) { full.arrive_expect(s, bytes); copy_tile(tile[base], view, {k0, row0}, full, s); }
+//   full.wait(s, parity);
+// On CUDA the dims, strides and box are fixed when the kernel is built (constants once the
+// constexprs are baked: the driver encodes one tensor map for them at each launch); Metal has none.
+struct TileView {
+  Tensor tensor;
+  std::vector<U32> dims, strides;
+  std::vector<uint32_t> box;
+  uint32_t swizzle = 0;  // 0 or 128
+};
+void copy_tile(const MemRef& dst, const TileView& view, const std::vector<Val>& at, const Mbarriers& bars, U32 i,
+               SourceLoc loc = SourceLoc::current());
 
 // Cross-lane operations on the 32-lane simdgroup (all its lanes must take part).
 Val simd_sum(const Val& v);

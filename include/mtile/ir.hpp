@@ -94,6 +94,10 @@ constexpr Id kNoId = -1;
   /* CopyAsync: threadgroup array `param` [args[0] ..] <- tensor parameter `bits` [args[1] ..], */      \
   /* `lanes` elements (4, 8 or 16 bytes), each index a multiple of `lanes`; `type` the element. */      \
   X(CopyAsync, "copy_async", Memory)                                                                    \
+  /* CopyTile (TMA): threadgroup array `param` [args[0] ..] <- a box of tensor parameter `bits`, */     \
+  /* viewed as a rank-`lanes` array; completes as transactions on mbarrier args[2] of the u64 */        \
+  /* array args[1] (an array id, not a value); see copy_tile_* below and docs/IR.md "Tile copies". */   \
+  X(CopyTile, "copy_tile", Memory)                                                                      \
   X(LocalDecl, "local", Local)              /* defines local `result` of `type`; args: initial value */ \
   X(LocalGet, "get", Local)                 /* param: local id */                                       \
   X(LocalSet, "set", Local)                 /* param: local id; args: value */                          \
@@ -104,7 +108,8 @@ constexpr Id kNoId = -1;
   X(CopyAsyncWait, "copy_async_wait", Sync)     /* until at most `bits` of its groups are pending */    \
   /* Mbarriers: element args[0] of u64 threadgroup array `param` is a barrier object (docs/IR.md). */   \
   /* Init: args index, count (arrivals a phase takes). Arrive: args index; `bits` 1 arrives once */     \
-  /* this thread's copy_asyncs are complete. Wait: args index, parity: until that phase completed. */   \
+  /* this thread's copy_asyncs are complete; `bits` 2: args index, bytes: arrives and expects that */   \
+  /* many bytes of copy_tile transactions. Wait: args index, parity: until that phase completed. */     \
   X(MbarrierInit, "mbarrier_init", Sync)                                                                \
   X(MbarrierArrive, "mbarrier_arrive", Sync)                                                            \
   X(MbarrierWait, "mbarrier_wait", Sync)                                                                \
@@ -272,6 +277,38 @@ inline size_t mma_async_b_arg(const Inst& in) {
 }
 inline size_t mma_async_c_arg(const Inst& in) {
   return mma_async_b_arg(in) + 3;
+}
+
+// CopyTile's operands. The view has rank r = `lanes` (1 to 3): dims[0] elements a row (contiguous),
+// strides[i - 1] elements between consecutive indices of dim i >= 1. args: [0] the destination's
+// first index, [1] the mbarrier array, [2] the barrier's index, then r coordinates (i32, dim 0
+// first), r dims, r - 1 strides and r box sizes (u32; the box sizes constants). `bits`: the source
+// tensor parameter in the low 32 bits, the destination's swizzle above (0: none; 128: 128-byte
+// rows whose 16-byte chunks are permuted, as mma_async reads them).
+constexpr uint64_t kArriveAfterCopies = 1, kArriveExpectBytes = 2;  // MbarrierArrive's `bits`
+inline uint32_t copy_tile_rank(const Inst& in) {
+  return in.lanes;
+}
+inline uint32_t copy_tile_swizzle(const Inst& in) {
+  return static_cast<uint32_t>(in.bits >> 32);
+}
+inline uint64_t copy_tile_bits(int tensor, uint32_t swizzle) {
+  return static_cast<uint32_t>(tensor) | uint64_t{swizzle} << 32;
+}
+inline size_t copy_tile_coord_arg(const Inst&, uint32_t d) {
+  return 3 + d;
+}
+inline size_t copy_tile_dim_arg(const Inst& in, uint32_t d) {
+  return 3 + copy_tile_rank(in) + d;
+}
+inline size_t copy_tile_stride_arg(const Inst& in, uint32_t d) {  // d >= 1
+  return 3 + 2 * copy_tile_rank(in) + d - 1;
+}
+inline size_t copy_tile_box_arg(const Inst& in, uint32_t d) {
+  return 3 + 3 * copy_tile_rank(in) - 1 + d;
+}
+inline size_t copy_tile_args(uint32_t rank) {
+  return 3 + 4 * size_t{rank} - 1;
 }
 
 struct Function {

@@ -30,6 +30,9 @@ struct Target {
   // device memory through threadgroup buffers keeps more of it in flight; the CPU engine (which
   // runs every path the CUDA code takes) says so too; Metal copies when it issues one.
   bool async_copy = false;
+  // copy_tile (a box of a tensor into threadgroup memory by one thread): CUDA sm_90's tensor memory
+  // accelerator, and the CPU engine; Metal has none.
+  bool tile_copy = false;
 
   // The CPU engine on this host.
   static Target cpu();
@@ -47,8 +50,8 @@ struct Target {
   // Threadgroups of `tpg` threads that can be resident at once on the whole device.
   uint64_t resident_threadgroups(uint32_t tpg) const;
   // The facts as rule bindings: simd_width, max_tpg, sm_count, max_threads_per_sm, max_tgs_per_sm,
-  // registers_per_sm, vector_bytes, shared_memory, buffer_alignment, max_grid, max_grid_y, max_grid_z, async_mma and
-  // async_copy (0 or 1).
+  // registers_per_sm, vector_bytes, shared_memory, buffer_alignment, max_grid, max_grid_y, max_grid_z, async_mma,
+  // async_copy and tile_copy (0 or 1).
   void bind(rule::Bindings& b) const;
   static const std::vector<std::string>& binding_names();
   // What the pass pipeline's output depends on: part of the lowered-IR cache key.

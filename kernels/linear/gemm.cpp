@@ -27,6 +27,9 @@ using namespace dsl;
 
 constexpr uint32_t kPad = 8;    // elements past bk in a staged row
 constexpr uint32_t kChunk = 8;  // elements per async copy: 16 bytes of bf16/f16
+// Threadgroup memory the producer body's mbarriers take past its buffers: two arrays of up to 4
+// u64, each from a 16-byte offset.
+constexpr uint32_t kTileBarrierBytes = 64;
 
 enum class Extra { None, Bias, Residual };
 
@@ -318,12 +321,13 @@ void gemm_warpgroup_body(const Tensor& a, const Tensor& w, const Tensor* extra, 
 // No barrier in the loop, and the warpgroups issue no copies. Both roles sit in one loop over the
 // steps, the producers' fill of a step before the warpgroups' use of it, which is the order the
 // CPU engine runs them in (docs/IR.md "Mbarriers"); on a GPU the producers run up to `stages`
-// steps ahead.
+// steps ahead. With `tma` the first producer thread alone fills a step: two copy_tiles (docs/IR.md
+// "Tile copies") whose bytes complete `full`, edges as zeros.
 template <class T>
 void gemm_producer_body(const Tensor& a, const Tensor& w, const Tensor* extra, Extra kind, const Tensor& out,
                         const Val& m, const Val& n, const Val& k, const Val* act) {
   const uint32_t bm = config("bm", 128), bn = config("bn", 256), bk = config("bk", 64), stages = config("stages", 4),
-                 pending = config("pending", 1), producers = config("producers", 1);
+                 pending = config("pending", 1), producers = config("producers", 1), tma = config("tma", 0);
   const uint32_t consumer_warps = bm / 16, step_elems = (bm + bn) * bk;
   TgArray tiles = threadgroup_array(a.elem, warpgroup_tiles(stages * step_elems, bm, bn));
   Mbarriers full = mbarriers(stages), empty = mbarriers(stages);
@@ -331,10 +335,20 @@ void gemm_producer_body(const Tensor& a, const Tensor& w, const Tensor* extra, E
   Val producer = named("producer", simd_group() >= consumer_warps);
   if_(tid() == 0u, [&] {
     for (uint32_t s = 0; s < stages; ++s) {
-      full.init(s, producers * 32);   // every producer thread, once its copies land
+      // Every producer thread once its copies land, or with `tma` the one that issues the tiles.
+      full.init(s, tma ? 1u : producers * 32);
       empty.init(s, consumer_warps);  // the first thread of each consumer simdgroup
     }
   });
+  // tma: a step's two tiles are two copy_tiles of swizzled 128-byte rows (K 64 wide) by the first
+  // producer thread; rows past M or N and columns past K arrive as zeros.
+  const TileView a_view{a, {k, m}, {k}, {bk, bm}, 128}, w_view{w, {k, n}, {k}, {bk, bn}, 128};
+  auto fill_tiles = [&](const Val& step, const Val& s) {
+    Val base = s * step_elems, k0 = (step * bk).cast(ScalarType::i32);
+    full.arrive_expect(s, static_cast<uint32_t>(step_elems * storage_bytes(a.elem)));
+    copy_tile(tiles[base], a_view, {k0, row0.cast(ScalarType::i32)}, full, s);
+    copy_tile(tiles[base + bm * bk], w_view, {k0, col0.cast(ScalarType::i32)}, full, s);
+  };
   barrier();
   const Stagers by{tid() - consumer_warps * 32, producers * 32};
   auto fill = [&](const Val& step, bool inside) {
@@ -350,6 +364,11 @@ void gemm_producer_body(const Tensor& a, const Tensor& w, const Tensor* extra, E
     if_(
         producer,
         [&] {
+          if (tma)
+            return if_(tid() == consumer_warps * 32u, [&] {
+              empty.wait(s, (round & 1u) ^ 1u);
+              fill_tiles(step, s);
+            });
           empty.wait(s, (round & 1u) ^ 1u);  // the first round's buffers are free
           // Whole tiles (all but the edges) copy with no bounds on rows or K.
           if_((step + 1u) * bk <= k && row0 + bm <= m && col0 + bn <= n, [&] { fill(step, true); },
@@ -427,16 +446,28 @@ KernelSpec gemm_spec_for(KernelDef def, Extra kind) {
       {"warps_m", rule::select(wg == 1, bm / 16, rule::min(bm / 16, 2))},
       {"warps_n", rule::select(wg == 1, 1, 4)},
       {"bk", rule::select(wg == 1 || shared >= (bm + bn) * 72 * 2 * 3, 64, 32)},
-      {"stages", rule::select(wg == 1, rule::clamp(shared / ((bm + bn) * bk * 2), 2, 4),
-                              rule::clamp(shared / ((bm + bn) * (bk + 8) * 2), 2, rule::select(m > 64, 3, 8)))},
+      // The warpgroup body's copies as tile copies (TMA) by one producer thread, where the target
+      // has them and two buffers fit beside the mbarriers (kTileBarrierBytes): 4096^3 236.5 ->
+      // 191.8 us, 1024 x 4096 x 4096 62.1 -> 49.1, 512 x 4096 x 4096 40.6 -> 31.9 on the H200
+      // (twenty-second session, bench/NOTES.md). Not on the CPU engine's 64 KiB at 128 x 128.
+      {"tma", rule::select(wg == 1 && var("tile_copy") == 1 && var("swizzle") == 128 &&
+                               shared >= 2 * (bm + bn) * bk * 2 + kTileBarrierBytes,
+                           1, 0)},
+      {"stages",
+       rule::select(wg == 1, rule::clamp((shared - var("tma") * kTileBarrierBytes) / ((bm + bn) * bk * 2), 2, 4),
+                    rule::clamp(shared / ((bm + bn) * (bk + 8) * 2), 2, rule::select(m > 64, 3, 8)))},
       // One group of products in flight past a step where the fills still run two steps ahead.
-      {"pending", rule::select(wg == 1 && var("stages") >= 4, 1, 0)},
+      // Not with tile copies: a step's products waited for at once give its buffer back to the
+      // TMA a step sooner (4096^3 204.6 -> 191.8 us, 512 x 4096 x 4096 36.4 -> 31.9).
+      {"pending", rule::select(wg == 1 && var("stages") >= 4 && var("tma") == 0, 1, 0)},
       // Warps of the threadgroup that only fill the buffers (gemm_producer_body); 0: every warp
       // copies and multiplies. A warpgroup of them where tiles of 128 columns make one wave and
       // four buffers fit (m 256 / 512 x 4096 x 4096: 51.7 -> 47.7, 54.4 -> 51.2 us); not past a
       // wave, where the copies' issue is not what the warpgroups wait for (m 1024: 76.3 -> 79.1,
       // 4096 x 4096 x 2048: 177.3 -> 183.8). Eighth session's sweeps (2026-11-27), bench/NOTES.md.
-      {"producers", rule::select(var("swizzle") == 128 && bn == 128 && var("stages") >= 4, 4, 0)},
+      // With tile copies, one warp whose first thread issues them.
+      {"producers",
+       rule::select(var("tma") == 1, 1, rule::select(var("swizzle") == 128 && bn == 128 && var("stages") >= 4, 4, 0))},
       // The warpgroup bodies' tile goes to out as 16-byte chunks of rows through threadgroup memory.
       {"store_rows", rule::select(wg == 1, 1, 0)}};
   rule::Expr warps = var("warps_m") * var("warps_n") + var("producers");
@@ -469,6 +500,8 @@ KernelSpec gemm_spec_for(KernelDef def, Extra kind) {
       // Producer warps fill swizzled rows for the warpgroups; 1, 2 or 4 of them.
       var("producers") == 0 ||
           (var("swizzle") == 128 && (var("producers") == 1 || var("producers") == 2 || var("producers") == 4)),
+      // Tile copies are issued by the first producer thread, where the target has them.
+      var("tma") == 0 || (var("tma") == 1 && var("producers") >= 1 && var("tile_copy") == 1 && var("swizzle") == 128),
       var("store_rows") == 0 || (wg == 1 && var("store_rows") == 1),
   };
   k.sizes = {{"a", m * kk}, {"w", n * kk}, {"out", m * n}};

@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <unordered_map>
 
+#include "codegen/tile_maps.hpp"
+
 namespace mtile::codegen {
 namespace {
 
@@ -185,11 +187,12 @@ uint64_t padded_bytes(const Inst& array) {
   return (array.bits * storage_bytes(array.type) + 15) / 16 * 16;
 }
 
-// Arrays that a swizzled mma_async reads: 1024-byte aligned, as its swizzle is one of addresses.
+// Arrays that a swizzled mma_async reads or a copy_tile writes: 1024-byte aligned, as the swizzle
+// is one of addresses (and a tile copy's destination must be at least 128-byte aligned).
 std::set<Id> atom_aligned_arrays(const ir::Function& f) {
   std::set<Id> out;
   ir::for_each_inst(f.body, [&](const Inst& in) {
-    if (in.op == Op::MmaAsync && ir::mma_async_swizzle(in)) out.insert(in.param);
+    if ((in.op == Op::MmaAsync && ir::mma_async_swizzle(in)) || in.op == Op::CopyTile) out.insert(in.param);
   });
   return out;
 }
@@ -490,8 +493,24 @@ class Printer {
           fail(in,
                "mbarriers (threadgroup barrier objects that count arrivals, CUDA sm_90) have no lowering for this "
                "target");
-        const std::string third = in.op == Op::MbarrierArrive ? (in.bits ? "_after_copies" : "") : arg(in, 1);
-        line(depth, spell(op(in, in.op), name(in.param), arg(in, 0), third) + ";");
+        const bool expects = in.op == Op::MbarrierArrive && in.bits == ir::kArriveExpectBytes;
+        const std::string third = in.op != Op::MbarrierArrive ? arg(in, 1)
+                                  : expects                   ? "_expect"
+                                  : in.bits                   ? "_after_copies"
+                                                              : "";
+        line(depth, spell(op(in, in.op), name(in.param), arg(in, 0), third, expects ? ", " + arg(in, 1) : "") + ";");
+        return;
+      }
+      case Op::CopyTile: {
+        if (!d_.ops.count(in.op))
+          fail(in, "copy_tile (the tensor memory accelerator of CUDA sm_90) has no lowering for this target");
+        if (maps_.empty()) maps_ = tile_maps(f_);
+        std::string coords;
+        for (uint32_t d = 0; d < ir::copy_tile_rank(in); ++d)
+          coords += (d ? ", " : "") + arg(in, ir::copy_tile_coord_arg(in, d));
+        line(depth, spell(op(in, in.op), ir::copy_tile_rank(in), fmt::format("{}[{}]", name(in.param), arg(in, 0)),
+                          tile_map_index(maps_, f_, in), coords, fmt::format("{}[{}]", name(in.args[1]), arg(in, 2))) +
+                        ";");
         return;
       }
       case Op::CopyAsync: copy_async(in, depth); return;
@@ -857,6 +876,7 @@ class Printer {
   }
 
   const ir::Function& f_;
+  std::vector<TileMap> maps_;  // copy_tile's tensor maps, once one is printed
   const Dialect& d_;
   KernelUses uses_;
   std::unordered_map<Id, std::string> named_;  // the author's names, made safe

@@ -907,6 +907,55 @@ void Mbarriers::arrive_after_copies(U32 i, SourceLoc loc) const {
 void Mbarriers::wait(U32 i, U32 parity, SourceLoc loc) const {
   mbarrier_op(ir::Op::MbarrierWait, array, {i.val, parity.val}, 0, loc);
 }
+void Mbarriers::arrive_expect(U32 i, U32 bytes, SourceLoc loc) const {
+  mbarrier_op(ir::Op::MbarrierArrive, array, {i.val, bytes.val}, ir::kArriveExpectBytes, loc);
+}
+
+void copy_tile(const MemRef& dst, const TileView& view, const std::vector<Val>& at, const Mbarriers& bars, U32 i,
+               SourceLoc loc) {
+  detail::note_location(loc);
+  check_ref(dst, "copy_tile");
+  check_ref(bars.array[i], "copy_tile's mbarrier");
+  const Tensor& t = view.tensor;
+  const size_t rank = view.box.size();
+  if (t.index < 0 || t.index >= static_cast<int>(cur().fn.params.size()))
+    detail::trace_error("copy_tile from a tensor that is not a parameter of this kernel");
+  auto fail = [&](const std::string& why) {
+    detail::trace_error(
+        fmt::format("copy_tile into {} from '{}': {}", mem_name(dst), cur().fn.params.at(t.index).name, why));
+  };
+  if (dst.space != ir::MemSpace::Threadgroup) fail("it copies into a threadgroup array");
+  if (dst.elem != t.elem)
+    fail(fmt::format("the element types differ ({} and {})", type_name(dst.elem), type_name(t.elem)));
+  if (rank < 1 || rank > 3 || view.dims.size() != rank || at.size() != rank || view.strides.size() != rank - 1)
+    fail(
+        fmt::format("a view of rank 1 to 3 takes as many dims, coordinates and box sizes and one stride fewer; got "
+                    "{} box sizes, {} dims, {} coordinates, {} strides",
+                    rank, view.dims.size(), at.size(), view.strides.size()));
+  if (view.swizzle != 0 && view.swizzle != 128) fail(fmt::format("swizzle {} (0 or 128)", view.swizzle));
+  ir::Inst in;
+  in.op = ir::Op::CopyTile;
+  in.type = t.elem;
+  in.space = ir::MemSpace::Threadgroup;
+  in.param = dst.slot;
+  in.bits = ir::copy_tile_bits(t.index, view.swizzle);
+  in.lanes = static_cast<uint8_t>(rank);
+  if (i.val.type != ScalarType::u32) fail("the mbarrier index is u32");
+  in.args = {dst.index.id, bars.array.id, i.val.id};
+  for (const Val& c : at) {
+    check(c);
+    if (c.type != ScalarType::i32 && c.type != ScalarType::u32)
+      fail(fmt::format("coordinates are i32 or u32, not {}", type_name(c.type)));
+    in.args.push_back(c.type == ScalarType::i32 ? c.id : c.cast(ScalarType::i32).id);
+  }
+  for (const U32& d : view.dims) in.args.push_back(d.val.id);
+  for (const U32& st : view.strides) in.args.push_back(st.val.id);
+  for (uint32_t b : view.box) {
+    if (b == 0 || b > 256) fail(fmt::format("box size {} (1 to 256 elements a dim)", b));
+    in.args.push_back(lit(b).id);
+  }
+  append(std::move(in));
+}
 
 MmaAcc mma(const MmaA& a, const MmaB& b, const MmaAcc& c, SourceLoc loc) {
   detail::note_location(loc);

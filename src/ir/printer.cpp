@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "ir/slots.hpp"
 #include "mtile/ir.hpp"
 
 namespace mtile::ir {
@@ -126,6 +127,28 @@ class Printer {
                              in.lanes, ty);
           break;
         }
+        case Op::CopyTile: {  // copy_tile.sw128 %tile[j], x[box %b0 x %b1 at %c0, %c1 of %d0 x %d1 strides %s1],
+                              // %bars[i]
+          const int src = copy_source(in);
+          const uint32_t rank = copy_tile_rank(in);
+          std::string tensor =
+              src >= 0 && src < static_cast<int>(f_.params.size()) ? f_.params[src].name : fmt::format("param#{}", src);
+          auto list = [&](size_t (*arg)(const Inst&, uint32_t), uint32_t from, const char* sep) {
+            std::string r;
+            for (uint32_t d = from; d < rank; ++d) {
+              size_t a = arg(in, d);
+              r += fmt::format("{}{}", d > from ? sep : "", a < in.args.size() ? ref(in.args[a]) : "?");
+            }
+            return r;
+          };
+          auto at = [&](size_t i) { return i < in.args.size() ? ref(in.args[i]) : std::string("?"); };
+          out += fmt::format("copy_tile{} {}[{}], {}[box {} at {} of {}{}{}], {}[{}] : {}",
+                             copy_tile_swizzle(in) ? ".sw128" : "", mem(in), at(0), tensor,
+                             list(copy_tile_box_arg, 0, " x "), list(copy_tile_coord_arg, 0, ", "),
+                             list(copy_tile_dim_arg, 0, " x "), rank > 1 ? " strides " : "",
+                             list(copy_tile_stride_arg, 1, ", "), at(1), at(2), ty);
+          break;
+        }
         case Op::CopyAsyncCommit: out += "copy_async_commit"; break;
         case Op::CopyAsyncWait: out += fmt::format("copy_async_wait {}", in.bits); break;
         case Op::Mma: out += fmt::format("{} = mma {} : {} x{}", ref(in.result), ids(in.args), ty, in.lanes); break;
@@ -147,7 +170,10 @@ class Printer {
           out += fmt::format("mbarrier_init {}[{}], {}", mem(in), ref(in.args[0]), ref(in.args[1]));
           break;
         case Op::MbarrierArrive:
-          out += fmt::format("mbarrier_arrive{} {}[{}]", in.bits ? ".after_copies" : "", mem(in), ref(in.args[0]));
+          if (in.bits == kArriveExpectBytes && in.args.size() == 2)
+            out += fmt::format("mbarrier_arrive.expect {}[{}], {}", mem(in), ref(in.args[0]), ref(in.args[1]));
+          else
+            out += fmt::format("mbarrier_arrive{} {}[{}]", in.bits ? ".after_copies" : "", mem(in), ref(in.args[0]));
           break;
         case Op::MbarrierWait:
           out += fmt::format("mbarrier_wait {}[{}], {}", mem(in), ref(in.args[0]), ref(in.args[1]));

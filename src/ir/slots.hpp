@@ -11,13 +11,18 @@ inline bool names_slot(const Inst& in) {
   if (in.op == Op::LocalGet || in.op == Op::LocalSet) return true;
   return in.space == MemSpace::Threadgroup &&
          (in.op == Op::Load || in.op == Op::Store || in.op == Op::LoadVector || in.op == Op::StoreVector ||
-          in.op == Op::Atomic || in.op == Op::CopyAsync || in.op == Op::LoadMatrix || in.op == Op::MmaAsync ||
-          is_mbarrier(in.op));
+          in.op == Op::Atomic || in.op == Op::CopyAsync || in.op == Op::CopyTile || in.op == Op::LoadMatrix ||
+          in.op == Op::MmaAsync || is_mbarrier(in.op));
+}
+
+// Copies from a device tensor into threadgroup memory that complete later: copy_async, copy_tile.
+inline bool is_async_copy(Op op) {
+  return op == Op::CopyAsync || op == Op::CopyTile;
 }
 
 // The tensor parameter an async copy reads (its `param` is the threadgroup array it writes).
 inline int copy_source(const Inst& in) {
-  return static_cast<int>(in.bits);
+  return static_cast<int>(static_cast<uint32_t>(in.bits));
 }
 
 }  // namespace mtile::ir

@@ -257,15 +257,47 @@ class Verifier {
         case Op::MbarrierInit:
         case Op::MbarrierArrive:
         case Op::MbarrierWait: {
-          // An element of a u64 threadgroup array; init: index, count; arrive: index; wait: index, parity.
-          arity(in, in.op == Op::MbarrierArrive ? 1 : 2);
+          // An element of a u64 threadgroup array; init: index, count; arrive: index (and the bytes it
+          // expects); wait: index, parity.
+          const bool expects = in.op == Op::MbarrierArrive && in.bits == kArriveExpectBytes;
+          arity(in, in.op == Op::MbarrierArrive && !expects ? 1 : 2);
           expect(in, 0, ScalarType::u32, "barrier index");
-          if (in.op != Op::MbarrierArrive)
-            expect(in, 1, ScalarType::u32, in.op == Op::MbarrierInit ? "count" : "parity");
+          if (in.op != Op::MbarrierArrive || expects)
+            expect(in, 1, ScalarType::u32, in.op == Op::MbarrierInit ? "count" : expects ? "bytes" : "parity");
           if (in.space != MemSpace::Threadgroup) fail(&in, "mbarriers live in threadgroup memory");
           if (ScalarType elem = use(in, in.param, IdKind::Array).type; elem != ScalarType::u64)
             fail(&in, "mbarriers are elements of a u64 threadgroup array, not of {}", type_name(elem));
-          if (in.bits > (in.op == Op::MbarrierArrive ? 1u : 0u)) fail(&in, "flag {} (arrive: 0 or 1, else 0)", in.bits);
+          if (in.bits > (in.op == Op::MbarrierArrive ? kArriveExpectBytes : 0u))
+            fail(&in, "flag {} (arrive: 0, 1 or 2, else 0)", in.bits);
+          break;
+        }
+        case Op::CopyTile: {
+          // Array `param` <- a box of tensor `bits`: index, mbarrier array and index, then per dim a
+          // coordinate (i32), a dim and a box size (u32), and a stride for each dim past the first.
+          const uint32_t rank = copy_tile_rank(in);
+          if (rank < 1 || rank > 3) fail(&in, "rank {} (1 to 3)", rank);
+          arity(in, copy_tile_args(rank));
+          if (ScalarType index = value(in, 0); index != ScalarType::u32 && index != ScalarType::u64)
+            fail(&in, "index must be u32 or u64");
+          if (in.space != MemSpace::Threadgroup) fail(&in, "copies into threadgroup memory only");
+          ScalarType elem = use(in, in.param, IdKind::Array).type;
+          if (ScalarType bars = use(in, in.args[1], IdKind::Array).type; bars != ScalarType::u64)
+            fail(&in, "its mbarrier array %{} holds {}, not u64 mbarriers", in.args[1], type_name(bars));
+          expect(in, 2, ScalarType::u32, "barrier index");
+          const int src = copy_source(in);
+          if (src >= static_cast<int>(f_.params.size()) || f_.params[src].kind != ParamKind::Tensor)
+            fail(&in, "source parameter #{} is not a tensor", src);
+          if (f_.params[src].elem != elem || t != elem)
+            fail(&in, "copies '{}' of {} into an array of {} as {}", f_.params[src].name,
+                 type_name(f_.params[src].elem), type_name(elem), type_name(t));
+          for (uint32_t d = 0; d < rank; ++d) {
+            expect(in, copy_tile_coord_arg(in, d), ScalarType::i32, "coordinate");
+            expect(in, copy_tile_dim_arg(in, d), ScalarType::u32, "dim");
+            expect(in, copy_tile_box_arg(in, d), ScalarType::u32, "box size");
+            if (d) expect(in, copy_tile_stride_arg(in, d), ScalarType::u32, "stride");
+          }
+          if (copy_tile_swizzle(in) != 0 && copy_tile_swizzle(in) != 128)
+            fail(&in, "swizzle {} (0 or 128)", copy_tile_swizzle(in));
           break;
         }
         case Op::Mma: {
@@ -404,7 +436,8 @@ class Verifier {
     }
     if (in.op != Op::If && in.op != Op::For && in.op != Op::Loop && !in.blocks.empty()) fail(&in, "has nested blocks");
     if (in.lanes != 1 && in.op != Op::LoadVector && in.op != Op::StoreVector && in.op != Op::Mma &&
-        in.op != Op::CopyAsync && in.op != Op::LoadMatrix && in.op != Op::MmaAsync && in.op != Op::MmaWait)
+        in.op != Op::CopyAsync && in.op != Op::CopyTile && in.op != Op::LoadMatrix && in.op != Op::MmaAsync &&
+        in.op != Op::MmaWait)
       fail(&in, "lanes {} on a scalar op", in.lanes);
     if (in.op == Op::For) {
       // The induction value is visible in the body only.
@@ -424,6 +457,7 @@ class Verifier {
       case Op::Store:
       case Op::StoreVector:
       case Op::CopyAsync:
+      case Op::CopyTile:
       case Op::CopyAsyncCommit:
       case Op::CopyAsyncWait:
       case Op::MbarrierInit:

@@ -12,6 +12,7 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "ir/slots.hpp"
 #include "passes/pipeline.hpp"
 
 namespace mtile::passes {
@@ -52,7 +53,7 @@ void writes(const Function& f, const Inst& in, std::set<Slot>& out, bool& all) {
         for (size_t p = 0; p < f.params.size(); ++p)
           if (may_share_memory(f, static_cast<int>(p), i.param)) out.insert({0, static_cast<int>(p)});
     }
-    if (i.op == Op::CopyAsync) out.insert({1, i.param});
+    if (is_async_copy(i.op)) out.insert({1, i.param});
     if (i.op == Op::LocalSet) out.insert({2, i.param});
     // Waiting for async copies or on an mbarrier completes writes to threadgroup memory, as a barrier does.
     if (i.op == Op::Barrier || i.op == Op::Fence || i.op == Op::Call || i.op == Op::CopyAsyncWait || is_mbarrier(i.op))
@@ -74,7 +75,7 @@ class Eliminator {
       for (CallArg& a : in.call_args)
         if (a.kind == CallArg::Kind::Value) a.value = resolve(a.value);
       if (!in.blocks.empty() || in.op == Op::Barrier || in.op == Op::Fence || in.op == Op::Call || in.op == Op::Store ||
-          in.op == Op::StoreVector || in.op == Op::LocalSet || in.op == Op::Atomic || in.op == Op::CopyAsync ||
+          in.op == Op::StoreVector || in.op == Op::LocalSet || in.op == Op::Atomic || is_async_copy(in.op) ||
           in.op == Op::CopyAsyncWait || is_mbarrier(in.op)) {
         // What it writes is stale from here on, and inside its blocks (a loop runs them again).
         std::set<Slot> w;

@@ -94,7 +94,7 @@ class Splicer {
       ids_[in.result] = bindings_[in.param].value;
       return;
     }
-    if (in.op == Op::CopyAsync) {  // its source tensor is `bits`: renamed like a tensor argument
+    if (is_async_copy(in.op)) {  // its source tensor is `bits`: renamed like a tensor argument
       int src = copy_source(in);
       if (src == out_ || bindings_.at(src).is_value)
         fail(fmt::format("a copy_async from '{}', which the call binds to a value or returns",
@@ -102,6 +102,7 @@ class Splicer {
     }
     Inst copy = in;
     if (in.op == Op::CopyAsync) copy.bits = static_cast<uint64_t>(bindings_[copy_source(in)].param);
+    if (in.op == Op::CopyTile) copy.bits = copy_tile_bits(bindings_[copy_source(in)].param, copy_tile_swizzle(in));
     for (Id& a : copy.args) a = map(a);
     if (copy.result != kNoId) copy.result = map(in.result);
     if (p) copy.param = bindings_[in.param].param;

@@ -117,9 +117,9 @@ class Vectorizer {
       bool load = i.op == Op::Load || i.op == Op::LoadVector || i.op == Op::LoadMatrix || i.op == Op::MmaAsync;
       // An async copy reads its source tensor and writes its threadgroup array (its `param`),
       // which holds the data only after a wait.
-      bool copy_reads = device && i.op == Op::CopyAsync && may_share_memory(f_, copy_source(i), tensor);
+      bool copy_reads = device && is_async_copy(i.op) && may_share_memory(f_, copy_source(i), tensor);
       bool copy_writes = !device && (i.op == Op::CopyAsyncCommit || i.op == Op::CopyAsyncWait ||
-                                     (i.op == Op::CopyAsync && i.param == tensor));
+                                     (is_async_copy(i.op) && i.param == tensor));
       conflict |= i.op == Op::Barrier || i.op == Op::Fence || i.op == Op::Call || is_mbarrier(i.op) || copy_writes ||
                   (same && (store || (for_stores && load))) || (for_stores && copy_reads);
     };

@@ -58,6 +58,8 @@ std::vector<uint64_t> alignments(const ir::Function& f) {
       a[in.param] = std::max<uint64_t>(a[in.param], in.lanes * storage_bytes(in.type));
     if (in.op == ir::Op::CopyAsync)  // cp.async reads its source 4, 8 or 16 bytes at a time
       a[ir::copy_source(in)] = std::max<uint64_t>(a[ir::copy_source(in)], in.lanes * storage_bytes(in.type));
+    if (in.op == ir::Op::CopyTile)  // a tensor map's address is a multiple of 16 bytes
+      a[ir::copy_source(in)] = std::max<uint64_t>(a[ir::copy_source(in)], 16);
   });
   return a;
 }

@@ -22,6 +22,7 @@ Target Target::cpu() {
   t.shared_memory_per_threadgroup = 64 * 1024;
   t.async_mma = true;
   t.async_copy = true;
+  t.tile_copy = true;
   return t;
 }
 
@@ -37,6 +38,7 @@ Target Target::cuda(const std::string& arch) {
     t.max_threads_per_multiprocessor = 2048;
     t.max_threadgroups_per_multiprocessor = 32;
     t.async_mma = arch == "sm_90a";
+    t.tile_copy = true;
   } else if (arch == "sm_80") {
     t.multiprocessors = 108;
     t.shared_memory_per_threadgroup = 163 * 1024;  // with the opt-in
@@ -93,7 +95,7 @@ const std::vector<std::string>& Target::binding_names() {
   static const std::vector<std::string> names = {
       "simd_width",       "max_tpg",      "sm_count",      "max_threads_per_sm", "max_tgs_per_sm",
       "registers_per_sm", "vector_bytes", "shared_memory", "buffer_alignment",   "max_grid",
-      "max_grid_y",       "max_grid_z",   "async_mma",     "async_copy"};
+      "max_grid_y",       "max_grid_z",   "async_mma",     "async_copy",         "tile_copy"};
   return names;
 }
 
@@ -112,6 +114,7 @@ void Target::bind(rule::Bindings& b) const {
   b["max_grid_z"] = max_grid[2];
   b["async_mma"] = async_mma ? 1 : 0;
   b["async_copy"] = async_copy ? 1 : 0;
+  b["tile_copy"] = tile_copy ? 1 : 0;
 }
 
 std::string Target::pipeline_key() const {

@@ -66,6 +66,30 @@ template <>
 struct Mine<::CUlaunchConfig> {
   using type = mtile::cuda::CUlaunchConfig;
 };
+template <>
+struct Mine<::CUtensorMap> {
+  using type = mtile::cuda::CUtensorMap;
+};
+template <>
+struct Mine<::CUtensorMapDataType> {
+  using type = int;
+};
+template <>
+struct Mine<::CUtensorMapInterleave> {
+  using type = int;
+};
+template <>
+struct Mine<::CUtensorMapSwizzle> {
+  using type = int;
+};
+template <>
+struct Mine<::CUtensorMapL2promotion> {
+  using type = int;
+};
+template <>
+struct Mine<::CUtensorMapFloatOOBfill> {
+  using type = int;
+};
 #ifdef MTILE_HAVE_NCCL_H
 template <>
 struct Mine<::ncclResult_t> {
@@ -170,6 +194,16 @@ MTILE_SAME_FIELD(CUmemAccessDesc, ::CUmemAccessDesc, location)
 MTILE_SAME_FIELD(CUmemAccessDesc, ::CUmemAccessDesc, flags)
 
 // cuLaunchKernelEx's configuration and its one attribute mtile sets.
+static_assert(sizeof(CUtensorMap) == sizeof(::CUtensorMap) && alignof(CUtensorMap) == alignof(::CUtensorMap));
+static_assert(CU_TENSOR_MAP_DATA_TYPE_UINT8 == ::CU_TENSOR_MAP_DATA_TYPE_UINT8 &&
+              CU_TENSOR_MAP_DATA_TYPE_UINT16 == ::CU_TENSOR_MAP_DATA_TYPE_UINT16 &&
+              CU_TENSOR_MAP_DATA_TYPE_UINT32 == ::CU_TENSOR_MAP_DATA_TYPE_UINT32 &&
+              CU_TENSOR_MAP_DATA_TYPE_UINT64 == ::CU_TENSOR_MAP_DATA_TYPE_UINT64);
+static_assert(CU_TENSOR_MAP_INTERLEAVE_NONE == ::CU_TENSOR_MAP_INTERLEAVE_NONE &&
+              CU_TENSOR_MAP_SWIZZLE_NONE == ::CU_TENSOR_MAP_SWIZZLE_NONE &&
+              CU_TENSOR_MAP_SWIZZLE_128B == ::CU_TENSOR_MAP_SWIZZLE_128B &&
+              CU_TENSOR_MAP_L2_PROMOTION_L2_128B == ::CU_TENSOR_MAP_L2_PROMOTION_L2_128B &&
+              CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE == ::CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
 static_assert(CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION ==
               ::CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
 static_assert(sizeof(CUlaunchAttributeValue) == sizeof(::CUlaunchAttributeValue) &&

@@ -37,16 +37,25 @@ struct Shadow {
   uint32_t read_epoch = 0;
   bool written = false;
   bool copying = false;    // the destination of a copy_async its thread has not waited for
+  bool tile = false;       // ... or of a copy_tile whose mbarrier phase has not completed
   uint16_t mma_reads = 0;  // groups of mma_async in flight (not yet waited for) that read it
 };
+
+struct Array;
 
 // One mbarrier (docs/IR.md "Mbarriers"). With the sanitizer, `arrived` joins the clocks of this
 // phase's arrivals and `completed` holds those of the last completed phase, which a wait acquires.
 struct Mbarrier {
   bool initialized = false;
   uint32_t count = 0, pending = 0;  // arrivals a phase takes, and still missing from this one
+  int64_t bytes = 0;                // copy_tile bytes expected by this phase and not yet landed
   uint64_t phase = 0;               // phases completed
   std::vector<uint32_t> arrived, completed;
+  struct Landing {  // a copy_tile's destination, pending until the phase completes (sanitizer)
+    Array* array;
+    std::vector<uint64_t> indices;
+  };
+  std::vector<Landing> landing;
 };
 
 struct Array {
@@ -74,7 +83,7 @@ class Threadgroup {
         types_(f.next_id, ScalarType::u32) {
     for_each_inst(f.body, [&](const Inst& i) {
       if (i.result != kNoId) types_[i.result] = i.op == Op::For ? ScalarType::u32 : i.type;
-      uses_mbarriers_ |= is_mbarrier(i.op);
+      uses_mbarriers_ |= is_mbarrier(i.op) || i.op == Op::CopyTile;
     });
   }
 
@@ -228,6 +237,7 @@ class Threadgroup {
       case Op::MmaWait: mma_wait(in, m); return;
       case Op::LoadMatrix: load_matrix(in, m); return;
       case Op::CopyAsync: copy_async(in, m); return;
+      case Op::CopyTile: each(m, [&](uint32_t t) { copy_tile(in, t); }); return;
       case Op::CopyAsyncCommit:
         if (opts_.sanitize) each(m, [&](uint32_t t) { commit_copies(t); });
         return;
@@ -395,18 +405,20 @@ class Threadgroup {
   // The barrier an mbarrier op names, checked; with the sanitizer its access is a write (init) or
   // a read (arrive, wait) of the element, so a barrier must separate initialization from use.
   Mbarrier& mbarrier(const Inst& in, uint32_t t) {
-    const Target mem = target(in);
-    const uint64_t i = index(in, t);
-    check_bounds(in, t, i, mem, "mbarrier");
-    Array& a = *mem.array;
+    const bool tile = in.op == Op::CopyTile;  // its barrier is element args[2] of array args[1]
+    Array& a = arrays_.at(tile ? in.args[1] : in.param);
+    const uint64_t i = tile ? reg(in.args[2])[t].u : index(in, t);
+    const std::string name = tile ? fmt::format("mbarrier array %{}", in.args[1]) : target_name(in);
+    if (i >= a.count) fault(in, t, fmt::format("mbarrier {} of {} is out of bounds ({} elements)", i, name, a.count));
     if (a.barriers.empty()) a.barriers.resize(a.count);
     Mbarrier& b = a.barriers[i];
     if (in.op != Op::MbarrierInit && !b.initialized)
       fault(in, t,
             fmt::format("{} on mbarrier {} of {}, which no thread initialized (mbarrier_init by one thread, then a "
                         "barrier)",
-                        op_name(in.op), i, target_name(in)));
-    if (opts_.sanitize) {
+                        op_name(in.op), i, name));
+    if (opts_.sanitize && !tile) {
+      const Target mem = target(in);
       if (in.op == Op::MbarrierInit)
         sanitize_write(in, t, i, mem);
       else
@@ -423,7 +435,28 @@ class Threadgroup {
       fault(in, t,
             fmt::format("mbarrier_init of mbarrier {} of {} while {} of its {} arrivals are still missing from a phase",
                         index(in, t), target_name(in), b.pending, b.count));
-    b = Mbarrier{true, count, count, 0, {}, {}};
+    b = Mbarrier{true, count, count, 0, 0, {}, {}, {}};
+  }
+  // Every arrival in and more copy_tile bytes landed than they announced: on a GPU the phase never
+  // completes (or the next one is corrupted).
+  void over_landed(const Inst& in, uint32_t t, const Mbarrier& b) {
+    if (b.pending == 0 && b.bytes < 0)
+      fault(in, t,
+            fmt::format("a phase of an mbarrier got every arrival but {} bytes of copy_tile more than its "
+                        "arrive_expect calls announced",
+                        -b.bytes));
+  }
+  // A phase completes once every arrival and every expected copy_tile byte is in: what its copies
+  // wrote is then there for whoever waits on it.
+  void complete_phase(Mbarrier& b) {
+    if (b.pending != 0 || b.bytes != 0) return;
+    ++b.phase;
+    b.pending = b.count;
+    b.completed = std::move(b.arrived);
+    b.arrived.clear();
+    for (Mbarrier::Landing& l : b.landing)
+      for (uint64_t i : l.indices) l.array->shadow[i].copying = false;
+    b.landing.clear();
   }
   void mbarrier_arrive(const Inst& in, uint32_t t) {
     Mbarrier& b = mbarrier(in, t);
@@ -436,12 +469,15 @@ class Threadgroup {
       join(b.arrived, &clocks_[size_t{t} * n_]);
       ++clocks_[size_t{t} * n_ + t];  // this thread's later accesses are not covered by the arrival
     }
-    if (--b.pending == 0) {
-      ++b.phase;
-      b.pending = b.count;
-      b.completed = std::move(b.arrived);
-      b.arrived.clear();
-    }
+    if (b.pending == 0)
+      fault(in, t,
+            fmt::format("mbarrier_arrive on mbarrier {} of {}, whose phase has all its {} arrivals and waits for {} "
+                        "bytes of copy_tile: one arrival too many",
+                        index(in, t), target_name(in), b.count, b.bytes));
+    if (in.bits == kArriveExpectBytes) b.bytes += reg(in.args[1])[t].u;
+    --b.pending;
+    over_landed(in, t, b);
+    complete_phase(b);
   }
   void mbarrier_wait(const Inst& in, uint32_t t) {
     Mbarrier& b = mbarrier(in, t);
@@ -464,8 +500,13 @@ class Threadgroup {
 
   std::string pending_copy(const Inst& in, uint64_t i, const Shadow& s, const char* what) const {
     return fmt::format(
-        "{} {} at index {}, which a copy_async of thread {} is still writing: that thread must "
-        "copy_async_commit and copy_async_wait for it (and a barrier must follow where other threads read it)",
+        fmt::runtime(
+            s.tile
+                ? "{} {} at index {}, which a copy_tile of thread {} is still writing: wait on its mbarrier's phase, "
+                  "which completes once its bytes land (docs/IR.md \"Tile copies\")"
+                : "{} {} at index {}, which a copy_async of thread {} is still writing: that thread must "
+                  "copy_async_commit and copy_async_wait for it (and a barrier must follow where other threads read "
+                  "it)"),
         what, target_name(in), i, s.writer);
   }
 
@@ -858,11 +899,98 @@ class Threadgroup {
                               f_.params[src_param].name, i + l));
           sanitize_write(in, t, j + l, to);
           dst.shadow[j + l].copying = true;
+          dst.shadow[j + l].tile = false;
         }
         std::memcpy(dst.bytes.data() + (j + l) * bytes, static_cast<const uint8_t*>(src.base) + (i + l) * bytes, bytes);
       }
       if (opts_.sanitize) pending_[t].push_back({&dst, j, lanes, 0});
     });
+  }
+
+  // copy_tile: the box lands when it is issued (one valid execution, docs/IR.md "Tile copies"); its
+  // bytes count against the mbarrier's phase. With the sanitizer the destination is written by
+  // this thread and pending until the phase completes, which is what orders it before a waiter.
+  void copy_tile(const Inst& in, uint32_t t) {
+    Array& dst = arrays_.at(in.param);
+    const int src_param = copy_source(in);
+    const TensorView& tv = tensors_.at(src_param);
+    const std::string& name = f_.params[src_param].name;
+    const uint32_t rank = copy_tile_rank(in), swizzle = copy_tile_swizzle(in);
+    const size_t bytes = storage_bytes(dst.elem);
+    uint64_t dims[3] = {1, 1, 1}, strides[3] = {1, 0, 0}, box[3] = {1, 1, 1};
+    int64_t at[3] = {0, 0, 0};
+    auto u = [&](size_t a) { return uint64_t{reg(in.args[a])[t].u}; };
+    for (uint32_t d = 0; d < rank; ++d) {
+      at[d] = reg(in.args[copy_tile_coord_arg(in, d)])[t].i;
+      dims[d] = u(copy_tile_dim_arg(in, d));
+      box[d] = u(copy_tile_box_arg(in, d));
+      if (d) strides[d] = u(copy_tile_stride_arg(in, d));
+    }
+    const uint64_t j = index(in, t), row_bytes = box[0] * bytes, total = box[0] * box[1] * box[2];
+    auto bad = [&](const std::string& why) {
+      fault(in, t,
+            fmt::format("copy_tile of a {}-element box from '{}' into {} at index {}: {}", total, name, target_name(in),
+                        j, why));
+    };
+    uint64_t last = dims[0] - 1;  // the view's last element must be inside the tensor
+    for (uint32_t d = 0; d < rank; ++d) {
+      if (dims[d] == 0) bad(fmt::format("dim {} is 0", d));
+      if (box[d] == 0 || box[d] > 256) bad(fmt::format("box size {} of dim {} (1 to 256)", box[d], d));
+      if (d && strides[d] * bytes % 16 != 0)
+        bad(fmt::format("the stride of dim {} is {} bytes, not a multiple of 16", d, strides[d] * bytes));
+      if (d) last += (dims[d] - 1) * strides[d];
+    }
+    if (last >= tv.count) bad(fmt::format("the view reaches element {} of a tensor of {}", last, tv.count));
+    if (row_bytes % 16 != 0) bad(fmt::format("a box row is {} bytes, not a multiple of 16", row_bytes));
+    if (swizzle && row_bytes != 128)
+      bad(fmt::format("a box row is {} bytes; swizzle 128 takes rows of 128", row_bytes));
+    const uint64_t align = swizzle ? 1024 : 128;
+    if (j * bytes % align != 0)
+      bad(fmt::format("the destination's byte offset {} is not a multiple of {}", j * bytes, align));
+    if (j + total > dst.count) bad(fmt::format("it overruns the array of {} elements", dst.count));
+    Mbarrier& b = mbarrier(in, t);
+    auto& w = launch_.written[src_param];
+    const Target to{dst.bytes.data(), dst.elem, dst.count, &dst, nullptr};
+    Mbarrier::Landing landing{&dst, {}};
+    for (uint64_t e = 0; e < total; ++e) {
+      const uint64_t c[3] = {e % box[0], e / box[0] % box[1], e / (box[0] * box[1])};
+      bool inside = true;
+      uint64_t i = 0;
+      for (uint32_t d = 0; d < 3; ++d) {
+        const int64_t x = at[d] + static_cast<int64_t>(c[d]);
+        inside = inside && x >= 0 && static_cast<uint64_t>(x) < dims[d];
+        if (inside) i += static_cast<uint64_t>(x) * strides[d];
+      }
+      // Swizzled: 16-byte chunk q of the box's 128-byte row r lands at chunk q ^ (r % 8).
+      uint64_t k = e;
+      if (swizzle) {
+        const uint64_t per_chunk = 16 / bytes, row = e / box[0], q = e % box[0] / per_chunk;
+        k = row * box[0] + ((q ^ (row % 8)) * per_chunk) + e % per_chunk;
+      }
+      k += j;
+      if (opts_.sanitize) {
+        if (inside && w && !w[i].load(std::memory_order_relaxed))
+          fault(in, t,
+                fmt::format("copy_tile from '{}' at index {} before anything wrote it (an Out tensor holds nothing "
+                            "yet)",
+                            name, i));
+        sanitize_write(in, t, k, to);
+        dst.shadow[k].copying = dst.shadow[k].tile = true;
+        landing.indices.push_back(k);
+      }
+      if (inside)
+        std::memcpy(dst.bytes.data() + k * bytes, static_cast<const uint8_t*>(tv.data) + i * bytes, bytes);
+      else
+        std::memset(dst.bytes.data() + k * bytes, 0, bytes);
+    }
+    if (opts_.sanitize) b.landing.push_back(std::move(landing));
+    if (!clocks_.empty()) {  // a waiter on the phase knows these writes
+      join(b.arrived, &clocks_[size_t{t} * n_]);
+      ++clocks_[size_t{t} * n_ + t];
+    }
+    b.bytes -= static_cast<int64_t>(total * bytes);
+    over_landed(in, t, b);
+    complete_phase(b);
   }
 
   // The sanitizer's async-copy groups of a thread: copies not yet committed have group 0; commit

@@ -2,6 +2,7 @@
 #include "backends/cuda/cuda_backend.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <xxhash.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@ namespace mtile::cuda {
 namespace {
 
 constexpr size_t kMaxParams = 64;
+constexpr size_t kMaxTileMaps = 8;  // copy_tile tensor maps, passed after the parameters
 
 // The SM version an arch names ("sm_90a" -> 90), 0 where it names none.
 int sm_version(const std::string& arch) {
@@ -29,15 +31,22 @@ int sm_version(const std::string& arch) {
 // What the generated code needs of the arch, refused here rather than by NVRTC: Mma is mma.sync
 // m16n8k16 with bf16/f16 inputs, which tensor cores have from sm_80 on; LoadMatrix is ldmatrix
 // (sm_75); MmaAsync and its fence and wait are wgmma (sm_90a only); mbarrier waits are
-// mbarrier.try_wait (sm_90).
+// mbarrier.try_wait (sm_90); CopyTile is cp.async.bulk.tensor (sm_90).
 void check_arch(const ir::Function& f, const std::string& arch) {
-  bool mma = false, load_matrix = false, mma_async = false, mbarrier = false;
+  bool mma = false, load_matrix = false, mma_async = false, mbarrier = false, tile = false;
   ir::for_each_inst(f.body, [&](const ir::Inst& in) {
     mma |= in.op == ir::Op::Mma;
     load_matrix |= in.op == ir::Op::LoadMatrix;
     mma_async |= in.op == ir::Op::MmaAsync || in.op == ir::Op::MmaFence || in.op == ir::Op::MmaWait;
     mbarrier |= ir::is_mbarrier(in.op);
+    tile |= in.op == ir::Op::CopyTile;
   });
+  if (tile && sm_version(arch) < 90)
+    throw Error(
+        fmt::format("kernel {}<{}>: copy_tile (the tensor memory accelerator, cp.async.bulk.tensor) needs "
+                    "sm_90 or newer, and the CUDA code is for {}: a kernel's rule uses it only where the "
+                    "target has tile_copy",
+                    f.name, type_name(f.dtype), arch));
   if (mbarrier && sm_version(arch) < 90)
     throw Error(
         fmt::format("kernel {}<{}>: mbarriers (mbarrier.try_wait) need sm_90 or newer, and the CUDA code is for {}: a "
@@ -163,6 +172,7 @@ CudaBackend::CudaBackend(int ordinal, CacheConfig cache) : ordinal_(ordinal), ca
   target_.multiprocessors = static_cast<uint32_t>(attr(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT));
   target_.async_mma = arch_ == "sm_90a";  // wgmma
   target_.async_copy = cc_major_ >= 8;    // cp.async
+  target_.tile_copy = cc_major_ >= 9;     // TMA
   const std::string pdl = std::getenv("MTILE_CUDA_PDL") ? std::getenv("MTILE_CUDA_PDL") : "";
   if (!pdl.empty() && pdl != "0" && pdl != "1")
     throw Error(
@@ -354,6 +364,10 @@ std::shared_ptr<Executable> CudaBackend::prepare(const ir::Function& lowered) {
   auto exe = load(src, entry, lowered.params, key, true);
   exe->tpg = lowered.tpg;
   exe->generated = true;
+  exe->maps = codegen::tile_maps(lowered);
+  if (exe->maps.size() > kMaxTileMaps)
+    throw Error(fmt::format("kernel {}: {} distinct copy_tile views, the CUDA backend passes at most {} tensor maps",
+                            entry, exe->maps.size(), kMaxTileMaps));
   // Arrays past the static 48 KiB are one dynamic block, which the function must be allowed
   // (up to the device's opt-in limit: the contract has checked the arrays against it).
   if (uint64_t bytes = codegen::cuda_dynamic_shared_bytes(lowered)) {
@@ -448,7 +462,7 @@ void CudaBackend::run(Executable& exe, const Geometry& g, const std::vector<Buff
   // Kernel ABI: a device pointer per tensor; a constexpr as unsigned int and a scalar as its type
   // (4 or 8 bytes, read from the low bytes of its 64-bit slot), in parameter order.
   std::array<uint64_t, kMaxParams> slots;
-  std::array<void*, kMaxParams> args;
+  std::array<void*, kMaxParams + kMaxTileMaps> args;
   for (size_t i = 0; i < n; ++i) {
     const ir::Param& p = ce->params[i];
     args[i] = &slots[i];
@@ -471,6 +485,11 @@ void CudaBackend::run(Executable& exe, const Geometry& g, const std::vector<Buff
   if (ce->tpg != 0 && g.tpg != ce->tpg)
     throw Error(fmt::format("cuda run {}: the code was lowered for {} threads per threadgroup, launched with {}",
                             ce->entry, ce->tpg, g.tpg));
+  std::array<CUtensorMap, kMaxTileMaps> maps;
+  for (size_t k = 0; k < ce->maps.size(); ++k) {
+    encode_tile_map(*ce, ce->maps[k], slots[ce->maps[k].tensor], maps[k]);
+    args[n + k] = &maps[k];
+  }
   CUstream s = stream ? reinterpret_cast<CUstream>(stream->handle) : stream_;
   make_current();
   CUresult r;
@@ -489,6 +508,34 @@ void CudaBackend::run(Executable& exe, const Geometry& g, const std::vector<Buff
     throw DeviceError(fmt::format("{} of {} (grid {}x{}x{}, {} threads per threadgroup) failed: {}",
                                   programmatic ? "cuLaunchKernelEx (programmatic)" : "cuLaunchKernel", ce->entry,
                                   g.grid[0], g.grid[1], g.grid[2], g.tpg, result_text(r)));
+}
+
+// A copy_tile view of the tensor at `address` as the driver's tensor map. The contract and the CPU
+// engine check the same rules; the driver's refusal names the view too.
+void CudaBackend::encode_tile_map(const CudaExecutable& exe, const codegen::TileMap& m, uint64_t address,
+                                  CUtensorMap& out) const {
+  const size_t bytes = storage_bytes(m.elem);
+  const int type = bytes == 1   ? CU_TENSOR_MAP_DATA_TYPE_UINT8
+                   : bytes == 2 ? CU_TENSOR_MAP_DATA_TYPE_UINT16
+                   : bytes == 4 ? CU_TENSOR_MAP_DATA_TYPE_UINT32
+                                : CU_TENSOR_MAP_DATA_TYPE_UINT64;
+  std::array<cuuint64_t, 3> dims{}, strides{};
+  std::array<cuuint32_t, 3> box{}, unit{1, 1, 1};
+  for (uint32_t d = 0; d < m.rank; ++d) {
+    dims[d] = m.dims[d];
+    box[d] = static_cast<cuuint32_t>(m.box[d]);
+    if (d) strides[d - 1] = m.strides[d] * bytes;
+  }
+  const CUresult r = api_->cuTensorMapEncodeTiled(
+      &out, type, m.rank, reinterpret_cast<void*>(address), dims.data(), strides.data(), box.data(), unit.data(),
+      CU_TENSOR_MAP_INTERLEAVE_NONE, m.swizzle ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_NONE,
+      CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    throw Error(
+        fmt::format("kernel {}: cuTensorMapEncodeTiled refuses the copy_tile view of parameter '{}' (rank {}, "
+                    "dims {}, strides {} elements, box {}, swizzle {}, address {:#x}): {}",
+                    exe.entry, exe.params.at(m.tensor).name, m.rank, fmt::join(m.dims, " x "),
+                    fmt::join(m.strides, ", "), fmt::join(m.box, " x "), m.swizzle, address, result_text(r)));
 }
 
 CUfunction CudaBackend::cu_function(const Executable& exe) {

@@ -16,6 +16,7 @@
 #include "backends/cuda/driver_api.hpp"
 #include "backends/cuda/module_cache.hpp"
 #include "backends/cuda/nvrtc.hpp"
+#include "codegen/tile_maps.hpp"
 #include "mtile/runtime.hpp"
 
 namespace mtile::cuda {
@@ -37,11 +38,12 @@ class CudaExecutable final : public Executable {
   ~CudaExecutable() override;
   const CudaBackend* owner = nullptr;
   std::shared_ptr<const DeviceContext> device;
-  std::string entry;              // the extern "C" kernel symbol
-  std::vector<ir::Param> params;  // one kernel parameter each: tensor pointer or u32
-  uint32_t tpg = 0;               // threads per threadgroup the code was lowered for; 0 = any
-  uint32_t shared_bytes = 0;      // dynamic shared memory every launch passes (arrays past 48 KiB)
-  bool generated = false;         // mtile's code: it starts with mt_wait_prior_grids (PDL-safe)
+  std::string entry;                   // the extern "C" kernel symbol
+  std::vector<ir::Param> params;       // one kernel parameter each: tensor pointer or u32
+  uint32_t tpg = 0;                    // threads per threadgroup the code was lowered for; 0 = any
+  uint32_t shared_bytes = 0;           // dynamic shared memory every launch passes (arrays past 48 KiB)
+  bool generated = false;              // mtile's code: it starts with mt_wait_prior_grids (PDL-safe)
+  std::vector<codegen::TileMap> maps;  // copy_tile's tensor maps, passed after the parameters
   CUmodule module = nullptr;
   CUfunction function = nullptr;
 };
@@ -183,6 +185,7 @@ class CudaBackend final : public Backend {
   void make_current() const;
 
  private:
+  void encode_tile_map(const CudaExecutable& exe, const codegen::TileMap& m, uint64_t address, CUtensorMap& out) const;
   std::shared_ptr<CudaExecutable> load(const std::string& src, const std::string& entry,
                                        const std::vector<ir::Param>& params, const CacheKeyInputs& key_inputs,
                                        bool generated);

@@ -3,6 +3,7 @@
 // declared here; they match cuda.h (tests/unit/cuda_abi_test.cpp checks them against the header).
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <type_traits>
 
@@ -117,51 +118,66 @@ constexpr CUmemAccess_flags CU_MEM_ACCESS_FLAGS_PROT_READWRITE = 0x3;
 constexpr CUmemAllocationGranularity_flags CU_MEM_ALLOC_GRANULARITY_RECOMMENDED = 0x1;
 constexpr CUlaunchAttributeID CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
 
+// Tensor maps (cuTensorMapEncodeTiled, for copy_tile): 128 opaque bytes; its enums
+// as ints (a data type by its size: copy_tile moves bytes; out-of-bounds fill none is zeros).
+struct alignas(128) CUtensorMap {  // cuda.h of CUDA 13 aligns it to 128
+  unsigned long long opaque[16];
+};
+using CUtensorMapDataType = int;
+constexpr int CU_TENSOR_MAP_DATA_TYPE_UINT8 = 0, CU_TENSOR_MAP_DATA_TYPE_UINT16 = 1, CU_TENSOR_MAP_DATA_TYPE_UINT32 = 2,
+              CU_TENSOR_MAP_DATA_TYPE_UINT64 = 4, CU_TENSOR_MAP_INTERLEAVE_NONE = 0, CU_TENSOR_MAP_SWIZZLE_NONE = 0,
+              CU_TENSOR_MAP_SWIZZLE_128B = 3, CU_TENSOR_MAP_L2_PROMOTION_L2_128B = 2,
+              CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE = 0;
+using cuuint32_t = uint32_t;
+using cuuint64_t = uint64_t;
+
 // Every function mtile calls, as X(exported symbol, signature). Versioned symbols (_v2) are the
 // ones cuda.h maps the plain names to; cuEventElapsedTime stays v1, which every driver exports.
-#define MTILE_CUDA_DRIVER_FUNCTIONS(X)                                                                         \
-  X(cuInit, CUresult(unsigned int))                                                                            \
-  X(cuDriverGetVersion, CUresult(int*))                                                                        \
-  X(cuGetErrorName, CUresult(CUresult, const char**))                                                          \
-  X(cuGetErrorString, CUresult(CUresult, const char**))                                                        \
-  X(cuDeviceGetCount, CUresult(int*))                                                                          \
-  X(cuDeviceGet, CUresult(CUdevice*, int))                                                                     \
-  X(cuDeviceGetName, CUresult(char*, int, CUdevice))                                                           \
-  X(cuDeviceGetAttribute, CUresult(int*, CUdevice_attribute, CUdevice))                                        \
-  X(cuDevicePrimaryCtxRetain, CUresult(CUcontext*, CUdevice))                                                  \
-  X(cuDevicePrimaryCtxRelease_v2, CUresult(CUdevice))                                                          \
-  X(cuCtxGetCurrent, CUresult(CUcontext*))                                                                     \
-  X(cuCtxSetCurrent, CUresult(CUcontext))                                                                      \
-  X(cuModuleLoadData, CUresult(CUmodule*, const void*))                                                        \
-  X(cuModuleUnload, CUresult(CUmodule))                                                                        \
-  X(cuModuleGetFunction, CUresult(CUfunction*, CUmodule, const char*))                                         \
-  X(cuFuncSetAttribute, CUresult(CUfunction, CUfunction_attribute, int))                                       \
-  X(cuLaunchKernel, CUresult(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, \
-                             CUstream, void**, void**))                                                        \
-  X(cuLaunchKernelEx, CUresult(const CUlaunchConfig*, CUfunction, void**, void**))                             \
-  X(cuMemAlloc_v2, CUresult(CUdeviceptr*, size_t))                                                             \
-  X(cuMemFree_v2, CUresult(CUdeviceptr))                                                                       \
-  X(cuMemcpyHtoDAsync_v2, CUresult(CUdeviceptr, const void*, size_t, CUstream))                                \
-  X(cuMemcpyDtoHAsync_v2, CUresult(void*, CUdeviceptr, size_t, CUstream))                                      \
-  X(cuMemcpyDtoDAsync_v2, CUresult(CUdeviceptr, CUdeviceptr, size_t, CUstream))                                \
-  X(cuMemsetD8Async, CUresult(CUdeviceptr, unsigned char, size_t, CUstream))                                   \
-  X(cuMemGetInfo_v2, CUresult(size_t*, size_t*))                                                               \
-  X(cuPointerGetAttributes, CUresult(unsigned, CUpointer_attribute*, void**, CUdeviceptr))                     \
-  X(cuStreamGetCtx, CUresult(CUstream, CUcontext*))                                                            \
-  X(cuStreamCreate, CUresult(CUstream*, unsigned))                                                             \
-  X(cuStreamSynchronize, CUresult(CUstream))                                                                   \
-  X(cuStreamDestroy_v2, CUresult(CUstream))                                                                    \
-  X(cuEventCreate, CUresult(CUevent*, unsigned))                                                               \
-  X(cuEventRecord, CUresult(CUevent, CUstream))                                                                \
-  X(cuEventSynchronize, CUresult(CUevent))                                                                     \
-  X(cuEventElapsedTime, CUresult(float*, CUevent, CUevent))                                                    \
-  X(cuEventDestroy_v2, CUresult(CUevent))                                                                      \
-  X(cuStreamBeginCapture_v2, CUresult(CUstream, CUstreamCaptureMode))                                          \
-  X(cuStreamEndCapture, CUresult(CUstream, CUgraph*))                                                          \
-  X(cuGraphInstantiateWithFlags, CUresult(CUgraphExec*, CUgraph, unsigned long long))                          \
-  X(cuGraphLaunch, CUresult(CUgraphExec, CUstream))                                                            \
-  X(cuGraphExecDestroy, CUresult(CUgraphExec))                                                                 \
-  X(cuGraphDestroy, CUresult(CUgraph))                                                                         \
+#define MTILE_CUDA_DRIVER_FUNCTIONS(X)                                                                             \
+  X(cuInit, CUresult(unsigned int))                                                                                \
+  X(cuDriverGetVersion, CUresult(int*))                                                                            \
+  X(cuGetErrorName, CUresult(CUresult, const char**))                                                              \
+  X(cuGetErrorString, CUresult(CUresult, const char**))                                                            \
+  X(cuDeviceGetCount, CUresult(int*))                                                                              \
+  X(cuDeviceGet, CUresult(CUdevice*, int))                                                                         \
+  X(cuDeviceGetName, CUresult(char*, int, CUdevice))                                                               \
+  X(cuDeviceGetAttribute, CUresult(int*, CUdevice_attribute, CUdevice))                                            \
+  X(cuDevicePrimaryCtxRetain, CUresult(CUcontext*, CUdevice))                                                      \
+  X(cuDevicePrimaryCtxRelease_v2, CUresult(CUdevice))                                                              \
+  X(cuCtxGetCurrent, CUresult(CUcontext*))                                                                         \
+  X(cuCtxSetCurrent, CUresult(CUcontext))                                                                          \
+  X(cuModuleLoadData, CUresult(CUmodule*, const void*))                                                            \
+  X(cuModuleUnload, CUresult(CUmodule))                                                                            \
+  X(cuModuleGetFunction, CUresult(CUfunction*, CUmodule, const char*))                                             \
+  X(cuFuncSetAttribute, CUresult(CUfunction, CUfunction_attribute, int))                                           \
+  X(cuLaunchKernel, CUresult(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,     \
+                             CUstream, void**, void**))                                                            \
+  X(cuLaunchKernelEx, CUresult(const CUlaunchConfig*, CUfunction, void**, void**))                                 \
+  X(cuMemAlloc_v2, CUresult(CUdeviceptr*, size_t))                                                                 \
+  X(cuMemFree_v2, CUresult(CUdeviceptr))                                                                           \
+  X(cuMemcpyHtoDAsync_v2, CUresult(CUdeviceptr, const void*, size_t, CUstream))                                    \
+  X(cuMemcpyDtoHAsync_v2, CUresult(void*, CUdeviceptr, size_t, CUstream))                                          \
+  X(cuMemcpyDtoDAsync_v2, CUresult(CUdeviceptr, CUdeviceptr, size_t, CUstream))                                    \
+  X(cuMemsetD8Async, CUresult(CUdeviceptr, unsigned char, size_t, CUstream))                                       \
+  X(cuMemGetInfo_v2, CUresult(size_t*, size_t*))                                                                   \
+  X(cuPointerGetAttributes, CUresult(unsigned, CUpointer_attribute*, void**, CUdeviceptr))                         \
+  X(cuStreamGetCtx, CUresult(CUstream, CUcontext*))                                                                \
+  X(cuStreamCreate, CUresult(CUstream*, unsigned))                                                                 \
+  X(cuStreamSynchronize, CUresult(CUstream))                                                                       \
+  X(cuStreamDestroy_v2, CUresult(CUstream))                                                                        \
+  X(cuEventCreate, CUresult(CUevent*, unsigned))                                                                   \
+  X(cuEventRecord, CUresult(CUevent, CUstream))                                                                    \
+  X(cuEventSynchronize, CUresult(CUevent))                                                                         \
+  X(cuEventElapsedTime, CUresult(float*, CUevent, CUevent))                                                        \
+  X(cuEventDestroy_v2, CUresult(CUevent))                                                                          \
+  X(cuStreamBeginCapture_v2, CUresult(CUstream, CUstreamCaptureMode))                                              \
+  X(cuStreamEndCapture, CUresult(CUstream, CUgraph*))                                                              \
+  X(cuGraphInstantiateWithFlags, CUresult(CUgraphExec*, CUgraph, unsigned long long))                              \
+  X(cuGraphLaunch, CUresult(CUgraphExec, CUstream))                                                                \
+  X(cuGraphExecDestroy, CUresult(CUgraphExec))                                                                     \
+  X(cuGraphDestroy, CUresult(CUgraph))                                                                             \
+  X(cuTensorMapEncodeTiled, CUresult(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,      \
+                                     const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, int, int, int, int)) \
   MTILE_CUDA_VMM_FUNCTIONS(X)
 
 // Peer access and virtual memory management (symmetric memory, symmetric_memory.cpp).

@@ -8,6 +8,7 @@
 #include "codegen/c_printer.hpp"
 #include "codegen/codegen.hpp"
 #include "codegen/cuda/cuda_prelude.hpp"
+#include "codegen/tile_maps.hpp"
 
 namespace mtile::codegen {
 namespace {
@@ -71,8 +72,10 @@ std::string cuda_head(const ir::Function& f, const KernelUses& u) {
   if (u.ops.count(Op::Mma) || u.ops.count(Op::MmaAsync)) s += kCudaMmaPrelude;  // its packs: A from registers
   if (u.ops.count(Op::MmaAsync) || u.ops.count(Op::MmaFence) || u.ops.count(Op::MmaWait)) s += kCudaMmaAsyncPrelude;
   if (u.ops.count(Op::LoadMatrix)) s += kCudaLoadMatrixPrelude;
-  if (u.ops.count(Op::MbarrierInit) || u.ops.count(Op::MbarrierArrive) || u.ops.count(Op::MbarrierWait))
+  const bool tiles = u.ops.count(Op::CopyTile);
+  if (tiles || u.ops.count(Op::MbarrierInit) || u.ops.count(Op::MbarrierArrive) || u.ops.count(Op::MbarrierWait))
     s += kCudaMbarrierPrelude;
+  if (tiles) s += kCudaCopyTilePrelude;
   if (u.ops.count(Op::CopyAsync) || u.ops.count(Op::CopyAsyncCommit) || u.ops.count(Op::CopyAsyncWait))
     s += kCudaCopyAsyncPrelude;
   // A known threadgroup size caps the registers a thread may use at what the threadgroup can have.
@@ -89,6 +92,10 @@ std::string cuda_head(const ir::Function& f, const KernelUses& u) {
                                          p.may_alias ? "" : "__restrict__ ", u.param_names[i]);
     s += fmt::format("{}\n    {}", i ? "," : "", decl);
   }
+  // copy_tile's tensor maps, after the kernel's parameters (the backend passes them there).
+  const size_t maps = tiles ? tile_maps(f).size() : 0;
+  for (size_t k = 0; k < maps; ++k)
+    s += fmt::format("{}\n    const __grid_constant__ mt_tensor_map mt_map{}", f.params.empty() && !k ? "" : ",", k);
   return s + ")";
 }
 
@@ -151,7 +158,8 @@ const Dialect& cuda_dialect() {
               {Op::MmaFence, "mt_mma_fence()"},
               {Op::MmaWait, "mt_mma_wait<{0}>()"},
               {Op::MbarrierInit, "mt_mbarrier_init(&{0}[{1}], {2})"},
-              {Op::MbarrierArrive, "mt_mbarrier_arrive{2}(&{0}[{1}])"},
+              {Op::MbarrierArrive, "mt_mbarrier_arrive{2}(&{0}[{1}]{3})"},
+              {Op::CopyTile, "mt_copy_tile{0}(&{1}, &mt_map{2}, {3}, &{4})"},
               {Op::MbarrierWait, "mt_mbarrier_wait(&{0}[{1}], {2})"},
           },
       .mma_async = cuda_mma_async,

@@ -251,7 +251,42 @@ MT_FN void mt_mbarrier_wait(void* bar, unsigned int parity) {
       "r"(parity)
       : "memory");
 }
+// Arrives, and makes this phase also wait for `bytes` bytes of tile copies (complete_tx).
+MT_FN void mt_mbarrier_arrive_expect(void* bar, unsigned int bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(mt_shared_address(bar)), "r"(bytes)
+               : "memory");
+}
 #endif  // MTILE_CUDA_MBARRIER
+)";
+
+// copy_tile: one TMA instruction a box (cp.async.bulk.tensor), its tensor map a __grid_constant__
+// kernel parameter that the runtime encodes at launch (src/codegen/tile_maps.hpp); the box's bytes
+// complete on the mbarrier as transactions. Coordinates are signed; the rest of the view is in the map.
+inline constexpr const char* kCudaCopyTilePrelude = R"(#ifndef MTILE_CUDA_COPY_TILE
+#define MTILE_CUDA_COPY_TILE
+struct __align__(64) mt_tensor_map { unsigned long long word[16]; };
+MT_FN void mt_copy_tile1(void* dst, const mt_tensor_map* map, int c0, void* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.1d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2}], [%3];" ::"r"(
+          mt_shared_address(dst)),
+      "l"(map), "r"(c0), "r"(mt_shared_address(bar))
+      : "memory");
+}
+MT_FN void mt_copy_tile2(void* dst, const mt_tensor_map* map, int c0, int c1, void* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], "
+      "[%4];" ::"r"(mt_shared_address(dst)),
+      "l"(map), "r"(c0), "r"(c1), "r"(mt_shared_address(bar))
+      : "memory");
+}
+MT_FN void mt_copy_tile3(void* dst, const mt_tensor_map* map, int c0, int c1, int c2, void* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], "
+      "[%5];" ::"r"(mt_shared_address(dst)),
+      "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(mt_shared_address(bar))
+      : "memory");
+}
+#endif  // MTILE_CUDA_COPY_TILE
 )";
 
 inline constexpr const char* kCudaLoadMatrixPrelude = R"(#ifndef MTILE_CUDA_LOAD_MATRIX
