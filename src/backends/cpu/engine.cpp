@@ -408,15 +408,15 @@ class Threadgroup {
     const bool tile = in.op == Op::CopyTile;  // its barrier is element args[2] of array args[1]
     Array& a = arrays_.at(tile ? in.args[1] : in.param);
     const uint64_t i = tile ? reg(in.args[2])[t].u : index(in, t);
-    const std::string name = tile ? fmt::format("mbarrier array %{}", in.args[1]) : target_name(in);
-    if (i >= a.count) fault(in, t, fmt::format("mbarrier {} of {} is out of bounds ({} elements)", i, name, a.count));
+    auto name = [&] { return tile ? fmt::format("mbarrier array %{}", in.args[1]) : target_name(in); };  // faults only
+    if (i >= a.count) fault(in, t, fmt::format("mbarrier {} of {} is out of bounds ({} elements)", i, name(), a.count));
     if (a.barriers.empty()) a.barriers.resize(a.count);
     Mbarrier& b = a.barriers[i];
     if (in.op != Op::MbarrierInit && !b.initialized)
       fault(in, t,
             fmt::format("{} on mbarrier {} of {}, which no thread initialized (mbarrier_init by one thread, then a "
                         "barrier)",
-                        op_name(in.op), i, name));
+                        op_name(in.op), i, name()));
     if (opts_.sanitize && !tile) {
       const Target mem = target(in);
       if (in.op == Op::MbarrierInit)
