@@ -510,8 +510,8 @@ void CudaBackend::run(Executable& exe, const Geometry& g, const std::vector<Buff
                                   g.grid[0], g.grid[1], g.grid[2], g.tpg, result_text(r)));
 }
 
-// A copy_tile view of the tensor at `address` as the driver's tensor map. The contract and the CPU
-// engine check the same rules; the driver's refusal names the view too.
+// A copy_tile view of the tensor at `address` as the driver's tensor map. The contract checks the
+// address's alignment and the CPU engine the view's rules; a refusal here names the view too.
 void CudaBackend::encode_tile_map(const CudaExecutable& exe, const codegen::TileMap& m, uint64_t address,
                                   CUtensorMap& out) const {
   const size_t bytes = storage_bytes(m.elem);
