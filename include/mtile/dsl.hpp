@@ -438,8 +438,9 @@ Mbarriers mbarriers(uint32_t count, SourceLoc loc = SourceLoc::current());
 // arrive_expect(i, bytes) announced them in completes once they land.
 //   if (tid() == 0u) { full.arrive_expect(s, bytes); copy_tile(tile[base], view, {k0, row0}, full, s); }
 //   full.wait(s, parity);
-// On CUDA the dims, strides and box are fixed when the kernel is built (constants once the
-// constexprs are baked: the driver encodes one tensor map for them at each launch); Metal has none.
+// On CUDA the box is a constant and the dims and strides are fixed by the launch (constants,
+// constexprs, scalars, grid_size(), threadgroup_size(), and arithmetic of them): the driver
+// encodes one tensor map a view at each launch. Metal has none.
 struct TileView {
   Tensor tensor;
   std::vector<U32> dims, strides;

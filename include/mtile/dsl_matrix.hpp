@@ -72,6 +72,11 @@ class MatrixRef {
   // reports a row that breaks the promise.
   MatrixRef aligned_rows() const;
   bool loads_whole_matrices() const;  // what aligned_rows gives: threadgroup, no bounds, promised
+  // A threadgroup matrix as a swizzled copy_tile lands it (swizzle 128: docs/IR.md "Tile copies"):
+  // columns in blocks of 64, block j from element offset + j * block_stride, its element (r, c)
+  // at swizzle128_index(r, c % 64) (r counted from a 1024-byte boundary), where ld is ignored. The
+  // loaders read it 8 x 8 at a time, as aligned_rows (the permutation keeps 16-byte rows whole).
+  MatrixRef swizzled128(U32 block_stride) const;
 
   MemRef at(const Val& r, const Val& c) const;
   bool is_bounded() const { return rows_bounded_ || cols_bounded_; }
@@ -83,8 +88,8 @@ class MatrixRef {
   ir::MemSpace space_;
   int slot_;
   ScalarType elem_;
-  Val ld_, offset_, rows_, cols_;
-  bool has_offset_ = false, rows_bounded_ = false, cols_bounded_ = false, aligned_rows_ = false;
+  Val ld_, offset_, rows_, cols_, block_stride_;
+  bool swizzled_ = false, has_offset_ = false, rows_bounded_ = false, cols_bounded_ = false, aligned_rows_ = false;
 };
 
 // This lane's elements of A (16 x 16) = a(r0 .. r0 + 15, k0 .. k0 + 15), a of bf16 or f16.

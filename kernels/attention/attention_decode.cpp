@@ -184,7 +184,8 @@ void attention_decode(In<T> q, In<T> k, In<T> v, Out<T> out, InOut<f32> workspac
   if (config("mma", 0)) {
     Val q_scale = named("q_scale", scale * static_cast<float>(kLog2e));
     const uint32_t dd = config("dtiles") * 16;
-    DecodeMma<T> body(q, k, v, q_scale, head0, kv_row0, rows, dd, group);
+    const KvView view{seq, grid_size(2) * kv_heads, b * kv_heads + kvh, begin};
+    DecodeMma<T> body(q, k, v, q_scale, head0, kv_row0, rows, dd, group, view);
     TgArray sm_acc = threadgroup_array<f32>(simdgroups * group * dd);
     TgArray sm_ml = threadgroup_array<f32>(simdgroups * group * 2);
     body.write_state(sm_acc, sm_ml);
@@ -424,6 +425,15 @@ KernelSpec attention_decode_spec() {
   // s8192 135.5 / 132.6, b16 s4096 71.6-72.2 / 70.6-70.7; b2 s32768 (mma) 71.4-72.5 / 70.9-71.5.
   // Not at 1024 rows a split (b8 s4096 40.1 / 40.4) nor where 2 splits fill 192 of 264 places (b12
   // s32768 400.4 / 482.7).
+  // Its buffers by tile copies (tma 1, decode_mma.hpp) wherever the target has them, d is a
+  // multiple of 64 and two threadgroups of three buffers fit an SM (128 threads, blocks of 64 rows:
+  // 96 KiB of K and V at d 128), two threadgroups an SM's worth of splits: H200, us, the rule before
+  // / tma (twenty-third session): b32 s4096 128.3 / 122.4, b64 s4096 247.7 / 238.8, b8 s32768 251.9
+  // / 238.4, b1 s32768 41.0 / 38.9, b8 s4096 40.3 / 38.2; two buffers lose at b64 (251.0: three
+  // threadgroups an SM, 1.3 waves of 512).
+  rule::Expr tma_kv = 3 * 2 * 64 * d * 2;
+  rule::Expr tma_fits =
+      mma_fits && var("tile_copy") == 1 && d % 64 == 0 && 2 * (tma_kv + mma_state) <= var("shared_memory");
   rule::Expr wide_splits = rule::clamp(2 * var("sm_count") / pairs, 1, split_room);
   rule::Expr wide_long =
       var("group") * d <= 1024 && pairs * wide_splits * 8 >= 2 * var("sm_count") * 7 && seq >= 2048 * wide_splits;
@@ -435,7 +445,7 @@ KernelSpec attention_decode_spec() {
       {"chunks", rule::ceil_div(d, kChunk * team)},
       {"tile", rule::select(var("group") * var("chunks") <= 4, 4, 1)},
       {"dtiles", d / 16},
-      {"mma", rule::select(mma_fits && (mma_short || (mma_staged && !wide_long)), 1, 0)},
+      {"mma", rule::select(tma_fits || (mma_fits && (mma_short || (mma_staged && !wide_long))), 1, 0)},
       {"bn", 16},
       {"threads", rule::select(var("mma") == 1, 4 * simd,
                                rule::select(wide_long || (var("group") * d <= 1024 &&
@@ -444,12 +454,14 @@ KernelSpec attention_decode_spec() {
                                             8 * simd, 4 * simd))},
       {"splits", rule::select(var("mma") == 1, mma_splits,
                               rule::clamp(var("sm_count") * (16 * simd / threads) / pairs, 1, split_room))},
-      {"stages", rule::select(var("mma") == 1, rule::select(!mma_short && mma_staged, 2, 0),
+      {"stages", rule::select(var("mma") == 1, rule::select(tma_fits, 3, rule::select(!mma_short && mma_staged, 2, 0)),
                               rule::select(var("async_copy") == 1 && seq >= splits * 4 * trip_rows &&
                                                4 * trip_rows * var("team") * var("chunks") * kChunk * elem_bytes <=
                                                    var("shared_memory") / 2,
                                            2, 0))},
-      {"own_copies", rule::select(var("mma") == 0 && var("stages") >= 2, 1, 0)}};  // the FMA body's
+      {"own_copies", rule::select(var("mma") == 0 && var("stages") >= 2, 1, 0)},  // the FMA body's
+      {"tma",
+       rule::select(var("mma") == 1 && tma_fits && var("stages") >= 2 && threads / simd * var("bn") <= 256, 1, 0)}};
   k.dispatch = {.grid = splits, .grid_y = kv_heads, .grid_z = batch, .tpg = var("threads")};
   k.preconditions = {batch >= 1, kv_heads >= 1, heads % kv_heads == 0, heads >= kv_heads,
                      var("group") == heads / kv_heads, seq >= 1, d >= kChunk, d % kChunk == 0, d <= 512, team >= 1,
@@ -459,6 +471,9 @@ KernelSpec attention_decode_spec() {
                      // The tensor-core body: 16-bit inputs, d whole k-steps, the group in one A's rows.
                      var("mma") == 0 || (var("dtype_bytes") == 2 && var("dtiles") * 16 == d && var("group") <= 16 &&
                                          var("bn") >= 16 && var("bn") % 16 == 0),
+                     // Its buffers by tile copies: boxes of 64 columns, up to 256 rows.
+                     var("tma") == 0 || (var("tma") == 1 && var("mma") == 1 && var("stages") >= 2 &&
+                                         var("tile_copy") == 1 && d % 64 == 0 && threads / simd * var("bn") <= 256),
                      threads % simd == 0, splits >= 1, splits <= split_cap, var("grid") == splits,
                      var("grid_y") == kv_heads, var("grid_z") == batch, var("tpg") == var("threads")};
   k.sizes = {{"q", batch * heads * d},

@@ -16,9 +16,11 @@
 // (copy_async) while P V is computed, and V of a block while its S is. Where the target has
 // warpgroup MMA (sm_90a's wgmma) and d is a multiple of 64, attention_prefill_warpgroups takes its
 // place: the same walk with both products as mma_asyncs (K and V from threadgroup memory, P from
-// registers).
+// registers); with Config tma (targets with tile copies) thread 0 brings q, K and V in as boxes on
+// mbarriers, which the others wait on instead of copying.
 #include <cmath>
 #include <deque>
+#include <optional>
 
 #include "kernels/attention/attention.hpp"
 #include "kernels/attention/flash_steps.hpp"
@@ -87,29 +89,73 @@ void attention_prefill_warpgroups(const Tensor& q, const Tensor& k, const Tensor
   for (uint32_t r = 0; r < 2; ++r) qrow.push_back(named("q_row", row0 + mma_layout::c_row(simd_lane(), 2 * r)));
 
   Val blocks = named("key_blocks", (min(q0 + bm, seq) + (bn - 1)) / bn);
-  // q's rows of each warpgroup as 64-row blocks of 64 columns.
-  for (uint32_t g = 0; g < groups; ++g)
-    stage_swizzled(q, tiles, lit(g * 64 * d), q_base, q0 + g * 64, 64, d, seq, threads);
-  auto stage_kv = [&](const Tensor& src, const Val& at, const Val& key0) {
-    stage_swizzled(src, tiles, at, kv_base, key0, bn, d, seq, threads);
+  // With `tma` thread 0 copies each 64-column block of rows as one box of the 3-D view [d, seq,
+  // batch * heads] (rows past seq arrive as zeros; the mask keeps them out), completing on mbarrier
+  // 0 (q), 1 (K) or 2 (V); else every thread copies 16 bytes at a time (rows past seq repeat the
+  // last one).
+  const bool tma = config("tma", 0) != 0;
+  std::optional<Mbarriers> bars;
+  if (tma) {
+    bars = mbarriers(3);
+    if_(tid() == 0u, [&] {
+      for (uint32_t i = 0; i < 3; ++i) bars->init(i, 1u);
+    });
+    barrier();
+  }
+  const uint32_t elem_bytes = static_cast<uint32_t>(storage_bytes(q.elem));
+  // The 64-column blocks of rows [first, first + count) of slice (b, slice) of src, which has
+  // `slices` a batch, into tiles[at ..] (thread 0).
+  auto copy_rows = [&](const Tensor& src, const Val& slices, const Val& slice, const Val& at, const Val& first,
+                       uint32_t count, uint32_t bar) {
+    TileView view{src, {d, seq, grid_size(2) * slices}, {d, seq * d}, {64, count, 1}, 128};
+    for (uint32_t c = 0; c < d / 64; ++c)
+      copy_tile(
+          tiles[at + c * (count * 64)], view,
+          {lit(static_cast<int32_t>(c * 64)), first.cast(ScalarType::i32), (b * slices + slice).cast(ScalarType::i32)},
+          *bars, bar);
   };
-  stage_kv(k, k_at, lit(0u));
-  copy_async_commit();
+  auto stage_kv = [&](const Tensor& src, const Val& at, const Val& key0, uint32_t bar) {
+    if (!tma) return stage_swizzled(src, tiles, at, kv_base, key0, bn, d, seq, threads);
+    if_(tid() == 0u, [&] {
+      bars->arrive_expect(bar, bn * d * elem_bytes);
+      copy_rows(src, kv_heads, h / (heads / kv_heads), at, key0, bn, bar);
+    });
+  };
+  auto commit = [&] {
+    if (!tma) copy_async_commit();
+  };
+  // q's rows of each warpgroup as 64-row blocks of 64 columns.
+  if (tma)
+    if_(tid() == 0u, [&] {
+      bars->arrive_expect(0u, q_elems * elem_bytes);
+      for (uint32_t g = 0; g < groups; ++g) copy_rows(q, heads, h, lit(g * 64 * d), q0 + g * 64, 64, 0);
+    });
+  else
+    for (uint32_t g = 0; g < groups; ++g)
+      stage_swizzled(q, tiles, lit(g * 64 * d), q_base, q0 + g * 64, 64, d, seq, threads);
+  stage_kv(k, k_at, lit(0u), 1);
+  if (tma) bars->wait(0u, 0u);  // q
+  commit();
   for_(0u, blocks, 1u, [&](Val j) {
     Val key0 = named("key0", j * bn);
-    stage_kv(v, v_at, key0);
-    copy_async_commit();
-    copy_async_wait(1);  // q and K of this block
-    mma_fence();
-    barrier();
+    stage_kv(v, v_at, key0, 2);
+    commit();
+    if (tma) {
+      bars->wait(1u, j & 1u);  // K of this block: its copies wrote it, visible to every waiter
+      mma_fence();
+    } else {
+      copy_async_wait(1);  // q and K of this block
+      mma_fence();
+      barrier();
+    }
     WarpgroupAcc s = warpgroup_acc_zero(bn);
     for (uint32_t kk = 0; kk < d; kk += 16)
       s = mma_async(tiles, swizzle128_rows(q_at + kk / 64 * (64 * 64), 0u, kk % 64),
                     swizzle128_rows(k_at + kk / 64 * (bn * 64), 0u, kk % 64), s);
     s = mma_wait(0, s);
     barrier();  // every warpgroup has read K: the next block's may come in
-    if_(j + 1u < blocks, [&] { stage_kv(k, k_at, key0 + bn); });
-    copy_async_commit();
+    if_(j + 1u < blocks, [&] { stage_kv(k, k_at, key0 + bn, 1); });
+    commit();
 
     // Scores in log2 units, masked where a key of the block passes the threadgroup's first row;
     // the rows' new max over the block. A row sees the block's first `seen` keys (key <= row); keys
@@ -137,9 +183,14 @@ void attention_prefill_warpgroups(const Tensor& q, const Tensor& k, const Tensor
     else
       acc = rescaled(acc);
 
-    copy_async_wait(1);  // V of this block
-    mma_fence();         // V's copies, P and the rescaled accumulator reach the mma_asyncs
-    barrier();
+    if (tma) {
+      bars->wait(2u, j & 1u);  // V of this block
+      mma_fence();             // P and the rescaled accumulator reach the mma_asyncs
+    } else {
+      copy_async_wait(1);  // V of this block
+      mma_fence();         // V's copies, P and the rescaled accumulator reach the mma_asyncs
+      barrier();
+    }
     if (rows.lazy) acc = o.get();
     for (uint32_t kk = 0; kk < bn; kk += 16)
       acc = mma_async(tiles, p[kk / 16], swizzle128_rows_kn(v_at, kk, bn * 64), acc);
@@ -264,12 +315,15 @@ KernelSpec attention_prefill_spec() {
   // 8) 16-bit elements) pass the threadgroup memory. lazy_rescale (kMaxSlack): 0 until timed on a
   // GPU (SASS, sm_90a, b1 s4096: the warpgroup loop 530 instructions a block of 64 keys, 486 where
   // no row of the simdgroup moves its max, 550 where one does; bench/NOTES.md eighteenth session).
+  // tma: the warpgroup body's copies by tile copies where the target has them and 64 bytes of
+  // mbarriers fit beside the tiles (H200, b1 s4096: 345.5 -> 313.0 us, s2048 113.4 -> 104.7).
   rule::Expr shared = var("shared_memory"), wg = var("warpgroup");
   k.config = {{"warpgroup", rule::select(var("async_mma") == 1 && d % 64 == 0 && shared >= 3 * 64 * d * 2, 1, 0)},
               {"warps", 4},
               {"bn", rule::select(wg == 1 || (d <= 128 && shared >= 2 * 64 * (d + 8) * 2), 64, 32)},
               {"dtiles", d / 16},
-              {"lazy_rescale", 0}};
+              {"lazy_rescale", 0},
+              {"tma", rule::select(wg == 1 && var("tile_copy") == 1 && shared >= 3 * 64 * d * 2 + 64, 1, 0)}};
   k.dispatch = {.grid = rule::ceil_div(seq, var("warps") * 16),
                 .grid_y = heads,
                 .grid_z = batch,
@@ -296,6 +350,8 @@ KernelSpec attention_prefill_spec() {
       var("lazy_rescale") <= 1,
       // Warpgroups of 64 rows, d in swizzled rows of 64 columns, S of n = bn.
       wg == 0 || (var("async_mma") == 1 && d % 64 == 0 && var("warps") % 4 == 0 && var("bn") <= 256),
+      // q, K and V by tile copies: the warpgroup body's, boxes of up to 256 rows.
+      var("tma") == 0 || (var("tma") == 1 && wg == 1 && var("tile_copy") == 1),
   };
   k.sizes = {{"q", batch * heads * seq * d},
              {"k", batch * kv_heads * seq * d},

@@ -17,20 +17,30 @@ namespace mtile::lib {
 // each simdgroup's (max, sum, acc) of head g in sm_ml[(w * group + g) * 2 ..] and sm_acc[(w * group
 // + g) * d ..] (write_state), the FMA body's layout with a pitch of d, for the merge.
 // With Config stages >= 2, K and V come through that many buffers, filled stages - 1 blocks ahead.
+// With Config tma also (targets with tile copies, d a multiple of 64) thread 0 fills them, each
+// block's K and V as boxes of 64 columns of the view [d, seq, pairs] (rows past seq arrive as
+// zeros), on an mbarrier a buffer (`full`); every thread arrives on `empty` once its simdgroup's
+// reads of a buffer are done, which thread 0 waits on before refilling it: no barrier and no copy
+// instruction in the other threads' loop.
+struct KvView {
+  dsl::Val seq, pairs, pair, begin;  // the view's rows and slices; the split's slice and first row
+};
+
 template <class T>
 class DecodeMma {
  public:
   // Runs the walk over the split's rows.
   DecodeMma(const dsl::Tensor& q, const dsl::Tensor& k, const dsl::Tensor& v, const dsl::Val& q_scale,
-            const dsl::Val& head0, const dsl::Val& kv_row0, const dsl::Val& rows, uint32_t d, uint32_t group)
+            const dsl::Val& head0, const dsl::Val& kv_row0, const dsl::Val& rows, uint32_t d, uint32_t group,
+            const KvView& view)
       : d_(d), group_(group), stages_(dsl::config("stages", 0)), softmax_(false, group <= 8 ? 1 : 2) {
-    walk(q, k, v, q_scale, head0, kv_row0, rows);
+    walk(q, k, v, q_scale, head0, kv_row0, rows, view);
   }
   void write_state(const dsl::TgArray& sm_acc, const dsl::TgArray& sm_ml) const;
 
  private:
   void walk(const dsl::Tensor& q, const dsl::Tensor& k, const dsl::Tensor& v, const dsl::Val& q_scale,
-            const dsl::Val& head0, const dsl::Val& kv_row0, const dsl::Val& rows);
+            const dsl::Val& head0, const dsl::Val& kv_row0, const dsl::Val& rows, const KvView& view);
   const uint32_t d_, group_, stages_;
   std::vector<std::unique_ptr<dsl::MmaAccVar>> o_;  // d / 8 tiles of 16 x 8: row g is head g
   flash::RowSoftmax softmax_;
@@ -38,11 +48,12 @@ class DecodeMma {
 
 template <class T>
 void DecodeMma<T>::walk(const dsl::Tensor& q, const dsl::Tensor& k, const dsl::Tensor& v, const dsl::Val& q_scale,
-                        const dsl::Val& head0, const dsl::Val& kv_row0, const dsl::Val& rows) {
+                        const dsl::Val& head0, const dsl::Val& kv_row0, const dsl::Val& rows, const KvView& view) {
   using namespace dsl;
   const uint32_t d = d_, group = group_;
   const uint32_t bn = config("bn"), threads = config("threads"), block = threads / kSimdLanes * bn;
-  const uint32_t ld = d + 8, dtiles = d / 16, otiles = d / 8;
+  const bool tma = config("tma", 0) != 0;
+  const uint32_t ld = tma ? d : d + 8, dtiles = d / 16, otiles = d / 8;
   const uint32_t buffers = stages_ >= 2 ? stages_ : 1;
   TgArray k_tile = threadgroup_array(k.elem, buffers * block * ld);
   TgArray v_tile = threadgroup_array(v.elem, buffers * block * ld);
@@ -64,7 +75,7 @@ void DecodeMma<T>::walk(const dsl::Tensor& q, const dsl::Tensor& k, const dsl::T
   };
   auto row = [&](const Val* at, const Val& r) { return at ? *at + r : r; };
   // This simdgroup's scores of the block, its K from buffer row *at on (0 where not given).
-  auto scores_of = [&](const Val* at) {
+  auto scores_of = [&](const Val* at, const MatrixRef& km) {
     std::vector<MmaAcc> s;
     for (uint32_t n = 0; n < bn / 8; n += 2) {  // two key tiles of 8 at a time
       MmaAcc acc0 = mma_zero(), acc1 = mma_zero();
@@ -102,7 +113,7 @@ void DecodeMma<T>::walk(const dsl::Tensor& q, const dsl::Tensor& k, const dsl::T
     return p;
   };
   // O += P V, V from buffer row *at on.
-  auto accumulate = [&](const std::vector<MmaA>& p, const Val* at) {
+  auto accumulate = [&](const std::vector<MmaA>& p, const Val* at, const MatrixRef& vm) {
     for (uint32_t i = 0; i < bn / 16; ++i)
       for (uint32_t t = 0; t < otiles; t += 2) {  // V transposed as it loads, two tiles of 8 columns
         std::array<MmaB, 2> vb = load_mma_b_kn_x2(vm, row(at, key_off + i * 16), t * 8);
@@ -111,6 +122,45 @@ void DecodeMma<T>::walk(const dsl::Tensor& q, const dsl::Tensor& k, const dsl::T
       }
   };
 
+  if (tma) {
+    Mbarriers full = mbarriers(stages_), empty = mbarriers(stages_);
+    if_(tid() == 0u, [&] {
+      for (uint32_t b = 0; b < stages_; ++b) {
+        full.init(b, 1u);  // thread 0's announcement; the boxes' bytes
+        empty.init(b, threads);
+      }
+    });
+    barrier();
+    const uint32_t bytes = 2 * block * d * static_cast<uint32_t>(storage_bytes(k.elem));
+    TileView kv[2] = {{k, {d, view.seq, view.pairs}, {d, view.seq * d}, {64, block, 1}, 128},
+                      {v, {d, view.seq, view.pairs}, {d, view.seq * d}, {64, block, 1}, 128}};
+    // Block i into buffer i % stages once every thread is done with the block before in it (thread 0).
+    auto fill = [&](const Val& i) {
+      Val b = i % stages_;
+      empty.wait(b, (i / stages_ & 1u) ^ 1u);  // a buffer's first round is free
+      full.arrive_expect(b, bytes);
+      Val first = (view.begin + i * block).cast(ScalarType::i32), pair = view.pair.cast(ScalarType::i32);
+      for (uint32_t t = 0; t < 2; ++t)
+        for (uint32_t c = 0; c < d / 64; ++c)
+          copy_tile((t ? v_tile : k_tile)[b * (block * d) + c * (block * 64)], kv[t],
+                    {lit(static_cast<int32_t>(c * 64)), first, pair}, full, b);
+    };
+    if_(tid() == 0u, [&] {
+      for (uint32_t b = 0; b + 1 < stages_; ++b) if_(lit(b) < blocks, [&] { fill(lit(b)); });
+    });
+    for_(0u, blocks, 1u, [&](Val j) {
+      if_(tid() == 0u && j + (stages_ - 1) < blocks, [&] { fill(j + (stages_ - 1)); });
+      Val b = named("buffer", j % stages_);
+      full.wait(b, j / stages_ & 1u);
+      Val at = named("buf_at", b * (block * d));
+      MatrixRef kt = MatrixRef(k_tile, d, at).swizzled128(block * 64),
+                vt = MatrixRef(v_tile, d, at).swizzled128(block * 64);
+      std::vector<MmaA> p = softmax_of(named("key0", j * block), scores_of(nullptr, kt));
+      accumulate(p, nullptr, vt);
+      empty.arrive(b);
+    });
+    return;
+  }
   if (stages_ >= 2) {
     // `stages` buffers of K and V, filled stages - 1 blocks ahead: one barrier a block, after
     // which every simdgroup is done with the buffer the fill below takes (the block before's).
@@ -129,8 +179,8 @@ void DecodeMma<T>::walk(const dsl::Tensor& q, const dsl::Tensor& k, const dsl::T
       if_(j + (stages_ - 1) < blocks, [&] { fill(j + (stages_ - 1)); });
       copy_async_commit();
       Val key0 = named("key0", j * block), at = named("buf_row", j % stages_ * block);
-      std::vector<MmaA> p = softmax_of(key0, scores_of(&at));
-      accumulate(p, &at);
+      std::vector<MmaA> p = softmax_of(key0, scores_of(&at, km));
+      accumulate(p, &at, vm);
     });
     return;
   }
@@ -143,14 +193,14 @@ void DecodeMma<T>::walk(const dsl::Tensor& q, const dsl::Tensor& k, const dsl::T
     copy_async_commit();
     copy_async_wait(1);  // K of this block
     barrier();
-    std::vector<MmaAcc> s = scores_of(nullptr);
+    std::vector<MmaAcc> s = scores_of(nullptr, km);
     barrier();  // every simdgroup has read K: the next block's may come in
     if_(j + 1u < blocks, [&] { stage(k, k_tile, nullptr, key0 + block); });
     copy_async_commit();
     std::vector<MmaA> p = softmax_of(key0, s);
     copy_async_wait(1);  // V of this block
     barrier();
-    accumulate(p, nullptr);
+    accumulate(p, nullptr, vm);
     barrier();  // every simdgroup has read V: the next block's may come in
   });
 }

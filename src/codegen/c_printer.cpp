@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdint>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "codegen/tile_maps.hpp"
 
@@ -212,6 +213,7 @@ class Printer {
     scan(f_.body);
     int position = 0;
     order(f_.body, position);
+    drop_unprinted_values();
     out_ = d_.head(f_, uses_) + " {\n";
     // MSL allows threadgroup arrays only at kernel scope; CUDA gets the same layout.
     const std::set<Id> atom_aligned = atom_aligned_arrays(f_);
@@ -340,7 +342,10 @@ class Printer {
   void order(const ir::Block& b, int& position) {
     for (const Inst& in : b.insts) {
       int here = position++;
-      for (Id a : in.args) {
+      for (size_t k = 0; k < in.args.size(); ++k) {
+        // copy_tile's view (dims, strides, box) is in its tensor map, not in the printed call.
+        if (in.op == Op::CopyTile && k >= ir::copy_tile_dim_arg(in, 0)) continue;
+        const Id a = in.args[k];
         ++use_count_[a];
         last_use_[a] = std::max(last_use_[a], here);
       }
@@ -352,6 +357,23 @@ class Printer {
       if (in.op == Op::For)
         for (auto& [id, last] : last_use_)
           if (last > here && last < position && position_.count(id) && position_[id] < here) last = position;
+    }
+  }
+
+  // Pure values nothing printed uses (those only a copy_tile's view used, and what only they
+  // used) are left out: no unused variables for the compiler to warn about.
+  void drop_unprinted_values() {
+    std::vector<const Inst*> pure;
+    ir::for_each_inst(f_.body, [&](const Inst& in) {
+      if (in.result != ir::kNoId && ir::is_pure(in.op)) pure.push_back(&in);
+    });
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (const Inst* in : pure)
+        if (use_count_[in->result] == 0 && unprinted_.insert(in->result).second) {
+          for (Id a : in->args) --use_count_[a];
+          changed = true;
+        }
     }
   }
 
@@ -378,6 +400,7 @@ class Printer {
       // A value whose one use is the next statement's initial or new value of a local is written
       // there: no `float acc = v12;` copy line.
       const Inst* next = i + 1 < b.insts.size() ? &b.insts[i + 1] : nullptr;
+      if (in.result != ir::kNoId && unprinted_.count(in.result)) continue;
       if (next && inlinable(in) && use_count_[in.result] == 1 && stores_value(*next, in.result)) {
         expr_[in.result] = value(in);  // the whole right-hand side there: no parentheses needed
         continue;
@@ -881,6 +904,7 @@ class Printer {
   KernelUses uses_;
   std::unordered_map<Id, std::string> named_;  // the author's names, made safe
   std::unordered_map<Id, int> use_count_, last_use_, position_;
+  std::unordered_set<Id> unprinted_;
   std::unordered_map<Id, std::vector<int>> local_sets_;
   std::unordered_map<Id, std::string> expr_;  // C expression of each id: a name or a literal
   std::unordered_map<Id, ST> type_;

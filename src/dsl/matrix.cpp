@@ -117,13 +117,22 @@ MatrixRef MatrixRef::aligned_rows() const {
   return m;
 }
 
+MatrixRef MatrixRef::swizzled128(U32 block_stride) const {
+  if (space_ != ir::MemSpace::Threadgroup)
+    detail::trace_error("MatrixRef::swizzled128 of device memory: copy_tile lands swizzled rows in threadgroup memory");
+  MatrixRef m = aligned_rows();
+  m.swizzled_ = true;
+  m.block_stride_ = block_stride.val;
+  return m;
+}
+
 bool MatrixRef::loads_whole_matrices() const {
   return aligned_rows_ && space_ == ir::MemSpace::Threadgroup && !is_bounded() &&
          (elem_ == ScalarType::bf16 || elem_ == ScalarType::f16);
 }
 
 MemRef MatrixRef::at(const Val& r, const Val& c) const {
-  Val index = r * ld_ + c;
+  Val index = swizzled_ ? c / 64u * block_stride_ + swizzle128_index(r, c % 64u).val : r * ld_ + c;
   if (has_offset_) index = offset_ + index;
   return {space_, slot_, elem_, index};
 }

@@ -74,8 +74,8 @@ std::pair<int, int> accesses(const ir::Function& f, const std::string& name, int
   return {vec, all};
 }
 
-int u64_values(const ir::Function& f) {
-  return count(f, [](const ir::Inst& in) { return in.type == ScalarType::u64; });
+int u64_values(const ir::Function& f) {  // 64-bit offsets (not the u64 arrays of mbarriers)
+  return count(f, [](const ir::Inst& in) { return in.type == ScalarType::u64 && in.op != ir::Op::TgArrayDecl; });
 }
 
 void nvrtc_compiles(const ir::Function& f, const std::string& name) {
@@ -324,10 +324,15 @@ TEST(AttentionDecode, StagesFollowTheTargetAndTheTripsASplit) {
         << "batch " << batch << " seq " << seq;
     return st;
   };
-  const Target h100 = Target::cuda("sm_90a"), a100 = Target::cuda("sm_80"), m3 = Target::metal("apple9");
+  const Target tiles = Target::cuda("sm_90a"), a100 = Target::cuda("sm_80"), m3 = Target::metal("apple9");
+  Target h100 = tiles;  // the H100 without tile copies: the copy_async forms
+  h100.tile_copy = false;
   EXPECT_TRUE(h100.async_copy);
   EXPECT_TRUE(a100.async_copy);
   EXPECT_FALSE(m3.async_copy);
+  // With tile copies the tensor-core body takes three buffers wherever d is a multiple of 64.
+  for (auto [batch, seq] : {std::pair{1u, 4096u}, {8u, 4096u}, {32u, 4096u}, {64u, 32768u}, {1u, 32768u}})
+    EXPECT_EQ(stages(batch, seq, tiles), 3u) << batch << " x " << seq;
   EXPECT_EQ(stages(1, 32768, h100), 2u);  // the tensor-core body's two buffers (1024 rows a split)
   EXPECT_EQ(stages(8, 4096, h100), 2u);   // the same, 4 splits
   EXPECT_EQ(stages(32, 4096, h100), 2u);
@@ -466,6 +471,15 @@ TEST(AttentionDecode, TheTensorCoreBodyMatchesTheReference) {
       {{{"batch", 1}, {"heads", 16}, {"kv_heads", 1}, {"seq", 300}, {"d", 96}}, {{"threads", 64}, {"stages", 3}}},
       {kAttn, {{"splits", 2}, {"threads", 64}, {"stages", 4}}},
       {{{"batch", 3}, {"heads", 2}, {"kv_heads", 2}, {"seq", 1}, {"d", 16}}, {{"stages", 2}}},
+      // The buffers by tile copies (thread 0, zeros past seq, no barrier in the loop): splits whose
+      // last block passes seq, batches of 3, one key, blocks of 32 and 64 rows, 2 to 4 buffers.
+      {{{"batch", 3}, {"heads", 8}, {"kv_heads", 2}, {"seq", 300}, {"d", 64}},
+       {{"splits", 3}, {"threads", 64}, {"stages", 4}, {"tma", 1}}},
+      {{{"batch", 1}, {"heads", 32}, {"kv_heads", 8}, {"seq", 2000}, {"d", 128}},
+       {{"splits", 2}, {"threads", 64}, {"stages", 3}, {"tma", 1}}},
+      {{{"batch", 2}, {"heads", 16}, {"kv_heads", 2}, {"seq", 1}, {"d", 128}},
+       {{"threads", 32}, {"bn", 32}, {"stages", 2}, {"tma", 1}}},
+      {{{"batch", 1}, {"heads", 16}, {"kv_heads", 1}, {"seq", 150}, {"d", 64}}, {{"stages", 2}, {"tma", 1}}},
   };
   for (ScalarType t : {ScalarType::bf16, ScalarType::f16})
     for (const Case& c : cases) {
@@ -482,6 +496,8 @@ TEST(AttentionDecode, TheTensorCoreBodyMatchesTheReference) {
             std::string::npos);
   EXPECT_NE(contract_error("attention_decode", kAttn, {{"mma", 1}, {"bn", 24}}).find("bn % 16 == 0"),
             std::string::npos);
+  EXPECT_NE(contract_error("attention_decode", kAttn, {{"mma", 1}, {"stages", 0}, {"tma", 1}}).find("stages >= 2"),
+            std::string::npos);
 }
 
 // The rule takes the tensor-core body where a split's rows are few (bench/NOTES.md): one or two
@@ -490,7 +506,8 @@ TEST(AttentionDecode, TheTensorCoreBodyMatchesTheReference) {
 // to batch * kv_heads = sm_count / 2, short of splits of 2048 rows that fill a wave of 256 threads.
 TEST(AttentionDecode, TheRuleTakesTheTensorCoreBodyForShortSplits) {
   const KernelSpec& spec = find_kernel("attention_decode").spec();
-  const Target h100 = Target::cuda("sm_90a");
+  Target h100 = Target::cuda("sm_90a");
+  h100.tile_copy = false;  // the forms below are the rule's where tile copies are not (the next test)
   auto config = [&](uint32_t batch, uint32_t seq, ScalarType t = ScalarType::bf16) {
     Shape s = {{"batch", batch}, {"heads", 32}, {"kv_heads", 8}, {"seq", seq}, {"d", 128}};
     return resolve(spec, s, h100, {}, {}, t).config;
@@ -541,6 +558,46 @@ TEST(AttentionDecode, TheRuleTakesTheTensorCoreBodyForShortSplits) {
   EXPECT_EQ(resolve(spec, kAttn, Target::metal("apple9")).config.at("mma"), 0u);
 }
 
+// Where the target has tile copies (sm_90) and d is a multiple of 64 whose three buffers fit twice
+// an SM: the tensor-core body with K and V by tile copies at every batch and length, 128 threads, two
+// threadgroups an SM's worth of splits (bench/NOTES.md twenty-third session).
+TEST(AttentionDecode, TheRuleTakesTileCopiesWhereTheTargetHasThem) {
+  const KernelSpec& spec = find_kernel("attention_decode").spec();
+  const Target h100 = Target::cuda("sm_90a");
+  auto config = [&](uint32_t batch, uint32_t seq, uint32_t d = 128, ScalarType t = ScalarType::bf16) {
+    Shape s = {{"batch", batch}, {"heads", 32}, {"kv_heads", 8}, {"seq", seq}, {"d", d}};
+    return resolve(spec, s, h100, {}, {}, t).config;
+  };
+  for (auto [batch, seq, splits] : {std::tuple{1u, 4096u, 32u},
+                                    {1u, 32768u, 32u},
+                                    {8u, 4096u, 4u},
+                                    {8u, 32768u, 4u},
+                                    {32u, 4096u, 1u},
+                                    {64u, 4096u, 1u},
+                                    {16u, 8192u, 2u}}) {
+    Config c = config(batch, seq);
+    EXPECT_EQ(c.at("tma"), 1u) << batch << " x " << seq;
+    EXPECT_EQ(c.at("mma"), 1u) << batch << " x " << seq;
+    EXPECT_EQ(c.at("stages"), 3u) << batch << " x " << seq;
+    EXPECT_EQ(c.at("threads"), 128u) << batch << " x " << seq;
+    EXPECT_EQ(c.at("splits"), splits) << batch << " x " << seq;
+  }
+  EXPECT_EQ(config(8, 4096, 64).at("tma"), 1u);
+  EXPECT_EQ(config(8, 4096, 96).at("tma"), 0u);   // not whole boxes of 64 columns
+  EXPECT_EQ(config(8, 4096, 256).at("tma"), 0u);  // 192 KiB of buffers: one threadgroup an SM
+  EXPECT_EQ(config(8, 4096, 128, ScalarType::f32).at("tma"), 0u);
+  EXPECT_EQ(config(8, 4096, 128, ScalarType::f16).at("tma"), 1u);
+  EXPECT_EQ(resolve(spec, kAttn, Target::cuda("sm_80")).config.at("tma"), 0u);
+  EXPECT_EQ(resolve(spec, kAttn, Target::cpu()).config.at("tma"), 0u);
+  // Thread 0 copies boxes; the others wait on mbarriers: no barrier in the loop.
+  ir::Function f = lowered("attention_decode", ScalarType::bf16,
+                           {{"batch", 8}, {"heads", 32}, {"kv_heads", 8}, {"seq", 4096}, {"d", 128}}, h100);
+  std::string cuda = codegen::emit_cuda(f);
+  EXPECT_TRUE(contains(cuda, "mt_copy_tile3(")) << cuda;
+  EXPECT_FALSE(contains(cuda, "cp.async.cg")) << cuda;
+  nvrtc_compiles(f, "attention_decode_tile_copies");
+}
+
 TEST(AttentionDecode, OneSplitWritesOutDirectlyAndMoreTakeAFencedTicketNvrtcCompiles) {
   const Target cuda = Target::cuda("sm_90a");
   auto ops = [](const ir::Function& f, ir::Op op) { return count(f, [&](const ir::Inst& in) { return in.op == op; }); };
@@ -580,7 +637,8 @@ TEST(AttentionDecode, OneSplitWritesOutDirectlyAndMoreTakeAFencedTicketNvrtcComp
 }
 
 TEST(AttentionDecode, OffsetsOfKAndVAre64BitPast2To31ElementsAndNvrtcCompilesThem) {
-  const Target cuda = Target::cuda("sm_90a");
+  Target cuda = Target::cuda("sm_90a");
+  cuda.tile_copy = false;  // tile copies address K and V by coordinates of a view: below
   // 64 x 8 x 32768 x 128 is 2^31 elements, the largest index 2^31 - 1: u32 offsets still. 40960
   // rows pass it.
   Shape big = {{"batch", 64}, {"heads", 32}, {"kv_heads", 8}, {"seq", 32768}, {"d", 128}};
@@ -592,6 +650,11 @@ TEST(AttentionDecode, OffsetsOfKAndVAre64BitPast2To31ElementsAndNvrtcCompilesThe
   ir::Function wide = lowered("attention_decode", ScalarType::bf16, big, cuda);
   EXPECT_GT(u64_values(wide), 0) << ir::print(wide);
   nvrtc_compiles(wide, "attention_decode_wide");
+  // A tile copy's view of [d, seq, batch * kv_heads] reaches every row with 32-bit coordinates.
+  ir::Function boxes = lowered("attention_decode", ScalarType::bf16, big, Target::cuda("sm_90a"));
+  EXPECT_TRUE(contains(codegen::emit_cuda(boxes), "mt_copy_tile3("));
+  EXPECT_EQ(u64_values(boxes), 0) << ir::print(boxes);
+  nvrtc_compiles(boxes, "attention_decode_wide_boxes");
 }
 
 TEST(AttentionDecode, MetalNeedsVersion32ForItsFence) {

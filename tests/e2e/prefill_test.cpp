@@ -25,7 +25,7 @@ CheckResult check(ScalarType t, const Shape& shape, const Config& config) {
 TEST(AttentionPrefill, TheRuleTakesWarpgroupMmaWhereTheTargetHasItAndDIsAMultipleOf64) {
   const KernelSpec& spec = find_kernel("attention_prefill").spec();
   Resolved h100 = resolve(spec, prefill_shape(1, 32, 8, 4096, 128), Target::cuda("sm_90a"));
-  EXPECT_EQ(config_text(h100.config), "bn=64,dtiles=8,lazy_rescale=0,warpgroup=1,warps=4");
+  EXPECT_EQ(config_text(h100.config), "bn=64,dtiles=8,lazy_rescale=0,tma=1,warpgroup=1,warps=4");
   EXPECT_EQ(h100.geometry.tpg, 128u);  // one warpgroup of 64 query rows
   EXPECT_EQ(resolve(spec, prefill_shape(1, 2, 1, 100, 256), Target::cuda("sm_90a")).config.at("warpgroup"), 1u);
   // d = 80 is not whole rows of 64 columns; sm_80 and Metal have no warpgroup MMA.
@@ -42,8 +42,9 @@ TEST(AttentionPrefill, BothBodiesMatchTheReferenceForEveryKnob) {
   };
   const Config mma{{"warpgroup", 0}};
   const std::vector<Case> cases = {
-      // The warpgroup body (the rule's on the CPU engine, whose 64 KiB of threadgroup memory hold
-      // it up to d = 128): one row, partial last blocks of queries and of keys, GQA.
+      // The warpgroup body on tile copies (the rule's on the CPU engine, whose 64 KiB of
+      // threadgroup memory hold it up to d = 128): one row, partial last blocks of queries and of
+      // keys, GQA.
       {prefill_shape(1, 1, 1, 1, 64), {}},
       {prefill_shape(2, 4, 2, 77, 128), {}},
       {prefill_shape(1, 2, 1, 130, 64), {}},
@@ -59,6 +60,13 @@ TEST(AttentionPrefill, BothBodiesMatchTheReferenceForEveryKnob) {
       {prefill_shape(1, 2, 1, 200, 64), {{"lazy_rescale", 1}}},
       {prefill_shape(1, 2, 1, 200, 64), {{"lazy_rescale", 1}, {"warps", 8}, {"bn", 32}}},
       {prefill_shape(2, 4, 2, 77, 128), {{"lazy_rescale", 1}, {"warpgroup", 0}}},
+      // The warpgroup body with every thread's copies (rows past seq repeat the last) where the
+      // rule takes tile copies (zeros past seq); batches of 3 for the tile copies' view.
+      {prefill_shape(1, 1, 1, 1, 64), {{"tma", 0}}},
+      {prefill_shape(2, 4, 2, 77, 128), {{"tma", 0}}},
+      {prefill_shape(1, 2, 1, 200, 64), {{"tma", 0}, {"warps", 8}}},
+      {prefill_shape(3, 2, 1, 97, 64), {{"tma", 0}, {"bn", 32}, {"lazy_rescale", 1}}},
+      {prefill_shape(3, 2, 1, 97, 64), {{"bn", 32}, {"lazy_rescale", 1}}},
   };
   for (ScalarType t : {ScalarType::bf16, ScalarType::f16})
     for (const Case& c : cases) {
@@ -77,7 +85,7 @@ TEST(AttentionPrefill, ScoresOfAWideRangeMatchTheReferenceWithEveryRescale) {
   spec.inits["scale"] = Init::constant(40.0);
   Kernel wide = make_kernel(std::move(spec));
   auto cpu = make_backend("cpu:sanitize");
-  for (const Config& body : {Config{}, Config{{"warpgroup", 0}}})
+  for (const Config& body : {Config{}, Config{{"tma", 0}}, Config{{"warpgroup", 0}}})
     for (uint32_t lazy : {0u, 1u}) {
       CheckOptions opts;
       opts.launch.config = body;
@@ -104,6 +112,8 @@ TEST(AttentionPrefill, TheWarpgroupBodysContractIsCheckedBeforeALaunch) {
   EXPECT_TRUE(contains(d80, "d % 64 == 0")) << d80;
   std::string warps = refused(prefill_shape(1, 1, 1, 64, 64), {{"warpgroup", 1}, {"warps", 2}});
   EXPECT_TRUE(contains(warps, "warps % 4 == 0")) << warps;
+  std::string tma = refused(prefill_shape(1, 1, 1, 64, 64), {{"warpgroup", 0}, {"tma", 1}});
+  EXPECT_TRUE(contains(tma, "tile_copy == 1")) << tma;
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "backends/cuda/nvrtc.hpp"
 #include "codegen/tile_maps.hpp"
 #include "mtile/dsl.hpp"
+#include "mtile/dsl_matrix.hpp"
 #include "test_util.hpp"
 
 using namespace mtile;
@@ -193,14 +194,90 @@ TEST(TileCopy, TheIrTextAndTheDslRefusals) {
   EXPECT_TRUE(contains(rank, "one stride fewer")) << rank;
 }
 
-// A view whose rows are a constexpr that a launch passes rather than bakes.
+// Fragments read back from a swizzled box (MatrixRef::swizzled128) against the same fragments
+// read from the tensor: x is 32 rows of 128 bf16 columns, copied as two boxes of 64 columns (the
+// second block at 32 * 64); the simdgroup loads B both ways (n-major at k0 = 80, k-major at n0 =
+// 72) and y holds tile's elements, then x's.
+template <class T>
+void swizzled_fragments(In<T> x, Out<f32> y) {
+  TgArray tile = threadgroup_array<T>(32 * 128);
+  Mbarriers full = mbarriers(1);
+  if_(tid() == 0u, [&] { full.init(0u, 1u); });
+  barrier();
+  const TileView view{x, {128u, 32u}, {128u}, {64, 32}, 128};
+  if_(tid() == 0u, [&] {
+    full.arrive_expect(0u, 32 * 128 * 2);
+    for (int32_t c = 0; c < 2; ++c) copy_tile(tile[lit(uint32_t(c) * 32 * 64)], view, {lit(c * 64), lit(0)}, full, 0u);
+  });
+  full.wait(0u, 0u);
+  MatrixRef swizzled = MatrixRef(tile, 128u, 0u).swizzled128(32 * 64), plain = MatrixRef(x, 128u);
+  std::vector<Val> got, want;
+  for (const MatrixRef* m : {&swizzled, &plain}) {
+    std::vector<Val>& out = m == &plain ? want : got;
+    for (const MmaB& b : load_mma_b_nk_x2(*m, 8u, 80u))
+      for (const Val& v : b.v) out.push_back(v);
+    for (const MmaB& b : load_mma_b_kn_x2(*m, 16u, 72u))
+      for (const Val& v : b.v) out.push_back(v);
+  }
+  for (size_t i = 0; i < got.size(); ++i) {
+    store(y[tid() * 16u + static_cast<uint32_t>(i)], got[i].cast(ScalarType::f32));
+    store(y[512u + tid() * 16u + static_cast<uint32_t>(i)], want[i].cast(ScalarType::f32));
+  }
+}
+
+template <class T>
+void swizzled_device(In<T> x, Out<f32> y) {
+  (void)MatrixRef(x, 128u).swizzled128(64u);
+  store(y[0u], lit(0.0f));
+}
+
+TEST(TileCopy, FragmentsOfASwizzledBoxAreTheTensorsFragments) {
+  const KernelDef k = define_half_kernel("swizzled_fragments", ir::Mode::Reduction, {"x", "y"},
+                                         MTILE_HALF_VARIANTS(swizzled_fragments));
+  ir::Function f = passes::run_pipeline(k.trace(ScalarType::bf16), Target::cpu());
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  std::vector<uint16_t> x(32 * 128);
+  for (uint16_t& v : x) v = f32_to_bf16_bits(u(rng));
+  std::vector<float> y(1024, NAN);
+  cpu::execute(f, geometry(1, 32),
+               {{x.data(), ScalarType::bf16, x.size()}, {y.data(), ScalarType::f32, y.size(), true}}, {0, 0},
+               {.sanitize = true});
+  for (size_t i = 0; i < 512; ++i) {
+    ASSERT_FALSE(std::isnan(y[i])) << i;
+    EXPECT_EQ(y[i], y[512 + i]) << "fragment element " << i % 16 << " of lane " << i / 16;
+  }
+  EXPECT_TRUE(contains(codegen::emit_cuda(passes::run_pipeline(k.trace(ScalarType::bf16), Target::cuda("sm_90a"))),
+                       "ldmatrix"));
+  std::string device = error_of([] {
+    define_half_kernel("swizzled_device", ir::Mode::Reduction, {"x", "y"}, MTILE_HALF_VARIANTS(swizzled_device))
+        .trace(ScalarType::bf16);
+  });
+  EXPECT_TRUE(contains(device, "MatrixRef::swizzled128 of device memory")) << device;
+}
+
+// A view whose rows are a constexpr that a launch passes rather than bakes, times the grid's size,
+// its stride a constexpr sum.
 void launch_rows(In<f32> x, Out<f32> y, Constexpr rows) {
   TgArray tile = threadgroup_array<f32>(256);
   Mbarriers b = mbarriers(1);
   if_(tid() == 0u, [&] {
     b.init(0u, 1u);
     b.arrive_expect(0u, 512u);
-    copy_tile(tile[0u], TileView{x, {32u, rows}, {32u}, {32, 4}}, {lit(0), lit(0)}, b, 0u);
+    copy_tile(tile[0u], TileView{x, {32u, rows * grid_size(0)}, {rows + 32u}, {32, 4}}, {lit(0), lit(0)}, b, 0u);
+  });
+  b.wait(0u, 0u);
+  store(y[tid()], load(tile[tid()]));
+}
+
+// A view that moves with the threadgroup: no tensor map can hold it.
+void moving_view(In<f32> x, Out<f32> y) {
+  TgArray tile = threadgroup_array<f32>(256);
+  Mbarriers b = mbarriers(1);
+  if_(tid() == 0u, [&] {
+    b.init(0u, 1u);
+    b.arrive_expect(0u, 512u);
+    copy_tile(tile[0u], TileView{x, {32u, program_id(0) + 4u}, {32u}, {32, 4}}, {lit(0), lit(0)}, b, 0u);
   });
   b.wait(0u, 0u);
   store(y[tid()], load(tile[tid()]));
@@ -218,9 +295,11 @@ TEST(TileCopy, CudaPrintsOneTensorMapAViewThatNvrtcCompilesForSm90AndOtherTarget
   ASSERT_EQ(maps.size(), 1u);
   EXPECT_EQ(maps[0].rank, 2u);
   EXPECT_EQ(maps[0].swizzle, 128u);
-  EXPECT_EQ(maps[0].dims[0], 40u);
-  EXPECT_EQ(maps[0].dims[1], 5u);
-  EXPECT_EQ(maps[0].strides[1], 44u);
+  const std::array<uint32_t, 3> grid{1, 1, 1};
+  EXPECT_TRUE(maps[0].dims[0].constant());
+  EXPECT_EQ(maps[0].dims[0].eval({}, grid, kThreads), 40u);
+  EXPECT_EQ(maps[0].dims[1].eval({}, grid, kThreads), 5u);
+  EXPECT_EQ(maps[0].strides[1].eval({}, grid, kThreads), 44u);
   EXPECT_EQ(maps[0].box[0], 32u);
   std::string arch = error_of([&] { cuda::compile_for_arch(tile_ir(Target::cuda("sm_80"), 1), "sm_80"); });
   EXPECT_TRUE(contains(arch, "kernel tile_box<f32>: copy_tile (the tensor memory accelerator")) << arch;
@@ -228,14 +307,25 @@ TEST(TileCopy, CudaPrintsOneTensorMapAViewThatNvrtcCompilesForSm90AndOtherTarget
   std::string msl = error_of([] { codegen::emit_msl(tile_ir(Target::metal("apple9"), 1)); });
   EXPECT_TRUE(contains(msl, "kernel tile_box")) << msl;
   EXPECT_TRUE(contains(msl, "no lowering")) << msl;
+  // A launch constexpr and the grid's size reach the map as steps the backend evaluates at launch.
   ir::Function unbaked = passes::run_pipeline(
       define_kernel("launch_rows", ir::Mode::Reduction, {"x", "y", "rows"}, &launch_rows).trace(ScalarType::f32),
       Target::cuda("sm_90a"));
-  std::string late = error_of([&] { codegen::tile_maps(unbaked); });
-  EXPECT_TRUE(contains(late,
-                       "kernel launch_rows: copy_tile from 'x': its size of dim 1 is not known when the kernel "
-                       "is built"))
-      << late;
+  std::vector<codegen::TileMap> late = codegen::tile_maps(unbaked);
+  ASSERT_EQ(late.size(), 1u);
+  EXPECT_FALSE(late[0].dims[1].constant());
+  const std::vector<uint64_t> values{0, 0, 7};  // x, y, rows
+  EXPECT_EQ(late[0].dims[0].eval(values, {3, 1, 1}, kThreads), 32u);
+  EXPECT_EQ(late[0].dims[1].eval(values, {3, 1, 1}, kThreads), 7u * 3u);
+  EXPECT_EQ(late[0].strides[1].eval(values, {3, 1, 1}, kThreads), 7u + 32u);
+  ir::Function moving = passes::run_pipeline(
+      define_kernel("moving_view", ir::Mode::Reduction, {"x", "y"}, &moving_view).trace(ScalarType::f32),
+      Target::cuda("sm_90a"));
+  std::string why_not = error_of([&] { codegen::tile_maps(moving); });
+  EXPECT_TRUE(contains(why_not,
+                       "kernel moving_view: copy_tile from 'x': its size of dim 1 depends on 'program_id', which a "
+                       "launch does not fix"))
+      << why_not;
   std::string why;
   if (!cuda::nvrtc_available(&why)) GTEST_SKIP() << "NVRTC can't be loaded: " << why;
   for (uint32_t which = 0; which < 5; ++which) {
@@ -243,6 +333,7 @@ TEST(TileCopy, CudaPrintsOneTensorMapAViewThatNvrtcCompilesForSm90AndOtherTarget
     EXPECT_GT(r.cubin.size(), 0u) << which;
     EXPECT_EQ(r.log.find("warning"), std::string::npos) << r.log;
   }
+  EXPECT_GT(cuda::compile_for_arch(unbaked, "sm_90a").cubin.size(), 0u);
 }
 
 }  // namespace

@@ -487,7 +487,7 @@ void CudaBackend::run(Executable& exe, const Geometry& g, const std::vector<Buff
                             ce->entry, ce->tpg, g.tpg));
   std::array<CUtensorMap, kMaxTileMaps> maps;
   for (size_t k = 0; k < ce->maps.size(); ++k) {
-    encode_tile_map(*ce, ce->maps[k], slots[ce->maps[k].tensor], maps[k]);
+    encode_tile_map(*ce, ce->maps[k], *tensors[ce->maps[k].tensor], std::span(slots.data(), n), g, maps[k]);
     args[n + k] = &maps[k];
   }
   CUstream s = stream ? reinterpret_cast<CUstream>(stream->handle) : stream_;
@@ -510,32 +510,48 @@ void CudaBackend::run(Executable& exe, const Geometry& g, const std::vector<Buff
                                   g.grid[0], g.grid[1], g.grid[2], g.tpg, result_text(r)));
 }
 
-// A copy_tile view of the tensor at `address` as the driver's tensor map. The contract checks the
-// address's alignment and the CPU engine the view's rules; a refusal here names the view too.
-void CudaBackend::encode_tile_map(const CudaExecutable& exe, const codegen::TileMap& m, uint64_t address,
-                                  CUtensorMap& out) const {
+// A copy_tile view of `buffer` as the driver's tensor map, its dims and strides evaluated for this
+// launch (values: the parameters' slots). A view past the buffer is refused before the driver sees
+// it; the CPU engine checks the view's other rules, and a refusal by the driver names the view too.
+void CudaBackend::encode_tile_map(const CudaExecutable& exe, const codegen::TileMap& m, const Buffer& buffer,
+                                  std::span<const uint64_t> values, const Geometry& g, CUtensorMap& out) const {
   const size_t bytes = storage_bytes(m.elem);
   const int type = bytes == 1   ? CU_TENSOR_MAP_DATA_TYPE_UINT8
                    : bytes == 2 ? CU_TENSOR_MAP_DATA_TYPE_UINT16
                    : bytes == 4 ? CU_TENSOR_MAP_DATA_TYPE_UINT32
                                 : CU_TENSOR_MAP_DATA_TYPE_UINT64;
-  std::array<cuuint64_t, 3> dims{}, strides{};
+  std::array<cuuint64_t, 3> dims{1, 1, 1}, strides{}, elem_strides{1, 0, 0};
   std::array<cuuint32_t, 3> box{}, unit{1, 1, 1};
+  uint64_t last = 0;  // the view's last element
+  bool empty = false;
   for (uint32_t d = 0; d < m.rank; ++d) {
-    dims[d] = m.dims[d];
+    dims[d] = m.dims[d].eval(values, g.grid, g.tpg);
     box[d] = static_cast<cuuint32_t>(m.box[d]);
-    if (d) strides[d - 1] = m.strides[d] * bytes;
+    if (d) elem_strides[d] = m.strides[d].eval(values, g.grid, g.tpg);
+    if (d) strides[d - 1] = elem_strides[d] * bytes;
+    empty = empty || dims[d] == 0;
+    last += (dims[d] - 1) * elem_strides[d];
   }
+  auto view = [&] {
+    return fmt::format("rank {}, dims {}, strides {} elements, box {}, swizzle {}", m.rank,
+                       fmt::join(std::span(dims.data(), m.rank), " x "),
+                       fmt::join(std::span(elem_strides.data() + 1, m.rank - 1), ", "),
+                       fmt::join(std::span(m.box.data(), m.rank), " x "), m.swizzle);
+  };
+  if (empty || last >= buffer.count)
+    throw Error(fmt::format(
+        "kernel {}: the copy_tile view of parameter '{}' ({}) {} its {} elements; nothing was "
+        "launched",
+        exe.entry, exe.params.at(m.tensor).name, view(), empty ? "has a dim of 0 within" : "passes", buffer.count));
   const CUresult r = api_->cuTensorMapEncodeTiled(
-      &out, type, m.rank, reinterpret_cast<void*>(address), dims.data(), strides.data(), box.data(), unit.data(),
+      &out, type, m.rank, reinterpret_cast<void*>(buffer.handle), dims.data(), strides.data(), box.data(), unit.data(),
       CU_TENSOR_MAP_INTERLEAVE_NONE, m.swizzle ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_NONE,
       CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS)
     throw Error(
-        fmt::format("kernel {}: cuTensorMapEncodeTiled refuses the copy_tile view of parameter '{}' (rank {}, "
-                    "dims {}, strides {} elements, box {}, swizzle {}, address {:#x}): {}",
-                    exe.entry, exe.params.at(m.tensor).name, m.rank, fmt::join(m.dims, " x "),
-                    fmt::join(m.strides, ", "), fmt::join(m.box, " x "), m.swizzle, address, result_text(r)));
+        fmt::format("kernel {}: cuTensorMapEncodeTiled refuses the copy_tile view of parameter '{}' ({}, "
+                    "address {:#x}): {}",
+                    exe.entry, exe.params.at(m.tensor).name, view(), buffer.handle, result_text(r)));
 }
 
 CUfunction CudaBackend::cu_function(const Executable& exe) {

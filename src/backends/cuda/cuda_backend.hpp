@@ -185,7 +185,8 @@ class CudaBackend final : public Backend {
   void make_current() const;
 
  private:
-  void encode_tile_map(const CudaExecutable& exe, const codegen::TileMap& m, uint64_t address, CUtensorMap& out) const;
+  void encode_tile_map(const CudaExecutable& exe, const codegen::TileMap& m, const Buffer& buffer,
+                       std::span<const uint64_t> values, const Geometry& g, CUtensorMap& out) const;
   std::shared_ptr<CudaExecutable> load(const std::string& src, const std::string& entry,
                                        const std::vector<ir::Param>& params, const CacheKeyInputs& key_inputs,
                                        bool generated);
