@@ -431,9 +431,13 @@ KernelSpec attention_decode_spec() {
   // / tma (twenty-third session): b32 s4096 128.3 / 122.4, b64 s4096 247.7 / 238.8, b8 s32768 251.9
   // / 238.4, b1 s32768 41.0 / 38.9, b8 s4096 40.3 / 38.2; two buffers lose at b64 (251.0: three
   // threadgroups an SM, 1.3 waves of 512).
+  // Not where the single-buffered form above takes short splits (b1 s4096 12.96 / 13.76, b2 s512
+  // 5.32 / 5.46: its first block waits for a whole buffer); elsewhere off the table too: b16 s4096
+  // 71.3 / 68.3, b4 s32768 133.1 / 127.6, b64 s1024 70.4 / 68.2, b8 s4096 at d 64 (cp.async into
+  // the same three buffers) 25.0 / 24.0.
   rule::Expr tma_kv = 3 * 2 * 64 * d * 2;
-  rule::Expr tma_fits =
-      mma_fits && var("tile_copy") == 1 && d % 64 == 0 && 2 * (tma_kv + mma_state) <= var("shared_memory");
+  rule::Expr tma_fits = mma_fits && !mma_short && var("tile_copy") == 1 && d % 64 == 0 &&
+                        2 * (tma_kv + mma_state) <= var("shared_memory");
   rule::Expr wide_splits = rule::clamp(2 * var("sm_count") / pairs, 1, split_room);
   rule::Expr wide_long =
       var("group") * d <= 1024 && pairs * wide_splits * 8 >= 2 * var("sm_count") * 7 && seq >= 2048 * wide_splits;

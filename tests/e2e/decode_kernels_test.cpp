@@ -331,8 +331,9 @@ TEST(AttentionDecode, StagesFollowTheTargetAndTheTripsASplit) {
   EXPECT_TRUE(a100.async_copy);
   EXPECT_FALSE(m3.async_copy);
   // With tile copies the tensor-core body takes three buffers wherever d is a multiple of 64.
-  for (auto [batch, seq] : {std::pair{1u, 4096u}, {8u, 4096u}, {32u, 4096u}, {64u, 32768u}, {1u, 32768u}})
+  for (auto [batch, seq] : {std::pair{8u, 4096u}, {32u, 4096u}, {64u, 32768u}, {1u, 32768u}})
     EXPECT_EQ(stages(batch, seq, tiles), 3u) << batch << " x " << seq;
+  EXPECT_EQ(stages(1, 4096, tiles), 0u);  // short splits: the single-buffered form
   EXPECT_EQ(stages(1, 32768, h100), 2u);  // the tensor-core body's two buffers (1024 rows a split)
   EXPECT_EQ(stages(8, 4096, h100), 2u);   // the same, 4 splits
   EXPECT_EQ(stages(32, 4096, h100), 2u);
@@ -559,8 +560,8 @@ TEST(AttentionDecode, TheRuleTakesTheTensorCoreBodyForShortSplits) {
 }
 
 // Where the target has tile copies (sm_90) and d is a multiple of 64 whose three buffers fit twice
-// an SM: the tensor-core body with K and V by tile copies at every batch and length, 128 threads, two
-// threadgroups an SM's worth of splits (bench/NOTES.md twenty-third session).
+// an SM: the tensor-core body with K and V by tile copies, 128 threads, two threadgroups an SM's worth
+// of splits, but where the splits are short (bench/NOTES.md twenty-third session).
 TEST(AttentionDecode, TheRuleTakesTileCopiesWhereTheTargetHasThem) {
   const KernelSpec& spec = find_kernel("attention_decode").spec();
   const Target h100 = Target::cuda("sm_90a");
@@ -568,7 +569,7 @@ TEST(AttentionDecode, TheRuleTakesTileCopiesWhereTheTargetHasThem) {
     Shape s = {{"batch", batch}, {"heads", 32}, {"kv_heads", 8}, {"seq", seq}, {"d", d}};
     return resolve(spec, s, h100, {}, {}, t).config;
   };
-  for (auto [batch, seq, splits] : {std::tuple{1u, 4096u, 32u},
+  for (auto [batch, seq, splits] : {std::tuple{64u, 1024u, 1u},
                                     {1u, 32768u, 32u},
                                     {8u, 4096u, 4u},
                                     {8u, 32768u, 4u},
@@ -582,6 +583,10 @@ TEST(AttentionDecode, TheRuleTakesTileCopiesWhereTheTargetHasThem) {
     EXPECT_EQ(c.at("threads"), 128u) << batch << " x " << seq;
     EXPECT_EQ(c.at("splits"), splits) << batch << " x " << seq;
   }
+  // Short splits (batch * kv_heads <= sm_count / 8, seq <= 512 * splits): single-buffered, by copy_async.
+  EXPECT_EQ(config(1, 4096).at("tma"), 0u);
+  EXPECT_EQ(config(1, 4096).at("stages"), 0u);
+  EXPECT_EQ(config(2, 512).at("tma"), 0u);
   EXPECT_EQ(config(8, 4096, 64).at("tma"), 1u);
   EXPECT_EQ(config(8, 4096, 96).at("tma"), 0u);   // not whole boxes of 64 columns
   EXPECT_EQ(config(8, 4096, 256).at("tma"), 0u);  // 192 KiB of buffers: one threadgroup an SM
