@@ -111,13 +111,82 @@ void gemv_mma(const Tensor& x, const Tensor& w, const Tensor& out, const Val& n,
   }
 }
 
+// gemv on tensor cores with w and x by tile copies (Config tma 1 with mma 1; targets with tile
+// copies): the threadgroup's ksplit simdgroups take 16 output columns as gemv_mma's do, and w's 16
+// rows and x's rows stream through `stages` buffers that thread 0 fills, a step of ksplit blocks of
+// 64 elements of k, each block a box of w (16 x 64) and one of x (8 x 64) in swizzled rows:
+// elements past k, rows of w past n and rows of x past m arrive as zeros, so nothing is bounded.
+// Simdgroup s multiplies block s of each step (four mmas: w's rows as A, x's rows as B's columns)
+// and every thread arrives on the buffer's `empty` mbarrier after it; thread 0 waits on that before
+// refilling it. The simdgroups' accumulators are added through threadgroup memory.
+template <class T>
+void gemv_tiles(const Tensor& x, const Tensor& w, const Tensor& out, const Val& n, const Val& k) {
+  const uint32_t rows = config("m_rows"), parts = config("ksplit"), stages = config("stages");
+  const uint32_t threads = parts * kSimdLanes, w_box = kMmaCols * 64, x_box = 8 * 64;
+  const uint32_t step_elems = parts * (w_box + x_box);
+  TgArray tiles = threadgroup_array(w.elem, stages * step_elems);
+  Mbarriers full = mbarriers(stages), empty = mbarriers(stages);
+  if_(tid() == 0u, [&] {
+    for (uint32_t b = 0; b < stages; ++b) {
+      full.init(b, 1u);
+      empty.init(b, threads);
+    }
+  });
+  barrier();
+  Val j0 = named("j0", program_id(0) * kMmaCols);
+  const TileView w_view{w, {k, n}, {k}, {64, kMmaCols}, 128}, x_view{x, {k, lit(rows)}, {k}, {64, 8}, 128};
+  Val steps = named("steps", (k + (parts * 64 - 1)) / (parts * 64));
+  // Step i into buffer i % stages (thread 0): w's blocks first, then x's.
+  auto fill = [&](const Val& i) {
+    Val b = i % stages, at = b * step_elems;
+    empty.wait(b, (i / stages & 1u) ^ 1u);  // a buffer's first round is free
+    full.arrive_expect(b, step_elems * static_cast<uint32_t>(storage_bytes(w.elem)));
+    for (uint32_t s = 0; s < parts; ++s) {
+      Val k0 = ((i * parts + s) * 64u).cast(ScalarType::i32);
+      copy_tile(tiles[at + s * w_box], w_view, {k0, j0.cast(ScalarType::i32)}, full, b);
+      copy_tile(tiles[at + parts * w_box + s * x_box], x_view, {k0, lit(0)}, full, b);
+    }
+  };
+  if_(tid() == 0u, [&] {
+    for (uint32_t i = 0; i + 1 < stages; ++i) if_(lit(i) < steps, [&] { fill(lit(i)); });
+  });
+  MmaAccVar acc(mma_zero());
+  for_(0u, steps, 1u, [&](Val i) {
+    if_(tid() == 0u && i + (stages - 1) < steps, [&] { fill(i + (stages - 1)); });
+    Val b = named("buffer", i % stages);
+    full.wait(b, i / stages & 1u);
+    Val at = named("buf_at", b * step_elems);
+    MatrixRef wt = MatrixRef(tiles, 64u, at + simd_group() * w_box).swizzled128(w_box);
+    MatrixRef xt = MatrixRef(tiles, 64u, at + parts * w_box + simd_group() * x_box).swizzled128(x_box);
+    MmaAcc d = acc.get();
+    for (uint32_t kk = 0; kk < 64; kk += 16) d = mma(load_mma_a(wt, 0u, kk), load_mma_b_nk(xt, 0u, kk), d);
+    acc = d;
+    empty.arrive(b);
+  });
+  // The simdgroups' accumulators through threadgroup memory, [part][e * 32 + lane]; thread `item`
+  // adds the parts of one element: column j0 + g + 8 (e / 2) of out, row 2t + e % 2 of x.
+  constexpr uint32_t sums = kSimdLanes * mma_layout::kCElements;
+  TgArray partial = threadgroup_array<f32>(parts * sums);
+  MmaAcc d = acc.get();
+  for (uint32_t e = 0; e < mma_layout::kCElements; ++e)
+    store(partial[simd_group() * sums + e * kSimdLanes + simd_lane()], d.v[e]);
+  barrier();
+  for_(tid(), lit(sums), lit(threads), [&](Val item) {
+    Val total = load(partial[item]);
+    for (uint32_t p = 1; p < parts; ++p) total = total + load(partial[item + p * sums]);
+    Val lane = item % kSimdLanes, e = item / kSimdLanes;
+    Val r = lane % 4u * 2u + e % 2u, j = j0 + lane / 4u + e / 2u * 8u;
+    if_(r < rows && j < n, [&] { store(out[r * n + j], cast<T>(total)); });
+  });
+}
+
 template <class T>
 void gemv(In<T> x, In<T> w, Out<T> out, Constexpr n, Constexpr k) {
   if (config("mma", 0)) {
     if constexpr (std::is_same_v<T, f32>)
       detail::trace_error("Config mma 1 multiplies bf16 or f16 on tensor cores; f32 takes mma 0");
     else
-      return gemv_mma<T>(x, w, out, n, k);
+      return config("tma", 0) ? gemv_tiles<T>(x, w, out, n, k) : gemv_mma<T>(x, w, out, n, k);
   }
   // Trace-time sizes: the rows of x (m: the sums are unrolled per row; the contract checks it), the
   // columns of a simdgroup, the chunks a loop trip takes, the simdgroups that share columns.
@@ -213,33 +282,34 @@ KernelSpec gemv_spec() {
   // with all the device's simdgroups). Not at m 1, where the FMA body reads each row of w in
   // 512-byte runs and stays ahead (4096 x 4096 19.4 against 20.8; n 128256 346.5 against 362-390).
   rule::Expr mma = var("mma"), slots = var("sm_count") * var("max_threads_per_sm") / simd;
+  // The tensor-core body with w and x by tile copies (tma, gemv_tiles) where the target has them and
+  // the buffers fit (GPUs; not the CPU engine's 64 KiB): H200, us, gemv_mma (ksplit 16) / tiles
+  // with ksplit 8 and 3 buffers / ksplit 4 and 4 buffers (twenty-third session): 8 x 4096 x 14336
+  // 34.1-34.3 / 31.2-31.4 / 31.9; 8 x 4096 x 4096 13.7-13.9 / 13.1 / 13.2; 8 x 14336 x 4096 35.3 /
+  // 34.8 / 32.3. Eight simdgroups where the column groups make at most two threadgroups an SM, four
+  // (more threadgroups an SM) past that.
+  rule::Expr tiles = mma == 1 && var("tile_copy") == 1 && var("shared_memory") >= 96 * 1024;
+  rule::Expr groups = rule::ceil_div(n, kMmaCols);
   k.config = {
       {"m_rows", m},
       {"mma", rule::select(var("dtype_bytes") == 2 && simd == 32 && m > 4, 1, 0)},
       {"cols", rule::select(mma == 1, kMmaCols, rule::select(m > 4, 4, rule::select(n >= slots || m >= 4, 2, 1)))},
       {"unroll", rule::select(mma == 1 || m * cols <= 4, 2, 1)},
-      {"ksplit", rule::select(mma == 1, rule::clamp(slots / 2 / rule::ceil_div(n, kMmaCols), 1, 16),
+      {"ksplit", rule::select(mma == 1,
+                              rule::select(tiles, rule::select(groups <= 2 * var("sm_count"), 8, 4),
+                                           rule::clamp(slots / 2 / groups, 1, 16)),
                               rule::select(cols == 4, 4, rule::select(cols == 2, 2, 1)))},
-      {"threads", rule::select(mma == 1, var("ksplit") * simd, 4 * simd)}};
+      {"threads", rule::select(mma == 1, var("ksplit") * simd, 4 * simd)},
+      {"stages", rule::select(tiles, rule::select(var("ksplit") >= 8, 3, 4), 0)},
+      {"tma", rule::select(tiles && var("stages") >= 2, 1, 0)}};
   k.dispatch = {.grid = rule::ceil_div(n, per_tg), .tpg = var("threads")};
   k.preconditions = {
-      m >= 1,
-      m <= kMaxRows,
-      var("m_rows") == m,
-      n >= 1,
-      kk >= kChunk,
-      kk % kChunk == 0,
-      mma <= 1,
-      cols >= 1,
+      m >= 1, m <= kMaxRows, var("m_rows") == m, n >= 1, kk >= kChunk, kk % kChunk == 0, mma <= 1, cols >= 1,
       (mma == 0 && cols <= 4) || (mma == 1 && cols == kMmaCols && simd == 32 && var("threads") == var("ksplit") * simd),
-      var("unroll") >= 1,
-      var("unroll") <= 4,
-      var("ksplit") >= 1,
-      (var("threads") / simd) % var("ksplit") == 0,
-      var("tpg") == var("threads"),
-      var("grid") == rule::ceil_div(n, per_tg),
-      var("grid_y") == 1,
-      var("grid_z") == 1};
+      var("unroll") >= 1, var("unroll") <= 4, var("ksplit") >= 1, (var("threads") / simd) % var("ksplit") == 0,
+      var("tpg") == var("threads"), var("grid") == rule::ceil_div(n, per_tg), var("grid_y") == 1, var("grid_z") == 1,
+      // w and x by tile copies: the tensor-core body's, through two buffers or more.
+      var("tma") == 0 || (var("tma") == 1 && mma == 1 && var("tile_copy") == 1 && var("stages") >= 2)};
   k.sizes = {{"x", m * kk}, {"w", n * kk}, {"out", m * n}};
   // Weights of a trained layer's size (a Linear's are about 1 / sqrt(k)); sums of k products stay
   // O(1) to O(10) for the test shapes, so bf16 and f16 outputs round by up to 1/16 and 1/128.

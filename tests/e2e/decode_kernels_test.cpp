@@ -134,15 +134,40 @@ TEST(Gemv, TheTensorCoreBodyGivesTheSameSums) {
     CheckResult r = check("gemv", ScalarType::bf16, {{"m", m}, {"n", 40}, {"k", 1000}}, {{"mma", 1}});
     EXPECT_TRUE(r.passed) << r.summary();
   }
+  // gemv_tiles: w and x by tile copies through 2-4 buffers (zeros past k, n and m): k of a partial
+  // 64-element block and of one block of 8, steps that pass k, one to five simdgroups, n past 16.
+  for (ScalarType t : {ScalarType::bf16, ScalarType::f16})
+    for (auto [m, n, k, parts, stages] : {std::tuple{8u, 29u, 2056u, 4u, 3u},
+                                          {5u, 40u, 1000u, 1u, 2u},
+                                          {1u, 16u, 8u, 2u, 4u},
+                                          {7u, 67u, 4104u, 5u, 2u}}) {
+      Config c{{"mma", 1}, {"tma", 1}, {"ksplit", parts}, {"stages", stages}};
+      CheckResult r = check("gemv", t, {{"m", m}, {"n", n}, {"k", k}}, c);
+      EXPECT_TRUE(r.passed) << type_name(t) << " " << config_text(c) << " m " << m << " n " << n << " k " << k << ": "
+                            << r.summary();
+    }
+  EXPECT_NE(contract_error("gemv", {{"m", 8}, {"n", 29}, {"k", 64}}, {{"mma", 1}, {"tma", 1}}).find("stages >= 2"),
+            std::string::npos);
   // The rule: tensor cores for bf16 and f16 past m 4; f32 (and a caller that names no dtype) the
   // FMA body, and f32 refuses them by name.
   const KernelSpec& spec = find_kernel("gemv").spec();
-  const Target h100 = Target::cuda("sm_90a");
+  const Target tiles = Target::cuda("sm_90a");
+  Target h100 = tiles;  // without tile copies: gemv_mma's loads
+  h100.tile_copy = false;
   const Shape m8 = {{"m", 8}, {"n", 4096}, {"k", 4096}};
   Resolved half = resolve(spec, m8, h100, {}, {}, ScalarType::bf16);
   EXPECT_EQ(half.config.at("mma"), 1u);
   EXPECT_EQ(half.config.at("ksplit"), 16u);  // 256 column groups, half of 132 x 64 simdgroups
   EXPECT_EQ(half.geometry.tpg, 512u);
+  EXPECT_EQ(half.config.at("tma"), 0u);
+  // With tile copies: 8 simdgroups and 3 buffers up to two column groups an SM, else 4 and 4.
+  Resolved tiled = resolve(spec, m8, tiles, {}, {}, ScalarType::bf16);
+  EXPECT_EQ(config_text(tiled.config), "cols=16,ksplit=8,m_rows=8,mma=1,stages=3,threads=256,tma=1,unroll=2");
+  Resolved many = resolve(spec, {{"m", 8}, {"n", 14336}, {"k", 4096}}, tiles, {}, {}, ScalarType::bf16);
+  EXPECT_EQ(many.config.at("ksplit"), 4u);
+  EXPECT_EQ(many.config.at("stages"), 4u);
+  EXPECT_EQ(many.config.at("tma"), 1u);
+  EXPECT_EQ(resolve(spec, m8, Target::cpu(), {}, {}, ScalarType::bf16).config.at("tma"), 0u);  // 64 KiB
   EXPECT_EQ(resolve(spec, kGemvSmall, h100, {}, {}, ScalarType::bf16).config.at("mma"), 0u);
   EXPECT_EQ(resolve(spec, m8, h100, {}, {}, ScalarType::f32).config.at("mma"), 0u);
   EXPECT_EQ(resolve(spec, m8, h100).config.at("mma"), 0u);
@@ -155,10 +180,12 @@ TEST(Gemv, TheTensorCoreBodyGivesTheSameSums) {
 }
 
 TEST(Gemv, ReadsWInSixteenByteLoadsOnly) {
+  Target loads = Target::cuda("sm_90a");
+  loads.tile_copy = false;  // gemv_mma at m 8 (below: tile copies)
   for (uint32_t m : {1u, 8u}) {
     Shape s = kGemvSmall;
     s["m"] = m;
-    ir::Function f = lowered("gemv", ScalarType::bf16, s, Target::cuda("sm_90a"));
+    ir::Function f = lowered("gemv", ScalarType::bf16, s, loads);
     auto [w_vec, w_all] = accesses(f, "w", 8);
     auto [x_vec, x_all] = accesses(f, "x", 8);
     EXPECT_GT(w_vec, 0) << ir::print(f);
@@ -171,10 +198,19 @@ TEST(Gemv, ReadsWInSixteenByteLoadsOnly) {
   ir::Function f32 = lowered("gemv", ScalarType::f32, kGemvSmall, Target::cuda("sm_90a"));
   auto [w_vec, w_all] = accesses(f32, "w", 4);
   EXPECT_EQ(w_vec, w_all) << ir::print(f32);
+  // With tile copies (m 8 on sm_90): w and x only by copy_tile.
+  Shape s = kGemvSmall;
+  s["m"] = 8;
+  ir::Function tiled = lowered("gemv", ScalarType::bf16, s, Target::cuda("sm_90a"));
+  EXPECT_EQ(accesses(tiled, "w", 8).second, 0) << ir::print(tiled);
+  EXPECT_EQ(accesses(tiled, "x", 8).second, 0) << ir::print(tiled);
+  EXPECT_TRUE(contains(codegen::emit_cuda(tiled), "mt_copy_tile2("));
+  nvrtc_compiles(tiled, "gemv_tiles");
 }
 
 TEST(Gemv, OffsetsOfWAre64BitPast2To31ElementsAndNvrtcCompilesThem) {
-  const Target cuda = Target::cuda("sm_90a");
+  Target cuda = Target::cuda("sm_90a");
+  cuda.tile_copy = false;  // loads from w; tile copies (below) address it by coordinates
   EXPECT_EQ(u64_values(lowered("gemv", ScalarType::bf16, kGemvSmall, cuda)), 0);
   // 151936 x 14336 = 2.18e9 elements (a vocabulary-sized w of a wide model).
   ir::Function huge = lowered("gemv", ScalarType::bf16, {{"m", 2}, {"n", 151936}, {"k", 14336}}, cuda);
@@ -186,6 +222,11 @@ TEST(Gemv, OffsetsOfWAre64BitPast2To31ElementsAndNvrtcCompilesThem) {
   EXPECT_TRUE(contains(codegen::emit_cuda(huge_mma), "mma.sync"));
   EXPECT_GT(u64_values(huge_mma), 0) << ir::print(huge_mma);
   nvrtc_compiles(huge_mma, "gemv_mma_wide");
+  ir::Function huge_tiles =
+      lowered("gemv", ScalarType::bf16, {{"m", 8}, {"n", 151936}, {"k", 14336}}, Target::cuda("sm_90a"));
+  EXPECT_TRUE(contains(codegen::emit_cuda(huge_tiles), "mt_copy_tile2("));
+  EXPECT_EQ(u64_values(huge_tiles), 0) << ir::print(huge_tiles);
+  nvrtc_compiles(huge_tiles, "gemv_tiles_wide");
 }
 
 TEST(Gemv, ContractRefusesKNotAMultipleOf8AndMoreThan8Rows) {
