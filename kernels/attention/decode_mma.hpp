@@ -5,6 +5,7 @@
 
 #include "kernels/attention/flash_steps.hpp"
 #include "kernels/row_loops.hpp"
+#include "kernels/tile_ring.hpp"
 
 namespace mtile::lib {
 
@@ -123,42 +124,25 @@ void DecodeMma<T>::walk(const dsl::Tensor& q, const dsl::Tensor& k, const dsl::T
   };
 
   if (tma) {
-    Mbarriers full = mbarriers(stages_), empty = mbarriers(stages_);
-    if_(tid() == 0u, [&] {
-      for (uint32_t b = 0; b < stages_; ++b) {
-        full.init(b, 1u);  // thread 0's announcement; the boxes' bytes
-        empty.init(b, threads);
-      }
-    });
-    barrier();
     const uint32_t bytes = 2 * block * d * static_cast<uint32_t>(storage_bytes(k.elem));
     TileView kv[2] = {{k, {d, view.seq, view.pairs}, {d, view.seq * d}, {64, block, 1}, 128},
                       {v, {d, view.seq, view.pairs}, {d, view.seq * d}, {64, block, 1}, 128}};
-    // Block i into buffer i % stages once every thread is done with the block before in it (thread 0).
-    auto fill = [&](const Val& i) {
-      Val b = i % stages_;
-      empty.wait(b, (i / stages_ & 1u) ^ 1u);  // a buffer's first round is free
-      full.arrive_expect(b, bytes);
+    // Block i's K and V, 64 columns a box.
+    auto copies = [&](const Val& i, const Val& b, const Mbarriers& full) {
       Val first = (view.begin + i * block).cast(ScalarType::i32), pair = view.pair.cast(ScalarType::i32);
       for (uint32_t t = 0; t < 2; ++t)
         for (uint32_t c = 0; c < d / 64; ++c)
           copy_tile((t ? v_tile : k_tile)[b * (block * d) + c * (block * 64)], kv[t],
                     {lit(static_cast<int32_t>(c * 64)), first, pair}, full, b);
     };
-    if_(tid() == 0u, [&] {
-      for (uint32_t b = 0; b + 1 < stages_; ++b) if_(lit(b) < blocks, [&] { fill(lit(b)); });
-    });
-    for_(0u, blocks, 1u, [&](Val j) {
-      if_(tid() == 0u && j + (stages_ - 1) < blocks, [&] { fill(j + (stages_ - 1)); });
-      Val b = named("buffer", j % stages_);
-      full.wait(b, j / stages_ & 1u);
+    auto body = [&](const Val& j, const Val& b) {
       Val at = named("buf_at", b * (block * d));
       MatrixRef kt = MatrixRef(k_tile, d, at).swizzled128(block * 64),
                 vt = MatrixRef(v_tile, d, at).swizzled128(block * 64);
       std::vector<MmaA> p = softmax_of(named("key0", j * block), scores_of(nullptr, kt));
       accumulate(p, nullptr, vt);
-      empty.arrive(b);
-    });
+    };
+    TileRing{stages_, threads, bytes, copies, body}.run(blocks);
     return;
   }
   if (stages_ >= 2) {

@@ -17,6 +17,7 @@
 #include "kernels/linear/linear.hpp"
 #include "kernels/row_loops.hpp"
 #include "kernels/spec_helpers.hpp"
+#include "kernels/tile_ring.hpp"
 #include "mtile/dsl_matrix.hpp"
 
 namespace mtile::lib {
@@ -125,44 +126,28 @@ void gemv_tiles(const Tensor& x, const Tensor& w, const Tensor& out, const Val& 
   const uint32_t threads = parts * kSimdLanes, w_box = kMmaCols * 64, x_box = 8 * 64;
   const uint32_t step_elems = parts * (w_box + x_box);
   TgArray tiles = threadgroup_array(w.elem, stages * step_elems);
-  Mbarriers full = mbarriers(stages), empty = mbarriers(stages);
-  if_(tid() == 0u, [&] {
-    for (uint32_t b = 0; b < stages; ++b) {
-      full.init(b, 1u);
-      empty.init(b, threads);
-    }
-  });
-  barrier();
   Val j0 = named("j0", program_id(0) * kMmaCols);
   const TileView w_view{w, {k, n}, {k}, {64, kMmaCols}, 128}, x_view{x, {k, lit(rows)}, {k}, {64, 8}, 128};
   Val steps = named("steps", (k + (parts * 64 - 1)) / (parts * 64));
-  // Step i into buffer i % stages (thread 0): w's blocks first, then x's.
-  auto fill = [&](const Val& i) {
-    Val b = i % stages, at = b * step_elems;
-    empty.wait(b, (i / stages & 1u) ^ 1u);  // a buffer's first round is free
-    full.arrive_expect(b, step_elems * static_cast<uint32_t>(storage_bytes(w.elem)));
+  // Step i: w's blocks first, then x's.
+  auto copies = [&](const Val& i, const Val& b, const Mbarriers& full) {
+    Val at = b * step_elems;
     for (uint32_t s = 0; s < parts; ++s) {
       Val k0 = ((i * parts + s) * 64u).cast(ScalarType::i32);
       copy_tile(tiles[at + s * w_box], w_view, {k0, j0.cast(ScalarType::i32)}, full, b);
       copy_tile(tiles[at + parts * w_box + s * x_box], x_view, {k0, lit(0)}, full, b);
     }
   };
-  if_(tid() == 0u, [&] {
-    for (uint32_t i = 0; i + 1 < stages; ++i) if_(lit(i) < steps, [&] { fill(lit(i)); });
-  });
   MmaAccVar acc(mma_zero());
-  for_(0u, steps, 1u, [&](Val i) {
-    if_(tid() == 0u && i + (stages - 1) < steps, [&] { fill(i + (stages - 1)); });
-    Val b = named("buffer", i % stages);
-    full.wait(b, i / stages & 1u);
+  auto body = [&](const Val&, const Val& b) {
     Val at = named("buf_at", b * step_elems);
     MatrixRef wt = MatrixRef(tiles, 64u, at + simd_group() * w_box).swizzled128(w_box);
     MatrixRef xt = MatrixRef(tiles, 64u, at + parts * w_box + simd_group() * x_box).swizzled128(x_box);
     MmaAcc d = acc.get();
     for (uint32_t kk = 0; kk < 64; kk += 16) d = mma(load_mma_a(wt, 0u, kk), load_mma_b_nk(xt, 0u, kk), d);
     acc = d;
-    empty.arrive(b);
-  });
+  };
+  TileRing{stages, threads, step_elems * static_cast<uint32_t>(storage_bytes(w.elem)), copies, body}.run(steps);
   // The simdgroups' accumulators through threadgroup memory, [part][e * 32 + lane]; thread `item`
   // adds the parts of one element: column j0 + g + 8 (e / 2) of out, row 2t + e % 2 of x.
   constexpr uint32_t sums = kSimdLanes * mma_layout::kCElements;
