@@ -68,6 +68,7 @@ void attention_prefill_warpgroups(const Tensor& q, const Tensor& k, const Tensor
                                   const Val& scale, const Val& heads, const Val& kv_heads, const Val& seq, uint32_t d) {
   const uint32_t warps = config("warps"), bn = config("bn");
   const uint32_t threads = warps * 32, bm = warps * 16, groups = warps / 4;
+  if (config("resident", 0)) resident_threadgroups(config("resident"));
   const uint32_t q_elems = bm * d, kv_elems = bn * d;
   // One array: q, K, V; every part whole atoms (512 elements).
   TgArray tiles = threadgroup_array(k.elem, q_elems + 2 * kv_elems);
@@ -312,18 +313,24 @@ KernelSpec attention_prefill_spec() {
   // of 64 (swizzled rows of 64 columns) whose q, K and V of 64 keys fit: 4 simdgroups (one
   // warpgroup, 64 query rows) a threadgroup, 64 keys a block. Else mma: 4 simdgroups (64 query
   // rows); 64 keys a block, 32 above d = 128 (registers) or where K and V of 64 keys (2 * 64 * (d +
-  // 8) 16-bit elements) pass the threadgroup memory. lazy_rescale (kMaxSlack): 0 until timed on a
-  // GPU (SASS, sm_90a, b1 s4096: the warpgroup loop 530 instructions a block of 64 keys, 486 where
-  // no row of the simdgroup moves its max, 550 where one does; bench/NOTES.md eighteenth session).
-  // tma: the warpgroup body's copies by tile copies where the target has them and 64 bytes of
-  // mbarriers fit beside the tiles (H200, b1 s4096: 345.5 -> 313.0 us, s2048 113.4 -> 104.7).
-  rule::Expr shared = var("shared_memory"), wg = var("warpgroup");
+  // 8) 16-bit elements) pass the threadgroup memory. tma: the warpgroup body's copies by tile
+  // copies where the target has them and 64 bytes of mbarriers fit beside the tiles (H200, b1
+  // s4096: 345.5 -> 313.0 us, s2048 113.4 -> 104.7). resident 4 on that body at d = 128, where
+  // four threadgroups' tiles fit an SM and 128 registers a thread hold it without a spill (ptxas,
+  // sm_90a: 136 uncapped, three an SM), with lazy_rescale (kMaxSlack) on the tile-copy body
+  // (H200, us, rule / resident 4 / both: b1 s4096 315.7 / 308.4 / 301.6, b8 2375.0 / 2280.9 /
+  // 2251.8, b1 s2048 105.4 / 108.1 / 105.8; lazy_rescale alone b1 s4096 311.1; bench/NOTES.md
+  // twenty-fourth session).
+  rule::Expr shared = var("shared_memory"), wg = var("warpgroup"), tma = var("tma");
   k.config = {{"warpgroup", rule::select(var("async_mma") == 1 && d % 64 == 0 && shared >= 3 * 64 * d * 2, 1, 0)},
               {"warps", 4},
               {"bn", rule::select(wg == 1 || (d <= 128 && shared >= 2 * 64 * (d + 8) * 2), 64, 32)},
               {"dtiles", d / 16},
-              {"lazy_rescale", 0},
-              {"tma", rule::select(wg == 1 && var("tile_copy") == 1 && shared >= 3 * 64 * d * 2 + 64, 1, 0)}};
+              {"tma", rule::select(wg == 1 && var("tile_copy") == 1 && shared >= 3 * 64 * d * 2 + 64, 1, 0)},
+              {"lazy_rescale", tma},
+              {"resident", rule::select(tma == 1 && d == 128 && 4 * (3 * 64 * d * 2 + 64) <= shared &&
+                                            var("registers_per_sm") >= 4 * 128 * 128,
+                                        4, 0)}};
   k.dispatch = {.grid = rule::ceil_div(seq, var("warps") * 16),
                 .grid_y = heads,
                 .grid_z = batch,
@@ -352,6 +359,9 @@ KernelSpec attention_prefill_spec() {
       wg == 0 || (var("async_mma") == 1 && d % 64 == 0 && var("warps") % 4 == 0 && var("bn") <= 256),
       // q, K and V by tile copies: the warpgroup body's, boxes of up to 256 rows.
       var("tma") == 0 || (var("tma") == 1 && wg == 1 && var("tile_copy") == 1),
+      // resident: threadgroups an SM the warpgroup body's registers are capped for (0: no cap).
+      var("resident") <= 8,
+      var("resident") == 0 || wg == 1,
   };
   k.sizes = {{"q", batch * heads * seq * d},
              {"k", batch * kv_heads * seq * d},

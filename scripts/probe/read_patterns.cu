@@ -52,7 +52,8 @@ __global__ void block_segment(const uint4* p, unsigned seg_words, unsigned* sink
   for (unsigned i = threadIdx.x; i < seg_words; i += blockDim.x * U) {
     uint4 v[U];
 #pragma unroll
-    for (int j = 0; j < U; ++j) v[j] = i + j * blockDim.x < seg_words ? seg[i + j * blockDim.x] : make_uint4(0, 0, 0, 0);
+    for (int j = 0; j < U; ++j)
+      v[j] = i + j * blockDim.x < seg_words ? seg[i + j * blockDim.x] : make_uint4(0, 0, 0, 0);
 #pragma unroll
     for (int j = 0; j < U; ++j) acc ^= v[j].x ^ v[j].y ^ v[j].z ^ v[j].w;
   }
@@ -88,7 +89,17 @@ int main() {
     float us = t[t.size() / 2];
     printf("%-52s %6zu MiB %8.2f us %7.0f GB/s (min %.2f)\n", what, bytes >> 20, us, bytes / us / 1e3, t[0]);
   };
-  for (size_t bytes : {size_t(32) << 20, big}) {
+  {  // the reference (bench/peers.py's): a 512 MiB device-to-device copy after the same flush, read + write counted
+    size_t cb = size_t(512) << 20;
+    void *src, *dst;
+    cudaMalloc(&src, cb);
+    cudaMalloc(&dst, cb);
+    run("copy 512 MiB (bytes: read + write)", 2 * cb, [&] { cudaMemcpyAsync(dst, src, cb, cudaMemcpyDeviceToDevice); });
+    cudaFree(src);
+    cudaFree(dst);
+  }
+  // gemv's w at 4096 x 4096 (32 MiB) and 14336 x 4096 (112 MiB); decode's K and V at 32768 tokens.
+  for (size_t bytes : {size_t(32) << 20, size_t(112) << 20, big}) {
     size_t n = bytes / 16;
     char name[128];
     for (int g : {132 * 4, 132 * 8, 132 * 16}) {

@@ -25,7 +25,7 @@ CheckResult check(ScalarType t, const Shape& shape, const Config& config) {
 TEST(AttentionPrefill, TheRuleTakesWarpgroupMmaWhereTheTargetHasItAndDIsAMultipleOf64) {
   const KernelSpec& spec = find_kernel("attention_prefill").spec();
   Resolved h100 = resolve(spec, prefill_shape(1, 32, 8, 4096, 128), Target::cuda("sm_90a"));
-  EXPECT_EQ(config_text(h100.config), "bn=64,dtiles=8,lazy_rescale=0,tma=1,warpgroup=1,warps=4");
+  EXPECT_EQ(config_text(h100.config), "bn=64,dtiles=8,lazy_rescale=1,resident=4,tma=1,warpgroup=1,warps=4");
   EXPECT_EQ(h100.geometry.tpg, 128u);  // one warpgroup of 64 query rows
   EXPECT_EQ(resolve(spec, prefill_shape(1, 2, 1, 100, 256), Target::cuda("sm_90a")).config.at("warpgroup"), 1u);
   // d = 80 is not whole rows of 64 columns; sm_80 and Metal have no warpgroup MMA.
@@ -33,6 +33,21 @@ TEST(AttentionPrefill, TheRuleTakesWarpgroupMmaWhereTheTargetHasItAndDIsAMultipl
   EXPECT_EQ(resolve(spec, prefill_shape(1, 32, 8, 4096, 128), Target::cuda("sm_80")).config.at("warpgroup"), 0u);
   EXPECT_EQ(resolve(spec, prefill_shape(1, 32, 8, 4096, 128), Target::metal("apple9")).config.at("warpgroup"), 0u);
   EXPECT_EQ(resolve(spec, prefill_shape(1, 32, 8, 4096, 128), Target::cpu()).config.at("warpgroup"), 1u);
+}
+
+// Four threadgroups an SM (registers capped at 128) and the lazy rescale on the tile-copy body at d
+// = 128 only: d = 64 fits more threadgroups uncapped, d = 256's accumulators pass 128 registers.
+TEST(AttentionPrefill, TheRuleCapsRegistersForFourThreadgroupsAtD128) {
+  const KernelSpec& spec = find_kernel("attention_prefill").spec();
+  auto config = [&](uint32_t d, const Target& t) {
+    return config_text(resolve(spec, prefill_shape(1, 32, 8, 4096, d), t).config);
+  };
+  const Target h100 = Target::cuda("sm_90a");
+  EXPECT_EQ(config(64, h100), "bn=64,dtiles=4,lazy_rescale=1,resident=0,tma=1,warpgroup=1,warps=4");
+  EXPECT_EQ(config(256, h100), "bn=64,dtiles=16,lazy_rescale=1,resident=0,tma=1,warpgroup=1,warps=4");
+  EXPECT_EQ(config(128, Target::cuda("sm_80")), "bn=64,dtiles=8,lazy_rescale=0,resident=0,tma=0,warpgroup=0,warps=4");
+  // The CPU engine's 64 KiB hold one threadgroup's tiles, not four.
+  EXPECT_EQ(resolve(spec, prefill_shape(1, 32, 8, 4096, 128), Target::cpu()).config.at("resident"), 0u);
 }
 
 TEST(AttentionPrefill, BothBodiesMatchTheReferenceForEveryKnob) {
@@ -67,6 +82,9 @@ TEST(AttentionPrefill, BothBodiesMatchTheReferenceForEveryKnob) {
       {prefill_shape(1, 2, 1, 200, 64), {{"tma", 0}, {"warps", 8}}},
       {prefill_shape(3, 2, 1, 97, 64), {{"tma", 0}, {"bn", 32}, {"lazy_rescale", 1}}},
       {prefill_shape(3, 2, 1, 97, 64), {{"bn", 32}, {"lazy_rescale", 1}}},
+      // The tile-copy body with every block's rescale, and with the registers' cap (ignored here).
+      {prefill_shape(2, 4, 2, 77, 128), {{"lazy_rescale", 0}}},
+      {prefill_shape(1, 2, 1, 130, 128), {{"resident", 4}}},
   };
   for (ScalarType t : {ScalarType::bf16, ScalarType::f16})
     for (const Case& c : cases) {
@@ -114,6 +132,8 @@ TEST(AttentionPrefill, TheWarpgroupBodysContractIsCheckedBeforeALaunch) {
   EXPECT_TRUE(contains(warps, "warps % 4 == 0")) << warps;
   std::string tma = refused(prefill_shape(1, 1, 1, 64, 64), {{"warpgroup", 0}, {"tma", 1}});
   EXPECT_TRUE(contains(tma, "tile_copy == 1")) << tma;
+  std::string resident = refused(prefill_shape(1, 1, 1, 64, 64), {{"warpgroup", 0}, {"resident", 4}});
+  EXPECT_TRUE(contains(resident, "resident == 0 || warpgroup == 1")) << resident;
 }
 
 }  // namespace
