@@ -208,8 +208,21 @@ void gemv(In<T> x, In<T> w, Out<T> out, Constexpr n, Constexpr k) {
   };
   Val start = ksplit == 1 ? simd_lane() * kChunk : named("start", part * kSpan + simd_lane() * kChunk);
   Val whole = named("whole", k / (stride * unroll) * (stride * unroll));  // elements the unrolled loop takes
-  if (unroll > 1) for_(start, whole, stride * unroll, [&](Val i) { chunks(i, unroll); });
-  for_(unroll > 1 ? whole + start : start, k, stride, [&](Val i) { chunks(i, 1); });
+  if (config("rotate", 0)) {
+    // Column group g starts at trip g % trips of its rows and wraps around, so that the
+    // simdgroups in flight together read their rows at different offsets (the partial last trip
+    // stays last).
+    const uint32_t trip = stride * unroll;
+    Val shift = named("rotation", group % max(whole / trip, lit(1u)) * trip);
+    for_(start, whole, trip, [&](Val i) {
+      Val at = i + shift;
+      chunks(select(at >= whole, at - whole, at), unroll);
+    });
+    for_(whole + start, k, stride, [&](Val i) { chunks(i, 1); });
+  } else {
+    if (unroll > 1) for_(start, whole, stride * unroll, [&](Val i) { chunks(i, unroll); });
+    for_(unroll > 1 ? whole + start : start, k, stride, [&](Val i) { chunks(i, 1); });
+  }
 
   if (ksplit == 1) {
     for (uint32_t r = 0; r < rows; ++r)
@@ -274,6 +287,11 @@ KernelSpec gemv_spec() {
   // 34.8 / 32.3. Eight simdgroups where the column groups make at most two threadgroups an SM, four
   // (more threadgroups an SM) past that.
   rule::Expr tiles = mma == 1 && var("tile_copy") == 1 && var("shared_memory") >= 96 * 1024;
+  // rotate: the FMA body's column groups start their walks over k at trips of their own where
+  // rows take at most 8 trips (all the simdgroups would otherwise start at the same offsets): H200,
+  // us, rule / rotate (twenty-fourth session): 1 x 4096 x 4096 12.67-12.74 / 11.74-11.84, 1 x 14336 x
+  // 4096 30.75-30.94 / 29.86-29.89 (93% of copy), 2 x 4096 x 4096 13.9-14.1 / 13.5-13.6, 4 x 4096 x
+  // 4096 the same; 28 trips: 1 x 4096 x 14336 the same, 4 x 4096 x 14336 33.5 / 34.3.
   rule::Expr groups = rule::ceil_div(n, kMmaCols);
   k.config = {
       {"m_rows", m},
@@ -286,7 +304,8 @@ KernelSpec gemv_spec() {
                               rule::select(cols == 4, 4, rule::select(cols == 2, 2, 1)))},
       {"threads", rule::select(mma == 1, var("ksplit") * simd, 4 * simd)},
       {"stages", rule::select(tiles, rule::select(var("ksplit") >= 8, 3, 4), 0)},
-      {"tma", rule::select(tiles && var("stages") >= 2, 1, 0)}};
+      {"tma", rule::select(tiles && var("stages") >= 2, 1, 0)},
+      {"rotate", rule::select(mma == 0 && kk <= 8 * kSpan * var("ksplit") * var("unroll"), 1, 0)}};
   k.dispatch = {.grid = rule::ceil_div(n, per_tg), .tpg = var("threads")};
   k.preconditions = {
       m >= 1, m <= kMaxRows, var("m_rows") == m, n >= 1, kk >= kChunk, kk % kChunk == 0, mma <= 1, cols >= 1,
@@ -294,7 +313,9 @@ KernelSpec gemv_spec() {
       var("unroll") >= 1, var("unroll") <= 4, var("ksplit") >= 1, (var("threads") / simd) % var("ksplit") == 0,
       var("tpg") == var("threads"), var("grid") == rule::ceil_div(n, per_tg), var("grid_y") == 1, var("grid_z") == 1,
       // w and x by tile copies: the tensor-core body's, through two buffers or more.
-      var("tma") == 0 || (var("tma") == 1 && mma == 1 && var("tile_copy") == 1 && var("stages") >= 2)};
+      var("tma") == 0 || (var("tma") == 1 && mma == 1 && var("tile_copy") == 1 && var("stages") >= 2),
+      // The FMA body's walk over k started at a trip of its own in each column group.
+      var("rotate") <= 1, var("rotate") == 0 || mma == 0};
   k.sizes = {{"x", m * kk}, {"w", n * kk}, {"out", m * n}};
   // Weights of a trained layer's size (a Linear's are about 1 / sqrt(k)); sums of k products stay
   // O(1) to O(10) for the test shapes, so bf16 and f16 outputs round by up to 1/16 and 1/128.

@@ -117,6 +117,21 @@ TEST(Gemv, SimdgroupsSharingColumnsGiveTheSameSums) {
       << contract_error("gemv", kGemvSmall, {{"ksplit", 3}});
 }
 
+TEST(Gemv, RotatedWalksOverKGiveTheSameSums) {
+  // Each column group starts its unrolled trips at trip g % trips and wraps: k with several trips
+  // and a partial one after them, one trip and none (k below a trip), with and without ksplit,
+  // unroll and more columns a simdgroup; n not a multiple of the columns a threadgroup takes.
+  for (Config c : std::vector<Config>{{}, {{"ksplit", 2}, {"cols", 2}}, {{"unroll", 1}}, {{"unroll", 4}, {"cols", 3}}})
+    for (uint32_t k : {2056u, 512u, 136u})
+      for (uint32_t m : {1u, 3u}) {
+        c["rotate"] = 1;
+        CheckResult r = check("gemv", ScalarType::bf16, {{"m", m}, {"n", 29}, {"k", k}}, c);
+        EXPECT_TRUE(r.passed) << config_text(c) << " k " << k << ": " << r.summary();
+      }
+  EXPECT_TRUE(contains(contract_error("gemv", {{"m", 8}, {"n", 29}, {"k", 64}}, {{"mma", 1}, {"rotate", 1}}),
+                       "rotate == 0 || mma == 0"));
+}
+
 TEST(Gemv, TheTensorCoreBodyGivesTheSameSums) {
   // gemv_mma: 16 columns a group of ksplit simdgroups, four consecutive elements of k standing for
   // a lane's four k-slots. n not a multiple of 16, k with a partial 32-element chunk (2056) or only
@@ -162,7 +177,7 @@ TEST(Gemv, TheTensorCoreBodyGivesTheSameSums) {
   EXPECT_EQ(half.config.at("tma"), 0u);
   // With tile copies: 8 simdgroups and 3 buffers up to two column groups an SM, else 4 and 4.
   Resolved tiled = resolve(spec, m8, tiles, {}, {}, ScalarType::bf16);
-  EXPECT_EQ(config_text(tiled.config), "cols=16,ksplit=8,m_rows=8,mma=1,stages=3,threads=256,tma=1,unroll=2");
+  EXPECT_EQ(config_text(tiled.config), "cols=16,ksplit=8,m_rows=8,mma=1,rotate=0,stages=3,threads=256,tma=1,unroll=2");
   Resolved many = resolve(spec, {{"m", 8}, {"n", 14336}, {"k", 4096}}, tiles, {}, {}, ScalarType::bf16);
   EXPECT_EQ(many.config.at("ksplit"), 4u);
   EXPECT_EQ(many.config.at("stages"), 4u);
@@ -253,6 +268,19 @@ TEST(Gemv, ColumnsASimdgroupFollowTheDevice) {
   EXPECT_EQ(r.geometry.tpg, 128u);
   EXPECT_EQ(resolve(k.spec(), {{"m", 4}, {"n", 4096}, {"k", 4096}}, h100).config.at("ksplit"), 2u);
   EXPECT_EQ(resolve(k.spec(), kGemvSmall, h100).config.at("ksplit"), 1u);
+}
+
+TEST(Gemv, TheFmaBodyRotatesItsWalkWhereRowsTakeFewTrips) {
+  const Kernel& k = find_kernel("gemv");
+  Target h100 = Target::cuda("sm_90a");
+  auto rotate = [&](uint32_t m, uint32_t n, uint32_t kk) {
+    return resolve(k.spec(), {{"m", m}, {"n", n}, {"k", kk}}, h100).config.at("rotate");
+  };
+  EXPECT_EQ(rotate(1, 4096, 4096), 1u);   // 8 trips of 512 elements
+  EXPECT_EQ(rotate(1, 14336, 4096), 1u);  // 4 trips of 1024 (two simdgroups a column group)
+  EXPECT_EQ(rotate(1, 4096, 14336), 0u);  // 28 trips: the simdgroups drift apart anyway
+  EXPECT_EQ(rotate(4, 4096, 14336), 0u);
+  EXPECT_EQ(rotate(4, 4096, 4096), 1u);  // 8 trips of 512 (one chunk a trip, two simdgroups a group)
 }
 
 const Shape kAttn = {{"batch", 2}, {"heads", 8}, {"kv_heads", 2}, {"seq", 1000}, {"d", 64}};
