@@ -129,11 +129,13 @@ void gemv_tiles(const Tensor& x, const Tensor& w, const Tensor& out, const Val& 
   Val j0 = named("j0", program_id(0) * kMmaCols);
   const TileView w_view{w, {k, n}, {k}, {64, kMmaCols}, 128}, x_view{x, {k, lit(rows)}, {k}, {64, 8}, 128};
   Val steps = named("steps", (k + (parts * 64 - 1)) / (parts * 64));
+  // With `rotate`, column group g takes its steps from step g % steps on, wrapping around.
+  Val first = config("rotate", 0) ? named("first_step", program_id(0) % steps) : lit(0u);
   // Step i: w's blocks first, then x's.
   auto copies = [&](const Val& i, const Val& b, const Mbarriers& full) {
-    Val at = b * step_elems;
+    Val at = b * step_elems, step = config("rotate", 0) ? (i + first) % steps : i;
     for (uint32_t s = 0; s < parts; ++s) {
-      Val k0 = ((i * parts + s) * 64u).cast(ScalarType::i32);
+      Val k0 = ((step * parts + s) * 64u).cast(ScalarType::i32);
       copy_tile(tiles[at + s * w_box], w_view, {k0, j0.cast(ScalarType::i32)}, full, b);
       copy_tile(tiles[at + parts * w_box + s * x_box], x_view, {k0, lit(0)}, full, b);
     }
@@ -287,11 +289,13 @@ KernelSpec gemv_spec() {
   // 34.8 / 32.3. Eight simdgroups where the column groups make at most two threadgroups an SM, four
   // (more threadgroups an SM) past that.
   rule::Expr tiles = mma == 1 && var("tile_copy") == 1 && var("shared_memory") >= 96 * 1024;
-  // rotate: the FMA body's column groups start their walks over k at trips of their own where
-  // rows take at most 8 trips (all the simdgroups would otherwise start at the same offsets): H200,
-  // us, rule / rotate (twenty-fourth session): 1 x 4096 x 4096 12.67-12.74 / 11.74-11.84, 1 x 14336 x
-  // 4096 30.75-30.94 / 29.86-29.89 (93% of copy), 2 x 4096 x 4096 13.9-14.1 / 13.5-13.6, 4 x 4096 x
-  // 4096 the same; 28 trips: 1 x 4096 x 14336 the same, 4 x 4096 x 14336 33.5 / 34.3.
+  // rotate: column groups start their walks over k at trips (the FMA body's loop trips, gemv_tiles'
+  // steps) of their own where rows take at most 8 (all the simdgroups would otherwise start at the
+  // same offsets): H200, us, rule / rotate (twenty-fourth session): 1 x 4096 x 4096 12.67-12.74 /
+  // 11.74-11.84, 1 x 14336 x 4096 30.75-30.94 / 29.86-29.89 (93% of copy), 2 x 4096 x 4096 13.9-14.1
+  // / 13.5-13.6, 8 x 4096 x 4096 (tiles) 13.06-13.09 / 12.35-12.38, 4 x 4096 x 4096 the same; 16
+  // steps: 8 x 14336 x 4096 the same; 28: 1 x 4096 x 14336 the same, 4 x 4096 x 14336 33.5 / 34.3,
+  // 8 x 4096 x 14336 31.2-31.3 / 31.9-32.0. gemv_mma (no tile copies) keeps its order.
   rule::Expr groups = rule::ceil_div(n, kMmaCols);
   k.config = {
       {"m_rows", m},
@@ -305,7 +309,9 @@ KernelSpec gemv_spec() {
       {"threads", rule::select(mma == 1, var("ksplit") * simd, 4 * simd)},
       {"stages", rule::select(tiles, rule::select(var("ksplit") >= 8, 3, 4), 0)},
       {"tma", rule::select(tiles && var("stages") >= 2, 1, 0)},
-      {"rotate", rule::select(mma == 0 && kk <= 8 * kSpan * var("ksplit") * var("unroll"), 1, 0)}};
+      {"rotate", rule::select(kk <= 8 * rule::select(var("tma") == 1, 64 * var("ksplit"),
+                                                     rule::select(mma == 0, kSpan * var("ksplit") * var("unroll"), 0)),
+                              1, 0)}};
   k.dispatch = {.grid = rule::ceil_div(n, per_tg), .tpg = var("threads")};
   k.preconditions = {
       m >= 1, m <= kMaxRows, var("m_rows") == m, n >= 1, kk >= kChunk, kk % kChunk == 0, mma <= 1, cols >= 1,
@@ -314,8 +320,9 @@ KernelSpec gemv_spec() {
       var("tpg") == var("threads"), var("grid") == rule::ceil_div(n, per_tg), var("grid_y") == 1, var("grid_z") == 1,
       // w and x by tile copies: the tensor-core body's, through two buffers or more.
       var("tma") == 0 || (var("tma") == 1 && mma == 1 && var("tile_copy") == 1 && var("stages") >= 2),
-      // The FMA body's walk over k started at a trip of its own in each column group.
-      var("rotate") <= 1, var("rotate") == 0 || mma == 0};
+      // The walk over k started at a trip of its own in each column group: the FMA body's and
+      // gemv_tiles'.
+      var("rotate") <= 1, var("rotate") == 0 || mma == 0 || var("tma") == 1};
   k.sizes = {{"x", m * kk}, {"w", n * kk}, {"out", m * n}};
   // Weights of a trained layer's size (a Linear's are about 1 / sqrt(k)); sums of k products stay
   // O(1) to O(10) for the test shapes, so bf16 and f16 outputs round by up to 1/16 and 1/128.

@@ -128,8 +128,16 @@ TEST(Gemv, RotatedWalksOverKGiveTheSameSums) {
         CheckResult r = check("gemv", ScalarType::bf16, {{"m", m}, {"n", 29}, {"k", k}}, c);
         EXPECT_TRUE(r.passed) << config_text(c) << " k " << k << ": " << r.summary();
       }
-  EXPECT_TRUE(contains(contract_error("gemv", {{"m", 8}, {"n", 29}, {"k", 64}}, {{"mma", 1}, {"rotate", 1}}),
-                       "rotate == 0 || mma == 0"));
+  // gemv_tiles from step g % steps: k of one step, of a partial last step, of several.
+  for (uint32_t k : {64u, 1000u, 4104u})
+    for (ScalarType t : {ScalarType::bf16, ScalarType::f16}) {
+      Config c = {{"mma", 1}, {"tma", 1}, {"ksplit", 2}, {"stages", 3}, {"rotate", 1}};
+      CheckResult r = check("gemv", t, {{"m", 7}, {"n", 70}, {"k", k}}, c);
+      EXPECT_TRUE(r.passed) << "gemv_tiles k " << k << ": " << r.summary();
+    }
+  EXPECT_TRUE(
+      contains(contract_error("gemv", {{"m", 8}, {"n", 29}, {"k", 64}}, {{"mma", 1}, {"tma", 0}, {"rotate", 1}}),
+               "rotate == 0 || mma == 0 || tma == 1"));
 }
 
 TEST(Gemv, TheTensorCoreBodyGivesTheSameSums) {
@@ -177,7 +185,7 @@ TEST(Gemv, TheTensorCoreBodyGivesTheSameSums) {
   EXPECT_EQ(half.config.at("tma"), 0u);
   // With tile copies: 8 simdgroups and 3 buffers up to two column groups an SM, else 4 and 4.
   Resolved tiled = resolve(spec, m8, tiles, {}, {}, ScalarType::bf16);
-  EXPECT_EQ(config_text(tiled.config), "cols=16,ksplit=8,m_rows=8,mma=1,rotate=0,stages=3,threads=256,tma=1,unroll=2");
+  EXPECT_EQ(config_text(tiled.config), "cols=16,ksplit=8,m_rows=8,mma=1,rotate=1,stages=3,threads=256,tma=1,unroll=2");
   Resolved many = resolve(spec, {{"m", 8}, {"n", 14336}, {"k", 4096}}, tiles, {}, {}, ScalarType::bf16);
   EXPECT_EQ(many.config.at("ksplit"), 4u);
   EXPECT_EQ(many.config.at("stages"), 4u);
@@ -281,6 +289,15 @@ TEST(Gemv, TheFmaBodyRotatesItsWalkWhereRowsTakeFewTrips) {
   EXPECT_EQ(rotate(1, 4096, 14336), 0u);  // 28 trips: the simdgroups drift apart anyway
   EXPECT_EQ(rotate(4, 4096, 14336), 0u);
   EXPECT_EQ(rotate(4, 4096, 4096), 1u);  // 8 trips of 512 (one chunk a trip, two simdgroups a group)
+  // gemv_tiles (bf16: tensor cores past m 4): 8 steps of 8 blocks of 64 at k 4096, 28 at 14336.
+  auto tiles = [&](uint32_t n, uint32_t kk) {
+    Resolved r = resolve(k.spec(), {{"m", 8}, {"n", n}, {"k", kk}}, h100, {}, {}, ScalarType::bf16);
+    EXPECT_EQ(r.config.at("tma"), 1u);
+    return r.config.at("rotate");
+  };
+  EXPECT_EQ(tiles(4096, 4096), 1u);
+  EXPECT_EQ(tiles(4096, 14336), 0u);
+  EXPECT_EQ(tiles(14336, 4096), 0u);  // 16 steps of 4 blocks
 }
 
 const Shape kAttn = {{"batch", 2}, {"heads", 8}, {"kv_heads", 2}, {"seq", 1000}, {"d", 64}};
