@@ -282,6 +282,13 @@ KernelSpec gemv_spec() {
   // with all the device's simdgroups). Not at m 1, where the FMA body reads each row of w in
   // 512-byte runs and stays ahead (4096 x 4096 19.4 against 20.8; n 128256 346.5 against 362-390).
   rule::Expr mma = var("mma"), slots = var("sm_count") * var("max_threads_per_sm") / simd;
+  // A column a threadgroup, its row read by the four simdgroups together (cols 1, ksplit 4: 2 KiB
+  // of it contiguous a step) at m <= 3 where rows hold 4096 elements or more, except m 3 with n at
+  // least the device's simdgroups: H200, us, rule before / this (twenty-fourth session): m 1, n x k
+  // 4096 x 4096 11.78 / 11.36, 4096 x 14336 31.20 / 29.70 (93% of copy), 14336 x 4096 30.21 /
+  // 29.28 (94%), 128256 x 4096 233.7 / 231.2; m 2 13.60 / 12.54, 36.32 / 30.91, 31.84 / 31.62; m 3
+  // 14.14 / 13.82, 37.92 / 34.50, but 14336 x 4096 33.02 / 35.20; k 1024 (m 1, n 4096) 2.29 / 3.67.
+  rule::Expr row_a_group = m <= 3 && kk >= 4096 && (m <= 2 || n < slots);
   // The tensor-core body with w and x by tile copies (tma, gemv_tiles) where the target has them and
   // the buffers fit (GPUs; not the CPU engine's 64 KiB): H200, us, gemv_mma (ksplit 16) / tiles
   // with ksplit 8 and 3 buffers / ksplit 4 and 4 buffers (twenty-third session): 8 x 4096 x 14336
@@ -300,12 +307,13 @@ KernelSpec gemv_spec() {
   k.config = {
       {"m_rows", m},
       {"mma", rule::select(var("dtype_bytes") == 2 && simd == 32 && m > 4, 1, 0)},
-      {"cols", rule::select(mma == 1, kMmaCols, rule::select(m > 4, 4, rule::select(n >= slots || m >= 4, 2, 1)))},
+      {"cols", rule::select(mma == 1, kMmaCols,
+                            rule::select(m > 4, 4, rule::select(row_a_group || (n < slots && m < 4), 1, 2)))},
       {"unroll", rule::select(mma == 1 || m * cols <= 4, 2, 1)},
       {"ksplit", rule::select(mma == 1,
                               rule::select(tiles, rule::select(groups <= 2 * var("sm_count"), 8, 4),
                                            rule::clamp(slots / 2 / groups, 1, 16)),
-                              rule::select(cols == 4, 4, rule::select(cols == 2, 2, 1)))},
+                              rule::select(cols == 4 || row_a_group, 4, rule::select(cols == 2, 2, 1)))},
       {"threads", rule::select(mma == 1, var("ksplit") * simd, 4 * simd)},
       {"stages", rule::select(tiles, rule::select(var("ksplit") >= 8, 3, 4), 0)},
       {"tma", rule::select(tiles && var("stages") >= 2, 1, 0)},

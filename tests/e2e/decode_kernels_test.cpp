@@ -265,9 +265,16 @@ TEST(Gemv, ContractRefusesKNotAMultipleOf8AndMoreThan8Rows) {
 TEST(Gemv, ColumnsASimdgroupFollowTheDevice) {
   const Kernel& k = find_kernel("gemv");
   Target h100 = Target::cuda("sm_90a");  // 132 SMs x 64 simdgroups = 8448
+  // m <= 3 with rows of 4096 or more: a column a threadgroup, its four simdgroups reading the row.
   EXPECT_EQ(resolve(k.spec(), kGemvSmall, h100).config.at("cols"), 1u);
-  EXPECT_EQ(resolve(k.spec(), {{"m", 1}, {"n", 14336}, {"k", 4096}}, h100).config.at("cols"), 2u);
+  EXPECT_EQ(resolve(k.spec(), kGemvSmall, h100).config.at("ksplit"), 4u);
+  EXPECT_EQ(resolve(k.spec(), {{"m", 1}, {"n", 14336}, {"k", 4096}}, h100).config.at("ksplit"), 4u);
   EXPECT_EQ(resolve(k.spec(), kGemvSmall, h100).config.at("unroll"), 2u);
+  // Shorter rows, or m 3 with n past the device's simdgroups: a column (or two) a simdgroup.
+  EXPECT_EQ(resolve(k.spec(), {{"m", 1}, {"n", 4096}, {"k", 1024}}, h100).config.at("ksplit"), 1u);
+  Resolved m3 = resolve(k.spec(), {{"m", 3}, {"n", 14336}, {"k", 4096}}, h100);
+  EXPECT_EQ(m3.config.at("cols"), 2u);
+  EXPECT_EQ(m3.config.at("ksplit"), 2u);
   Resolved r = resolve(k.spec(), {{"m", 8}, {"n", 4096}, {"k", 4096}}, h100);
   EXPECT_EQ(r.config.at("cols"), 4u);    // a chunk of x for four rows of w (H100: 25.7 us vs 35.3 at two)
   EXPECT_EQ(r.config.at("ksplit"), 4u);  // the four simdgroups of a threadgroup share its 4 columns
@@ -275,7 +282,6 @@ TEST(Gemv, ColumnsASimdgroupFollowTheDevice) {
   EXPECT_EQ(r.geometry.grid[0], 1024u);  // 4 columns a threadgroup of 128 threads
   EXPECT_EQ(r.geometry.tpg, 128u);
   EXPECT_EQ(resolve(k.spec(), {{"m", 4}, {"n", 4096}, {"k", 4096}}, h100).config.at("ksplit"), 2u);
-  EXPECT_EQ(resolve(k.spec(), kGemvSmall, h100).config.at("ksplit"), 1u);
 }
 
 TEST(Gemv, TheFmaBodyRotatesItsWalkWhereRowsTakeFewTrips) {
@@ -284,11 +290,11 @@ TEST(Gemv, TheFmaBodyRotatesItsWalkWhereRowsTakeFewTrips) {
   auto rotate = [&](uint32_t m, uint32_t n, uint32_t kk) {
     return resolve(k.spec(), {{"m", m}, {"n", n}, {"k", kk}}, h100).config.at("rotate");
   };
-  EXPECT_EQ(rotate(1, 4096, 4096), 1u);   // 8 trips of 512 elements
-  EXPECT_EQ(rotate(1, 14336, 4096), 1u);  // 4 trips of 1024 (two simdgroups a column group)
-  EXPECT_EQ(rotate(1, 4096, 14336), 0u);  // 28 trips: the simdgroups drift apart anyway
-  EXPECT_EQ(rotate(4, 4096, 14336), 0u);
-  EXPECT_EQ(rotate(4, 4096, 4096), 1u);  // 8 trips of 512 (one chunk a trip, two simdgroups a group)
+  EXPECT_EQ(rotate(1, 4096, 4096), 1u);   // 2 trips of 2048 elements (four simdgroups a column)
+  EXPECT_EQ(rotate(1, 4096, 14336), 1u);  // 7 trips of 2048
+  EXPECT_EQ(rotate(1, 4096, 1024), 1u);   // 2 trips of 512 (a column a simdgroup)
+  EXPECT_EQ(rotate(4, 4096, 14336), 0u);  // 28 trips of 512: the simdgroups drift apart anyway
+  EXPECT_EQ(rotate(4, 4096, 4096), 1u);   // 8 trips of 512 (one chunk a trip, two simdgroups a group)
   // gemv_tiles (bf16: tensor cores past m 4): 8 steps of 8 blocks of 64 at k 4096, 28 at 14336.
   auto tiles = [&](uint32_t n, uint32_t kk) {
     Resolved r = resolve(k.spec(), {{"m", 8}, {"n", n}, {"k", kk}}, h100, {}, {}, ScalarType::bf16);
