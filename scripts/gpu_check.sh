@@ -62,6 +62,11 @@ for tool in memcheck racecheck; do
   step "compute-sanitizer $tool prefill" "sanitizer_${tool}_prefill.log" compute-sanitizer --tool "$tool" \
     --error-exitcode 9 "$B/mtile" run attention_prefill --backend cuda --dtype bf16 \
     --shape batch=1,heads=4,kv_heads=2,seq=300,d=128 --reps 1
+  # gemv's rules: a column a threadgroup with its walk rotated (m 2), tile copies rotated (m 8).
+  step "compute-sanitizer $tool gemv" "sanitizer_${tool}_gemv.log" compute-sanitizer --tool "$tool" \
+    --error-exitcode 9 "$B/mtile" run gemv --backend cuda --dtype bf16 --shape m=2,n=4100,k=4104 --reps 1
+  step "compute-sanitizer $tool gemv tiles" "sanitizer_${tool}_gemv_tiles.log" compute-sanitizer --tool "$tool" \
+    --error-exitcode 9 "$B/mtile" run gemv --backend cuda --dtype bf16 --shape m=8,n=70,k=4096 --reps 1
 done
 # The whole bench checks every case against the host's float64 reference first (seconds for the
 # decode and matrix kernels): with the rest it passes one 600 s device call, so it runs only when
