@@ -210,21 +210,19 @@ void gemv(In<T> x, In<T> w, Out<T> out, Constexpr n, Constexpr k) {
   };
   Val start = ksplit == 1 ? simd_lane() * kChunk : named("start", part * kSpan + simd_lane() * kChunk);
   Val whole = named("whole", k / (stride * unroll) * (stride * unroll));  // elements the unrolled loop takes
-  if (config("rotate", 0)) {
-    // Column group g starts at trip g % trips of its rows and wraps around, so that the
-    // simdgroups in flight together read their rows at different offsets (the partial last trip
-    // stays last).
-    const uint32_t trip = stride * unroll;
-    Val shift = named("rotation", group % max(whole / trip, lit(1u)) * trip);
-    for_(start, whole, trip, [&](Val i) {
-      Val at = i + shift;
-      chunks(select(at >= whole, at - whole, at), unroll);
-    });
-    for_(whole + start, k, stride, [&](Val i) { chunks(i, 1); });
-  } else {
-    if (unroll > 1) for_(start, whole, stride * unroll, [&](Val i) { chunks(i, unroll); });
-    for_(unroll > 1 ? whole + start : start, k, stride, [&](Val i) { chunks(i, 1); });
-  }
+  // With `rotate`, column group g starts at trip g % trips of its rows and wraps around, so that
+  // the simdgroups in flight together read their rows at different offsets (the partial last trip
+  // stays last).
+  const bool rotate = config("rotate", 0) != 0;
+  const uint32_t trip = stride * unroll;
+  Val shift = rotate ? named("rotation", group % max(whole / trip, lit(1u)) * trip) : lit(0u);
+  auto rotated = [&](const Val& i) {
+    Val at = i + shift;
+    return select(at >= whole, at - whole, at);
+  };
+  const bool split = unroll > 1 || rotate;  // the whole trips, then one chunk a trip
+  if (split) for_(start, whole, trip, [&](Val i) { chunks(rotate ? rotated(i) : i, unroll); });
+  for_(split ? whole + start : start, k, stride, [&](Val i) { chunks(i, 1); });
 
   if (ksplit == 1) {
     for (uint32_t r = 0; r < rows; ++r)
