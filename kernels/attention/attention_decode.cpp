@@ -26,8 +26,8 @@
 // ticket, atomic_add on the (b, kv head) counter, and a fence again; the threadgroup whose ticket
 // is splits - 1, the last to arrive, merges every split's partial into out and sets the counter
 // back to 0, so the kernel can be launched again (or replayed in a CUDA graph) with no reset. Its
-// merge: a simdgroup a head turns the splits' (m, l) into weights 2^(m_s - max) / sum; then each
-// thread sums 4 columns of a head over the splits, loading 8 splits' partials at once.
+// merge: each thread folds 4 columns of a head over the splits as the online softmax folds keys,
+// 16 splits' (m, l) and columns loaded at once.
 // workspace: acc [batch, heads, splits, d], then (m, l) [batch, heads, splits, 2], from element 0;
 // its size holds any splits up to split_cap (see the spec). counters: batch * kv_heads u32, zero
 // at launch and left zero.
@@ -51,8 +51,8 @@ using namespace dsl;
 constexpr uint32_t kChunk = 8;              // columns a lane loads at once: 16 bytes of bf16
 constexpr uint32_t kMinSplitRows = 64;      // a split reads at least this many rows
 constexpr uint32_t kMaxSplitGroups = 4096;  // threadgroups the splits of a launch may add up to
-constexpr uint32_t kMaxSplits = 128;        // splits a threadgroup merges (its weights' array)
-constexpr uint32_t kMergeLoads = 8;         // splits whose partials a merging thread loads at once
+constexpr uint32_t kMaxSplits = 128;        // splits a threadgroup merges
+constexpr uint32_t kMergeLoads = 16;        // splits whose partials a merging thread loads at once
 constexpr double kLog2e = 1.4426950408889634;
 
 // Running softmax state of one query head in one lane: max and sum (the same in a team's lanes)
@@ -128,7 +128,6 @@ void attention_decode(In<T> q, In<T> k, In<T> v, Out<T> out, InOut<f32> workspac
     // threadgroup's loads after its own.
     barrier();
     TgArray ticket = threadgroup_array<u32>(1);
-    TgArray weights = threadgroup_array<f32>(group * kMaxSplits);  // [g][s]: 2^(m_s - max) / sum
     Val counter = named("counter", b * kv_heads + kvh);
     if_(tid() == 0u, [&] {
       fence();
@@ -137,46 +136,47 @@ void attention_decode(In<T> q, In<T> k, In<T> v, Out<T> out, InOut<f32> workspac
     });
     barrier();
     if_(load(ticket[0u]) + 1u == splits, [&] {
-      // Each head's split weights, a simdgroup a head: its lanes take the splits' (m, l).
-      for (uint32_t g = 0; g < group; ++g)
-        if_(simd_group() == lit(g % simdgroups), [&] {
-          Val ml = named("ml_head", ml_base + (head0 + g) * splits * 2u);
-          Var m_lane("m_lane", lit(-INFINITY)), l_lane("l_lane", lit(0.0f));
-          for_(simd_lane(), splits, kSimdLanes, [&](Val s) {
-            Val m_s = load(workspace[ml + s * 2u]), m_new = max(m_lane.get(), m_s), shift = finite_shift(m_new);
-            l_lane =
-                fma(l_lane.get(), exp2(m_lane.get() - shift), load(workspace[ml + s * 2u + 1u]) * exp2(m_s - shift));
-            m_lane = m_new;
-          });
-          Val shift = named("shift", finite_shift(simd_max(m_lane.get())));
-          Val inv_sum = named("inv_sum", 1.0f / simd_sum(l_lane.get() * exp2(m_lane.get() - shift)));
-          for_(simd_lane(), splits, kSimdLanes, [&](Val s) {
-            store(weights[s + g * kMaxSplits], exp2(load(workspace[ml + s * 2u]) - shift) * inv_sum);
-          });
-        });
-      barrier();
-      // out: 4 columns of one head a thread, kMergeLoads splits' columns in flight at once.
+      // out: 4 columns of one head a thread, the splits' partials folded in kMergeLoads at a time,
+      // each batch's (m, l) and columns loaded together: one wait a batch, none for weights first.
       Val quads = named("quads", d / 4u);
       for_(tid(), quads * group, lsize(), [&](Val item) {
         Val g = item / quads, head = named("head", head0 + g), col = named("col", item % quads * 4u);
-        Val at = named("acc_at", head * splits * d + col);
+        Val at = named("acc_at", head * splits * d + col), ml = named("ml_head", ml_base + head * splits * 2u);
+        Var m_run("m_run", lit(-INFINITY)), l_run("l_run", lit(0.0f));
         std::deque<Var> a;
         for (uint32_t e = 0; e < 4; ++e) a.emplace_back("a", lit(0.0f));
         for_(0u, splits, kMergeLoads, [&](Val s0) {
-          std::vector<Vec> part;
-          std::vector<Val> w;
+          std::vector<Vec> part, ml_s;
+          std::vector<Val> live;
           for (uint32_t u = 0; u < kMergeLoads; ++u) {
-            Val s = column(s0, u);
-            part.push_back(load_n<4, f32>(workspace, at + min(s, splits - 1u) * d));
-            w.push_back(load(weights[s + g * kMaxSplits], s < splits, lit(0.0f)));
+            Val s = column(s0, u), clamped = min(s, splits - 1u);
+            live.push_back(s < splits);
+            part.push_back(load_n<4, f32>(workspace, at + clamped * d));
+            ml_s.push_back(load_n<2, f32>(workspace, ml + clamped * 2u));
+          }
+          Val m_new = m_run.get();
+          std::vector<Val> m_s;
+          for (uint32_t u = 0; u < kMergeLoads; ++u) {
+            m_s.push_back(select(live[u], ml_s[u][0], lit(-INFINITY)));
+            m_new = max(m_new, m_s.back());
+          }
+          Val shift = named("shift", finite_shift(m_new)), alpha = exp2(m_run.get() - shift);
+          std::vector<Val> w;
+          Val l = l_run.get() * alpha;
+          for (uint32_t u = 0; u < kMergeLoads; ++u) {
+            w.push_back(exp2(m_s[u] - shift));
+            l = fma(w[u], ml_s[u][1], l);
           }
           for (uint32_t e = 0; e < 4; ++e) {
-            Val sum = a[e];
+            Val sum = a[e].get() * alpha;
             for (uint32_t u = 0; u < kMergeLoads; ++u) sum = fma(w[u], part[u][e], sum);
             a[e] = sum;
           }
+          l_run = l;
+          m_run = m_new;
         });
-        for (uint32_t e = 0; e < 4; ++e) store(out[column(head * d + col, e)], cast<T>(a[e].get()));
+        Val inv = named("inv_sum", 1.0f / l_run.get());
+        for (uint32_t e = 0; e < 4; ++e) store(out[column(head * d + col, e)], cast<T>(a[e].get() * inv));
       });
       if_(tid() == 0u, [&] { atomic_exchange(counters[counter], lit(0u)); });
     });
@@ -409,9 +409,8 @@ KernelSpec attention_decode_spec() {
   // Only where the target has a register file (the GPUs) and 16-bit inputs: mma rounds P to them.
   rule::Expr mma_splits = rule::clamp(2 * var("sm_count") / pairs, 1, split_room);
   // Its threadgroup memory at 128 threads and bn 16: K and V of 4 x 16 rows of d + 8 16-bit
-  // elements a buffer, the simdgroups' states and the splits' weights.
-  rule::Expr mma_kv = 2 * 4 * 16 * (d + 8) * 2,
-             mma_state = 4 * var("group") * d * 4 + var("group") * kMaxSplits * 4 + 64;
+  // elements a buffer and the simdgroups' states.
+  rule::Expr mma_kv = 2 * 4 * 16 * (d + 8) * 2, mma_state = 4 * var("group") * d * 4 + 64;
   rule::Expr mma_fits = var("registers_per_sm") > 0 && var("async_copy") == 1 && var("dtype_bytes") == 2 &&
                         d % 16 == 0 && var("group") <= 16;
   rule::Expr mma_short =

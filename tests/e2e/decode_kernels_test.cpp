@@ -324,9 +324,9 @@ TEST(AttentionDecode, EverySplitCountMatchesTheReference) {
       }
 }
 
-// The last threadgroup's merge with many splits: a simdgroup's lanes take several splits' weights
-// (33, 100, 128 splits: the lanes' loop runs 2 to 4 times, the last time partly) and each thread
-// loads kMergeLoads splits' partials at once (100 and 33: the last group partly past the splits).
+// The last threadgroup's merge with many splits: each thread folds kMergeLoads (16) splits' (m, l)
+// and columns at a time into its running sums, rescaled as the max moves (32 to 128 splits: 2 to 8
+// batches; 33 and 100: the last partly past the splits).
 TEST(AttentionDecode, TheMergeOfManySplitsMatchesTheReference) {
   const Shape long_seq = {{"batch", 1}, {"heads", 8}, {"kv_heads", 2}, {"seq", 8200}, {"d", 128}};
   const Shape narrow = {{"batch", 2}, {"heads", 2}, {"kv_heads", 2}, {"seq", 8200}, {"d", 72}};
@@ -450,13 +450,13 @@ TEST(AttentionDecode, StagesFollowTheTargetAndTheTripsASplit) {
 
 // Launches the kernel three times on the same buffers: the same output each time, and the
 // counters at zero after each (the contract's "left zero" is what makes a relaunch correct).
-TEST(AttentionDecode, IsRelaunchableOnTheSameCountersAndWorkspace) {
+void expect_relaunchable(ScalarType type, const Config& config) {
   auto cpu = make_backend("cpu");
   const Kernel& k = find_kernel("attention_decode");
   LaunchOptions opts;
-  opts.config = {{"splits", 5}};
+  opts.config = config;
   opts.scalars = {{"scale", 0.125}};
-  auto plan = Context::global().plan(*cpu, k, ScalarType::f32, kAttn, opts);
+  auto plan = Context::global().plan(*cpu, k, type, kAttn, opts);
   const auto& params = plan->params();
   std::vector<Buffer> buffers(params.size());
   std::vector<Buffer*> args(params.size(), nullptr);
@@ -473,6 +473,14 @@ TEST(AttentionDecode, IsRelaunchableOnTheSameCountersAndWorkspace) {
         float v = dist(rng);
         std::memcpy(&b, &v, 4);
       }
+    if (params[i].elem == ScalarType::bf16)  // two values a word
+      for (uint32_t& b : bits) {
+        float lo = dist(rng), hi = dist(rng);
+        uint32_t l, h;
+        std::memcpy(&l, &lo, 4);
+        std::memcpy(&h, &hi, 4);
+        b = (l >> 16) | (h & 0xffff0000u);
+      }
     cpu->upload(buffers[i], bits.data());
     if (params[i].name == "out") out = static_cast<int>(i);
     if (params[i].name == "counters") counters = static_cast<int>(i);
@@ -483,8 +491,17 @@ TEST(AttentionDecode, IsRelaunchableOnTheSameCountersAndWorkspace) {
   for (int launch = 0; launch < 3; ++launch) {
     Context::global().run(*cpu, *plan, args, opts);
     std::vector<float> got(plan->elements[out]);
+    std::vector<uint16_t> half(plan->elements[out]);
     std::vector<uint32_t> count(plan->elements[counters], 1);
-    cpu->download(buffers[out], got.data());
+    if (type == ScalarType::f32) {
+      cpu->download(buffers[out], got.data());
+    } else {
+      cpu->download(buffers[out], half.data());
+      for (size_t i = 0; i < got.size(); ++i) {
+        uint32_t w = uint32_t{half[i]} << 16;
+        std::memcpy(&got[i], &w, 4);
+      }
+    }
     cpu->download(buffers[counters], count.data());
     for (uint32_t c : count) EXPECT_EQ(c, 0u) << "launch " << launch;
     for (float v : got) ASSERT_TRUE(std::isfinite(v)) << "launch " << launch;
@@ -495,6 +512,12 @@ TEST(AttentionDecode, IsRelaunchableOnTheSameCountersAndWorkspace) {
   }
   for (Buffer& b : buffers)
     if (b.id) cpu->release(b);
+}
+
+TEST(AttentionDecode, IsRelaunchableOnTheSameCountersAndWorkspace) {
+  expect_relaunchable(ScalarType::f32, {{"splits", 5}});
+  // The tensor-core body on tile copies, whose merge is the same.
+  expect_relaunchable(ScalarType::bf16, {{"mma", 1}, {"threads", 64}, {"stages", 3}, {"tma", 1}, {"splits", 5}});
 }
 
 TEST(AttentionDecode, SplitsFollowTheMultiprocessorsAndTheSequence) {
