@@ -430,6 +430,12 @@ KernelSpec attention_decode_spec() {
   // / tma (twenty-third session): b32 s4096 128.3 / 122.4, b64 s4096 247.7 / 238.8, b8 s32768 251.9
   // / 238.4, b1 s32768 41.0 / 38.9, b8 s4096 40.3 / 38.2; two buffers lose at b64 (251.0: three
   // threadgroups an SM, 1.3 waves of 512).
+  // Two buffers rather than three where the threadgroups fit one wave at two an SM (three fit with
+  // two buffers): after the last block lands a threadgroup still computes the blocks it holds, up to
+  // 1.5 us of tensor-core work past the reads (ncu's PM sampling, twenty-fifth session). H200, us,
+  // three / two: b1 s32768 39.36, 39.30 / 38.59, 38.94; b8 s4096 38.72, 38.82 / 38.08, 38.14; b32
+  // s1024 36.8 / 36.6; b2 s16384 38.6, 38.8 / 38.5, 38.2; b32 s4096 125.0 / 125.1. Past a wave, two
+  // buffers' three threadgroups an SM lose (b64 s4096 238.8 / 251.0, twenty-third session).
   // Not where the single-buffered form above takes short splits (b1 s4096 12.96 / 13.76, b2 s512
   // 5.32 / 5.46: its first block waits for a whole buffer); elsewhere off the table too: b16 s4096
   // 71.3 / 68.3, b4 s32768 133.1 / 127.6, b64 s1024 70.4 / 68.2, b8 s4096 at d 64 (cp.async into
@@ -457,7 +463,9 @@ KernelSpec attention_decode_spec() {
                                             8 * simd, 4 * simd))},
       {"splits", rule::select(var("mma") == 1, mma_splits,
                               rule::clamp(var("sm_count") * (16 * simd / threads) / pairs, 1, split_room))},
-      {"stages", rule::select(var("mma") == 1, rule::select(tma_fits, 3, rule::select(!mma_short && mma_staged, 2, 0)),
+      {"stages", rule::select(var("mma") == 1,
+                              rule::select(tma_fits, rule::select(pairs * splits <= 2 * var("sm_count"), 2, 3),
+                                           rule::select(!mma_short && mma_staged, 2, 0)),
                               rule::select(var("async_copy") == 1 && seq >= splits * 4 * trip_rows &&
                                                4 * trip_rows * var("team") * var("chunks") * kChunk * elem_bytes <=
                                                    var("shared_memory") / 2,

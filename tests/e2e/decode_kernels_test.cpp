@@ -422,9 +422,11 @@ TEST(AttentionDecode, StagesFollowTheTargetAndTheTripsASplit) {
   EXPECT_TRUE(h100.async_copy);
   EXPECT_TRUE(a100.async_copy);
   EXPECT_FALSE(m3.async_copy);
-  // With tile copies the tensor-core body takes three buffers wherever d is a multiple of 64.
-  for (auto [batch, seq] : {std::pair{8u, 4096u}, {32u, 4096u}, {64u, 32768u}, {1u, 32768u}})
-    EXPECT_EQ(stages(batch, seq, tiles), 3u) << batch << " x " << seq;
+  // With tile copies the tensor-core body takes two buffers where its threadgroups fit a wave at
+  // two an SM (256 of 264), three past it (512).
+  for (auto [batch, seq] : {std::pair{8u, 4096u}, {32u, 4096u}, {1u, 32768u}})
+    EXPECT_EQ(stages(batch, seq, tiles), 2u) << batch << " x " << seq;
+  EXPECT_EQ(stages(64, 32768, tiles), 3u);
   EXPECT_EQ(stages(1, 4096, tiles), 0u);  // short splits: the single-buffered form
   EXPECT_EQ(stages(1, 32768, h100), 2u);  // the tensor-core body's two buffers (1024 rows a split)
   EXPECT_EQ(stages(8, 4096, h100), 2u);   // the same, 4 splits
@@ -676,7 +678,8 @@ TEST(AttentionDecode, TheRuleTakesTheTensorCoreBodyForShortSplits) {
 
 // Where the target has tile copies (sm_90) and d is a multiple of 64 whose three buffers fit twice
 // an SM: the tensor-core body with K and V by tile copies, 128 threads, two threadgroups an SM's worth
-// of splits, but where the splits are short (bench/NOTES.md twenty-third session).
+// of splits, in two buffers where they fit a wave, but where the splits are short (bench/NOTES.md
+// twenty-third and twenty-fifth sessions).
 TEST(AttentionDecode, TheRuleTakesTileCopiesWhereTheTargetHasThem) {
   const KernelSpec& spec = find_kernel("attention_decode").spec();
   const Target h100 = Target::cuda("sm_90a");
@@ -684,17 +687,17 @@ TEST(AttentionDecode, TheRuleTakesTileCopiesWhereTheTargetHasThem) {
     Shape s = {{"batch", batch}, {"heads", 32}, {"kv_heads", 8}, {"seq", seq}, {"d", d}};
     return resolve(spec, s, h100, {}, {}, t).config;
   };
-  for (auto [batch, seq, splits] : {std::tuple{64u, 1024u, 1u},
-                                    {1u, 32768u, 32u},
-                                    {8u, 4096u, 4u},
-                                    {8u, 32768u, 4u},
-                                    {32u, 4096u, 1u},
-                                    {64u, 4096u, 1u},
-                                    {16u, 8192u, 2u}}) {
+  for (auto [batch, seq, splits, stages] : {std::tuple{64u, 1024u, 1u, 3u},
+                                            {1u, 32768u, 32u, 2u},
+                                            {8u, 4096u, 4u, 2u},
+                                            {8u, 32768u, 4u, 2u},
+                                            {32u, 4096u, 1u, 2u},
+                                            {64u, 4096u, 1u, 3u},
+                                            {16u, 8192u, 2u, 2u}}) {
     Config c = config(batch, seq);
     EXPECT_EQ(c.at("tma"), 1u) << batch << " x " << seq;
     EXPECT_EQ(c.at("mma"), 1u) << batch << " x " << seq;
-    EXPECT_EQ(c.at("stages"), 3u) << batch << " x " << seq;
+    EXPECT_EQ(c.at("stages"), stages) << batch << " x " << seq;
     EXPECT_EQ(c.at("threads"), 128u) << batch << " x " << seq;
     EXPECT_EQ(c.at("splits"), splits) << batch << " x " << seq;
   }
