@@ -54,8 +54,12 @@ for tool in memcheck racecheck; do
   step "compute-sanitizer $tool attention" "sanitizer_${tool}_attention.log" compute-sanitizer --tool "$tool" \
     --error-exitcode 9 "$B/mtile" run attention_decode --backend cuda --dtype bf16 \
     --shape batch=1,heads=32,kv_heads=8,seq=2000,d=128 --reps 1
-  # The rule's decode on sm_90 fills its buffers by tile copies (above); tma 0 stages K and V
-  # through the same three buffers by every thread's cp.async.
+  # The rule's decode on sm_90 at 24 sequence-head pairs: tile copies into two buffers, 11 splits
+  # (the last one partial), merged by the last threadgroup.
+  step "compute-sanitizer $tool attention tile copies" "sanitizer_${tool}_attention_tiles.log" compute-sanitizer \
+    --tool "$tool" --error-exitcode 9 "$B/mtile" run attention_decode --backend cuda --dtype bf16 \
+    --shape batch=3,heads=32,kv_heads=8,seq=1000,d=128 --reps 1
+  # tma 0 stages K and V through the buffers by every thread's cp.async.
   step "compute-sanitizer $tool attention staged" "sanitizer_${tool}_attention_staged.log" compute-sanitizer \
     --tool "$tool" --error-exitcode 9 "$B/mtile" run attention_decode --backend cuda --dtype bf16 \
     --shape batch=1,heads=32,kv_heads=8,seq=8192,d=128 --config tma=0 --reps 1
