@@ -476,13 +476,7 @@ void expect_relaunchable(ScalarType type, const Config& config) {
         std::memcpy(&b, &v, 4);
       }
     if (params[i].elem == ScalarType::bf16)  // two values a word
-      for (uint32_t& b : bits) {
-        float lo = dist(rng), hi = dist(rng);
-        uint32_t l, h;
-        std::memcpy(&l, &lo, 4);
-        std::memcpy(&h, &hi, 4);
-        b = (l >> 16) | (h & 0xffff0000u);
-      }
+      for (uint32_t& b : bits) b = f32_to_bf16_bits(dist(rng)) | uint32_t{f32_to_bf16_bits(dist(rng))} << 16;
     cpu->upload(buffers[i], bits.data());
     if (params[i].name == "out") out = static_cast<int>(i);
     if (params[i].name == "counters") counters = static_cast<int>(i);
@@ -499,10 +493,7 @@ void expect_relaunchable(ScalarType type, const Config& config) {
       cpu->download(buffers[out], got.data());
     } else {
       cpu->download(buffers[out], half.data());
-      for (size_t i = 0; i < got.size(); ++i) {
-        uint32_t w = uint32_t{half[i]} << 16;
-        std::memcpy(&got[i], &w, 4);
-      }
+      for (size_t i = 0; i < got.size(); ++i) got[i] = bf16_bits_to_f32(half[i]);
     }
     cpu->download(buffers[counters], count.data());
     for (uint32_t c : count) EXPECT_EQ(c, 0u) << "launch " << launch;
